@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it all.
+# Extra arguments go to pytest, e.g. `scripts/test.sh -m "not slow"` for a quick local run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+
+need_apt=()
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+python3 -m pip install -q --disable-pip-version-check -e ".[test]"
+
+echo "== lint: ruff, mypy, import-linter"
+python3 -m ruff check src tests bench
+python3 -m mypy
+lint-imports
+
+echo "== tests"
+exec python3 -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,57 @@
+"""The table of APIs this broker serves, built from the handlers that register.
+
+ApiVersions is derived from this table, so what we advertise can never drift from what
+we implement. Each handler module registers with `@handles(api_key, min, max)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from strom.broker.context import RequestContext
+
+Handler = Callable[["RequestContext", Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    api_key: int
+    min_version: int
+    max_version: int
+    handler: Handler
+    advertised_min: int
+
+
+HANDLERS: dict[int, Registration] = {}
+
+
+def handles(
+    api_key: int, min_version: int, max_version: int, *, advertised_min: int | None = None
+) -> Callable[[Handler], Handler]:
+    """Register a handler; `advertised_min` below `min_version` is a client workaround."""
+
+    def register(fn: Handler) -> Handler:
+        HANDLERS[api_key] = Registration(
+            api_key,
+            min_version,
+            max_version,
+            fn,
+            min_version if advertised_min is None else advertised_min,
+        )
+        return fn
+
+    return register
+
+
+def lookup(api_key: int, version: int) -> Registration | None:
+    reg = HANDLERS.get(api_key)
+    if reg is None or not reg.min_version <= version <= reg.max_version:
+        return None
+    return reg
+
+
+def advertised() -> list[tuple[int, int, int]]:
+    return sorted((r.api_key, r.advertised_min, r.max_version) for r in HANDLERS.values())

@@ -1,0 +1,44 @@
+"""Small helpers shared by handlers: error codes, leader-epoch checks, lookups."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from kio.schema.errors import ErrorCode
+
+from strom.protocol.schema import uuid_or_none
+
+if TYPE_CHECKING:
+    from strom.broker.context import RequestContext
+    from strom.cluster.image import TopicInfo
+
+NONE = ErrorCode.none
+UNKNOWN_TOPIC = ErrorCode.unknown_topic_or_partition
+
+
+def error(name: str) -> ErrorCode:
+    """Kafka error by its lower-case name, as raised by the layers below."""
+    return ErrorCode[name]
+
+
+def check_leader_epoch(requested: int, current: int) -> ErrorCode:
+    """KIP-320: a client ahead of us knows of a newer leader; one behind is fenced."""
+    if requested == -1 or requested == current:
+        return NONE
+    if requested > current:
+        return ErrorCode.unknown_leader_epoch
+    return ErrorCode.fenced_leader_epoch
+
+
+def resolve_topic(
+    ctx: RequestContext, name: str | None, topic_id: UUID | None
+) -> tuple[TopicInfo | None, ErrorCode]:
+    """Find a topic by name, or by id for versions that address topics by id (KIP-516)."""
+    image = ctx.broker.store.image()
+    tid = uuid_or_none(topic_id)
+    if tid is not None:
+        topic = image.topic_by_id(tid)
+        return topic, NONE if topic else ErrorCode.unknown_topic_id
+    topic = image.topics.get(name or "")
+    return topic, NONE if topic else UNKNOWN_TOPIC

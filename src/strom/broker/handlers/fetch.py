@@ -1,0 +1,112 @@
+"""Fetch (1): serve record batches, long-polling until min_bytes or max_wait.
+
+Limits follow Kafka: `partition_max_bytes` per partition and `max_bytes` for the whole
+response, except that the first non-empty partition always gets at least one whole batch
+so a consumer can never be stuck behind a batch larger than its limits (KIP-74).
+
+Fetch sessions (KIP-227) are answered with session id 0, which tells the client to keep
+sending full requests; that is always correct, only less compact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker import dispatch
+from strom.broker.context import RequestContext
+from strom.broker.handlers.common import NONE, check_leader_epoch, error, resolve_topic
+from strom.broker.partition import Partition
+from strom.protocol.schema import build, millis, uuid_or_none
+
+READ_COMMITTED = 1
+
+
+def _empty(index: int, code: ErrorCode, hw: int = -1, log_start: int = -1) -> dict[str, Any]:
+    return {"partition_index": index, "error_code": code, "high_watermark": hw,
+            "last_stable_offset": hw, "log_start_offset": log_start, "records": b"",
+            "aborted_transactions": None, "preferred_read_replica": -1}
+
+
+class _FetchPlan:
+    """Resolves the request's partitions once; `collect` reads them, possibly repeatedly."""
+
+    def __init__(self, ctx: RequestContext, request: Any) -> None:
+        self.ctx = ctx
+        self.request = request
+        self.isolation = int(getattr(request, "isolation_level", 0))
+        self.targets: list[tuple[Any, str | None, Any, list[Any]]] = []
+        self.partitions: list[Partition] = []
+        for topic_req in request.topics:
+            name = getattr(topic_req, "topic", None)
+            topic_id = uuid_or_none(getattr(topic_req, "topic_id", None))
+            topic, code = resolve_topic(ctx, name, topic_id)
+            self.targets.append((topic_req, name, topic_id, [topic, code]))
+            if topic is None:
+                continue
+            for part in topic_req.partitions:
+                partition = ctx.broker.replicas.get(topic.name, part.partition)
+                if partition is not None:
+                    self.partitions.append(partition)
+
+    def collect(self) -> tuple[list[dict[str, Any]], int, bool]:
+        """Read every partition; returns (topic responses, bytes, any error)."""
+        remaining = int(getattr(self.request, "max_bytes", 2**31 - 1))
+        total = 0
+        errored = False
+        responses = []
+        for topic_req, name, topic_id, (topic, code) in self.targets:
+            parts = []
+            for part in topic_req.partitions:
+                if topic is None:
+                    parts.append(_empty(part.partition, code))
+                    errored = True
+                    continue
+                entry = self._read_partition(topic.name, part, remaining, first=total == 0)
+                size = len(entry["records"])
+                total += size
+                remaining -= size
+                errored |= entry["error_code"] != NONE
+                parts.append(entry)
+            responses.append({"topic": name, "topic_id": topic_id, "partitions": parts})
+        return responses, total, errored
+
+    def _read_partition(self, topic: str, part: Any, remaining: int, first: bool) -> dict[str, Any]:
+        partition = self.ctx.broker.replicas.get(topic, part.partition)
+        if partition is None:
+            return _empty(part.partition, ErrorCode.unknown_topic_or_partition)
+        epoch_error = check_leader_epoch(
+            int(getattr(part, "current_leader_epoch", -1)), partition.leader_epoch
+        )
+        if epoch_error != NONE:
+            return _empty(part.partition, epoch_error)
+        limit = min(int(part.partition_max_bytes), max(remaining, 0))
+        result = partition.read(int(part.fetch_offset), limit, min_one_batch=first)
+        entry = _empty(part.partition, error(result.error), result.high_watermark,
+                       result.log_start_offset)
+        entry["last_stable_offset"] = result.last_stable_offset
+        entry["records"] = result.records
+        if self.isolation == READ_COMMITTED:
+            entry["aborted_transactions"] = []
+        return entry
+
+
+@dispatch.handles(1, 4, 17)
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    plan = _FetchPlan(ctx, request)
+    max_wait_ms = millis(request.max_wait)
+    min_bytes = int(request.min_bytes)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_wait_ms / 1000
+    while True:
+        responses, total, errored = plan.collect()
+        remaining = deadline - loop.time()
+        if total >= min_bytes or errored or remaining <= 0 or not plan.partitions:
+            break
+        waiters = [p.wait_for_append() for p in plan.partitions]
+        await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
+    return build(ctx.response_type(), error_code=NONE, session_id=0, responses=responses)

@@ -1,0 +1,125 @@
+"""Idempotent-producer bookkeeping for one partition.
+
+Rules, as Kafka's ProducerStateManager applies them (KIP-98, KIP-360):
+
+* A batch carries (producer_id, producer_epoch, base_sequence). Batches without a
+  producer id (-1) are not tracked.
+* An epoch older than the one we know is fenced: INVALID_PRODUCER_EPOCH.
+* A newer epoch starts over: its first batch must have sequence 0.
+* Same epoch: a batch whose sequence range equals one of the last five we appended is a
+  retry. It is acknowledged with the offsets it got the first time and not appended again.
+  (Five matches `max.in.flight.requests.per.connection`: Jepsen found duplicates in
+  Redpanda before it kept that window.)
+* Otherwise the first sequence must follow the last one (wrapping at 2^31-1 to 0), else
+  OUT_OF_ORDER_SEQUENCE_NUMBER: the producer lost a batch and must not skip ahead.
+* A producer id we have never seen (or whose state expired) may start at any sequence.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from strom.protocol.records import BatchHeader
+
+DEDUP_WINDOW = 5
+_INT_MAX = 0x7FFFFFFF
+
+
+@dataclass(frozen=True, slots=True)
+class BatchMeta:
+    first_seq: int
+    last_seq: int
+    first_offset: int
+    last_offset: int
+    timestamp: int
+
+
+@dataclass
+class ProducerEntry:
+    epoch: int
+    batches: deque[BatchMeta] = field(default_factory=lambda: deque(maxlen=DEDUP_WINDOW))
+    last_timestamp: int = -1
+
+    @property
+    def last_seq(self) -> int:
+        return self.batches[-1].last_seq if self.batches else -1
+
+
+class SequenceError(Exception):
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """A retried batch: answer with where it was first written."""
+
+    first_offset: int
+    last_offset: int
+    timestamp: int
+
+
+class ProducerStateManager:
+    def __init__(self) -> None:
+        self.producers: dict[int, ProducerEntry] = {}
+
+    def check(self, header: BatchHeader) -> Duplicate | None:
+        """Validate a batch before append; returns a Duplicate for an already-written one."""
+        if header.producer_id < 0:
+            return None
+        entry = self.producers.get(header.producer_id)
+        if entry is None:
+            return None
+        if header.producer_epoch < entry.epoch:
+            raise SequenceError(
+                "invalid_producer_epoch",
+                f"epoch {header.producer_epoch} is older than {entry.epoch} for producer "
+                f"{header.producer_id}",
+            )
+        if header.producer_epoch > entry.epoch:
+            if header.base_sequence != 0:
+                raise SequenceError(
+                    "out_of_order_sequence_number",
+                    f"new epoch {header.producer_epoch} must start at sequence 0, "
+                    f"got {header.base_sequence}",
+                )
+            return None
+        for meta in entry.batches:
+            if meta.first_seq == header.base_sequence and meta.last_seq == header.last_sequence:
+                return Duplicate(meta.first_offset, meta.last_offset, meta.timestamp)
+        expected = 0 if entry.last_seq == _INT_MAX else entry.last_seq + 1
+        if entry.batches and header.base_sequence != expected:
+            raise SequenceError(
+                "out_of_order_sequence_number",
+                f"producer {header.producer_id} expected sequence {expected}, "
+                f"got {header.base_sequence}",
+            )
+        return None
+
+    def record(self, header: BatchHeader, first_offset: int, timestamp: int) -> None:
+        """Remember a batch once appended (also used when replaying the log on startup)."""
+        if header.producer_id < 0:
+            return
+        entry = self.producers.get(header.producer_id)
+        if entry is None or header.producer_epoch > entry.epoch:
+            entry = ProducerEntry(epoch=header.producer_epoch)
+            self.producers[header.producer_id] = entry
+        elif header.producer_epoch < entry.epoch:
+            return
+        if header.base_sequence < 0:
+            return
+        entry.batches.append(
+            BatchMeta(
+                header.base_sequence,
+                header.last_sequence,
+                first_offset,
+                first_offset + header.last_offset_delta,
+                timestamp,
+            )
+        )
+        entry.last_timestamp = timestamp
+
+    def truncate(self) -> None:
+        self.producers.clear()

@@ -1,0 +1,146 @@
+"""The broker process: storage, metadata, partitions, listeners and housekeeping.
+
+`Broker.start()` recovers the logs, loads metadata, opens the listeners and starts the
+periodic jobs (retention, time-based flush, checkpoints). `Broker.stop()` undoes it in
+reverse and leaves a clean-shutdown marker so the next start skips recovery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from strom.broker import handlers
+from strom.broker.connection import KafkaConnection
+from strom.broker.producer_id_manager import ProducerIdManager
+from strom.broker.replica_manager import ReplicaManager
+from strom.broker.topic_admin import TopicAdmin
+from strom.cluster.image import BrokerInfo
+from strom.cluster.local import LocalMetadataStore
+from strom.cluster.store import MetadataStore
+from strom.config.broker import BrokerConfig
+from strom.storage import LogManager
+
+log = logging.getLogger(__name__)
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_cluster_id() -> str:
+    """Kafka's format: a random UUID in URL-safe base64 without padding (22 chars)."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class Broker:
+    def __init__(self, config: BrokerConfig, clock: Callable[[], int] = wall_clock_ms) -> None:
+        handlers.register_all()
+        self.config = config
+        self.clock = clock
+        self.broker_id = config.broker_id
+        self.connections: set[KafkaConnection] = set()
+        self.started_at = time.monotonic()
+        self._servers: list[asyncio.base_events.Server] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.logs = LogManager(
+            config.log_dirs,
+            clock=clock,
+            broker_id=self.broker_id,
+            cluster_id=config.get_str("cluster.id") or new_cluster_id(),
+        )
+        self.cluster_id = self.logs.cluster_id
+        self.replicas = ReplicaManager(config, self.logs, clock)
+        self.store: MetadataStore = self._open_store()
+        self.admin = TopicAdmin(self)
+        self.producer_ids = ProducerIdManager(config.log_dirs[0] / "strom-producer-ids")
+        self.bound_ports: list[int] = []
+
+    def _open_store(self) -> MetadataStore:
+        listener = self.config.advertised_listeners[0]
+        me = BrokerInfo(self.broker_id, listener.host, listener.port, self.config.raw("broker.rack"))
+        path_raw = self.config.get_str("strom.metadata.file")
+        path = Path(path_raw) if path_raw else self.config.log_dirs[0] / "strom-metadata.json"
+        return LocalMetadataStore(path, me, self.cluster_id)
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        image = self.store.image()
+        self.logs.load_all(self.replicas.log_config_lookup(image))
+        self.replicas.on_image(image)
+        self._drop_stray_logs()
+        self.store.subscribe(self.replicas.on_image)
+        loop = asyncio.get_running_loop()
+        for listener in self.config.listeners:
+            server = await loop.create_server(
+                lambda: KafkaConnection(self),
+                host=listener.host or None,
+                port=listener.port,
+                reuse_address=True,
+            )
+            self._servers.append(server)
+            for sock in server.sockets:
+                self.bound_ports.append(sock.getsockname()[1])
+        self._schedule_housekeeping()
+        log.info(
+            "broker %d started, cluster %s, listening on %s, data in %s",
+            self.broker_id, self.cluster_id,
+            ", ".join(f"{ln.host}:{p}" for ln, p in zip(self.config.listeners, self.bound_ports,
+                                                        strict=False)),
+            ", ".join(str(d) for d in self.config.log_dirs),
+        )
+
+    async def stop(self) -> None:
+        for server in self._servers:
+            server.close()
+        for conn in list(self.connections):
+            conn.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.logs.checkpoint(self.replicas.high_watermarks())
+        self.logs.close()
+        self.store.close()
+        log.info("broker %d stopped cleanly", self.broker_id)
+
+    def _drop_stray_logs(self) -> None:
+        """Logs on disk for topics the metadata no longer knows were deleted while down."""
+        for key in list(self.logs.logs):
+            if key not in self.replicas.partitions:
+                log.info("deleting stray log %s-%d", *key)
+                self.logs.delete_log(*key)
+
+    # --- housekeeping -----------------------------------------------------------------
+
+    def _schedule_housekeeping(self) -> None:
+        jobs: list[tuple[str, int, Callable[[], None]]] = [
+            ("retention", self.config.get_int("log.retention.check.interval.ms"),
+             self._enforce_retention),
+            ("flush", 1000, lambda: self.logs.flush_dirty(self.clock())),
+            ("checkpoint", self.config.get_int("replica.high.watermark.checkpoint.interval.ms"),
+             lambda: self.logs.checkpoint(self.replicas.high_watermarks())),
+        ]
+        for name, interval_ms, job in jobs:
+            self._tasks.append(asyncio.create_task(self._every(name, interval_ms, job)))
+
+    def _enforce_retention(self) -> None:
+        deleted = self.logs.enforce_retention(self.clock())
+        if deleted:
+            log.info("retention deleted %d segment(s)", deleted)
+
+    async def _every(self, name: str, interval_ms: int, job: Callable[[], None]) -> None:
+        while True:
+            await asyncio.sleep(interval_ms / 1000)
+            try:
+                job()
+            except Exception:
+                log.exception("housekeeping job %s failed", name)

@@ -1,0 +1,58 @@
+"""Running a broker in the foreground until SIGINT or SIGTERM, then stopping cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from strom.config.broker import BrokerConfig
+from strom.config.defs import InvalidConfig
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidConfig(f"--override expects key=value, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def run(config_path: Path | None, override_items: list[str], log_level: str) -> int:
+    logging.basicConfig(
+        level=getattr(logging, log_level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = BrokerConfig.from_file(config_path, parse_overrides(override_items))
+    except (InvalidConfig, OSError) as exc:
+        print(f"strom: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    import uvloop
+
+    return uvloop.run(_serve(config))
+
+
+async def _serve(config: BrokerConfig) -> int:
+    from strom.broker.server import Broker
+
+    broker = Broker(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await broker.start()
+    except OSError as exc:
+        logging.getLogger("strom").error("cannot start: %s", exc)
+        return 1
+    print(f"strom broker {broker.broker_id} ready on "
+          f"{', '.join(str(p) for p in broker.bound_ports)}", flush=True)
+    await stop.wait()
+    await broker.stop()
+    return 0

@@ -1,0 +1,178 @@
+"""The embedded metadata store for a single broker: one JSON file, replaced atomically.
+
+A single node is its own controller and the leader of every partition, so this store
+assigns every replica to the local broker. The file survives restarts; it is written
+with write-to-temp, fsync and rename so a crash leaves the old or the new file, never
+half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
+from strom.cluster.store import MetadataError, validate_topic_name
+
+
+class LocalMetadataStore:
+    def __init__(self, path: Path, broker: BrokerInfo, cluster_id: str) -> None:
+        self._path = path
+        self._listeners: list[Callable[[MetadataImage], None]] = []
+        topics = self._load() if path.exists() else {}
+        self._image = MetadataImage(
+            cluster_id=cluster_id,
+            controller_id=broker.broker_id,
+            brokers={broker.broker_id: broker},
+            topics=topics,
+        )
+
+    # --- reading ----------------------------------------------------------------------
+
+    def image(self) -> MetadataImage:
+        return self._image
+
+    def subscribe(self, listener: Callable[[MetadataImage], None]) -> None:
+        self._listeners.append(listener)
+
+    # --- writing ----------------------------------------------------------------------
+
+    def create_topic(
+        self,
+        name: str,
+        assignments: Mapping[int, list[int]],
+        configs: Mapping[str, str],
+        *,
+        internal: bool = False,
+    ) -> TopicInfo:
+        validate_topic_name(name)
+        if name in self._image.topics:
+            raise MetadataError("topic_already_exists", f"Topic '{name}' already exists.")
+        collision = _collision(name, self._image.topics)
+        if collision:
+            raise MetadataError(
+                "invalid_topic_exception",
+                f"Topic '{name}' collides with existing topic: {collision}",
+            )
+        topic = TopicInfo(
+            name=name,
+            topic_id=uuid.uuid4(),
+            partitions={p: _new_partition(p, r) for p, r in assignments.items()},
+            configs=dict(configs),
+            internal=internal,
+        )
+        self._publish(self._image.with_topic(topic))
+        return topic
+
+    def delete_topic(self, name: str) -> None:
+        if name not in self._image.topics:
+            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
+        self._publish(self._image.without_topic(name))
+
+    def add_partitions(self, name: str, assignments: Mapping[int, list[int]]) -> TopicInfo:
+        topic = self._topic(name)
+        partitions = dict(topic.partitions)
+        for p, replicas in assignments.items():
+            partitions[p] = _new_partition(p, replicas)
+        updated = replace(topic, partitions=partitions)
+        self._publish(self._image.with_topic(updated))
+        return updated
+
+    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
+        updated = replace(self._topic(name), configs=dict(configs))
+        self._publish(self._image.with_topic(updated))
+        return updated
+
+    def close(self) -> None:
+        self._listeners.clear()
+
+    # --- internals --------------------------------------------------------------------
+
+    def _topic(self, name: str) -> TopicInfo:
+        topic = self._image.topics.get(name)
+        if topic is None:
+            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
+        return topic
+
+    def _publish(self, image: MetadataImage) -> None:
+        self._save(image)
+        self._image = image
+        for listener in list(self._listeners):
+            listener(image)
+
+    def _save(self, image: MetadataImage) -> None:
+        doc = {"version": 1, "topics": [_topic_to_json(t) for t in image.topics.values()]}
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._path)
+
+    def _load(self) -> dict[str, TopicInfo]:
+        doc = json.loads(self._path.read_text(encoding="utf-8"))
+        topics = [_topic_from_json(t) for t in doc.get("topics", [])]
+        return {t.name: t for t in topics}
+
+
+def _new_partition(partition: int, replicas: list[int]) -> PartitionInfo:
+    return PartitionInfo(
+        partition=partition,
+        leader=replicas[0],
+        leader_epoch=0,
+        replicas=tuple(replicas),
+        isr=tuple(replicas),
+    )
+
+
+def _collision(name: str, topics: Mapping[str, TopicInfo]) -> str | None:
+    """Kafka refuses names that differ only by '.' versus '_' (they clash in metrics)."""
+    normalized = name.replace(".", "_")
+    for existing in topics:
+        if existing != name and existing.replace(".", "_") == normalized:
+            return existing
+    return None
+
+
+def _topic_to_json(topic: TopicInfo) -> dict[str, Any]:
+    return {
+        "name": topic.name,
+        "id": str(topic.topic_id),
+        "internal": topic.internal,
+        "configs": topic.configs,
+        "partitions": [
+            {
+                "partition": p.partition,
+                "leader": p.leader,
+                "leader_epoch": p.leader_epoch,
+                "replicas": list(p.replicas),
+                "isr": list(p.isr),
+            }
+            for p in topic.partitions.values()
+        ],
+    }
+
+
+def _topic_from_json(doc: dict[str, Any]) -> TopicInfo:
+    return TopicInfo(
+        name=doc["name"],
+        topic_id=uuid.UUID(doc["id"]),
+        internal=bool(doc.get("internal", False)),
+        configs=dict(doc.get("configs", {})),
+        partitions={
+            int(p["partition"]): PartitionInfo(
+                partition=int(p["partition"]),
+                leader=int(p["leader"]),
+                leader_epoch=int(p["leader_epoch"]),
+                replicas=tuple(p["replicas"]),
+                isr=tuple(p["isr"]),
+            )
+            for p in doc["partitions"]
+        },
+    )

@@ -1,0 +1,63 @@
+"""`MetadataStore`: the one door to cluster metadata, and its errors.
+
+Two back ends implement it: `LocalMetadataStore` (single node, a JSON file) and, for
+clusters, a ZooKeeper store. Callers see an immutable `MetadataImage` and subscribe to
+new ones; writes go through the methods here so each back end can make them atomic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from strom.cluster.image import MetadataImage, TopicInfo
+
+MAX_TOPIC_NAME = 249
+_LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
+
+
+class MetadataError(Exception):
+    """A refused metadata change; `error` is the Kafka error name (ErrorCode member)."""
+
+    def __init__(self, error: str, message: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def validate_topic_name(name: str) -> None:
+    if not name or name in (".", ".."):
+        raise MetadataError("invalid_topic_exception", f"Topic name {name!r} is illegal")
+    if len(name) > MAX_TOPIC_NAME:
+        raise MetadataError(
+            "invalid_topic_exception", f"Topic name is longer than {MAX_TOPIC_NAME} characters"
+        )
+    if not _LEGAL.match(name):
+        raise MetadataError(
+            "invalid_topic_exception",
+            f"Topic name {name!r} is illegal, it contains a character other than "
+            "ASCII alphanumerics, '.', '_' and '-'",
+        )
+
+
+class MetadataStore(Protocol):
+    def image(self) -> MetadataImage: ...
+
+    def subscribe(self, listener: Callable[[MetadataImage], None]) -> None: ...
+
+    def create_topic(
+        self,
+        name: str,
+        assignments: Mapping[int, list[int]],
+        configs: Mapping[str, str],
+        *,
+        internal: bool = False,
+    ) -> TopicInfo: ...
+
+    def delete_topic(self, name: str) -> None: ...
+
+    def add_partitions(self, name: str, assignments: Mapping[int, list[int]]) -> TopicInfo: ...
+
+    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,192 @@
+"""Broker configuration: Kafka's `server.properties` names, defaults, and typed access.
+
+Unknown properties are kept (a real `server.properties` carries many we do not act on)
+and logged once by the server, never rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from strom.config.defs import LONG_MAX, ConfigDef, ConfigSource, ConfigType, InvalidConfig
+from strom.config.topic import _UNIT_SCALE, TOPIC_CONFIGS
+
+T = ConfigType
+
+BROKER_CONFIGS: dict[str, ConfigDef] = {
+    d.name: d
+    for d in [
+        ConfigDef("broker.id", T.INT, "0", "this broker's id (alias node.id)", min=-1,
+                  read_only=True),
+        ConfigDef("node.id", T.INT, None, "alias of broker.id", min=-1, read_only=True),
+        ConfigDef("broker.rack", T.STRING, None, read_only=True),
+        ConfigDef("listeners", T.STRING, "PLAINTEXT://localhost:9092", read_only=True),
+        ConfigDef("advertised.listeners", T.STRING, None, read_only=True),
+        ConfigDef("log.dirs", T.STRING, None, "comma-separated data directories", read_only=True),
+        ConfigDef("log.dir", T.STRING, "./strom-data", read_only=True),
+        ConfigDef("zookeeper.connect", T.STRING, None, "host:port[/chroot]; unset = embedded",
+                  read_only=True),
+        ConfigDef("zookeeper.session.timeout.ms", T.INT, "18000", read_only=True),
+        ConfigDef("cluster.id", T.STRING, None, read_only=True),
+        ConfigDef("num.partitions", T.INT, "1", min=1),
+        ConfigDef("default.replication.factor", T.INT, "1", min=1),
+        ConfigDef("auto.create.topics.enable", T.BOOLEAN, "true"),
+        ConfigDef("delete.topic.enable", T.BOOLEAN, "true"),
+        ConfigDef("socket.request.max.bytes", T.INT, "104857600", min=1, read_only=True),
+        ConfigDef("connections.max.idle.ms", T.LONG, "600000", read_only=True),
+        ConfigDef("message.max.bytes", T.INT, "1048588", min=0),
+        ConfigDef("log.retention.check.interval.ms", T.LONG, "300000", min=1),
+        ConfigDef("log.flush.offset.checkpoint.interval.ms", T.INT, "60000", min=0,
+                  read_only=True),
+        ConfigDef("log.flush.scheduler.interval.ms", T.LONG, str(LONG_MAX)),
+        ConfigDef("log.flush.start.offset.checkpoint.interval.ms", T.INT, "60000",
+                  read_only=True),
+        ConfigDef("replica.high.watermark.checkpoint.interval.ms", T.LONG, "5000",
+                  read_only=True),
+        ConfigDef("replica.lag.time.max.ms", T.LONG, "30000"),
+        ConfigDef("replica.fetch.max.bytes", T.INT, "1048576"),
+        ConfigDef("replica.fetch.wait.max.ms", T.INT, "500"),
+        ConfigDef("offsets.topic.num.partitions", T.INT, "50", min=1, read_only=True),
+        ConfigDef("offsets.topic.replication.factor", T.SHORT, "3", min=1, read_only=True),
+        ConfigDef("offsets.topic.segment.bytes", T.INT, "104857600", read_only=True),
+        ConfigDef("offsets.retention.minutes", T.INT, "10080", min=1),
+        ConfigDef("offsets.retention.check.interval.ms", T.LONG, "600000"),
+        ConfigDef("offset.metadata.max.bytes", T.INT, "4096"),
+        ConfigDef("group.initial.rebalance.delay.ms", T.INT, "3000", min=0),
+        ConfigDef("group.min.session.timeout.ms", T.INT, "6000"),
+        ConfigDef("group.max.session.timeout.ms", T.INT, "1800000"),
+        ConfigDef("group.max.size", T.INT, str(2**31 - 1), min=1),
+        ConfigDef("transaction.state.log.num.partitions", T.INT, "50", read_only=True),
+        ConfigDef("transaction.state.log.replication.factor", T.SHORT, "3", read_only=True),
+        ConfigDef("transaction.state.log.min.isr", T.INT, "2", read_only=True),
+        ConfigDef("transaction.max.timeout.ms", T.INT, "900000", min=1),
+        ConfigDef("transactional.id.expiration.ms", T.INT, "604800000", min=1),
+        ConfigDef("producer.id.expiration.ms", T.INT, "86400000", min=1),
+        ConfigDef("strom.metrics.port", T.INT, "-1",
+                  "HTTP port for /metrics, /healthz and /readyz; -1 = off, 0 = any free port",
+                  read_only=True),
+        ConfigDef("strom.metadata.file", T.STRING, None,
+                  "embedded metadata store file; default <first log dir>/strom-metadata.json",
+                  read_only=True),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    host: str
+    port: int
+
+
+def parse_listeners(raw: str) -> list[Listener]:
+    listeners = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, rest = item.partition("://")
+        if not sep:
+            raise InvalidConfig(f"listener {item!r} is not NAME://host:port")
+        host, colon, port = rest.rpartition(":")
+        if not colon:
+            raise InvalidConfig(f"listener {item!r} has no port")
+        listeners.append(Listener(name, host.strip("[]"), int(port)))
+    if not listeners:
+        raise InvalidConfig("no listeners configured")
+    return listeners
+
+
+class BrokerConfig:
+    """The static broker properties (file plus overrides) and typed views of them."""
+
+    def __init__(self, props: Mapping[str, str] | None = None) -> None:
+        self.props: dict[str, str] = dict(props or {})
+        for name, raw in self.props.items():
+            definition = BROKER_CONFIGS.get(name) or _topic_synonym_def(name)
+            if definition is not None:
+                try:
+                    definition.parse(raw)
+                except InvalidConfig as exc:
+                    raise InvalidConfig(f"Invalid value {raw!r} for {name}: {exc}") from exc
+
+    @classmethod
+    def from_file(cls, path: Path | None, overrides: Mapping[str, str]) -> BrokerConfig:
+        from strom.config.properties import load_properties
+
+        props = load_properties(path) if path else {}
+        props.update(overrides)
+        return cls(props)
+
+    def raw(self, name: str) -> str | None:
+        if name in self.props:
+            return self.props[name]
+        definition = BROKER_CONFIGS.get(name)
+        return definition.default if definition else None
+
+    def get_int(self, name: str) -> int:
+        value = self.raw(name)
+        if value is None:
+            raise KeyError(name)
+        return int(value)
+
+    def get_bool(self, name: str) -> bool:
+        return (self.raw(name) or "false").strip().lower() == "true"
+
+    def get_str(self, name: str) -> str | None:
+        return self.raw(name)
+
+    @property
+    def broker_id(self) -> int:
+        node_id = self.props.get("node.id")
+        return int(node_id) if node_id is not None else self.get_int("broker.id")
+
+    @property
+    def log_dirs(self) -> list[Path]:
+        raw = self.props.get("log.dirs") or self.raw("log.dir") or "./strom-data"
+        return [Path(p.strip()) for p in raw.split(",") if p.strip()]
+
+    @property
+    def listeners(self) -> list[Listener]:
+        return parse_listeners(self.raw("listeners") or "")
+
+    @property
+    def advertised_listeners(self) -> list[Listener]:
+        raw = self.raw("advertised.listeners")
+        if not raw:
+            return [
+                Listener(ln.name, ln.host if ln.host not in ("", "0.0.0.0", "::") else "localhost",
+                         ln.port)
+                for ln in self.listeners
+            ]
+        return parse_listeners(raw)
+
+    def describe(self) -> list[tuple[str, str | None, ConfigSource, ConfigDef | None]]:
+        """Every broker config with its value and source, for DescribeConfigs."""
+        rows = []
+        names = sorted(set(BROKER_CONFIGS) | set(self.props) | _topic_synonym_names())
+        for name in names:
+            definition = BROKER_CONFIGS.get(name) or _topic_synonym_def(name)
+            if name in self.props:
+                rows.append((name, self.props[name], ConfigSource.STATIC_BROKER_CONFIG, definition))
+            elif definition is not None:
+                rows.append((name, definition.default, ConfigSource.DEFAULT_CONFIG, definition))
+        return rows
+
+
+def _topic_synonym_names() -> set[str]:
+    return {d.synonyms[0] for d in TOPIC_CONFIGS.values() if d.synonyms}
+
+
+def _topic_synonym_def(name: str) -> ConfigDef | None:
+    """Broker properties such as log.retention.ms take their type from the topic config."""
+    for definition in TOPIC_CONFIGS.values():
+        if name in definition.synonyms:
+            if name in _UNIT_SCALE:
+                return ConfigDef(name, ConfigType.LONG, None)
+            index = definition.synonyms.index(name)
+            default = definition.default if index == 0 else None
+            return ConfigDef(name, definition.type, default, choices=definition.choices)
+    return None

@@ -1,0 +1,125 @@
+"""Turning a byte stream into request frames, and requests and responses into bytes.
+
+Sans-I/O: nothing here touches a socket. The server feeds received bytes to a
+`FrameDecoder` and writes what `encode_response` returns.
+
+Every Kafka message is a 4-byte big-endian size followed by that many bytes. A size
+that is negative or above `socket.request.max.bytes` is a protocol violation: the
+connection must be closed before anything is allocated for it (CVE-2022-34917).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+from kio.schema.request_header.v1.header import RequestHeader as RequestHeaderV1
+from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
+from kio.serial import entity_reader, entity_writer
+
+from strom.protocol import apis
+
+_SIZE = struct.Struct(">i")
+_CORRELATION = struct.Struct(">i")
+_read_header_v1 = entity_reader(RequestHeaderV1)
+_read_header_v2 = entity_reader(RequestHeaderV2)
+
+
+class FrameError(Exception):
+    """The peer broke framing; the only safe answer is closing the connection."""
+
+
+class RequestDecodeError(Exception):
+    """A well-framed request whose header or body does not parse."""
+
+    def __init__(self, message: str, api_key: int = -1, api_version: int = -1,
+                 correlation_id: int | None = None) -> None:
+        super().__init__(message)
+        self.api_key = api_key
+        self.api_version = api_version
+        self.correlation_id = correlation_id
+
+
+class FrameDecoder:
+    """Accumulates bytes and yields whole frames (without their size prefix)."""
+
+    def __init__(self, max_frame_size: int) -> None:
+        self._buf = bytearray()
+        self._max = max_frame_size
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        frames: list[bytes] = []
+        buf = self._buf
+        pos = 0
+        end = len(buf)
+        while end - pos >= 4:
+            (size,) = _SIZE.unpack_from(buf, pos)
+            if size < 0 or size > self._max:
+                raise FrameError(f"frame size {size} outside [0, {self._max}]")
+            if end - pos - 4 < size:
+                break
+            frames.append(bytes(buf[pos + 4 : pos + 4 + size]))
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        return frames
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRequest:
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str | None
+    body: Any  # a kio request entity, or None when the version is not one we serve
+
+
+def decode_request(frame: bytes) -> DecodedRequest:
+    """Parse header and body of one frame. Unknown API versions yield body=None."""
+    try:
+        header_v1, size = _read_header_v1(frame, 0)
+    except Exception as exc:
+        correlation = _CORRELATION.unpack_from(frame, 4)[0] if len(frame) >= 8 else None
+        raise RequestDecodeError(f"bad request header: {exc}", correlation_id=correlation) from exc
+    api_key = int(header_v1.request_api_key)
+    version = int(header_v1.request_api_version)
+    correlation_id = int(header_v1.correlation_id)
+    spec = apis.request_spec(api_key, version)
+    if spec is None:
+        return DecodedRequest(api_key, version, correlation_id, header_v1.client_id, None)
+    try:
+        if spec.flexible:
+            _, size = _read_header_v2(frame, 0)
+        body, used = spec.reader(frame, size)
+    except Exception as exc:
+        raise RequestDecodeError(
+            f"cannot decode {spec.name} v{version}: {exc}", api_key, version, correlation_id
+        ) from exc
+    if size + used != len(frame):
+        raise RequestDecodeError(
+            f"{spec.name} v{version}: {len(frame) - size - used} trailing bytes",
+            api_key, version, correlation_id,
+        )
+    return DecodedRequest(api_key, version, correlation_id, header_v1.client_id, body)
+
+
+def encode_response(correlation_id: int, api_key: int, version: int, body: Any) -> bytes:
+    """Size prefix, response header (v1 with tagged fields when flexible) and body."""
+    out = io.BytesIO()
+    out.write(b"\0\0\0\0")
+    out.write(_CORRELATION.pack(correlation_id))
+    flexible_header = apis.response_header_flexible(api_key, version)
+    if flexible_header:
+        out.write(b"\0")  # no tagged fields in the response header
+    entity_writer(type(body))(out, body)
+    data = out.getbuffer()
+    _SIZE.pack_into(data, 0, len(data) - 4)
+    del data
+    return out.getvalue()
