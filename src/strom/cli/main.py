@@ -17,6 +17,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Strom: an event streaming platform that speaks the Kafka protocol."""
+
+
 @app.command()
 def server(
     config: Annotated[

@@ -1,0 +1,140 @@
+"""Opening a partition directory: find the segments, clean up, recover after a crash.
+
+What startup reads is bounded by what recovery needs, so a broker with years of history
+starts as fast as an empty one:
+
+* every segment file is opened and ``fstat``-ed, nothing more; sealed segments load their
+  indexes lazily, on first use;
+* after a clean shutdown only the active segment is touched: its indexes are loaded and
+  the few batches past the last index entry are scanned (CRC included) to find the log end;
+* after a crash, segments from the one holding the recovery point on are rescanned with
+  CRC checks and their indexes rebuilt; the first invalid byte truncates the log there and
+  every later segment is dropped, as in Kafka. Recovered data is fsynced, so the recovery
+  point can move to the log end;
+* a missing index file is rebuilt even after a clean shutdown; an index whose file is
+  damaged is rebuilt when first used.
+
+Leftovers of interrupted deletes (``.deleted``, ``.cleaned``, ``.tmp``, orphan indexes)
+are removed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+
+from strom.storage.config import LogConfig
+from strom.storage.files import (
+    CLEANED_SUFFIX,
+    DELETED_SUFFIX,
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    SWAP_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TMP_SUFFIX,
+    fsync_dir,
+    parse_segment_name,
+)
+from strom.storage.segment import LogSegment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class LoadedLog:
+    segments: list[LogSegment]
+    log_start_offset: int
+    recovery_point: int
+
+
+def load_segments(
+    dir: Path,
+    config: LogConfig,
+    now_ms: int,
+    *,
+    recovery_point: int,
+    log_start_offset: int,
+    clean_shutdown: bool,
+) -> LoadedLog:
+    """Open (or create) the segments of one partition directory, recovering if needed."""
+    dir.mkdir(parents=True, exist_ok=True)
+    bases, missing_index = _list_segments(dir)
+    interval = config.index_interval_bytes
+    segments = [LogSegment.open(dir, base, interval) for base in bases]
+    if not segments:
+        start = max(log_start_offset, 0)
+        segments = [LogSegment.create(dir, start, interval, now_ms)]
+        fsync_dir(dir)
+        return LoadedLog(segments, start, start)
+    for segment in segments:
+        if segment.base_offset in missing_index:
+            log.warning("rebuilding missing index of %s", segment.log_path)
+            segment.recover(now_ms)
+            segment.flush()
+            if segment is not segments[-1]:
+                segment.seal()
+    if clean_shutdown:
+        if segments[-1].base_offset not in missing_index:
+            segments[-1].activate(now_ms)
+    else:
+        _recover(dir, segments, recovery_point, now_ms)
+    start = max(log_start_offset, segments[0].base_offset)
+    end = segments[-1].next_offset
+    if start > end:
+        # The log start checkpoint is ahead of the data (lost files): start over there.
+        log.warning("%s: log start %d is past the log end %d; emptying the log", dir, start, end)
+        for segment in reversed(segments):
+            segment.delete()
+        segments = [LogSegment.create(dir, start, interval, now_ms)]
+        fsync_dir(dir)
+        end = start
+    return LoadedLog(segments, start, end)
+
+
+def _recover(dir: Path, segments: list[LogSegment], recovery_point: int, now_ms: int) -> None:
+    """Rescan from the segment holding the recovery point; cut at the first bad byte."""
+    bases = [segment.base_offset for segment in segments]
+    first = max(bisect_right(bases, recovery_point) - 1, 0)
+    for i in range(first, len(segments)):
+        segment = segments[i]
+        truncated = segment.recover(now_ms)
+        segment.flush()
+        if truncated and i + 1 < len(segments):
+            log.warning("%s: dropping %d segments after a torn one", dir, len(segments) - i - 1)
+            for later in reversed(segments[i + 1 :]):
+                later.delete()
+            del segments[i + 1 :]
+            fsync_dir(dir)
+            break
+    for segment in segments[first:-1]:
+        segment.seal()
+
+
+def _list_segments(dir: Path) -> tuple[list[int], set[int]]:
+    """Base offsets of the segments, and which of them lack an index file."""
+    logs: set[int] = set()
+    indexes: dict[int, set[str]] = {}
+    for name in os.listdir(dir):
+        if name.endswith((DELETED_SUFFIX, CLEANED_SUFFIX, TMP_SUFFIX)):
+            (dir / name).unlink(missing_ok=True)
+            continue
+        if name.endswith(SWAP_SUFFIX):
+            log.warning("%s: ignoring %s (compaction swap files are not supported)", dir, name)
+            continue
+        parsed = parse_segment_name(name)
+        if parsed is None:
+            continue
+        base, suffix = parsed
+        if suffix == LOG_SUFFIX:
+            logs.add(base)
+        elif suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            indexes.setdefault(base, set()).add(suffix)
+    for base, suffixes in indexes.items():
+        if base not in logs:
+            for suffix in suffixes:
+                (dir / f"{base:020d}{suffix}").unlink(missing_ok=True)
+    missing = {base for base in logs if len(indexes.get(base, ())) < 2}
+    return sorted(logs), missing

@@ -1,0 +1,558 @@
+"""One partition's log: an ordered run of segments, and what the broker asks of it.
+
+Offsets: ``log_start_offset`` <= every readable offset < ``log_end_offset`` (the next
+offset to assign). ``recovery_point``: everything below it is fsynced, so recovery after a
+crash starts there. The high watermark is the broker's business; it passes it in where it
+bounds something (``read(max_offset=...)``, ``enforce_retention(high_watermark=...)``).
+
+Hot paths. ``append_as_leader`` patches the batch headers in place (base offset, leader
+epoch, LogAppendTime), issues one ``write`` for the whole produce payload and indexes it
+with a few integer comparisons per batch: O(batch), never O(history). ``read`` finds the
+segment by bisect over base offsets and the position by the sparse index, then reads whole
+batches with one ``pread``.
+
+Threading. Everything runs on the broker's event loop except ``flush``, which may run in
+one worker thread at a time while the loop keeps appending and reading. A lock serialises
+``flush`` with the rare operations that create, seal or delete segments (roll, truncation,
+retention, DeleteRecords, close, delete); appends that do not roll and reads never take it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from strom.protocol.records import (
+    BatchHeader,
+    InvalidBatch,
+    patch_base_offset,
+    patch_leader_epoch,
+    patch_log_append_time,
+    validate_batches,
+)
+from strom.storage.config import LogConfig, now_ms
+from strom.storage.errors import InvalidAppend, OffsetOutOfRange, StorageError
+from strom.storage.files import delete_dir_name, fsync_dir, parse_partition_dir
+from strom.storage.loader import load_segments
+from strom.storage.segment import INT32_MAX, BatchInfo, LogSegment
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], int]
+
+
+class AppendInfo(NamedTuple):
+    """What an append did; the broker builds the produce response from it.
+
+    A NamedTuple, not a frozen dataclass: it is built on every produce and a tuple is
+    several times cheaper to construct.
+    """
+
+    first_offset: int
+    last_offset: int
+    log_append_time_ms: int  # -1 unless the topic uses LogAppendTime
+    max_timestamp: int  # largest batch max timestamp appended (-1 if none)
+    offset_of_max_timestamp: int  # last offset of the batch carrying it (-1 if none)
+    log_start_offset: int
+    record_count: int
+    size_bytes: int
+
+
+class ReadResult(NamedTuple):
+    """Whole batches; ``first_offset`` is the first batch's base offset (may be below the
+    offset asked for: clients skip the leading records of a batch)."""
+
+    data: bytes
+    first_offset: int
+
+
+class OffsetAndTimestamp(NamedTuple):
+    offset: int
+    timestamp: int
+
+
+class TimestampAndOffset(NamedTuple):
+    timestamp: int
+    offset: int
+
+
+class Log:
+    """The segments of ``<log dir>/<topic>-<partition>``; create with ``Log.open``."""
+
+    def __init__(
+        self,
+        dir: Path,
+        config: LogConfig,
+        clock: Clock,
+        segments: list[LogSegment],
+        log_start_offset: int,
+        recovery_point: int,
+    ) -> None:
+        parsed = parse_partition_dir(dir.name)
+        if parsed is None:
+            raise ValueError(f"{dir.name!r} is not a <topic>-<partition> directory")
+        self.dir = dir
+        self.topic, self.partition = parsed
+        self.config = config
+        self._clock = clock
+        self._segments = segments
+        self._bases = [segment.base_offset for segment in segments]
+        self.log_start_offset = log_start_offset
+        self.log_end_offset = segments[-1].next_offset
+        self.recovery_point = min(recovery_point, self.log_end_offset)
+        self.last_flush_ms = clock()
+        self._lock = threading.RLock()
+        self._unsynced_sealed: list[LogSegment] = []  # rolled since the last flush
+        self._dir_dirty = False  # files created or deleted since the last flush
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        dir: Path,
+        config: LogConfig,
+        *,
+        clock: Clock = now_ms,
+        recovery_point: int = 0,
+        log_start_offset: int = 0,
+        clean_shutdown: bool = False,
+    ) -> Log:
+        """Open or create the log in ``dir``; recover from ``recovery_point`` unless clean."""
+        dir = Path(dir)
+        if parse_partition_dir(dir.name) is None:
+            raise ValueError(f"{dir.name!r} is not a <topic>-<partition> directory")
+        loaded = load_segments(
+            dir,
+            config,
+            clock(),
+            recovery_point=recovery_point,
+            log_start_offset=log_start_offset,
+            clean_shutdown=clean_shutdown,
+        )
+        return cls(
+            dir, config, clock, loaded.segments, loaded.log_start_offset, loaded.recovery_point
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Log({self.topic}-{self.partition}, start={self.log_start_offset}, "
+            f"end={self.log_end_offset}, segments={len(self._segments)})"
+        )
+
+    # -- introspection ----------------------------------------------------------------
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(segment.size for segment in self._segments)
+
+    @property
+    def segments(self) -> Sequence[LogSegment]:
+        return tuple(self._segments)
+
+    @property
+    def active_segment(self) -> LogSegment:
+        return self._segments[-1]
+
+    def update_config(self, config: LogConfig) -> None:
+        self.config = config
+        for segment in self._segments:
+            segment.index_interval_bytes = config.index_interval_bytes
+
+    # -- append -----------------------------------------------------------------------
+
+    def append_as_leader(
+        self,
+        buf: bytearray,
+        headers: Sequence[BatchHeader],
+        *,
+        leader_epoch: int,
+        log_append_time_ms: int | None = None,
+    ) -> AppendInfo:
+        """Assign offsets to validated batches (patched in ``buf``) and append them.
+
+        ``headers`` are those ``validate_batches(buf)`` returned. With
+        ``log_append_time_ms`` each batch is stamped with it and re-signed.
+        """
+        if not headers:
+            raise InvalidAppend("empty record set")
+        next_offset = first_offset = self.log_end_offset
+        batches: list[BatchInfo] = []
+        max_ts = offset_of_max = -1
+        records = position = 0
+        for header in headers:
+            size = header.batch_length + 12
+            last = next_offset + header.last_offset_delta
+            patch_base_offset(buf, position, next_offset)
+            patch_leader_epoch(buf, position, leader_epoch)
+            if log_append_time_ms is None:
+                timestamp = header.max_timestamp
+            else:
+                patch_log_append_time(buf, position, size, log_append_time_ms)
+                timestamp = log_append_time_ms
+            if timestamp > max_ts:
+                max_ts, offset_of_max = timestamp, last
+            batches.append((position, last, timestamp, size))
+            records += header.records_count
+            position += size
+            next_offset = last + 1
+        if position != len(buf):
+            raise InvalidAppend(f"headers cover {position} bytes of a {len(buf)}-byte payload")
+        self._append(buf, batches, first_offset)
+        return AppendInfo(
+            first_offset=first_offset,
+            last_offset=next_offset - 1,
+            log_append_time_ms=-1 if log_append_time_ms is None else log_append_time_ms,
+            max_timestamp=max_ts,
+            offset_of_max_timestamp=offset_of_max,
+            log_start_offset=self.log_start_offset,
+            record_count=records,
+            size_bytes=position,
+        )
+
+    def append_as_follower(self, buf: bytes | bytearray) -> AppendInfo:
+        """Append batches whose offsets the leader assigned; they must follow the log end.
+
+        Gaps are allowed (compacted leaders have them); going backwards is not.
+        """
+        try:
+            headers = validate_batches(buf)
+        except InvalidBatch as exc:
+            raise InvalidAppend(str(exc)) from exc
+        expected = self.log_end_offset
+        batches: list[BatchInfo] = []
+        max_ts = offset_of_max = -1
+        records = position = 0
+        for header in headers:
+            if header.base_offset < expected:
+                raise InvalidAppend(
+                    f"batch at offset {header.base_offset} does not follow offset {expected - 1}"
+                )
+            if header.max_timestamp > max_ts:
+                max_ts, offset_of_max = header.max_timestamp, header.last_offset
+            batches.append((position, header.last_offset, header.max_timestamp, header.size))
+            records += header.records_count
+            position += header.size
+            expected = header.next_offset
+        self._append(buf, batches, headers[0].base_offset)
+        return AppendInfo(
+            first_offset=headers[0].base_offset,
+            last_offset=expected - 1,
+            log_append_time_ms=-1,
+            max_timestamp=max_ts,
+            offset_of_max_timestamp=offset_of_max,
+            log_start_offset=self.log_start_offset,
+            record_count=records,
+            size_bytes=position,
+        )
+
+    def _append(self, buf: bytes | bytearray, batches: list[BatchInfo], first: int) -> None:
+        now = self._clock()
+        last = batches[-1][1]
+        segment = self._segments[-1]
+        if segment.size and self._should_roll(segment, len(buf), last, now):
+            segment = self.roll(first)
+        if segment.size == 0:
+            segment.roll_base_ms = now
+        segment.append(buf, batches)
+        self.log_end_offset = last + 1
+        config = self.config
+        if (
+            self.log_end_offset - self.recovery_point >= config.flush_messages
+            or now - self.last_flush_ms >= config.flush_ms
+        ):
+            self.flush()
+
+    def _should_roll(self, segment: LogSegment, size: int, last_offset: int, now: int) -> bool:
+        config = self.config
+        if segment.size > config.segment_bytes - size:
+            return True
+        if now - segment.roll_base_ms > config.segment_ms:
+            return True
+        if last_offset - segment.base_offset > INT32_MAX:
+            return True
+        offset_entries, time_entries = segment.index_entries()
+        return (
+            offset_entries >= config.max_offset_index_entries
+            or time_entries >= config.max_time_index_entries
+        )
+
+    def roll(self, base_offset: int | None = None) -> LogSegment:
+        """Seal the active segment and start a new one at the log end (or later)."""
+        with self._lock:
+            new_base = self.log_end_offset if base_offset is None else base_offset
+            new_base = max(new_base, self.log_end_offset)
+            active = self._segments[-1]
+            if active.size == 0:
+                if active.base_offset == new_base:
+                    return active
+                self._delete_segments([active])  # an empty segment at the wrong base
+            else:
+                active.seal()
+                self._unsynced_sealed.append(active)
+            segment = LogSegment.create(
+                self.dir, new_base, self.config.index_interval_bytes, self._clock()
+            )
+            self._segments.append(segment)
+            self._bases.append(new_base)
+            self._dir_dirty = True
+            self.log_start_offset = max(self.log_start_offset, self._bases[0])
+            return segment
+
+    def maybe_roll_by_time(self, now_ms: int) -> bool:
+        """Roll an idle active segment older than segment.ms (appends check this too)."""
+        active = self._segments[-1]
+        if active.size and now_ms - active.roll_base_ms > self.config.segment_ms:
+            self.roll()
+            return True
+        return False
+
+    # -- reads ------------------------------------------------------------------------
+
+    def read(
+        self,
+        offset: int,
+        max_bytes: int,
+        *,
+        max_offset: int | None = None,
+        min_one_batch: bool = True,
+    ) -> ReadResult:
+        """Whole batches from the one holding ``offset``, from a single segment.
+
+        At most ``max_bytes`` unless the first batch alone is larger and ``min_one_batch``
+        (KIP-74). No batch whose base offset is >= ``max_offset`` (the high watermark).
+        """
+        if offset < self.log_start_offset or offset > self.log_end_offset:
+            raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
+        empty = ReadResult(b"", offset)
+        if offset == self.log_end_offset or (max_offset is not None and offset >= max_offset):
+            return empty
+        segments, bases = self._segments, self._bases
+        i = bisect_right(bases, offset) - 1
+        while i < len(segments):
+            segment = segments[i]
+            found = segment.find_batch(offset)
+            if found is None:  # past this segment's last batch: the next one has it
+                i += 1
+                continue
+            position, base, size = found
+            limit = segment.size
+            if max_offset is not None:
+                if base >= max_offset:
+                    return empty
+                if i + 1 == len(segments) or max_offset < bases[i + 1]:
+                    limit = segment.position_before_offset(max_offset)
+            end = limit
+            if end - position > max_bytes:
+                if size > max_bytes:
+                    end = position
+                else:
+                    end = segment.last_boundary_at_or_below(position + max_bytes, position)
+                if end == position:
+                    if not min_one_batch:
+                        return empty
+                    end = position + size
+            return ReadResult(segment.read(position, end - position), base)
+        return empty
+
+    def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
+        """The earliest record stamped >= ``timestamp`` at or after the log start."""
+        segments = self._segments
+        first = max(bisect_right(self._bases, self.log_start_offset) - 1, 0)
+        for segment in segments[first:]:
+            if segment.max_timestamp_and_offset()[0] >= timestamp:
+                found = segment.find_timestamp(timestamp, self.log_start_offset)
+                if found is not None:
+                    return OffsetAndTimestamp(*found)
+        return None
+
+    def max_timestamp_and_offset(self) -> TimestampAndOffset:
+        """The largest timestamp and the first record carrying it; (-1, -1) if none."""
+        best: LogSegment | None = None
+        best_ts = best_offset = -1
+        for segment in self._segments:
+            timestamp, offset = segment.max_timestamp_and_offset()
+            if timestamp > best_ts:
+                best, best_ts, best_offset = segment, timestamp, offset
+        if best is None:
+            return TimestampAndOffset(-1, -1)
+        return TimestampAndOffset(best_ts, best.first_record_with_timestamp(best_offset, best_ts))
+
+    # -- truncation and retention -----------------------------------------------------
+
+    def truncate_to(self, offset: int) -> None:
+        """Drop every batch holding an offset >= ``offset`` (a follower diverged)."""
+        with self._lock:
+            if offset >= self.log_end_offset:
+                return
+            if offset < self.log_start_offset:
+                self.truncate_fully_and_start_at(offset)
+                return
+            self._delete_segments(
+                [s for s in reversed(self._segments[1:]) if s.base_offset > offset]
+            )
+            active = self._segments[-1]
+            if active in self._unsynced_sealed:
+                self._unsynced_sealed.remove(active)
+            active.truncate_to(offset, self._clock())
+            self.log_end_offset = active.next_offset
+            self.recovery_point = min(self.recovery_point, self.log_end_offset)
+
+    def truncate_fully_and_start_at(self, offset: int) -> None:
+        """Delete everything and continue at ``offset`` (a follower far behind)."""
+        with self._lock:
+            self._delete_segments(list(reversed(self._segments)))
+            segment = LogSegment.create(
+                self.dir, offset, self.config.index_interval_bytes, self._clock()
+            )
+            self._segments, self._bases = [segment], [offset]
+            self.log_start_offset = self.log_end_offset = self.recovery_point = offset
+            fsync_dir(self.dir)
+            self._dir_dirty = False
+
+    def delete_records_before(self, offset: int) -> int:
+        """DeleteRecords: raise the log start to ``offset``; drop whole segments below it."""
+        if offset > self.log_end_offset:
+            raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
+        with self._lock:
+            self.log_start_offset = max(self.log_start_offset, offset)
+            count = self._deletable_prefix(
+                lambda _s, upper, last: not last and upper <= self.log_start_offset
+            )
+            self._delete_old_segments(count)
+            return self.log_start_offset
+
+    def enforce_retention(self, now_ms: int, high_watermark: int | None = None) -> int:
+        """Delete the oldest segments past retention.ms or retention.bytes; return how many.
+
+        As in Kafka a segment goes only once wholly below the high watermark, and when
+        every segment is expired the active one is rolled so that it can go too.
+        """
+        config = self.config
+        with self._lock:
+            limit = self.log_end_offset if high_watermark is None else high_watermark
+            by_time = by_size = 0
+            if config.retention_ms >= 0:
+                by_time = self._deletable_prefix(
+                    lambda s, _u, _l: now_ms - s.largest_timestamp() > config.retention_ms,
+                    limit,
+                )
+            excess = self.size_bytes - config.retention_bytes
+            if config.retention_bytes >= 0 and excess > 0:
+                by_size = self._deletable_prefix(_SizeBudget(excess), limit)
+            by_start = self._deletable_prefix(
+                lambda _s, upper, last: not last and upper <= self.log_start_offset
+            )
+            count = max(by_time, by_size, by_start)
+            self._delete_old_segments(count)
+            return count
+
+    def _deletable_prefix(
+        self, predicate: Callable[[LogSegment, int, bool], bool], limit: int | None = None
+    ) -> int:
+        """How many of the oldest segments satisfy ``predicate(segment, upper, is_last)``."""
+        segments = self._segments
+        count = 0
+        for i, segment in enumerate(segments):
+            last = i + 1 == len(segments)
+            upper = self.log_end_offset if last else segments[i + 1].base_offset
+            if (last and segment.size == 0) or (limit is not None and upper > limit):
+                break
+            if not predicate(segment, upper, last):
+                break
+            count += 1
+        return count
+
+    def _delete_old_segments(self, count: int) -> None:
+        if count == 0:
+            return
+        if count == len(self._segments):
+            self.roll()
+        self._delete_segments(self._segments[:count])
+        self.log_start_offset = max(self.log_start_offset, self._bases[0])
+        self.recovery_point = max(self.recovery_point, self._bases[0])
+
+    def _delete_segments(self, doomed: Sequence[LogSegment]) -> None:
+        """Unlink segments in the given order (oldest first for retention, newest first
+        for truncation, so a crash midway never leaves a hole in the offsets).
+
+        Kafka renames to ``.deleted`` and unlinks after file.delete.delay.ms so concurrent
+        readers finish; our reads are synchronous on the one loop thread, so nothing can
+        still be reading a segment once it is out of the list, and we unlink at once.
+        """
+        gone = {id(segment) for segment in doomed}
+        self._segments = [s for s in self._segments if id(s) not in gone]
+        self._bases = [s.base_offset for s in self._segments]
+        self._unsynced_sealed = [s for s in self._unsynced_sealed if id(s) not in gone]
+        for segment in doomed:
+            segment.delete()
+        self._dir_dirty = True
+
+    # -- durability and lifecycle -----------------------------------------------------
+
+    def flush(self, up_to: int | None = None) -> None:
+        """fsync everything below ``up_to`` (default: the log end); advance the recovery
+        point. Safe to run in a worker thread while the event loop appends."""
+        with self._lock:
+            end = self.log_end_offset if up_to is None else min(up_to, self.log_end_offset)
+            sealed, self._unsynced_sealed = self._unsynced_sealed, []
+            for segment in sealed:
+                segment.flush()
+            if end > self.recovery_point:
+                segments, bases = list(self._segments), list(self._bases)
+                first = max(bisect_right(bases, self.recovery_point) - 1, 0)
+                last = bisect_right(bases, end - 1)
+                for segment in segments[first:last]:
+                    if segment not in sealed:
+                        segment.flush()
+            if self._dir_dirty:
+                self._dir_dirty = False
+                fsync_dir(self.dir)
+            self.recovery_point = max(self.recovery_point, end)
+            if up_to is None:
+                self.last_flush_ms = self._clock()
+
+    def close(self) -> None:
+        """Flush everything (indexes written, max timestamp recorded) and close files."""
+        with self._lock:
+            if self._closed:
+                return
+            active = self._segments[-1]
+            active.seal()
+            self._unsynced_sealed.append(active)
+            self.flush()
+            for segment in self._segments:
+                segment.close()
+            self._closed = True
+
+    def delete(self) -> None:
+        """Remove the whole partition directory (DeleteTopics, reassignment away)."""
+        with self._lock:
+            for segment in self._segments:
+                segment.close()
+            self._closed = True
+            doomed = self.dir.with_name(delete_dir_name(self.dir.name))
+            try:
+                os.rename(self.dir, doomed)
+            except OSError as exc:
+                raise StorageError(f"cannot delete {self.dir}: {exc}") from exc
+            fsync_dir(self.dir.parent)
+            shutil.rmtree(doomed, ignore_errors=True)
+
+
+class _SizeBudget:
+    """retention.bytes predicate: take segments while the log stays above the limit."""
+
+    def __init__(self, excess: int) -> None:
+        self.excess = excess
+
+    def __call__(self, segment: LogSegment, _upper: int, _last: bool) -> bool:
+        if self.excess - segment.size < 0:
+            return False
+        self.excess -= segment.size
+        return True
