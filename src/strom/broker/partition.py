@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
+from strom.broker import producer_snapshot
 from strom.broker.producer_state import Duplicate, ProducerStateManager, SequenceError
 from strom.protocol import records
 from strom.protocol.records import BatchHeader, InvalidBatch
@@ -73,6 +74,7 @@ class Partition:
         self._clock = clock
         self._waiters: list[asyncio.Future[None]] = []
         self.high_watermark = log_.log_end_offset
+        self._producers_dirty = False
         self._rebuild_producer_state()
 
     # --- produce ----------------------------------------------------------------------
@@ -107,7 +109,9 @@ class Partition:
         offset = info.first_offset
         for header in headers:
             timestamp = append_time if append_time is not None else header.max_timestamp
-            self.producers.record(header, offset, timestamp)
+            if header.producer_id >= 0:
+                self.producers.record(header, offset, timestamp)
+                self._producers_dirty = True
             offset += header.last_offset_delta + 1
         self.high_watermark = self.log.log_end_offset
         self._wake_waiters()
@@ -153,21 +157,41 @@ class Partition:
         return duplicate
 
     def _rebuild_producer_state(self) -> None:
-        """Replay batch headers so retries after a restart are still recognised."""
-        offset = self.log.log_start_offset
-        while offset < self.log.log_end_offset:
+        """Load the newest producer snapshot, then replay the batch headers after it.
+
+        Without a snapshot only the last two segments are replayed, as Kafka does: older
+        producers have long finished their retries.
+        """
+        log_ = self.log
+        found = producer_snapshot.load_latest(log_.dir, log_.log_end_offset)
+        if found is not None:
+            start, entries = found
+            self.producers.load_snapshot(entries)
+        else:
+            bases = [s.base_offset for s in log_.segments]
+            start = bases[-2] if len(bases) >= 2 else log_.log_start_offset
+        offset = max(start, log_.log_start_offset)
+        while offset < log_.log_end_offset:
             try:
-                chunk = self.log.read(offset, 1 << 20).data
+                chunk = log_.read(offset, 1 << 20).data
             except OffsetOutOfRange:
                 break
             last = offset
             for _, header in records.scan_batches(chunk):
-                timestamp = header.max_timestamp
-                self.producers.record(header, header.base_offset, timestamp)
+                if header.next_offset > offset:
+                    self.producers.record(header, header.base_offset, header.max_timestamp)
                 last = header.next_offset
-            if last == offset:
+            if last <= offset:
                 break
             offset = last
+
+    def snapshot_producers(self) -> None:
+        """Persist idempotence state at the log end (on checkpoints and clean shutdown)."""
+        if not self._producers_dirty:
+            return
+        self._producers_dirty = False
+        producer_snapshot.write(self.log.dir, self.log.log_end_offset,
+                                self.producers.to_snapshot())
 
     # --- fetch ------------------------------------------------------------------------
 
@@ -202,5 +226,5 @@ class Partition:
         """DeleteRecords: -1 means up to the high watermark."""
         target = self.high_watermark if offset == -1 else offset
         if target > self.high_watermark or target < 0:
-            raise OffsetOutOfRange(f"offset {offset} is above the high watermark")
+            raise OffsetOutOfRange(offset, self.log.log_start_offset, self.high_watermark)
         return self.log.delete_records_before(target)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from strom.broker.producer_snapshot import SnapshotEntry
 from strom.protocol.records import BatchHeader
 
 DEDUP_WINDOW = 5
@@ -123,3 +124,26 @@ class ProducerStateManager:
 
     def truncate(self) -> None:
         self.producers.clear()
+
+    def to_snapshot(self) -> list[SnapshotEntry]:
+        entries = []
+        for pid, entry in self.producers.items():
+            if not entry.batches:
+                continue
+            last = entry.batches[-1]
+            entries.append(SnapshotEntry(pid, entry.epoch, last.last_seq, last.last_offset,
+                                         last.last_offset - last.first_offset, last.timestamp))
+        return entries
+
+    def load_snapshot(self, entries: list[SnapshotEntry]) -> None:
+        """Restore the last batch of each producer (the window shrinks to one, as in Kafka)."""
+        self.producers.clear()
+        for e in entries:
+            entry = ProducerEntry(epoch=e.epoch, last_timestamp=e.timestamp)
+            span = e.offset_delta
+            first_seq = (e.last_sequence - span) & _INT_MAX if e.last_sequence >= 0 else -1
+            entry.batches.append(
+                BatchMeta(first_seq, e.last_sequence, e.last_offset - span, e.last_offset,
+                          e.timestamp)
+            )
+            self.producers[e.producer_id] = entry

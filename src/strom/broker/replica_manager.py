@@ -75,8 +75,8 @@ class ReplicaManager:
         live = set(image.topics)
         for key in [k for k in self.partitions if k[0] not in live]:
             self._drop(key)
-        for topic in [t for t in self._topic_configs if t not in live]:
-            del self._topic_configs[topic]
+        for gone in [t for t in self._topic_configs if t not in live]:
+            del self._topic_configs[gone]
 
     def _sync_topic(self, topic: TopicInfo, props: Mapping[str, str]) -> None:
         config_changed = self._topic_configs.get(topic.name) != topic.configs

@@ -107,7 +107,7 @@ class Broker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.logs.checkpoint(self.replicas.high_watermarks())
+        self._checkpoint()
         self.logs.close()
         self.store.close()
         log.info("broker %d stopped cleanly", self.broker_id)
@@ -127,10 +127,15 @@ class Broker:
              self._enforce_retention),
             ("flush", 1000, lambda: self.logs.flush_dirty(self.clock())),
             ("checkpoint", self.config.get_int("replica.high.watermark.checkpoint.interval.ms"),
-             lambda: self.logs.checkpoint(self.replicas.high_watermarks())),
+             self._checkpoint),
         ]
         for name, interval_ms, job in jobs:
             self._tasks.append(asyncio.create_task(self._every(name, interval_ms, job)))
+
+    def _checkpoint(self) -> None:
+        for partition in self.replicas.partitions.values():
+            partition.snapshot_producers()
+        self.logs.checkpoint(self.replicas.high_watermarks())
 
     def _enforce_retention(self) -> None:
         deleted = self.logs.enforce_retention(self.clock())

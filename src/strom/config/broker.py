@@ -165,7 +165,7 @@ class BrokerConfig:
 
     def describe(self) -> list[tuple[str, str | None, ConfigSource, ConfigDef | None]]:
         """Every broker config with its value and source, for DescribeConfigs."""
-        rows = []
+        rows: list[tuple[str, str | None, ConfigSource, ConfigDef | None]] = []
         names = sorted(set(BROKER_CONFIGS) | set(self.props) | _topic_synonym_names())
         for name in names:
             definition = BROKER_CONFIGS.get(name) or _topic_synonym_def(name)

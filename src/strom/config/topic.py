@@ -107,18 +107,20 @@ def resolve_topic_config(
 ) -> ResolvedConfig:
     """The effective value of one topic config, where it came from, and its synonyms."""
     definition = TOPIC_CONFIGS.get(name)
-    synonyms: list[tuple[str, str | None, ConfigSource]] = []
+    synonyms: list[tuple[str, str | None, ConfigSource]] = []  # first one wins
     if name in overrides:
         synonyms.append((name, overrides[name], ConfigSource.DYNAMIC_TOPIC_CONFIG))
     for broker_name in definition.synonyms if definition else ():
         if broker_name in broker_props:
-            value = _broker_value(broker_name, broker_props[broker_name])
-            synonyms.append((broker_name, value, ConfigSource.STATIC_BROKER_CONFIG))
+            broker_value = _broker_value(broker_name, broker_props[broker_name])
+            synonyms.append((broker_name, broker_value, ConfigSource.STATIC_BROKER_CONFIG))
     if definition is not None and definition.synonyms:
         synonyms.append((definition.synonyms[0], definition.default, ConfigSource.DEFAULT_CONFIG))
     elif definition is not None:
         synonyms.append((name, definition.default, ConfigSource.DEFAULT_CONFIG))
-    _, value, source = synonyms[0] if synonyms else (name, None, ConfigSource.UNKNOWN)
+    if not synonyms:
+        return ResolvedConfig(name, None, ConfigSource.UNKNOWN, (), None)
+    _, value, source = synonyms[0]
     return ResolvedConfig(name, value, source, tuple(synonyms), definition)
 
 

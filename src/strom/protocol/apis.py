@@ -55,7 +55,7 @@ def request_spec(api_key: int, version: int) -> RequestSpec | None:
         name=api_name(api_key),
         api_key=api_key,
         version=version,
-        flexible=bool(request_type.__flexible__),
+        flexible=bool(getattr(request_type, "__flexible__", False)),
         request_type=request_type,
         reader=entity_reader(request_type),
         response_module=response_module,
@@ -77,7 +77,7 @@ def response_header_flexible(api_key: int, version: int) -> bool:
     """ApiVersions always answers with header v0, whatever its version (KIP-511)."""
     if api_key == API_VERSIONS:
         return False
-    return bool(response_type(api_key, version).__flexible__)
+    return bool(getattr(response_type(api_key, version), "__flexible__", False))
 
 
 def _payload_class(module: ModuleType, suffix: str) -> type:

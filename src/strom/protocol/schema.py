@@ -31,7 +31,7 @@ _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 @functools.cache
-def _field_plan(entity_type: type) -> tuple[tuple[str, Any, Field[Any]], ...]:
+def _field_plan(entity_type: Any) -> tuple[tuple[str, Any, Field[Any]], ...]:
     plan = []
     for f in fields(entity_type):
         kind = classify_field(f)
@@ -68,6 +68,8 @@ _ZEROS: dict[str, Any] = {
 
 def _convert(kind: Any, f: Field[Any], value: Any) -> Any:
     if isinstance(kind, EntityTupleField):
+        if value is None and is_optional(f):  # a nullable array, e.g. aborted_transactions
+            return None
         return tuple(v if isinstance(v, kind.type_) else build(kind.type_, v) for v in value)
     if isinstance(kind, EntityField):
         if value is None or isinstance(value, kind.type_):
@@ -94,7 +96,8 @@ def build(entity_type: type[E], values: Mapping[str, Any] | None = None, **kwarg
     source: dict[str, Any] = dict(values or {})
     source.update(kwargs)
     args = {}
-    for name, kind, f in _field_plan(entity_type):
+    plan = _field_plan(entity_type)  # type: ignore[arg-type]  # classes are hashable
+    for name, kind, f in plan:
         if name in source:
             args[name] = _convert(kind, f, source[name])
         else:

@@ -68,10 +68,14 @@ class LogManager:
         self.broker_id = broker_id
         self._clock = clock
         self._lock_fds: list[int] = []
-        for d in self.log_dirs:
-            d.mkdir(parents=True, exist_ok=True)
-            self._lock_dir(d)
-        self.cluster_id = self._init_meta(cluster_id)
+        try:
+            for d in self.log_dirs:
+                d.mkdir(parents=True, exist_ok=True)
+                self._lock_dir(d)
+            self.cluster_id = self._init_meta(cluster_id)
+        except BaseException:
+            self._unlock()
+            raise
         self._logs: dict[TopicPartition, Log] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._high_watermarks: dict[TopicPartition, int] = {}
@@ -250,11 +254,14 @@ class LogManager:
         self.checkpoint()
         for d in self.log_dirs:
             atomic_write(d / CLEAN_SHUTDOWN_MARKER, b"")
+        self._unlock()
+        self._closed = True
+
+    def _unlock(self) -> None:
         for fd in self._lock_fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._lock_fds.clear()
-        self._closed = True
 
 
 def _read_checkpoint(path: Path) -> dict[TopicPartition, int]:

@@ -27,7 +27,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
 def unsupported_version_response(correlation_id: int) -> bytes:
     """KIP-511: a version we lack is answered as v0 with UNSUPPORTED_VERSION and our list,
     so the client can pick a version and ask again."""
-    body = build(
+    body: Any = build(
         apis.response_type(apis.API_VERSIONS, 0),
         error_code=ErrorCode.unsupported_version,
         api_keys=_api_keys(),
