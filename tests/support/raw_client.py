@@ -270,3 +270,68 @@ def batch_base_offsets(records: bytes) -> list[tuple[int, int]]:
         out.append((base, base + last_delta))
         pos += 12 + length
     return out
+
+
+# --- conveniences for the common requests ------------------------------------------------
+
+
+def create_topic(client: RawClient, name: str, partitions: int = 1,
+                 configs: Mapping[str, str] | None = None, version: int = 5) -> Any:
+    """CreateTopics for one topic; returns its result entry (asserts nothing)."""
+    response = client.request(
+        19, version,
+        topics=[{"name": name, "num_partitions": partitions, "replication_factor": 1,
+                 "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
+        timeout=30_000,
+    )
+    return response.body.topics[0]
+
+
+def topic_id(client: RawClient, name: str) -> Any:
+    response = client.request(3, 12, topics=[{"name": name}], allow_auto_topic_creation=False)
+    return response.body.topics[0].topic_id
+
+
+def produce(client: RawClient, topic: str, records: bytes | None, *, partition: int = 0,
+            acks: int = 1, version: int = 9, topic_uuid: Any = None) -> Any:
+    """Produce one record set to one partition; returns the partition's response entry."""
+    response = client.request(
+        0, version,
+        acks=acks, timeout=10_000, transactional_id=None,
+        topic_data=[{"name": topic, "topic_id": topic_uuid,
+                     "partition_data": [{"index": partition, "records": records}]}],
+    )
+    return response.body.responses[0].partition_responses[0]
+
+
+def list_offset(client: RawClient, topic: str, timestamp: int, *, partition: int = 0,
+                version: int = 7) -> Any:
+    """ListOffsets for one partition; returns its entry (timestamp, offset, error_code)."""
+    response = client.request(
+        2, version, replica_id=-1, isolation_level=0, timeout=10_000,
+        topics=[{"name": topic, "partitions": [
+            {"partition_index": partition, "timestamp": timestamp, "current_leader_epoch": -1,
+             "max_num_offsets": 1}]}],
+    )
+    return response.body.topics[0].partitions[0]
+
+
+def high_watermark(client: RawClient, topic: str, partition: int = 0) -> int:
+    entry = list_offset(client, topic, -1, partition=partition)
+    assert entry.error_code == 0, entry
+    return int(entry.offset)
+
+
+def fetch(client: RawClient, topic: str, offset: int, *, partition: int = 0, version: int = 12,
+          max_bytes: int = 1 << 20, topic_uuid: Any = None) -> Any:
+    """A one-partition Fetch that does not wait; returns the partition's response entry."""
+    response = client.request(
+        1, version, replica_id=-1, max_wait=0, min_bytes=0, max_bytes=max_bytes,
+        isolation_level=0, session_id=0, session_epoch=-1, rack_id="",
+        topics=[{"topic": topic, "topic_id": topic_uuid, "partitions": [
+            {"partition": partition, "current_leader_epoch": -1, "fetch_offset": offset,
+             "last_fetched_epoch": -1, "log_start_offset": -1,
+             "partition_max_bytes": max_bytes}]}],
+        forgotten_topics_data=[],
+    )
+    return response.body.responses[0].partitions[0]

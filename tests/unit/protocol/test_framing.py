@@ -74,3 +74,16 @@ def test_decoder_never_crashes_on_garbage(api_key, version, tail):
     frame = struct.pack(">hhi", api_key, version, 7) + tail
     with contextlib.suppress(RequestDecodeError):
         framing.decode_request(frame)
+
+
+@given(st.lists(st.binary(max_size=50), max_size=8), st.lists(st.integers(1, 40), max_size=30))
+def test_any_chunking_yields_the_same_frames(payloads, cuts):
+    stream = b"".join(struct.pack(">i", len(p)) + p for p in payloads)
+    decoder = FrameDecoder(1000)
+    frames, pos = [], 0
+    for cut in cuts:
+        frames += decoder.feed(stream[pos : pos + cut])
+        pos += cut
+    frames += decoder.feed(stream[pos:])
+    assert frames == payloads
+    assert decoder.buffered == 0
