@@ -18,6 +18,7 @@ from pathlib import Path
 
 from strom.broker import handlers
 from strom.broker.connection import KafkaConnection
+from strom.broker.group_host import GroupHost
 from strom.broker.producer_id_manager import ProducerIdManager
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
@@ -61,6 +62,7 @@ class Broker:
         self.admin = TopicAdmin(self)
         self.producer_ids = ProducerIdManager(config.log_dirs[0] / "strom-producer-ids")
         self.bound_ports: list[int] = []
+        self.groups = GroupHost(self)
 
     def _open_store(self) -> MetadataStore:
         listener = self.config.advertised_listeners[0]
@@ -77,7 +79,9 @@ class Broker:
         self.replicas.on_image(image)
         self._drop_stray_logs()
         self.store.subscribe(self.replicas.on_image)
+        self.store.subscribe(self.groups.on_image)
         loop = asyncio.get_running_loop()
+        self.groups.on_image(image)
         for listener in self.config.listeners:
             server = await loop.create_server(
                 lambda: KafkaConnection(self),
@@ -122,10 +126,12 @@ class Broker:
     # --- housekeeping -----------------------------------------------------------------
 
     def _schedule_housekeeping(self) -> None:
-        jobs: list[tuple[str, int, Callable[[], None]]] = [
+        jobs: list[tuple[str, int, Callable[[], object]]] = [
             ("retention", self.config.get_int("log.retention.check.interval.ms"),
              self._enforce_retention),
             ("flush", 1000, lambda: self.logs.flush_dirty(self.clock())),
+            ("offset expiry", self.config.get_int("offsets.retention.check.interval.ms"),
+             self.groups.coordinator.expire_offsets),
             ("checkpoint", self.config.get_int("replica.high.watermark.checkpoint.interval.ms"),
              self._checkpoint),
         ]
@@ -142,7 +148,7 @@ class Broker:
         if deleted:
             log.info("retention deleted %d segment(s)", deleted)
 
-    async def _every(self, name: str, interval_ms: int, job: Callable[[], None]) -> None:
+    async def _every(self, name: str, interval_ms: int, job: Callable[[], object]) -> None:
         while True:
             await asyncio.sleep(interval_ms / 1000)
             try:

@@ -1,0 +1,1 @@
+"""Coordinators whose state is a fold over an internal topic partition."""

@@ -108,16 +108,13 @@ def decode_request(frame: bytes) -> DecodedRequest:
     try:
         if spec.flexible:
             _, size = _read_header_v2(frame, 0)
-        body, used = spec.reader(frame, size)
+        body, _ = spec.reader(frame, size)
     except Exception as exc:
         raise RequestDecodeError(
             f"cannot decode {spec.name} v{version}: {exc}", api_key, version, correlation_id
         ) from exc
-    if size + used != len(frame):
-        raise RequestDecodeError(
-            f"{spec.name} v{version}: {len(frame) - size - used} trailing bytes",
-            api_key, version, correlation_id,
-        )
+    # Bytes after the body are ignored, as Kafka does: librdkafka's all-topics Metadata
+    # (v9+) leaves 3 bytes of a 4-byte count placeholder in the request.
     return DecodedRequest(api_key, version, correlation_id, header_v1.client_id, body)
 
 

@@ -76,6 +76,8 @@ def _convert(kind: Any, f: Field[Any], value: Any) -> Any:
             return value
         return build(kind.type_, value)
     if kind.is_array:
+        if value is None and is_optional(f):  # a nullable primitive array, e.g. config keys
+            return None
         return tuple(value)
     kafka_type = get_schema_field_type(f)
     if kafka_type == "error_code" and not isinstance(value, ErrorCode):

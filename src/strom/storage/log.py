@@ -386,7 +386,14 @@ class Log:
     # -- truncation and retention -----------------------------------------------------
 
     def truncate_to(self, offset: int) -> None:
-        """Drop every batch holding an offset >= ``offset`` (a follower diverged)."""
+        """Drop every batch holding an offset >= ``offset`` (a follower diverged).
+
+        A batch straddling ``offset`` goes whole, and the log end becomes its base offset:
+        the log end always matches the data, before and after a restart. (Kafka sets the
+        log end to ``offset`` regardless; followers truncate at batch boundaries, where
+        the two agree.) The log start follows the log end down if it was above it; no
+        record lies in between.
+        """
         with self._lock:
             if offset >= self.log_end_offset:
                 return
@@ -401,6 +408,7 @@ class Log:
                 self._unsynced_sealed.remove(active)
             active.truncate_to(offset, self._clock())
             self.log_end_offset = active.next_offset
+            self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
             self.recovery_point = min(self.recovery_point, self.log_end_offset)
 
     def truncate_fully_and_start_at(self, offset: int) -> None:

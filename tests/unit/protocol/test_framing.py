@@ -60,12 +60,12 @@ def test_unknown_version_yields_no_body():
     assert request.body is None and request.correlation_id == 5
 
 
-def test_trailing_bytes_are_an_error():
-    header = HeaderV2(request_api_key=18, request_api_version=3, correlation_id=1, client_id="c")
-    frame = encode_request(header, ApiVersionsRequest(client_software_name="a",
-                                                      client_software_version="1")) + b"junk"
-    with pytest.raises(RequestDecodeError):
-        framing.decode_request(frame)
+def test_trailing_bytes_are_ignored_as_kafka_does():
+    # librdkafka 2.x sends all-topics Metadata v9+ with 3 stray bytes after the body.
+    frame = bytes.fromhex("0003000d00000003000772646b61666b610000000000010000")
+    request = framing.decode_request(frame)
+    assert (request.api_key, request.api_version, request.correlation_id) == (3, 13, 3)
+    assert request.body.topics is None
 
 
 @settings(max_examples=400)

@@ -104,6 +104,8 @@ class LogModel(RuleBasedStateMachine):
         candidates = [b for b in self.batches if b.last >= offset]
         if not candidates or offset >= self.log_end:
             return b""
+        if max_offset is not None and offset >= max_offset:
+            return b""  # at or past the high watermark: nothing, as in Kafka
         bases = [s.base_offset for s in self.log.segments]
         segment = bisect.bisect_right(bases, candidates[0].base)
         out = b""
@@ -151,6 +153,7 @@ class LogModel(RuleBasedStateMachine):
         self.batches = [b for b in self.batches if b.last < offset]
         tail = self.batches[-1].last + 1 if self.batches else 0
         self.log_end = max(tail, self.log.segments[-1].base_offset)
+        self.log_start = min(self.log_start, self.log_end)
 
     @rule(data=st.data())
     def delete_records(self, data: st.DataObject) -> None:

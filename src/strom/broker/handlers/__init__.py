@@ -15,6 +15,10 @@ _MODULES = (
     "describe_cluster",
     "delete_records",
     "producer_ids",
+    "find_coordinator",
+    "groups",
+    "offsets",
+    "group_admin",
 )
 
 

@@ -1,0 +1,67 @@
+"""DescribeGroups (15), ListGroups (16) and DeleteGroups (42)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker import dispatch
+from strom.broker.context import RequestContext
+from strom.coordinator.group.model import Group, GroupState
+
+AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
+
+
+def _describe(ctx: RequestContext, group_id: str) -> dict[str, Any]:
+    error, group = ctx.broker.groups.coordinator.describe(group_id)
+    if error == "group_id_not_found" or group is None:
+        code = ErrorCode.none if error == "group_id_not_found" else ErrorCode[error]
+        return {"error_code": code, "group_id": group_id, "group_state": "Dead",
+                "protocol_type": "", "protocol_data": "", "members": [],
+                "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+    return {"error_code": ErrorCode.none, "group_id": group_id, **_summary(group),
+            "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+
+
+def _summary(group: Group) -> dict[str, Any]:
+    stable = group.is_(GroupState.STABLE)
+    protocol = group.protocol_name or ""
+    return {
+        "group_state": group.state.value,
+        "protocol_type": group.protocol_type or "",
+        "protocol_data": protocol if stable else "",
+        "members": [
+            {"member_id": m.member_id, "group_instance_id": m.group_instance_id,
+             "client_id": m.client_id, "client_host": m.client_host,
+             "member_metadata": m.metadata_for(protocol) if stable else b"",
+             "member_assignment": m.assignment if stable else b""}
+            for m in group.members.values()
+        ],
+    }
+
+
+@dispatch.handles(15, 0, 5)
+async def describe_groups(ctx: RequestContext, request: Any) -> Any:
+    return ctx.respond(groups=[_describe(ctx, g) for g in request.groups])
+
+
+@dispatch.handles(16, 0, 5)
+async def list_groups(ctx: RequestContext, request: Any) -> Any:
+    types = {t.lower() for t in getattr(request, "types_filter", ())}
+    if types and "classic" not in types:
+        return ctx.respond(error_code=ErrorCode.none, groups=[])
+    groups = ctx.broker.groups.coordinator.list_groups(getattr(request, "states_filter", ()))
+    return ctx.respond(error_code=ErrorCode.none, groups=[
+        {"group_id": g.group_id, "protocol_type": g.protocol_type or "",
+         "group_state": g.state.value, "group_type": "classic"}
+        for g in sorted(groups, key=lambda g: g.group_id)
+    ])
+
+
+@dispatch.handles(42, 0, 2)
+async def delete_groups(ctx: RequestContext, request: Any) -> Any:
+    return ctx.respond(results=[
+        {"group_id": g, "error_code": ErrorCode[ctx.broker.groups.coordinator.delete_group(g)]}
+        for g in request.groups_names
+    ])

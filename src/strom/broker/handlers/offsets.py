@@ -1,0 +1,74 @@
+"""OffsetCommit (8), OffsetFetch (9) and OffsetDelete (47)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker import dispatch
+from strom.broker.context import RequestContext
+from strom.coordinator.group.coordinator import OffsetCommit
+
+
+@dispatch.handles(8, 2, 9)
+async def offset_commit(ctx: RequestContext, request: Any) -> Any:
+    generation = int(getattr(request, "generation_id_or_member_epoch",
+                             getattr(request, "generation_id", -1)))
+    commits = [
+        OffsetCommit(t.name, int(p.partition_index), int(p.committed_offset),
+                     int(getattr(p, "committed_leader_epoch", -1)), p.committed_metadata)
+        for t in request.topics for p in t.partitions
+    ]
+    _, results = ctx.broker.groups.coordinator.commit(
+        request.group_id, generation, request.member_id,
+        getattr(request, "group_instance_id", None), commits,
+    )
+    return ctx.respond(topics=[
+        {"name": t.name, "partitions": [
+            {"partition_index": p.partition_index,
+             "error_code": ErrorCode[results[(t.name, int(p.partition_index))]]}
+            for p in t.partitions]}
+        for t in request.topics
+    ])
+
+
+def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool) -> dict[str, Any]:
+    wanted = None if topics is None else [(t.name, list(t.partition_indexes)) for t in topics]
+    error, offsets = ctx.broker.groups.coordinator.fetch(group_id, wanted)
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for (topic, partition), committed in sorted(offsets.items()):
+        by_topic.setdefault(topic, []).append({
+            "partition_index": partition,
+            "committed_offset": committed.offset if committed else -1,
+            "committed_leader_epoch": committed.leader_epoch if committed else -1,
+            "metadata": committed.metadata if committed else "",
+            "error_code": ErrorCode.none,
+        })
+    return {"group_id": group_id, "error_code": ErrorCode[error],
+            "topics": [{"name": name, "partitions": parts} for name, parts in by_topic.items()]}
+
+
+@dispatch.handles(9, 1, 9)
+async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
+    if ctx.api_version >= 8:
+        groups = [_fetch_group(ctx, g.group_id, g.topics, True) for g in request.groups]
+        return ctx.respond(groups=groups)
+    result = _fetch_group(ctx, request.group_id, request.topics, False)
+    return ctx.respond(topics=result["topics"], error_code=result["error_code"])
+
+
+@dispatch.handles(47, 0, 0)
+async def offset_delete(ctx: RequestContext, request: Any) -> Any:
+    partitions = [(t.name, int(p.partition_index)) for t in request.topics for p in t.partitions]
+    error, results = ctx.broker.groups.coordinator.delete_offsets(request.group_id, partitions)
+    return ctx.respond(
+        error_code=ErrorCode[error],
+        topics=[] if error != "none" else [
+            {"name": t.name, "partitions": [
+                {"partition_index": p.partition_index,
+                 "error_code": ErrorCode[results[(t.name, int(p.partition_index))]]}
+                for p in t.partitions]}
+            for t in request.topics
+        ],
+    )

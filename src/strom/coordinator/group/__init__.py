@@ -1,0 +1,1 @@
+"""The classic consumer-group coordinator, persisted in `__consumer_offsets`."""
