@@ -124,10 +124,11 @@ def test_api_versions_response_header_is_v0_even_when_flexible(raw: RawClient) -
                    correlation_id=0x0A0B0C0D)
     frame = raw.recv_frame()
     assert struct.unpack_from(">i", frame, 0)[0] == cid
-    # Header v1 would put a tagged-field count (0x00) here; header v0 goes straight to the
-    # body, whose first field is the error code (int16 0).
+    response = decode_response(frame, API_VERSIONS, 3)  # body parses right after 4 bytes
+    # Header v0: error code (int16 0) then the compact api_keys count (N+1) at byte 6.
+    # A v1 header would have put its tagged-field count (0x00) first, leaving 0 there.
     assert frame[4:6] == b"\x00\x00"
-    decode_response(frame, API_VERSIONS, 3)  # and the body parses right after 4 bytes
+    assert frame[6] == len(response.body.api_keys) + 1
 
 
 @pytest.mark.parametrize("version", [5, 99, 32767])

@@ -136,24 +136,15 @@ def test_binary_keys_values_and_header_values(
     ]
 
 
-LIBRDKAFKA_LZ4 = pytest.mark.xfail(
-    reason="librdkafka enables LZ4 only if the broker advertises FindCoordinator (API 10) "
-    "v0 (rdkafka_feature.c: RD_KAFKA_FEATURE_LZ4 depends on it); Strom has no group "
-    "coordinator yet, so librdkafka clients silently send lz4 batches uncompressed",
-    strict=True,
-)
-
-
 @pytest.mark.parametrize("codec", CODECS)
 @pytest.mark.parametrize("producer", CLIENTS)
 def test_producer_really_compresses(
-    broker: Any, producer: str, codec: str, request: pytest.FixtureRequest
+    broker: Any, producer: str, codec: str
 ) -> None:
     """The batches on disk carry the codec asked for, so the roundtrips above really
-    exercised every codec (clients fall back to uncompressed when a codec seems unusable).
+    exercised every codec. Clients fall back to uncompressed when a codec seems unusable:
+    librdkafka enables LZ4 only if the broker advertises FindCoordinator v0.
     """
-    if producer in ("confluent", "kcat") and codec == "lz4":
-        request.applymarker(LIBRDKAFKA_LZ4)
     topic = create_topic(broker.bootstrap, unique_topic(f"codec-{producer}-{codec}"))
     msgs = [Msg(0, b"key-%d" % i, b"highly compressible text " * 20) for i in range(50)]
     produce(producer, broker.bootstrap, topic, msgs, codec, linger_ms=50)

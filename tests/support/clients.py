@@ -139,6 +139,7 @@ def confluent_consumer(bootstrap: str, **extra: Any) -> _ClosingConsumer:
         "group.id": f"strom-test-{uuid.uuid4().hex[:8]}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
         "socket.timeout.ms": 10000,
         "session.timeout.ms": 10000,
         "fetch.wait.max.ms": 100,
@@ -202,10 +203,12 @@ def produce(
     idempotent: bool = False,
     linger_ms: int = 5,
     timeout: float = TIMEOUT_S,
+    librdkafka: Mapping[str, Any] | None = None,
 ) -> list[Ack | None]:
     """Produce `msgs` in order with one client; acks in input order (None: not reported).
 
-    Raises ProduceFailed if any record was not acknowledged.
+    `librdkafka` adds properties for confluent and kcat. Raises ProduceFailed if any
+    record was not acknowledged.
     """
     fn = {
         "confluent": _produce_confluent,
@@ -213,7 +216,10 @@ def produce(
         "aiokafka": _produce_aiokafka,
         "kcat": _produce_kcat,
     }[client]
-    return fn(bootstrap, topic, msgs, codec, idempotent, linger_ms, timeout)  # type: ignore[no-any-return]
+    if librdkafka and client not in ("confluent", "kcat"):
+        raise ValueError(f"{client} takes no librdkafka properties")
+    extra = dict(librdkafka or {})
+    return fn(bootstrap, topic, msgs, codec, idempotent, linger_ms, timeout, extra)  # type: ignore[no-any-return]
 
 
 def confluent_producer_conf(bootstrap: str, **extra: Any) -> dict[str, Any]:
@@ -228,12 +234,12 @@ def confluent_producer_conf(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 def _produce_confluent(
     bootstrap: str, topic: str, msgs: Sequence[Msg], codec: str, idempotent: bool,
-    linger_ms: int, timeout: float,
+    linger_ms: int, timeout: float, extra: dict[str, Any],
 ) -> list[Ack | None]:
     producer = Producer(confluent_producer_conf(
         bootstrap,
         **{"compression.type": codec, "enable.idempotence": idempotent,
-           "linger.ms": linger_ms, "acks": "all"},
+           "linger.ms": linger_ms, "acks": "all", **extra},
     ))
     acks: list[Ack | None] = [None] * len(msgs)
     errors: list[str] = []
@@ -271,7 +277,7 @@ def _kafka_python_codec(codec: str) -> str | None:
 
 def _produce_kafka_python(
     bootstrap: str, topic: str, msgs: Sequence[Msg], codec: str, idempotent: bool,
-    linger_ms: int, timeout: float,
+    linger_ms: int, timeout: float, extra: dict[str, Any],
 ) -> list[Ack | None]:
     from kafka import KafkaProducer
     from kafka.errors import KafkaError as PyKafkaError
@@ -309,7 +315,7 @@ def _produce_kafka_python(
 
 def _produce_aiokafka(
     bootstrap: str, topic: str, msgs: Sequence[Msg], codec: str, idempotent: bool,
-    linger_ms: int, timeout: float,
+    linger_ms: int, timeout: float, extra: dict[str, Any],
 ) -> list[Ack | None]:
     from aiokafka import AIOKafkaProducer
     from aiokafka.errors import KafkaError as AioKafkaError
@@ -357,7 +363,7 @@ _KCAT_ERROR = re.compile(r"Broker: ([A-Za-z ]+)")
 
 def _produce_kcat(
     bootstrap: str, topic: str, msgs: Sequence[Msg], codec: str, idempotent: bool,
-    linger_ms: int, timeout: float,
+    linger_ms: int, timeout: float, extra: dict[str, Any],
 ) -> list[Ack | None]:
     """kcat sends newline-delimited records from stdin; headers apply to a whole run, so
     consecutive records with the same partition and headers go in one invocation.
@@ -378,6 +384,8 @@ def _produce_kcat(
                "-Z", "-z", codec, "-X", f"linger.ms={linger_ms}",
                "-X", f"enable.idempotence={str(idempotent).lower()}", "-X", "acks=all",
                "-X", "message.timeout.ms=20000", "-X", "socket.timeout.ms=10000"]
+        for prop, setting in extra.items():
+            cmd += ["-X", f"{prop}={setting}"]
         for name, value in headers:
             cmd += ["-H", f"{name}={value.decode()}"]
         data = b"".join((m.key or b"") + b"\t" + (m.value or b"") + b"\n" for m in group)
@@ -410,6 +418,7 @@ def consume(
 ) -> list[Rec]:
     """Read each partition from `start[p]` (an offset or BEGINNING) until offset `end[p]`.
 
+    An offset out of range resets to the earliest (auto.offset.reset=earliest).
     Returns records in the order the client delivered them. Raises TimeoutError, naming
     what was read, if the end is not reached by the deadline.
     """
@@ -491,7 +500,7 @@ def _consume_kafka_python(
         return []
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        request_timeout_ms=15000, fetch_max_wait_ms=100,
+        auto_offset_reset="earliest", request_timeout_ms=15000, fetch_max_wait_ms=100,
     )
     try:
         tps = [KTP(topic, p) for p in end]
@@ -529,7 +538,7 @@ def _consume_aiokafka(
     async def run() -> list[Rec]:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-            request_timeout_ms=15000, fetch_max_wait_ms=100,
+            auto_offset_reset="earliest", request_timeout_ms=15000, fetch_max_wait_ms=100,
         )
         await consumer.start()
         try:
@@ -566,6 +575,7 @@ def kcat_consume(bootstrap: str, topic: str, partition: int, offset: str, count:
     """Run `kcat -C` on one partition from `offset` (a kcat -o spec) for `count` records."""
     cmd = [KCAT, "-b", bootstrap, "-C", "-t", topic, "-p", str(partition), "-o", offset,
            "-c", str(count), "-J", "-X", "socket.timeout.ms=10000",
+           "-X", "auto.offset.reset=earliest",
            "-X", "fetch.wait.max.ms=100"]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
@@ -599,10 +609,10 @@ def _consume_kcat(
 ) -> list[Rec]:
     records: list[Rec] = []
     for p, e in sorted(end.items()):
-        first = start[p]
-        if first == BEGINNING:
-            first = watermark_low(bootstrap, topic, p)
-        records += kcat_consume(bootstrap, topic, p, str(first), e - first, timeout)
+        low = watermark_low(bootstrap, topic, p)
+        first = low if start[p] == BEGINNING else start[p]
+        # below the log start, the consumer resets to it (auto.offset.reset=earliest)
+        records += kcat_consume(bootstrap, topic, p, str(first), e - max(first, low), timeout)
     return records
 
 

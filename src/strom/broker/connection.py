@@ -67,6 +67,9 @@ class KafkaConnection(asyncio.Protocol):
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._closed and self.decoder.buffered:
+            log.info("%s went away with %d bytes of an incomplete request",
+                     self.peer, self.decoder.buffered)
         self._closed = True
         self.broker.connections.discard(self)
         self._can_write.set()

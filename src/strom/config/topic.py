@@ -112,15 +112,19 @@ def resolve_topic_config(
         synonyms.append((name, overrides[name], ConfigSource.DYNAMIC_TOPIC_CONFIG))
     for broker_name in definition.synonyms if definition else ():
         if broker_name in broker_props:
-            broker_value = _broker_value(broker_name, broker_props[broker_name])
-            synonyms.append((broker_name, broker_value, ConfigSource.STATIC_BROKER_CONFIG))
+            # Kafka lists a synonym with its own value (log.retention.hours=3, not ms)
+            synonyms.append(
+                (broker_name, broker_props[broker_name], ConfigSource.STATIC_BROKER_CONFIG)
+            )
     if definition is not None and definition.synonyms:
         synonyms.append((definition.synonyms[0], definition.default, ConfigSource.DEFAULT_CONFIG))
     elif definition is not None:
         synonyms.append((name, definition.default, ConfigSource.DEFAULT_CONFIG))
     if not synonyms:
         return ResolvedConfig(name, None, ConfigSource.UNKNOWN, (), None)
-    _, value, source = synonyms[0]
+    first, value, source = synonyms[0]
+    if source == ConfigSource.STATIC_BROKER_CONFIG and value is not None:
+        value = _broker_value(first, value)
     return ResolvedConfig(name, value, source, tuple(synonyms), definition)
 
 

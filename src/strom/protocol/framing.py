@@ -20,6 +20,7 @@ from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
 from kio.serial import entity_reader, entity_writer
 
 from strom.protocol import apis
+from strom.protocol.schema import null_required_array
 
 _SIZE = struct.Struct(">i")
 _CORRELATION = struct.Struct(">i")
@@ -109,6 +110,9 @@ def decode_request(frame: bytes) -> DecodedRequest:
         if spec.flexible:
             _, size = _read_header_v2(frame, 0)
         body, _ = spec.reader(frame, size)
+        null_array = null_required_array(body)
+        if null_array is not None:
+            raise ValueError(f"non-nullable field {null_array} was serialized as null")
     except Exception as exc:
         raise RequestDecodeError(
             f"cannot decode {spec.name} v{version}: {exc}", api_key, version, correlation_id

@@ -107,6 +107,30 @@ def build(entity_type: type[E], values: Mapping[str, Any] | None = None, **kwarg
     return entity_type(**args)
 
 
+def null_required_array(entity: Any) -> str | None:
+    """The name of a non-nullable array that arrived as null, if any.
+
+    kio reads an array length of -1 as None even where the schema forbids null; Kafka
+    refuses such a request ("non-nullable field ... was serialized as null").
+    """
+    entity_type: Any = type(entity)
+    for name, kind, f in _field_plan(entity_type):
+        value = getattr(entity, name)
+        if value is None:
+            if kind.is_array and not is_optional(f):
+                return name
+        elif isinstance(kind, EntityTupleField):
+            for item in value:
+                found = null_required_array(item)
+                if found is not None:
+                    return found
+        elif isinstance(kind, EntityField):
+            found = null_required_array(value)
+            if found is not None:
+                return found
+    return None
+
+
 def millis(value: datetime.timedelta | datetime.datetime | int | None) -> int:
     """The inverse of `build`'s conversions, for reading request fields."""
     if value is None:

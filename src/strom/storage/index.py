@@ -44,7 +44,7 @@ class _Index:
         self.path = path
         self.base_offset = base_offset
         self._buf: _Buffer | None = None  # None: sealed and not mapped yet
-        self._count = 0
+        self.count = 0  # entries in the buffer (meaningful once loaded: see ``entries``)
         self._file_entries = 0  # entries of _buf known to be in the file
         self._damaged = False  # file was missing or not a whole number of entries
         self._file_stale = False  # file must be rewritten from _file_entries and cut
@@ -78,25 +78,23 @@ class _Index:
             self._damaged = size % self.ENTRY.size != 0
         self._file_stale = self._damaged
         count = size // self.ENTRY.size
+        if isinstance(buf, bytearray):
+            del buf[count * self.ENTRY.size :]  # a torn last entry is not an entry
         self._set(buf, count)
 
     def _set(self, buf: _Buffer, count: int) -> None:
         self._buf = buf
-        self._count = count
+        self.count = count
         self._file_entries = count
 
     @property
     def writable(self) -> bool:
         return isinstance(self._buf, bytearray)
 
-    def make_writable(self) -> None:
-        if not isinstance(self._buf, bytearray):
-            self.load(writable=True)
-
     def reset(self) -> None:
         """Forget every entry (recovery rebuilds them); the file shrinks on persist."""
         self._buf = bytearray()
-        self._count = 0
+        self.count = 0
         self._file_entries = 0
         self._damaged = False
         self._file_stale = True
@@ -121,9 +119,9 @@ class _Index:
         """Write entries not yet in the file and cut the file to the entry count."""
         buf = self._buf
         if isinstance(buf, bytearray) and (
-            self._file_entries != self._count or self._file_stale
+            self._file_entries != self.count or self._file_stale
         ):
-            count = self._count
+            count = self.count
             size = self.ENTRY.size
             # Copy under the GIL: the event loop may extend the bytearray meanwhile.
             tail = bytes(buf[self._file_entries * size : count * size])
@@ -157,7 +155,7 @@ class _Index:
     @property
     def entries(self) -> int:
         self._data()
-        return self._count
+        return self.count
 
     @property
     def damaged(self) -> bool:
@@ -171,7 +169,7 @@ class _Index:
         buf = self._data()
         unpack = fmt.unpack_from
         stride = self.ENTRY.size
-        lo, hi = 0, self._count
+        lo, hi = 0, self.count
         if inclusive:
             while lo < hi:
                 mid = (lo + hi) >> 1
@@ -196,14 +194,14 @@ class _Index:
         buf = self._buf
         assert isinstance(buf, bytearray), "append to a sealed index"
         buf += self.ENTRY.pack(a, b)
-        self._count += 1
+        self.count += 1
 
     def _truncate_entries(self, count: int) -> None:
         buf = self._buf
         assert isinstance(buf, bytearray), "truncate a sealed index"
-        if count < self._count:
+        if count < self.count:
             del buf[count * self.ENTRY.size :]
-            self._count = count
+            self.count = count
             self._file_entries = min(self._file_entries, count)
             self._file_stale = True  # the file is longer: cut it on persist
 
@@ -252,7 +250,7 @@ class OffsetIndex(_Index):
         """Kafka's cheap sanity check: whole entries, first and last in range."""
         if self.damaged:
             return False
-        count = self._count
+        count = self.count
         if count == 0:
             return True
         first_rel, first_pos = self._entry(0)
@@ -299,7 +297,7 @@ class TimeIndex(_Index):
     def sane(self) -> bool:
         if self.damaged:
             return False
-        count = self._count
+        count = self.count
         if count == 0:
             return True
         first_ts, first_rel = self._entry(0)

@@ -36,6 +36,7 @@ from strom.protocol.records import (
     patch_log_append_time,
     validate_batches,
 )
+from strom.storage import retention
 from strom.storage.config import LogConfig, now_ms
 from strom.storage.errors import InvalidAppend, OffsetOutOfRange, StorageError
 from strom.storage.files import delete_dir_name, fsync_dir, parse_partition_dir
@@ -100,6 +101,8 @@ class Log:
         self.dir = dir
         self.topic, self.partition = parsed
         self.config = config
+        self._max_offset_entries = config.max_offset_index_entries
+        self._max_time_entries = config.max_time_index_entries
         self._clock = clock
         self._segments = segments
         self._bases = [segment.base_offset for segment in segments]
@@ -161,6 +164,8 @@ class Log:
 
     def update_config(self, config: LogConfig) -> None:
         self.config = config
+        self._max_offset_entries = config.max_offset_index_entries
+        self._max_time_entries = config.max_time_index_entries
         for segment in self._segments:
             segment.index_interval_bytes = config.index_interval_bytes
 
@@ -270,16 +275,12 @@ class Log:
 
     def _should_roll(self, segment: LogSegment, size: int, last_offset: int, now: int) -> bool:
         config = self.config
-        if segment.size > config.segment_bytes - size:
-            return True
-        if now - segment.roll_base_ms > config.segment_ms:
-            return True
-        if last_offset - segment.base_offset > INT32_MAX:
-            return True
-        offset_entries, time_entries = segment.index_entries()
         return (
-            offset_entries >= config.max_offset_index_entries
-            or time_entries >= config.max_time_index_entries
+            segment.size > config.segment_bytes - size
+            or now - segment.roll_base_ms > config.segment_ms
+            or last_offset - segment.base_offset > INT32_MAX
+            or segment.index.count >= self._max_offset_entries
+            or segment.time_index.count >= self._max_time_entries
         )
 
     def roll(self, base_offset: int | None = None) -> LogSegment:
@@ -325,7 +326,9 @@ class Log:
         """Whole batches from the one holding ``offset``, from a single segment.
 
         At most ``max_bytes`` unless the first batch alone is larger and ``min_one_batch``
-        (KIP-74). No batch whose base offset is >= ``max_offset`` (the high watermark).
+        (KIP-74). No batch whose base offset is >= ``max_offset`` (the high watermark),
+        and nothing at all when ``offset`` is at or past it, as Kafka answers a consumer.
+        ``OffsetOutOfRange`` outside [log start, log end]; empty at the log end.
         """
         if offset < self.log_start_offset or offset > self.log_end_offset:
             raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
@@ -429,10 +432,11 @@ class Log:
             raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
         with self._lock:
             self.log_start_offset = max(self.log_start_offset, offset)
-            count = self._deletable_prefix(
-                lambda _s, upper, last: not last and upper <= self.log_start_offset
+            self._delete_old_segments(
+                retention.below_log_start(
+                    self._segments, self.log_end_offset, self.log_start_offset
+                )
             )
-            self._delete_old_segments(count)
             return self.log_start_offset
 
     def enforce_retention(self, now_ms: int, high_watermark: int | None = None) -> int:
@@ -441,40 +445,17 @@ class Log:
         As in Kafka a segment goes only once wholly below the high watermark, and when
         every segment is expired the active one is rolled so that it can go too.
         """
-        config = self.config
         with self._lock:
-            limit = self.log_end_offset if high_watermark is None else high_watermark
-            by_time = by_size = 0
-            if config.retention_ms >= 0:
-                by_time = self._deletable_prefix(
-                    lambda s, _u, _l: now_ms - s.largest_timestamp() > config.retention_ms,
-                    limit,
-                )
-            excess = self.size_bytes - config.retention_bytes
-            if config.retention_bytes >= 0 and excess > 0:
-                by_size = self._deletable_prefix(_SizeBudget(excess), limit)
-            by_start = self._deletable_prefix(
-                lambda _s, upper, last: not last and upper <= self.log_start_offset
+            count = retention.expired(
+                self._segments,
+                self.log_end_offset,
+                self.log_start_offset,
+                self.config,
+                now_ms,
+                high_watermark,
             )
-            count = max(by_time, by_size, by_start)
             self._delete_old_segments(count)
             return count
-
-    def _deletable_prefix(
-        self, predicate: Callable[[LogSegment, int, bool], bool], limit: int | None = None
-    ) -> int:
-        """How many of the oldest segments satisfy ``predicate(segment, upper, is_last)``."""
-        segments = self._segments
-        count = 0
-        for i, segment in enumerate(segments):
-            last = i + 1 == len(segments)
-            upper = self.log_end_offset if last else segments[i + 1].base_offset
-            if (last and segment.size == 0) or (limit is not None and upper > limit):
-                break
-            if not predicate(segment, upper, last):
-                break
-            count += 1
-        return count
 
     def _delete_old_segments(self, count: int) -> None:
         if count == 0:
@@ -507,6 +488,8 @@ class Log:
         """fsync everything below ``up_to`` (default: the log end); advance the recovery
         point. Safe to run in a worker thread while the event loop appends."""
         with self._lock:
+            if self._closed:
+                return
             end = self.log_end_offset if up_to is None else min(up_to, self.log_end_offset)
             sealed, self._unsynced_sealed = self._unsynced_sealed, []
             for segment in sealed:
@@ -551,16 +534,3 @@ class Log:
                 raise StorageError(f"cannot delete {self.dir}: {exc}") from exc
             fsync_dir(self.dir.parent)
             shutil.rmtree(doomed, ignore_errors=True)
-
-
-class _SizeBudget:
-    """retention.bytes predicate: take segments while the log stays above the limit."""
-
-    def __init__(self, excess: int) -> None:
-        self.excess = excess
-
-    def __call__(self, segment: LogSegment, _upper: int, _last: bool) -> bool:
-        if self.excess - segment.size < 0:
-            return False
-        self.excess -= segment.size
-        return True

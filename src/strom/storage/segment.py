@@ -124,6 +124,7 @@ class LogSegment:
         return os.stat(self.log_path).st_mtime_ns // 1_000_000
 
     def index_entries(self) -> tuple[int, int]:
+        """Entries in the offset and time indexes (loads a sealed segment's)."""
         return self.index.entries, self.time_index.entries
 
     def _load_stats(self) -> None:

@@ -30,7 +30,7 @@ def batch(
     count: int = 1, *, value_size: int = 10, timestamp: int = 1000, tag: int = 0
 ) -> bytearray:
     """A v2 batch of ``count`` records whose values encode ``tag`` and their index."""
-    records = [
+    records: list[tuple[bytes | None, bytes | None]] = [
         (None, f"{tag}:{i}:".encode().ljust(value_size, b"x")) for i in range(count)
     ]
     return bytearray(encode_batch(records, timestamp_ms=timestamp))

@@ -265,3 +265,11 @@ def test_follower_append_with_gap(open_log: OpenLog) -> None:
     assert log.log_end_offset == 12
     assert log.read(0, 1000).first_offset == 10
     assert read_header(log.read(11, 1000).data).base_offset == 10
+
+
+def test_open_needs_a_partition_directory(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        Log.open(tmp_path / "no_partition_here", LogConfig())
+    log = Log.open(tmp_path / "my.topic-with-dashes-12", LogConfig())
+    assert (log.topic, log.partition) == ("my.topic-with-dashes", 12)
+    log.close()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -176,3 +178,19 @@ def test_leftover_delete_dirs_are_removed(tmp_path: Path, clock: FakeClock) -> N
     assert manager.load_all(lambda _t: CONFIG) == {}
     assert sorted(p.name for p in d.iterdir() if p.is_dir()) == ["not a partition"]
     manager.close()
+
+
+def test_a_second_process_cannot_use_the_dirs(tmp_path: Path, clock: FakeClock) -> None:
+    d = tmp_path / "data"
+    manager = _manager([d], clock)
+    script = (
+        "import sys\n"
+        "from strom.storage import LogManager, LogDirLocked\n"
+        "try:\n"
+        f"    LogManager([{str(d)!r}], broker_id=1, cluster_id='x')\n"
+        "except LogDirLocked:\n"
+        "    sys.exit(3)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 3
+    manager.close()
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0

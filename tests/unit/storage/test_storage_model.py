@@ -4,9 +4,10 @@ a plain in-memory model of the log (a list of batches)."""
 from __future__ import annotations
 
 import bisect
+import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypothesis import HealthCheck, settings
@@ -178,6 +179,42 @@ class LogModel(RuleBasedStateMachine):
             log_start_offset=log_start,
             clean_shutdown=clean,
         )
+
+    @precondition(lambda self: self.batches and self.log.active_segment.size > 0)
+    @rule(data=st.data())
+    def torn_tail(self, data: st.DataObject) -> None:
+        """Crash with the newest batch half written; recovery must cut exactly it."""
+        segment = self.log.active_segment
+        last = self.batches[-1]
+        cut = data.draw(st.integers(segment.size - len(last.data), segment.size - 1), label="cut")
+        recovery_point = min(self.log.recovery_point, last.base)  # it was not flushed
+        log_start = self.log.log_start_offset
+        crash(self.log)
+        os.truncate(segment.log_path, cut)
+        self.log = Log.open(
+            self.root / "model-0",
+            self.config,
+            clock=self.clock,
+            recovery_point=recovery_point,
+            log_start_offset=log_start,
+            clean_shutdown=False,
+        )
+        self.batches.pop()
+        self.log_end = last.base
+        if self.log_start > self.log_end:  # nothing readable is left: start over there
+            self.batches, self.log_end = [], self.log_start
+
+    @rule(limit=st.integers(0, 3000))
+    def retention_by_size(self, limit: int) -> None:
+        before = self.log.size_bytes
+        self.log.update_config(replace(self.config, retention_bytes=limit, retention_ms=-1))
+        deleted = self.log.enforce_retention(self.clock.now)
+        self.log.update_config(self.config)
+        after = self.log.size_bytes
+        assert (deleted == 0 and after == before) or (deleted > 0 and after < before)
+        first_base = self.log.segments[0].base_offset
+        self.batches = [b for b in self.batches if b.base >= first_base]
+        self.log_start = max(self.log_start, first_base)
 
     @rule()
     def flush(self) -> None:

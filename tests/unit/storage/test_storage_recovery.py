@@ -210,7 +210,12 @@ def test_flush_messages_one_fsyncs_every_append(
 ) -> None:
     syncs: list[int] = []
     real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (syncs.append(fd), real(fd))[1])
+
+    def counting_fdatasync(fd: int) -> None:
+        syncs.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", counting_fdatasync)
     log = open_log(LogConfig(flush_messages=1))
     for i in range(5):
         append(log, batch(2, tag=i))

@@ -135,7 +135,12 @@ class _Reader:
 
     def string(self) -> str | None:
         n = self.i16()
-        return None if n < 0 else self._take(n).decode()
+        if n < 0:
+            return None
+        try:
+            return self._take(n).decode()
+        except UnicodeDecodeError as exc:
+            raise CodecError(f"invalid UTF-8 in string: {exc}") from exc
 
     def required_string(self) -> str:
         value = self.string()

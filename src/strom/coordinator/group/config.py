@@ -32,7 +32,11 @@ class OffsetsLog(Protocol):
 
 
 class Scheduler(Protocol):
+    """Timers and the monotonic time they run on; tests substitute a manual clock."""
+
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> Any: ...
+
+    def time(self) -> float: ...
 
 
 class LoopScheduler:
@@ -40,6 +44,9 @@ class LoopScheduler:
 
     def call_later(self, delay_s: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
         return asyncio.get_running_loop().call_later(delay_s, callback)
+
+    def time(self) -> float:
+        return asyncio.get_running_loop().time()
 
 
 def java_string_hash(value: str) -> int:

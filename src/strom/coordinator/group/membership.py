@@ -219,8 +219,7 @@ class Membership:
         timeout_s = max(group.rebalance_timeout_ms(), 0) / 1000
         delay_ms = self.config.initial_rebalance_delay_ms
         if initial and delay_ms > 0:
-            loop = asyncio.get_running_loop()
-            group.initial_delay_deadline = loop.time() + timeout_s
+            group.initial_delay_deadline = self.scheduler.time() + timeout_s
             self._schedule_initial_delay(group, len(group.members))
             return
         group.initial_delay_deadline = None
@@ -230,7 +229,7 @@ class Membership:
     def _schedule_initial_delay(self, group: Group, members_seen: int) -> None:
         delay = self.config.initial_rebalance_delay_ms / 1000
         deadline = group.initial_delay_deadline or 0.0
-        remaining = deadline - asyncio.get_running_loop().time()
+        remaining = deadline - self.scheduler.time()
         group.join_timer = self.scheduler.call_later(
             max(min(delay, remaining), 0), lambda: self._initial_delay_over(group, members_seen)
         )
@@ -240,14 +239,14 @@ class Membership:
             return
         deadline = group.initial_delay_deadline or 0.0
         grew = len(group.members) > members_seen
-        if grew and asyncio.get_running_loop().time() < deadline:
+        if grew and self.scheduler.time() < deadline:
             self._schedule_initial_delay(group, len(group.members))
             return
         group.initial_delay_deadline = None
         if group.all_joined():
             self._complete_join(group)
         else:
-            remaining = max(deadline - asyncio.get_running_loop().time(), 0)
+            remaining = max(deadline - self.scheduler.time(), 0)
             group.join_timer = self.scheduler.call_later(remaining, lambda: self._join_timeout(group))
 
     def _maybe_complete_join(self, group: Group) -> None:
@@ -424,9 +423,9 @@ class Membership:
     def _remove(self, group: Group, member: Member) -> None:
         self._cancel_expiry(member)
         group.members.pop(member.member_id, None)
-        if member.group_instance_id is not None:
-            if group.static_members.get(member.group_instance_id) == member.member_id:
-                del group.static_members[member.group_instance_id]
+        instance = member.group_instance_id
+        if instance is not None and group.static_members.get(instance) == member.member_id:
+            del group.static_members[instance]
         if member.awaiting_join and member.join_waiter is not None:
             member.join_waiter.set_result(JoinResult("unknown_member_id",
                                                      member_id=member.member_id))
