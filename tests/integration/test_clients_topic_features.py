@@ -11,6 +11,7 @@ import pytest
 
 from support.clients import (
     CLIENTS,
+    CONSUMERS,
     Msg,
     ProduceFailed,
     assert_sequenced,
@@ -19,6 +20,7 @@ from support.clients import (
     consume,
     create_topic,
     end_offsets,
+    kcat_consume,
     offset_for_time,
     produce,
     sequenced_msgs,
@@ -283,3 +285,20 @@ def test_consumer_tails_a_live_producer(broker: Any, consumer: str) -> None:
     assert not reader.is_alive(), "consumer did not finish"
     assert "error" not in result, result.get("error")
     assert_sequenced(result["records"], total, 2)
+
+
+# --- a start offset past the log end ------------------------------------------------------
+
+
+@pytest.mark.parametrize("consumer", CLIENTS)
+def test_offset_past_the_end_resets_to_earliest(broker: Any, consumer: str) -> None:
+    """Fetching at 1000 on a 10-record log is OFFSET_OUT_OF_RANGE; with
+    auto.offset.reset=earliest every client starts over at 0."""
+    topic = create_topic(broker.bootstrap, unique_topic(f"past-end-{consumer}"))
+    msgs = [Msg(0, b"k%d" % i, b"v%d" % i) for i in range(10)]
+    produce("confluent", broker.bootstrap, topic, msgs, "none")
+    if consumer == "kcat":
+        records = kcat_consume(broker.bootstrap, topic, 0, "1000", 10)
+    else:
+        records = CONSUMERS[consumer](broker.bootstrap, topic, {0: 1000}, {0: 10}, 30.0)
+    assert [(r.offset, r.value) for r in records] == [(i, m.value) for i, m in enumerate(msgs)]

@@ -110,7 +110,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_record(
         broker.bootstrap,
         **{"acks": "all", "enable.idempotence": idempotent, "linger.ms": 5,
            "message.timeout.ms": 120000, "reconnect.backoff.max.ms": 500,
-           "queue.buffering.max.messages": 20000},
+           "queue.buffering.max.messages": 20000, "batch.num.messages": 200},
     ))
     stream, stop = Stream(), threading.Event()
     thread = threading.Thread(target=produce_continuously,

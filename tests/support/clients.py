@@ -45,7 +45,7 @@ class Msg:
     partition: int
     key: bytes | None
     value: bytes | None
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: tuple[tuple[str, bytes | None], ...] = ()
     timestamp: int | None = None
 
 
@@ -368,7 +368,7 @@ def _produce_kcat(
     """kcat sends newline-delimited records from stdin; headers apply to a whole run, so
     consecutive records with the same partition and headers go in one invocation.
     Keys and values must be text without newlines or tabs; empty means null (-Z)."""
-    groups: list[tuple[int, tuple[tuple[str, bytes], ...], list[Msg]]] = []
+    groups: list[tuple[int, tuple[tuple[str, bytes | None], ...], list[Msg]]] = []
     for m in msgs:
         for part in (m.key, m.value):
             if part is not None and (part == b"" or b"\n" in part or b"\t" in part):
@@ -387,6 +387,8 @@ def _produce_kcat(
         for prop, setting in extra.items():
             cmd += ["-X", f"{prop}={setting}"]
         for name, value in headers:
+            if value is None:
+                raise ValueError("kcat cannot send null header values")
             cmd += ["-H", f"{name}={value.decode()}"]
         data = b"".join((m.key or b"") + b"\t" + (m.value or b"") + b"\n" for m in group)
         proc = subprocess.run(cmd, input=data, capture_output=True, timeout=timeout + 10)
@@ -422,12 +424,7 @@ def consume(
     Returns records in the order the client delivered them. Raises TimeoutError, naming
     what was read, if the end is not reached by the deadline.
     """
-    fn = {
-        "confluent": _consume_confluent,
-        "kafka-python": _consume_kafka_python,
-        "aiokafka": _consume_aiokafka,
-        "kcat": _consume_kcat,
-    }[client]
+    fn = CONSUMERS[client]
     todo = {}
     for p, e in end.items():
         first = watermark_low(bootstrap, topic, p) if start[p] == BEGINNING else start[p]
@@ -614,6 +611,14 @@ def _consume_kcat(
         # below the log start, the consumer resets to it (auto.offset.reset=earliest)
         records += kcat_consume(bootstrap, topic, p, str(first), e - max(first, low), timeout)
     return records
+
+
+CONSUMERS = {  # the raw readers behind `consume`: no skipping of empty ranges
+    "confluent": _consume_confluent,
+    "kafka-python": _consume_kafka_python,
+    "aiokafka": _consume_aiokafka,
+    "kcat": _consume_kcat,
+}
 
 
 def watermark_low(bootstrap: str, topic: str, partition: int) -> int:

@@ -1,5 +1,13 @@
 """One partition as the broker sees it: its log plus leadership, watermarks and producers.
 
+Replication (leader side): followers fetch with their replica id; each fetch offset is
+that follower's log end. The high watermark is the smallest log end over the in-sync
+replicas, so a record is visible to consumers (and an acks=all produce is answered) only
+once every in-sync replica has it. A follower joins the ISR when it reaches the high
+watermark and is proposed for removal after `replica.lag.time.max.ms` without catching
+up to the leader's log end. ISR changes go through the metadata store (version-checked);
+the partition adopts them when the new metadata image arrives.
+
 The partition validates a produce payload (framing, CRC, size, timestamps, producer
 sequences) before anything touches the log, so a rejected request leaves no trace.
 Long-polling fetches wait on `wait_for_append`, which is woken by every append: no loop
@@ -19,6 +27,7 @@ from strom.broker.producer_state import Duplicate, ProducerStateManager, Sequenc
 from strom.protocol import records
 from strom.protocol.records import BatchHeader, InvalidBatch
 from strom.storage import Log, LogConfig, OffsetOutOfRange
+from strom.storage.leader_epoch import LeaderEpochCache
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +62,12 @@ class ReadResult:
     records: bytes
 
 
+@dataclass
+class FollowerState:
+    log_end_offset: int = -1
+    last_caught_up_ms: int = 0
+
+
 class Partition:
     def __init__(
         self,
@@ -74,6 +89,15 @@ class Partition:
         self._clock = clock
         self._waiters: list[asyncio.Future[None]] = []
         self.high_watermark = log_.log_end_offset
+        self.epochs = LeaderEpochCache(log_.dir)
+        self.epochs.truncate_from_end(log_.log_end_offset)
+        self.leader_id = -1
+        self.replicas: tuple[int, ...] = ()
+        self.isr: tuple[int, ...] = ()
+        self.partition_epoch = 0
+        self.is_leader = False  # the replica manager assigns the role from metadata
+        self.followers: dict[int, FollowerState] = {}
+        self._hw_waiters: list[tuple[int, asyncio.Future[bool]]] = []
         self._producers_dirty = False
         self._rebuild_producer_state()
 
@@ -106,6 +130,7 @@ class Partition:
             bytearray(payload), headers, leader_epoch=self.leader_epoch,
             log_append_time_ms=append_time,
         )
+        self.epochs.assign(self.leader_epoch, info.first_offset)
         offset = info.first_offset
         for header in headers:
             timestamp = append_time if append_time is not None else header.max_timestamp
@@ -113,7 +138,7 @@ class Partition:
                 self.producers.record(header, offset, timestamp)
                 self._producers_dirty = True
             offset += header.last_offset_delta + 1
-        self.high_watermark = self.log.log_end_offset
+        self.maybe_advance_high_watermark()
         self._wake_waiters()
         return AppendResult(
             base_offset=info.first_offset,
@@ -193,12 +218,135 @@ class Partition:
         producer_snapshot.write(self.log.dir, self.log.log_end_offset,
                                 self.producers.to_snapshot())
 
+    # --- replication --------------------------------------------------------------------
+
+    def become_leader(self, leader_epoch: int, replicas: tuple[int, ...], isr: tuple[int, ...],
+                      partition_epoch: int, me: int, high_watermark: int | None = None) -> None:
+        now = self._clock()
+        new_term = not self.is_leader or leader_epoch != self.leader_epoch
+        self.is_leader = True
+        self.leader_id = me
+        self.leader_epoch = leader_epoch
+        self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
+        if new_term:
+            self.followers = {r: FollowerState(-1, now) for r in replicas if r != me}
+            if high_watermark is not None:
+                self.high_watermark = min(high_watermark, self.log.log_end_offset)
+        self.maybe_advance_high_watermark()
+
+    def become_follower(self, leader: int, leader_epoch: int, replicas: tuple[int, ...],
+                        isr: tuple[int, ...], partition_epoch: int,
+                        high_watermark: int | None = None) -> None:
+        self.is_leader = False
+        self.leader_id = leader
+        self.leader_epoch = leader_epoch
+        self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
+        self.followers = {}
+        if high_watermark is not None:
+            self.high_watermark = min(high_watermark, self.log.log_end_offset)
+        self._fail_hw_waiters()
+
+    def append_as_follower(self, data: bytes, leader_high_watermark: int) -> None:
+        """Append what the leader sent (offsets already assigned) and follow its HW."""
+        if data:
+            info = self.log.append_as_follower(data)
+            for _, header in records.scan_batches(data):
+                self.epochs.assign(header.partition_leader_epoch, header.base_offset)
+                if header.producer_id >= 0:
+                    self.producers.record(header, header.base_offset, header.max_timestamp)
+                    self._producers_dirty = True
+            del info
+        new_hw = min(leader_high_watermark, self.log.log_end_offset)
+        if new_hw > self.high_watermark:
+            self.high_watermark = new_hw
+            self._wake_waiters()
+
+    def truncate_to(self, offset: int) -> None:
+        if offset < self.log.log_end_offset:
+            log.info("truncating %s-%d from %d to %d", self.topic, self.index,
+                     self.log.log_end_offset, offset)
+            self.log.truncate_to(max(offset, self.log.log_start_offset))
+            self.epochs.truncate_from_end(self.log.log_end_offset)
+            self.producers.truncate()
+            self._rebuild_producer_state()
+        self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
+
+    def record_follower_fetch(self, replica: int, fetch_offset: int) -> None:
+        """A follower's fetch tells us its log end; maybe grow the ISR or the HW."""
+        state = self.followers.get(replica)
+        if state is None:
+            return
+        state.log_end_offset = fetch_offset
+        if fetch_offset >= self.log.log_end_offset:
+            state.last_caught_up_ms = self._clock()
+        self.maybe_advance_high_watermark()
+
+    def isr_candidates(self) -> tuple[int, ...] | None:
+        """A proposed ISR when followers should join; None when nothing to propose."""
+        joining = [r for r, s in self.followers.items()
+                   if r not in self.isr and s.log_end_offset >= self.high_watermark
+                   and s.log_end_offset >= 0]
+        if not joining:
+            return None
+        return tuple(r for r in self.replicas if r in self.isr or r in joining)
+
+    def lagging_isr(self, lag_ms: int) -> tuple[int, ...] | None:
+        """A proposed smaller ISR without followers that have not caught up in `lag_ms`."""
+        now = self._clock()
+        lagging = {r for r, s in self.followers.items()
+                   if r in self.isr and now - s.last_caught_up_ms > lag_ms}
+        if not lagging:
+            return None
+        return tuple(r for r in self.isr if r not in lagging)
+
+    def maybe_advance_high_watermark(self) -> None:
+        if not self.is_leader:
+            return
+        end = self.log.log_end_offset
+        for replica in self.isr:
+            state = self.followers.get(replica)
+            if state is not None:
+                end = min(end, max(state.log_end_offset, 0))
+        if end > self.high_watermark:
+            self.high_watermark = end
+            self._wake_waiters()
+            self._release_hw_waiters()
+
+    def wait_for_high_watermark(self, offset: int) -> asyncio.Future[bool]:
+        """Completes with True once the HW reaches `offset`, False if leadership is lost."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        if self.high_watermark >= offset:
+            future.set_result(True)
+        else:
+            self._hw_waiters.append((offset, future))
+        return future
+
+    def _release_hw_waiters(self) -> None:
+        keep = []
+        for offset, future in self._hw_waiters:
+            if future.done():
+                continue
+            if self.high_watermark >= offset:
+                future.set_result(True)
+            else:
+                keep.append((offset, future))
+        self._hw_waiters = keep
+
+    def _fail_hw_waiters(self) -> None:
+        waiters, self._hw_waiters = self._hw_waiters, []
+        for _, future in waiters:
+            if not future.done():
+                future.set_result(False)
+
     # --- fetch ------------------------------------------------------------------------
 
-    def read(self, offset: int, max_bytes: int, *, min_one_batch: bool = True) -> ReadResult:
+    def read(self, offset: int, max_bytes: int, *, min_one_batch: bool = True,
+             up_to_log_end: bool = False) -> ReadResult:
+        """Consumers read below the high watermark; followers (`up_to_log_end`) to the end."""
         hw = self.high_watermark
         try:
-            result = self.log.read(offset, max_bytes, max_offset=hw, min_one_batch=min_one_batch)
+            result = self.log.read(offset, max_bytes, max_offset=None if up_to_log_end else hw,
+                                   min_one_batch=min_one_batch)
             data = result.data
             error = "none"
         except OffsetOutOfRange:

@@ -3,18 +3,29 @@
 When the image gains a partition assigned to this broker, its log is created; when a
 topic disappears, its logs are deleted; when topic configs change, logs and partition
 policies are updated. Handlers find partitions here and nowhere else.
+
+Leadership also comes from the image: a partition led here becomes leader (and stops
+fetching); one led elsewhere becomes a follower and is handed to the replica fetcher.
+ISR changes the leader wants are written through the metadata store and adopted when
+the image comes back.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from strom.broker.partition import Partition, PartitionPolicy
-from strom.cluster.image import MetadataImage, TopicInfo
+from strom.cluster.image import MetadataImage, PartitionInfo, TopicInfo
 from strom.config.broker import BrokerConfig
 from strom.config.topic import typed_topic_value
 from strom.storage import LogConfig, LogManager
+
+if TYPE_CHECKING:
+    from strom.broker.replica_fetcher import ReplicaFetcherManager
+    from strom.cluster.store import MetadataStore
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +74,9 @@ class ReplicaManager:
         self._clock = clock
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._topic_configs: dict[str, dict[str, str]] = {}
+        self.fetchers: ReplicaFetcherManager | None = None
+        self.store: MetadataStore | None = None
+        self._startup_hw: dict[tuple[str, int], int] = {}
 
     def get(self, topic: str, partition: int) -> Partition | None:
         return self.partitions.get((topic, partition))
@@ -96,10 +110,71 @@ class ReplicaManager:
                 )
             elif config_changed:
                 existing.update(log_config, policy)
-            if existing is not None:
-                existing.leader_epoch = info.leader_epoch
+            self._apply_role(self.partitions[key], info)
+
+    def _apply_role(self, partition: Partition, info: PartitionInfo) -> None:
+        key = (partition.topic, partition.index)
+        me = self.broker_id
+        hw = self._startup_hw.pop(key, None)
+        if info.leader == me:
+            if not partition.is_leader or partition.leader_epoch != info.leader_epoch:
+                if self.fetchers is not None:
+                    self.fetchers.unfollow(key)
+                if partition.leader_id not in (-1, me):
+                    log.info("became leader of %s-%d (epoch %d)", *key, info.leader_epoch)
+            partition.become_leader(info.leader_epoch, info.replicas, info.isr,
+                                    info.partition_epoch, me, hw)
+            return
+        moved = (partition.is_leader or partition.leader_id != info.leader
+                 or partition.leader_epoch != info.leader_epoch)
+        partition.become_follower(info.leader, info.leader_epoch, info.replicas, info.isr,
+                                  info.partition_epoch, hw)
+        if moved and self.fetchers is not None:
+            log.info("following %d for %s-%d (epoch %d)", info.leader, *key, info.leader_epoch)
+            self.fetchers.follow(partition, info.leader)
+
+    def set_startup_high_watermarks(self, hws: Mapping[tuple[str, int], int]) -> None:
+        self._startup_hw = dict(hws)
+
+    # --- ISR changes ------------------------------------------------------------------
+
+    def propose_isr(self, partition: Partition, isr: tuple[int, ...]) -> None:
+        """Write a new ISR for a partition we lead; ignored if leadership moved meanwhile."""
+        if self.store is None or self.broker_id not in isr:
+            return
+        me, epoch, index = self.broker_id, partition.leader_epoch, partition.index
+
+        def change(topic: TopicInfo) -> TopicInfo | None:
+            current = topic.partitions.get(index)
+            if current is None or current.leader != me or current.leader_epoch != epoch:
+                return None
+            if set(current.isr) == set(isr):
+                return None
+            updated = replace(current, isr=isr, partition_epoch=current.partition_epoch + 1)
+            return replace(topic, partitions={**topic.partitions, index: updated})
+
+        try:
+            if self.store.update_topic(partition.topic, change) is not None:
+                log.info("ISR of %s-%d is now %s", partition.topic, index, list(isr))
+        except Exception:
+            log.exception("cannot change the ISR of %s-%d", partition.topic, index)
+
+    def maybe_expand_isr(self, partition: Partition) -> None:
+        proposed = partition.isr_candidates()
+        if proposed is not None:
+            self.propose_isr(partition, proposed)
+
+    def shrink_lagging_isrs(self) -> None:
+        lag_ms = self.config.get_int("replica.lag.time.max.ms")
+        for partition in list(self.partitions.values()):
+            if partition.is_leader:
+                proposed = partition.lagging_isr(lag_ms)
+                if proposed is not None:
+                    self.propose_isr(partition, proposed)
 
     def _drop(self, key: tuple[str, int]) -> None:
+        if self.fetchers is not None:
+            self.fetchers.unfollow(key)
         self.partitions.pop(key)
         self.logs.delete_log(*key)
         log.info("deleted partition %s-%d", *key)

@@ -19,10 +19,13 @@ from pathlib import Path
 from strom.broker import handlers
 from strom.broker.connection import KafkaConnection
 from strom.broker.group_host import GroupHost
+from strom.broker.peer import PeerChannel
 from strom.broker.producer_id_manager import ProducerIdManager
+from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
 from strom.cluster.image import BrokerInfo
+from strom.cluster.controller import Controller
 from strom.cluster.local import LocalMetadataStore
 from strom.cluster.store import MetadataStore
 from strom.config.broker import BrokerConfig
@@ -59,6 +62,10 @@ class Broker:
         self.cluster_id = self.logs.cluster_id
         self.replicas = ReplicaManager(config, self.logs, clock)
         self.store: MetadataStore = self._open_store()
+        self.peers = PeerChannel(self.broker_id)
+        self.replicas.fetchers = ReplicaFetcherManager(self)
+        self.replicas.store = self.store
+        self.controller: Controller | None = None
         self.admin = TopicAdmin(self)
         self.producer_ids = ProducerIdManager(config.log_dirs[0] / "strom-producer-ids")
         self.bound_ports: list[int] = []
@@ -67,6 +74,14 @@ class Broker:
     def _open_store(self) -> MetadataStore:
         listener = self.config.advertised_listeners[0]
         me = BrokerInfo(self.broker_id, listener.host, listener.port, self.config.raw("broker.rack"))
+        connect = self.config.get_str("zookeeper.connect")
+        if connect:
+            from strom.cluster.zookeeper import ZooKeeperMetadataStore
+
+            return ZooKeeperMetadataStore(
+                connect, me, self.cluster_id,
+                session_timeout_ms=self.config.get_int("zookeeper.session.timeout.ms"),
+            )
         path_raw = self.config.get_str("strom.metadata.file")
         path = Path(path_raw) if path_raw else self.config.log_dirs[0] / "strom-metadata.json"
         return LocalMetadataStore(path, me, self.cluster_id)
@@ -74,6 +89,8 @@ class Broker:
     # --- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._start_cluster_membership()
+        self.replicas.set_startup_high_watermarks(self.logs.high_watermarks)
         image = self.store.image()
         self.logs.load_all(self.replicas.log_config_lookup(image))
         self.replicas.on_image(image)
@@ -101,6 +118,23 @@ class Broker:
             ", ".join(str(d) for d in self.config.log_dirs),
         )
 
+    def _start_cluster_membership(self) -> None:
+        """In ZooKeeper mode: register, start watching, and stand for controller."""
+        from strom.cluster.zookeeper import ZooKeeperMetadataStore
+
+        store = self.store
+        if not isinstance(store, ZooKeeperMetadataStore):
+            return
+        self.controller = Controller(
+            store,
+            self.config.get_bool("unclean.leader.election.enable"),
+            live_brokers=lambda: set(store.image().brokers),
+            topics=lambda: list(store.image().topics.values()),
+        )
+        store.on_controller_change(self.controller.on_controller_change)
+        store.start(asyncio.get_running_loop())
+        self.cluster_id = store.image().cluster_id
+
     async def stop(self) -> None:
         for server in self._servers:
             server.close()
@@ -111,6 +145,11 @@ class Broker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.replicas.fetchers is not None:
+            self.replicas.fetchers.stop()
+        self.peers.close()
+        if self.controller is not None:
+            self.controller.stop()
         self._checkpoint()
         self.logs.close()
         self.store.close()
@@ -132,6 +171,8 @@ class Broker:
             ("flush", 1000, lambda: self.logs.flush_dirty(self.clock())),
             ("offset expiry", self.config.get_int("offsets.retention.check.interval.ms"),
              self.groups.coordinator.expire_offsets),
+            ("isr shrink", max(self.config.get_int("replica.lag.time.max.ms") // 2, 100),
+             self.replicas.shrink_lagging_isrs),
             ("checkpoint", self.config.get_int("replica.high.watermark.checkpoint.interval.ms"),
              self._checkpoint),
         ]

@@ -88,6 +88,14 @@ class LocalMetadataStore:
         self._publish(self._image.with_topic(updated))
         return updated
 
+    def update_topic(
+        self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
+    ) -> TopicInfo | None:
+        updated = change(self._topic(name))
+        if updated is not None:
+            self._publish(self._image.with_topic(updated))
+        return updated
+
     def close(self) -> None:
         self._listeners.clear()
 

@@ -60,4 +60,10 @@ class MetadataStore(Protocol):
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo: ...
 
+    def update_topic(
+        self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
+    ) -> TopicInfo | None:
+        """Atomic read-modify-write of one topic; `change` returns None to leave it."""
+        ...
+
     def close(self) -> None: ...

@@ -208,7 +208,8 @@ class GroupCoordinator:
         for c in commits:
             tp = (c.topic, c.partition)
             metadata = c.metadata or ""
-            if len(metadata.encode()) > self.config.offset_metadata_max_bytes:
+            # Kafka bounds String.length(): UTF-16 code units, not UTF-8 bytes.
+            if len(metadata.encode("utf-16-le")) // 2 > self.config.offset_metadata_max_bytes:
                 results[tp] = "offset_metadata_too_large"
             elif not self.partition_exists(c.topic, c.partition):
                 results[tp] = "unknown_topic_or_partition"
@@ -262,11 +263,12 @@ class GroupCoordinator:
             return "group_id_not_found", {}
         if not group.is_(S.EMPTY) and group.protocol_type != "consumer":
             return "non_empty_group", {}
-        subscribed = set() if group.is_(S.EMPTY) else (group.subscribed_topics() or set())
+        subscribed = set() if group.is_(S.EMPTY) else group.subscribed_topics()
         results: dict[TopicPartition, str] = {}
         tombstones: list[tuple[bytes, bytes | None]] = []
         for tp in partitions:
-            if tp[0] in subscribed:
+            # Unreadable subscriptions: assume every topic is subscribed, as Kafka does.
+            if subscribed is None or tp[0] in subscribed:
                 results[tp] = "group_subscribed_to_topic"
             else:
                 results[tp] = "none"

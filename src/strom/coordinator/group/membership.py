@@ -171,6 +171,7 @@ class Membership:
         group.members[new_id] = member
         assert req.group_instance_id is not None
         group.static_members[req.group_instance_id] = new_id
+        previous_leader = group.leader_id
         if group.leader_id == old_id:
             group.leader_id = new_id
         log.info("static member %s of group %s replaced %s by %s", req.group_instance_id,
@@ -180,7 +181,12 @@ class Membership:
             if error != "none":
                 return JoinResult(error, member_id=new_id)
             self.schedule_expiry(group, member)
-            return self._current_generation(group, member)
+            # As Kafka: name the previous leader and list no members, so a replaced leader
+            # does not compute an assignment that a Stable group would never hand out.
+            return JoinResult(generation_id=group.generation_id,
+                              protocol_type=group.protocol_type,
+                              protocol_name=group.protocol_name,
+                              leader=previous_leader or "", member_id=new_id)
         member.join_waiter = asyncio.get_running_loop().create_future()
         waiter = member.join_waiter
         if group.is_(S.PREPARING_REBALANCE):

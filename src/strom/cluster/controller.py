@@ -1,0 +1,153 @@
+"""The controller: leader election when brokers come and go.
+
+Election rules (Kafka's OfflinePartitionLeaderElectionStrategy):
+
+* A partition whose leader is not live gets, as new leader, the first replica in the
+  assignment order that is both live and in the ISR. Only an in-sync replica has every
+  committed record, so electing anyone else can lose acknowledged writes.
+* With `unclean.leader.election.enable` (topic or broker config), a live replica outside
+  the ISR may be elected when no in-sync one is live; data loss is then accepted.
+* With no candidate the partition goes offline (leader -1) and keeps its ISR, so the
+  last in-sync replica can take over the moment it returns.
+* A dead follower is dropped from the ISR of a live leader at once, so `acks=all`
+  produce does not stall for `replica.lag.time.max.ms` waiting for it.
+
+Every change bumps the partition epoch, a leader change also the leader epoch, and all
+of them are version-checked writes, so a deposed controller cannot overwrite a newer
+decision.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Protocol
+
+from strom.cluster.image import PartitionInfo, TopicInfo
+
+log = logging.getLogger(__name__)
+
+
+def elect(partition: PartitionInfo, live: set[int], unclean: bool) -> PartitionInfo | None:
+    """The partition's next state given the live brokers, or None when nothing changes."""
+    isr_live = [r for r in partition.isr if r in live]
+    if partition.leader in live:
+        if partition.leader == -1 or set(isr_live) == set(partition.isr):
+            return None
+        return replace(partition, isr=tuple(r for r in partition.isr if r in live),
+                       partition_epoch=partition.partition_epoch + 1)
+    candidates = [r for r in partition.replicas if r in isr_live]
+    if candidates:
+        leader = candidates[0]
+        isr = tuple(r for r in partition.isr if r in live)
+    elif unclean:
+        live_replicas = [r for r in partition.replicas if r in live]
+        if not live_replicas:
+            return _offline(partition)
+        leader = live_replicas[0]
+        isr = (leader,)
+        log.warning("unclean election of %d as leader of partition %d: records may be lost",
+                    leader, partition.partition)
+    else:
+        return _offline(partition)
+    return replace(partition, leader=leader, leader_epoch=partition.leader_epoch + 1, isr=isr,
+                   partition_epoch=partition.partition_epoch + 1)
+
+
+def _offline(partition: PartitionInfo) -> PartitionInfo | None:
+    if partition.leader == -1:
+        return None
+    return replace(partition, leader=-1, leader_epoch=partition.leader_epoch + 1,
+                   partition_epoch=partition.partition_epoch + 1)
+
+
+def preferred(partition: PartitionInfo, live: set[int]) -> PartitionInfo | None:
+    """Move leadership back to the first replica if it is live and in sync."""
+    first = partition.replicas[0]
+    if partition.leader == first or first not in live or first not in partition.isr:
+        return None
+    return replace(partition, leader=first, leader_epoch=partition.leader_epoch + 1,
+                   partition_epoch=partition.partition_epoch + 1)
+
+
+class ControllerStore(Protocol):
+    def image(self) -> object: ...
+
+    def update_topic(self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
+                     ) -> TopicInfo | None: ...
+
+
+class Controller:
+    """Runs elections on a worker thread whenever the live broker set changes."""
+
+    def __init__(self, store: ControllerStore, unclean_default: bool,
+                 live_brokers: Callable[[], set[int]], topics: Callable[[], list[TopicInfo]]) -> None:
+        self.store = store
+        self.unclean_default = unclean_default
+        self.live_brokers = live_brokers
+        self.topics = topics
+        self.active = False
+        self._work: queue.Queue[str] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="strom-controller", daemon=True)
+        self._thread.start()
+
+    def on_controller_change(self, is_controller: bool) -> None:
+        self.active = is_controller
+        if is_controller:
+            self._work.put("elect")
+
+    def trigger(self) -> None:
+        if self.active:
+            self._work.put("elect")
+
+    def stop(self) -> None:
+        self._work.put("stop")
+
+    def _run(self) -> None:
+        while True:
+            item = self._work.get()
+            if item == "stop":
+                return
+            while not self._work.empty():  # coalesce a burst of changes into one pass
+                if self._work.get() == "stop":
+                    return
+            if self.active:
+                try:
+                    self.elect_all()
+                except Exception:
+                    log.exception("controller election pass failed")
+
+    def elect_all(self) -> int:
+        live = self.live_brokers()
+        changed = 0
+        for topic in self.topics():
+            unclean = _unclean(topic, self.unclean_default)
+            if not any(elect(p, live, unclean) for p in topic.partitions.values()):
+                continue
+
+            def change(current: TopicInfo, live: set[int] = live, unclean: bool = unclean
+                       ) -> TopicInfo | None:
+                partitions = dict(current.partitions)
+                touched = False
+                for index, p in current.partitions.items():
+                    new = elect(p, live, unclean)
+                    if new is not None:
+                        partitions[index] = new
+                        touched = True
+                        if new.leader != p.leader:
+                            log.info("partition %s-%d: leader %d -> %d (epoch %d), isr %s",
+                                     current.name, index, p.leader, new.leader,
+                                     new.leader_epoch, list(new.isr))
+                return replace(current, partitions=partitions) if touched else None
+
+            if self.store.update_topic(topic.name, change) is not None:
+                changed += 1
+        return changed
+
+
+def _unclean(topic: TopicInfo, default: bool) -> bool:
+    value = topic.configs.get("unclean.leader.election.enable")
+    return default if value is None else value.strip().lower() == "true"

@@ -1,0 +1,109 @@
+"""Every znode Strom uses, and the JSON in each (the role of Kafka's ZkData.scala).
+
+    /cluster/id                       {"version": "1", "id": <cluster id>}
+    /controller                       ephemeral {"version": 1, "brokerid": N}
+    /controller_epoch                 "<int>"
+    /brokers/ids/<id>                 ephemeral {"version": 5, "host", "port", "rack"}
+    /brokers/topics/<topic>           {"version": 1, "id", "internal", "partitions": {
+                                         "<p>": {"replicas": [..], "leader": N,
+                                                 "leader_epoch": E, "isr": [..],
+                                                 "partition_epoch": P}}}
+    /config/topics/<topic>            {"version": 1, "config": {name: value}}
+
+Unlike Kafka, a topic's partition states live in its topic znode rather than one znode
+per partition: one read per topic on startup, and one version-checked write covers any
+change to the topic. Writers (the controller electing leaders, a leader changing its
+ISR, an admin adding partitions) all read-modify-write with the znode's version, so a
+write based on a stale read fails and is retried or refused.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from strom.cluster.image import BrokerInfo, PartitionInfo, TopicInfo
+
+CLUSTER_ID = "/cluster/id"
+CONTROLLER = "/controller"
+CONTROLLER_EPOCH = "/controller_epoch"
+BROKER_IDS = "/brokers/ids"
+TOPICS = "/brokers/topics"
+TOPIC_CONFIGS = "/config/topics"
+PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, "/cluster")
+
+
+def broker_path(broker_id: int) -> str:
+    return f"{BROKER_IDS}/{broker_id}"
+
+
+def topic_path(topic: str) -> str:
+    return f"{TOPICS}/{topic}"
+
+
+def topic_config_path(topic: str) -> str:
+    return f"{TOPIC_CONFIGS}/{topic}"
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def loads(data: bytes | None) -> dict[str, Any]:
+    if not data:
+        return {}
+    value = json.loads(data.decode())
+    return value if isinstance(value, dict) else {}
+
+
+def encode_broker(broker: BrokerInfo) -> bytes:
+    return dumps({"version": 5, "host": broker.host, "port": broker.port, "rack": broker.rack})
+
+
+def decode_broker(broker_id: int, data: bytes) -> BrokerInfo:
+    doc = loads(data)
+    return BrokerInfo(broker_id, str(doc["host"]), int(doc["port"]), doc.get("rack"))
+
+
+def encode_topic(topic: TopicInfo) -> bytes:
+    return dumps({
+        "version": 1,
+        "id": str(topic.topic_id),
+        "internal": topic.internal,
+        "partitions": {
+            str(p.partition): {
+                "replicas": list(p.replicas),
+                "leader": p.leader,
+                "leader_epoch": p.leader_epoch,
+                "isr": list(p.isr),
+                "partition_epoch": p.partition_epoch,
+            }
+            for p in topic.partitions.values()
+        },
+    })
+
+
+def decode_topic(name: str, data: bytes, configs: dict[str, str]) -> TopicInfo:
+    doc = loads(data)
+    partitions = {
+        int(p): PartitionInfo(
+            partition=int(p),
+            leader=int(s["leader"]),
+            leader_epoch=int(s["leader_epoch"]),
+            replicas=tuple(int(r) for r in s["replicas"]),
+            isr=tuple(int(r) for r in s["isr"]),
+            partition_epoch=int(s.get("partition_epoch", 0)),
+        )
+        for p, s in doc.get("partitions", {}).items()
+    }
+    return TopicInfo(name=name, topic_id=uuid.UUID(doc["id"]), partitions=partitions,
+                     configs=configs, internal=bool(doc.get("internal", False)))
+
+
+def encode_configs(configs: dict[str, str]) -> bytes:
+    return dumps({"version": 1, "config": configs})
+
+
+def decode_configs(data: bytes | None) -> dict[str, str]:
+    return {str(k): str(v) for k, v in loads(data).get("config", {}).items()}

@@ -1,0 +1,343 @@
+"""The ZooKeeper back end of `MetadataStore`, for clusters (kazoo).
+
+Liveness and election use ephemeral znodes, as Kafka did before KRaft: each broker
+registers `/brokers/ids/<id>`, and the first to create `/controller` is the controller
+until its session ends. Topic state lives in persistent znodes and changes only through
+version-checked writes (see zk_data).
+
+Threads: kazoo delivers watch callbacks on its own threads. They update the store's
+cache under a lock and hand the new image to the event loop with call_soon_threadsafe;
+subscribers always run on the loop. Writes are made from the loop with kazoo's
+synchronous calls (a loopback round trip) and applied to the cache at once, so a caller
+sees its own write without waiting for the watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.protocol.states import KazooState
+
+from strom.cluster import zk_data as zd
+from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
+from strom.cluster.store import MetadataError, validate_topic_name
+
+log = logging.getLogger(__name__)
+TopicUpdate = Callable[[TopicInfo], TopicInfo | None]
+
+
+class ZooKeeperMetadataStore:
+    def __init__(self, connect: str, broker: BrokerInfo, cluster_id: str,
+                 session_timeout_ms: int = 18000) -> None:
+        self.me = broker
+        self._client = KazooClient(hosts=connect, timeout=session_timeout_ms / 1000)
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[MetadataImage], None]] = []
+        self._brokers: dict[int, BrokerInfo] = {}
+        self._topics: dict[str, TopicInfo] = {}
+        self._configs: dict[str, dict[str, str]] = {}
+        self._watched: set[str] = set()
+        self._controller_id = -1
+        self._cluster_id = cluster_id
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._image = MetadataImage(cluster_id, -1, {}, {})
+        self._controller_callbacks: list[Callable[[bool], None]] = []
+        self._closed = False
+
+    # --- lifecycle --------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._client.start(timeout=30)
+        self._client.add_listener(self._on_connection_state)
+        for path in zd.PERSISTENT_PATHS:
+            self._client.ensure_path(path)
+        self._cluster_id = self._claim_cluster_id(self._cluster_id)
+        self._register_broker()
+        self._client.ChildrenWatch(zd.BROKER_IDS, self._on_broker_ids)
+        self._client.ChildrenWatch(zd.TOPICS, self._on_topic_names)
+        self._client.DataWatch(zd.CONTROLLER, self._on_controller)
+
+    def _claim_cluster_id(self, proposed: str) -> str:
+        try:
+            self._client.create(zd.CLUSTER_ID, zd.dumps({"version": "1", "id": proposed}))
+            return proposed
+        except NodeExistsError:
+            data, _ = self._client.get(zd.CLUSTER_ID)
+            return str(zd.loads(data)["id"])
+
+    def _register_broker(self) -> None:
+        """Register our ephemeral node, waiting out a previous session of ours (after kill -9)."""
+        path = zd.broker_path(self.me.broker_id)
+        deadline = time.monotonic() + self._client._session_timeout / 1000 + 10
+        while True:
+            try:
+                self._client.create(path, zd.encode_broker(self.me), ephemeral=True)
+                return
+            except NodeExistsError:
+                if time.monotonic() > deadline:
+                    raise MetadataError(
+                        "broker_id_not_registered",
+                        f"broker id {self.me.broker_id} is registered by another live broker",
+                    ) from None
+                log.info("broker id %d still registered by an old session; waiting",
+                         self.me.broker_id)
+                time.sleep(0.5)
+
+    def _on_connection_state(self, state: str) -> None:
+        if state == KazooState.LOST and not self._closed:
+            log.error("ZooKeeper session lost; re-registering when reconnected")
+        elif state == KazooState.CONNECTED and not self._closed:
+            threading.Thread(target=self._reregister, daemon=True).start()
+
+    def _reregister(self) -> None:
+        try:
+            if self._client.exists(zd.broker_path(self.me.broker_id)) is None:
+                self._register_broker()
+                self._try_become_controller()
+        except Exception:
+            log.exception("re-registration failed")
+
+    def close(self) -> None:
+        self._closed = True
+        self._listeners.clear()
+        try:
+            self._client.stop()
+            self._client.close()
+        except Exception:
+            log.exception("closing the ZooKeeper client failed")
+
+    # --- reading ----------------------------------------------------------------------
+
+    def image(self) -> MetadataImage:
+        return self._image
+
+    def subscribe(self, listener: Callable[[MetadataImage], None]) -> None:
+        self._listeners.append(listener)
+
+    def on_controller_change(self, callback: Callable[[bool], None]) -> None:
+        """`callback(is_controller)`; called on a kazoo thread."""
+        self._controller_callbacks.append(callback)
+
+    @property
+    def is_controller(self) -> bool:
+        return self._controller_id == self.me.broker_id
+
+    def _publish(self) -> None:
+        with self._lock:
+            image = MetadataImage(
+                cluster_id=self._cluster_id,
+                controller_id=self._controller_id,
+                brokers=dict(self._brokers),
+                topics=dict(self._topics),
+                epoch=self._image.epoch + 1,
+            )
+            self._image = image
+        if threading.get_ident() == self._loop_thread or self._loop is None:
+            self._deliver(image)
+        elif not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._deliver, image)
+
+    def _deliver(self, image: MetadataImage) -> None:
+        if image is not self._image:
+            return  # a newer image is already queued
+        for listener in list(self._listeners):
+            try:
+                listener(image)
+            except Exception:
+                log.exception("metadata listener failed")
+
+    # --- watches (kazoo threads) ------------------------------------------------------
+
+    def _on_broker_ids(self, children: list[str]) -> None:
+        brokers = {}
+        for child in children:
+            try:
+                data, _ = self._client.get(zd.broker_path(int(child)))
+                brokers[int(child)] = zd.decode_broker(int(child), data)
+            except (NoNodeError, ValueError, KeyError):
+                continue
+        with self._lock:
+            changed = set(brokers) != set(self._brokers)
+            self._brokers = brokers
+        if changed:
+            log.info("live brokers: %s", sorted(brokers))
+        self._publish()
+        if changed and self.is_controller:
+            for callback in list(self._controller_callbacks):
+                callback(True)
+
+    def _on_topic_names(self, children: list[str]) -> None:
+        for name in children:
+            if name not in self._watched:
+                self._watched.add(name)
+                self._client.DataWatch(zd.topic_config_path(name), self._config_watcher(name))
+                self._client.DataWatch(zd.topic_path(name), self._topic_watcher(name))
+        gone = set(self._topics) - set(children)
+        if gone:
+            with self._lock:
+                for name in gone:
+                    self._topics.pop(name, None)
+            self._publish()
+
+    def _topic_watcher(self, name: str) -> Callable[..., bool]:
+        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
+            with self._lock:
+                if data is None:
+                    self._topics.pop(name, None)
+                    self._watched.discard(name)
+                else:
+                    self._topics[name] = zd.decode_topic(name, data, self._configs.get(name, {}))
+            self._publish()
+            return data is not None
+
+        return watch
+
+    def _config_watcher(self, name: str) -> Callable[..., bool]:
+        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
+            configs = zd.decode_configs(data)
+            with self._lock:
+                self._configs[name] = configs
+                topic = self._topics.get(name)
+                if topic is not None:
+                    self._topics[name] = replace(topic, configs=configs)
+            self._publish()
+            return name in self._watched or data is not None
+
+        return watch
+
+    def _on_controller(self, data: bytes | None, stat: object, event: object = None) -> None:
+        controller = int(zd.loads(data).get("brokerid", -1)) if data else -1
+        was = self.is_controller
+        with self._lock:
+            self._controller_id = controller
+        self._publish()
+        if controller == -1 and not self._closed:
+            self._try_become_controller()
+        elif was != self.is_controller:
+            for callback in list(self._controller_callbacks):
+                callback(self.is_controller)
+
+    def _try_become_controller(self) -> None:
+        try:
+            self._client.create(zd.CONTROLLER, zd.dumps({"version": 1, "brokerid": self.me.broker_id}),
+                                ephemeral=True)
+        except NodeExistsError:
+            return
+        epoch = self._bump_controller_epoch()
+        log.info("broker %d is the controller (epoch %d)", self.me.broker_id, epoch)
+
+    def _bump_controller_epoch(self) -> int:
+        while True:
+            try:
+                data, stat = self._client.get(zd.CONTROLLER_EPOCH)
+                epoch = int(data or b"0") + 1
+                self._client.set(zd.CONTROLLER_EPOCH, str(epoch).encode(), version=stat.version)
+                return epoch
+            except NoNodeError:
+                try:
+                    self._client.create(zd.CONTROLLER_EPOCH, b"1")
+                    return 1
+                except NodeExistsError:
+                    continue
+            except BadVersionError:
+                continue
+
+    # --- writes (event loop thread) ---------------------------------------------------
+
+    def create_topic(self, name: str, assignments: Mapping[int, list[int]],
+                     configs: Mapping[str, str], *, internal: bool = False) -> TopicInfo:
+        validate_topic_name(name)
+        live = set(self._brokers)
+        partitions = {}
+        for p, replicas in assignments.items():
+            alive = [r for r in replicas if r in live]
+            partitions[p] = PartitionInfo(p, alive[0] if alive else -1, 0, tuple(replicas),
+                                          tuple(alive or replicas))
+        topic = TopicInfo(name, uuid.uuid4(), partitions, dict(configs), internal)
+        transaction = self._client.transaction()
+        transaction.create(zd.topic_config_path(name), zd.encode_configs(dict(configs)))
+        transaction.create(zd.topic_path(name), zd.encode_topic(topic))
+        results = transaction.commit()
+        if any(isinstance(r, NodeExistsError) for r in results):
+            raise MetadataError("topic_already_exists", f"Topic '{name}' already exists.")
+        if any(isinstance(r, Exception) for r in results):
+            raise MetadataError("unknown_server_error", f"creating {name} failed: {results}")
+        self._apply(topic)
+        return topic
+
+    def delete_topic(self, name: str) -> None:
+        if not self._client.exists(zd.topic_path(name)):
+            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
+        self._client.delete(zd.topic_path(name), recursive=True)
+        try:
+            self._client.delete(zd.topic_config_path(name))
+        except NoNodeError:
+            pass
+        with self._lock:
+            self._topics.pop(name, None)
+        self._publish()
+
+    def add_partitions(self, name: str, assignments: Mapping[int, list[int]]) -> TopicInfo:
+        live = set(self._brokers)
+
+        def grow(topic: TopicInfo) -> TopicInfo:
+            partitions = dict(topic.partitions)
+            for p, replicas in assignments.items():
+                alive = [r for r in replicas if r in live]
+                partitions[p] = PartitionInfo(p, alive[0] if alive else -1, 0, tuple(replicas),
+                                              tuple(alive or replicas))
+            return replace(topic, partitions=partitions)
+
+        updated = self.update_topic(name, grow)
+        assert updated is not None
+        return updated
+
+    def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo:
+        try:
+            self._client.set(zd.topic_config_path(name), zd.encode_configs(dict(configs)))
+        except NoNodeError:
+            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist") from None
+        with self._lock:
+            self._configs[name] = dict(configs)
+            topic = replace(self._topics[name], configs=dict(configs))
+            self._topics[name] = topic
+        self._publish()
+        return topic
+
+    def update_topic(self, name: str, change: TopicUpdate) -> TopicInfo | None:
+        """Version-checked read-modify-write of a topic's state; `change` returns None to
+        abort. Retries when another writer got there first."""
+        path = zd.topic_path(name)
+        while True:
+            try:
+                data, stat = self._client.get(path)
+            except NoNodeError:
+                raise MetadataError("unknown_topic_or_partition",
+                                    f"Topic {name} does not exist") from None
+            current = zd.decode_topic(name, data, self._configs.get(name, {}))
+            updated = change(current)
+            if updated is None:
+                return None
+            try:
+                self._client.set(path, zd.encode_topic(updated), version=stat.version)
+            except BadVersionError:
+                continue
+            self._apply(updated)
+            return updated
+
+    def _apply(self, topic: TopicInfo) -> None:
+        with self._lock:
+            self._topics[topic.name] = replace(topic, configs=self._configs.get(topic.name,
+                                                                                topic.configs))
+        self._publish()
