@@ -305,3 +305,46 @@ def test_offsets_of_a_live_group(gbroker: BrokerProcess, tmp_path: Path) -> None
                              "", 0)}
     finally:
         stop_all(members)
+
+
+@pytest.mark.slow
+def test_remove_static_member_with_admin(gbroker: BrokerProcess, tmp_path: Path) -> None:
+    """A static member that closed stays in the group until its (long) session expires;
+    LeaveGroup by group.instance.id through kafka-python's admin removes it at once and
+    the remaining member takes over its partitions."""
+    from kafka.admin import MemberToRemove
+
+    bootstrap = gbroker.bootstrap
+    topic = create_topic(bootstrap, unique_topic("grp-remove"), PARTITIONS)
+    group = f"g-remove-{uuid.uuid4().hex[:6]}"
+    session_ms = 120_000
+    members = [MemberProcess("confluent", bootstrap, group, topic, tmp_path, f"s{i}",
+                             session_ms=session_ms, heartbeat_ms=1000,
+                             instance_id=f"inst-{i}").start() for i in range(2)]
+    try:
+        wait_until(lambda: balanced(members, PARTITIONS), 60, "two static members",
+                   detail=lambda: describe_members(members))
+        gone, stays = members
+        assert gone.close() == 0
+        with raw(bootstrap) as c:
+            described = describe_group(c, group)
+            assert described.group_state == "Stable"
+            assert sorted(m.group_instance_id for m in described.members) == ["inst-0", "inst-1"]
+        ka = kadmin(bootstrap)
+        try:
+            result = ka.remove_group_members(group, [MemberToRemove(group_instance_id="inst-0")])
+            assert list(result.values()) == [kerrors.NoError]
+            wait_until(lambda: stays.log().assignment() == set(range(PARTITIONS)),
+                       session_ms / 4000, "the remaining member takes every partition",
+                       detail=lambda: describe_members(members))
+            with raw(bootstrap) as c:
+                described = describe_group(c, group)
+                assert [m.group_instance_id for m in described.members] == ["inst-1"]
+            again = ka.remove_group_members(group, [MemberToRemove(group_instance_id="inst-0")])
+            assert list(again.values()) == [kerrors.UnknownMemberIdError]
+        finally:
+            ka.close()
+        assert stays.alive()
+        assert stays.close() == 0
+    finally:
+        stop_all(members)

@@ -30,9 +30,15 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from kio.schema.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from support.broker_process import BrokerProcess
 
 TESTS_DIR = Path(__file__).resolve().parent.parent
 CLIENT_TIMEOUT_MS = 10_000
@@ -685,6 +691,94 @@ def current_generation(client: Any, group: str, member_id: str, limit: int = 200
             return generation
         assert code == 22, f"heartbeat of {member_id} at generation {generation}: error {code}"
     raise AssertionError(f"no generation below {limit} accepted for {member_id}")
+
+
+# --- raw members of a group ------------------------------------------------------------------
+
+
+@dataclass
+class RawMember:
+    client: Any
+    member_id: str
+    generation: int
+    assignment: bytes = b""
+    instance_id: str | None = None
+
+
+def form_group(bootstrap: str, group: str, topic: str, *, n: int = 2,
+               assignments: Callable[[list[str]], dict[str, bytes]] | None = None,
+               instance_ids: list[str | None] | None = None,
+               protocols: list[list[tuple[str, bytes]]] | None = None,
+               session_ms: int = 10_000, rebalance_ms: int = 10_000) -> list[RawMember]:
+    """`n` raw members join one by one (each join rebalances), the first one leads and
+    hands out `assignments(member_ids)` (default: partitions round-robin). Returns the
+    members, Stable, all at the final generation."""
+    timeouts = {"session_ms": session_ms, "rebalance_ms": rebalance_ms}
+    ids = instance_ids or [None] * n
+    protos = protocols or [[("range", subscription([topic]))]] * n
+    members: list[RawMember] = []
+    pool = ThreadPoolExecutor(max_workers=n)
+    try:
+        for i in range(n):
+            client = raw(bootstrap)
+            if i == 0:
+                find_coordinator(client, group)
+            pending = pool.submit(join_new, client, group, instance_id=ids[i], protocols=protos[i],
+                                  **timeouts)
+            for m in members:  # the others learn of the rebalance by heartbeat and rejoin
+                wait_until(lambda m=m: heartbeat(m.client, group, m.generation, m.member_id,
+                                                 m.instance_id) == ErrorCode.rebalance_in_progress,
+                           10, "the group starts rebalancing")
+            rejoins = [pool.submit(join, m.client, group, member_id=m.member_id,
+                                   instance_id=m.instance_id, protocols=protos[k], **timeouts)
+                       for k, m in enumerate(members)]
+            joined = [f.result(20) for f in rejoins] + [pending.result(20)]
+            for j in joined:
+                assert j.error_code == ErrorCode.none, j
+            members.append(RawMember(client, joined[-1].member_id, joined[-1].generation_id,
+                                     instance_id=ids[i]))
+            for m, j in zip(members, joined, strict=True):
+                m.generation = j.generation_id
+                m.member_id = j.member_id
+            leader = members[0]
+            assert joined[0].leader == leader.member_id
+            assert sorted(x.member_id for x in joined[0].members) == sorted(
+                m.member_id for m in members)
+            member_ids = [m.member_id for m in members]
+            plan = assignments(member_ids) if assignments else {
+                mid: assignment({topic: [p for p in range(3) if p % len(member_ids) == k]})
+                for k, mid in enumerate(member_ids)}
+            followers = [pool.submit(sync, m.client, group, m.generation, m.member_id,
+                                     instance_id=m.instance_id) for m in members[1:]]
+            synced = [sync(leader.client, group, leader.generation, leader.member_id, plan,
+                           instance_id=leader.instance_id)] + [f.result(20) for f in followers]
+            for m, s in zip(members, synced, strict=True):
+                assert s.error_code == ErrorCode.none, s
+                m.assignment = bytes(s.assignment)
+                assert m.assignment == plan.get(m.member_id, b"")
+    finally:
+        pool.shutdown(wait=False)
+    return members
+
+
+def assert_intact(broker: BrokerProcess, group: str, members: list[RawMember]) -> None:
+    """The broker is up, the group is Stable with exactly these members and assignments,
+    and every member's heartbeat is accepted at its generation."""
+    assert broker.is_alive()
+    with raw(broker.bootstrap) as c:
+        described = describe_group(c, group)
+        assert described.group_state == "Stable"
+        assert {m.member_id: bytes(m.member_assignment) for m in described.members} == {
+            m.member_id: m.assignment for m in members}
+        for m in members:
+            assert heartbeat(c, group, m.generation, m.member_id, m.instance_id) == ErrorCode.none
+            assert current_generation(c, group, m.member_id) == m.generation
+
+
+def close_members(group: str, members: list[RawMember]) -> None:
+    for m in members:
+        leave(m.client, group, m.member_id, m.instance_id)
+        m.client.close()
 
 
 if __name__ == "__main__":

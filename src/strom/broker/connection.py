@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ class KafkaConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.broker.connections.add(self)
+        self.broker.metrics.connection_opened()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -133,7 +135,13 @@ class KafkaConnection(asyncio.Protocol):
             client_id=request.client_id,
             peer=self.peer,
         )
-        body = await registration.handler(ctx, request.body)
+        started = time.perf_counter()
+        try:
+            body = await registration.handler(ctx, request.body)
+        except Exception:
+            self.broker.metrics.request_failed(request.api_key, time.perf_counter() - started)
+            raise
+        self.broker.metrics.request_done(request.api_key, time.perf_counter() - started, body)
         if body is None:
             return None
         return framing.encode_response(

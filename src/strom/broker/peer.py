@@ -46,7 +46,7 @@ class PeerConnection:
             try:
                 return await asyncio.wait_for(self._round_trip(api_key, version, body),
                                               self.timeout_s)
-            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, PeerError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, PeerError) as exc:
                 self.close()
                 raise PeerError(f"{self.host}:{self.port}: {exc!r}") from exc
 

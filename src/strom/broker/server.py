@@ -19,13 +19,14 @@ from pathlib import Path
 from strom.broker import handlers
 from strom.broker.connection import KafkaConnection
 from strom.broker.group_host import GroupHost
+from strom.broker.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
 from strom.broker.peer import PeerChannel
 from strom.broker.producer_id_manager import ProducerIdManager
 from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
-from strom.cluster.image import BrokerInfo
 from strom.cluster.controller import Controller
+from strom.cluster.image import BrokerInfo
 from strom.cluster.local import LocalMetadataStore
 from strom.cluster.store import MetadataStore
 from strom.config.broker import BrokerConfig
@@ -70,6 +71,9 @@ class Broker:
         self.producer_ids = ProducerIdManager(config.log_dirs[0] / "strom-producer-ids")
         self.bound_ports: list[int] = []
         self.groups = GroupHost(self)
+        self.metrics = BrokerMetrics(self.broker_id)
+        self.metrics_server: MetricsServer | None = None
+        self.ready = False  # /readyz: logs loaded, listeners bound, not stopping
 
     def _open_store(self) -> MetadataStore:
         listener = self.config.advertised_listeners[0]
@@ -97,6 +101,8 @@ class Broker:
         self._drop_stray_logs()
         self.store.subscribe(self.replicas.on_image)
         self.store.subscribe(self.groups.on_image)
+        self.metrics.on_image(image)
+        self.store.subscribe(self.metrics.on_image)
         loop = asyncio.get_running_loop()
         self.groups.on_image(image)
         for listener in self.config.listeners:
@@ -109,7 +115,9 @@ class Broker:
             self._servers.append(server)
             for sock in server.sockets:
                 self.bound_ports.append(sock.getsockname()[1])
+        await self._start_metrics()
         self._schedule_housekeeping()
+        self.ready = True
         log.info(
             "broker %d started, cluster %s, listening on %s, data in %s",
             self.broker_id, self.cluster_id,
@@ -136,6 +144,9 @@ class Broker:
         self.cluster_id = store.image().cluster_id
 
     async def stop(self) -> None:
+        self.ready = False
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         for server in self._servers:
             server.close()
         for conn in list(self.connections):
@@ -154,6 +165,36 @@ class Broker:
         self.logs.close()
         self.store.close()
         log.info("broker %d stopped cleanly", self.broker_id)
+
+    async def _start_metrics(self) -> None:
+        """The HTTP admin port (`strom.metrics.port`: -1 off, 0 any free port). When the
+        port is only the default and is taken, e.g. by a second broker on one machine, the
+        broker runs without it; a port set explicitly must be free."""
+        port = self.config.get_int("strom.metrics.port")
+        if port < 0:
+            return
+        server = MetricsServer(self, self.config.listeners[0].host, port)
+        try:
+            await server.start()
+        except OSError as exc:
+            if "strom.metrics.port" in self.config.props or port != DEFAULT_PORT:
+                raise
+            log.warning("metrics disabled: cannot listen on port %d (%s); set "
+                        "strom.metrics.port to another port, 0 for any, or -1", port,
+                        exc.strerror or exc)
+            return
+        self.metrics_server = server
+
+    @property
+    def metrics_url(self) -> str | None:
+        if self.metrics_server is None:
+            return None
+        host = self.metrics_server.host or "localhost"
+        if host in ("0.0.0.0", "::"):
+            host = "localhost"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.metrics_server.port}/metrics"
 
     def _drop_stray_logs(self) -> None:
         """Logs on disk for topics the metadata no longer knows were deleted while down."""

@@ -8,6 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
+from strom.cli import logs
 from strom.config.broker import BrokerConfig
 from strom.config.defs import InvalidConfig
 
@@ -29,13 +30,14 @@ def _skip_test_only_imports() -> None:
     sys.modules.setdefault("hypothesis", None)  # type: ignore[arg-type]
 
 
-def run(config_path: Path | None, override_items: list[str], log_level: str) -> int:
+def run(config_path: Path | None, override_items: list[str], log_level: str,
+        log_format: str = "text") -> int:
     _skip_test_only_imports()
-    logging.basicConfig(
-        level=getattr(logging, log_level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        logs.configure(log_level, log_format)
+    except ValueError as exc:
+        print(f"strom: {exc}", file=sys.stderr)
+        return 2
     try:
         config = BrokerConfig.from_file(config_path, parse_overrides(override_items))
     except (InvalidConfig, OSError) as exc:
@@ -61,6 +63,9 @@ async def _serve(config: BrokerConfig) -> int:
         return 1
     print(f"strom broker {broker.broker_id} ready on "
           f"{', '.join(str(p) for p in broker.bound_ports)}", flush=True)
+    if broker.metrics_url is not None:
+        print(f"strom broker {broker.broker_id} metrics on {broker.metrics_url} "
+              "(also /healthz, /readyz)", flush=True)
     await stop.wait()
     await broker.stop()
     return 0

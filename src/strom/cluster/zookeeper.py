@@ -15,6 +15,7 @@ sees its own write without waiting for the watch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -280,10 +281,8 @@ class ZooKeeperMetadataStore:
         if not self._client.exists(zd.topic_path(name)):
             raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
         self._client.delete(zd.topic_path(name), recursive=True)
-        try:
+        with contextlib.suppress(NoNodeError):
             self._client.delete(zd.topic_config_path(name))
-        except NoNodeError:
-            pass
         with self._lock:
             self._topics.pop(name, None)
         self._publish()

@@ -19,7 +19,7 @@ from kio.schema.request_header.v1.header import RequestHeader as RequestHeaderV1
 from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
 from kio.serial import entity_reader, entity_writer
 
-from strom.protocol import apis
+from strom.protocol import apis, guard
 from strom.protocol.schema import null_required_array
 
 _SIZE = struct.Struct(">i")
@@ -109,6 +109,7 @@ def decode_request(frame: bytes) -> DecodedRequest:
     try:
         if spec.flexible:
             _, size = _read_header_v2(frame, 0)
+        guard.check_entity(spec.request_type, frame, size, len(frame))
         body, _ = spec.reader(frame, size)
         null_array = null_required_array(body)
         if null_array is not None:

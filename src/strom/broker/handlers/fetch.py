@@ -109,4 +109,18 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         for w in waiters:
             w.cancel()
+    _count_out(ctx, request, plan, responses)
     return build(ctx.response_type(), error_code=NONE, session_id=0, responses=responses)
+
+
+def _count_out(ctx: RequestContext, request: Any, plan: _FetchPlan,
+               responses: list[dict[str, Any]]) -> None:
+    """Bytes and records sent to consumers (not to followers), for the metrics."""
+    state = getattr(request, "replica_state", None)
+    if int(state.replica_id if state is not None else getattr(request, "replica_id", -1)) >= 0:
+        return
+    for (_, _, _, (topic, _)), response in zip(plan.targets, responses, strict=True):
+        if topic is not None:
+            for entry in response["partitions"]:
+                if entry["records"]:
+                    ctx.broker.metrics.fetched(topic.name, entry["records"])

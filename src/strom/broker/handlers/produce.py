@@ -41,6 +41,7 @@ def _append(ctx: RequestContext, topic: Any, acks: int, part: Any) -> dict[str, 
     result = partition.append(part.records)
     if result.error != "none":
         return _partition_error(part.index, error(result.error), result.message)
+    ctx.broker.metrics.produced(topic.name, part.records)
     return {
         "index": part.index,
         "error_code": NONE,

@@ -1,0 +1,487 @@
+"""Broker metrics: plain ints on the hot paths, Prometheus text computed at scrape time.
+
+Produce, fetch and the request pipeline only add to attributes of small `__slots__`
+objects (`TopicCounters`, `ApiStats`); nothing calls prometheus-client per request. A
+scrape builds every metric family from those counters and from the broker's live state
+(partitions, metadata image, groups), so gauges such as log size or consumer lag are
+always current and cost nothing between scrapes.
+
+The hook surface, for the rest of the broker:
+
+- `metrics.topic(name)` → `TopicCounters`; `bytes_in`/`records_in` are added by Produce,
+  `bytes_out`/`records_out` by Fetch (`fetched`).
+- `metrics.request_done(api_key, seconds, response)` and `request_failed(...)` from the
+  connection; errors are the non-zero `error_code` fields of the response, per API.
+- `metrics.connection_opened()`; open connections are counted from `broker.connections`.
+- `metrics.on_image(image)` (a metadata-store subscriber) counts ISR shrinks/expands and
+  leader changes of partitions this broker leads.
+
+`MetricsServer` answers `GET /metrics`, `/healthz` and `/readyz` on the broker's event
+loop (an asyncio server, so a scrape sees one consistent moment of broker state and never
+races the loop). prometheus-client is imported on the first scrape, not at startup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import struct
+import time
+import typing
+from bisect import bisect_left
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from kio.schema.errors import ErrorCode
+
+from strom.cluster.image import MetadataImage
+from strom.protocol import apis
+
+if TYPE_CHECKING:
+    from strom.broker.server import Broker
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 9644
+LATENCY_BUCKETS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)
+_LENGTH = struct.Struct(">i")
+_BATCH_OVERHEAD = 12  # base offset (8) + batch length (4)
+_RECORDS_COUNT_AT = 57  # position of the int32 record count in a RecordBatch v2 header
+_HEADER_SIZE = 61
+
+
+class TopicCounters:
+    __slots__ = ("bytes_in", "bytes_out", "records_in", "records_out")
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.records_in = 0
+        self.bytes_out = 0
+        self.records_out = 0
+
+
+class ApiStats:
+    """Request count, latency histogram and error counts of one API."""
+
+    __slots__ = ("buckets", "errors", "requests", "seconds")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.seconds = 0.0
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # last: above the largest bound
+        self.errors: dict[str, int] = {}
+
+    def observe(self, seconds: float) -> None:
+        self.requests += 1
+        self.seconds += seconds
+        self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+
+
+def count_records(data: bytes | bytearray | memoryview) -> int:
+    """Records in a run of whole RecordBatch v2 batches, from their headers alone."""
+    count = 0
+    pos = 0
+    end = len(data)
+    while pos + _HEADER_SIZE <= end:
+        size = _BATCH_OVERHEAD + _LENGTH.unpack_from(data, pos + 8)[0]
+        if pos + size > end:
+            break
+        count += _LENGTH.unpack_from(data, pos + _RECORDS_COUNT_AT)[0]
+        pos += size
+    return count
+
+
+# --- error codes in responses ------------------------------------------------------------
+
+_Plan = tuple[tuple[str, Any, bool], ...]  # (field, sub-plan or None for error_code, is_seq)
+_PLANS: dict[type, _Plan] = {}
+
+
+def _entity_of(tp: Any) -> type | None:
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return tp
+    for arg in typing.get_args(tp):  # `Entity | None`
+        if arg is not type(None) and dataclasses.is_dataclass(arg) and isinstance(arg, type):
+            return arg
+    return None
+
+
+def _plan(cls: type) -> _Plan:
+    """Where the error codes are in a response class; computed once per class."""
+    cached = _PLANS.get(cls)
+    if cached is not None:
+        return cached
+    _PLANS[cls] = ()  # recursion guard
+    steps: list[tuple[str, Any, bool]] = []
+    for f in dataclasses.fields(cls):
+        tp = f.type
+        if tp is ErrorCode:
+            steps.append((f.name, None, False))
+            continue
+        many = typing.get_origin(tp) is tuple
+        entity = _entity_of(typing.get_args(tp)[0] if many and typing.get_args(tp) else tp)
+        if entity is not None:
+            sub = _plan(entity)
+            if sub:
+                steps.append((f.name, sub, many))
+    _PLANS[cls] = plan = tuple(steps)
+    return plan
+
+
+def _errors(obj: Any, plan: _Plan, out: list[int]) -> None:
+    for name, sub, many in plan:
+        value = getattr(obj, name)
+        if sub is None:
+            if value:
+                out.append(value)
+        elif many:
+            for item in value:
+                _errors(item, sub, out)
+        elif value is not None:
+            _errors(value, sub, out)
+
+
+def response_errors(response: Any) -> list[int]:
+    """The non-zero error codes anywhere in a kio response entity."""
+    out: list[int] = []
+    _errors(response, _plan(type(response)), out)
+    return out
+
+
+def _api_label(api_key: int) -> str:
+    return "".join(part.capitalize() for part in apis.api_name(api_key).split("_"))
+
+
+def _error_label(code: int) -> str:
+    try:
+        return ErrorCode(code).name.upper()
+    except ValueError:
+        return f"ERROR_{code}"
+
+
+# --- the counters ------------------------------------------------------------------------
+
+
+class BrokerMetrics:
+    def __init__(self, broker_id: int) -> None:
+        self.broker_id = broker_id
+        self.topics: dict[str, TopicCounters] = {}
+        self.apis: dict[int, ApiStats] = {}
+        self.connections_opened = 0
+        self.isr_shrinks = 0
+        self.isr_expands = 0
+        self.leader_changes = 0
+        self._last_image: MetadataImage | None = None
+
+    def topic(self, name: str) -> TopicCounters:
+        counters = self.topics.get(name)
+        if counters is None:
+            counters = self.topics[name] = TopicCounters()
+        return counters
+
+    def produced(self, topic: str, data: bytes | bytearray | memoryview) -> None:
+        counters = self.topic(topic)
+        counters.bytes_in += len(data)
+        counters.records_in += count_records(data)
+
+    def fetched(self, topic: str, data: bytes | bytearray | memoryview) -> None:
+        counters = self.topic(topic)
+        counters.bytes_out += len(data)
+        counters.records_out += count_records(data)
+
+    def _api(self, api_key: int) -> ApiStats:
+        stats = self.apis.get(api_key)
+        if stats is None:
+            stats = self.apis[api_key] = ApiStats()
+        return stats
+
+    def request_done(self, api_key: int, seconds: float, response: Any) -> None:
+        stats = self._api(api_key)
+        stats.observe(seconds)
+        if response is None:
+            return
+        errors = response_errors(response)
+        if errors:
+            counts = stats.errors
+            for code in errors:
+                label = _error_label(code)
+                counts[label] = counts.get(label, 0) + 1
+
+    def request_failed(self, api_key: int, seconds: float) -> None:
+        stats = self._api(api_key)
+        stats.observe(seconds)
+        stats.errors["UNKNOWN_SERVER_ERROR"] = stats.errors.get("UNKNOWN_SERVER_ERROR", 0) + 1
+
+    def connection_opened(self) -> None:
+        self.connections_opened += 1
+
+    def on_image(self, image: MetadataImage) -> None:
+        """Count ISR changes and leader changes between consecutive images."""
+        previous, self._last_image = self._last_image, image
+        for gone in [name for name in self.topics if name not in image.topics]:
+            del self.topics[gone]
+        if previous is None:
+            return
+        me = self.broker_id
+        for name, topic in image.topics.items():
+            before_topic = previous.topics.get(name)
+            if before_topic is None:
+                continue
+            for index, info in topic.partitions.items():
+                before = before_topic.partitions.get(index)
+                if before is None:
+                    continue
+                if before.leader != info.leader:
+                    self.leader_changes += 1
+                if info.leader != me or before.isr == info.isr:
+                    continue
+                if set(info.isr) < set(before.isr):
+                    self.isr_shrinks += 1
+                elif set(info.isr) > set(before.isr):
+                    self.isr_expands += 1
+
+
+# --- Prometheus exposition ---------------------------------------------------------------
+
+
+class BrokerCollector:
+    """A prometheus-client collector (any object with `collect`) over one broker."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    def collect(self) -> Iterator[Any]:
+        yield from self._traffic()
+        yield from self._requests()
+        yield from self._partitions()
+        yield from self._groups()
+        yield from self._broker()
+
+    def _traffic(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily
+
+        metrics = self.broker.metrics
+        families = {
+            attr: CounterMetricFamily(f"strom_topic_{attr}", doc, labels=["topic"])
+            for attr, doc in (
+                ("bytes_in", "Bytes appended by producers, per topic."),
+                ("records_in", "Records appended by producers, per topic."),
+                ("bytes_out", "Bytes sent to consumers by Fetch, per topic."),
+                ("records_out", "Records sent to consumers by Fetch, per topic."),
+            )
+        }
+        for name, counters in sorted(metrics.topics.items()):
+            for attr, family in families.items():
+                family.add_metric([name], getattr(counters, attr))
+        yield from families.values()
+
+    def _requests(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+        requests = CounterMetricFamily("strom_requests", "Requests handled, per API.",
+                                       labels=["api"])
+        errors = CounterMetricFamily(
+            "strom_request_errors", "Non-zero error codes in responses, per API and error.",
+            labels=["api", "error"])
+        latency = HistogramMetricFamily(
+            "strom_request_duration_seconds",
+            "Time from decoding a request to its response, per API (Fetch includes long-poll).",
+            labels=["api"])
+        bounds = [*(repr(b) for b in LATENCY_BUCKETS), "+Inf"]
+        for api_key, stats in sorted(self.broker.metrics.apis.items()):
+            label = _api_label(api_key)
+            requests.add_metric([label], stats.requests)
+            for error, count in sorted(stats.errors.items()):
+                errors.add_metric([label, error], count)
+            cumulative = 0
+            buckets = []
+            for bound, count in zip(bounds, stats.buckets, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            latency.add_metric([label], buckets, stats.seconds)
+        yield from (requests, errors, latency)
+
+    def _partitions(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        broker = self.broker
+        me = broker.broker_id
+        image = broker.store.image()
+        hosted = broker.replicas.partitions
+        leaders = under = offline = 0
+        for topic in image.topics.values():
+            for info in topic.partitions.values():
+                if info.leader < 0:
+                    offline += 1
+                if info.leader != me:
+                    continue
+                leaders += 1
+                if len(info.isr) < len(info.replicas):
+                    under += 1
+        labels = ["topic", "partition"]
+        size = GaugeMetricFamily("strom_log_size_bytes", "Bytes on disk of a partition's log.",
+                                 labels=labels)
+        start = GaugeMetricFamily("strom_log_start_offset", "First offset of a partition's log.",
+                                  labels=labels)
+        end = GaugeMetricFamily("strom_log_end_offset", "Next offset a partition will assign.",
+                                labels=labels)
+        hw = GaugeMetricFamily("strom_high_watermark", "High watermark of a partition.",
+                               labels=labels)
+        for (topic_name, index), partition in sorted(hosted.items()):
+            key = [topic_name, str(index)]
+            size.add_metric(key, partition.log.size_bytes)
+            start.add_metric(key, partition.log.log_start_offset)
+            end.add_metric(key, partition.log.log_end_offset)
+            hw.add_metric(key, partition.high_watermark)
+        metrics = broker.metrics
+        yield GaugeMetricFamily("strom_partitions", "Partitions hosted on this broker.",
+                                value=len(hosted))
+        yield GaugeMetricFamily("strom_leader_partitions", "Partitions this broker leads.",
+                                value=leaders)
+        yield GaugeMetricFamily(
+            "strom_under_replicated_partitions",
+            "Partitions led here whose ISR is smaller than their replica set.", value=under)
+        yield GaugeMetricFamily("strom_offline_partitions", "Partitions without a leader.",
+                                value=offline)
+        yield CounterMetricFamily("strom_isr_shrinks", "ISR shrinks of partitions led here.",
+                                  value=metrics.isr_shrinks)
+        yield CounterMetricFamily("strom_isr_expands", "ISR expansions of partitions led here.",
+                                  value=metrics.isr_expands)
+        yield CounterMetricFamily("strom_leader_changes", "Partition leader changes seen.",
+                                  value=metrics.leader_changes)
+        yield GaugeMetricFamily("strom_active_controller", "1 if this broker is the controller.",
+                                value=1 if image.controller_id == me else 0)
+        yield from (size, start, end, hw)
+
+    def _groups(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        coordinator = self.broker.groups.coordinator
+        replicas = self.broker.replicas
+        labels = ["group", "topic", "partition"]
+        committed = GaugeMetricFamily(
+            "strom_group_committed_offset", "Committed offset of a consumer group, per partition.",
+            labels=labels)
+        lag = GaugeMetricFamily(
+            "strom_group_lag", "High watermark minus committed offset, per partition.",
+            labels=labels)
+        states: dict[str, int] = {}
+        members = GaugeMetricFamily("strom_group_members", "Members of a group.", labels=["group"])
+        for group_id, group in sorted(coordinator.groups.items()):
+            states[group.state.value] = states.get(group.state.value, 0) + 1
+            members.add_metric([group_id], len(group.members))
+            for (topic, index), offset in sorted(group.offsets.items()):
+                key = [group_id, topic, str(index)]
+                committed.add_metric(key, offset.offset)
+                partition = replicas.get(topic, index)
+                if partition is not None and offset.offset >= 0:
+                    lag.add_metric(key, max(partition.high_watermark - offset.offset, 0))
+        by_state = GaugeMetricFamily("strom_groups", "Groups coordinated here, per state.",
+                                     labels=["state"])
+        for state, count in sorted(states.items()):
+            by_state.add_metric([state], count)
+        yield from (committed, lag, members, by_state)
+
+    def _broker(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        broker = self.broker
+        info = GaugeMetricFamily("strom_broker_info", "This broker's id and cluster id.",
+                                 labels=["broker_id", "cluster_id"])
+        info.add_metric([str(broker.broker_id), broker.cluster_id], 1)
+        yield info
+        yield GaugeMetricFamily("strom_connections", "Open client connections.",
+                                value=len(broker.connections))
+        yield CounterMetricFamily("strom_connections_opened", "Client connections accepted.",
+                                  value=broker.metrics.connections_opened)
+        yield GaugeMetricFamily("strom_ready", "1 once the broker serves requests.",
+                                value=1 if broker.ready else 0)
+
+
+# --- HTTP --------------------------------------------------------------------------------
+
+
+class MetricsServer:
+    """A minimal HTTP/1.1 server on the broker's loop: /metrics, /healthz, /readyz."""
+
+    def __init__(self, broker: Broker, host: str, port: int) -> None:
+        self.broker = broker
+        self.host = host
+        self.port = port
+        self._server: asyncio.base_events.Server | None = None
+        self._registry: Any = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(
+            self._serve, host=self.host or None, port=self.port, reuse_address=True)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    def render(self) -> tuple[bytes, str]:
+        from prometheus_client import CollectorRegistry, ProcessCollector
+        from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+        if self._registry is None:
+            registry = CollectorRegistry(auto_describe=False)
+            ProcessCollector(registry=registry)
+            registry.register(BrokerCollector(self.broker))  # type: ignore[arg-type]
+            self._registry = registry
+        return generate_latest(self._registry), CONTENT_TYPE_LATEST
+
+    def _respond(self, path: str) -> tuple[int, bytes, str]:
+        text = "text/plain; charset=utf-8"
+        if path == "/metrics":
+            started = time.perf_counter()
+            try:
+                body, content_type = self.render()
+            except Exception:
+                log.exception("metrics scrape failed")
+                return 500, b"scrape failed\n", text
+            elapsed = time.perf_counter() - started
+            if elapsed > 0.5:
+                log.warning("metrics scrape took %.2f s", elapsed)
+            return 200, body, content_type
+        if path == "/healthz":
+            return 200, b"ok\n", text
+        if path == "/readyz":
+            if self.broker.ready:
+                return 200, b"ready\n", text
+            return 503, b"not ready\n", text
+        return 404, b"not found: try /metrics, /healthz or /readyz\n", text
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await asyncio.wait_for(reader.readline(), timeout=30)
+                if not request_line:
+                    return
+                while True:  # headers; bodies are not accepted
+                    line = await asyncio.wait_for(reader.readline(), timeout=30)
+                    if line in (b"\r\n", b"\n", b""):
+                        break
+                parts = request_line.decode("latin-1").split()
+                if len(parts) < 2:
+                    return
+                method, target = parts[0], parts[1]
+                path = target.split("?", 1)[0]
+                if method not in ("GET", "HEAD"):
+                    status, body, content_type = 405, b"method not allowed\n", "text/plain"
+                else:
+                    status, body, content_type = self._respond(path)
+                reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed",
+                          500: "Internal Server Error", 503: "Service Unavailable"}[status]
+                head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                writer.write(head if method == "HEAD" else head + body)
+                await writer.drain()
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
