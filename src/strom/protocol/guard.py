@@ -93,9 +93,9 @@ def check_entity(entity_type: Any, buf: bytes, pos: int, end: int) -> int:
             size, pos = _uvarint(buf, pos)
             if size > end - pos:
                 raise DeclaredSizeError(f"tagged field of {size} bytes in {end - pos}")
-            step = tagged.get(tag)
-            if step is not None:
-                _check_step(step, True, buf, pos, pos + size)
+            tagged_step = tagged.get(tag)
+            if tagged_step is not None:
+                _check_step(tagged_step, True, buf, pos, pos + size)
             pos += size
     return pos
 

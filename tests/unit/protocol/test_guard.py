@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
 import struct
+from datetime import timedelta
 
 import pytest
 from kio.schema.metadata.v12.request import MetadataRequest, MetadataRequestTopic
