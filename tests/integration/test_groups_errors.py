@@ -322,6 +322,21 @@ def test_oversized_commit_metadata(gbroker: BrokerProcess, topic: str) -> None:
 # --- static members --------------------------------------------------------------------------
 
 
+def test_static_member_joins_without_member_id_required(gbroker: BrokerProcess,
+                                                         topic: str) -> None:
+    """KIP-345: a static member's first JoinGroup (v5+) is accepted at once; it does not
+    go through MEMBER_ID_REQUIRED."""
+    group = new_group("static-first")
+    with raw(gbroker.bootstrap) as c:
+        find_coordinator(c, group)
+        joined = join(c, group, instance_id="only-one", topics=[topic])
+        assert joined.error_code == E.none
+        assert joined.member_id and joined.leader == joined.member_id
+        described = describe_group(c, group)
+        assert [(m.member_id, m.group_instance_id) for m in described.members] == [
+            (joined.member_id, "only-one")]
+
+
 def test_static_member_replacement(gbroker: BrokerProcess, topic: str) -> None:
     """A new process joins with a static member's instance id: it takes the old member's
     place and assignment without a rebalance; the old member id is fenced. When the
@@ -347,6 +362,16 @@ def test_static_member_replacement(gbroker: BrokerProcess, topic: str) -> None:
             assert commit(c, group, [Commit(topic, 0, 1)], generation=old.generation,
                           member_id=old.member_id, instance_id=old.instance_id) == {
                 (topic, 0): E.fenced_instance_id}
+            # The old process (a zombie) is told to stop, not to rejoin: with
+            # UNKNOWN_MEMBER_ID it would rejoin and fence the new process instead.
+            zombie_join = join(old.client, group, member_id=old.member_id,
+                               instance_id=old.instance_id, topics=[topic])
+            assert zombie_join.error_code == E.fenced_instance_id
+            zombie_sync = sync(old.client, group, old.generation, old.member_id,
+                               instance_id=old.instance_id)
+            assert zombie_sync.error_code == E.fenced_instance_id
+            assert leave(old.client, group, old.member_id, old.instance_id).members[
+                0].error_code == E.fenced_instance_id
             old.client.close()
             old.client = raw(gbroker.bootstrap)
             old.member_id = rejoined.member_id

@@ -33,7 +33,7 @@ class PartitionOffsetsLog:
 
     def append(self, partition: int, entries: list[tuple[bytes, bytes | None]]) -> str:
         target = self.broker.replicas.get(OFFSETS_TOPIC, partition)
-        if target is None:
+        if target is None or not target.is_leader:
             return "not_coordinator"
         batch = records.encode_batch(list(entries), timestamp_ms=self.broker.clock())
         result = target.append(batch)

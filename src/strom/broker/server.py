@@ -21,7 +21,7 @@ from strom.broker.connection import KafkaConnection
 from strom.broker.group_host import GroupHost
 from strom.broker.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
 from strom.broker.peer import PeerChannel
-from strom.broker.producer_id_manager import ProducerIdManager
+from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManager
 from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin
@@ -68,7 +68,7 @@ class Broker:
         self.replicas.store = self.store
         self.controller: Controller | None = None
         self.admin = TopicAdmin(self)
-        self.producer_ids = ProducerIdManager(config.log_dirs[0] / "strom-producer-ids")
+        self.producer_ids = ProducerIdManager(self._producer_id_reserver())
         self.bound_ports: list[int] = []
         self.groups = GroupHost(self)
         self.metrics = BrokerMetrics(self.broker_id)
@@ -125,6 +125,12 @@ class Broker:
                                                         strict=False)),
             ", ".join(str(d) for d in self.config.log_dirs),
         )
+
+    def _producer_id_reserver(self) -> Callable[[int], int]:
+        reserve = getattr(self.store, "reserve_producer_id_block", None)
+        if reserve is not None:
+            return reserve
+        return FileBlockReserver(self.config.log_dirs[0] / "strom-producer-ids")
 
     def _start_cluster_membership(self) -> None:
         """In ZooKeeper mode: register, start watching, and stand for controller."""

@@ -9,6 +9,8 @@
                                                  "leader_epoch": E, "isr": [..],
                                                  "partition_epoch": P}}}
     /config/topics/<topic>            {"version": 1, "config": {name: value}}
+    /latest_producer_id_block         {"version": 1, "broker": N, "block_start": S,
+                                       "block_end": E}
 
 Unlike Kafka, a topic's partition states live in its topic znode rather than one znode
 per partition: one read per topic on startup, and one version-checked write covers any
@@ -31,6 +33,7 @@ CONTROLLER_EPOCH = "/controller_epoch"
 BROKER_IDS = "/brokers/ids"
 TOPICS = "/brokers/topics"
 TOPIC_CONFIGS = "/config/topics"
+PRODUCER_ID_BLOCK = "/latest_producer_id_block"
 PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, "/cluster")
 
 

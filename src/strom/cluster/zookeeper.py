@@ -314,6 +314,28 @@ class ZooKeeperMetadataStore:
         self._publish()
         return topic
 
+    def reserve_producer_id_block(self, size: int) -> int:
+        """Claim the next block of producer ids cluster-wide; returns its first id."""
+        while True:
+            try:
+                data, stat = self._client.get(zd.PRODUCER_ID_BLOCK)
+            except NoNodeError:
+                doc = {"version": 1, "broker": self.me.broker_id, "block_start": 0,
+                       "block_end": size - 1}
+                try:
+                    self._client.create(zd.PRODUCER_ID_BLOCK, zd.dumps(doc))
+                    return 0
+                except NodeExistsError:
+                    continue
+            start = int(zd.loads(data)["block_end"]) + 1
+            doc = {"version": 1, "broker": self.me.broker_id, "block_start": start,
+                   "block_end": start + size - 1}
+            try:
+                self._client.set(zd.PRODUCER_ID_BLOCK, zd.dumps(doc), version=stat.version)
+                return start
+            except BadVersionError:
+                continue
+
     def update_topic(self, name: str, change: TopicUpdate) -> TopicInfo | None:
         """Version-checked read-modify-write of a topic's state; `change` returns None to
         abort. Retries when another writer got there first."""

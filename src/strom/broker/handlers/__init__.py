@@ -19,6 +19,7 @@ _MODULES = (
     "groups",
     "offsets",
     "group_admin",
+    "leader_epochs",
 )
 
 

@@ -6,6 +6,10 @@ so a consumer can never be stuck behind a batch larger than its limits (KIP-74).
 
 Fetch sessions (KIP-227) are answered with session id 0, which tells the client to keep
 sending full requests; that is always correct, only less compact.
+
+A fetch with a replica id is a follower replicating: it reads up to the log end rather
+than the high watermark, and its fetch offset tells the leader how far it has come.
+Only live brokers may fetch as replicas (CVE-2018-1288).
 """
 
 from __future__ import annotations
@@ -37,6 +41,9 @@ class _FetchPlan:
         self.ctx = ctx
         self.request = request
         self.isolation = int(getattr(request, "isolation_level", 0))
+        replica_state = getattr(request, "replica_state", None)
+        self.replica_id = int(replica_state.replica_id if replica_state is not None
+                              else getattr(request, "replica_id", -1))
         self.targets: list[tuple[Any, str | None, Any, list[Any]]] = []
         self.partitions: list[Partition] = []
         for topic_req in request.topics:
@@ -73,17 +80,37 @@ class _FetchPlan:
             responses.append({"topic": name, "topic_id": topic_id, "partitions": parts})
         return responses, total, errored
 
+    def record_replica_positions(self) -> None:
+        """Before reading: a follower's fetch offsets are its log ends (ISR, HW)."""
+        if self.replica_id < 0:
+            return
+        replicas = self.ctx.broker.replicas
+        for topic_req, _, _, (topic, _) in self.targets:
+            if topic is None:
+                continue
+            for part in topic_req.partitions:
+                partition = replicas.get(topic.name, part.partition)
+                if partition is not None and partition.is_leader:
+                    partition.record_follower_fetch(self.replica_id, int(part.fetch_offset))
+                    replicas.maybe_expand_isr(partition)
+
     def _read_partition(self, topic: str, part: Any, remaining: int, first: bool) -> dict[str, Any]:
         partition = self.ctx.broker.replicas.get(topic, part.partition)
         if partition is None:
             return _empty(part.partition, ErrorCode.unknown_topic_or_partition)
+        if not partition.is_leader:
+            entry = _empty(part.partition, ErrorCode.not_leader_or_follower)
+            entry["current_leader"] = {"leader_id": partition.leader_id,
+                                       "leader_epoch": partition.leader_epoch}
+            return entry
         epoch_error = check_leader_epoch(
             int(getattr(part, "current_leader_epoch", -1)), partition.leader_epoch
         )
         if epoch_error != NONE:
             return _empty(part.partition, epoch_error)
         limit = min(int(part.partition_max_bytes), max(remaining, 0))
-        result = partition.read(int(part.fetch_offset), limit, min_one_batch=first)
+        result = partition.read(int(part.fetch_offset), limit, min_one_batch=first,
+                                up_to_log_end=self.replica_id >= 0)
         entry = _empty(part.partition, error(result.error), result.high_watermark,
                        result.log_start_offset)
         entry["last_stable_offset"] = result.last_stable_offset
@@ -96,6 +123,10 @@ class _FetchPlan:
 @dispatch.handles(1, 4, 17)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     plan = _FetchPlan(ctx, request)
+    if plan.replica_id >= 0 and plan.replica_id not in ctx.broker.store.image().brokers:
+        return build(ctx.response_type(), error_code=ErrorCode.cluster_authorization_failed,
+                     responses=[])
+    plan.record_replica_positions()
     max_wait_ms = millis(request.max_wait)
     min_bytes = int(request.min_bytes)
     loop = asyncio.get_running_loop()

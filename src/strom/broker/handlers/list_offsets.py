@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, UNKNOWN_TOPIC, check_leader_epoch
@@ -39,6 +41,9 @@ def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     partition = ctx.broker.replicas.get(topic, part.partition_index)
     if partition is None:
         entry["error_code"] = UNKNOWN_TOPIC
+        return entry
+    if not partition.is_leader:
+        entry["error_code"] = ErrorCode.not_leader_or_follower
         return entry
     code = check_leader_epoch(int(getattr(part, "current_leader_epoch", -1)),
                               partition.leader_epoch)

@@ -11,6 +11,7 @@ set satisfies `min.insync.replicas`.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -18,7 +19,8 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, UNKNOWN_TOPIC, error, resolve_topic
-from strom.protocol.schema import build, uuid_or_none
+from strom.broker.partition import Partition
+from strom.protocol.schema import build, millis, uuid_or_none
 
 
 def _partition_error(index: int, code: ErrorCode, message: str | None = None) -> dict[str, Any]:
@@ -26,35 +28,69 @@ def _partition_error(index: int, code: ErrorCode, message: str | None = None) ->
             "log_start_offset": -1, "error_message": message}
 
 
-def _append(ctx: RequestContext, topic: Any, acks: int, part: Any) -> dict[str, Any]:
+_Pending = list[tuple[dict[str, Any], Partition, int]]
+
+
+def _isr_too_small(partition: Partition, isr_size: int) -> str:
+    return (f"The size of the current ISR {isr_size} is insufficient to satisfy the "
+            f"min.isr requirement of {partition.policy.min_insync_replicas}")
+
+
+def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
+            pending: _Pending) -> dict[str, Any]:
     partition = ctx.broker.replicas.get(topic.name, part.index)
     if partition is None:
         return _partition_error(part.index, UNKNOWN_TOPIC)
-    if acks == -1:
-        info = topic.partitions[part.index]
-        if len(info.isr) < partition.policy.min_insync_replicas:
-            return _partition_error(
-                part.index, ErrorCode.not_enough_replicas,
-                f"The size of the current ISR {len(info.isr)} is insufficient to satisfy the "
-                f"min.isr requirement of {partition.policy.min_insync_replicas}",
-            )
+    if not partition.is_leader:
+        entry = _partition_error(part.index, ErrorCode.not_leader_or_follower)
+        entry["current_leader"] = {"leader_id": partition.leader_id,
+                                   "leader_epoch": partition.leader_epoch}
+        return entry
+    if acks == -1 and len(partition.isr) < partition.policy.min_insync_replicas:
+        return _partition_error(part.index, ErrorCode.not_enough_replicas,
+                                _isr_too_small(partition, len(partition.isr)))
     result = partition.append(part.records)
     if result.error != "none":
         return _partition_error(part.index, error(result.error), result.message)
     ctx.broker.metrics.produced(topic.name, part.records)
-    return {
+    entry = {
         "index": part.index,
         "error_code": NONE,
         "base_offset": result.base_offset,
         "log_append_time": result.log_append_time,
         "log_start_offset": result.log_start_offset,
     }
+    if acks == -1 and partition.high_watermark < partition.log.log_end_offset:
+        pending.append((entry, partition, partition.log.log_end_offset))
+    return entry
+
+
+async def _await_replication(pending: _Pending, timeout_ms: int) -> None:
+    """acks=all: answer once every in-sync replica has the records, or time out.
+
+    A partition that lost leadership meanwhile answers NOT_LEADER_OR_FOLLOWER, and one whose
+    ISR fell below min.insync.replicas answers NOT_ENOUGH_REPLICAS_AFTER_APPEND: the records
+    are in the log but not as safe as the producer asked.
+    """
+    waits = [partition.wait_for_high_watermark(offset) for _, partition, offset in pending]
+    done, _ = await asyncio.wait(waits, timeout=max(timeout_ms, 0) / 1000)
+    for (entry, partition, _), wait in zip(pending, waits, strict=True):
+        if wait not in done:
+            wait.cancel()
+            entry.update(error_code=ErrorCode.request_timed_out, base_offset=-1,
+                         error_message="replication to the ISR did not finish in time")
+        elif not wait.result():
+            entry.update(error_code=ErrorCode.not_leader_or_follower, base_offset=-1)
+        elif len(partition.isr) < partition.policy.min_insync_replicas:
+            entry.update(error_code=ErrorCode.not_enough_replicas_after_append, base_offset=-1,
+                         error_message=_isr_too_small(partition, len(partition.isr)))
 
 
 @dispatch.handles(0, 3, 13, advertised_min=0)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     acks = int(request.acks)
     responses = []
+    pending: _Pending = []
     for topic_data in request.topic_data:
         name = getattr(topic_data, "name", None)
         topic_id = uuid_or_none(getattr(topic_data, "topic_id", None))
@@ -71,8 +107,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             elif topic is None or part.index not in topic.partitions:
                 parts.append(_partition_error(part.index, code if topic is None else UNKNOWN_TOPIC))
             else:
-                parts.append(_append(ctx, topic, acks, part))
+                parts.append(_append(ctx, topic, acks, part, pending))
         responses.append({"name": name, "topic_id": topic_id, "partition_responses": parts})
     if acks == 0:
         return None
+    if pending:
+        await _await_replication(pending, millis(request.timeout))
     return build(ctx.response_type(), responses=responses)

@@ -93,11 +93,12 @@ class Membership:
         if member_id in group.pending_members:
             group.pending_members.discard(member_id)
             return await self._add_and_rebalance(group, member_id, req)
+        # Fencing first (as Kafka): a replaced static member must stop, not rejoin.
+        if self._fenced(group, member_id, req.group_instance_id):
+            return JoinResult("fenced_instance_id", member_id=member_id)
         member = group.members.get(member_id)
         if member is None or group.is_(S.EMPTY):
             return JoinResult("unknown_member_id", member_id=member_id)
-        if self._fenced(group, member_id, req.group_instance_id):
-            return JoinResult("fenced_instance_id", member_id=member_id)
         changed = member.protocols != req.protocols
         if group.is_(S.PREPARING_REBALANCE):
             return await self._rejoin(group, member, req)
@@ -320,11 +321,11 @@ class Membership:
     async def sync(self, group: Group, generation_id: int, member_id: str,
                    instance_id: str | None, protocol_type: str | None, protocol_name: str | None,
                    assignments: dict[str, bytes]) -> SyncResult:
+        if self._fenced(group, member_id, instance_id):
+            return SyncResult("fenced_instance_id")
         member = group.members.get(member_id)
         if member is None or group.is_(S.EMPTY, S.DEAD):
             return SyncResult("unknown_member_id")
-        if self._fenced(group, member_id, instance_id):
-            return SyncResult("fenced_instance_id")
         if generation_id != group.generation_id:
             return SyncResult("illegal_generation")
         if (protocol_type is not None and protocol_type != group.protocol_type) or (

@@ -1,0 +1,46 @@
+"""OffsetForLeaderEpoch (23): where did a leader epoch end, on this leader's log?
+
+A follower asks after a leadership change and truncates its log to the answer, so it
+never keeps records the new leader does not have (KIP-101/KIP-279).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker import dispatch
+from strom.broker.context import RequestContext
+from strom.broker.handlers.common import NONE, check_leader_epoch
+
+
+def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"partition": part.partition, "error_code": NONE,
+                             "leader_epoch": -1, "end_offset": -1}
+    partition = ctx.broker.replicas.get(topic, part.partition)
+    if partition is None:
+        entry["error_code"] = ErrorCode.unknown_topic_or_partition
+        return entry
+    if not partition.is_leader:
+        entry["error_code"] = ErrorCode.not_leader_or_follower
+        return entry
+    code = check_leader_epoch(int(getattr(part, "current_leader_epoch", -1)),
+                              partition.leader_epoch)
+    if code != NONE:
+        entry["error_code"] = code
+        return entry
+    epoch, end = partition.epochs.end_offset_for(int(part.leader_epoch),
+                                                 partition.log.log_end_offset)
+    if int(part.leader_epoch) >= partition.leader_epoch:
+        epoch, end = partition.leader_epoch, partition.log.log_end_offset
+    entry.update(leader_epoch=epoch, end_offset=end)
+    return entry
+
+
+@dispatch.handles(23, 2, 4)
+async def handle(ctx: RequestContext, request: Any) -> Any:
+    return ctx.respond(topics=[
+        {"topic": t.topic, "partitions": [_answer(ctx, t.topic, p) for p in t.partitions]}
+        for t in request.topics
+    ])

@@ -1,0 +1,33 @@
+"""The Java kafka-clients library against the broker: AdminClient, the idempotent producer,
+a two-member cooperative-sticky consumer group, and seeks by timestamp.
+
+The checks live in `java/StromInterop.java`, which asserts and exits non-zero on failure;
+each test runs one check and shows the Java program's output when it fails.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support.interop import Target
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
+
+
+def run_check(target: Target, classes: Path, lib: Path, check: str) -> None:
+    cmd = ["java", "-Xmx512m",
+           f"-Dlog4j2.configurationFile={lib.parent / 'tools-log4j2.properties'}",
+           "-cp", f"{classes}:{lib / '*'}", "StromInterop", target.bootstrap, check]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0 and f"PASS {check}" in result.stdout, (
+        f"Java check {check!r} failed against {target.name} (exit {result.returncode}):\n"
+        f"{result.stdout[-6000:]}\nstderr:\n{result.stderr[-4000:]}")
+
+
+@pytest.mark.parametrize("check", ["admin", "producer", "group", "timestamps"])
+def test_java_client(check: str, target: Target, interop_classes: Path, kafka_lib: Path) -> None:
+    run_check(target, interop_classes, kafka_lib, check)
+
