@@ -8,6 +8,7 @@ cluster relies on).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 OFFSETS_TOPIC = "__consumer_offsets"
+REPLICATION_TIMEOUT_S = 5.0  # offsets.commit.timeout.ms
 
 
 class PartitionOffsetsLog:
@@ -41,6 +43,17 @@ class PartitionOffsetsLog:
             log.error("cannot write to %s-%d: %s", OFFSETS_TOPIC, partition, result.message)
             return "coordinator_not_available"
         return "none"
+
+    async def wait_durable(self, partition: int) -> str:
+        target = self.broker.replicas.get(OFFSETS_TOPIC, partition)
+        if target is None or not target.is_leader:
+            return "not_coordinator"
+        waiter = target.wait_for_high_watermark(target.log.log_end_offset)
+        try:
+            replicated = await asyncio.wait_for(waiter, REPLICATION_TIMEOUT_S)
+        except TimeoutError:
+            return "coordinator_not_available"
+        return "none" if replicated else "not_coordinator"
 
     def replay(self, partition: int) -> Iterator[tuple[bytes, bytes | None]]:
         target = self.broker.replicas.get(OFFSETS_TOPIC, partition)

@@ -177,7 +177,14 @@ public final class StromInterop {
 
             String topic = unique("java-admin");
             createTopic(admin, topic, 3, Map.of("retention.ms", "3600000", "cleanup.policy", "delete"));
-            check(admin.listTopics().names().get(30, TimeUnit.SECONDS).contains(topic), "listed " + topic);
+            // Kafka answers CreateTopics before every listener's metadata has the topic
+            waitFor(() -> {
+                try {
+                    return admin.listTopics().names().get().contains(topic);
+                } catch (Exception e) {
+                    return false;
+                }
+            }, topic + " to be listed");
 
             TopicDescription desc = admin.describeTopics(List.of(topic)).allTopicNames()
                                          .get(30, TimeUnit.SECONDS).get(topic);

@@ -22,6 +22,9 @@ class MemoryOffsetsLog:
         self.partitions.setdefault(partition, []).extend(records)
         return "none"
 
+    async def wait_durable(self, partition: int) -> str:
+        return "none"
+
     def replay(self, partition: int) -> Iterator[tuple[bytes, bytes | None]]:
         yield from self.partitions.get(partition, [])
 

@@ -82,19 +82,22 @@ async def test_generation_and_membership_fencing():
     leader, _ = await stable_group_of_two(coordinator, scheduler)
     assert coordinator.heartbeat("g", 0, leader.member_id, None) == "illegal_generation"
     assert coordinator.heartbeat("g", 1, "stranger", None) == "unknown_member_id"
-    commit = OffsetCommit("orders", 0, 5, -1, "meta")
-    assert coordinator.commit("g", 0, leader.member_id, None, [commit])[1][("orders", 0)] == \
-        "illegal_generation"
-    assert coordinator.commit("g", 1, "stranger", None, [commit])[1][("orders", 0)] == \
-        "unknown_member_id"
-    assert coordinator.commit("g", 1, leader.member_id, None, [commit])[1][("orders", 0)] == "none"
+    offset = OffsetCommit("orders", 0, 5, -1, "meta")
+
+    async def commit(generation: int, member: str) -> str:
+        _, results = await coordinator.commit("g", generation, member, None, [offset])
+        return results[("orders", 0)]
+
+    assert await commit(0, leader.member_id) == "illegal_generation"
+    assert await commit(1, "stranger") == "unknown_member_id"
+    assert await commit(1, leader.member_id) == "none"
 
 
 async def test_commit_validation_per_partition():
     coordinator, _, _ = make_coordinator()
     commits = [OffsetCommit("orders", 0, 1, 3, "m"), OffsetCommit("nope", 0, 1, -1, None),
                OffsetCommit("orders", 1, 1, -1, "x" * 5000)]
-    _, results = coordinator.commit("simple", -1, "", None, commits)
+    _, results = await coordinator.commit("simple", -1, "", None, commits)
     assert results == {("orders", 0): "none", ("nope", 0): "unknown_topic_or_partition",
                        ("orders", 1): "offset_metadata_too_large"}
     _, offsets = coordinator.fetch("simple", [("orders", [0, 1])])
@@ -105,7 +108,7 @@ async def test_commit_validation_per_partition():
 async def test_state_survives_reload_from_the_log():
     coordinator, log, scheduler = make_coordinator(delay_ms=3000)
     leader, follower = await stable_group_of_two(coordinator, scheduler)
-    coordinator.commit("g", 1, leader.member_id, None, [OffsetCommit("orders", 2, 42, 1, "x")])
+    await coordinator.commit("g", 1, leader.member_id, None, [OffsetCommit("orders", 2, 42, 1, "x")])
     reloaded, _, _ = make_coordinator(log=log)
     group = reloaded.groups["g"]
     assert group.state is GroupState.STABLE and group.generation_id == 1

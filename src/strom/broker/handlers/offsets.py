@@ -20,7 +20,7 @@ async def offset_commit(ctx: RequestContext, request: Any) -> Any:
                      int(getattr(p, "committed_leader_epoch", -1)), p.committed_metadata)
         for t in request.topics for p in t.partitions
     ]
-    _, results = ctx.broker.groups.coordinator.commit(
+    _, results = await ctx.broker.groups.coordinator.commit(
         request.group_id, generation, request.member_id,
         getattr(request, "group_instance_id", None), commits,
     )

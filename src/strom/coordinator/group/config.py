@@ -30,6 +30,10 @@ class OffsetsLog(Protocol):
 
     def replay(self, partition: int) -> Iterator[tuple[bytes, bytes | None]]: ...
 
+    async def wait_durable(self, partition: int) -> str:
+        """Wait until everything appended so far is replicated to the ISR (acks=all)."""
+        ...
+
 
 class Scheduler(Protocol):
     """Timers and the monotonic time they run on; tests substitute a manual clock."""

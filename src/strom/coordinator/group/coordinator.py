@@ -55,7 +55,8 @@ class GroupCoordinator:
         self.partition_exists = partition_exists
         self.groups: dict[str, Group] = {}
         self.owned: set[int] = set()
-        self.membership = Membership(config, scheduler, clock, self._persist_group)
+        self.membership = Membership(config, scheduler, clock, self._persist_group,
+                                     self._durable)
 
     # --- ownership --------------------------------------------------------------------
 
@@ -187,8 +188,12 @@ class GroupCoordinator:
 
     # --- offsets ----------------------------------------------------------------------
 
-    def commit(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None,
-               commits: list[OffsetCommit]) -> tuple[str, dict[TopicPartition, str]]:
+    async def _durable(self, group: Group) -> str:
+        return await self.log.wait_durable(self.partition_for(group.group_id))
+
+    async def commit(self, group_id: str, generation_id: int, member_id: str,
+                     instance_id: str | None, commits: list[OffsetCommit]
+                     ) -> tuple[str, dict[TopicPartition, str]]:
         """Returns (group-level error, per-partition errors)."""
         error = self.ownership_error(group_id) or "none"
         group = self.groups.get(group_id)
@@ -218,7 +223,10 @@ class GroupCoordinator:
                 accepted.append((tp, value))
                 records.append(_offset_record(group_id, tp, value))
         if records:
-            append_error = self.log.append(self.partition_for(group_id), records)
+            partition = self.partition_for(group_id)
+            append_error = self.log.append(partition, records)
+            if append_error == "none":
+                append_error = await self.log.wait_durable(partition)
             for tp, value in accepted:
                 results[tp] = append_error
                 if append_error == "none":

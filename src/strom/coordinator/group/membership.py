@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from strom.coordinator.group.config import GroupConfig, Scheduler
@@ -56,11 +56,13 @@ class Membership:
         scheduler: Scheduler,
         clock: Callable[[], int],
         persist: Callable[[Group], str],
+        durable: Callable[[Group], Awaitable[str]],
     ) -> None:
         self.config = config
         self.scheduler = scheduler
         self.clock = clock
         self.persist = persist
+        self.durable = durable
 
     # --- JoinGroup --------------------------------------------------------------------
 
@@ -340,13 +342,19 @@ class Membership:
         member.sync_waiter = asyncio.get_running_loop().create_future()
         waiter = member.sync_waiter
         if member_id == group.leader_id:
-            self._apply_assignment(group, assignments)
+            await self._apply_assignment(group, assignments)
         return await waiter
 
-    def _apply_assignment(self, group: Group, assignments: dict[str, bytes]) -> None:
+    async def _apply_assignment(self, group: Group, assignments: dict[str, bytes]) -> None:
+        """Persist the assignment, wait until it is replicated, then release every member."""
         for member in group.members.values():
             member.assignment = assignments.get(member.member_id, b"")
+        generation = group.generation_id
         error = self.persist(group)
+        if error == "none":
+            error = await self.durable(group)
+        if not group.is_(S.COMPLETING_REBALANCE) or group.generation_id != generation:
+            return  # the group moved on while the write was replicating
         if error != "none":
             self._fail_pending_syncs(group, error)
             self.prepare_rebalance(group, f"could not persist the assignment: {error}")
