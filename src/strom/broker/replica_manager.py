@@ -86,11 +86,16 @@ class ReplicaManager:
         props = self.config.props
         for topic in image.topics.values():
             self._sync_topic(topic, props)
-        live = set(image.topics)
-        for key in [k for k in self.partitions if k[0] not in live]:
+        for key in [k for k in self.partitions if not self._assigned_here(image, k)]:
             self._drop(key)
+        live = set(image.topics)
         for gone in [t for t in self._topic_configs if t not in live]:
             del self._topic_configs[gone]
+
+    def _assigned_here(self, image: MetadataImage, key: tuple[str, int]) -> bool:
+        topic = image.topics.get(key[0])
+        info = topic.partitions.get(key[1]) if topic is not None else None
+        return info is not None and self.broker_id in info.replicas
 
     def _sync_topic(self, topic: TopicInfo, props: Mapping[str, str]) -> None:
         config_changed = self._topic_configs.get(topic.name) != topic.configs

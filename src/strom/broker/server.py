@@ -144,6 +144,10 @@ class Broker:
             self.config.get_bool("unclean.leader.election.enable"),
             live_brokers=lambda: set(store.image().brokers),
             topics=lambda: list(store.image().topics.values()),
+            rebalance_interval_s=(
+                self.config.get_int("leader.imbalance.check.interval.seconds")
+                if self.config.get_bool("auto.leader.rebalance.enable") else None
+            ),
         )
         store.on_controller_change(self.controller.on_controller_change)
         store.start(asyncio.get_running_loop())

@@ -7,6 +7,7 @@ the four paths apply one set of rules. Errors carry Kafka's error name and messa
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,20 +33,65 @@ class TopicSpec:
     configs: Mapping[str, str | None]
 
 
+def _replica_index(first: int, shift: int, replica: int, n: int) -> int:
+    """Kafka's follower placement: distinct brokers for every replica of a partition."""
+    return (first + 1 + (shift + replica) % (n - 1)) % n
+
+
+def _rack_alternated(brokers: Mapping[int, str | None]) -> list[int]:
+    """Brokers ordered so that consecutive ones sit in different racks, as Kafka does."""
+    by_rack: dict[str, list[int]] = {}
+    for broker, rack in sorted(brokers.items()):
+        by_rack.setdefault(rack or "", []).append(broker)
+    ordered: list[int] = []
+    racks = [by_rack[r] for r in sorted(by_rack)]
+    for i in range(max(len(r) for r in racks)):
+        ordered += [r[i] for r in racks if i < len(r)]
+    return ordered
+
+
 def assign_replicas(
-    brokers: Sequence[int], partitions: range, replication_factor: int, start: int = 0
+    brokers: Sequence[int] | Mapping[int, str | None],
+    partitions: range,
+    replication_factor: int,
+    start: int | None = None,
+    shift: int | None = None,
 ) -> dict[int, list[int]]:
-    """Round-robin placement with a shifting follower offset, as Kafka spreads replicas."""
-    ordered = sorted(brokers)
+    """Spread replicas round-robin with a shifting follower offset (Kafka's algorithm).
+
+    Leaders rotate over the brokers from a random start, so topics do not all lead on
+    the first broker. With racks (a mapping broker -> rack), brokers are interleaved by
+    rack and each partition's replicas avoid sharing a rack while any rack is unused.
+    """
+    racks = dict(brokers) if isinstance(brokers, Mapping) else dict.fromkeys(brokers)
+    rack_aware = any(racks.values())
+    ordered = _rack_alternated(racks) if rack_aware else sorted(racks)
     n = len(ordered)
-    placement = {}
+    start = random.randrange(n) if start is None else start
+    shift = random.randrange(n) if shift is None else shift
+    placement: dict[int, list[int]] = {}
     for p in partitions:
+        if p > 0 and (start + p) % n == 0:
+            shift += 1
         first = (start + p) % n
-        shift = 1 + (p // n) % max(n - 1, 1)
         replicas = [ordered[first]]
-        for r in range(1, replication_factor):
-            replicas.append(ordered[(first + shift * r) % n] if n > 1 else ordered[0])
-        placement[p] = list(dict.fromkeys(replicas))
+        if n > 1:
+            candidates = [ordered[_replica_index(first, shift, k, n)] for k in range(n - 1)]
+            used_racks = {racks[ordered[first]]}
+            for candidate in candidates:
+                if len(replicas) == replication_factor:
+                    break
+                all_racks_used = len(used_racks) >= len(set(racks.values()))
+                if rack_aware and racks[candidate] in used_racks and not all_racks_used:
+                    continue
+                replicas.append(candidate)
+                used_racks.add(racks[candidate])
+            for candidate in candidates:  # racks exhausted: fill with the rest in order
+                if len(replicas) == replication_factor:
+                    break
+                if candidate not in replicas:
+                    replicas.append(candidate)
+        placement[p] = replicas
     return placement
 
 
@@ -89,7 +135,8 @@ class TopicAdmin:
                 "invalid_replication_factor",
                 f"Replication factor: {rf} larger than available brokers: {len(brokers)}.",
             )
-        return assign_replicas(brokers, range(partitions), rf), configs
+        racks = {b.broker_id: b.rack for b in image.brokers.values()}
+        return assign_replicas(racks, range(partitions), rf), configs
 
     def _check_assignments(
         self, assignments: Mapping[int, Sequence[int]], expected: range
@@ -154,7 +201,7 @@ class TopicAdmin:
                     "assignments provided.",
                 )
             return self._check_assignments(dict(zip(new, assignments, strict=True)), new)
-        return assign_replicas(list(image.brokers), new, rf)
+        return assign_replicas({b.broker_id: b.rack for b in image.brokers.values()}, new, rf)
 
     def add_partitions(self, name: str, placement: Mapping[int, list[int]]) -> None:
         self.broker.store.add_partitions(name, placement)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -114,6 +115,13 @@ def as_cli_error(exc: BaseException, brokers: str | None = None) -> CliError | N
     return None
 
 
+def _reason(message: str) -> str:
+    """'host:port/bootstrap: Connect to ipv4#... failed: Connection refused (after 0ms in
+    state CONNECT)' → 'Connection refused'."""
+    reason = message.rsplit("failed: ", 1)[-1]
+    return re.sub(r"\s*\(after \d+ms in state \w+\)$", "", reason)
+
+
 class Clients:
     """Factory for configured clients plus fail-fast waiting on their results."""
 
@@ -174,8 +182,8 @@ class Clients:
         cause = next((e for e in reversed(self.errors) if e.name() != "_ALL_BROKERS_DOWN"),
                      None)
         if down.name() == "_ALL_BROKERS_DOWN":
-            detail = f": {cause.str()}" if cause is not None else ""
-            raise CliError(f"cannot reach any broker at {self.brokers}{detail}",
+            detail = f": {_reason(cause.str())}" if cause is not None else ""
+            raise CliError(f"cannot reach a broker at {self.brokers}{detail}",
                            name=cause.name() if cause is not None else down.name(),
                            hint=_hints(self.brokers)["_ALL_BROKERS_DOWN"])
         raise error_line_parts(down, self.brokers)

@@ -1,4 +1,9 @@
-"""The `strom` command. `strom server` runs a broker; more commands join as they land."""
+"""The `strom` command: `strom server` runs a broker; `topic`, `group`, `cluster` and
+`bench` are client tools built on confluent-kafka (one module per command group).
+
+Command modules import only Typer at load time, so `strom server` starts as fast as
+before; Rich and the Kafka client load inside the commands that use them.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from strom.cli import server_command
+from strom.cli import bench, cluster, group, server_command, topic
 
 app = typer.Typer(
     name="strom",
@@ -15,6 +20,12 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+app.add_typer(topic.app, name="topic")
+app.add_typer(group.app, name="group")
+app.add_typer(cluster.app, name="cluster")
+app.add_typer(bench.app, name="bench")
 
 
 @app.callback()
@@ -34,9 +45,11 @@ def server(
         typer.Option("--override", "-o", help="Set any property: key=value (repeatable)."),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[str, typer.Option(help="text, or json: one object per line.")] = "text",
 ) -> None:
-    """Run a broker. Without options: one node on localhost:9092, data in ./strom-data."""
-    raise typer.Exit(server_command.run(config, override or [], log_level))
+    """Run a broker. Without options: one node on localhost:9092, data in ./strom-data,
+    metrics on http://localhost:9644/metrics."""
+    raise typer.Exit(server_command.run(config, override or [], log_level, log_format))
 
 
 def main() -> None:

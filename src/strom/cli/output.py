@@ -73,7 +73,22 @@ class Output:
             table.add_row(*(Text(cell(v)) for v in row))
         if title:
             self.console.print(Text(title, style="bold"))
-        self.console.print(table)
+        self._print(table)
+
+    def _print(self, renderable: Any) -> None:
+        """Print to the terminal as is; into a pipe without the padding at line ends."""
+        if sys.stdout.isatty():
+            self.console.print(renderable)
+            return
+        import io
+
+        from rich.console import Console
+
+        buffer = io.StringIO()
+        Console(file=buffer, width=100_000, highlight=False, color_system=None,
+                emoji=False).print(renderable)
+        sys.stdout.write("\n".join(line.rstrip() for line in buffer.getvalue().split("\n")))
+        sys.stdout.flush()
 
     def section(self, pairs: Sequence[tuple[str, Any]]) -> None:
         """Aligned `KEY  value` lines, as rpk prints a summary."""

@@ -48,8 +48,9 @@ def _per_resource(clients: Any, futures: dict[Any, Any], fmt: OutputFormat,
     for resource, future in futures.items():
         name = getattr(resource, "name", resource)
         try:
-            future.result()
-            rows.append({label.lower(): name, "status": ok_status, "error": None})
+            outcome = future.result()
+            rows.append({label.lower(): name, "status": outcome if isinstance(outcome, str)
+                         else ok_status, "error": None})
         except Exception as exc:
             error = as_cli_error(exc, clients.brokers)
             if error is None:
@@ -116,14 +117,14 @@ def _tolerate(clients: Any, futures: dict[str, Any], error_name: str) -> dict[st
     clients.wait(futures.values())
     result: dict[str, Any] = {}
     for name, future in futures.items():
-        replacement: concurrent.futures.Future[None] = concurrent.futures.Future()
+        replacement: concurrent.futures.Future[str | None] = concurrent.futures.Future()
         try:
             future.result()
             replacement.set_result(None)
         except Exception as exc:
             error = kafka_error_of(exc)
             if error is not None and error.name() == error_name:
-                replacement.set_result(None)
+                replacement.set_result("exists")
             else:
                 replacement.set_exception(exc)
         result[name] = replacement

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Protocol
 
+from strom.cluster import reassignment
 from strom.cluster.image import PartitionInfo, TopicInfo
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def elect(partition: PartitionInfo, live: set[int], unclean: bool) -> PartitionI
     """The partition's next state given the live brokers, or None when nothing changes."""
     isr_live = [r for r in partition.isr if r in live]
     if partition.leader in live:
-        if partition.leader == -1 or set(isr_live) == set(partition.isr):
+        if set(isr_live) == set(partition.isr):
             return None
         return replace(partition, isr=tuple(r for r in partition.isr if r in live),
                        partition_epoch=partition.partition_epoch + 1)
@@ -73,6 +74,16 @@ def preferred(partition: PartitionInfo, live: set[int]) -> PartitionInfo | None:
                    partition_epoch=partition.partition_epoch + 1)
 
 
+def next_state(p: PartitionInfo, live: set[int], unclean: bool,
+               rebalance: bool = False) -> PartitionInfo | None:
+    """One controller step for a partition: failover, reassignment, preferred leader."""
+    current = elect(p, live, unclean) or p
+    current = reassignment.maybe_complete(current) or current
+    if rebalance and not current.reassigning:
+        current = preferred(current, live) or current
+    return None if current == p else current
+
+
 class ControllerStore(Protocol):
     def image(self) -> object: ...
 
@@ -84,12 +95,14 @@ class Controller:
     """Runs elections on a worker thread whenever the live broker set changes."""
 
     def __init__(self, store: ControllerStore, unclean_default: bool,
-                 live_brokers: Callable[[], set[int]], topics: Callable[[], list[TopicInfo]]) -> None:
+                 live_brokers: Callable[[], set[int]], topics: Callable[[], list[TopicInfo]],
+                 rebalance_interval_s: float | None = None) -> None:
         self.store = store
         self.unclean_default = unclean_default
         self.live_brokers = live_brokers
         self.topics = topics
         self.active = False
+        self.rebalance_interval_s = rebalance_interval_s
         self._work: queue.Queue[str] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="strom-controller", daemon=True)
         self._thread.start()
@@ -108,7 +121,10 @@ class Controller:
 
     def _run(self) -> None:
         while True:
-            item = self._work.get()
+            try:
+                item = self._work.get(timeout=self.rebalance_interval_s)
+            except queue.Empty:
+                item = "rebalance"
             if item == "stop":
                 return
             while not self._work.empty():  # coalesce a burst of changes into one pass
@@ -116,16 +132,16 @@ class Controller:
                     return
             if self.active:
                 try:
-                    self.elect_all()
+                    self.elect_all(rebalance=item == "rebalance")
                 except Exception:
                     log.exception("controller election pass failed")
 
-    def elect_all(self) -> int:
+    def elect_all(self, rebalance: bool = False) -> int:
         live = self.live_brokers()
         changed = 0
         for topic in self.topics():
             unclean = _unclean(topic, self.unclean_default)
-            if not any(elect(p, live, unclean) for p in topic.partitions.values()):
+            if not any(next_state(p, live, unclean, rebalance) for p in topic.partitions.values()):
                 continue
 
             def change(current: TopicInfo, live: set[int] = live, unclean: bool = unclean
@@ -133,7 +149,7 @@ class Controller:
                 partitions = dict(current.partitions)
                 touched = False
                 for index, p in current.partitions.items():
-                    new = elect(p, live, unclean)
+                    new = next_state(p, live, unclean, rebalance)
                     if new is not None:
                         partitions[index] = new
                         touched = True

@@ -26,6 +26,12 @@ class PartitionInfo:
     replicas: tuple[int, ...]
     isr: tuple[int, ...]
     partition_epoch: int = 0
+    adding: tuple[int, ...] = ()  # replicas being added by an ongoing reassignment
+    removing: tuple[int, ...] = ()  # replicas to drop once the added ones are in sync
+
+    @property
+    def reassigning(self) -> bool:
+        return bool(self.adding or self.removing)
 
 
 @dataclass(frozen=True)

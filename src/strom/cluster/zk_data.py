@@ -81,6 +81,8 @@ def encode_topic(topic: TopicInfo) -> bytes:
                 "leader_epoch": p.leader_epoch,
                 "isr": list(p.isr),
                 "partition_epoch": p.partition_epoch,
+                **({"adding": list(p.adding), "removing": list(p.removing)}
+                   if p.reassigning else {}),
             }
             for p in topic.partitions.values()
         },
@@ -97,6 +99,8 @@ def decode_topic(name: str, data: bytes, configs: dict[str, str]) -> TopicInfo:
             replicas=tuple(int(r) for r in s["replicas"]),
             isr=tuple(int(r) for r in s["isr"]),
             partition_epoch=int(s.get("partition_epoch", 0)),
+            adding=tuple(int(r) for r in s.get("adding", ())),
+            removing=tuple(int(r) for r in s.get("removing", ())),
         )
         for p, s in doc.get("partitions", {}).items()
     }

@@ -200,6 +200,9 @@ class ZooKeeperMetadataStore:
                 else:
                     self._topics[name] = zd.decode_topic(name, data, self._configs.get(name, {}))
             self._publish()
+            if data is not None and self.is_controller:
+                for callback in list(self._controller_callbacks):
+                    callback(True)  # ISR or replica changes may let a reassignment finish
             return data is not None
 
         return watch

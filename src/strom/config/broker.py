@@ -46,6 +46,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("replica.high.watermark.checkpoint.interval.ms", T.LONG, "5000",
                   read_only=True),
         ConfigDef("replica.lag.time.max.ms", T.LONG, "30000"),
+        ConfigDef("auto.leader.rebalance.enable", T.BOOLEAN, "true"),
+        ConfigDef("leader.imbalance.check.interval.seconds", T.LONG, "300", min=1),
         ConfigDef("replica.fetch.max.bytes", T.INT, "1048576"),
         ConfigDef("replica.fetch.wait.max.ms", T.INT, "500"),
         ConfigDef("offsets.topic.num.partitions", T.INT, "50", min=1, read_only=True),

@@ -20,6 +20,8 @@ _MODULES = (
     "offsets",
     "group_admin",
     "leader_epochs",
+    "elect_leaders",
+    "reassignments",
 )
 
 
