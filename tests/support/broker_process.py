@@ -47,6 +47,7 @@ class BrokerProcess:
         props = {
             "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
             "log.dirs": str(self.data_dir),
+            "strom.metrics.port": "0",  # never the fixed default port: tests run in parallel
             **self.overrides,
         }
         cmd = [sys.executable, "-m", "strom", "server"]
@@ -65,6 +66,19 @@ class BrokerProcess:
             self.kill()
             raise RuntimeError(f"broker did not start; log:\n{self.log_text()}") from None
         return self
+
+    @property
+    def metrics_url(self) -> str:
+        """http://host:port/metrics of this broker, from the line `strom server` prints."""
+        import re
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            found = re.findall(r"metrics on (http://\S+/metrics)", self.log_text())
+            if found:
+                return found[-1]
+            time.sleep(0.05)
+        raise RuntimeError(f"the broker printed no metrics address; log:\n{self.log_text()}")
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -10,7 +10,8 @@ faults and the questions they need:
   `start`, `restart`;
 * questions, answered by a live broker over the Kafka protocol (Metadata, asked of one
   chosen broker with a raw socket so a paused broker can never hang the question):
-  `controller_id`, `partitions` (leader, epoch, replicas, ISR), `leader_of`, `isr_of`;
+  `controller_id`, `partitions` (leader, epoch, replicas, ISR), `leader_of`, `isr_of`,
+  `coordinator_of` (FindCoordinator);
   and, for the authoritative view, `zk_partitions` read from ZooKeeper itself;
 * waits with deadlines: `wait_for_leader`, `wait_for_isr`, `wait_for_controller`.
 
@@ -33,15 +34,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from strom.protocol.records import decode_records, scan_batches
 from support.broker_process import BrokerProcess, free_port
 from support.raw_client import RawClient
-
-from strom.protocol.records import decode_records, scan_batches
 
 ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/*"
 SESSION_TIMEOUT_MS = 6000
-METADATA = 3
+METADATA, FIND_COORDINATOR = 3, 10
 
 
 def zookeeper_available() -> str | None:
@@ -224,11 +224,15 @@ class Cluster:
         self.paused.discard(broker_id)
         return proc.start()
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> dict[int, int | None]:
+        """Stop every broker gracefully; returns each running broker's exit code."""
+        codes = {}
         for broker_id, proc in self.brokers.items():
             if broker_id in self.paused:
                 self.resume(broker_id)
-            proc.stop()
+            if proc.is_alive():
+                codes[broker_id] = proc.stop()
+        return codes
 
     def kill(self, broker_id: int) -> None:
         """SIGKILL: no clean shutdown, the ZooKeeper session lingers until it times out."""
@@ -275,6 +279,24 @@ class Cluster:
         return "\n".join(f"--- broker {b} log (tail) ---\n{p.log_text()[-tail:]}"
                          for b, p in self.brokers.items())
 
+    # --- topics -----------------------------------------------------------------------------
+
+    def create_topic(self, name: str, partitions: int = 3, replication_factor: int = 3,
+                     configs: Mapping[str, str] | None = None) -> None:
+        """Create a topic and wait until every running broker reports every partition
+        led and fully in sync."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 2})
+        futures = admin.create_topics([NewTopic(name, partitions, replication_factor,
+                                                config=dict(configs or {}))],
+                                      operation_timeout=30)
+        for future in futures.values():
+            future.result(60)
+        states = self.zk_partitions(name)
+        for p, state in states.items():
+            self.wait_for_isr(name, [p], state.replicas)
+
     # --- questions --------------------------------------------------------------------------
 
     def view(self, topics: Iterable[str] | None = None, via: int | None = None) -> ClusterView:
@@ -302,6 +324,29 @@ class Cluster:
     def isr_of(self, topic: str, partition: int, via: int | None = None) -> tuple[int, ...]:
         state = self.partitions(topic, via).get(partition)
         return () if state is None else state.isr
+
+    def coordinator_of(self, group: str, via: int | None = None) -> int:
+        """The group coordinator's broker id per FindCoordinator, or -1 (not available)."""
+        for broker_id in [via] if via is not None else self.running():
+            try:
+                with RawClient(self.brokers[broker_id].bootstrap, timeout=5.0) as client:
+                    body = client.request(FIND_COORDINATOR, 4, key_type=0,
+                                          coordinator_keys=[group]).body
+            except Exception:
+                continue
+            entry = body.coordinators[0]
+            return int(entry.node_id) if int(entry.error_code) == 0 else -1
+        return -1
+
+    def wait_for_coordinator(self, group: str, exclude: Iterable[int] = (),
+                             timeout: float = 60.0) -> int:
+        banned = set(exclude)
+
+        def found() -> int | None:
+            node = self.coordinator_of(group)
+            return node if node >= 0 and node not in banned and node in self.running() else None
+
+        return int(wait_until(found, timeout, f"a coordinator of {group} not in {sorted(banned)}"))
 
     def zk_partitions(self, topic: str) -> dict[int, PartitionState]:
         """The partition states as stored in ZooKeeper (the source of truth)."""

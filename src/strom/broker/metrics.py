@@ -431,7 +431,7 @@ class MetricsServer:
         if self._registry is None:
             registry = CollectorRegistry(auto_describe=False)
             ProcessCollector(registry=registry)
-            registry.register(BrokerCollector(self.broker))  # type: ignore[arg-type]
+            registry.register(BrokerCollector(self.broker))
             self._registry = registry
         return generate_latest(self._registry), CONTENT_TYPE_LATEST
 

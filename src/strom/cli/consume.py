@@ -93,7 +93,7 @@ def consume(
 
 def _assignment(clients: Any, metadata: dict[str, Any], only: list[int] | None,
                 start: Any) -> list[Any]:
-    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, TopicPartition
+    from confluent_kafka import TopicPartition
 
     tps = []
     for topic, info in metadata.items():
@@ -102,47 +102,39 @@ def _assignment(clients: Any, metadata: dict[str, Any], only: list[int] | None,
                 tps.append(TopicPartition(topic, p))
     if not tps:
         fail(f"none of the partitions {only} exist", name="UNKNOWN_TOPIC_OR_PART")
-    kind = start.kind if start is not None else "beginning"
-    if kind == "beginning":
-        for tp in tps:
-            tp.offset = OFFSET_BEGINNING
-    elif kind == "end":
-        for tp in tps:
-            tp.offset = OFFSET_END
-    elif kind == "offset":
-        for tp in tps:
-            tp.offset = start.value
-    elif kind == "tail":
-        for tp in tps:
-            tp.offset = OFFSET_TAIL_BASE - start.value
-    elif kind in ("from_start", "timestamp"):
-        from confluent_kafka.admin import OffsetSpec
-
-        spec = (OffsetSpec.earliest() if kind == "from_start"
-                else OffsetSpec.for_timestamp(start.value))
-        futures = clients.admin().list_offsets({tp: spec for tp in tps},
-                                               request_timeout=clients.timeout)
-        clients.wait(futures.values())
-        ends = None
-        for tp in tps:
-            found = futures[next(k for k in futures if k.topic == tp.topic
-                                 and k.partition == tp.partition)].result().offset
-            if kind == "from_start":
-                found += start.value
-            elif found < 0:  # nothing at or after the time: start at the end
-                if ends is None:
-                    ends = _ends(clients, tps)
-                found = ends[(tp.topic, tp.partition)]
-            tp.offset = found
+    _set_start_offsets(clients, tps, start)
     return tps
 
 
-def _ends(clients: Any, tps: list[Any]) -> dict[tuple[str, int], int]:
-    from confluent_kafka import TopicPartition
+def _set_start_offsets(clients: Any, tps: list[Any], start: Any) -> None:
+    from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
     from confluent_kafka.admin import OffsetSpec
 
+    kind = start.kind if start is not None else "beginning"
+    fixed = {"beginning": OFFSET_BEGINNING, "end": OFFSET_END}
+    if kind in fixed or kind in ("offset", "tail"):
+        value = fixed.get(kind, start.value if kind == "offset"
+                          else OFFSET_TAIL_BASE - (start.value if start else 0))
+        for tp in tps:
+            tp.offset = value
+        return
+    spec = (OffsetSpec.earliest() if kind == "from_start"
+            else OffsetSpec.for_timestamp(start.value))
+    found = _list_offsets(clients, tps, spec)
+    ends = _list_offsets(clients, tps, OffsetSpec.latest())
+    for tp in tps:
+        key = (tp.topic, tp.partition)
+        if kind == "from_start":
+            tp.offset = min(found[key] + start.value, ends[key])
+        else:  # nothing at or after the time: start at the end
+            tp.offset = found[key] if found[key] >= 0 else ends[key]
+
+
+def _list_offsets(clients: Any, tps: list[Any], spec: Any) -> dict[tuple[str, int], int]:
+    from confluent_kafka import TopicPartition
+
     futures = clients.admin().list_offsets(
-        {TopicPartition(tp.topic, tp.partition): OffsetSpec.latest() for tp in tps},
+        {TopicPartition(tp.topic, tp.partition): spec for tp in tps},
         request_timeout=clients.timeout)
     clients.wait(futures.values())
     return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}

@@ -1,7 +1,336 @@
-"""`strom group`: list, describe, seek, delete consumer groups."""
+"""`strom group`: list, describe, seek, delete consumer groups.
+
+`describe` joins three answers: the group description (members and their assignment),
+its committed offsets, and the partitions' high watermarks; lag is high watermark minus
+committed offset. `seek` changes committed offsets the way `kafka-consumer-groups.sh
+--reset-offsets` does: it prints the plan and changes nothing unless `--execute` is given,
+and only while the group has no active members.
+"""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 import typer
 
+from strom.cli.common import (
+    DEFAULT_BROKERS,
+    Brokers,
+    ClientProps,
+    CliError,
+    Format,
+    OutputFormat,
+    fail,
+    parse_topic_partitions,
+    reports_errors,
+)
+
 app = typer.Typer(help="Consumer groups: members, lag, offsets.", no_args_is_help=True)
+
+Groups = Annotated[list[str], typer.Argument(help="Group ids.", show_default=False)]
+INACTIVE_STATES = ("Empty", "Dead", "Unknown")
+
+
+def _clients(brokers: str, props: list[str] | None) -> Any:
+    from strom.cli.client import Clients
+
+    return Clients(brokers, props)
+
+
+def _state(value: Any) -> str:
+    """Kafka's spelling of a group state: Stable, PreparingRebalance, Empty, ..."""
+    name = getattr(value, "name", str(value))
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+@app.command("list")
+@reports_errors
+def list_(
+    brokers: Brokers = DEFAULT_BROKERS,
+    props: ClientProps = None,
+    fmt: Format = OutputFormat.text,
+) -> None:
+    """List consumer groups and their states."""
+    from strom.cli.output import Output
+
+    clients = _clients(brokers, props)
+    listed = clients.result(clients.admin().list_consumer_groups(request_timeout=clients.timeout))
+    rows = []
+    for g in sorted(listed.valid, key=lambda g: g.group_id):
+        group_type = getattr(g, "type", None)
+        rows.append({"group": g.group_id, "state": _state(g.state),
+                     "type": getattr(group_type, "name", "").lower() or None,
+                     "simple": bool(g.is_simple_consumer_group)})
+    out = Output(fmt)
+    if out.json:
+        out.emit_json(rows)
+    else:
+        out.table(["GROUP", "STATE", "TYPE"], [[r["group"], r["state"], r["type"]] for r in rows])
+    for error in listed.errors:
+        out.note(f"warning: {error}")
+
+
+def _committed(clients: Any, group: str) -> dict[tuple[str, int], int]:
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    futures = clients.admin().list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], request_timeout=clients.timeout)
+    result = clients.result(futures[group])
+    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions
+            if tp.error is None}
+
+
+def _watermarks(clients: Any, keys: set[tuple[str, int]], latest: bool = True
+                ) -> dict[tuple[str, int], int]:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    if not keys:
+        return {}
+    spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
+    futures = clients.admin().list_offsets({TopicPartition(t, p): spec for t, p in keys},
+                                           request_timeout=clients.timeout)
+    clients.wait(futures.values())
+    found = {}
+    for tp, future in futures.items():
+        try:
+            found[(tp.topic, tp.partition)] = future.result().offset
+        except Exception:  # a deleted topic: no watermark to show
+            continue
+    return found
+
+
+def _description(clients: Any, group: str) -> Any:
+    futures = clients.admin().describe_consumer_groups([group], request_timeout=clients.timeout)
+    return clients.result(futures[group])
+
+
+def describe_group(clients: Any, group: str) -> dict[str, Any]:
+    desc = _description(clients, group)
+    committed = _committed(clients, group)
+    owners: dict[tuple[str, int], Any] = {}
+    members = []
+    for m in desc.members:
+        assigned = [(tp.topic, tp.partition) for tp in (m.assignment.topic_partitions
+                                                          if m.assignment else [])]
+        for key in assigned:
+            owners[key] = m
+        members.append({"member_id": m.member_id, "client_id": m.client_id, "host": m.host,
+                        "instance_id": m.group_instance_id,
+                        "assignment": [{"topic": t, "partition": p} for t, p in sorted(assigned)]})
+    state = _state(desc.state)
+    if state in ("Dead", "Unknown") and not members and not committed:
+        fail(f"group {group!r} does not exist", name="GROUP_ID_NOT_FOUND",
+             hint="`strom group list` shows the groups")
+    keys = set(committed) | set(owners)
+    highs = _watermarks(clients, keys)
+    partitions = []
+    total = 0
+    for topic, partition in sorted(keys):
+        offset = committed.get((topic, partition))
+        if offset is not None and offset < 0:
+            offset = None
+        high = highs.get((topic, partition))
+        lag = max(high - offset, 0) if high is not None and offset is not None else None
+        total += lag or 0
+        owner = owners.get((topic, partition))
+        partitions.append({
+            "topic": topic, "partition": partition, "committed_offset": offset,
+            "high_watermark": high, "lag": lag,
+            "member_id": owner.member_id if owner else None,
+            "client_id": owner.client_id if owner else None,
+            "host": owner.host if owner else None,
+        })
+    coordinator = desc.coordinator
+    return {
+        "group": group,
+        "state": state,
+        "assignor": desc.partition_assignor or None,
+        "coordinator": ({"id": coordinator.id, "host": coordinator.host,
+                         "port": coordinator.port} if coordinator is not None else None),
+        "members": members,
+        "partitions": partitions,
+        "total_lag": total,
+    }
+
+
+@app.command()
+@reports_errors
+def describe(
+    groups: Groups,
+    brokers: Brokers = DEFAULT_BROKERS,
+    props: ClientProps = None,
+    fmt: Format = OutputFormat.text,
+) -> None:
+    """Members, assignment, committed offsets, high watermarks and lag per partition."""
+    from strom.cli.output import Output
+
+    clients = _clients(brokers, props)
+    data = [describe_group(clients, g) for g in groups]
+    out = Output(fmt)
+    if out.json:
+        out.emit_json(data)
+        return
+    for i, group in enumerate(data):
+        if i:
+            out.blank()
+        coordinator = group["coordinator"]
+        out.section([
+            ("GROUP", group["group"]), ("STATE", group["state"]),
+            ("COORDINATOR", f"{coordinator['id']} ({coordinator['host']}:{coordinator['port']})"
+             if coordinator else None),
+            ("ASSIGNOR", group["assignor"]), ("MEMBERS", len(group["members"])),
+            ("TOTAL-LAG", group["total_lag"]),
+        ])
+        out.blank()
+        out.table(["TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "MEMBER-ID",
+                   "CLIENT-ID", "HOST"],
+                  [[p["topic"], p["partition"], p["committed_offset"], p["high_watermark"],
+                    p["lag"], p["member_id"], p["client_id"], p["host"]]
+                   for p in group["partitions"]])
+
+
+def _targets(clients: Any, group: str, topics: list[str] | None,
+             committed: dict[tuple[str, int], int]) -> list[tuple[str, int]]:
+    wanted = parse_topic_partitions(topics)
+    if not wanted:
+        if not committed:
+            fail(f"group {group!r} has no committed offsets", name="INVALID_ARGUMENT",
+                 hint="name the partitions to set with --topic TOPIC or --topic TOPIC:0,1")
+        return sorted(committed)
+    metadata = clients.topic_metadata(list(wanted))
+    keys = []
+    for topic, parts in wanted.items():
+        available = sorted(metadata[topic].partitions)
+        for p in parts if parts is not None else available:
+            if p not in available:
+                fail(f"topic {topic!r} has no partition {p}", name="UNKNOWN_TOPIC_OR_PART")
+            keys.append((topic, p))
+    return keys
+
+
+@app.command()
+@reports_errors
+def seek(
+    group: Annotated[str, typer.Argument(help="Group id.", show_default=False)],
+    to_start: Annotated[bool, typer.Option("--to-start", "--to-earliest",
+                                           help="To the log start.")] = False,
+    to_end: Annotated[bool, typer.Option("--to-end", "--to-latest",
+                                         help="To the log end.")] = False,
+    to_offset: Annotated[int | None, typer.Option("--to-offset", help="To this offset.")] = None,
+    to_timestamp: Annotated[str | None, typer.Option(
+        "--to-timestamp", metavar="TIME",
+        help="To the first record at or after TIME: ms, ISO-8601 or relative (-1h).")] = None,
+    shift_by: Annotated[int | None, typer.Option(
+        "--shift-by", help="Move the committed offsets by N (negative: back).")] = None,
+    topic: Annotated[list[str] | None, typer.Option(
+        "--topic", "-t", metavar="TOPIC[:P,P]",
+        help="Partitions to move (repeatable); default: all with committed offsets.")] = None,
+    execute: Annotated[bool, typer.Option(
+        "--execute", help="Apply; without it, only show the plan.")] = False,
+    brokers: Brokers = DEFAULT_BROKERS,
+    props: ClientProps = None,
+    fmt: Format = OutputFormat.text,
+) -> None:
+    """Move a group's committed offsets (dry run unless --execute).
+
+    \b
+    strom group seek billing --to-timestamp 2024-05-01T00:00:00Z            # show the plan
+    strom group seek billing --to-timestamp -1h --topic orders --execute    # apply it
+    """
+    from strom.cli.formats import parse_timestamp
+    from strom.cli.output import Output
+
+    chosen = [to_start, to_end, to_offset is not None, to_timestamp is not None,
+              shift_by is not None]
+    if sum(chosen) != 1:
+        fail("pass exactly one of --to-start, --to-end, --to-offset, --to-timestamp, "
+             "--shift-by", name="INVALID_ARGUMENT")
+    clients = _clients(brokers, props)
+    desc = _description(clients, group)
+    state = _state(desc.state)
+    if execute and (state not in INACTIVE_STATES or desc.members):
+        raise CliError(
+            f"group {group!r} is {state} with {len(desc.members)} member(s); offsets can be "
+            "changed only while it has none", name="REBALANCE_IN_PROGRESS"
+            if state.endswith("Rebalance") else "NON_EMPTY_GROUP",
+            hint="stop its consumers and run again")
+    committed = _committed(clients, group)
+    keys = _targets(clients, group, topic, committed)
+    lows = _watermarks(clients, set(keys), latest=False)
+    highs = _watermarks(clients, set(keys))
+    if to_timestamp is not None:
+        stamps = _for_timestamp(clients, keys, parse_timestamp(to_timestamp))
+    plan = []
+    for key in keys:
+        low, high = lows.get(key, 0), highs.get(key, 0)
+        current = committed.get(key)
+        current = current if current is not None and current >= 0 else None
+        if to_start:
+            new = low
+        elif to_end:
+            new = high
+        elif to_offset is not None:
+            new = to_offset
+        elif to_timestamp is not None:
+            new = stamps[key] if stamps[key] >= 0 else high
+        else:
+            new = (current if current is not None else low) + (shift_by or 0)
+        new = min(max(new, low), high)  # as kafka-consumer-groups clamps to the log
+        plan.append({"topic": key[0], "partition": key[1], "current_offset": current,
+                     "new_offset": new, "low_watermark": low, "high_watermark": high})
+    if execute:
+        _apply(clients, group, plan)
+    out = Output(fmt)
+    if out.json:
+        out.emit_json({"group": group, "executed": execute, "partitions": plan})
+    else:
+        out.table(["TOPIC", "PARTITION", "CURRENT-OFFSET", "NEW-OFFSET", "LOG-START-OFFSET",
+                   "LOG-END-OFFSET"],
+                  [[p["topic"], p["partition"], p["current_offset"], p["new_offset"],
+                    p["low_watermark"], p["high_watermark"]] for p in plan])
+        out.note(f"offsets of group {group} changed" if execute
+                 else "dry run: nothing changed; pass --execute to apply")
+
+
+def _for_timestamp(clients: Any, keys: list[tuple[str, int]], ts: int
+                   ) -> dict[tuple[str, int], int]:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    futures = clients.admin().list_offsets(
+        {TopicPartition(t, p): OffsetSpec.for_timestamp(ts) for t, p in keys},
+        request_timeout=clients.timeout)
+    clients.wait(futures.values())
+    return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+
+
+def _apply(clients: Any, group: str, plan: list[dict[str, Any]]) -> None:
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    request = ConsumerGroupTopicPartitions(
+        group, [TopicPartition(p["topic"], p["partition"], p["new_offset"]) for p in plan])
+    futures = clients.admin().alter_consumer_group_offsets([request],
+                                                           request_timeout=clients.timeout)
+    result = clients.result(futures[group])
+    failed = [tp for tp in result.topic_partitions if tp.error is not None]
+    if failed:
+        error = failed[0].error
+        raise CliError(f"{failed[0].topic}-{failed[0].partition}: {error.str()}",
+                       name=error.name(), hint="stop the group's consumers and run again")
+
+
+@app.command()
+@reports_errors
+def delete(
+    groups: Groups,
+    brokers: Brokers = DEFAULT_BROKERS,
+    props: ClientProps = None,
+    fmt: Format = OutputFormat.text,
+) -> None:
+    """Delete groups and their committed offsets (only groups without members)."""
+    from strom.cli.topic import _per_resource
+
+    clients = _clients(brokers, props)
+    futures = clients.admin().delete_consumer_groups(groups, request_timeout=clients.timeout)
+    _per_resource(clients, futures, fmt, "deleted", label="GROUP")

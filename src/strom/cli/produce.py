@@ -13,7 +13,7 @@ import os
 import stat
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
@@ -22,7 +22,7 @@ import typer
 from strom.cli.common import DEFAULT_BROKERS, Brokers, ClientProps, CliError, fail, reports_errors
 
 
-class Compression(str, Enum):
+class Compression(StrEnum):
     none = "none"
     gzip = "gzip"
     snappy = "snappy"
@@ -30,7 +30,7 @@ class Compression(str, Enum):
     zstd = "zstd"
 
 
-class Acks(str, Enum):
+class Acks(StrEnum):
     all = "all"
     one = "1"
     zero = "0"
@@ -218,7 +218,8 @@ class _Progress:
         self.progress = Progress(
             TextColumn("producing"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
             TextColumn("{task.fields[records]}"), TimeRemainingColumn(),
-            console=Console(file=sys.stderr), transient=False,
+            console=Console(file=sys.stderr, width=None if sys.stderr.isatty() else 120),
+            transient=False,
         )
         self.task = self.progress.add_task("produce", total=total or 1, records="")
         self.progress.start()

@@ -3,6 +3,7 @@ consume — with confluent-kafka's AdminClient, Producer and Consumer."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Annotated, Any
 
@@ -12,8 +13,8 @@ from strom.cli import consume, produce
 from strom.cli.common import (
     DEFAULT_BROKERS,
     Brokers,
-    CliError,
     ClientProps,
+    CliError,
     Format,
     OutputFormat,
     fail,
@@ -55,7 +56,7 @@ def _per_resource(clients: Any, futures: dict[Any, Any], fmt: OutputFormat,
             error = as_cli_error(exc, clients.brokers)
             if error is None:
                 raise
-            error.message = f"{name}: {error.message}"
+            error.message = f"{name}: {error.message.removeprefix('Broker: ')}"
             failed.append(error)
             rows.append({label.lower(): name, "status": "failed", "error": error.name,
                          "message": error.message})
@@ -171,8 +172,7 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
 
     admin = clients.admin()
     described = admin.describe_topics(TopicCollection(topics), request_timeout=clients.timeout)
-    clients.wait(described.values())
-    descriptions = {name: future.result() for name, future in described.items()}
+    descriptions = results(clients, described)
     specs: dict[Any, Any] = {}
     for name, desc in descriptions.items():
         for p in desc.partitions:
@@ -181,8 +181,7 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
     highs = _offsets(clients, {tp: OffsetSpec.latest() for tp in specs})
     config_futures = admin.describe_configs([ConfigResource("TOPIC", t) for t in topics],
                                             request_timeout=clients.timeout)
-    clients.wait(config_futures.values())
-    configs = {resource.name: future.result() for resource, future in config_futures.items()}
+    configs = {resource.name: found for resource, found in results(clients, config_futures).items()}
     result = []
     for name in topics:
         desc = descriptions[name]
@@ -204,7 +203,7 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
             "internal": bool(desc.is_internal),
             "partitions": partitions,
             "configs": [
-                {"name": e.name, "value": e.value, "source": _source(e),
+                {"name": e.name, "value": e.value, "source": config_source(e),
                  "read_only": bool(e.is_read_only), "sensitive": bool(e.is_sensitive)}
                 for e in sorted(configs[name].values(), key=lambda e: e.name)
             ],
@@ -212,10 +211,34 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
     return result
 
 
-def _source(entry: Any) -> str:
+def config_source(entry: Any) -> str:
+    """DEFAULT, DYNAMIC_TOPIC, STATIC_BROKER, ... (Kafka's names without `_CONFIG`)."""
+    from confluent_kafka.admin import ConfigSource
+
     source = entry.source
+    with contextlib.suppress(ValueError, TypeError):
+        source = ConfigSource(int(source))
     name = getattr(source, "name", str(source))
     return name.removesuffix("_CONFIG")
+
+
+def results(clients: Any, futures: dict[Any, Any]) -> dict[Any, Any]:
+    """Wait for per-resource futures; the first failure raises, naming its resource."""
+    from strom.cli.client import as_cli_error
+
+    clients.wait(futures.values())
+    found = {}
+    for resource, future in futures.items():
+        try:
+            found[resource] = future.result()
+        except Exception as exc:
+            error = as_cli_error(exc, clients.brokers)
+            if error is None:
+                raise
+            name = getattr(resource, "name", resource)
+            error.message = f"{name}: {error.message.removeprefix('Broker: ')}"
+            raise error from None
+    return found
 
 
 def _offsets(clients: Any, specs: dict[Any, Any]) -> dict[tuple[str, int], int]:
