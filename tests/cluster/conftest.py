@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+
 from support.cluster import Cluster, ZooKeeperServer, zookeeper_available
 
 ClusterFactory = Callable[..., Cluster]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from support import chaos
 from support.cluster import Cluster, read_log
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 from enum import IntEnum
 
 import crc32c
@@ -88,9 +89,11 @@ class InvalidBatch(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
-class BatchHeader:
-    """The fixed header of one batch; ``size`` is the whole batch on the wire."""
+class BatchHeader(NamedTuple):
+    """The fixed header of one batch; ``size`` is the whole batch on the wire.
+
+    A NamedTuple rather than a frozen dataclass: it is built for every batch on produce,
+    replication and recovery, and a tuple is several times cheaper to construct."""
 
     base_offset: int
     batch_length: int
