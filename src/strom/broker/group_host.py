@@ -106,6 +106,12 @@ class GroupHost:
         if OFFSETS_TOPIC in image.topics:
             return "none"
         wanted_rf = self.broker.config.get_int("offsets.topic.replication.factor")
+        if self.broker.config.get_str("zookeeper.connect") and len(image.brokers) < wanted_rf:
+            # As Kafka: a cluster waits for enough brokers rather than creating an
+            # under-replicated offsets topic it could never grow.
+            log.info("not creating %s yet: %d live broker(s), replication factor %d",
+                     OFFSETS_TOPIC, len(image.brokers), wanted_rf)
+            return "coordinator_not_available"
         rf = min(wanted_rf, len(image.brokers))
         if rf < wanted_rf:
             log.info("creating %s with replication factor %d (%d configured, %d broker(s))",
