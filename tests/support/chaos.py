@@ -31,7 +31,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from support.cluster import Cluster, wait_until
+from support.cluster import CLIENT_LOG, Cluster, wait_until
 
 # --- producing ---------------------------------------------------------------------------
 
@@ -72,7 +72,7 @@ class AckingProducer(threading.Thread):
             "topic.metadata.refresh.interval.ms": 1000,
             "socket.connection.setup.timeout.ms": 3000,
             "error_cb": self._on_error,
-            "log_level": 3,
+            "logger": CLIENT_LOG,
             **conf,
         })
 
@@ -140,7 +140,7 @@ def consumer_conf(bootstrap: str, **extra: Any) -> dict[str, Any]:
         "socket.timeout.ms": 10_000,
         "topic.metadata.refresh.interval.ms": 1000,
         "reconnect.backoff.max.ms": 500,
-        "log_level": 3,
+        "logger": CLIENT_LOG,
         **extra,
     }
 

@@ -22,6 +22,7 @@ test can compare replicas' logs byte-for-byte at the record level.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -42,6 +43,9 @@ ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/*"
 SESSION_TIMEOUT_MS = 6000
 METADATA, FIND_COORDINATOR = 3, 10
+# librdkafka logs (connection refused to a killed broker, ...) go to logging, which pytest
+# captures, instead of stderr.
+CLIENT_LOG = logging.getLogger("librdkafka")
 
 
 def zookeeper_available() -> str | None:
@@ -287,7 +291,7 @@ class Cluster:
         led and fully in sync."""
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 2})
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "logger": CLIENT_LOG})
         futures = admin.create_topics([NewTopic(name, partitions, replication_factor,
                                                 config=dict(configs or {}))],
                                       operation_timeout=30)

@@ -11,6 +11,7 @@ from strom.protocol.schema import uuid_or_none
 
 if TYPE_CHECKING:
     from strom.broker.context import RequestContext
+    from strom.broker.partition import Partition
     from strom.cluster.image import TopicInfo
 
 NONE = ErrorCode.none
@@ -29,6 +30,18 @@ def check_leader_epoch(requested: int, current: int) -> ErrorCode:
     if requested > current:
         return ErrorCode.unknown_leader_epoch
     return ErrorCode.fenced_leader_epoch
+
+
+def leader_partition(ctx: RequestContext, topic: str, index: int, current_leader_epoch: int
+                     ) -> tuple[Partition | None, ErrorCode]:
+    """The partition if this broker leads it at the epoch the client knows, else the error."""
+    partition = ctx.broker.replicas.get(topic, index)
+    if partition is None:
+        return None, UNKNOWN_TOPIC
+    if not partition.is_leader:
+        return None, ErrorCode.not_leader_or_follower
+    code = check_leader_epoch(current_leader_epoch, partition.leader_epoch)
+    return (partition, NONE) if code == NONE else (None, code)
 
 
 def resolve_topic(

@@ -8,26 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.schema.errors import ErrorCode
-
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
-from strom.broker.handlers.common import NONE, check_leader_epoch
+from strom.broker.handlers.common import NONE, leader_partition
 
 
 def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"partition": part.partition, "error_code": NONE,
                              "leader_epoch": -1, "end_offset": -1}
-    partition = ctx.broker.replicas.get(topic, part.partition)
+    partition, code = leader_partition(ctx, topic, part.partition,
+                                       int(getattr(part, "current_leader_epoch", -1)))
     if partition is None:
-        entry["error_code"] = ErrorCode.unknown_topic_or_partition
-        return entry
-    if not partition.is_leader:
-        entry["error_code"] = ErrorCode.not_leader_or_follower
-        return entry
-    code = check_leader_epoch(int(getattr(part, "current_leader_epoch", -1)),
-                              partition.leader_epoch)
-    if code != NONE:
         entry["error_code"] = code
         return entry
     epoch, end = partition.epochs.end_offset_for(int(part.leader_epoch),

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kio.schema.errors import ErrorCode
-
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
-from strom.broker.handlers.common import NONE, UNKNOWN_TOPIC, check_leader_epoch
+from strom.broker.handlers.common import NONE, leader_partition
 from strom.broker.partition import Partition
 from strom.protocol.schema import build
 
@@ -38,16 +36,9 @@ def _lookup(partition: Partition, timestamp: int) -> tuple[int, int]:
 def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"partition_index": part.partition_index, "error_code": NONE,
                              "timestamp": -1, "offset": -1, "leader_epoch": -1}
-    partition = ctx.broker.replicas.get(topic, part.partition_index)
+    partition, code = leader_partition(ctx, topic, part.partition_index,
+                                       int(getattr(part, "current_leader_epoch", -1)))
     if partition is None:
-        entry["error_code"] = UNKNOWN_TOPIC
-        return entry
-    if not partition.is_leader:
-        entry["error_code"] = ErrorCode.not_leader_or_follower
-        return entry
-    code = check_leader_epoch(int(getattr(part, "current_leader_epoch", -1)),
-                              partition.leader_epoch)
-    if code != NONE:
         entry["error_code"] = code
         return entry
     ts, offset = _lookup(partition, int(part.timestamp))

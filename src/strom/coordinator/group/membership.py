@@ -46,6 +46,11 @@ class JoinRequest:
     protocols: list[tuple[str, bytes]]
     require_known_member_id: bool
 
+    def new_member(self, member_id: str) -> Member:
+        return Member(member_id, self.group_instance_id, self.client_id, self.client_host,
+                      self.session_timeout_ms, self.rebalance_timeout_ms, self.protocol_type,
+                      list(self.protocols))
+
 
 class Membership:
     """Drives groups through rebalances. `persist` writes a group's metadata record."""
@@ -115,17 +120,8 @@ class Membership:
     async def _add_and_rebalance(self, group: Group, member_id: str, req: JoinRequest) -> JoinResult:
         if len(group.members) >= self.config.max_group_size:
             return JoinResult("group_max_size_reached", member_id=member_id)
-        member = Member(
-            member_id=member_id,
-            group_instance_id=req.group_instance_id,
-            client_id=req.client_id,
-            client_host=req.client_host,
-            session_timeout_ms=req.session_timeout_ms,
-            rebalance_timeout_ms=req.rebalance_timeout_ms,
-            protocol_type=req.protocol_type,
-            protocols=list(req.protocols),
-            is_new=True,
-        )
+        member = req.new_member(member_id)
+        member.is_new = True
         member.join_waiter = asyncio.get_running_loop().create_future()
         group.members[member_id] = member
         if req.group_instance_id is not None:
@@ -160,17 +156,8 @@ class Membership:
                                (old.sync_waiter, SyncResult("fenced_instance_id"))):
             if waiter is not None and not waiter.done():
                 waiter.set_result(result)  # type: ignore[arg-type]
-        member = Member(
-            member_id=new_id,
-            group_instance_id=req.group_instance_id,
-            client_id=req.client_id,
-            client_host=req.client_host,
-            session_timeout_ms=req.session_timeout_ms,
-            rebalance_timeout_ms=req.rebalance_timeout_ms,
-            protocol_type=req.protocol_type,
-            protocols=list(req.protocols),
-            assignment=old.assignment,
-        )
+        member = req.new_member(new_id)
+        member.assignment = old.assignment
         group.members[new_id] = member
         assert req.group_instance_id is not None
         group.static_members[req.group_instance_id] = new_id
