@@ -39,6 +39,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationW
 PARTITIONS = 3
 BEFORE_KILL = 3000  # acknowledged records before the kill
 AFTER_RESTART = 3000  # more acknowledged records after the restart
+MAX_OUTSTANDING = 2000  # records sent but not yet acknowledged
 
 
 @dataclass
@@ -76,6 +77,11 @@ def produce_continuously(producer: Producer, topic: str, stream: Stream,
 
     i = 0
     while not stop.is_set():
+        with stream.lock:
+            outstanding = i - len(stream.acked) - len(stream.errors)
+        if outstanding >= MAX_OUTSTANDING:  # keep room to queue more while the broker is down
+            producer.poll(0.05)
+            continue
         p = i % PARTITIONS
         value = b"%d:%d:" % (p, seqs[p]) + b"payload" * 8
         try:
@@ -110,7 +116,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_record(
         broker.bootstrap,
         **{"acks": "all", "enable.idempotence": idempotent, "linger.ms": 5,
            "message.timeout.ms": 120000, "reconnect.backoff.max.ms": 500,
-           "queue.buffering.max.messages": 20000, "batch.num.messages": 200},
+           "batch.num.messages": 200},
     ))
     stream, stop = Stream(), threading.Event()
     thread = threading.Thread(target=produce_continuously,

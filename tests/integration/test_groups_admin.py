@@ -266,11 +266,12 @@ def test_offsets_of_a_live_group(gbroker: BrokerProcess, tmp_path: Path) -> None
         result = client.alter_consumer_group_offsets(
             [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])],
             request_timeout=15)[group]
-        with pytest.raises(KafkaException) as exc_info:
-            altered = result.result(TIMEOUT)
-            # Some client versions report per-partition errors instead of raising.
-            raise KafkaException(altered.topic_partitions[0].error)
-        assert exc_info.value.args[0].code() == KafkaError.UNKNOWN_MEMBER_ID
+        try:  # the error comes either raised or per partition, depending on the client
+            error = result.result(TIMEOUT).topic_partitions[0].error
+            code = None if error is None else error.code()
+        except KafkaException as exc:
+            code = exc.args[0].code()
+        assert code == KafkaError.UNKNOWN_MEMBER_ID
         assert list_offsets(bootstrap, group, [TopicPartition(topic, 0)]) == {(topic, 0): 5}
 
         ka = kadmin(bootstrap)
@@ -300,9 +301,9 @@ def test_offsets_of_a_live_group(gbroker: BrokerProcess, tmp_path: Path) -> None
                 {"name": topic, "partitions": [{"partition_index": 2}]}]).body
             assert body.error_code == ErrorCode.none
             assert body.topics[0].partitions[0].error_code == ErrorCode.none
-            assert fetched_offsets(offset_fetch(c, group, None)) == {
-                (topic, 3): (5, fetched_offsets(offset_fetch(c, group, {topic: [3]}))[(topic, 3)][1],
-                             "", 0)}
+            left_now = fetched_offsets(offset_fetch(c, group, None))
+            assert list(left_now) == [(topic, 3)]
+            assert left_now[(topic, 3)][0] == 5
     finally:
         stop_all(members)
 

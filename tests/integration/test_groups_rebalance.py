@@ -159,6 +159,12 @@ def test_killed_member_partitions_move_and_nothing_is_lost(
             wait_balanced(survivors, SESSION_MS / 1000 + 15,
                           f"survivors take over {sorted(victim_parts)} after SIGKILL")
             assert sorted(len(m.log().assignment()) for m in survivors) == [3, 3]
+            client_admin = admin(bootstrap)
+            desc = client_admin.describe_consumer_groups([group], request_timeout=15)[group].result(30)
+            assert len(desc.members) == 2, "the killed member is gone from the group"
+            assert sorted(sorted(tp.partition for tp in m.assignment.topic_partitions)
+                          for m in desc.members) == sorted(
+                sorted(m.log().assignment()) for m in survivors)
             # Records produced to the victim's partitions after the kill get processed.
             marks = {p: max(o for q, o in MemberLog.read(victim.log_path).processed() if q == p)
                      for p in victim_parts}
@@ -278,19 +284,22 @@ def test_cooperative_sticky_moves_only_what_it_must(gbroker: BrokerProcess, tmp_
 
 
 @pytest.mark.slow
-def test_static_member_restart_causes_no_rebalance(gbroker: BrokerProcess, tmp_path: Path) -> None:
-    """Each of three static members in turn closes (librdkafka sends no LeaveGroup for a
-    static member) and comes back with the same group.instance.id within its session
+@pytest.mark.parametrize("client", ["confluent", "kafka-python", "aiokafka"])
+def test_static_member_restart_causes_no_rebalance(gbroker: BrokerProcess, tmp_path: Path,
+                                                   client: str) -> None:
+    """Each of three static members in turn closes (a static member sends no LeaveGroup
+    on close) and comes back with the same group.instance.id within its session
     timeout: no rebalance — the others' callbacks do not run, the generation stays, and
-    the returning member gets its old partitions."""
+    the returning member gets its old partitions. Restarting every member in turn
+    restarts the leader too."""
     bootstrap = gbroker.bootstrap
-    topic = create_topic(bootstrap, unique_topic("grp-static"), PARTITIONS)
-    group = f"g-static-{uuid.uuid4().hex[:6]}"
+    topic = create_topic(bootstrap, unique_topic(f"grp-static-{client}"), PARTITIONS)
+    group = f"g-static-{client}-{uuid.uuid4().hex[:6]}"
     produce_round_robin(bootstrap, topic, 60)
     session_ms = 30_000
 
     def member(i: int, run: int) -> MemberProcess:
-        return MemberProcess("confluent", bootstrap, group, topic, tmp_path, f"s{i}-run{run}",
+        return MemberProcess(client, bootstrap, group, topic, tmp_path, f"s{i}-run{run}",
                              session_ms=session_ms, heartbeat_ms=HEARTBEAT_MS,
                              instance_id=f"instance-{i}")
 
@@ -300,13 +309,13 @@ def test_static_member_restart_causes_no_rebalance(gbroker: BrokerProcess, tmp_p
         for m in members:
             m.start()
         wait_balanced(members, 60, "three static members, two partitions each")
-        with raw(bootstrap) as client:
-            find_coordinator(client, group)
-            described = describe_group(client, group)
+        with raw(bootstrap) as rc:
+            find_coordinator(rc, group)
+            described = describe_group(rc, group)
             assert described.group_state == "Stable"
             ids = {m.group_instance_id: m.member_id for m in described.members}
             assert set(ids) == {"instance-0", "instance-1", "instance-2"}
-            generation = current_generation(client, group, ids["instance-1"])
+            generation = current_generation(rc, group, ids["instance-1"])
 
             for i in range(3):
                 old = members[i]
@@ -315,7 +324,7 @@ def test_static_member_restart_causes_no_rebalance(gbroker: BrokerProcess, tmp_p
                 marks = {m.name: m.log().callbacks() for m in others}
                 assert old.close() == 0
 
-                described = describe_group(client, group)
+                described = describe_group(rc, group)
                 assert described.group_state == "Stable"
                 assert {m.group_instance_id: m.member_id for m in described.members} == ids, (
                     "a closed static member stays in the group until its session expires")
@@ -337,14 +346,14 @@ def test_static_member_restart_causes_no_rebalance(gbroker: BrokerProcess, tmp_p
                 for m in others:
                     assert m.log().callbacks() == marks[m.name], (
                         f"{m.name} saw a rebalance when instance-{i} restarted")
-                described = describe_group(client, group)
+                described = describe_group(rc, group)
                 assert described.group_state == "Stable"
                 now = {m.group_instance_id: m.member_id for m in described.members}
                 assert set(now) == set(ids)
                 assert now[f"instance-{i}"] != ids[f"instance-{i}"]
                 ids = now
                 other = ids[f"instance-{(i + 1) % 3}"]
-                assert current_generation(client, group, other) == generation
+                assert current_generation(rc, group, other) == generation
     finally:
         stop_all(everyone)
 

@@ -147,7 +147,7 @@ def test_consumer_groups_describe_active_group(target: Target) -> None:
                 break
             assert time.monotonic() < deadline, f"group never stable:\n{state}"
             time.sleep(0.5)
-        row = [line for line in state.splitlines() if line.startswith(group)][0].split()
+        row = next(line for line in state.splitlines() if line.startswith(group)).split()
         # GROUP COORDINATOR (ID) ASSIGNMENT-STRATEGY STATE #MEMBERS
         assert row[1] == target.bootstrap and row[2] == f"({target.node_id})", state
         assert row[3:] == ["range", "Stable", "1"], state
@@ -180,7 +180,8 @@ def test_consumer_groups_describe_active_group(target: Target) -> None:
         assert "can only be reset if the group" in busy.stdout + busy.stderr, busy
         # so is deleting it
         busy = target.tool("consumer.group.ConsumerGroupCommand", *boot, "--delete", "--group", group)
-        assert "NON_EMPTY_GROUP" in busy.stdout + busy.stderr or "not empty" in busy.stdout + busy.stderr, busy
+        said = busy.stdout + busy.stderr
+        assert "NON_EMPTY_GROUP" in said or "not empty" in said, busy
     finally:
         consumer.send_signal(signal.SIGTERM)
         try:
@@ -289,8 +290,9 @@ def test_producer_and_consumer_perf(target: Target) -> None:
     target.tool_ok("TopicCommand", "--bootstrap-server", target.bootstrap, "--create",
                    "--topic", topic, "--partitions", "2")
     out = target.tool_ok("ProducerPerformance", "--topic", topic, "--num-records", str(records),
-                         "--record-size", "100", "--throughput", "-1", "--command-property",
-                         f"bootstrap.servers={target.bootstrap}", "--command-property", "acks=all")
+                         "--record-size", "100", "--throughput", "-1",
+                         # one option, several values: a repeated option replaces the earlier one
+                         "--command-property", f"bootstrap.servers={target.bootstrap}", "acks=all")
     summary = [m for m in map(PERF_LINE.search, out.splitlines()) if m]
     assert summary, out
     assert int(summary[-1].group(1)) == records and float(summary[-1].group(2)) > 0, out

@@ -65,7 +65,10 @@ class AckingProducer(threading.Thread):
             "acks": "all",
             "linger.ms": 5,
             "message.timeout.ms": 120_000,
-            "request.timeout.ms": 15_000,
+            # librdkafka's default socket.timeout.ms (60 s) also bounds Metadata requests:
+            # one sent to a paused (SIGSTOPped) broker would stall failover for a minute.
+            "request.timeout.ms": 10_000,
+            "socket.timeout.ms": 10_000,
             "retry.backoff.ms": 100,
             "retry.backoff.max.ms": 500,
             "reconnect.backoff.max.ms": 500,
@@ -117,6 +120,34 @@ class AckingProducer(threading.Thread):
     def ack_count(self) -> int:
         with self._lock:
             return len(self.acked)
+
+
+def produce_values(bootstrap: str, topic: str, values: Sequence[bytes], *, acks: str,
+                   partition: int = 0, batches: int = 1, pause_s: float = 0.0
+                   ) -> list[tuple[int, bytes]]:
+    """Produce `values` to one partition in `batches` flushes (`pause_s` apart); every
+    one must be acknowledged. Returns the (offset, value) pairs, by offset."""
+    acked: list[tuple[int, bytes]] = []
+    errors: list[str] = []
+
+    def done(err: KafkaError | None, msg: Any) -> None:
+        if err is None:
+            acked.append((msg.offset(), msg.value()))
+        else:
+            errors.append(err.name())
+
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": acks, "linger.ms": 0,
+                         "enable.idempotence": acks == "all", "message.timeout.ms": 60_000,
+                         "topic.metadata.refresh.interval.ms": 1000, "logger": CLIENT_LOG})
+    size = max(1, -(-len(values) // batches))
+    for start in range(0, len(values), size):
+        for value in values[start:start + size]:
+            producer.produce(topic, value, partition=partition, on_delivery=done)
+        producer.flush(60)
+        time.sleep(pause_s)
+    assert producer.flush(60) == 0, "records still unacknowledged after 60s"
+    assert not errors, errors[:5]
+    return sorted(acked)
 
 
 # --- consuming ---------------------------------------------------------------------------
@@ -327,11 +358,13 @@ class FaultSchedule:
         self.log(f"{kind}: broker {broker} ({detail}); it leads partitions {list(fault.led)}")
         return fault, time.monotonic()
 
-    def _await_failover(self, fault: Fault, since: float) -> None:
+    def _await_failover(self, fault: Fault) -> None:
         for p in fault.led:
             fault.new_leaders[p] = self.cluster.wait_for_leader(self.topic, p,
                                                                 exclude={fault.broker})
         fault.note(f"new leaders {fault.new_leaders}")
+
+    def _await_acks(self, fault: Fault, since: float) -> None:
         if self.producer is None:
             return
         for p in fault.led:
@@ -351,7 +384,8 @@ class FaultSchedule:
         leader = self.cluster.wait_for_leader(self.topic, partition)
         fault, since = self._begin("kill-leader", leader, f"SIGKILL, leader of partition {partition}")
         self.cluster.kill(leader)
-        self._await_failover(fault, since)
+        self._await_failover(fault)
+        self._await_acks(fault, since)
         self.cluster.start_broker(leader)
         fault.note(f"broker {leader} restarted")
         self._heal(fault)
@@ -368,12 +402,13 @@ class FaultSchedule:
         victim = leaders[0] if leaders else others[0]
         fault, since = self._begin("pause", victim, f"SIGSTOP for {pause_s:.0f}s, then SIGCONT")
         self.cluster.pause(victim)
-        self._await_failover(fault, since)
+        self._await_failover(fault)
         remaining = pause_s - (time.monotonic() - since)
         if remaining > 0:
             time.sleep(remaining)
         self.cluster.resume(victim)
         fault.note(f"broker {victim} resumed")
+        self._await_acks(fault, since)
         self._heal(fault)
         return fault
 
@@ -383,7 +418,8 @@ class FaultSchedule:
         self.cluster.kill(controller)
         new = self.cluster.wait_for_controller(exclude={controller})
         fault.note(f"broker {new} is the new controller")
-        self._await_failover(fault, since)
+        self._await_failover(fault)
+        self._await_acks(fault, since)
         self.cluster.start_broker(controller)
         fault.note(f"broker {controller} restarted")
         self._heal(fault)

@@ -154,9 +154,7 @@ class Broker:
         self.cluster_id = store.image().cluster_id
 
     async def stop(self) -> None:
-        self.ready = False
-        if self.metrics_server is not None:
-            self.metrics_server.close()
+        self.ready = False  # /readyz answers 503 until the metrics server closes below
         for server in self._servers:
             server.close()
         for conn in list(self.connections):
@@ -174,6 +172,8 @@ class Broker:
         self._checkpoint()
         self.logs.close()
         self.store.close()
+        if self.metrics_server is not None:
+            self.metrics_server.close()
         log.info("broker %d stopped cleanly", self.broker_id)
 
     async def _start_metrics(self) -> None:
@@ -237,8 +237,8 @@ class Broker:
 
     def _enforce_retention(self) -> None:
         deleted = self.logs.enforce_retention(self.clock())
-        if deleted:
-            log.info("retention deleted %d segment(s)", deleted)
+        if deleted:  # each partition logged its own deletions
+            log.debug("retention deleted %d segment(s)", deleted)
 
     async def _every(self, name: str, interval_ms: int, job: Callable[[], object]) -> None:
         while True:

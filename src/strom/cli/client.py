@@ -158,8 +158,8 @@ class Clients:
     def admin(self) -> Any:
         from confluent_kafka.admin import AdminClient
 
-        if self._admin is None:
-            self._admin = AdminClient(self.config())
+        if self._admin is None:  # its metadata requests must not create topics
+            self._admin = AdminClient(self.config({"allow.auto.create.topics": False}))
         return self._admin
 
     def producer(self, defaults: Mapping[str, Any] | None = None) -> Any:

@@ -13,7 +13,7 @@ Input (rpk's `-f`): the same field letters, in a pattern matched against each li
 `-f '%k:%v'` or `-f '%T %p %k %v'`. Each field but the last stops at the first
 occurrence of the text after it. `json` reads the consume envelope back.
 
-Decoders show keys and values: `auto` (UTF-8 as is, anything else escaped as `\\xNN`),
+Decoders show keys and values: `auto` (UTF-8 as is; invalid bytes and control characters escaped as `\\xNN`),
 `raw` (bytes as they are), `text` (UTF-8, invalid bytes replaced), `hex`, `base64`,
 `json` (pretty-printed with `--pretty`, else compact; non-JSON falls back to auto) and
 `int` (a big-endian signed integer of 1, 2, 4 or 8 bytes, as Kafka's serializers write).
@@ -43,12 +43,20 @@ Decoder = Callable[[bytes], bytes]
 # --- decoding keys and values ------------------------------------------------------------
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _escape_binary(data: bytes) -> bytes:
+    """UTF-8 text as it is; invalid bytes and control characters (but tab, CR, LF) as
+    `\\xNN`, so binary data cannot garble a terminal."""
     try:
-        data.decode("utf-8")
-        return data
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("utf-8", "backslashreplace").encode()
+        text = data.decode("utf-8", "backslashreplace")
+    else:
+        if not _CONTROL.search(text):
+            return data
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text).encode()
 
 
 def _as_int(data: bytes) -> bytes:

@@ -455,6 +455,9 @@ class Log:
                 high_watermark,
             )
             self._delete_old_segments(count)
+            if count:
+                log.info("%s-%d: retention deleted %d segment(s); log start offset now %d",
+                         self.topic, self.partition, count, self.log_start_offset)
             return count
 
     def _delete_old_segments(self, count: int) -> None:

@@ -11,6 +11,7 @@ INVALID_REQUEST and a message saying so.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from strom.cluster.store import MetadataError
 from strom.config.defs import ConfigDef, ConfigSource, ConfigType, InvalidConfig
 from strom.config.topic import effective_topic_configs, validate_topic_overrides
 
+log = logging.getLogger(__name__)
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
@@ -104,6 +106,10 @@ def _apply_topic(ctx: RequestContext, name: str, change: Callable[[dict[str, str
             ctx.broker.store.set_topic_configs(name, configs)
         except MetadataError as exc:
             return ErrorCode[exc.error], str(exc)
+        changes = [f"{k}={v}" for k, v in sorted(configs.items()) if topic.configs.get(k) != v]
+        changes += [f"-{k}" for k in sorted(set(topic.configs) - set(configs))]
+        if changes:
+            log.info("topic %s configs changed: %s", name, ", ".join(changes))
     return NONE, None
 
 
