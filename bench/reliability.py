@@ -62,6 +62,7 @@ class Run:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.t0 = time.time()
+        self.load = os.getloadavg()[0]
         self.lines: list[tuple[float, str]] = []
 
     def log(self, what: str) -> None:
@@ -139,12 +140,13 @@ def render(run: Run, result: dict[str, object], elapsed: float) -> str:
         "",
         f"- Run {started}, {elapsed:.0f} s, Strom `{_commit()}`, Python "
         f"{platform.python_version()}, {len(os.sched_getaffinity(0))} CPUs "
-        f"({platform.machine()}).",
+        f"({platform.machine()}), load average {run.load:.1f} at the start (other work "
+        "on the machine slows failover; the timings are not benchmarks).",
         "- ZooKeeper 3.8 (Debian package), standalone, tickTime 500 ms; three Strom brokers "
         f"(ids 1, 2, 3) on loopback, `zookeeper.session.timeout.ms={args.session_timeout_ms}`.",
         f"- Topic `{TOPIC}`: {args.partitions} partitions, replication factor 3, "
         "`min.insync.replicas=2`, `unclean.leader.election.enable=false` (default).",
-        f"- Producer: confluent-kafka {confluent_kafka.version()[0]} (librdkafka "
+        f"- Producer: confluent-kafka {confluent_kafka.version()} (librdkafka "
         f"{confluent_kafka.libversion()[0]}), `enable.idempotence=true`, `acks=all`, "
         f"{args.rate:.0f} records/s round robin over the partitions, unique values, "
         "`message.timeout.ms=120000`, `request.timeout.ms=10000`, `socket.timeout.ms=10000` "
@@ -155,10 +157,11 @@ def render(run: Run, result: dict[str, object], elapsed: float) -> str:
         "",
         "## Fault schedule",
         "",
-        "Times are UTC. *Next ack* is the time from the signal to the first acknowledged "
-        "write on each partition the broker led when the fault began (it includes the "
-        "ZooKeeper session timeout that detects a dead or paused broker). *Healed* is when "
-        "every broker was live again and every ISR full.",
+        "Times are UTC. *Next ack* is, for each partition the broker led when the fault "
+        "began, the time from the signal to the acknowledgement of the first record the "
+        "producer sent after it. It includes the ZooKeeper session timeout "
+        "that detects a dead or paused broker, the election, and the client finding the new "
+        "leader. *Healed* is when every broker was live again and every ISR full.",
         "",
         "| # | fault | broker | signal at | led partitions | new leaders | next ack | healed at |",
         "|---|---|---|---|---|---|---|---|",
@@ -190,6 +193,7 @@ def render(run: Run, result: dict[str, object], elapsed: float) -> str:
         f"| acknowledged records out of produce order | {len(verdict.out_of_order)} |",
         f"| records seen by the tailing consumer | {len(consumer.seen)} |",
         f"| of those, not in the final log (phantom reads) | {len(verdict.phantom)} |",
+        f"| errors reported to the tailing consumer | {len(consumer.errors)} |",
         f"| replica logs on disk identical to the leader's | "
         f"{'yes' if result['replicas_equal'] else 'NO'} |",
         "",
@@ -205,6 +209,9 @@ def render(run: Run, result: dict[str, object], elapsed: float) -> str:
         timeline += [(t, f"fault {i}: {what}") for t, what in f.events]
     out += [f"{_utc(t)}  {what}" for t, what in sorted(timeline, key=lambda e: e[0])]
     out.append("```")
+    if consumer.errors:
+        out += ["", "Errors the tailing consumer reported (first ten):", ""]
+        out += [f"- `{e}`" for e in consumer.errors[:10]]
     return "\n".join(out) + "\n"
 
 

@@ -46,9 +46,9 @@ def test_acknowledged_writes_survive_kills_pause_and_controller_kill(cluster: Cl
     verdict = chaos.verify(producer.acked, final, consumer.seen, len(producer.failed))
     assert verdict.ok, verdict.summary()
     assert [f.kind for f in faults] == ["kill-leader"] * PARTITIONS + ["pause", "kill-controller"]
-    # Every fault really took a leader away and writes resumed on its partitions.
+    # The kills and the pause each took a leader away; writes resumed on its partitions.
     for fault in faults:
-        assert fault.led, f"{fault.kind} of broker {fault.broker} hit no leader"
+        assert fault.led or fault.kind == "kill-controller", fault
         assert set(fault.recovery_s) == set(fault.led), fault
     # The producer never gave up on a record: nothing was merely "maybe written".
     assert not producer.failed, producer.failed[:5]

@@ -49,6 +49,7 @@ class Stream:
     acked: list[tuple[int, int, bytes]] = field(default_factory=list)  # partition, offset, value
     errors: list[str] = field(default_factory=list)
     sent: int = 0
+    broker_down: bool = False  # lets the producer queue more while the broker is dead
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ack_count(self) -> int:
@@ -79,7 +80,7 @@ def produce_continuously(producer: Producer, topic: str, stream: Stream,
     while not stop.is_set():
         with stream.lock:
             outstanding = i - len(stream.acked) - len(stream.errors)
-        if outstanding >= MAX_OUTSTANDING:  # keep room to queue more while the broker is down
+        if outstanding >= MAX_OUTSTANDING + (1000 if stream.broker_down else 0):
             producer.poll(0.05)
             continue
         p = i % PARTITIONS
@@ -128,9 +129,11 @@ def test_sigkill_mid_stream_loses_no_acknowledged_record(
         broker.kill()  # SIGKILL while the producer is mid-stream
         acked_at_kill = stream.ack_count()
         sent_at_kill = stream.sent
+        stream.broker_down = True
         wait_until("the producer to queue more records while the broker is down",
                    lambda: stream.sent >= sent_at_kill + 500, 30)
         broker.start()  # same data dir, same port
+        stream.broker_down = False
         wait_until(f"{AFTER_RESTART} more acknowledgements after the restart",
                    lambda: stream.ack_count() >= acked_at_kill + AFTER_RESTART, 120)
     finally:

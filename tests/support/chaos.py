@@ -20,6 +20,7 @@ the tests check.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -42,6 +43,7 @@ class Acked:
     offset: int
     value: str
     at: float  # time.monotonic() when the client reported the acknowledgement
+    sent_at: float  # time.monotonic() when the record was handed to the client
 
 
 class AckingProducer(threading.Thread):
@@ -83,13 +85,14 @@ class AckingProducer(threading.Thread):
         if err.fatal():
             self.fatal.append(str(err))
 
-    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+    def _on_delivery(self, sent_at: float, err: KafkaError | None, msg: Any) -> None:
         value = msg.value().decode()
         with self._lock:
             if err is not None:
                 self.failed.append((value, err.name()))
             else:
-                self.acked.append(Acked(msg.partition(), msg.offset(), value, time.monotonic()))
+                self.acked.append(Acked(msg.partition(), msg.offset(), value, time.monotonic(),
+                                        sent_at))
 
     def run(self) -> None:
         seq = 0
@@ -98,7 +101,8 @@ class AckingProducer(threading.Thread):
             value = f"v{seq:08d}".encode()
             try:
                 self._producer.produce(self.topic, value, partition=seq % self.partitions,
-                                       on_delivery=self._on_delivery)
+                                       on_delivery=functools.partial(self._on_delivery,
+                                                                     time.monotonic()))
             except BufferError:
                 self._producer.poll(0.1)
                 continue
@@ -114,8 +118,11 @@ class AckingProducer(threading.Thread):
         self.join(180)
 
     def acks_after(self, partition: int, since: float) -> Acked | None:
+        """The first acknowledgement of a record handed to the client after `since` (an
+        ack that merely arrived late for a record sent earlier does not count)."""
         with self._lock:
-            return next((a for a in self.acked if a.partition == partition and a.at > since), None)
+            return next((a for a in self.acked if a.partition == partition and a.sent_at > since),
+                        None)
 
     def ack_count(self) -> int:
         with self._lock:
@@ -249,6 +256,9 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 120.0
     for s in reader.seen:
         if s.offset < ends[s.partition]:
             out[s.partition][s.offset] = s
+    # No transactions, no compaction: every offset below the high watermark is a record.
+    short = {p: (len(by_offset), ends[p]) for p, by_offset in out.items() if len(by_offset) < ends[p]}
+    assert not short, f"read back only (records, high watermark) {short}; errors {reader.errors[:5]}"
     return {p: [by_offset[o] for o in sorted(by_offset)] for p, by_offset in out.items()}
 
 
@@ -392,14 +402,15 @@ class FaultSchedule:
         return fault
 
     def pause_other(self, pause_s: float | None = None) -> Fault:
-        """SIGSTOP a broker that leads something and is not the controller, for longer
-        than the session timeout, then SIGCONT it."""
+        """SIGSTOP a broker that leads something, for longer than the session timeout,
+        then SIGCONT it. Not the controller if another broker leads anything (the
+        controller has a fault of its own next)."""
         pause_s = pause_s or self.cluster.session_timeout_ms / 1000 + 4
         controller = self.cluster.wait_for_controller()
         states = self.cluster.partitions(self.topic)
-        leaders = [s.leader for _, s in sorted(states.items()) if s.leader != controller]
-        others = sorted(self.all_brokers - {controller})
-        victim = leaders[0] if leaders else others[0]
+        leaders = sorted({s.leader for s in states.values() if s.leader >= 0},
+                         key=lambda b: (b == controller, b))
+        victim = leaders[0]
         fault, since = self._begin("pause", victim, f"SIGSTOP for {pause_s:.0f}s, then SIGCONT")
         self.cluster.pause(victim)
         self._await_failover(fault)

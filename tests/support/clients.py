@@ -443,6 +443,8 @@ class _Progress:
         self.records: list[Rec] = []
 
     def add(self, rec: Rec) -> None:
+        if rec.offset >= self.end.get(rec.partition, -1):
+            return  # past the requested end (or a partition not asked for)
         self.records.append(rec)
         self.next[rec.partition] = rec.offset + 1
 

@@ -31,6 +31,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -216,8 +217,8 @@ class Cluster:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> Cluster:
-        for broker_id in self.brokers:
-            self.start_broker(broker_id)
+        with ThreadPoolExecutor(len(self.brokers)) as pool:  # Python start-up dominates
+            list(pool.map(self.start_broker, self.brokers))
         self.wait_for_brokers(set(self.brokers))
         return self
 

@@ -245,6 +245,10 @@ def _member_main(argv: Sequence[str]) -> int:
     ap.add_argument("--instance-id")
     ap.add_argument("--assignor")
     args = ap.parse_args(argv)
+    import logging
+
+    logging.basicConfig(level=os.environ.get("STROM_TEST_CLIENT_LOG", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s %(threadName)s: %(message)s")
     log = _Log(args.log)
     stop = {"now": False}
 

@@ -13,6 +13,7 @@ missing broker is reported within a second or two (connection refused) or
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from strom.cli.common import DEFAULT_BROKERS, CliError, parse_kv
+from strom.cli.common import DEFAULT_BROKERS, CliError, OutputFormat, parse_kv
 
 DEFAULT_TIMEOUT_S = 15.0
 
@@ -245,3 +246,72 @@ class Clients:
                 self.check()
                 if error is None or error.name() != "_TIMED_OUT" or time.monotonic() > deadline:
                     raise
+
+
+# --- per-resource admin results ---------------------------------------------------------
+
+
+def config_source(entry: Any) -> str:
+    """DEFAULT, DYNAMIC_TOPIC, STATIC_BROKER, ... (Kafka's names without `_CONFIG`)."""
+    from confluent_kafka.admin import ConfigSource
+
+    source = entry.source
+    with contextlib.suppress(ValueError, TypeError):
+        source = ConfigSource(int(source))
+    name = getattr(source, "name", str(source))
+    return name.removesuffix("_CONFIG")
+
+
+def results(clients: Any, futures: dict[Any, Any]) -> dict[Any, Any]:
+    """Wait for per-resource futures; the first failure raises, naming its resource."""
+    clients.wait(futures.values())
+    found = {}
+    for resource, future in futures.items():
+        try:
+            found[resource] = future.result()
+        except Exception as exc:
+            error = as_cli_error(exc, clients.brokers)
+            if error is None:
+                raise
+            name = getattr(resource, "name", resource)
+            error.message = f"{name}: {error.message.removeprefix('Broker: ')}"
+            raise error from None
+    return found
+
+
+def per_resource(clients: Any, futures: dict[Any, Any], fmt: OutputFormat,
+                 ok_status: str, label: str = "TOPIC") -> None:
+    """Print one row per resource with its outcome (a future returning a string replaces
+    `ok_status`); failures also as error lines on stderr, and exit 1 if any failed."""
+    import typer
+
+    from strom.cli.common import print_error
+    from strom.cli.output import Output
+
+    clients.wait(futures.values())
+    rows = []
+    failed: list[CliError] = []
+    for resource, future in futures.items():
+        name = getattr(resource, "name", resource)
+        try:
+            outcome = future.result()
+            rows.append({label.lower(): name, "status": outcome if isinstance(outcome, str)
+                         else ok_status, "error": None})
+        except Exception as exc:
+            error = as_cli_error(exc, clients.brokers)
+            if error is None:
+                raise
+            error.message = f"{name}: {error.message.removeprefix('Broker: ')}"
+            failed.append(error)
+            rows.append({label.lower(): name, "status": "failed", "error": error.name,
+                         "message": error.message})
+    out = Output(fmt)
+    if out.json:
+        out.emit_json(rows)
+    else:
+        out.table([label, "STATUS"], [[r[label.lower()], r["status"] if not r["error"]
+                                       else f"{r['error']}"] for r in rows])
+    for error in failed:
+        print_error(error)
+    if failed:
+        raise typer.Exit(1)

@@ -83,8 +83,8 @@ def config(
     """
     from confluent_kafka.admin import ConfigResource
 
+    from strom.cli.client import config_source, results
     from strom.cli.output import Output
-    from strom.cli.topic import config_source, results
 
     clients = _clients(brokers, props)
     ids = broker or [b["id"] for b in cluster_info(clients)["brokers"]]
@@ -109,3 +109,29 @@ def config(
     out.table(["BROKER", "NAME", "VALUE", "SOURCE", "READ-ONLY"],
               [[r["broker"], r["name"], "(sensitive)" if r["sensitive"] else r["value"],
                 r["source"], r["read_only"]] for r in rows])
+
+
+@app.command()
+def up(
+    directory: Annotated[str, typer.Option("--dir", help="Where ZooKeeper and brokers keep data.")]
+    = "./strom-cluster",
+    brokers: Annotated[int, typer.Option("--brokers", "-n", min=1, help="How many brokers.")] = 3,
+    zookeeper_port: Annotated[int, typer.Option(help="ZooKeeper's client port.")] = 2181,
+    first_port: Annotated[int, typer.Option(help="Broker 1's port; the others follow.")] = 9092,
+) -> None:
+    """Start a local ZooKeeper and N brokers on loopback ports until Ctrl-C (development)."""
+    from pathlib import Path
+
+    from strom.cli.local_cluster import ClusterError, LocalCluster
+
+    cluster = LocalCluster(Path(directory), brokers, zookeeper_port, first_port)
+    try:
+        cluster.start()
+        typer.echo(f"strom cluster up: {brokers} broker(s) at {cluster.bootstrap}, ZooKeeper "
+                   f"127.0.0.1:{zookeeper_port}, data and logs in {directory}; Ctrl-C stops it")
+        cluster.wait()
+    except ClusterError as exc:
+        typer.echo(f"strom: error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        cluster.stop()

@@ -329,8 +329,8 @@ def delete(
     fmt: Format = OutputFormat.text,
 ) -> None:
     """Delete groups and their committed offsets (only groups without members)."""
-    from strom.cli.topic import _per_resource
+    from strom.cli.client import per_resource
 
     clients = _clients(brokers, props)
     futures = clients.admin().delete_consumer_groups(groups, request_timeout=clients.timeout)
-    _per_resource(clients, futures, fmt, "deleted", label="GROUP")
+    per_resource(clients, futures, fmt, "deleted", label="GROUP")

@@ -3,7 +3,6 @@ consume — with confluent-kafka's AdminClient, Producer and Consumer."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Annotated, Any
 
@@ -14,12 +13,10 @@ from strom.cli.common import (
     DEFAULT_BROKERS,
     Brokers,
     ClientProps,
-    CliError,
     Format,
     OutputFormat,
     fail,
     parse_kv,
-    print_error,
     reports_errors,
 )
 
@@ -35,41 +32,6 @@ def _clients(brokers: str, props: list[str] | None) -> Any:
     from strom.cli.client import Clients
 
     return Clients(brokers, props)
-
-
-def _per_resource(clients: Any, futures: dict[Any, Any], fmt: OutputFormat,
-                  ok_status: str, label: str = "TOPIC") -> None:
-    """Print one row per resource with its outcome; errors also as lines on stderr."""
-    from strom.cli.client import as_cli_error
-    from strom.cli.output import Output
-
-    clients.wait(futures.values())
-    rows = []
-    failed: list[CliError] = []
-    for resource, future in futures.items():
-        name = getattr(resource, "name", resource)
-        try:
-            outcome = future.result()
-            rows.append({label.lower(): name, "status": outcome if isinstance(outcome, str)
-                         else ok_status, "error": None})
-        except Exception as exc:
-            error = as_cli_error(exc, clients.brokers)
-            if error is None:
-                raise
-            error.message = f"{name}: {error.message.removeprefix('Broker: ')}"
-            failed.append(error)
-            rows.append({label.lower(): name, "status": "failed", "error": error.name,
-                         "message": error.message})
-    out = Output(fmt)
-    if out.json:
-        out.emit_json(rows)
-    else:
-        out.table([label, "STATUS"], [[r[label.lower()], r["status"] if not r["error"]
-                                       else f"{r['error']}"] for r in rows])
-    for error in failed:
-        print_error(error)
-    if failed:
-        raise typer.Exit(1)
 
 
 @app.command()
@@ -97,6 +59,8 @@ def create(
     """
     from confluent_kafka.admin import NewTopic
 
+    from strom.cli.client import per_resource
+
     clients = _clients(brokers, props)
     configs = parse_kv(config, "--config")
     new = [NewTopic(t, num_partitions=partitions, replication_factor=replication_factor,
@@ -106,7 +70,7 @@ def create(
                                   request_timeout=clients.timeout, operation_timeout=clients.timeout)
     if if_not_exists:
         futures = _tolerate(clients, futures, "TOPIC_ALREADY_EXISTS")
-    _per_resource(clients, futures, fmt, "validated" if dry_run else "created")
+    per_resource(clients, futures, fmt, "validated" if dry_run else "created")
 
 
 def _tolerate(clients: Any, futures: dict[str, Any], error_name: str) -> dict[str, Any]:
@@ -170,6 +134,8 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
     from confluent_kafka import TopicCollection, TopicPartition
     from confluent_kafka.admin import ConfigResource, OffsetSpec
 
+    from strom.cli.client import config_source, results
+
     admin = clients.admin()
     described = admin.describe_topics(TopicCollection(topics), request_timeout=clients.timeout)
     descriptions = results(clients, described)
@@ -209,36 +175,6 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
             ],
         })
     return result
-
-
-def config_source(entry: Any) -> str:
-    """DEFAULT, DYNAMIC_TOPIC, STATIC_BROKER, ... (Kafka's names without `_CONFIG`)."""
-    from confluent_kafka.admin import ConfigSource
-
-    source = entry.source
-    with contextlib.suppress(ValueError, TypeError):
-        source = ConfigSource(int(source))
-    name = getattr(source, "name", str(source))
-    return name.removesuffix("_CONFIG")
-
-
-def results(clients: Any, futures: dict[Any, Any]) -> dict[Any, Any]:
-    """Wait for per-resource futures; the first failure raises, naming its resource."""
-    from strom.cli.client import as_cli_error
-
-    clients.wait(futures.values())
-    found = {}
-    for resource, future in futures.items():
-        try:
-            found[resource] = future.result()
-        except Exception as exc:
-            error = as_cli_error(exc, clients.brokers)
-            if error is None:
-                raise
-            name = getattr(resource, "name", resource)
-            error.message = f"{name}: {error.message.removeprefix('Broker: ')}"
-            raise error from None
-    return found
 
 
 def _offsets(clients: Any, specs: dict[Any, Any]) -> dict[tuple[str, int], int]:
@@ -293,10 +229,11 @@ def delete(
     fmt: Format = OutputFormat.text,
 ) -> None:
     """Delete topics and all their data."""
+    from strom.cli.client import per_resource
     clients = _clients(brokers, props)
     futures = clients.admin().delete_topics(topics, request_timeout=clients.timeout,
                                             operation_timeout=clients.timeout)
-    _per_resource(clients, futures, fmt, "deleted")
+    per_resource(clients, futures, fmt, "deleted")
 
 
 @app.command("add-partitions")
@@ -313,6 +250,8 @@ def add_partitions(
     """Add partitions to topics (existing keys may then map to other partitions)."""
     from confluent_kafka.admin import NewPartitions
 
+    from strom.cli.client import per_resource
+
     if (num is None) == (to is None):
         fail("pass exactly one of --num (partitions to add) or --to (new total)",
              name="INVALID_ARGUMENT")
@@ -324,7 +263,7 @@ def add_partitions(
         new.append(NewPartitions(topic, total))
     futures = clients.admin().create_partitions(new, request_timeout=clients.timeout,
                                                 operation_timeout=clients.timeout)
-    _per_resource(clients, futures, fmt, "done")
+    per_resource(clients, futures, fmt, "done")
 
 
 @app.command("alter-config")
@@ -350,6 +289,8 @@ def alter_config(
     """
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
+    from strom.cli.client import per_resource
+
     ops: list[tuple[str, str | None, Any]] = []
     for key, value in parse_kv(set_, "--set").items():
         ops.append((key, value, AlterConfigOpType.SET))
@@ -370,4 +311,4 @@ def alter_config(
     ]
     futures = clients.admin().incremental_alter_configs(
         resources, validate_only=dry_run, request_timeout=clients.timeout)
-    _per_resource(clients, futures, fmt, "validated" if dry_run else "altered")
+    per_resource(clients, futures, fmt, "validated" if dry_run else "altered")

@@ -37,8 +37,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
 from enum import IntEnum
+from typing import NamedTuple
 
 import crc32c
 
