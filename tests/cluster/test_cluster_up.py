@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
+
 from support.broker_process import free_port, wait_for_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(180)]
