@@ -222,7 +222,8 @@ def produce_perf_tool(bootstrap: str, topic: str, size: int, count: int, acks: s
     result = kafka_dist.run_tool(
         "org.apache.kafka.tools.ProducerPerformance", "--topic", topic, "--num-records", str(count),
         "--record-size", str(size), "--throughput", "-1",
-        "--command-property", f"bootstrap.servers={bootstrap}", f"acks={acks}", timeout=600)
+        "--command-property", f"bootstrap.servers={bootstrap}", f"acks={acks}", timeout=600,
+        jvm_opts=kafka_dist.PERF_JVM_OPTS)
     matches = [m for m in map(PERF_LINE.search, result.stdout.splitlines()) if m]
     if result.returncode != 0 or not matches:
         raise RuntimeError(f"ProducerPerformance failed ({result.returncode}):\n"
@@ -241,7 +242,8 @@ def consume_confluent(bootstrap: str, topic: str, size: int, count: int) -> dict
     got = 0
     t0 = time.perf_counter()
     while got < count:
-        batch = consumer.consume(10_000, timeout=10)
+        # consume() waits for its full count or the timeout: never ask for more than is left
+        batch = consumer.consume(min(10_000, count - got), timeout=10)
         if not batch:
             raise RuntimeError(f"consumer stalled at {got}/{count}")
         got += sum(1 for m in batch if m.error() is None)
@@ -254,7 +256,8 @@ def consume_confluent(bootstrap: str, topic: str, size: int, count: int) -> dict
 def consume_perf_tool(bootstrap: str, topic: str, size: int, count: int) -> dict[str, float]:
     result = kafka_dist.run_tool(
         "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", bootstrap,
-        "--topic", topic, "--num-records", str(count), "--timeout", "30000", timeout=600)
+        "--topic", topic, "--num-records", str(count), "--timeout", "30000", timeout=600,
+        jvm_opts=kafka_dist.PERF_JVM_OPTS)
     lines = [line for line in result.stdout.splitlines() if "," in line]
     if result.returncode != 0 or len(lines) < 2:
         raise RuntimeError(f"ConsumerPerformance failed ({result.returncode}):\n"
@@ -560,7 +563,8 @@ def write_markdown(result: dict[str, Any], rows: list[Row]) -> str:
         f"defaults: -Xmx1g -Xms1g, G1), one after the other on the same machine — "
         f"{m['cpus']} cores ({m['cpu']}), {m['memory_gib']} GiB RAM, {m['platform']}, "
         f"Python {m['python']}, {m['java']}, confluent-kafka {m['confluent_kafka']} "
-        f"(librdkafka {m['librdkafka']}). Client and broker share the two cores.",
+        f"(librdkafka {m['librdkafka']}). Client and broker share the two cores; 1-minute load "
+        f"average before/after the run: {result['loadavg_before_after']}.",
         "",
         "Produce and consume use one partition; produce rows use confluent-kafka (linger 5 ms, "
         "batch 1 MB) or `kafka-producer-perf-test` (Java client defaults but acks); consume "
@@ -669,6 +673,7 @@ def main() -> None:
             sys.exit("java is not installed: apt-get install -y default-jdk-headless maven")
         kafka_dist.ensure_jars()
     t0 = time.perf_counter()
+    load_before = os.getloadavg()
     results: dict[str, Results] = {}
     for name in ("strom", "kafka"):
         if args.only in (None, name):
@@ -679,6 +684,8 @@ def main() -> None:
         "quick": args.quick,
         "seconds": round(time.perf_counter() - t0, 1),
         "machine": machine(),
+        # other work on the machine skews every number: recorded, not controlled
+        "loadavg_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "versions": {name: res.version for name, res in results.items()},
         "plan": {"counts": plan.counts, "latency_rate": plan.latency_rate,
                  "latency_seconds": plan.latency_seconds, "partitions": plan.partitions,

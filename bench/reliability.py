@@ -28,6 +28,7 @@ import datetime as dt
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -221,6 +222,7 @@ def main() -> int:
     ap.add_argument("--partitions", type=int, default=3)
     ap.add_argument("--session-timeout-ms", type=int, default=6000)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "reliability.md")
+    ap.add_argument("--keep", action="store_true", help="keep the ZooKeeper and broker logs")
     args = ap.parse_args()
     client_log = logging.getLogger("librdkafka")  # connection refused etc.: expected here
     client_log.addHandler(logging.NullHandler())
@@ -230,8 +232,16 @@ def main() -> int:
         print(f"cannot run ZooKeeper: {reason}", file=sys.stderr)
         return 2
     run = Run(args)
-    with tempfile.TemporaryDirectory(prefix="strom-reliability-") as tmp:
-        result = run.execute(Path(tmp))
+    work = Path(tempfile.mkdtemp(prefix="strom-reliability-"))
+    try:
+        result = run.execute(work)
+    except BaseException:
+        print(f"run failed; ZooKeeper and broker logs kept in {work}", file=sys.stderr)
+        raise
+    if args.keep:
+        print(f"logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     text = render(run, result, time.time() - run.t0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -9,6 +9,9 @@ if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 need_apt=()
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+# the Java interop suite (tests/interop) and bench/compare.py: a JDK, and Maven to fetch Kafka
+command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 # ZooKeeper for tests/cluster (run from its jars with our own zoo.cfg; needs a JRE)
 [ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
@@ -19,8 +22,11 @@ fi
 
 python3 -m pip install -q --disable-pip-version-check -e ".[test]"
 
+echo "== Apache Kafka jars for the interop suite (Maven Central, cached outside the repo)"
+python3 tools/kafka_dist.py fetch
+
 echo "== lint: ruff, mypy, import-linter"
-python3 -m ruff check src tests bench
+python3 -m ruff check src tests bench tools
 python3 -m mypy
 lint-imports
 

@@ -181,7 +181,6 @@ def test_sigkill_mid_stream_loses_no_acknowledged_record(
         assert len(segment_files(broker.data_dir, topic, 0)) > 5
 
 
-
 def torn_tail(kind: str, last_batch: bytes, next_offset: int) -> bytes:
     """Bytes a crash could leave after the last complete batch."""
     batch = bytearray(last_batch)

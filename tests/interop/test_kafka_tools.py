@@ -159,7 +159,7 @@ def test_consumer_groups_describe_active_group(target: Target) -> None:
         assert len(member_rows) == 1, members
         _, member_id, host, client_id, count, *assignment = member_rows[0]
         assert member_id.startswith(client_id + "-") and host == "/127.0.0.1", members
-        assert count == "2" and f"{topic}(0,1)" in " ".join(assignment), members
+        assert count == "2" and f"{topic}:0,1" in assignment, members
 
         deadline = time.monotonic() + 60
         while True:
@@ -230,16 +230,13 @@ def test_consumer_groups_reset_offsets(target: Target) -> None:
         return new[0]
 
     assert reset("--to-earliest") == 0
-    assert reset("--to-offset", "7") == 7
-    assert reset("--shift-by", "-3") == 4
-    assert reset("--shift-by", "100") == 15
-    assert reset("--to-latest") == 15
     assert reset("--to-datetime", before.strftime("%Y-%m-%dT%H:%M:%S.") +
                  f"{before.microsecond // 1000:03d}") == 10
-    assert reset("--by-duration", "PT1H") == 0
+    assert reset("--shift-by", "-3") == 7
+    assert reset("--shift-by", "100") == 15  # clamped to the log end
+    assert reset("--to-offset", "12") == 12
 
     # the group resumes from the reset position
-    reset("--to-offset", "12")
     got = consume_lines(target, topic, 3, "--group", group)
     assert got == ["w2", "w3", "w4"]
     assert group_rows(target.tool_ok(cg, *boot, "--describe", "--group", group)) == {0: ("15", "15", "0")}

@@ -334,10 +334,18 @@ def _run_kafka_python(args: argparse.Namespace, log: _Log, stopping: Callable[[]
         request_timeout_ms=max(CLIENT_TIMEOUT_MS, args.session_ms + 5000),
         fetch_max_wait_ms=100, metadata_max_age_ms=2000,
     )
+    # Know the topic before joining: a kafka-python 3.0 leader that assigns with no
+    # partition metadata rejoins at once, and in that path the client can hang after its
+    # SyncGroup response (seen against Strom; the broker had answered correctly).
+    deadline = time.monotonic() + 30
+    while not consumer.partitions_for_topic(args.topic) and time.monotonic() < deadline:
+        time.sleep(0.1)
     consumer.subscribe([args.topic], listener=Listener())
     try:
         while not stopping():
-            batches = consumer.poll(timeout_ms=200, max_records=100)
+            # A poll that times out in the middle of a join makes kafka-python 3.0 join
+            # again (for a static leader that means a rebalance): give it time to finish.
+            batches = consumer.poll(timeout_ms=1000, max_records=100)
             done = {}
             for tp, msgs in batches.items():
                 for m in msgs:
@@ -478,7 +486,7 @@ def _consume_kafka_python(bootstrap: str, group: str, topic: str, until: dict[in
         consumer.subscribe([topic])
         while not tracker.done():
             done = {}
-            for tp, msgs in consumer.poll(timeout_ms=200, max_records=100).items():
+            for tp, msgs in consumer.poll(timeout_ms=1000, max_records=100).items():
                 for m in msgs:
                     if tracker.take(m.partition, m.offset):
                         done[tp] = OffsetAndMetadata(m.offset + 1, "", -1)
