@@ -540,6 +540,10 @@ def rows_from(results: dict[str, Results]) -> list[Row]:
     return rows
 
 
+LABELS = {"records_per_s": "records/s", "mb_per_s": "MB/s", "p50_ms": "p50 ms", "p99_ms": "p99 ms",
+          "p999_ms": "p99.9 ms", "max_ms": "max ms", "metadata_ms": "ms"}
+
+
 def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
@@ -579,7 +583,8 @@ def write_markdown(result: dict[str, Any], rows: list[Row]) -> str:
         met = r.floor_met()
         floor = "" if met is None else ("✅" if met else "❌")
         ratio = "—" if r.ratio is None else f"{r.ratio:.2f}"
-        lines.append(f"| {r.workload} | {r.client} | {r.unit} | {fmt(r.strom, r.unit)} | "
+        lines.append(f"| {r.workload} | {r.client} | {LABELS.get(r.metric, r.unit)} | "
+                     f"{fmt(r.strom, r.unit)} | "
                      f"{fmt(r.kafka, r.unit)} | {ratio} | {floor} |")
     errors = [(b, k, e) for b, res in result["brokers"].items() for k, e in res["errors"].items()]
     if errors:
@@ -604,7 +609,7 @@ def write_charts(rows: list[Row]) -> None:
 
     def bars(ax: Any, selected: list[Row], title: str, ylabel: str, log: bool = False) -> None:
         labels = [f"{r.workload}\n{r.client}".replace("produce ", "").replace("consume ", "")
-                  for r in selected]
+                  if r.section != "latency" else LABELS[r.metric] for r in selected]
         xs = range(len(selected))
         w = 0.4
         ax.bar([x - w / 2 for x in xs], [r.strom or 0 for r in selected], w, label="Strom",

@@ -290,3 +290,35 @@ def test_simple_commits_by_a_standalone_consumer(gbroker: BrokerProcess) -> None
         for offset, epoch, metadata, error in got.values():
             # librdkafka sends the leader epoch of the last consumed record (0 here).
             assert (offset, metadata, error) == (5, "", 0) and epoch in (-1, 0)
+
+
+@pytest.mark.parametrize("version", [2, 3, 4, 5, 6, 7, 8, 9])
+def test_commit_and_fetch_at_every_version(gbroker: BrokerProcess, version: int) -> None:
+    """OffsetCommit v2-v9 (the ones we serve) store what OffsetFetch v1-v9 read back."""
+    bootstrap = gbroker.bootstrap
+    topic = create_topic(bootstrap, unique_topic(f"grp-commit-v{version}"), 1)
+    group = f"g-commit-v{version}-{uuid.uuid4().hex[:6]}"
+    epoch = 4 if version >= 6 else -1  # committed_leader_epoch exists from v6
+    with raw(bootstrap) as c:
+        find_coordinator(c, group)
+        assert commit(c, group, [Commit(topic, 0, 40 + version, f"v{version}", epoch)],
+                      version=version) == {(topic, 0): ErrorCode.none}
+        for fetch_version in (1, 3, 5, 7):
+            got = fetched_offsets(offset_fetch(c, group, {topic: [0]}, fetch_version))
+            want_epoch = epoch if fetch_version >= 5 else -1
+            assert got == {(topic, 0): (40 + version, want_epoch, f"v{version}", 0)}, fetch_version
+
+
+@pytest.mark.parametrize("version", [0, 1, 2, 3, 4])
+def test_find_coordinator_for_a_group(gbroker: BrokerProcess, version: int) -> None:
+    group = f"g-find-v{version}-{uuid.uuid4().hex[:6]}"
+    with raw(gbroker.bootstrap) as c:
+        if version >= 4:
+            body = c.request(10, version, key_type=0, coordinator_keys=[group, group + "-b"]).body
+            entries = list(body.coordinators)
+            assert [e.key for e in entries] == [group, group + "-b"]
+        else:
+            entries = [c.request(10, version, key=group, key_type=0).body]
+        for e in entries:
+            assert e.error_code == ErrorCode.none
+            assert (e.node_id, e.host, e.port) == (0, "127.0.0.1", gbroker.port)

@@ -166,7 +166,8 @@ def test_killed_member_partitions_move_and_nothing_is_lost(
                           for m in desc.members) == sorted(
                 sorted(m.log().assignment()) for m in survivors)
             # Records produced to the victim's partitions after the kill get processed.
-            marks = {p: max(o for q, o in MemberLog.read(victim.log_path).processed() if q == p)
+            victim_done = MemberLog.read(victim.log_path).processed()
+            marks = {p: max((o for q, o in victim_done if q == p), default=-1)
                      for p in victim_parts}
             wait_until(lambda: all(
                 any(q == p and o > marks[p] + 20 for m in survivors for q, o in m.log().processed())
@@ -191,7 +192,7 @@ def test_killed_member_partitions_move_and_nothing_is_lost(
         victim_log = logs[0]
         victim_committed = victim_log.committed()
         for p in victim_parts:
-            processed_by_victim = max(o for q, o in victim_log.processed() if q == p)
+            processed_by_victim = max((o for q, o in victim_log.processed() if q == p), default=-1)
             resumed = min(e["o"] for log in logs[1:] for e in log.events
                           if e["ev"] == "rec" and e["p"] == p and e["t"] > killed_at)
             assert victim_committed.get(p, 0) <= resumed <= processed_by_victim + 1, (
