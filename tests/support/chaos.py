@@ -381,7 +381,8 @@ class FaultSchedule:
             ack = wait_until(lambda p=p: self.producer.acks_after(p, since), 120,
                              f"an acknowledged write to partition {p} after the fault")
             fault.recovery_s[p] = ack.at - since
-        fault.note(f"next acknowledged writes after {fault.recovery_s}")
+        fault.note("next acknowledged write " + ", ".join(
+            f"p{p} {s:.2f} s" for p, s in sorted(fault.recovery_s.items())))
 
     def _heal(self, fault: Fault) -> None:
         self.cluster.wait_for_brokers(self.all_brokers)

@@ -133,8 +133,11 @@ class Controller:
             if self.active:
                 try:
                     self.elect_all(rebalance=item == "rebalance")
-                except Exception:
-                    log.exception("controller election pass failed")
+                except Exception:  # e.g. ZooKeeper connection loss: the trigger must not be lost
+                    log.exception("controller election pass failed; retrying in 1 s")
+                    retry = threading.Timer(1.0, self.trigger)
+                    retry.daemon = True
+                    retry.start()
 
     def elect_all(self, rebalance: bool = False) -> int:
         live = self.live_brokers()
