@@ -168,6 +168,14 @@ class ZooKeeperMetadataStore:
                 brokers[int(child)] = zd.decode_broker(int(child), data)
             except (NoNodeError, ValueError, KeyError):
                 continue
+            except Exception:
+                # e.g. ConnectionLoss: the watch will not fire again for the same children,
+                # so re-read them shortly rather than keep a stale set of live brokers.
+                log.warning("reading broker %s failed; retrying", child, exc_info=True)
+                retry = threading.Timer(1.0, self._refresh_brokers)
+                retry.daemon = True
+                retry.start()
+                return
         with self._lock:
             changed = set(brokers) != set(self._brokers)
             self._brokers = brokers
@@ -177,6 +185,17 @@ class ZooKeeperMetadataStore:
         if changed and self.is_controller:
             for callback in list(self._controller_callbacks):
                 callback(True)
+
+    def _refresh_brokers(self) -> None:
+        if self._closed:
+            return
+        try:
+            self._on_broker_ids(self._client.get_children(zd.BROKER_IDS))
+        except Exception:
+            log.warning("refreshing live brokers failed; retrying", exc_info=True)
+            retry = threading.Timer(1.0, self._refresh_brokers)
+            retry.daemon = True
+            retry.start()
 
     def _on_topic_names(self, children: list[str]) -> None:
         for name in children:
