@@ -134,6 +134,8 @@ class Broker:
 
     def _start_cluster_membership(self) -> None:
         """In ZooKeeper mode: register, start watching, and stand for controller."""
+        if not self.config.get_str("zookeeper.connect"):
+            return  # embedded mode: kazoo is not even imported (startup time)
         from strom.cluster.zookeeper import ZooKeeperMetadataStore
 
         store = self.store
