@@ -56,6 +56,8 @@ sys.path.insert(0, str(ROOT))
 
 from tools import kafka_dist  # noqa: E402
 
+from bench.single_node import free_port, rss_mib  # noqa: E402
+
 OUT = ROOT / "docs" / "benchmarks"
 SIZES = (100, 1024, 16384)
 ACKS = ("1", "all")
@@ -84,19 +86,6 @@ class Plan:
 
 
 # ---------------------------------------------------------------------------- brokers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def first_produce(bootstrap: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:

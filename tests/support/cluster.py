@@ -30,14 +30,13 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from strom.protocol.records import decode_records, scan_batches
-from support.broker_process import BrokerProcess, free_port
+from support.broker_process import BrokerProcess, free_port, wait_until
 from support.raw_client import RawClient
 
 ZK_JAR = Path("/usr/share/java/zookeeper.jar")
@@ -58,18 +57,6 @@ def zookeeper_available() -> str | None:
     return None
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.1, detail: Callable[[], str] | None = None) -> Any:
-    """Poll `predicate` until it returns something truthy; TimeoutError naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f"; {detail()}" if detail is not None else ""
-            raise TimeoutError(f"not reached within {timeout}s: {what}{extra}")
-        time.sleep(interval)
 
 
 # --- ZooKeeper ---------------------------------------------------------------------------

@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from support.broker_process import wait_until
+
 if TYPE_CHECKING:
     from support.broker_process import BrokerProcess
 
@@ -51,18 +53,6 @@ NO_DELAY = {"group.initial.rebalance.delay.ms": "0"}
 # --- waiting -----------------------------------------------------------------------------
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.1, detail: Callable[[], str] | None = None) -> Any:
-    """Poll `predicate` until it returns something truthy; TimeoutError naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f"; {detail()}" if detail is not None else ""
-            raise TimeoutError(f"not reached within {timeout}s: {what}{extra}")
-        time.sleep(interval)
 
 
 # --- member processes ------------------------------------------------------------------

@@ -249,13 +249,12 @@ class Partition:
     def append_as_follower(self, data: bytes, leader_high_watermark: int) -> None:
         """Append what the leader sent (offsets already assigned) and follow its HW."""
         if data:
-            info = self.log.append_as_follower(data)
+            self.log.append_as_follower(data)
             for _, header in records.scan_batches(data):
                 self.epochs.assign(header.partition_leader_epoch, header.base_offset)
                 if header.producer_id >= 0:
                     self.producers.record(header, header.base_offset, header.max_timestamp)
                     self._producers_dirty = True
-            del info
         new_hw = min(leader_high_watermark, self.log.log_end_offset)
         if new_hw > self.high_watermark:
             self.high_watermark = new_hw

@@ -100,11 +100,13 @@ class ReplicaManager:
     def _sync_topic(self, topic: TopicInfo, props: Mapping[str, str]) -> None:
         config_changed = self._topic_configs.get(topic.name) != topic.configs
         self._topic_configs[topic.name] = dict(topic.configs)
-        log_config = log_config_for(topic.configs, props)
-        policy = policy_for(topic.configs, props)
-        for info in topic.partitions.values():
-            if self.broker_id not in info.replicas:
-                continue
+        mine = [info for info in topic.partitions.values() if self.broker_id in info.replicas]
+        if config_changed or any((topic.name, i.partition) not in self.partitions for i in mine):
+            # Typed settings are resolved only when something uses them: every ISR or
+            # leader change publishes a new image, and most leave configs untouched.
+            log_config = log_config_for(topic.configs, props)
+            policy = policy_for(topic.configs, props)
+        for info in mine:
             key = (topic.name, info.partition)
             existing = self.partitions.get(key)
             if existing is None:
