@@ -289,9 +289,12 @@ def test_bad_crc_is_corrupt_message_and_appends_nothing(raw: RawClient,
     entry = produce(raw, produce_topic, record_batch([b"bitrot"], corrupt_crc=True))
     assert entry.error_code == ErrorCode.corrupt_message
     assert entry.base_offset == -1
-    # a good batch followed by a bad one: the whole request is refused
+    # Produce v3+ carries exactly one batch per partition (Kafka's ProduceRequest
+    # validation): two batches, good or bad, are INVALID_RECORD and nothing is appended
     payload = record_batch([b"good"]) + record_batch([b"bad"], corrupt_crc=True)
-    assert produce(raw, produce_topic, payload).error_code == ErrorCode.corrupt_message
+    assert produce(raw, produce_topic, payload).error_code == ErrorCode.invalid_record
+    payload = record_batch([b"good"]) + record_batch([b"good too"])
+    assert produce(raw, produce_topic, payload).error_code == ErrorCode.invalid_record
     assert high_watermark(raw, produce_topic) == before
     assert produce(raw, produce_topic, record_batch([b"fine"])).base_offset == before
 

@@ -25,9 +25,10 @@ from uuid import UUID
 from strom.broker import producer_snapshot
 from strom.broker.producer_state import Duplicate, ProducerStateManager, SequenceError
 from strom.protocol import records
-from strom.protocol.records import BatchHeader, InvalidBatch
+from strom.protocol.records import BatchHeader
 from strom.storage import Log, LogConfig, OffsetOutOfRange
 from strom.storage.leader_epoch import LeaderEpochCache
+from strom.storage.validator import InvalidProduce, RecordPolicy, validate_client_batch
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,18 @@ class PartitionPolicy:
     timestamp_before_max_ms: int = 2**63 - 1
     timestamp_after_max_ms: int = 3600000
     min_insync_replicas: int = 1
+    compacted: bool = False
+    decompression_max_bytes: int = 64 * 1024 * 1024
+
+    def record_policy(self) -> RecordPolicy:
+        return RecordPolicy(
+            max_message_bytes=self.max_message_bytes,
+            log_append_time=self.log_append_time,
+            timestamp_before_max_ms=self.timestamp_before_max_ms,
+            timestamp_after_max_ms=self.timestamp_after_max_ms,
+            compacted=self.compacted,
+            decompression_max_bytes=self.decompression_max_bytes,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,8 @@ class Partition:
         self.topic_id = topic_id
         self.log = log_
         self.policy = policy
+        self._record_policy = policy.record_policy()
+        self.rejected_batches = 0  # client batches refused by validation (a metric)
         self.leader_epoch = leader_epoch
         self.producers = ProducerStateManager()
         self._clock = clock
@@ -104,16 +119,18 @@ class Partition:
     # --- produce ----------------------------------------------------------------------
 
     def append(self, payload: bytes | None) -> AppendResult:
-        if not payload:
-            return AppendResult("corrupt_message", message="empty record set")
+        """Append a client's batch after validating every record (see storage.validator)."""
+        buf = bytearray(payload or b"")
         try:
-            headers = records.validate_batches(payload)
-        except InvalidBatch as exc:
+            headers = [validate_client_batch(buf, self._record_policy, self._clock())]
+        except InvalidProduce as exc:
             log.info("rejected batch for %s-%d: %s", self.topic, self.index, exc)
-            return AppendResult(exc.reason, message=str(exc))
-        problem = self._check_policy(headers)
-        if problem is not None:
-            return problem
+            self.rejected_batches += 1
+            return AppendResult(exc.error, message=str(exc), record_errors=exc.record_errors)
+        return self.append_validated(buf, headers)
+
+    def append_validated(self, buf: bytearray, headers: list[BatchHeader]) -> AppendResult:
+        """Append batches this broker built or already checked (internal topics)."""
         try:
             duplicate = self._check_sequences(headers)
         except SequenceError as exc:
@@ -127,7 +144,7 @@ class Partition:
         now = self._clock()
         append_time = now if self.policy.log_append_time else None
         info = self.log.append_as_leader(
-            bytearray(payload), headers, leader_epoch=self.leader_epoch,
+            buf, headers, leader_epoch=self.leader_epoch,
             log_append_time_ms=append_time,
         )
         self.epochs.assign(self.leader_epoch, info.first_offset)
@@ -145,29 +162,6 @@ class Partition:
             log_append_time=append_time if append_time is not None else -1,
             log_start_offset=self.log.log_start_offset,
         )
-
-    def _check_policy(self, headers: list[BatchHeader]) -> AppendResult | None:
-        now = self._clock()
-        for header in headers:
-            if header.size > self.policy.max_message_bytes:
-                return AppendResult(
-                    "message_too_large",
-                    message=f"batch of {header.size} bytes exceeds max.message.bytes "
-                    f"{self.policy.max_message_bytes}",
-                )
-            if header.is_control:
-                return AppendResult("invalid_record", message="clients may not write control batches")
-            if self.policy.log_append_time:
-                continue
-            if header.max_timestamp > now + self.policy.timestamp_after_max_ms or (
-                header.base_timestamp >= 0
-                and header.base_timestamp < now - self.policy.timestamp_before_max_ms
-            ):
-                return AppendResult(
-                    "invalid_timestamp",
-                    message=f"timestamp {header.max_timestamp} is outside the accepted range",
-                )
-        return None
 
     def _check_sequences(self, headers: list[BatchHeader]) -> Duplicate | None:
         duplicate = None
@@ -368,6 +362,7 @@ class Partition:
     def update(self, config: LogConfig, policy: PartitionPolicy) -> None:
         self.log.update_config(config)
         self.policy = policy
+        self._record_policy = policy.record_policy()
 
     def delete_records_before(self, offset: int) -> int:
         """DeleteRecords: -1 means up to the high watermark."""

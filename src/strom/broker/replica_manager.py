@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from strom.broker.partition import Partition, PartitionPolicy
 from strom.cluster.image import MetadataImage, PartitionInfo, TopicInfo
-from strom.config.broker import BrokerConfig
+from strom.config.broker import BROKER_CONFIGS, BrokerConfig
 from strom.config.topic import typed_topic_value
 from strom.storage import LogConfig, LogManager
 
@@ -34,6 +34,11 @@ def _int(name: str, overrides: Mapping[str, str], props: Mapping[str, str]) -> i
     value = typed_topic_value(name, overrides, props)
     assert isinstance(value, int)
     return value
+
+
+def _is_compacted(overrides: Mapping[str, str], props: Mapping[str, str]) -> bool:
+    policy = typed_topic_value("cleanup.policy", overrides, props)
+    return isinstance(policy, list) and "compact" in policy
 
 
 def log_config_for(overrides: Mapping[str, str], props: Mapping[str, str]) -> LogConfig:
@@ -58,6 +63,10 @@ def policy_for(overrides: Mapping[str, str], props: Mapping[str, str]) -> Partit
         timestamp_before_max_ms=_int("message.timestamp.before.max.ms", overrides, props),
         timestamp_after_max_ms=_int("message.timestamp.after.max.ms", overrides, props),
         min_insync_replicas=_int("min.insync.replicas", overrides, props),
+        compacted=_is_compacted(overrides, props),
+        decompression_max_bytes=int(props.get("strom.decompression.max.bytes")
+                                    or BROKER_CONFIGS["strom.decompression.max.bytes"].default
+                                    or 0),
     )
 
 

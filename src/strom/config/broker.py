@@ -24,6 +24,10 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("broker.rack", T.STRING, None, read_only=True),
         ConfigDef("listeners", T.STRING, "PLAINTEXT://localhost:9092", read_only=True),
         ConfigDef("advertised.listeners", T.STRING, None, read_only=True),
+        ConfigDef("listener.security.protocol.map", T.STRING,
+                  "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+                  "listener name to security protocol; Strom serves PLAINTEXT only",
+                  read_only=True),
         ConfigDef("log.dirs", T.STRING, None, "comma-separated data directories", read_only=True),
         ConfigDef("log.dir", T.STRING, "./strom-data", read_only=True),
         ConfigDef("zookeeper.connect", T.STRING, None, "host:port[/chroot]; unset = embedded",
@@ -35,7 +39,32 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("auto.create.topics.enable", T.BOOLEAN, "true"),
         ConfigDef("delete.topic.enable", T.BOOLEAN, "true"),
         ConfigDef("socket.request.max.bytes", T.INT, "104857600", min=1, read_only=True),
-        ConfigDef("connections.max.idle.ms", T.LONG, "600000", read_only=True),
+        ConfigDef("connections.max.idle.ms", T.LONG, "600000",
+                  "close connections idle this long; -1 = never", read_only=True),
+        ConfigDef("max.connections", T.INT, str(2**31 - 1), "connections accepted at once",
+                  min=0),
+        ConfigDef("max.connections.per.ip", T.INT, str(2**31 - 1), min=0),
+        ConfigDef("max.connections.per.ip.overrides", T.STRING, "",
+                  "comma-separated host:count pairs", ),
+        ConfigDef("queued.max.request.bytes", T.LONG, "-1",
+                  "bytes of received and queued requests across all connections before "
+                  "reading pauses; -1 = no limit (Strom also caps half-received frames, "
+                  "see strom.socket.partial.request.max.bytes)", read_only=True),
+        ConfigDef("strom.socket.partial.request.max.bytes", T.LONG, "536870912",
+                  "bytes of half-received request frames held across all connections; the "
+                  "connection that would exceed it is closed", min=1, read_only=True),
+        ConfigDef("strom.request.receive.timeout.ms", T.LONG, "30000",
+                  "a connection that started a request frame and sent none of the rest for "
+                  "this long is closed (slow-sender defence)", min=1, read_only=True),
+        ConfigDef("strom.decompression.max.bytes", T.INT, "67108864",
+                  "largest decompressed size of one batch the broker accepts; a batch whose "
+                  "records expand beyond it is refused as CORRUPT_MESSAGE", min=1),
+        ConfigDef("strom.max.partitions", T.INT, "0",
+                  "partition replicas this broker hosts at most; 0 = derived from the file "
+                  "descriptor limit", min=0),
+        ConfigDef("strom.metrics.host", T.STRING, "127.0.0.1",
+                  "interface of the metrics port; the port has no authentication, so it "
+                  "binds loopback unless told otherwise", read_only=True),
         ConfigDef("message.max.bytes", T.INT, "1048588", min=0),
         ConfigDef("log.retention.check.interval.ms", T.LONG, "300000", min=1),
         ConfigDef("log.flush.offset.checkpoint.interval.ms", T.INT, "60000", min=0,

@@ -222,6 +222,12 @@ def patch_leader_epoch(buf: bytearray | memoryview, pos: int, epoch: int) -> Non
     _EPOCH.pack_into(buf, pos + 12, epoch)
 
 
+def patch_max_timestamp(buf: bytearray | memoryview, pos: int, size: int, timestamp_ms: int) -> None:
+    """Set a batch's max timestamp and re-sign it (the validator corrects lying headers)."""
+    struct.pack_into(">q", buf, pos + MAX_TIMESTAMP_OFFSET, timestamp_ms)
+    _CRC.pack_into(buf, pos + CRC_OFFSET, crc_of(buf, pos, size))
+
+
 def patch_log_append_time(
     buf: bytearray | memoryview, pos: int, size: int, timestamp_ms: int
 ) -> None:

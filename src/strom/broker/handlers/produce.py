@@ -20,6 +20,8 @@ from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, UNKNOWN_TOPIC, error, resolve_topic
 from strom.broker.partition import Partition
+from strom.broker.topic_admin import INTERNAL_TOPICS
+from strom.protocol.records import ATTRIBUTES_OFFSET, Attr
 from strom.protocol.schema import build, millis, uuid_or_none
 
 
@@ -51,7 +53,10 @@ def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
                                 _isr_too_small(partition, len(partition.isr)))
     result = partition.append(part.records)
     if result.error != "none":
-        return _partition_error(part.index, error(result.error), result.message)
+        entry = _partition_error(part.index, error(result.error), result.message)
+        entry["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}
+                                  for index, message in result.record_errors]
+        return entry
     ctx.broker.metrics.produced(topic.name, part.records)
     entry = {
         "index": part.index,
@@ -86,29 +91,60 @@ async def _await_replication(pending: _Pending, timeout_ms: int) -> None:
                          error_message=_isr_too_small(partition, len(partition.isr)))
 
 
+def _has_transactional_records(request: Any) -> bool:
+    """Kafka refuses a whole request that carries transactional batches without a
+    transactional id (or, until transactions exist here, with one)."""
+    for topic_data in request.topic_data:
+        for part in topic_data.partition_data:
+            data = part.records
+            low_byte = ATTRIBUTES_OFFSET + 1  # attributes are a big-endian int16
+            if data and len(data) > low_byte and data[low_byte] & Attr.TRANSACTIONAL:
+                return True
+    return False
+
+
+def _refusal(request: Any) -> tuple[ErrorCode, str] | None:
+    """An error for every partition of the request, as Kafka sends before appending."""
+    if request.transactional_id is not None:
+        return (ErrorCode.transactional_id_authorization_failed,
+                "transactions are not supported by this broker yet")
+    if _has_transactional_records(request):
+        return (ErrorCode.transactional_id_authorization_failed,
+                "transactional records need a transactional id")
+    return None
+
+
+def _produce_to(ctx: RequestContext, topic_data: Any, acks: int,
+                refusal: tuple[ErrorCode, str] | None, pending: _Pending) -> list[dict[str, Any]]:
+    name = getattr(topic_data, "name", None)
+    topic, code = resolve_topic(ctx, name, uuid_or_none(getattr(topic_data, "topic_id", None)))
+    parts = []
+    for part in topic_data.partition_data:
+        if acks not in (-1, 0, 1):
+            parts.append(_partition_error(part.index, ErrorCode.invalid_required_acks))
+        elif refusal is not None:
+            parts.append(_partition_error(part.index, *refusal))
+        elif topic is None or part.index not in topic.partitions:
+            parts.append(_partition_error(part.index, code if topic is None else UNKNOWN_TOPIC))
+        elif topic.name in INTERNAL_TOPICS:
+            parts.append(_partition_error(part.index, ErrorCode.invalid_topic_exception,
+                                          f"Cannot append to internal topic {topic.name}"))
+        else:
+            parts.append(_append(ctx, topic, acks, part, pending))
+    return parts
+
+
 @dispatch.handles(0, 3, 13, advertised_min=0)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     acks = int(request.acks)
     responses = []
     pending: _Pending = []
+    refusal = _refusal(request)
     for topic_data in request.topic_data:
-        name = getattr(topic_data, "name", None)
-        topic_id = uuid_or_none(getattr(topic_data, "topic_id", None))
-        topic, code = resolve_topic(ctx, name, topic_id)
-        parts = []
-        for part in topic_data.partition_data:
-            if acks not in (-1, 0, 1):
-                parts.append(_partition_error(part.index, ErrorCode.invalid_required_acks))
-            elif request.transactional_id is not None:
-                parts.append(_partition_error(
-                    part.index, ErrorCode.transactional_id_authorization_failed,
-                    "transactions are not supported by this broker yet",
-                ))
-            elif topic is None or part.index not in topic.partitions:
-                parts.append(_partition_error(part.index, code if topic is None else UNKNOWN_TOPIC))
-            else:
-                parts.append(_append(ctx, topic, acks, part, pending))
-        responses.append({"name": name, "topic_id": topic_id, "partition_responses": parts})
+        parts = _produce_to(ctx, topic_data, acks, refusal, pending)
+        responses.append({"name": getattr(topic_data, "name", None),
+                          "topic_id": uuid_or_none(getattr(topic_data, "topic_id", None)),
+                          "partition_responses": parts})
     if acks == 0:
         return None
     if pending:
