@@ -28,7 +28,7 @@ from strom.broker.topic_admin import TopicAdmin
 from strom.cluster.controller import Controller
 from strom.cluster.image import BrokerInfo
 from strom.cluster.local import LocalMetadataStore
-from strom.cluster.store import MetadataStore
+from strom.cluster.store import InconsistentClusterId, MetadataStore
 from strom.config.broker import BrokerConfig
 from strom.storage import LogManager
 
@@ -54,13 +54,16 @@ class Broker:
         self.started_at = time.monotonic()
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
+        cluster_id = config.get_str("cluster.id") or new_cluster_id()
+        in_zookeeper = bool(config.get_str("zookeeper.connect"))
         self.logs = LogManager(
             config.log_dirs,
             clock=clock,
             broker_id=self.broker_id,
-            cluster_id=config.get_str("cluster.id") or new_cluster_id(),
+            cluster_id=None if in_zookeeper else cluster_id,  # ZooKeeper's id, checked at start
         )
-        self.cluster_id = self.logs.cluster_id
+        # ZooKeeper mode: only a proposal for an empty /cluster/id, never meta.properties' id
+        self.cluster_id = cluster_id if in_zookeeper else self.logs.cluster_id or cluster_id
         self.replicas = ReplicaManager(config, self.logs, clock)
         self.store: MetadataStore = self._open_store()
         self.peers = PeerChannel(self.broker_id)
@@ -141,6 +144,13 @@ class Broker:
         store = self.store
         if not isinstance(store, ZooKeeperMetadataStore):
             return
+        zk_cluster_id = store.connect()  # Kafka's InconsistentClusterIdException check:
+        stored = self.logs.stored_cluster_id  # ZooKeeper's id is the truth, fresh dirs take it
+        if stored is not None and stored != zk_cluster_id:
+            store.close()
+            raise InconsistentClusterId(zk_cluster_id, stored)
+        self.logs.adopt_cluster_id(zk_cluster_id)
+        self.cluster_id = zk_cluster_id
         self.controller = Controller(
             store,
             self.config.get_bool("unclean.leader.election.enable"),

@@ -50,6 +50,7 @@ def run(config_path: Path | None, override_items: list[str], log_level: str,
 
 async def _serve(config: BrokerConfig) -> int:
     from strom.broker.server import Broker
+    from strom.cluster.store import InconsistentClusterId
 
     broker = Broker(config)
     stop = asyncio.Event()
@@ -58,7 +59,7 @@ async def _serve(config: BrokerConfig) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         await broker.start()
-    except OSError as exc:
+    except (OSError, InconsistentClusterId) as exc:
         logging.getLogger("strom").error("cannot start: %s", exc)
         return 1
     print(f"strom broker {broker.broker_id} ready on "

@@ -13,8 +13,10 @@ Election rules (Kafka's OfflinePartitionLeaderElectionStrategy):
   produce does not stall for `replica.lag.time.max.ms` waiting for it.
 
 Every change bumps the partition epoch, a leader change also the leader epoch, and all
-of them are version-checked writes, so a deposed controller cannot overwrite a newer
-decision.
+of them are version-checked writes fenced by the controller epoch (the store's
+`update_topic_as_controller`): a deposed controller, e.g. one paused past its ZooKeeper
+session that wakes up still believing it leads, has its first write refused, and then
+stops acting until it wins a new election.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Protocol
 
 from strom.cluster import reassignment
 from strom.cluster.image import PartitionInfo, TopicInfo
+from strom.cluster.store import ControllerMovedError
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +90,11 @@ def next_state(p: PartitionInfo, live: set[int], unclean: bool,
 class ControllerStore(Protocol):
     def image(self) -> object: ...
 
-    def update_topic(self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
-                     ) -> TopicInfo | None: ...
+    def update_topic_as_controller(self, name: str,
+                                   change: Callable[[TopicInfo], TopicInfo | None]
+                                   ) -> TopicInfo | None:
+        """A write fenced by the controller epoch; ControllerMovedError once superseded."""
+        ...
 
 
 class Controller:
@@ -133,6 +139,9 @@ class Controller:
             if self.active:
                 try:
                     self.elect_all(rebalance=item == "rebalance")
+                except ControllerMovedError as exc:
+                    self.active = False  # a newer controller decides now; wait to be elected
+                    log.error("controller pass stopped: %s", exc)
                 except Exception:  # e.g. ZooKeeper connection loss: the trigger must not be lost
                     log.exception("controller election pass failed; retrying in 1 s")
                     retry = threading.Timer(1.0, self.trigger)
@@ -162,7 +171,7 @@ class Controller:
                                      new.leader_epoch, list(new.isr))
                 return replace(current, partitions=partitions) if touched else None
 
-            if self.store.update_topic(topic.name, change) is not None:
+            if self.store.update_topic_as_controller(topic.name, change) is not None:
                 changed += 1
         return changed
 

@@ -28,6 +28,7 @@ class PartitionInfo:
     partition_epoch: int = 0
     adding: tuple[int, ...] = ()  # replicas being added by an ongoing reassignment
     removing: tuple[int, ...] = ()  # replicas to drop once the added ones are in sync
+    controller_epoch: int = 0  # epoch of the controller that last decided this state
 
     @property
     def reassigning(self) -> bool:

@@ -25,6 +25,27 @@ class MetadataError(Exception):
         self.error = error
 
 
+class ControllerMovedError(MetadataError):
+    """A controller write refused because a newer controller epoch exists: this broker
+    is no longer the controller (Kafka's ControllerMovedException)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("not_controller", message)
+
+
+class InconsistentClusterId(MetadataError):
+    """The log dirs belong to another cluster than the one ZooKeeper names (Kafka's
+    InconsistentClusterIdException): the broker must not join."""
+
+    def __init__(self, zk_cluster_id: str, stored_cluster_id: str) -> None:
+        super().__init__(
+            "inconsistent_cluster_id",
+            f"The Cluster ID {zk_cluster_id} doesn't match stored clusterId "
+            f"Some({stored_cluster_id}) in meta.properties. The broker is trying to join "
+            "the wrong cluster. Configured zookeeper.connect may be wrong.",
+        )
+
+
 def validate_topic_name(name: str) -> None:
     if not name or name in (".", ".."):
         raise MetadataError("invalid_topic_exception", f"Topic name {name!r} is illegal")

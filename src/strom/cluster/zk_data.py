@@ -2,12 +2,13 @@
 
     /cluster/id                       {"version": "1", "id": <cluster id>}
     /controller                       ephemeral {"version": 1, "brokerid": N}
-    /controller_epoch                 "<int>"
+    /controller_epoch                 "<int>"; its znode version fences controller writes
     /brokers/ids/<id>                 ephemeral {"version": 5, "host", "port", "rack"}
     /brokers/topics/<topic>           {"version": 1, "id", "internal", "partitions": {
                                          "<p>": {"replicas": [..], "leader": N,
                                                  "leader_epoch": E, "isr": [..],
-                                                 "partition_epoch": P}}}
+                                                 "partition_epoch": P,
+                                                 "controller_epoch": C}}}
     /config/topics/<topic>            {"version": 1, "config": {name: value}}
     /latest_producer_id_block         {"version": 1, "broker": N, "block_start": S,
                                        "block_end": E}
@@ -17,6 +18,13 @@ per partition: one read per topic on startup, and one version-checked write cove
 change to the topic. Writers (the controller electing leaders, a leader changing its
 ISR, an admin adding partitions) all read-modify-write with the znode's version, so a
 write based on a stale read fails and is retried or refused.
+
+Controller writes are fenced as in Kafka's ZooKeeper mode: winning the election
+increments `/controller_epoch` in the same multi-op that creates `/controller`, and every
+partition-state write the controller makes is a multi-op that also checks that znode's
+version. A controller whose epoch was superseded (paused past its session, say) has its
+writes refused by ZooKeeper itself. Each partition state carries the `controller_epoch`
+of the controller that last decided it, as Kafka's partition state JSON does.
 """
 
 from __future__ import annotations
@@ -81,6 +89,7 @@ def encode_topic(topic: TopicInfo) -> bytes:
                 "leader_epoch": p.leader_epoch,
                 "isr": list(p.isr),
                 "partition_epoch": p.partition_epoch,
+                "controller_epoch": p.controller_epoch,
                 **({"adding": list(p.adding), "removing": list(p.removing)}
                    if p.reassigning else {}),
             }
@@ -101,11 +110,20 @@ def decode_topic(name: str, data: bytes, configs: dict[str, str]) -> TopicInfo:
             partition_epoch=int(s.get("partition_epoch", 0)),
             adding=tuple(int(r) for r in s.get("adding", ())),
             removing=tuple(int(r) for r in s.get("removing", ())),
+            controller_epoch=int(s.get("controller_epoch", 0)),
         )
         for p, s in doc.get("partitions", {}).items()
     }
     return TopicInfo(name=name, topic_id=uuid.UUID(doc["id"]), partitions=partitions,
                      configs=configs, internal=bool(doc.get("internal", False)))
+
+
+def encode_controller_epoch(epoch: int) -> bytes:
+    return str(epoch).encode()
+
+
+def decode_controller_epoch(data: bytes | None) -> int:
+    return int(data or b"0")
 
 
 def encode_configs(configs: dict[str, str]) -> bytes:

@@ -10,6 +10,13 @@ cache under a lock and hand the new image to the event loop with call_soon_threa
 subscribers always run on the loop. Writes are made from the loop with kazoo's
 synchronous calls (a loopback round trip) and applied to the cache at once, so a caller
 sees its own write without waiting for the watch.
+
+Controller fencing (Kafka's ZooKeeper mode): the election is one multi-op that creates
+the ephemeral `/controller` and increments `/controller_epoch`; the store remembers the
+epoch and the znode version it gave. Every controller write (`update_topic_as_controller`)
+is a multi-op that checks that version, so a controller superseded while it was paused
+past its session cannot change anything, even if it acts once on a stale flag before it
+learns it lost: ZooKeeper refuses the write, and the store resigns.
 """
 
 from __future__ import annotations
@@ -21,18 +28,27 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.protocol.states import KazooState
 
 from strom.cluster import zk_data as zd
 from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
-from strom.cluster.store import MetadataError, validate_topic_name
+from strom.cluster.store import ControllerMovedError, MetadataError, validate_topic_name
 
 log = logging.getLogger(__name__)
 TopicUpdate = Callable[[TopicInfo], TopicInfo | None]
+
+
+@dataclass(frozen=True)
+class ControllerFence:
+    """What this broker won the election with: the controller epoch, and the version of
+    the `/controller_epoch` znode that every one of its writes checks."""
+
+    epoch: int
+    zk_version: int
 
 
 class ZooKeeperMetadataStore:
@@ -52,18 +68,29 @@ class ZooKeeperMetadataStore:
         self._loop_thread = 0
         self._image = MetadataImage(cluster_id, -1, {}, {})
         self._controller_callbacks: list[Callable[[bool], None]] = []
+        self._fence: ControllerFence | None = None
+        self._connected = False
         self._closed = False
 
     # --- lifecycle --------------------------------------------------------------------
 
+    def connect(self) -> str:
+        """Open the session and claim the cluster id; returns ZooKeeper's cluster id (the
+        first broker's proposal wins). Separate from `start` so the broker can check its
+        log dirs' meta.properties against that id before it registers."""
+        if not self._connected:
+            self._client.start(timeout=30)
+            self._client.add_listener(self._on_connection_state)
+            for path in zd.PERSISTENT_PATHS:
+                self._client.ensure_path(path)
+            self._cluster_id = self._claim_cluster_id(self._cluster_id)
+            self._connected = True
+        return self._cluster_id
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._loop_thread = threading.get_ident()
-        self._client.start(timeout=30)
-        self._client.add_listener(self._on_connection_state)
-        for path in zd.PERSISTENT_PATHS:
-            self._client.ensure_path(path)
-        self._cluster_id = self._claim_cluster_id(self._cluster_id)
+        self.connect()
         self._register_broker()
         self._client.ChildrenWatch(zd.BROKER_IDS, self._on_broker_ids)
         self._client.ChildrenWatch(zd.TOPICS, self._on_topic_names)
@@ -98,6 +125,8 @@ class ZooKeeperMetadataStore:
     def _on_connection_state(self, state: str) -> None:
         if state == KazooState.LOST and not self._closed:
             log.error("ZooKeeper session lost; re-registering when reconnected")
+            if self._fence is not None:  # the ephemeral /controller went with the session
+                self._drop_fence("the ZooKeeper session was lost")
         elif state == KazooState.CONNECTED and not self._closed:
             threading.Thread(target=self._reregister, daemon=True).start()
 
@@ -132,7 +161,14 @@ class ZooKeeperMetadataStore:
 
     @property
     def is_controller(self) -> bool:
-        return self._controller_id == self.me.broker_id
+        """True only while `/controller` names us *and* we hold the epoch we won it with."""
+        return self._controller_id == self.me.broker_id and self._fence is not None
+
+    @property
+    def controller_epoch(self) -> int:
+        """The epoch this broker controls with, or -1 when it is not the controller."""
+        fence = self._fence
+        return -1 if fence is None else fence.epoch
 
     def _publish(self) -> None:
         with self._lock:
@@ -244,6 +280,8 @@ class ZooKeeperMetadataStore:
         was = self.is_controller
         with self._lock:
             self._controller_id = controller
+            if controller != self.me.broker_id:
+                self._fence = None  # a term once lost is never resumed; a new one has a new epoch
         self._publish()
         if controller == -1 and not self._closed:
             self._try_become_controller()
@@ -252,29 +290,66 @@ class ZooKeeperMetadataStore:
                 callback(self.is_controller)
 
     def _try_become_controller(self) -> None:
-        try:
-            self._client.create(zd.CONTROLLER, zd.dumps({"version": 1, "brokerid": self.me.broker_id}),
-                                ephemeral=True)
-        except NodeExistsError:
+        fence = self._elect_self()
+        if fence is None:
             return
-        epoch = self._bump_controller_epoch()
-        log.info("broker %d is the controller (epoch %d)", self.me.broker_id, epoch)
+        self._fence = fence
+        log.info("broker %d is the controller (epoch %d)", self.me.broker_id, fence.epoch)
+        if self._controller_id == self.me.broker_id:
+            # the /controller watch already ran (on another thread) before the fence was set
+            for callback in list(self._controller_callbacks):
+                callback(True)
 
-    def _bump_controller_epoch(self) -> int:
+    def _elect_self(self) -> ControllerFence | None:
+        """Create `/controller` and increment `/controller_epoch` in one multi-op (as
+        Kafka's registerControllerAndIncrementControllerEpoch); None if another broker
+        is the controller."""
+        mine = zd.dumps({"version": 1, "brokerid": self.me.broker_id})
         while True:
             try:
                 data, stat = self._client.get(zd.CONTROLLER_EPOCH)
-                epoch = int(data or b"0") + 1
-                self._client.set(zd.CONTROLLER_EPOCH, str(epoch).encode(), version=stat.version)
-                return epoch
             except NoNodeError:
-                try:
-                    self._client.create(zd.CONTROLLER_EPOCH, b"1")
-                    return 1
-                except NodeExistsError:
-                    continue
-            except BadVersionError:
+                with contextlib.suppress(NodeExistsError):
+                    self._client.create(zd.CONTROLLER_EPOCH, zd.encode_controller_epoch(0))
                 continue
+            epoch = zd.decode_controller_epoch(data) + 1
+            transaction = self._client.transaction()
+            transaction.create(zd.CONTROLLER, mine, ephemeral=True)
+            transaction.set_data(zd.CONTROLLER_EPOCH, zd.encode_controller_epoch(epoch),
+                                 version=stat.version)
+            created, bumped = transaction.commit()
+            if isinstance(created, NodeExistsError):
+                return None
+            if isinstance(bumped, BadVersionError):
+                continue  # another election raced us on the epoch; read it again
+            if isinstance(created, Exception) or isinstance(bumped, Exception):
+                raise MetadataError("unknown_server_error",
+                                    f"controller election failed: {[created, bumped]}")
+            return ControllerFence(epoch, bumped.version)
+
+    def _drop_fence(self, reason: str) -> None:
+        """Stop acting as controller: tell the controller thread and log why."""
+        fence, self._fence = self._fence, None
+        if fence is None:
+            return
+        log.error("broker %d is no longer the controller (epoch %d): %s; resigning",
+                  self.me.broker_id, fence.epoch, reason)
+        for callback in list(self._controller_callbacks):
+            callback(False)
+
+    def resign(self, fence: ControllerFence, reason: str) -> None:
+        """Our epoch was superseded. If `/controller` still holds our session's node (it
+        cannot normally, but a stale one would stop every election), delete it so a new
+        election gives some broker a fresh epoch."""
+        if self._fence != fence:
+            return  # resigned already, or a newer term of ours has begun
+        self._drop_fence(reason)
+        try:
+            _, stat = self._client.get(zd.CONTROLLER)
+            if stat.ephemeralOwner == self._client.client_id[0]:
+                self._client.delete(zd.CONTROLLER, version=stat.version)
+        except NoNodeError:
+            pass
 
     # --- writes (event loop thread) ---------------------------------------------------
 
@@ -360,7 +435,21 @@ class ZooKeeperMetadataStore:
 
     def update_topic(self, name: str, change: TopicUpdate) -> TopicInfo | None:
         """Version-checked read-modify-write of a topic's state; `change` returns None to
-        abort. Retries when another writer got there first."""
+        abort. Retries when another writer got there first. For writes by leaders and
+        admins; the controller's go through `update_topic_as_controller`."""
+        return self._update_topic(name, change, None)
+
+    def update_topic_as_controller(self, name: str, change: TopicUpdate) -> TopicInfo | None:
+        """`update_topic` fenced by our controller epoch: the write is a multi-op that also
+        checks `/controller_epoch`'s version, and each partition it changes is stamped with
+        our epoch. Raises ControllerMovedError (after resigning) when the epoch moved on."""
+        fence = self._fence
+        if fence is None:
+            raise ControllerMovedError(f"broker {self.me.broker_id} is not the controller")
+        return self._update_topic(name, change, fence)
+
+    def _update_topic(self, name: str, change: TopicUpdate,
+                      fence: ControllerFence | None) -> TopicInfo | None:
         path = zd.topic_path(name)
         while True:
             try:
@@ -372,15 +461,52 @@ class ZooKeeperMetadataStore:
             updated = change(current)
             if updated is None:
                 return None
-            try:
-                self._client.set(path, zd.encode_topic(updated), version=stat.version)
-            except BadVersionError:
-                continue
+            if fence is None:
+                try:
+                    self._client.set(path, zd.encode_topic(updated), version=stat.version)
+                except BadVersionError:
+                    continue
+            else:
+                updated = _stamp(current, updated, fence.epoch)
+                if not self._fenced_set(path, zd.encode_topic(updated), stat.version, fence):
+                    continue
             self._apply(updated)
             return updated
+
+    def _fenced_set(self, path: str, data: bytes, version: int, fence: ControllerFence) -> bool:
+        """Set `path` at `version` only if our controller epoch still holds; False when the
+        znode changed under us (read again), ControllerMovedError when the epoch did."""
+        transaction = self._client.transaction()
+        transaction.check(zd.CONTROLLER_EPOCH, fence.zk_version)
+        transaction.set_data(path, data, version=version)
+        checked, written = transaction.commit()
+        if isinstance(checked, (BadVersionError, NoNodeError)):
+            reason = (f"controller epoch {fence.epoch} was superseded (/controller_epoch is no "
+                      f"longer at version {fence.zk_version}); the write to {path} was refused")
+            self.resign(fence, reason)
+            raise ControllerMovedError(reason)
+        if isinstance(written, BadVersionError):
+            return False
+        if isinstance(written, NoNodeError):
+            raise MetadataError("unknown_topic_or_partition", f"{path} does not exist")
+        if isinstance(checked, Exception) and not isinstance(checked, RolledBackError):
+            raise checked
+        if isinstance(written, Exception):
+            raise written
+        return True
 
     def _apply(self, topic: TopicInfo) -> None:
         with self._lock:
             self._topics[topic.name] = replace(topic, configs=self._configs.get(topic.name,
                                                                                 topic.configs))
         self._publish()
+
+
+def _stamp(current: TopicInfo, updated: TopicInfo, controller_epoch: int) -> TopicInfo:
+    """Mark every partition the controller changed with its epoch, as Kafka's partition
+    state records the controller_epoch of the decision."""
+    partitions = {
+        index: p if p == current.partitions.get(index) else replace(p, controller_epoch=controller_epoch)
+        for index, p in updated.partitions.items()
+    }
+    return replace(updated, partitions=partitions)

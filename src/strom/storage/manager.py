@@ -60,7 +60,7 @@ class LogManager:
         *,
         clock: Clock = now_ms,
         broker_id: int,
-        cluster_id: str,
+        cluster_id: str | None,
     ) -> None:
         if not log_dirs:
             raise ValueError("at least one log dir is needed")
@@ -68,6 +68,8 @@ class LogManager:
         self.broker_id = broker_id
         self._clock = clock
         self._lock_fds: list[int] = []
+        self.stored_cluster_id: str | None = None  # from meta.properties, if any dir had one
+        self._unstamped: list[Path] = []
         try:
             for d in self.log_dirs:
                 d.mkdir(parents=True, exist_ok=True)
@@ -92,8 +94,10 @@ class LogManager:
             raise LogDirLocked(f"{d} is in use by another process") from exc
         self._lock_fds.append(fd)
 
-    def _init_meta(self, cluster_id: str) -> str:
-        """Check each dir's meta.properties against us; write the missing ones."""
+    def _init_meta(self, cluster_id: str | None) -> str | None:
+        """Check each dir's meta.properties against us; write the missing ones. With no
+        `cluster_id` (ZooKeeper mode: the id is ZooKeeper's, known only once connected)
+        nothing is written until `adopt_cluster_id`."""
         found: dict[Path, str] = {}
         for d in self.log_dirs:
             props = read_properties(d / META_PROPERTIES)
@@ -109,11 +113,20 @@ class LogManager:
         ids = set(found.values())
         if len(ids) > 1:
             raise InconsistentLogDirs(f"log dirs belong to different clusters: {sorted(ids)}")
-        chosen = ids.pop() if ids else cluster_id
-        for d in self.log_dirs:
-            if d not in found:
-                write_meta_properties(d / META_PROPERTIES, self.broker_id, chosen)
+        self.stored_cluster_id = ids.pop() if ids else None
+        self._unstamped = [d for d in self.log_dirs if d not in found]
+        chosen = self.stored_cluster_id or cluster_id
+        if chosen is not None:
+            self.adopt_cluster_id(chosen)
         return chosen
+
+    def adopt_cluster_id(self, cluster_id: str) -> None:
+        """Write meta.properties with `cluster_id` in every dir that has none. The caller
+        has checked it against `stored_cluster_id`."""
+        for d in self._unstamped:
+            write_meta_properties(d / META_PROPERTIES, self.broker_id, cluster_id)
+        self._unstamped = []
+        self.cluster_id = cluster_id
 
     def load_all(self, config_for: Callable[[str], LogConfig]) -> dict[TopicPartition, Log]:
         """Open every partition directory; recover those not closed cleanly."""

@@ -12,7 +12,7 @@ from strom.cluster.image import PartitionInfo, TopicInfo
 
 
 class FlakyStore:
-    """update_topic fails the first time, as a write cut by a connection loss would."""
+    """update_topic_as_controller fails the first time, as a write cut by a connection loss would."""
 
     def __init__(self, topic: TopicInfo) -> None:
         self.topic = topic
@@ -22,8 +22,9 @@ class FlakyStore:
     def image(self) -> object:
         return None
 
-    def update_topic(self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
-                     ) -> TopicInfo | None:
+    def update_topic_as_controller(self, name: str,
+                                   change: Callable[[TopicInfo], TopicInfo | None]
+                                   ) -> TopicInfo | None:
         self.calls += 1
         if self.calls == 1:
             raise ConnectionError("connection to ZooKeeper lost")
