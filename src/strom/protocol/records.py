@@ -276,9 +276,12 @@ def _read_nullable_bytes(buf: bytes, pos: int) -> tuple[bytes | None, int]:
 
 
 def decode_records(
-    batch: bytes | bytearray | memoryview, max_decompressed: int = 256 * 1024 * 1024
+    batch: bytes | bytearray | memoryview, max_decompressed: int = 64 * 1024 * 1024
 ) -> list[Record]:
-    """Decode every record of one batch, decompressing it if needed."""
+    """Decode every record of one batch, decompressing it if needed.
+
+    The cap matches the broker's default `strom.decompression.max.bytes`: produce
+    refuses batches that expand beyond it, so a stored batch that does is damage."""
     raw = bytes(batch)
     header = read_header(raw)
     body = raw[HEADER_SIZE : header.size]
