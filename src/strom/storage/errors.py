@@ -6,6 +6,8 @@ map each one to a Kafka error code without looking inside storage.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class StorageError(Exception):
     """Base class of every error storage raises on purpose."""
@@ -29,7 +31,30 @@ class InvalidAppend(StorageError):
 
 
 class CorruptLog(StorageError):
-    """Bytes below the log end that should be a valid batch are not (disk damage)."""
+    """Bytes below the log end that should be a valid batch are not (disk damage).
+
+    Carries the file and byte position so the broker can log where to look and answer
+    CORRUPT_MESSAGE, as Kafka does for a stored batch it cannot read.
+    """
+
+    def __init__(self, path: Path, position: int, reason: str) -> None:
+        super().__init__(f"{path}: {reason} at byte {position}")
+        self.path = path
+        self.position = position
+        self.reason = reason
+
+
+class KafkaStorageError(StorageError):
+    """An I/O error (ENOSPC, EIO, ...) took the log's directory offline.
+
+    Maps to KAFKA_STORAGE_ERROR (56). As in Kafka's JBOD handling, the directory stays
+    offline until the broker restarts: every partition in it answers this error, while
+    other directories keep serving.
+    """
+
+    def __init__(self, log_dir: Path, message: str) -> None:
+        super().__init__(message)
+        self.log_dir = log_dir
 
 
 class CorruptCheckpoint(StorageError):

@@ -18,6 +18,8 @@ DELETED_SUFFIX = ".deleted"
 CLEANED_SUFFIX = ".cleaned"
 SWAP_SUFFIX = ".swap"
 TMP_SUFFIX = ".tmp"
+# a damaged segment's original bytes, kept for the operator: <base>.log.<ms>.corrupt
+CORRUPT_SUFFIX = ".corrupt"
 DELETE_DIR_SUFFIX = "-delete"
 FUTURE_DIR_SUFFIX = "-future"
 STRAY_DIR_SUFFIX = "-stray"

@@ -8,9 +8,13 @@ starts as fast as an empty one:
 * after a clean shutdown only the active segment is touched: its indexes are loaded and
   the few batches past the last index entry are scanned (CRC included) to find the log end;
 * after a crash, segments from the one holding the recovery point on are rescanned with
-  CRC checks and their indexes rebuilt; the first invalid byte truncates the log there and
-  every later segment is dropped, as in Kafka. Recovered data is fsynced, so the recovery
-  point can move to the log end;
+  CRC checks and their indexes rebuilt. Invalid bytes at the end of a segment are cut.
+  Unlike Kafka, which then drops every later segment, later segments are recovered on
+  their own and kept: they hold acknowledged batches, and a crash cannot make them
+  invalid after a valid check. Damage *inside* a segment is cut out with the original
+  kept aside (see ``segment``). Either way the offsets lost are logged at ERROR and
+  returned as ``LoadedLog.lost_offsets``, so a follower can re-fetch them. Recovered data
+  is fsynced, so the recovery point can move to the log end;
 * a missing index file is rebuilt even after a clean shutdown; an index whose file is
   damaged is rebuilt when first used.
 
@@ -23,9 +27,10 @@ from __future__ import annotations
 import logging
 import os
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from strom.storage import health
 from strom.storage.config import LogConfig
 from strom.storage.files import (
     CLEANED_SUFFIX,
@@ -48,6 +53,7 @@ class LoadedLog:
     segments: list[LogSegment]
     log_start_offset: int
     recovery_point: int
+    lost_offsets: list[tuple[int, int]] = field(default_factory=list)  # [first, next)
 
 
 def load_segments(
@@ -69,18 +75,19 @@ def load_segments(
         segments = [LogSegment.create(dir, start, interval, now_ms)]
         fsync_dir(dir)
         return LoadedLog(segments, start, start)
-    for segment in segments:
+    for i, segment in enumerate(segments):
         if segment.base_offset in missing_index:
             log.warning("rebuilding missing index of %s", segment.log_path)
-            segment.recover(now_ms)
+            segment.recover(now_ms, offset_limit=_next_base(segments, i))
             segment.flush()
             if segment is not segments[-1]:
                 segment.seal()
     if clean_shutdown:
         if segments[-1].base_offset not in missing_index:
             segments[-1].activate(now_ms)
+        lost = [gap for segment in segments for gap in segment.lost_offsets]
     else:
-        _recover(dir, segments, recovery_point, now_ms)
+        lost = _recover(dir, segments, recovery_point, now_ms)
     start = max(log_start_offset, segments[0].base_offset)
     end = segments[-1].next_offset
     if start > end:
@@ -91,26 +98,39 @@ def load_segments(
         segments = [LogSegment.create(dir, start, interval, now_ms)]
         fsync_dir(dir)
         end = start
-    return LoadedLog(segments, start, end)
+        lost = []
+    return LoadedLog(segments, start, end, lost)
 
 
-def _recover(dir: Path, segments: list[LogSegment], recovery_point: int, now_ms: int) -> None:
-    """Rescan from the segment holding the recovery point; cut at the first bad byte."""
+def _next_base(segments: list[LogSegment], i: int) -> int | None:
+    return segments[i + 1].base_offset if i + 1 < len(segments) else None
+
+
+def _recover(
+    dir: Path, segments: list[LogSegment], recovery_point: int, now_ms: int
+) -> list[tuple[int, int]]:
+    """Rescan from the segment holding the recovery point; return the offsets lost."""
     bases = [segment.base_offset for segment in segments]
     first = max(bisect_right(bases, recovery_point) - 1, 0)
+    lost: list[tuple[int, int]] = []
     for i in range(first, len(segments)):
         segment = segments[i]
-        truncated = segment.recover(now_ms)
+        limit = _next_base(segments, i)
+        removed = segment.recover(now_ms, offset_limit=limit)
         segment.flush()
-        if truncated and i + 1 < len(segments):
-            log.warning("%s: dropping %d segments after a torn one", dir, len(segments) - i - 1)
-            for later in reversed(segments[i + 1 :]):
-                later.delete()
-            del segments[i + 1 :]
-            fsync_dir(dir)
-            break
+        lost += segment.lost_offsets
+        if removed and limit is not None and segment.next_offset < limit:
+            # Kafka drops every later segment here; they hold valid, acknowledged batches
+            health.report_corrupt(
+                segment.log_path, segment.size,
+                f"segment lost its tail (offsets {segment.next_offset}..{limit - 1}); "
+                f"the {len(segments) - i - 1} later segment(s) are kept",
+                "recovery",
+            )
+            lost.append((segment.next_offset, limit))
     for segment in segments[first:-1]:
         segment.seal()
+    return lost
 
 
 def _list_segments(dir: Path) -> tuple[list[int], set[int]]:

@@ -15,16 +15,27 @@ Threading. Everything runs on the broker's event loop except ``flush``, which ma
 one worker thread at a time while the loop keeps appending and reading. A lock serialises
 ``flush`` with the rare operations that create, seal or delete segments (roll, truncation,
 retention, DeleteRecords, close, delete); appends that do not roll and reads never take it.
+
+Faults. Any ``OSError`` from the disk (ENOSPC, EIO, ...) takes the log offline: the call
+raises ``KafkaStorageError`` (KAFKA_STORAGE_ERROR to the client, the connection stays)
+and so does every later call until a restart, as Kafka takes a log dir offline. The
+``on_io_error`` hook lets the ``LogManager`` take the log's whole directory offline. A
+write that failed half way is cut back to the last whole batch (see ``LogSegment.append``)
+and an offline log never appends again, so no valid batch lands behind a torn one; an
+offline log is not marked cleanly shut down, so the next start recovers it. Damage met by
+a read raises ``CorruptLog`` (CORRUPT_MESSAGE), logged once at ERROR with file and
+position, rather than serving a partial batch a consumer would stall on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
 import threading
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -36,9 +47,15 @@ from strom.protocol.records import (
     patch_log_append_time,
     validate_batches,
 )
-from strom.storage import retention
+from strom.storage import health, retention
 from strom.storage.config import LogConfig, now_ms
-from strom.storage.errors import InvalidAppend, OffsetOutOfRange, StorageError
+from strom.storage.errors import (
+    CorruptLog,
+    InvalidAppend,
+    KafkaStorageError,
+    OffsetOutOfRange,
+    StorageError,
+)
 from strom.storage.files import delete_dir_name, fsync_dir, parse_partition_dir
 from strom.storage.loader import load_segments
 from strom.storage.segment import INT32_MAX, BatchInfo, LogSegment
@@ -46,6 +63,7 @@ from strom.storage.segment import INT32_MAX, BatchInfo, LogSegment
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
+IoErrorHook = Callable[["Log", OSError], None]
 
 
 class AppendInfo(NamedTuple):
@@ -94,6 +112,7 @@ class Log:
         segments: list[LogSegment],
         log_start_offset: int,
         recovery_point: int,
+        lost_offsets: Sequence[tuple[int, int]] = (),
     ) -> None:
         parsed = parse_partition_dir(dir.name)
         if parsed is None:
@@ -114,6 +133,11 @@ class Log:
         self._unsynced_sealed: list[LogSegment] = []  # rolled since the last flush
         self._dir_dirty = False  # files created or deleted since the last flush
         self._closed = False
+        self.offline: str | None = None  # why the log is offline (until a restart)
+        self.on_io_error: IoErrorHook | None = None
+        # Recovery dropped damaged batches but kept later ones: a follower truncates to
+        # the first lost offset so that replication refills the gap.
+        self.first_lost_offset: int | None = min((a for a, _ in lost_offsets), default=None)
 
     @classmethod
     def open(
@@ -139,7 +163,8 @@ class Log:
             clean_shutdown=clean_shutdown,
         )
         return cls(
-            dir, config, clock, loaded.segments, loaded.log_start_offset, loaded.recovery_point
+            dir, config, clock, loaded.segments, loaded.log_start_offset,
+            loaded.recovery_point, loaded.lost_offsets,
         )
 
     def __repr__(self) -> str:
@@ -161,6 +186,52 @@ class Log:
     @property
     def active_segment(self) -> LogSegment:
         return self._segments[-1]
+
+    @property
+    def log_dir(self) -> Path:
+        """The log directory (one of ``log.dirs``) holding this partition."""
+        return self.dir.parent
+
+    # -- faults -------------------------------------------------------------------------
+
+    def io_failed(self, exc: OSError, what: str) -> KafkaStorageError:
+        """Take the log offline after ``exc``; return the error to raise to the caller.
+
+        Public so that the broker reports I/O errors of files it keeps beside the log
+        (producer snapshots) the same way.
+        """
+        health.count_io_error()
+        first = self.offline is None
+        if first:
+            self.offline = f"{what} failed: {exc.strerror or exc}"
+        if self.on_io_error is not None:
+            self.on_io_error(self, exc)
+        elif first:
+            log.error("%s-%d: %s; the log is offline until the broker restarts",
+                      self.topic, self.partition, self.offline)
+        return self._offline_error()
+
+    def take_offline(self, reason: str) -> None:
+        """Refuse every later operation (another log of the same directory failed)."""
+        if self.offline is None:
+            self.offline = reason
+
+    def _offline_error(self) -> KafkaStorageError:
+        return KafkaStorageError(
+            self.log_dir,
+            f"{self.topic}-{self.partition} is in an offline log directory {self.log_dir} "
+            f"({self.offline})",
+        )
+
+    @contextlib.contextmanager
+    def _guard(self, what: str) -> Iterator[None]:
+        """For the rarer disk operations: refuse if offline, go offline on OSError."""
+        if self.offline is not None:
+            raise self._offline_error()
+        try:
+            yield
+        except OSError as exc:
+            raise self.io_failed(exc, what) from exc
 
     def update_config(self, config: LogConfig) -> None:
         self.config = config
@@ -257,6 +328,14 @@ class Log:
         )
 
     def _append(self, buf: bytes | bytearray, batches: list[BatchInfo], first: int) -> None:
+        if self.offline is not None:
+            raise self._offline_error()
+        try:
+            self._write(buf, batches, first)
+        except OSError as exc:
+            raise self.io_failed(exc, "append") from exc
+
+    def _write(self, buf: bytes | bytearray, batches: list[BatchInfo], first: int) -> None:
         now = self._clock()
         last = batches[-1][1]
         segment = self._segments[-1]
@@ -271,7 +350,7 @@ class Log:
             self.log_end_offset - self.recovery_point >= config.flush_messages
             or now - self.last_flush_ms >= config.flush_ms
         ):
-            self.flush()
+            self._flush(None)
 
     def _should_roll(self, segment: LogSegment, size: int, last_offset: int, now: int) -> bool:
         config = self.config
@@ -309,7 +388,8 @@ class Log:
         """Roll an idle active segment older than segment.ms (appends check this too)."""
         active = self._segments[-1]
         if active.size and now_ms - active.roll_base_ms > self.config.segment_ms:
-            self.roll()
+            with self._guard("roll"):
+                self.roll()
             return True
         return False
 
@@ -330,11 +410,24 @@ class Log:
         and nothing at all when ``offset`` is at or past it, as Kafka answers a consumer.
         ``OffsetOutOfRange`` outside [log start, log end]; empty at the log end.
         """
+        if self.offline is not None:
+            raise self._offline_error()
         if offset < self.log_start_offset or offset > self.log_end_offset:
             raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
-        empty = ReadResult(b"", offset)
         if offset == self.log_end_offset or (max_offset is not None and offset >= max_offset):
-            return empty
+            return ReadResult(b"", offset)
+        try:
+            return self._read(offset, max_bytes, max_offset, min_one_batch)
+        except CorruptLog as exc:
+            health.report_corrupt(exc.path, exc.position, exc.reason,
+                                  f"read of {self.topic}-{self.partition} at offset {offset}")
+            raise
+        except OSError as exc:
+            raise self.io_failed(exc, f"read at offset {offset}") from exc
+
+    def _read(
+        self, offset: int, max_bytes: int, max_offset: int | None, min_one_batch: bool
+    ) -> ReadResult:
         segments, bases = self._segments, self._bases
         i = bisect_right(bases, offset) - 1
         while i < len(segments):
@@ -344,27 +437,43 @@ class Log:
                 i += 1
                 continue
             position, base, size = found
-            limit = segment.size
-            if max_offset is not None:
-                if base >= max_offset:
-                    return empty
-                if i + 1 == len(segments) or max_offset < bases[i + 1]:
-                    limit = segment.position_before_offset(max_offset)
-            end = limit
-            if end - position > max_bytes:
-                if size > max_bytes:
-                    end = position
-                else:
-                    end = segment.last_boundary_at_or_below(position + max_bytes, position)
-                if end == position:
-                    if not min_one_batch:
-                        return empty
-                    end = position + size
-            return ReadResult(segment.read(position, end - position), base)
-        return empty
+            if max_offset is not None and base >= max_offset:
+                break
+            try:
+                end = self._read_end(i, position, size, max_offset, max_bytes)
+            except CorruptLog:
+                end = position + size  # damage further on: the first batch alone is safe
+            if end == position:
+                if not min_one_batch:
+                    break
+                end = position + size
+            bound = bases[i + 1] if i + 1 < len(segments) else self.log_end_offset
+            return ReadResult(segment.read_checked(position, end - position, size, bound), base)
+        return ReadResult(b"", offset)
+
+    def _read_end(
+        self, i: int, position: int, size: int, max_offset: int | None, max_bytes: int
+    ) -> int:
+        """Where a read from the batch at ``position`` of segment ``i`` stops: the
+        segment end, the high watermark or ``max_bytes``, at a batch boundary."""
+        segment = self._segments[i]
+        end = segment.size
+        if max_offset is not None and (
+            i + 1 == len(self._segments) or max_offset < self._bases[i + 1]
+        ):
+            end = segment.position_before_offset(max_offset)
+        if end - position > max_bytes:
+            if size > max_bytes:
+                return position
+            return segment.last_boundary_at_or_below(position + max_bytes, position)
+        return end
 
     def offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
         """The earliest record stamped >= ``timestamp`` at or after the log start."""
+        with self._guard("timestamp lookup"):
+            return self._offset_for_timestamp(timestamp)
+
+    def _offset_for_timestamp(self, timestamp: int) -> OffsetAndTimestamp | None:
         segments = self._segments
         first = max(bisect_right(self._bases, self.log_start_offset) - 1, 0)
         for segment in segments[first:]:
@@ -376,6 +485,10 @@ class Log:
 
     def max_timestamp_and_offset(self) -> TimestampAndOffset:
         """The largest timestamp and the first record carrying it; (-1, -1) if none."""
+        with self._guard("timestamp lookup"):
+            return self._max_timestamp_and_offset()
+
+    def _max_timestamp_and_offset(self) -> TimestampAndOffset:
         best: LogSegment | None = None
         best_ts = best_offset = -1
         for segment in self._segments:
@@ -397,7 +510,7 @@ class Log:
         the two agree.) The log start follows the log end down if it was above it; no
         record lies in between.
         """
-        with self._lock:
+        with self._lock, self._guard("truncation"):
             if offset >= self.log_end_offset:
                 return
             if offset < self.log_start_offset:
@@ -416,7 +529,7 @@ class Log:
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Delete everything and continue at ``offset`` (a follower far behind)."""
-        with self._lock:
+        with self._lock, self._guard("truncation"):
             self._delete_segments(list(reversed(self._segments)))
             segment = LogSegment.create(
                 self.dir, offset, self.config.index_interval_bytes, self._clock()
@@ -430,7 +543,7 @@ class Log:
         """DeleteRecords: raise the log start to ``offset``; drop whole segments below it."""
         if offset > self.log_end_offset:
             raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
-        with self._lock:
+        with self._lock, self._guard("DeleteRecords"):
             self.log_start_offset = max(self.log_start_offset, offset)
             self._delete_old_segments(
                 retention.below_log_start(
@@ -445,7 +558,7 @@ class Log:
         As in Kafka a segment goes only once wholly below the high watermark, and when
         every segment is expired the active one is rolled so that it can go too.
         """
-        with self._lock:
+        with self._lock, self._guard("retention"):
             count = retention.expired(
                 self._segments,
                 self.log_end_offset,
@@ -489,7 +602,16 @@ class Log:
 
     def flush(self, up_to: int | None = None) -> None:
         """fsync everything below ``up_to`` (default: the log end); advance the recovery
-        point. Safe to run in a worker thread while the event loop appends."""
+        point. Safe to run in a worker thread while the event loop appends. An offline
+        log has nothing it could make durable: a no-op."""
+        if self.offline is not None:
+            return
+        try:
+            self._flush(up_to)
+        except OSError as exc:
+            raise self.io_failed(exc, "flush") from exc
+
+    def _flush(self, up_to: int | None) -> None:
         with self._lock:
             if self._closed:
                 return
@@ -512,14 +634,22 @@ class Log:
                 self.last_flush_ms = self._clock()
 
     def close(self) -> None:
-        """Flush everything (indexes written, max timestamp recorded) and close files."""
+        """Flush everything (indexes written, max timestamp recorded) and close files.
+
+        Never raises for I/O: an offline log (or one failing now) only closes its files,
+        writing nothing, so that the manager can still close the other logs.
+        """
         with self._lock:
             if self._closed:
                 return
-            active = self._segments[-1]
-            active.seal()
-            self._unsynced_sealed.append(active)
-            self.flush()
+            if self.offline is None:
+                try:
+                    active = self._segments[-1]
+                    active.seal()
+                    self._unsynced_sealed.append(active)
+                    self._flush(None)
+                except OSError as exc:
+                    self.io_failed(exc, "close")
             for segment in self._segments:
                 segment.close()
             self._closed = True

@@ -16,6 +16,15 @@ and max timestamp known) or *sealed* (rolled or merely loaded from disk: indexes
 lazily, statistics read from the time index's last entry, which Kafka and we append on
 roll and on close). A sealed segment's indexes are checked the first time they are used
 and rebuilt from the log if they are missing or damaged.
+
+Damage. Recovery cuts invalid bytes at the end of the file (a torn write), as Kafka does.
+Invalid bytes *followed by valid batches* are not a torn write but damage (bit rot, a
+lost page, out-of-order writeback): Kafka cuts there too and silently drops every later
+batch. Here the original file is kept aside (``<base>.log.<ms>.corrupt``, for the
+operator), the segment is rewritten without the damaged bytes, every damaged range is
+logged at ERROR with its byte position and counted, and the offsets it held become a gap
+(``lost_offsets``) that reads skip as they skip a compacted range. Reads meet damage
+below the log end as ``CorruptLog`` with file and position, never as a partial batch.
 """
 
 from __future__ import annotations
@@ -23,7 +32,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import struct
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -31,14 +42,25 @@ from strom.protocol.records import (
     CURRENT_MAGIC,
     HEADER_SIZE,
     LOG_OVERHEAD,
+    MAGIC_OFFSET,
     BatchHeader,
     InvalidBatch,
+    crc_of,
     decode_records,
     read_header,
     scan_batches,
 )
+from strom.storage import health
 from strom.storage.errors import CorruptLog
-from strom.storage.files import INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, segment_path
+from strom.storage.files import (
+    CORRUPT_SUFFIX,
+    INDEX_SUFFIX,
+    LOG_SUFFIX,
+    TIME_INDEX_SUFFIX,
+    TMP_SUFFIX,
+    fsync_dir,
+    segment_path,
+)
 from strom.storage.index import OffsetIndex, TimeIndex
 
 log = logging.getLogger(__name__)
@@ -46,6 +68,8 @@ log = logging.getLogger(__name__)
 INT32_MAX = 2**31 - 1
 _SCAN_CHUNK = 8 * 1024  # header scans past an index entry: a few small batches per read
 _RECOVERY_CHUNK = 1 << 20  # recovery reads whole batches to check their CRC
+_RESYNC_WINDOW = 1 << 20  # damage: how much is searched per read for the next valid batch
+_MAGIC = bytes([CURRENT_MAGIC])
 
 # (position in the appended buffer, last offset, max timestamp, size) of one batch
 BatchInfo = tuple[int, int, int, int]
@@ -80,6 +104,9 @@ class LogSegment:
         self._max_ts = -1
         self._offset_of_max_ts = -1
         self._bytes_since_index = 0
+        # [first, next) offset ranges whose batches recovery dropped as damaged while
+        # keeping valid batches after them
+        self.lost_offsets: list[tuple[int, int]] = []
 
     @classmethod
     def create(cls, dir: Path, base_offset: int, interval: int, now_ms: int) -> LogSegment:
@@ -174,21 +201,30 @@ class LogSegment:
         self.roll_base_ms = self._first_batch_timestamp(now_ms)
         return 0
 
-    def recover(self, now_ms: int = 0) -> int:
+    def recover(self, now_ms: int = 0, *, offset_limit: int | None = None) -> int:
         """Rebuild both indexes from the log, checking every batch's CRC and offsets.
 
-        Truncates the file at the first invalid byte and returns how many bytes that cut.
+        ``offset_limit`` is the next segment's base offset: no batch here may reach it
+        (base offsets are not covered by the CRC, so a flipped bit there shows only so).
+        Invalid bytes at the end are cut; damage followed by valid batches is removed
+        with the original file kept aside (see the module docstring). Returns the bytes
+        removed.
         """
-        self.index.reset()
-        self.time_index.reset()
-        self._max_ts, self._offset_of_max_ts = -1, -1
+        self._reset_indexes()
         self.size = os.fstat(self._fd).st_size
-        end, next_offset = self._index_from(0)
-        truncated = self.size - end
-        if truncated:
-            log.warning("truncating %d invalid bytes at %d of %s", truncated, end, self.log_path)
-            os.ftruncate(self._fd, end)
-            self.size = end
+        end, next_offset = self._index_from(0, offset_limit)
+        removed = self.size - end
+        if removed:
+            salvaged = self._salvageable(end, next_offset, offset_limit)
+            if salvaged:
+                self._rewrite_without_damage(end, salvaged)
+                self._reset_indexes()
+                end, next_offset = self._index_from(0, offset_limit)
+            if end < self.size:
+                log.warning("truncating %d invalid bytes at %d of %s",
+                            self.size - end, end, self.log_path)
+                os.ftruncate(self._fd, end)
+                self.size = end
         self._next_offset = next_offset
         # As after a clean roll, the last entry carries the segment's max timestamp.
         self.time_index.maybe_append(self._max_ts, self._offset_of_max_ts)
@@ -196,7 +232,131 @@ class LogSegment:
         self.time_index.persist(fsync=False)
         self._checked = self._stats_known = True
         self.roll_base_ms = self._first_batch_timestamp(now_ms)
-        return truncated
+        return removed
+
+    def _reset_indexes(self) -> None:
+        self.index.reset()
+        self.time_index.reset()
+        self._max_ts, self._offset_of_max_ts = -1, -1
+
+    # -- damage -------------------------------------------------------------------------
+
+    def _salvageable(
+        self, position: int, next_offset: int, limit: int | None
+    ) -> list[tuple[int, int, int]]:
+        """Runs of valid batches after the invalid byte at ``position``.
+
+        Returns (start, end, offsets lost before start) per run; empty when nothing valid
+        follows, i.e. the invalid bytes are a torn tail.
+        """
+        runs: list[tuple[int, int, int]] = []
+        while position < self.size:
+            start = self._resync(position + 1, next_offset, limit)
+            if start is None:
+                break
+            lost_from = next_offset
+            end = start
+            for pos, header in self._forward_batches(start, next_offset, limit):
+                end, next_offset = pos + header.size, header.next_offset
+            runs.append((start, end, lost_from))
+            position = end
+        return runs
+
+    def _resync(self, position: int, expected: int, limit: int | None) -> int | None:
+        """The first position at or after ``position`` where a valid batch starts.
+
+        Candidates are the bytes equal to the v2 magic (found with ``bytes.find``, so
+        zeros and most garbage are skipped in C); each needs a sane header, offsets at
+        or after ``expected`` and a matching CRC-32C, so garbage cannot pass for a batch.
+        """
+        while position <= self.size - HEADER_SIZE:
+            chunk = os.pread(self._fd, _RESYNC_WINDOW + HEADER_SIZE, position)
+            stop = len(chunk) - HEADER_SIZE + 1 + MAGIC_OFFSET  # candidates fit a header
+            found = chunk.find(_MAGIC, MAGIC_OFFSET, stop)
+            while found >= 0:
+                candidate = found - MAGIC_OFFSET
+                if self._batch_at(position + candidate, chunk, candidate, expected, limit):
+                    return position + candidate
+                found = chunk.find(_MAGIC, found + 1, stop)
+            position += len(chunk) - HEADER_SIZE + 1
+        return None
+
+    def _batch_at(
+        self, position: int, chunk: bytes, at: int, expected: int, limit: int | None
+    ) -> bool:
+        try:
+            header = read_header(chunk, at)
+        except InvalidBatch:
+            return False
+        if (
+            position + header.size > self.size
+            or header.base_offset < expected
+            or not self._offsets_fit(header, limit)
+        ):
+            return False
+        return crc_of(os.pread(self._fd, header.size, position), 0, header.size) == header.crc
+
+    def _offsets_fit(self, header: BatchHeader, limit: int | None) -> bool:
+        """Offsets a batch of this segment can hold: int32 relative, below ``limit``."""
+        return (
+            header.last_offset_delta >= 0
+            and header.last_offset - self.base_offset <= INT32_MAX
+            and (limit is None or header.last_offset < limit)
+        )
+
+    def _rewrite_without_damage(self, keep_to: int, runs: list[tuple[int, int, int]]) -> None:
+        """Keep the original aside, then replace the file by its valid batches only.
+
+        Order matters for crashes: the original is hard-linked aside first and the new
+        file is renamed over the old one, so the ``.log`` always holds one or the other.
+        """
+        aside = self.log_path.with_name(
+            f"{self.log_path.name}.{time.time_ns() // 1_000_000}{CORRUPT_SUFFIX}"
+        )
+        try:
+            os.link(self.log_path, aside)
+        except OSError:
+            shutil.copyfile(self.log_path, aside)
+        damaged_from = keep_to
+        for start, end, lost_from in runs:
+            lost_to = self._base_offset_at(start)
+            lost = f"offsets {lost_from}..{lost_to - 1}" if lost_to > lost_from else "no offset"
+            health.report_corrupt(
+                self.log_path, damaged_from,
+                f"{start - damaged_from} damaged bytes before valid batches ({lost} lost; "
+                f"the later batches are kept; original file kept at {aside.name})",
+                "recovery",
+            )
+            if lost_to > lost_from:
+                self.lost_offsets.append((lost_from, lost_to))
+            damaged_from = end
+        self._copy_runs([(0, keep_to), *((s, e) for s, e, _ in runs)])
+
+    def _base_offset_at(self, position: int) -> int:
+        return read_header(os.pread(self._fd, HEADER_SIZE, position)).base_offset
+
+    def _copy_runs(self, runs: list[tuple[int, int]]) -> None:
+        tmp = self.log_path.with_name(self.log_path.name + TMP_SUFFIX)
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for start, end in runs:
+                position = start
+                while position < end:
+                    chunk = os.pread(self._fd, min(_RECOVERY_CHUNK, end - position), position)
+                    if not chunk:
+                        raise CorruptLog(self.log_path, position, "file shrank during recovery")
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(out, view):]
+                    position += len(chunk)
+            os.fsync(out)
+        finally:
+            os.close(out)
+        os.replace(tmp, self.log_path)
+        fsync_dir(self.log_path.parent)
+        os.close(self._fd)
+        self._fd = os.open(self.log_path, os.O_RDWR | os.O_APPEND)
+        self.size = os.fstat(self._fd).st_size
 
     def truncate_to(self, offset: int, now_ms: int) -> int:
         """Drop the batch holding ``offset`` and all after it; return bytes removed."""
@@ -218,26 +378,31 @@ class LogSegment:
             self.roll_base_ms = now_ms
         return removed
 
-    def _index_from(self, position: int) -> tuple[int, int]:
+    def _index_from(self, position: int, limit: int | None = None) -> tuple[int, int]:
         """Index the valid batches from ``position`` (an index entry or 0) to the end.
 
         Returns (end of the valid bytes, next offset). Stops at a bad CRC, a torn batch,
-        offsets going backwards or not fitting the int32 relative offsets of the indexes.
+        offsets going backwards, reaching ``limit`` or not fitting the int32 relative
+        offsets of the indexes.
         """
         next_offset = self.base_offset
         end = position
         self._bytes_since_index = 0
-        for pos, header in self._valid_batches(position):
-            if (
-                header.base_offset < next_offset
-                or header.last_offset - self.base_offset > INT32_MAX
-                or header.last_offset_delta < 0
-            ):
-                break
+        for pos, header in self._forward_batches(position, self.base_offset, limit):
             self._index_batch(pos, header.last_offset, header.max_timestamp, header.size)
             next_offset = header.next_offset
             end = pos + header.size
         return end, next_offset
+
+    def _forward_batches(
+        self, position: int, next_offset: int, limit: int | None
+    ) -> Iterator[tuple[int, BatchHeader]]:
+        """Valid batches from ``position``: whole, good CRC, offsets moving forward."""
+        for pos, header in self._valid_batches(position):
+            if header.base_offset < next_offset or not self._offsets_fit(header, limit):
+                return
+            yield pos, header
+            next_offset = header.next_offset
 
     def _index_batch(self, position: int, last_offset: int, max_ts: int, size: int) -> None:
         if max_ts > self._max_ts:
@@ -292,6 +457,35 @@ class LogSegment:
 
     def read(self, position: int, length: int) -> bytes:
         return os.pread(self._fd, length, position)
+
+    def read_checked(self, position: int, length: int, first_size: int, bound: int) -> bytes:
+        """Read ``length`` bytes of whole batches at ``position``, vouching for the first.
+
+        The first batch is the one the fetch offset points into: served damaged (past the
+        file end, bad CRC, offsets at or past ``bound``, the next segment's base or the log
+        end) a client would stall on it or skip records, so this raises ``CorruptLog``.
+        Later batches go unchecked, as in Kafka (clients check CRCs): one CRC per read
+        rather than one per batch keeps fetches cheap, and a client that stops at a later
+        damaged batch asks for it next, first.
+        """
+        if position + first_size > self.size:
+            raise CorruptLog(self.log_path, position,
+                             f"batch of {first_size} bytes runs past the end of the file "
+                             f"({self.size} bytes)")
+        data = os.pread(self._fd, length, position)
+        if len(data) < length:
+            raise CorruptLog(self.log_path, position, "file shorter than its batches")
+        try:
+            header = read_header(data)
+        except InvalidBatch as exc:
+            raise CorruptLog(self.log_path, position, str(exc)) from exc
+        if crc_of(data, 0, first_size) != header.crc:
+            raise CorruptLog(self.log_path, position, "CRC-32C mismatch")
+        if header.last_offset >= bound or header.last_offset_delta < 0:
+            raise CorruptLog(self.log_path, position,
+                             f"offsets {header.base_offset}..{header.last_offset} do not "
+                             f"fit below {bound}")
+        return data
 
     def find_batch(self, offset: int) -> tuple[int, int, int] | None:
         """(position, base offset, size) of the first batch whose last offset >= ``offset``."""
@@ -363,12 +557,13 @@ class LogSegment:
         while position < end:
             chunk = os.pread(self._fd, min(_SCAN_CHUNK, end - position), position)
             if len(chunk) < HEADER_SIZE:
-                raise CorruptLog(f"{self.log_path}: torn batch at {position}")
+                raise CorruptLog(self.log_path, position, "torn batch header")
             offset = 0
             while len(chunk) - offset >= HEADER_SIZE:
                 base, length, _, magic, _, _, delta, _, max_ts = unpack(chunk, offset)
                 if magic != CURRENT_MAGIC or length < _MIN_BATCH_LENGTH:
-                    raise CorruptLog(f"{self.log_path}: no batch at {position + offset}")
+                    raise CorruptLog(self.log_path, position + offset,
+                                     f"no batch header (magic {magic}, length {length})")
                 yield position + offset, base, length + LOG_OVERHEAD, base + delta, max_ts
                 offset += length + LOG_OVERHEAD
             position += offset

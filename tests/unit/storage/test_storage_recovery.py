@@ -113,7 +113,9 @@ def test_flipped_byte_in_last_batch_is_cut(open_log: OpenLog) -> None:
     assert again.active_segment.size == position
 
 
-def test_damage_mid_log_drops_later_segments(open_log: OpenLog) -> None:
+def test_damage_mid_log_keeps_later_batches(open_log: OpenLog) -> None:
+    """Kafka cuts at the first bad batch and drops every later segment; we cut out only
+    the damaged batch, keep the original file aside and report the lost offsets."""
     log = open_log(CONFIG)
     spans = _fill(log, 60)
     segments = list(log.segments)
@@ -127,12 +129,15 @@ def test_damage_mid_log_drops_later_segments(open_log: OpenLog) -> None:
         first_size = int.from_bytes(data[8:12], "big") + 12
         f.seek(first_size + 17)
         f.write(bytes([data[first_size + 17] ^ 0xFF]))
+    damaged = next(span for span in spans if span[0] > victim.base_offset)
     again = open_log(CONFIG, clean_shutdown=False)
-    assert [s.base_offset for s in again.segments] == [s.base_offset for s in segments[:2]]
-    assert again.log_end_offset == victim.base_offset + (spans_in(spans, victim.base_offset))
-    assert sorted(n for n in os.listdir(again.dir) if n.endswith(".log")) == [
-        f"{s.base_offset:020d}.log" for s in segments[:2]
-    ]
+    assert [s.base_offset for s in again.segments] == [s.base_offset for s in segments]
+    assert again.log_end_offset == log.log_end_offset
+    assert headers_of(read_all(again)) == [span for span in spans if span != damaged]
+    assert again.first_lost_offset == damaged[0]
+    aside = [n for n in os.listdir(again.dir) if n.endswith(".corrupt")]
+    assert len(aside) == 1 and aside[0].startswith(victim.log_path.name)
+    assert (again.dir / aside[0]).read_bytes() != victim.log_path.read_bytes()
 
 
 def spans_in(spans: list[tuple[int, int]], base: int) -> int:
@@ -162,7 +167,8 @@ def test_recovery_starts_at_the_recovery_point(open_log: OpenLog) -> None:
     assert len(again.segments) == len(log.segments)
     crash(again)
     full = open_log(CONFIG, recovery_point=0, clean_shutdown=False)
-    assert len(full.segments) == 1  # rescanned from 0: cut, and every later segment dropped
+    assert full.segments[0].size < size  # rescanned from 0: cut
+    assert len(full.segments) == len(log.segments)  # later segments kept (Kafka drops them)
 
 
 def test_clean_shutdown_with_torn_active_tail_is_still_cut(open_log: OpenLog) -> None:
