@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from kio.schema.errors import ErrorCode
 
-from support.broker_process import BrokerProcess
+from support.broker_process import BrokerProcess, wait_until
 from support.corrupt_batches import (
     NOW_MS,
     Case,
@@ -123,6 +123,10 @@ def test_lying_max_timestamp_is_corrected_as_kafka_does(raw: RawClient) -> None:
 
 def test_internal_topic_refuses_client_produce(raw: RawClient) -> None:
     """A client write to __consumer_offsets once bricked the broker's next start."""
+    def coordinator_ready() -> bool:  # FindCoordinator creates the offsets topic
+        return raw.request(10, 1, key="validate-internal", key_type=0).body.error_code == 0
+
+    wait_until(coordinator_ready, 30, "group coordinator available")
     entry = produce(raw, "__consumer_offsets", valid_batch())
     assert entry.error_code == ErrorCode.invalid_topic_exception
     assert "internal topic" in entry.error_message

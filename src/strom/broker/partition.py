@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 from strom.broker import producer_snapshot
@@ -37,23 +37,8 @@ log = logging.getLogger(__name__)
 class PartitionPolicy:
     """Topic settings the partition enforces itself (storage owns the rest)."""
 
-    max_message_bytes: int = 1048588
-    log_append_time: bool = False
-    timestamp_before_max_ms: int = 2**63 - 1
-    timestamp_after_max_ms: int = 3600000
+    records: RecordPolicy = field(default_factory=RecordPolicy)
     min_insync_replicas: int = 1
-    compacted: bool = False
-    decompression_max_bytes: int = 64 * 1024 * 1024
-
-    def record_policy(self) -> RecordPolicy:
-        return RecordPolicy(
-            max_message_bytes=self.max_message_bytes,
-            log_append_time=self.log_append_time,
-            timestamp_before_max_ms=self.timestamp_before_max_ms,
-            timestamp_after_max_ms=self.timestamp_after_max_ms,
-            compacted=self.compacted,
-            decompression_max_bytes=self.decompression_max_bytes,
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +82,6 @@ class Partition:
         self.topic_id = topic_id
         self.log = log_
         self.policy = policy
-        self._record_policy = policy.record_policy()
         self.rejected_batches = 0  # client batches refused by validation (a metric)
         self.leader_epoch = leader_epoch
         self.producers = ProducerStateManager()
@@ -122,7 +106,7 @@ class Partition:
         """Append a client's batch after validating every record (see storage.validator)."""
         buf = bytearray(payload or b"")
         try:
-            headers = [validate_client_batch(buf, self._record_policy, self._clock())]
+            headers = [validate_client_batch(buf, self.policy.records, self._clock())]
         except InvalidProduce as exc:
             log.info("rejected batch for %s-%d: %s", self.topic, self.index, exc)
             self.rejected_batches += 1
@@ -138,11 +122,11 @@ class Partition:
         if duplicate is not None:
             return AppendResult(
                 base_offset=duplicate.first_offset,
-                log_append_time=duplicate.timestamp if self.policy.log_append_time else -1,
+                log_append_time=duplicate.timestamp if self.policy.records.log_append_time else -1,
                 log_start_offset=self.log.log_start_offset,
             )
         now = self._clock()
-        append_time = now if self.policy.log_append_time else None
+        append_time = now if self.policy.records.log_append_time else None
         info = self.log.append_as_leader(
             buf, headers, leader_epoch=self.leader_epoch,
             log_append_time_ms=append_time,
@@ -362,7 +346,6 @@ class Partition:
     def update(self, config: LogConfig, policy: PartitionPolicy) -> None:
         self.log.update_config(config)
         self.policy = policy
-        self._record_policy = policy.record_policy()
 
     def delete_records_before(self, offset: int) -> int:
         """DeleteRecords: -1 means up to the high watermark."""

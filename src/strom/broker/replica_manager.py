@@ -22,6 +22,7 @@ from strom.cluster.image import MetadataImage, PartitionInfo, TopicInfo
 from strom.config.broker import BROKER_CONFIGS, BrokerConfig
 from strom.config.topic import typed_topic_value
 from strom.storage import LogConfig, LogManager
+from strom.storage.validator import RecordPolicy
 
 if TYPE_CHECKING:
     from strom.broker.replica_fetcher import ReplicaFetcherManager
@@ -58,15 +59,17 @@ def log_config_for(overrides: Mapping[str, str], props: Mapping[str, str]) -> Lo
 def policy_for(overrides: Mapping[str, str], props: Mapping[str, str]) -> PartitionPolicy:
     timestamp_type = typed_topic_value("message.timestamp.type", overrides, props)
     return PartitionPolicy(
-        max_message_bytes=_int("max.message.bytes", overrides, props),
-        log_append_time=timestamp_type == "LogAppendTime",
-        timestamp_before_max_ms=_int("message.timestamp.before.max.ms", overrides, props),
-        timestamp_after_max_ms=_int("message.timestamp.after.max.ms", overrides, props),
+        records=RecordPolicy(
+            max_message_bytes=_int("max.message.bytes", overrides, props),
+            log_append_time=timestamp_type == "LogAppendTime",
+            timestamp_before_max_ms=_int("message.timestamp.before.max.ms", overrides, props),
+            timestamp_after_max_ms=_int("message.timestamp.after.max.ms", overrides, props),
+            compacted=_is_compacted(overrides, props),
+            decompression_max_bytes=int(props.get("strom.decompression.max.bytes")
+                                        or BROKER_CONFIGS["strom.decompression.max.bytes"].default
+                                        or 0),
+        ),
         min_insync_replicas=_int("min.insync.replicas", overrides, props),
-        compacted=_is_compacted(overrides, props),
-        decompression_max_bytes=int(props.get("strom.decompression.max.bytes")
-                                    or BROKER_CONFIGS["strom.decompression.max.bytes"].default
-                                    or 0),
     )
 
 
