@@ -17,6 +17,7 @@ polls the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from strom.broker.producer_state import Duplicate, ProducerStateManager, Sequenc
 from strom.protocol import records
 from strom.protocol.records import BatchHeader
 from strom.storage import Log, LogConfig, OffsetOutOfRange
+from strom.storage.errors import CorruptLog, KafkaStorageError, StorageError
 from strom.storage.leader_epoch import LeaderEpochCache
 from strom.storage.validator import InvalidProduce, RecordPolicy, validate_client_batch
 
@@ -82,7 +84,6 @@ class Partition:
         self.topic_id = topic_id
         self.log = log_
         self.policy = policy
-        self.rejected_batches = 0  # client batches refused by validation (a metric)
         self.leader_epoch = leader_epoch
         self.producers = ProducerStateManager()
         self._clock = clock
@@ -109,7 +110,6 @@ class Partition:
             headers = [validate_client_batch(buf, self.policy.records, self._clock())]
         except InvalidProduce as exc:
             log.info("rejected batch for %s-%d: %s", self.topic, self.index, exc)
-            self.rejected_batches += 1
             return AppendResult(exc.error, message=str(exc), record_errors=exc.record_errors)
         return self.append_validated(buf, headers)
 
@@ -127,10 +127,13 @@ class Partition:
             )
         now = self._clock()
         append_time = now if self.policy.records.log_append_time else None
-        info = self.log.append_as_leader(
-            buf, headers, leader_epoch=self.leader_epoch,
-            log_append_time_ms=append_time,
-        )
+        try:
+            info = self.log.append_as_leader(
+                buf, headers, leader_epoch=self.leader_epoch,
+                log_append_time_ms=append_time,
+            )
+        except KafkaStorageError as exc:  # disk full or failing: the log dir is offline
+            return AppendResult("kafka_storage_error", message=str(exc))
         self.epochs.assign(self.leader_epoch, info.first_offset)
         offset = info.first_offset
         for header in headers:
@@ -177,7 +180,7 @@ class Partition:
         while offset < log_.log_end_offset:
             try:
                 chunk = log_.read(offset, 1 << 20).data
-            except OffsetOutOfRange:
+            except (OffsetOutOfRange, StorageError):  # damage was logged; never brick a start
                 break
             last = offset
             for _, header in records.scan_batches(chunk):
@@ -190,11 +193,14 @@ class Partition:
 
     def snapshot_producers(self) -> None:
         """Persist idempotence state at the log end (on checkpoints and clean shutdown)."""
-        if not self._producers_dirty:
+        if not self._producers_dirty or self.log.offline is not None:
             return
         self._producers_dirty = False
-        producer_snapshot.write(self.log.dir, self.log.log_end_offset,
-                                self.producers.to_snapshot())
+        try:
+            producer_snapshot.write(self.log.dir, self.log.log_end_offset,
+                                    self.producers.to_snapshot())
+        except OSError as exc:
+            self.log.io_failed(exc, "writing a producer snapshot")
 
     # --- replication --------------------------------------------------------------------
 
@@ -204,6 +210,7 @@ class Partition:
         new_term = not self.is_leader or leader_epoch != self.leader_epoch
         self.is_leader = True
         self.leader_id = me
+        self.log.first_lost_offset = None  # a leader's log is the reference, gap and all
         self.leader_epoch = leader_epoch
         self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
         if new_term:
@@ -220,6 +227,12 @@ class Partition:
         self.leader_epoch = leader_epoch
         self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
         self.followers = {}
+        lost, self.log.first_lost_offset = self.log.first_lost_offset, None
+        if lost is not None:  # recovery cut out damage: let the leader refill the gap
+            log.warning("%s-%d: truncating to %d, where recovery lost records, to fetch "
+                        "them again from the leader", self.topic, self.index, lost)
+            with contextlib.suppress(StorageError):
+                self.truncate_to(lost)
         if high_watermark is not None:
             self.high_watermark = min(high_watermark, self.log.log_end_offset)
         self._fail_hw_waiters()
@@ -328,6 +341,10 @@ class Partition:
             error = "none"
         except OffsetOutOfRange:
             data, error = b"", "offset_out_of_range"
+        except KafkaStorageError:  # the log dir is offline
+            data, error = b"", "kafka_storage_error"
+        except CorruptLog:  # logged with file and position by the log
+            data, error = b"", "corrupt_message"
         return ReadResult(error, hw, hw, self.log.log_start_offset, data)
 
     def wait_for_append(self) -> asyncio.Future[None]:
