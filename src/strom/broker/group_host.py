@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from strom.cluster.image import MetadataImage
 from strom.cluster.store import MetadataError
-from strom.coordinator.group.config import GroupConfig, LoopScheduler
+from strom.coordinator.group.config import GroupConfig, LogRecord, LoopScheduler, UnreadableBatch
 from strom.coordinator.group.coordinator import GroupCoordinator
 from strom.protocol import records
 
@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 OFFSETS_TOPIC = "__consumer_offsets"
 REPLICATION_TIMEOUT_S = 5.0  # offsets.commit.timeout.ms
+LOAD_BUFFER_BYTES = 4 << 20  # offsets.load.buffer.size: bytes read per step of a replay
+# Replay caps what one batch may cost. The coordinator writes small uncompressed batches
+# (one record per committed partition); anything beyond these is not its own and is
+# skipped rather than allowed to exhaust memory (a decompression bomb, a lying count).
+REPLAY_MAX_DECOMPRESSED = 64 << 20
+REPLAY_MAX_RECORDS = 1 << 20
 
 
 class PartitionOffsetsLog:
@@ -55,24 +61,54 @@ class PartitionOffsetsLog:
             return "coordinator_not_available"
         return "none" if replicated else "not_coordinator"
 
-    def replay(self, partition: int) -> Iterator[tuple[bytes, bytes | None]]:
+    def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]:
+        """Every record up to the high watermark; never raises for what the log holds.
+
+        A batch that cannot be decoded (CRC mismatch, bad codec payload, more than
+        `REPLAY_MAX_DECOMPRESSED` once decompressed, records that do not parse) is
+        yielded as an `UnreadableBatch` and replay goes on after it. Bytes that do not
+        even frame as a batch end the replay there, also as an `UnreadableBatch`.
+        """
         target = self.broker.replicas.get(OFFSETS_TOPIC, partition)
         if target is None:
             return
         offset = target.log.log_start_offset
         while offset < target.high_watermark:
-            chunk = target.read(offset, 4 << 20).records
+            chunk = target.read(offset, LOAD_BUFFER_BYTES).records
             if not chunk:
                 return
+            start = offset
             for pos, header in records.scan_batches(chunk):
-                if header.is_control:
-                    offset = header.next_offset
-                    continue
-                batch = chunk[pos : pos + header.size]
-                for record in records.decode_records(batch):
-                    if record.offset >= offset and record.key is not None:
-                        yield record.key, record.value
-                offset = header.next_offset
+                yield from _batch_entries(chunk, pos, header, offset)
+                offset = max(offset, header.next_offset)
+            if offset == start:
+                yield UnreadableBatch(start, target.high_watermark - 1,
+                                      "no well-formed batch here; the rest of the log is unread")
+                return
+
+
+def _batch_entries(chunk: bytes, pos: int, header: records.BatchHeader, start: int
+                   ) -> Iterator[LogRecord | UnreadableBatch]:
+    """The records of one batch at or after ``start``, or why the batch cannot be read."""
+    if header.is_control or header.next_offset <= start:
+        return
+    reason = None
+    if header.records_count > REPLAY_MAX_RECORDS:
+        reason = f"{header.records_count} records, more than {REPLAY_MAX_RECORDS}"
+    elif records.crc_of(chunk, pos, header.size) != header.crc:
+        reason = "CRC-32C mismatch"
+    if reason is None:
+        try:
+            decoded = records.decode_records(memoryview(chunk)[pos : pos + header.size],
+                                             max_decompressed=REPLAY_MAX_DECOMPRESSED)
+        except ValueError as exc:  # InvalidBatch, DecompressionError
+            reason = str(exc) or type(exc).__name__
+    if reason is not None:
+        yield UnreadableBatch(header.base_offset, header.last_offset, reason)
+        return
+    for record in decoded:
+        if record.offset >= start:
+            yield LogRecord(record.offset, header.base_offset, record.key, record.value)
 
 
 class GroupHost:
@@ -134,14 +170,18 @@ class GroupHost:
     def on_image(self, image: MetadataImage) -> None:
         topic = image.topics.get(OFFSETS_TOPIC)
         me = self.broker.broker_id
-        led = set()
+        leading = set()
         if topic is not None:
-            led = {p.partition for p in topic.partitions.values()
-                   if p.leader == me and self.broker.replicas.get(OFFSETS_TOPIC, p.partition)}
+            leading = {p.partition for p in topic.partitions.values() if p.leader == me}
+        led = {p for p in leading if self.broker.replicas.get(OFFSETS_TOPIC, p)}
         coordinator = self.coordinator
-        for partition in sorted(coordinator.owned - led):
+        # Led here but its replica is not built yet: clients are told to retry.
+        coordinator.loading = leading - led
+        for partition in sorted((coordinator.owned | set(coordinator.failed)) - led):
             coordinator.unload(partition)
-        for partition in sorted(led - coordinator.owned):
+        # A partition whose load failed is not retried on every image, only when its
+        # leadership comes back (Kafka retries a failed shard on a new leader epoch).
+        for partition in sorted(led - coordinator.owned - set(coordinator.failed)):
             coordinator.load(partition)
 
     def coordinator_for(self, group_id: str) -> tuple[str, int]:

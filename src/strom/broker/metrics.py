@@ -386,6 +386,7 @@ class BrokerCollector:
         for state, count in sorted(states.items()):
             by_state.add_metric([state], count)
         yield from (committed, lag, members, by_state)
+        yield from _coordinator_loads(coordinator)
 
     def _broker(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -401,6 +402,23 @@ class BrokerCollector:
                                   value=broker.metrics.connections_opened)
         yield GaugeMetricFamily("strom_ready", "1 once the broker serves requests.",
                                 value=1 if broker.ready else 0)
+
+
+def _coordinator_loads(coordinator: Any) -> Iterator[Any]:
+    """Records `__consumer_offsets` loads skipped, and partitions whose load failed."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    skipped = CounterMetricFamily(
+        "strom_coordinator_skipped_records",
+        "__consumer_offsets records a coordinator load could not decode and skipped.",
+        labels=["partition", "reason"])
+    for (partition, reason), count in sorted(coordinator.skipped_records.items()):
+        skipped.add_metric([str(partition), reason], count)
+    yield skipped
+    yield GaugeMetricFamily(
+        "strom_coordinator_failed_partitions",
+        "__consumer_offsets partitions led here whose load failed (groups: NOT_COORDINATOR).",
+        value=len(coordinator.failed))
 
 
 # --- HTTP --------------------------------------------------------------------------------

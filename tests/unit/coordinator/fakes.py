@@ -7,7 +7,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterator
 
-from strom.coordinator.group.config import GroupConfig
+from strom.coordinator.group.config import GroupConfig, LogRecord, UnreadableBatch
 from strom.coordinator.group.coordinator import GroupCoordinator
 
 
@@ -25,8 +25,9 @@ class MemoryOffsetsLog:
     async def wait_durable(self, partition: int) -> str:
         return "none"
 
-    def replay(self, partition: int) -> Iterator[tuple[bytes, bytes | None]]:
-        yield from self.partitions.get(partition, [])
+    def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]:
+        for offset, (key, value) in enumerate(self.partitions.get(partition, [])):
+            yield LogRecord(offset, offset, key, value)
 
 
 class _Handle:

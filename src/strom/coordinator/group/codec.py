@@ -20,11 +20,22 @@ Values:
                                   assignment bytes]
 
 A record with a null value is a tombstone: the offset or the group is gone.
+
+Value version 4 of both values is Kafka's first "flexible" version (KIP-482: compact
+strings, bytes and arrays with unsigned-varint lengths, and a tagged-field section after
+each struct). Kafka does not write it yet, but it is a valid version, so it is read.
+
+Decoders read bytes that may come from anywhere (an older broker's log, a damaged disk,
+a client that wrote to the topic): they raise `CodecError` and nothing else, so a loader
+can skip what it cannot read. A key version this codec does not know raises the subclass
+`UnknownRecordType`, which the loader ignores with a warning as Kafka's
+CoordinatorLoaderImpl does (newer record types, or a left-over from an aborted upgrade).
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 OFFSET_KEY_VERSION = 1
@@ -38,7 +49,15 @@ _I64 = struct.Struct(">q")
 
 
 class CodecError(ValueError):
-    pass
+    """The bytes are not a `__consumer_offsets` key or value this codec can read."""
+
+
+class UnknownRecordType(CodecError):
+    """A key version (Kafka's record type) this codec does not know."""
+
+    def __init__(self, version: int) -> None:
+        super().__init__(f"unknown __consumer_offsets record type (key version {version})")
+        self.version = version
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +132,12 @@ class _Writer:
 
 
 class _Reader:
-    def __init__(self, data: bytes) -> None:
+    """Reads Kafka's primitive types; ``flexible`` switches to the KIP-482 compact forms."""
+
+    def __init__(self, data: bytes, flexible: bool = False) -> None:
         self.data = data
         self.pos = 0
+        self.flexible = flexible
 
     def _take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
@@ -133,8 +155,23 @@ class _Reader:
     def i64(self) -> int:
         return int(_I64.unpack(self._take(8))[0])
 
+    def uvarint(self) -> int:
+        value = shift = 0
+        while True:
+            byte = self._take(1)[0]
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+            shift += 7
+            if shift > 28:
+                raise CodecError("unsigned varint longer than 5 bytes")
+
+    def _length(self, fixed: Callable[[], int]) -> int:
+        """A length prefix; -1 means null. Compact lengths are stored plus one."""
+        return self.uvarint() - 1 if self.flexible else fixed()
+
     def string(self) -> str | None:
-        n = self.i16()
+        n = self._length(self.i16)
         if n < 0:
             return None
         try:
@@ -149,8 +186,23 @@ class _Reader:
         return value
 
     def bytes_(self) -> bytes:
-        n = self.i32()
+        n = self._length(self.i32)
         return b"" if n < 0 else self._take(n)
+
+    def array_length(self) -> int:
+        """Element count of an array; each element takes at least one byte."""
+        n = self._length(self.i32)
+        if n < 0 or n > len(self.data) - self.pos:
+            raise CodecError(f"bad array length {n}")
+        return n
+
+    def tagged_fields(self) -> None:
+        """Skip a flexible struct's tagged fields: none of them is known here."""
+        if not self.flexible:
+            return
+        for _ in range(self.uvarint()):
+            self.uvarint()  # tag
+            self._take(self.uvarint())
 
 
 def encode_offset_key(key: OffsetKey) -> bytes:
@@ -176,7 +228,7 @@ def decode_key(data: bytes) -> OffsetKey | GroupKey:
         return OffsetKey(r.required_string(), r.required_string(), r.i32())
     if version == GROUP_KEY_VERSION:
         return GroupKey(r.required_string())
-    raise CodecError(f"unknown __consumer_offsets key version {version}")
+    raise UnknownRecordType(version)
 
 
 def encode_offset_value(value: OffsetValue) -> bytes:
@@ -192,14 +244,17 @@ def encode_offset_value(value: OffsetValue) -> bytes:
 def decode_offset_value(data: bytes) -> OffsetValue:
     r = _Reader(data)
     version = r.i16()
-    if version in (0, 1):  # offset, metadata, commit ts (and v1's expire ts)
-        value = OffsetValue(r.i64(), -1, r.string() or "", r.i64())
-        return value
-    if version == 2:
-        return OffsetValue(r.i64(), -1, r.string() or "", r.i64())
-    if version in (3, 4):
-        return OffsetValue(r.i64(), r.i32(), r.string() or "", r.i64())
-    raise CodecError(f"unknown offset value version {version}")
+    if not 0 <= version <= 4:
+        raise CodecError(f"unknown offset value version {version}")
+    r.flexible = version >= 4
+    offset = r.i64()
+    leader_epoch = r.i32() if version >= 3 else -1
+    metadata = r.string() or ""
+    commit_timestamp = r.i64()
+    if version == 1:
+        r.i64()  # expire timestamp: Kafka 2.1+ ignores it, so does Strom
+    r.tagged_fields()
+    return OffsetValue(offset, leader_epoch, metadata, commit_timestamp)
 
 
 def encode_group_value(value: GroupValue) -> bytes:
@@ -228,22 +283,25 @@ def decode_group_value(data: bytes) -> GroupValue:
     version = r.i16()
     if not 0 <= version <= 4:
         raise CodecError(f"unknown group value version {version}")
+    r.flexible = version >= 4
     protocol_type = r.string() or ""
     generation = r.i32()
     protocol = r.string()
     leader = r.string()
     state_ts = r.i64() if version >= 2 else -1
-    count = r.i32()
-    if count < 0 or count > len(data):
-        raise CodecError("bad member count")
-    members = []
-    for _ in range(count):
-        member_id = r.required_string()
-        instance = r.string() if version >= 3 else None
-        client_id = r.string() or ""
-        client_host = r.string() or ""
-        rebalance = r.i32() if version >= 1 else -1
-        session = r.i32()
-        members.append(MemberValue(member_id, instance, client_id, client_host, rebalance,
-                                   session, r.bytes_(), r.bytes_()))
-    return GroupValue(protocol_type, generation, protocol, leader, state_ts, tuple(members))
+    members = tuple(_decode_member(r, version) for _ in range(r.array_length()))
+    r.tagged_fields()
+    return GroupValue(protocol_type, generation, protocol, leader, state_ts, members)
+
+
+def _decode_member(r: _Reader, version: int) -> MemberValue:
+    member_id = r.required_string()
+    instance = r.string() if version >= 3 else None
+    client_id = r.string() or ""
+    client_host = r.string() or ""
+    rebalance = r.i32() if version >= 1 else -1
+    session = r.i32()
+    member = MemberValue(member_id, instance, client_id, client_host, rebalance, session,
+                         r.bytes_(), r.bytes_())
+    r.tagged_fields()
+    return member

@@ -19,16 +19,44 @@ class GroupConfig:
     offsets_retention_ms: int = 7 * 24 * 3600 * 1000  # offsets.retention.minutes
 
 
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One record of `__consumer_offsets` as replay finds it; ``batch`` is its batch's
+    base offset, so the loader can report skipped records once per batch."""
+
+    offset: int
+    batch: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class UnreadableBatch:
+    """A batch replay could not open (corrupt, bad codec payload, over the decompression
+    cap): its records are lost to the coordinator, which logs and counts them."""
+
+    base_offset: int
+    last_offset: int
+    reason: str
+
+    @property
+    def span(self) -> int:
+        """Offsets the batch covers (at least one: its header may be nonsense)."""
+        return max(1, self.last_offset - self.base_offset + 1)
+
+
 class OffsetsLog(Protocol):
     """The coordinator's door to `__consumer_offsets`: append records, replay a partition.
 
     `append` returns a Kafka error name ("none" on success) once the records are as
-    durable as an acks=all produce would make them.
+    durable as an acks=all produce would make them. `replay` yields every record up to
+    the high watermark, and an `UnreadableBatch` in place of each batch it cannot decode;
+    it never raises for the content of the log.
     """
 
     def append(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> str: ...
 
-    def replay(self, partition: int) -> Iterator[tuple[bytes, bytes | None]]: ...
+    def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]: ...
 
     async def wait_durable(self, partition: int) -> str:
         """Wait until everything appended so far is replicated to the ISR (acks=all)."""

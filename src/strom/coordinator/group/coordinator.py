@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from strom.coordinator.group import codec
 from strom.coordinator.group.config import GroupConfig, OffsetsLog, Scheduler, partition_for
+from strom.coordinator.group.loader import PartitionLoad
 from strom.coordinator.group.membership import JoinRequest, Membership
 from strom.coordinator.group.model import (
     CommittedOffset,
@@ -55,6 +56,10 @@ class GroupCoordinator:
         self.partition_exists = partition_exists
         self.groups: dict[str, Group] = {}
         self.owned: set[int] = set()
+        self.failed: dict[int, str] = {}  # partition -> why its load failed
+        self.loading: set[int] = set()  # led here, not loaded yet (the host sets it)
+        # (partition, reason) -> records skipped by loads: strom_coordinator_skipped_records
+        self.skipped_records: dict[tuple[int, str], int] = {}
         self.membership = Membership(config, scheduler, clock, self._persist_group,
                                      self._durable)
 
@@ -64,44 +69,61 @@ class GroupCoordinator:
         return partition_for(group_id, self.config.num_partitions)
 
     def ownership_error(self, group_id: str) -> str:
+        """As Kafka's coordinator runtime: a partition led here but not loaded yet is
+        COORDINATOR_LOAD_IN_PROGRESS (clients retry it); one not led here, or whose load
+        failed, is NOT_COORDINATOR (clients look the coordinator up again)."""
         if not group_id:
             return "invalid_group_id"
-        if self.partition_for(group_id) not in self.owned:
-            return "not_coordinator"
-        return "none"
+        partition = self.partition_for(group_id)
+        if partition in self.owned:
+            return "none"
+        if partition in self.loading:
+            return "coordinator_load_in_progress"
+        return "not_coordinator"
 
-    def load(self, partition: int) -> None:
-        """Become coordinator for one partition: rebuild its groups from the log."""
-        offsets: dict[str, dict[TopicPartition, CommittedOffset]] = {}
-        metadata: dict[str, codec.GroupValue | None] = {}
-        count = 0
-        for key_bytes, value_bytes in self.log.replay(partition):
-            count += 1
-            try:
-                key = codec.decode_key(key_bytes)
-                if isinstance(key, codec.OffsetKey):
-                    tp = (key.topic, key.partition)
-                    group_offsets = offsets.setdefault(key.group, {})
-                    if value_bytes is None:
-                        group_offsets.pop(tp, None)
-                    else:
-                        v = codec.decode_offset_value(value_bytes)
-                        group_offsets[tp] = CommittedOffset(v.offset, v.leader_epoch, v.metadata,
-                                                            v.commit_timestamp)
-                else:
-                    metadata[key.group] = (None if value_bytes is None
-                                           else codec.decode_group_value(value_bytes))
-            except codec.CodecError as exc:
-                log.warning("skipping unreadable record in __consumer_offsets-%d: %s",
-                            partition, exc)
-        for group_id in set(offsets) | set(metadata):
-            group = self._rebuild(group_id, metadata.get(group_id), offsets.get(group_id, {}))
+    def load(self, partition: int) -> bool:
+        """Become coordinator for one partition: rebuild its groups from the log.
+
+        Never raises. Records that cannot be decoded are skipped and counted (see
+        `loader`); if the load fails anyway, the partition stays unowned and recorded in
+        `failed`, so its groups answer NOT_COORDINATOR (Kafka's failed coordinator shard)
+        while the rest of the broker serves. It is tried again when leadership moves.
+        """
+        self.failed.pop(partition, None)
+        try:
+            self._load(partition)
+        except Exception as exc:
+            log.exception("cannot load __consumer_offsets-%d: its groups answer NOT_COORDINATOR",
+                          partition)
+            self._drop_groups(partition, "not_coordinator")
+            self.failed[partition] = f"{type(exc).__name__}: {exc}"
+            return False
+        return True
+
+    def _load(self, partition: int) -> None:
+        state = PartitionLoad(partition)
+        try:
+            for entry in self.log.replay(partition):
+                state.feed(entry)
+        finally:
+            state.finish()
+            for reason, count in state.skipped.items():
+                key = (partition, reason)
+                self.skipped_records[key] = self.skipped_records.get(key, 0) + count
+        built: dict[str, Group] = {}
+        for group_id in set(state.offsets) | set(state.metadata):
+            group = self._rebuild(group_id, state.metadata.get(group_id),
+                                  state.offsets.get(group_id, {}))
             if group is not None:
-                self.groups[group_id] = group
+                built[group_id] = group
+        self.groups.update(built)
+        for group in built.values():
+            for member in group.members.values():
+                self.membership.schedule_expiry(group, member)
         self.owned.add(partition)
-        if count:
-                log.info("loaded __consumer_offsets-%d: %d record(s), %d group(s)", partition, count,
-                     sum(1 for g in self.groups if self.partition_for(g) == partition))
+        if state.records:
+            log.info("loaded __consumer_offsets-%d: %d record(s), %d group(s)", partition,
+                     state.records, len(built))
 
     def _rebuild(self, group_id: str, meta: codec.GroupValue | None,
                  offsets: dict[TopicPartition, CommittedOffset]) -> Group | None:
@@ -124,14 +146,16 @@ class GroupCoordinator:
                 group.static_members[m.group_instance_id] = m.member_id
         if group.members:
             group.state = S.STABLE
-            for member in group.members.values():
-                self.membership.schedule_expiry(group, member)
         return group
+
+    def _drop_groups(self, partition: int, reason: str) -> None:
+        for group_id in [g for g in self.groups if self.partition_for(g) == partition]:
+            self.membership.shutdown(self.groups.pop(group_id), reason)
 
     def unload(self, partition: int) -> None:
         self.owned.discard(partition)
-        for group_id in [g for g in self.groups if self.partition_for(g) == partition]:
-            self.membership.shutdown(self.groups.pop(group_id), "not_coordinator")
+        self.failed.pop(partition, None)
+        self._drop_groups(partition, "not_coordinator")
 
     # --- membership -------------------------------------------------------------------
 
