@@ -111,8 +111,10 @@ class _FetchPlan:
         limit = min(int(part.partition_max_bytes), max(remaining, 0))
         result = partition.read(int(part.fetch_offset), limit, min_one_batch=first,
                                 up_to_log_end=self.replica_id >= 0)
-        entry = _empty(part.partition, error(result.error), result.high_watermark,
-                       result.log_start_offset)
+        code = error(result.error)
+        if code == ErrorCode.kafka_storage_error and self.ctx.api_version <= 5:
+            code = ErrorCode.not_leader_or_follower  # Kafka's down-conversion: v5- clients
+        entry = _empty(part.partition, code, result.high_watermark, result.log_start_offset)
         entry["last_stable_offset"] = result.last_stable_offset
         entry["records"] = result.records
         if self.isolation == READ_COMMITTED:

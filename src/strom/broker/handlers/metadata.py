@@ -94,7 +94,26 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
             else:
                 topics.append(_lookup_or_create(ctx, name or "", auto_create))
     image = broker.store.image()
+    _mark_offline_replicas(ctx, topics)
     return _response(ctx, image, topics)
+
+
+def _mark_offline_replicas(ctx: RequestContext, topics: list[dict[str, Any]]) -> None:
+    """Partitions whose log dir failed here, as Kafka reports them once its controller
+    heard of the failure: this replica among the offline replicas and, where it led, no
+    leader (LEADER_NOT_AVAILABLE), so clients stop sending there."""
+    if not ctx.broker.logs.offline_dirs:
+        return
+    me = ctx.broker.broker_id
+    for topic in topics:
+        for entry in topic.get("partitions") or ():
+            partition = ctx.broker.replicas.get(topic["name"], entry["partition_index"])
+            if partition is None or partition.log.offline is None:
+                continue
+            if me not in entry["offline_replicas"]:
+                entry["offline_replicas"].append(me)
+            if entry["leader_id"] == me:
+                entry.update(leader_id=-1, error_code=ErrorCode.leader_not_available)
 
 
 def _response(ctx: RequestContext, image: MetadataImage, topics: list[dict[str, Any]]) -> Any:
