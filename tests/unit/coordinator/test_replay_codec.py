@@ -135,3 +135,22 @@ def test_flexible_group_value_v4() -> None:
 def test_offset_value_v1_carries_an_expire_timestamp() -> None:
     data = struct.pack(">hq", 1, 10) + b"\x00\x02md" + struct.pack(">qq", 5, 6)
     assert codec.decode_offset_value(data) == codec.OffsetValue(10, -1, "md", 5)
+
+
+# Bytes from Kafka 4.4.0's own generated classes (MessageUtil.toVersionPrefixedBytes of
+# OffsetCommitValue / GroupMetadataValue with offset 42, epoch 7, metadata "meta",
+# commit 99, expire 123; group "consumer"/3/"range"/"m-1" with one static member).
+KAFKA_OFFSET_V1 = bytes.fromhex("0001000000000000002a00046d6574610000000000000063000000000000007b")
+KAFKA_OFFSET_V4 = bytes.fromhex("0004000000000000002a00000007056d657461000000000000006300")
+KAFKA_GROUP_V4 = bytes.fromhex(
+    "000409636f6e73756d6572000000030672616e6765046d2d31000000000000000502046d2d310773"
+    "746174696307636c69656e740a2f31302e302e302e310000753000002710047375620761737369676e0000")
+
+
+def test_values_kafka_wrote_decode() -> None:
+    assert codec.decode_offset_value(KAFKA_OFFSET_V1) == codec.OffsetValue(42, -1, "meta", 99)
+    assert codec.decode_offset_value(KAFKA_OFFSET_V4) == codec.OffsetValue(42, 7, "meta", 99)
+    assert codec.decode_group_value(KAFKA_GROUP_V4) == codec.GroupValue(
+        "consumer", 3, "range", "m-1", 5,
+        (codec.MemberValue("m-1", "static", "client", "/10.0.0.1", 30_000, 10_000, b"sub",
+                           b"assign"),))
