@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from strom.cli import bench, cluster, group, server_command, topic
+from strom.cli import bench, cluster, group, server_command, storage, topic
 
 app = typer.Typer(
     name="strom",
@@ -26,6 +26,7 @@ app.add_typer(topic.app, name="topic")
 app.add_typer(group.app, name="group")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(bench.app, name="bench")
+app.add_typer(storage.app, name="storage")
 
 
 @app.callback()

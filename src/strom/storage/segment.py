@@ -35,7 +35,7 @@ import os
 import shutil
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from strom.protocol.records import (
@@ -263,38 +263,11 @@ class LogSegment:
         return runs
 
     def _resync(self, position: int, expected: int, limit: int | None) -> int | None:
-        """The first position at or after ``position`` where a valid batch starts.
-
-        Candidates are the bytes equal to the v2 magic (found with ``bytes.find``, so
-        zeros and most garbage are skipped in C); each needs a sane header, offsets at
-        or after ``expected`` and a matching CRC-32C, so garbage cannot pass for a batch.
-        """
-        while position <= self.size - HEADER_SIZE:
-            chunk = os.pread(self._fd, _RESYNC_WINDOW + HEADER_SIZE, position)
-            stop = len(chunk) - HEADER_SIZE + 1 + MAGIC_OFFSET  # candidates fit a header
-            found = chunk.find(_MAGIC, MAGIC_OFFSET, stop)
-            while found >= 0:
-                candidate = found - MAGIC_OFFSET
-                if self._batch_at(position + candidate, chunk, candidate, expected, limit):
-                    return position + candidate
-                found = chunk.find(_MAGIC, found + 1, stop)
-            position += len(chunk) - HEADER_SIZE + 1
-        return None
-
-    def _batch_at(
-        self, position: int, chunk: bytes, at: int, expected: int, limit: int | None
-    ) -> bool:
-        try:
-            header = read_header(chunk, at)
-        except InvalidBatch:
-            return False
-        if (
-            position + header.size > self.size
-            or header.base_offset < expected
-            or not self._offsets_fit(header, limit)
-        ):
-            return False
-        return crc_of(os.pread(self._fd, header.size, position), 0, header.size) == header.crc
+        """Where the next valid batch of this segment starts after damage, if anywhere."""
+        return find_next_batch(
+            self._fd, position, self.size,
+            lambda h: h.base_offset >= expected and self._offsets_fit(h, limit),
+        )
 
     def _offsets_fit(self, header: BatchHeader, limit: int | None) -> bool:
         """Offsets a batch of this segment can hold: int32 relative, below ``limit``."""
@@ -620,3 +593,39 @@ class LogSegment:
         self.log_path.unlink(missing_ok=True)
         self.index.delete()
         self.time_index.delete()
+
+
+def find_next_batch(
+    fd: int, position: int, size: int, accept: Callable[[BatchHeader], bool]
+) -> int | None:
+    """The first position at or after ``position`` where a whole batch starts whose CRC-32C
+    matches and whose header ``accept`` takes; None if there is none before ``size``.
+
+    Candidates are the bytes equal to the v2 magic (found with ``bytes.find``, so zeros
+    and most garbage are skipped in C); each needs a sane header and a matching CRC, so
+    garbage cannot pass for a batch. Used by recovery and by ``strom storage verify``.
+    """
+    while position <= size - HEADER_SIZE:
+        chunk = os.pread(fd, _RESYNC_WINDOW + HEADER_SIZE, position)
+        stop = len(chunk) - HEADER_SIZE + 1 + MAGIC_OFFSET  # candidates fit a header
+        found = chunk.find(_MAGIC, MAGIC_OFFSET, stop)
+        while found >= 0:
+            candidate = found - MAGIC_OFFSET
+            if _whole_batch_at(fd, position + candidate, chunk, candidate, size, accept):
+                return position + candidate
+            found = chunk.find(_MAGIC, found + 1, stop)
+        position += len(chunk) - HEADER_SIZE + 1
+    return None
+
+
+def _whole_batch_at(
+    fd: int, position: int, chunk: bytes, at: int, size: int,
+    accept: Callable[[BatchHeader], bool],
+) -> bool:
+    try:
+        header = read_header(chunk, at)
+    except InvalidBatch:
+        return False
+    if position + header.size > size or not accept(header):
+        return False
+    return crc_of(os.pread(fd, header.size, position), 0, header.size) == header.crc
