@@ -31,7 +31,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from strom.protocol.records import scan_batches
 from support.broker_process import BrokerProcess
 from support.clients import confluent_consumer, unique_topic
-from support.raw_client import RawClient, create_topic, fetch, produce, record_batch
+from support.raw_client import (
+    RawClient,
+    create_topic,
+    fetch,
+    list_offset,
+    produce,
+    record_batch,
+)
 
 KAFKA_STORAGE_ERROR = 56
 CORRUPT_MESSAGE = 2
@@ -119,6 +126,7 @@ def test_full_disk_answers_kafka_storage_error_and_keeps_the_connection(
                 KAFKA_STORAGE_ERROR
             assert fetch(client, "filling", 0).error_code == KAFKA_STORAGE_ERROR
             assert fetch(client, "filling", 0, version=5).error_code == NOT_LEADER_OR_FOLLOWER
+            assert list_offset(client, "filling", -1).error_code == KAFKA_STORAGE_ERROR
             metadata = client.request(3, 12, topics=[{"name": "filling"}],
                                       allow_auto_topic_creation=False).body
             me = metadata.brokers[0].node_id

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, leader_partition
 from strom.broker.partition import Partition
 from strom.protocol.schema import build
+from strom.storage.errors import CorruptLog, KafkaStorageError
 
 LATEST, EARLIEST, MAX_TIMESTAMP, EARLIEST_LOCAL, EARLIEST_PENDING_UPLOAD, LATEST_TIERED = (
     -1, -2, -3, -4, -5, -6,
@@ -33,6 +36,12 @@ def _lookup(partition: Partition, timestamp: int) -> tuple[int, int]:
     return ts, offset
 
 
+def _lookup_stored(partition: Partition, timestamp: int) -> tuple[int, int]:
+    if partition.log.offline is not None:
+        raise KafkaStorageError(partition.log.log_dir, partition.log.offline)
+    return _lookup(partition, timestamp)
+
+
 def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {"partition_index": part.partition_index, "error_code": NONE,
                              "timestamp": -1, "offset": -1, "leader_epoch": -1}
@@ -41,7 +50,14 @@ def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     if partition is None:
         entry["error_code"] = code
         return entry
-    ts, offset = _lookup(partition, int(part.timestamp))
+    try:
+        ts, offset = _lookup_stored(partition, int(part.timestamp))
+    except KafkaStorageError:  # the log dir is offline: any query, as in Kafka
+        entry["error_code"] = ErrorCode.kafka_storage_error
+        return entry
+    except CorruptLog:  # logged with file and position by the log
+        entry["error_code"] = ErrorCode.corrupt_message
+        return entry
     entry.update(timestamp=ts, offset=offset, leader_epoch=partition.leader_epoch)
     return entry
 
