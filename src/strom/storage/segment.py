@@ -389,7 +389,10 @@ class LogSegment:
     def _first_batch_timestamp(self, default: int) -> int:
         if self.size < HEADER_SIZE:
             return default
-        header = read_header(os.pread(self._fd, HEADER_SIZE, 0))
+        try:
+            header = read_header(os.pread(self._fd, HEADER_SIZE, 0))
+        except InvalidBatch:  # damage a clean start does not scan: reads will report it
+            return default
         return header.max_timestamp if header.max_timestamp >= 0 else default
 
     # -- append -----------------------------------------------------------------------

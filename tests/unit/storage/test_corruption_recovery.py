@@ -18,7 +18,7 @@ import pytest
 from storage_helpers import append, batch, crash, headers_of, read_all, values_of
 
 from strom.protocol.records import scan_batches
-from strom.storage import Log, LogConfig
+from strom.storage import CorruptLog, Log, LogConfig
 from strom.storage.health import HEALTH
 
 OpenLog = Callable[..., Log]
@@ -170,3 +170,17 @@ def test_leftover_rewrite_file_is_removed(open_log: OpenLog, log_dir: Path) -> N
     again = open_log(CONFIG, clean_shutdown=False)
     assert headers_of(read_all(again)) == spans[:4] + spans[5:]
     assert not any(n.endswith(".tmp") for n in os.listdir(log_dir))
+
+
+def test_damaged_first_header_does_not_stop_a_clean_start(open_log: OpenLog) -> None:
+    """A clean start reads the active segment's first header (segment.ms); damage there
+    must not make the log unopenable (the broker would not start): reads report it."""
+    log = open_log(CONFIG)
+    spans = _fill(log, 30)
+    path = log.active_segment.log_path
+    log.close()
+    _poke(path, 16, b"\x09")  # magic of the first batch
+    again = open_log(CONFIG, clean_shutdown=True)
+    assert again.log_end_offset == spans[-1][1] + 1
+    with pytest.raises(CorruptLog):
+        again.read(0, 1 << 20)
