@@ -27,8 +27,10 @@ from support.broker_process import BrokerProcess
 from support.clients import create_topic, unique_topic
 from support.offsets_topic import (
     ZSTD,
+    append_indexed,
     append_to_offsets_log,
     commit_record,
+    damage_batch,
     hostile_batches,
     raw_batch,
     zstd_bomb,
@@ -154,3 +156,33 @@ def test_a_zstd_bomb_in_the_offsets_log_costs_bounded_memory_at_start(
     assert committed(broker.bootstrap, after, topic) == 7
     peak = peak_rss_mb(broker)
     assert peak < RSS_LIMIT_MB, f"peak RSS {peak:.0f} MB after loading two 1.25 GiB bombs"
+
+
+@pytest.mark.parametrize("damaged", ["first", "later"])
+def test_a_batch_damaged_on_disk_is_skipped_by_the_load(
+        broker_factory: Callable[..., BrokerProcess], damaged: str) -> None:
+    """Damage below the last index entry survives a clean start. As the first batch of a
+    read, storage refuses to serve it (CORRUPT_MESSAGE) and the load steps past it; as a
+    later batch of a read it is served unchecked and the load's own CRC check skips it."""
+    broker = broker_factory()
+    topic = create_topic(broker.bootstrap, unique_topic("damage"))
+    first, second, third = same_partition_groups("damage", 3)
+    commit(broker.bootstrap, first, topic, 11)  # offset 0 of its offsets partition
+    assert broker.stop() == 0
+
+    partition = append_indexed(broker.data_dir, first, [good_commit(second, topic, 22),
+                                                        good_commit(third, topic, 33)])
+    victim, offset = (first, 0) if damaged == "first" else (second, 1)
+    damage_batch(broker.data_dir, partition, offset)
+    broker.start()
+
+    expected = {first: 11, second: 22, third: 33, victim: -1001}  # -1001: nothing committed
+    for group, value in expected.items():
+        assert committed(broker.bootstrap, group, topic) == value, group
+    reason = "the log holds a corrupt batch" if damaged == "first" else "CRC-32C mismatch"
+    log = broker.log_text()
+    assert f"__consumer_offsets-{partition}: skipped the unreadable batch at offsets " \
+           f"{offset}..{offset}: {reason}" in log, log
+    assert skipped_metric(broker, partition) == {"unreadable_batch": 1}
+    commit(broker.bootstrap, victim, topic, 44)
+    assert committed(broker.bootstrap, victim, topic) == 44

@@ -96,3 +96,36 @@ def append_raw(partition_dir: Path, batches: list[bytes]) -> None:
             records.patch_base_offset(data, 0, next_offset)
             out.write(data)
             next_offset += max(records.read_header(data).last_offset_delta, 0) + 1
+
+
+def append_indexed(data_dir: Path, group: str, batches: list[bytes],
+                   num_partitions: int = 50) -> int:
+    """Append batches to `group`'s offsets partition through the log, indexing every
+    batch (so a clean start rescans none of them); returns the partition."""
+    partition = partition_for(group, num_partitions)
+    log = Log.open(data_dir / f"{OFFSETS_TOPIC}-{partition}", LogConfig(index_interval_bytes=0),
+                   clean_shutdown=True)
+    try:
+        for batch in batches:
+            data = bytearray(batch)
+            records.patch_base_offset(data, 0, log.log_end_offset)
+            log.append_as_follower(data)
+        log.flush()
+    finally:
+        log.close()
+    return partition
+
+
+def damage_batch(data_dir: Path, partition: int, offset: int) -> None:
+    """Flip the last byte (inside a value) of the batch at `offset`: its CRC no longer
+    matches. Below the last index entry, a clean start does not notice; reads do."""
+    partition_dir = data_dir / f"{OFFSETS_TOPIC}-{partition}"
+    for path in sorted(partition_dir.glob("*.log")):
+        data = path.read_bytes()
+        for pos, header in records.scan_batches(data):
+            if header.base_offset == offset:
+                with open(path, "r+b") as f:
+                    f.seek(pos + header.size - 1)
+                    f.write(bytes([data[pos + header.size - 1] ^ 0xFF]))
+                return
+    raise AssertionError(f"no batch at offset {offset} in {partition_dir}")

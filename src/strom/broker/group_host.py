@@ -20,6 +20,7 @@ from strom.coordinator.group.coordinator import GroupCoordinator
 from strom.protocol import records
 
 if TYPE_CHECKING:
+    from strom.broker.partition import Partition
     from strom.broker.server import Broker
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ LOAD_BUFFER_BYTES = 4 << 20  # offsets.load.buffer.size: bytes read per step of 
 # skipped rather than allowed to exhaust memory (a decompression bomb, a lying count).
 REPLAY_MAX_DECOMPRESSED = 64 << 20
 REPLAY_MAX_RECORDS = 1 << 20
+MAX_CORRUPT_SKIP = 10_000  # offsets tried past a corrupt stored batch before giving up
 
 
 class PartitionOffsetsLog:
@@ -66,15 +68,22 @@ class PartitionOffsetsLog:
 
         A batch that cannot be decoded (CRC mismatch, bad codec payload, more than
         `REPLAY_MAX_DECOMPRESSED` once decompressed, records that do not parse) is
-        yielded as an `UnreadableBatch` and replay goes on after it. Bytes that do not
-        even frame as a batch end the replay there, also as an `UnreadableBatch`.
+        yielded as an `UnreadableBatch` and replay goes on after it, as it does past a
+        batch the storage refuses to serve (damage on disk). Bytes that do not even frame
+        as a batch end the replay there, also as an `UnreadableBatch`. A log that cannot
+        be read at all (its directory offline) raises `OffsetsLogUnreadable`: the load
+        fails and the partition's groups answer NOT_COORDINATOR.
         """
         target = self.broker.replicas.get(OFFSETS_TOPIC, partition)
         if target is None:
             return
         offset = target.log.log_start_offset
         while offset < target.high_watermark:
-            chunk = target.read(offset, LOAD_BUFFER_BYTES).records
+            chunk, skipped = _read_or_skip(target, offset)
+            if skipped is not None:
+                yield skipped
+                offset = skipped.last_offset + 1
+                continue
             if not chunk:
                 return
             start = offset
@@ -85,6 +94,27 @@ class PartitionOffsetsLog:
                 yield UnreadableBatch(start, target.high_watermark - 1,
                                       "no well-formed batch here; the rest of the log is unread")
                 return
+
+
+class OffsetsLogUnreadable(Exception):
+    """The offsets partition's log cannot be read where replay needs it."""
+
+
+def _read_or_skip(target: Partition, offset: int) -> tuple[bytes, UnreadableBatch | None]:
+    """Read at ``offset``; if storage refuses the batch there as corrupt, find the next
+    offset it serves (a few steps: coordinator batches span few offsets) and report the
+    range in between as unreadable."""
+    result = target.read(offset, LOAD_BUFFER_BYTES)
+    if result.error == "none":
+        return result.records, None
+    hw = target.high_watermark
+    if result.error == "corrupt_message":
+        for resume in range(offset + 1, min(offset + MAX_CORRUPT_SKIP, hw) + 1):
+            if resume == hw or target.read(resume, 1).error == "none":
+                return b"", UnreadableBatch(offset, resume - 1, "the log holds a corrupt batch "
+                                            "here (the storage error above names file and byte)")
+    raise OffsetsLogUnreadable(f"cannot read {OFFSETS_TOPIC}-{target.index} at offset {offset}: "
+                               f"{result.error}")
 
 
 def _batch_entries(chunk: bytes, pos: int, header: records.BatchHeader, start: int

@@ -30,18 +30,31 @@ from support.offsets_topic import ZSTD, append_raw, commit_record, hostile_batch
 class _Target:
     """The slice of `Partition` replay uses, over a real log."""
 
-    def __init__(self, log: Log) -> None:
+    index = 0
+
+    def __init__(self, log: Log, refused: range = range(0), error: str = "corrupt_message"
+                 ) -> None:
         self.log = log
         self.high_watermark = log.log_end_offset
+        self.refused = refused  # offsets whose batch storage refuses, answering `error`
+        self.error = error
 
     def read(self, offset: int, max_bytes: int) -> Any:
-        return SimpleNamespace(records=self.log.read(offset, max_bytes).data)
+        if offset in self.refused:
+            return SimpleNamespace(records=b"", error=self.error)
+        data = self.log.read(offset, max_bytes).data
+        for pos, header in records.scan_batches(data):  # served up to the damage
+            if header.base_offset in self.refused:
+                data = data[:pos]
+                break
+        return SimpleNamespace(records=data, error="none")
 
 
-def replay(partition_dir: Path) -> list[LogRecord | UnreadableBatch]:
+def replay(partition_dir: Path, **target: Any) -> list[LogRecord | UnreadableBatch]:
     log = Log.open(partition_dir, LogConfig(), clean_shutdown=True)
     try:
-        broker: Any = SimpleNamespace(replicas=SimpleNamespace(get=lambda t, p: _Target(log)))
+        part = _Target(log, **target)
+        broker: Any = SimpleNamespace(replicas=SimpleNamespace(get=lambda t, p: part))
         return list(PartitionOffsetsLog(broker).replay(0))
     finally:
         log.close()
@@ -90,6 +103,22 @@ def test_a_batch_with_a_wrong_crc_is_skipped_not_decoded() -> None:
     assert isinstance(entry, UnreadableBatch) and entry.reason == "CRC-32C mismatch"
 
 
+def test_a_batch_storage_refuses_as_corrupt_is_stepped_over(tmp_path: Path) -> None:
+    partition_dir = tmp_path / "__consumer_offsets-0"
+    append_raw(partition_dir, [good(1), records.encode_batch([commit_record("g", "t", 0, 2)] * 3),
+                               good(3)])
+    entries = replay(partition_dir, refused=range(1, 4))
+    assert entries[1] == UnreadableBatch(1, 3, entries[1].reason)  # type: ignore[union-attr]
+    assert [e.offset for e in entries if isinstance(e, LogRecord)] == [0, 4]
+
+
+def test_a_log_that_cannot_be_read_fails_the_replay(tmp_path: Path) -> None:
+    partition_dir = tmp_path / "__consumer_offsets-0"
+    append_raw(partition_dir, [good(1), good(2)])
+    with pytest.raises(group_host.OffsetsLogUnreadable, match="kafka_storage_error"):
+        replay(partition_dir, refused=range(1, 2), error="kafka_storage_error")
+
+
 def test_bytes_that_do_not_frame_as_a_batch_end_the_replay_with_a_report(
         tmp_path: Path) -> None:
     partition_dir = tmp_path / "__consumer_offsets-0"
@@ -98,7 +127,8 @@ def test_bytes_that_do_not_frame_as_a_batch_end_the_replay_with_a_report(
     target = _Target(log)
     junk = bytearray(good(2))
     junk[16] = 9  # magic 9: not a batch at all
-    target.read = lambda offset, max_bytes: SimpleNamespace(records=bytes(junk))  # type: ignore[method-assign]
+    target.read = lambda offset, max_bytes: SimpleNamespace(  # type: ignore[method-assign]
+        records=bytes(junk), error="none")
     target.high_watermark = 5
     broker: Any = SimpleNamespace(replicas=SimpleNamespace(get=lambda t, p: target))
     entries = list(PartitionOffsetsLog(broker).replay(0))
