@@ -127,6 +127,9 @@ def test_full_disk_answers_kafka_storage_error_and_keeps_the_connection(
             assert fetch(client, "filling", 0).error_code == KAFKA_STORAGE_ERROR
             assert fetch(client, "filling", 0, version=5).error_code == NOT_LEADER_OR_FOLLOWER
             assert list_offset(client, "filling", -1).error_code == KAFKA_STORAGE_ERROR
+            deleted = client.request(21, 2, timeout=5000, topics=[
+                {"name": "filling", "partitions": [{"partition_index": 0, "offset": 1}]}]).body
+            assert deleted.topics[0].partitions[0].error_code == KAFKA_STORAGE_ERROR
             metadata = client.request(3, 12, topics=[{"name": "filling"}],
                                       allow_auto_topic_creation=False).body
             me = metadata.brokers[0].node_id

@@ -10,7 +10,7 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
-from strom.storage import OffsetOutOfRange
+from strom.storage import KafkaStorageError, OffsetOutOfRange
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,9 @@ def _delete(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     except OffsetOutOfRange:
         return {"partition_index": part.partition_index, "low_watermark": -1,
                 "error_code": ErrorCode.offset_out_of_range}
+    except KafkaStorageError:  # the partition's log dir is offline
+        return {"partition_index": part.partition_index, "low_watermark": -1,
+                "error_code": ErrorCode.kafka_storage_error}
     log.info("log start offset of %s-%d moved to %d", topic, part.partition_index, low)
     return {"partition_index": part.partition_index, "low_watermark": low, "error_code": NONE}
 
