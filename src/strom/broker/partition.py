@@ -166,8 +166,19 @@ class Partition:
         """Load the newest producer snapshot, then replay the batch headers after it.
 
         Without a snapshot only the last two segments are replayed, as Kafka does: older
-        producers have long finished their retries.
+        producers have long finished their retries. Nothing in a log may stop a start: a
+        batch whose CRC fails is not trusted for sequences, and any other failure starts
+        the partition with no producer state (its producers count as new, as after
+        state expiry) and logs it.
         """
+        try:
+            self._replay_producer_batches()
+        except Exception:
+            log.exception("cannot rebuild producer state of %s-%d; starting without it",
+                          self.topic, self.index)
+            self.producers.truncate()
+
+    def _replay_producer_batches(self) -> None:
         log_ = self.log
         found = producer_snapshot.load_latest(log_.dir, log_.log_end_offset)
         if found is not None:
@@ -183,8 +194,8 @@ class Partition:
             except (OffsetOutOfRange, StorageError):  # damage was logged; never brick a start
                 break
             last = offset
-            for _, header in records.scan_batches(chunk):
-                if header.next_offset > offset:
+            for _, header in records.scan_batches(chunk, verify_crc=True):
+                if header.next_offset > offset and header.last_offset_delta >= 0:
                     self.producers.record(header, header.base_offset, header.max_timestamp)
                 last = header.next_offset
             if last <= offset:
