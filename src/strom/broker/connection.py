@@ -19,6 +19,12 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from strom.broker import dispatch
+from strom.broker.connection_limits import (
+    IDLE,
+    PARTIAL_BYTES,
+    ConnectionLimits,
+    normalise_ip,
+)
 from strom.broker.context import RequestContext
 from strom.protocol import apis, framing
 from strom.protocol.framing import FrameDecoder, FrameError, RequestDecodeError
@@ -28,20 +34,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 64
+_monotonic = time.monotonic
 
 
 class KafkaConnection(asyncio.Protocol):
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self.limits: ConnectionLimits = broker.connection_limits
         self.decoder = FrameDecoder(broker.config.get_int("socket.request.max.bytes"))
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
+        self.ip = "?"
         self._queue: deque[bytes] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._can_write = asyncio.Event()
         self._can_write.set()
-        self._reading_paused = False
+        self._backlogged = False  # MAX_QUEUED frames wait: this connection stops reading
+        self._reading_paused = False  # the transport's state: backlog or the memory pause
         self._closed = False
+        self._admitted = False
+        self._partial = 0  # bytes of an incomplete frame counted in limits.partial_bytes
+        self._queued = 0  # bytes of queued frames counted in limits.queued_bytes
+        now = _monotonic()
+        self.last_received = now  # read by the limits' sweep
+        self.last_done = now
 
     # --- asyncio.Protocol -------------------------------------------------------------
 
@@ -49,30 +65,52 @@ class KafkaConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.ip = normalise_ip(str(peer[0])) if peer else "?"
+        refusal = self.limits.admit(self.ip)
+        if refusal is not None:
+            log.info("Rejected connection from %s, %s (%s).", self.peer, refusal.message,
+                     refusal.reason)
+            self.broker.metrics.connection_refused(refusal.reason)
+            self._closed = True
+            transport.close()
+            return
+        self._admitted = True
         self.broker.connections.add(self)
         self.broker.metrics.connection_opened()
+        if self.limits.memory_paused:
+            self.sync_reading()
 
     def data_received(self, data: bytes) -> None:
+        self.last_received = _monotonic()
         try:
             frames = self.decoder.feed(data)
         except FrameError as exc:
             log.warning("closing %s: %s", self.peer, exc)
             self.close()
             return
+        if self.decoder.buffered != self._partial and not self._hold_partial():
+            return
         if not frames:
             return
+        if self.limits.queued_max > 0:
+            self._count_queued(frames)
         self._queue.extend(frames)
-        if len(self._queue) >= MAX_QUEUED and not self._reading_paused and self.transport:
-            self.transport.pause_reading()
-            self._reading_paused = True
+        if len(self._queue) >= MAX_QUEUED and not self._backlogged:
+            self._backlogged = True
+            self.sync_reading()
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._admitted:
+            return  # refused at accept: never counted
+        self._admitted = False
+        self.limits.release(self.ip)
         if not self._closed and self.decoder.buffered:
             log.info("%s went away with %d bytes of an incomplete request",
                      self.peer, self.decoder.buffered)
         self._closed = True
+        self._release_bytes()
         self.broker.connections.discard(self)
         self._can_write.set()
         if self._worker is not None and not self._worker.done():
@@ -84,19 +122,89 @@ class KafkaConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._can_write.set()
 
+    # --- limits (see connection_limits) -----------------------------------------------
+
+    @property
+    def holds_partial_frame(self) -> bool:
+        return self.decoder.buffered > 0
+
+    @property
+    def reading_paused(self) -> bool:
+        return self._reading_paused
+
+    @property
+    def busy(self) -> bool:
+        """A request is queued or being answered: not idle, whatever the clock says."""
+        return bool(self._queue) or (self._worker is not None and not self._worker.done())
+
+    def _hold_partial(self) -> bool:
+        """Count this connection's half-received bytes in the broker-wide total; close
+        the connection (and return False) if they would take the total over the cap."""
+        limits = self.limits
+        held = self.decoder.buffered
+        limits.partial_bytes += held - self._partial
+        self._partial = held
+        if held and limits.partial_bytes > limits.partial_max:
+            self.expire(PARTIAL_BYTES, f"{limits.partial_bytes} bytes of half-received "
+                        "requests across all connections would exceed "
+                        f"strom.socket.partial.request.max.bytes ({limits.partial_max})")
+            return False
+        return True
+
+    def _count_queued(self, frames: list[bytes]) -> None:
+        size = sum(map(len, frames))
+        self._queued += size
+        self.limits.add_queued(size)
+
+    def _release_bytes(self) -> None:
+        """Give back what this connection counted in the broker-wide byte totals."""
+        self.limits.partial_bytes -= self._partial
+        self._partial = 0
+        self.decoder.clear()
+        self._queue.clear()
+        if self._queued:
+            queued, self._queued = self._queued, 0
+            self.limits.release_queued(queued)
+
+    def sync_reading(self) -> None:
+        """Pause or resume reading: paused while this connection is backlogged or the
+        broker's queued requests are over queued.max.request.bytes."""
+        paused = self._backlogged or self.limits.memory_paused
+        if paused == self._reading_paused or self._closed or self.transport is None:
+            return
+        self._reading_paused = paused
+        if paused:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+            self.last_received = _monotonic()  # time spent waiting on us is not theirs
+
+    def expire(self, reason: str, detail: str) -> None:
+        """Close because a limit says so; counted per reason."""
+        if self._closed:
+            return
+        (log.debug if reason == IDLE else log.info)("closing %s: %s", self.peer, detail)
+        self.broker.metrics.connection_closed(reason)
+        self.close()
+
     # --- request processing -----------------------------------------------------------
 
     def close(self) -> None:
         self._closed = True
+        self._release_bytes()
         if self.transport is not None:
             self.transport.close()
 
     async def _work(self) -> None:
-        while self._queue and not self._closed:
-            frame = self._queue.popleft()
-            if self._reading_paused and len(self._queue) < MAX_QUEUED // 2 and self.transport:
-                self.transport.resume_reading()
-                self._reading_paused = False
+        queue = self._queue
+        while queue and not self._closed:
+            frame = queue.popleft()
+            if self._queued:
+                self._queued -= len(frame)
+                self.limits.release_queued(len(frame))
+            if self._backlogged and len(queue) < MAX_QUEUED // 2:
+                self._backlogged = False
+                self.sync_reading()
             try:
                 response = await self._handle(frame)
             except _CloseConnection as exc:
@@ -111,6 +219,7 @@ class KafkaConnection(asyncio.Protocol):
                 self.transport.write(response)
                 if not self._can_write.is_set():
                     await self._can_write.wait()
+        self.last_done = _monotonic()
 
     async def _handle(self, frame: bytes) -> bytes | None:
         try:

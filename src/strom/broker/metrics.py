@@ -14,7 +14,8 @@ The hook surface, for the rest of the broker:
   `bytes_out`/`records_out` by Fetch (`fetched`).
 - `metrics.request_done(api_key, seconds, response)` and `request_failed(...)` from the
   connection; errors are the non-zero `error_code` fields of the response, per API.
-- `metrics.connection_opened()`; open connections are counted from `broker.connections`.
+- `metrics.connection_opened()`; open connections are counted from `broker.connections`;
+  `connection_refused(limit)` and `connection_closed(reason)` from the connection limits.
 - `metrics.on_image(image)` (a metadata-store subscriber) counts ISR shrinks/expands and
   leader changes of partitions this broker leads.
 
@@ -173,6 +174,8 @@ class BrokerMetrics:
         self.topics: dict[str, TopicCounters] = {}
         self.apis: dict[int, ApiStats] = {}
         self.connections_opened = 0
+        self.connections_refused: dict[str, int] = {}  # by the limit that refused them
+        self.connections_closed: dict[str, int] = {}  # closed by a limit, by reason
         self.isr_shrinks = 0
         self.isr_expands = 0
         self.leader_changes = 0
@@ -219,6 +222,12 @@ class BrokerMetrics:
 
     def connection_opened(self) -> None:
         self.connections_opened += 1
+
+    def connection_refused(self, limit: str) -> None:
+        self.connections_refused[limit] = self.connections_refused.get(limit, 0) + 1
+
+    def connection_closed(self, reason: str) -> None:
+        self.connections_closed[reason] = self.connections_closed.get(reason, 0) + 1
 
     def on_image(self, image: MetadataImage) -> None:
         """Count ISR changes and leader changes between consecutive images."""
@@ -400,6 +409,18 @@ class BrokerCollector:
                                 value=len(broker.connections))
         yield CounterMetricFamily("strom_connections_opened", "Client connections accepted.",
                                   value=broker.metrics.connections_opened)
+        refused = CounterMetricFamily(
+            "strom_connections_refused", "Connections closed at accept by max.connections "
+            "or max.connections.per.ip.", labels=["limit"])
+        for limit, count in sorted(broker.metrics.connections_refused.items()):
+            refused.add_metric([limit], count)
+        yield refused
+        closed = CounterMetricFamily(
+            "strom_connections_closed", "Connections closed by a limit: idle, "
+            "receive_timeout, partial_request_bytes.", labels=["reason"])
+        for reason, count in sorted(broker.metrics.connections_closed.items()):
+            closed.add_metric([reason], count)
+        yield closed
         yield GaugeMetricFamily("strom_ready", "1 once the broker serves requests.",
                                 value=1 if broker.ready else 0)
 

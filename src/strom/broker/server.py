@@ -18,6 +18,7 @@ from pathlib import Path
 
 from strom.broker import handlers
 from strom.broker.connection import KafkaConnection
+from strom.broker.connection_limits import ConnectionLimits
 from strom.broker.group_host import GroupHost
 from strom.broker.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
 from strom.broker.peer import PeerChannel
@@ -30,6 +31,7 @@ from strom.cluster.image import BrokerInfo
 from strom.cluster.local import LocalMetadataStore
 from strom.cluster.store import InconsistentClusterId, MetadataStore
 from strom.config.broker import BrokerConfig
+from strom.config.security_protocols import check_listeners
 from strom.storage import LogManager
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ class Broker:
         self.clock = clock
         self.broker_id = config.broker_id
         self.connections: set[KafkaConnection] = set()
+        self.connection_limits = ConnectionLimits(config)
+        self.connection_limits.connections = self.connections
         self.started_at = time.monotonic()
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -108,6 +112,7 @@ class Broker:
         self.store.subscribe(self.metrics.on_image)
         loop = asyncio.get_running_loop()
         self.groups.on_image(image)
+        check_listeners(self.config)  # `strom server` checked before; this is for embedders
         for listener in self.config.listeners:
             server = await loop.create_server(
                 lambda: KafkaConnection(self),
@@ -118,6 +123,8 @@ class Broker:
             self._servers.append(server)
             for sock in server.sockets:
                 self.bound_ports.append(sock.getsockname()[1])
+        self._tasks.append(asyncio.create_task(
+            self.connection_limits.sweep_forever(self.connections)))
         await self._start_metrics()
         self._schedule_housekeeping()
         self.ready = True
@@ -189,13 +196,15 @@ class Broker:
         log.info("broker %d stopped cleanly", self.broker_id)
 
     async def _start_metrics(self) -> None:
-        """The HTTP admin port (`strom.metrics.port`: -1 off, 0 any free port). When the
-        port is only the default and is taken, e.g. by a second broker on one machine, the
-        broker runs without it; a port set explicitly must be free."""
+        """The HTTP admin port (`strom.metrics.port`: -1 off, 0 any free port) on
+        `strom.metrics.host`: loopback by default, since the port has no authentication
+        and must not follow a listener bound to every interface. When the port is only
+        the default and is taken, e.g. by a second broker on one machine, the broker runs
+        without it; a port set explicitly must be free."""
         port = self.config.get_int("strom.metrics.port")
         if port < 0:
             return
-        server = MetricsServer(self, self.config.listeners[0].host, port)
+        server = MetricsServer(self, self.config.get_str("strom.metrics.host") or "", port)
         try:
             await server.start()
         except OSError as exc:

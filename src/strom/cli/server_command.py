@@ -40,12 +40,23 @@ def run(config_path: Path | None, override_items: list[str], log_level: str,
         return 2
     try:
         config = BrokerConfig.from_file(config_path, parse_overrides(override_items))
+        _check(config)
     except (InvalidConfig, OSError) as exc:
         print(f"strom: invalid configuration: {exc}", file=sys.stderr)
         return 2
     import uvloop
 
     return uvloop.run(_serve(config))
+
+
+def _check(config: BrokerConfig) -> None:
+    """Refuse, before anything is opened or bound, what the broker would get wrong:
+    listeners whose security protocol Strom does not speak, malformed connection limits."""
+    from strom.broker.connection_limits import ConnectionLimits
+    from strom.config.security_protocols import check_listeners
+
+    check_listeners(config)
+    ConnectionLimits(config)
 
 
 async def _serve(config: BrokerConfig) -> int:

@@ -96,7 +96,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("transactional.id.expiration.ms", T.INT, "604800000", min=1),
         ConfigDef("producer.id.expiration.ms", T.INT, "86400000", min=1),
         ConfigDef("strom.metrics.port", T.INT, "9644",
-                  "HTTP port for /metrics, /healthz and /readyz on the first listener's host; "
+                  "HTTP port for /metrics, /healthz and /readyz on strom.metrics.host; "
                   "-1 = off, 0 = any free port; the default is skipped with a warning if taken",
                   min=-1, read_only=True),
         ConfigDef("strom.metadata.file", T.STRING, None,

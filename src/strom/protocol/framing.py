@@ -23,6 +23,7 @@ from strom.protocol import apis, guard
 from strom.protocol.schema import null_required_array
 
 _SIZE = struct.Struct(">i")
+_SMALL_READ = 4096  # reads shorter than this that continue a frame go into one bytearray
 _CORRELATION = struct.Struct(">i")
 _read_header_v1 = entity_reader(RequestHeaderV1)
 _read_header_v2 = entity_reader(RequestHeaderV2)
@@ -47,21 +48,33 @@ class FrameDecoder:
     """Accumulates bytes and yields whole frames (without their size prefix).
 
     Received chunks are kept in a list and joined only once a whole frame is there, so a
-    1 MiB produce arriving in 64 KiB reads is copied once, not once per read.
+    1 MiB produce arriving in 64 KiB reads is copied once, not once per read. Nothing is
+    allocated for the size a frame declares: memory grows with the bytes that actually
+    arrive, which the broker caps across connections. Small reads that continue a frame
+    are appended to one bytearray, so a peer trickling a frame a byte at a time costs a
+    byte per byte, not a bytes object and a list slot per byte.
     """
 
     def __init__(self, max_frame_size: int) -> None:
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | bytearray] = []
         self._have = 0
         self._wanted = 4  # bytes needed before parsing can make progress
         self._max = max_frame_size
 
     def feed(self, data: bytes) -> list[bytes]:
-        self._chunks.append(data)
+        chunks = self._chunks
+        if chunks and len(data) < _SMALL_READ:
+            last = chunks[-1]
+            if type(last) is bytearray:
+                last += data
+            else:
+                chunks.append(bytearray(data))
+        else:
+            chunks.append(data)
         self._have += len(data)
         if self._have < self._wanted:
             return []
-        buf = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        buf = b"".join(chunks) if len(chunks) > 1 else bytes(chunks[0])  # bytes: no copy
         frames: list[bytes] = []
         pos, end = 0, len(buf)
         self._wanted = 4
@@ -81,7 +94,14 @@ class FrameDecoder:
 
     @property
     def buffered(self) -> int:
+        """Bytes held of a frame not yet complete (its size prefix included)."""
         return self._have
+
+    def clear(self) -> None:
+        """Drop what is held (the connection is gone)."""
+        self._chunks = []
+        self._have = 0
+        self._wanted = 4
 
 
 @dataclass(frozen=True, slots=True)
