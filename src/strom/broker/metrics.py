@@ -270,6 +270,7 @@ class BrokerCollector:
         yield from self._partitions()
         yield from self._groups()
         yield from self._broker()
+        yield from self._storage()
 
     def _traffic(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily
@@ -423,6 +424,26 @@ class BrokerCollector:
         yield closed
         yield GaugeMetricFamily("strom_ready", "1 once the broker serves requests.",
                                 value=1 if broker.ready else 0)
+
+    def _storage(self) -> Iterator[Any]:
+        """Disk faults: offline log dirs (Kafka's OfflineLogDirectoryCount, per dir),
+        I/O errors met and corrupt batches found (storage.health, process-wide)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        from strom.storage.health import HEALTH
+
+        logs = self.broker.logs
+        offline = GaugeMetricFamily("strom_log_dir_offline",
+                                    "1 if the log dir was taken offline by an I/O error.",
+                                    labels=["log_dir"])
+        for d in logs.log_dirs:
+            offline.add_metric([str(d)], 1 if d in logs.offline_dirs else 0)
+        yield offline
+        yield CounterMetricFamily("strom_storage_errors", "I/O errors met by log writes, "
+                                  "reads, flushes and rolls.", value=HEALTH.io_errors)
+        yield CounterMetricFamily("strom_corrupt_batches", "Corrupt stored batches found by "
+                                  "recovery or reads (once per file and position).",
+                                  value=HEALTH.corrupt_batches)
 
 
 def _coordinator_loads(coordinator: Any) -> Iterator[Any]:

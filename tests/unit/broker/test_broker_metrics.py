@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from kio.schema.errors import ErrorCode
 from prometheus_client import CollectorRegistry
@@ -90,6 +91,8 @@ class _Store:
 class _Groups:
     class coordinator:  # mimics Broker.groups.coordinator
         groups: dict[str, object] = {}
+        skipped_records: dict[tuple[int, str], int] = {}
+        failed: dict[int, str] = {}
 
 
 class _Replicas:
@@ -97,6 +100,11 @@ class _Replicas:
 
     def get(self, topic: str, partition: int) -> None:
         return None
+
+
+class _Logs:  # mimics Broker.logs (LogManager): two log dirs, one taken offline
+    log_dirs = [Path("/data/a"), Path("/data/b")]
+    offline_dirs = {Path("/data/b"): "append failed: No space left on device"}
 
 
 class _FakeBroker:
@@ -107,6 +115,7 @@ class _FakeBroker:
         self.store = _Store(_image((1, 2)))
         self.replicas = _Replicas()
         self.groups = _Groups()
+        self.logs = _Logs()
         self.connections: set[object] = set()
         self.ready = True
 
@@ -125,3 +134,6 @@ def test_exposition_of_a_broker() -> None:
     assert "strom_leader_partitions 1.0" in text
     assert "strom_active_controller 1.0" in text
     assert 'strom_broker_info{broker_id="1",cluster_id="cluster"} 1.0' in text
+    assert 'strom_log_dir_offline{log_dir="/data/a"} 0.0' in text
+    assert 'strom_log_dir_offline{log_dir="/data/b"} 1.0' in text
+    assert "strom_storage_errors_total" in text and "strom_corrupt_batches_total" in text
