@@ -36,7 +36,12 @@ from strom.storage.checkpoint import (
     write_offset_checkpoint,
 )
 from strom.storage.config import LogConfig, now_ms
-from strom.storage.errors import CorruptCheckpoint, InconsistentLogDirs, LogDirLocked
+from strom.storage.errors import (
+    CorruptCheckpoint,
+    InconsistentLogDirs,
+    KafkaStorageError,
+    LogDirLocked,
+)
 from strom.storage.files import (
     DELETE_DIR_SUFFIX,
     atomic_write,
@@ -81,6 +86,7 @@ class LogManager:
         self._logs: dict[TopicPartition, Log] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._high_watermarks: dict[TopicPartition, int] = {}
+        self.offline_dirs: dict[Path, str] = {}  # failed log dirs (JBOD), until a restart
         self._closed = False
 
     # -- startup ----------------------------------------------------------------------
@@ -157,6 +163,7 @@ class LogManager:
                     log_start_offset=log_starts.get(key, 0),
                     clean_shutdown=clean,
                 )
+                self._logs[key].on_io_error = self._log_failed
                 self._dir_of[key] = d
                 if key in high_watermarks:
                     self._high_watermarks[key] = high_watermarks[key]
@@ -198,9 +205,18 @@ class LogManager:
             counts = {d: 0 for d in self.log_dirs}
             for d in self._dir_of.values():
                 counts[d] += 1
-            d = min(self.log_dirs, key=lambda candidate: counts[candidate])
-        created = Log.open(d / partition_dir_name(topic, partition), config, clock=self._clock)
-        fsync_dir(d)
+            online = [c for c in self.log_dirs if c not in self.offline_dirs] or self.log_dirs
+            d = min(online, key=lambda candidate: counts[candidate])
+        if d in self.offline_dirs:
+            raise KafkaStorageError(d, f"log dir {d} is offline ({self.offline_dirs[d]})")
+        try:
+            created = Log.open(d / partition_dir_name(topic, partition), config,
+                               clock=self._clock)
+            fsync_dir(d)
+        except OSError as exc:
+            self.fail_dir(d, f"creating {topic}-{partition} failed: {exc.strerror or exc}")
+            raise KafkaStorageError(d, f"log dir {d} is offline ({exc})") from exc
+        created.on_io_error = self._log_failed
         self._logs[key] = created
         self._dir_of[key] = d
         return created
@@ -217,6 +233,26 @@ class LogManager:
         # Stale entries would apply to a topic re-created under the same name.
         self._checkpoint_dir(d)
 
+    # -- log dir failures ---------------------------------------------------------------
+
+    def _log_failed(self, failed: Log, exc: OSError) -> None:
+        d = self._dir_of.get((failed.topic, failed.partition), failed.log_dir)
+        self.fail_dir(d, failed.offline or str(exc))
+
+    def fail_dir(self, d: Path, reason: str) -> None:
+        """Take a log dir offline, as Kafka's LogDirFailureChannel: every partition in it
+        answers KAFKA_STORAGE_ERROR, the other dirs keep serving, nothing in it is
+        written again (no checkpoint, no clean-shutdown marker: the next start recovers
+        it). Logged once, at ERROR."""
+        if d in self.offline_dirs:
+            return
+        self.offline_dirs[d] = reason
+        hosted = [lg for key, lg in self._logs.items() if self._dir_of.get(key) == d]
+        log.error("log dir %s is offline: %s; its %d partition(s) answer KAFKA_STORAGE_ERROR "
+                  "until the broker restarts", d, reason, len(hosted))
+        for lg in hosted:
+            lg.take_offline(f"log dir offline: {reason}")
+
     # -- periodic work ----------------------------------------------------------------
 
     def checkpoint(self, high_watermarks: Mapping[TopicPartition, int] | None = None) -> None:
@@ -225,7 +261,12 @@ class LogManager:
         if high_watermarks is not None:
             self._high_watermarks = dict(high_watermarks)
         for d in self.log_dirs:
-            self._checkpoint_dir(d)
+            if d in self.offline_dirs:
+                continue
+            try:
+                self._checkpoint_dir(d)
+            except OSError as exc:
+                self.fail_dir(d, f"writing checkpoints failed: {exc.strerror or exc}")
 
     def _checkpoint_dir(self, d: Path) -> None:
         logs = [(key, lg) for key, lg in list(self._logs.items()) if self._dir_of.get(key) == d]
@@ -248,10 +289,11 @@ class LogManager:
         """
         for lg in list(self._logs.values()):
             active_base = lg.active_segment.base_offset
-            if now_ms - lg.last_flush_ms >= lg.config.flush_ms:
-                lg.flush()
-            elif lg.recovery_point < active_base:
-                lg.flush(up_to=active_base)
+            with contextlib.suppress(KafkaStorageError):  # the log reported it, went offline
+                if now_ms - lg.last_flush_ms >= lg.config.flush_ms:
+                    lg.flush()
+                elif lg.recovery_point < active_base:
+                    lg.flush(up_to=active_base)
 
     def enforce_retention(
         self, now_ms: int, high_watermarks: Mapping[TopicPartition, int] | None = None
@@ -260,7 +302,9 @@ class LogManager:
         deleted = 0
         for key, lg in list(self._logs.items()):
             hw = None if high_watermarks is None else high_watermarks.get(key)
-            deleted += lg.enforce_retention(now_ms, hw)
+            if lg.offline is None:
+                with contextlib.suppress(KafkaStorageError):
+                    deleted += lg.enforce_retention(now_ms, hw)
         return deleted
 
     def close(self) -> None:
@@ -271,7 +315,8 @@ class LogManager:
             lg.close()
         self.checkpoint()
         for d in self.log_dirs:
-            atomic_write(d / CLEAN_SHUTDOWN_MARKER, b"")
+            if d not in self.offline_dirs:
+                atomic_write(d / CLEAN_SHUTDOWN_MARKER, b"")
         self._unlock()
         self._closed = True
 
