@@ -55,6 +55,7 @@ class KafkaConnection(asyncio.Protocol):
         self._admitted = False
         self._partial = 0  # bytes of an incomplete frame counted in limits.partial_bytes
         self._queued = 0  # bytes of queued frames counted in limits.queued_bytes
+        self._pool = self.limits.queued_max > 0  # queued.max.request.bytes in force
         now = _monotonic()
         self.last_received = now  # read by the limits' sweep
         self.last_done = now
@@ -88,11 +89,20 @@ class KafkaConnection(asyncio.Protocol):
             log.warning("closing %s: %s", self.peer, exc)
             self.close()
             return
-        if self.decoder.buffered != self._partial and not self._hold_partial():
-            return
+        held = self.decoder.buffered
+        if held != self._partial:  # a frame started or ended: the broker-wide total moves
+            limits = self.limits
+            limits.partial_bytes += held - self._partial
+            self._partial = held
+            if held and limits.partial_bytes > limits.partial_max:
+                self._over_partial_cap()
+                return
         if not frames:
             return
-        if self.limits.queued_max > 0:
+        self._enqueue(frames)
+
+    def _enqueue(self, frames: list[bytes]) -> None:
+        if self._pool:
             self._count_queued(frames)
         self._queue.extend(frames)
         if len(self._queue) >= MAX_QUEUED and not self._backlogged:
@@ -137,19 +147,13 @@ class KafkaConnection(asyncio.Protocol):
         """A request is queued or being answered: not idle, whatever the clock says."""
         return bool(self._queue) or (self._worker is not None and not self._worker.done())
 
-    def _hold_partial(self) -> bool:
-        """Count this connection's half-received bytes in the broker-wide total; close
-        the connection (and return False) if they would take the total over the cap."""
+    def _over_partial_cap(self) -> None:
+        """This connection's half-received bytes took the broker-wide total over the
+        cap: it goes (and its bytes leave the total), the others keep theirs."""
         limits = self.limits
-        held = self.decoder.buffered
-        limits.partial_bytes += held - self._partial
-        self._partial = held
-        if held and limits.partial_bytes > limits.partial_max:
-            self.expire(PARTIAL_BYTES, f"{limits.partial_bytes} bytes of half-received "
-                        "requests across all connections would exceed "
-                        f"strom.socket.partial.request.max.bytes ({limits.partial_max})")
-            return False
-        return True
+        self.expire(PARTIAL_BYTES, f"{limits.partial_bytes} bytes of half-received "
+                    "requests across all connections would exceed "
+                    f"strom.socket.partial.request.max.bytes ({limits.partial_max})")
 
     def _count_queued(self, frames: list[bytes]) -> None:
         size = sum(map(len, frames))

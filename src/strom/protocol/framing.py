@@ -23,7 +23,8 @@ from strom.protocol import apis, guard
 from strom.protocol.schema import null_required_array
 
 _SIZE = struct.Struct(">i")
-_SMALL_READ = 4096  # reads shorter than this that continue a frame go into one bytearray
+_SMALL_READ = 4096  # reads shorter than this that continue a long run of reads are
+_MANY_CHUNKS = 8  # appended to one bytearray rather than kept one object each
 _CORRELATION = struct.Struct(">i")
 _read_header_v1 = entity_reader(RequestHeaderV1)
 _read_header_v2 = entity_reader(RequestHeaderV2)
@@ -50,31 +51,31 @@ class FrameDecoder:
     Received chunks are kept in a list and joined only once a whole frame is there, so a
     1 MiB produce arriving in 64 KiB reads is copied once, not once per read. Nothing is
     allocated for the size a frame declares: memory grows with the bytes that actually
-    arrive, which the broker caps across connections. Small reads that continue a frame
-    are appended to one bytearray, so a peer trickling a frame a byte at a time costs a
-    byte per byte, not a bytes object and a list slot per byte.
+    arrive, which the broker caps across connections. Once a frame has taken many reads,
+    further small ones are appended to one bytearray, so a peer trickling a frame a byte
+    at a time costs a byte per byte, not a bytes object and a list slot per byte.
     """
 
     def __init__(self, max_frame_size: int) -> None:
-        self._chunks: list[bytes | bytearray] = []
-        self._have = 0
+        self._chunks: list[bytes] = []  # a bytearray only after the first (see feed)
+        self.buffered = 0  # bytes held of a frame not yet complete (size prefix included)
         self._wanted = 4  # bytes needed before parsing can make progress
         self._max = max_frame_size
 
     def feed(self, data: bytes) -> list[bytes]:
         chunks = self._chunks
-        if chunks and len(data) < _SMALL_READ:
+        if len(chunks) >= _MANY_CHUNKS and len(data) < _SMALL_READ:
             last = chunks[-1]
             if type(last) is bytearray:
                 last += data
             else:
-                chunks.append(bytearray(data))
+                chunks.append(bytearray(data))  # type: ignore[arg-type]  # never chunks[0]
         else:
             chunks.append(data)
-        self._have += len(data)
-        if self._have < self._wanted:
+        self.buffered += len(data)
+        if self.buffered < self._wanted:
             return []
-        buf = b"".join(chunks) if len(chunks) > 1 else bytes(chunks[0])  # bytes: no copy
+        buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # never a bytearray
         frames: list[bytes] = []
         pos, end = 0, len(buf)
         self._wanted = 4
@@ -89,18 +90,13 @@ class FrameDecoder:
             pos += 4 + size
         rest = buf[pos:] if pos < end else b""
         self._chunks = [rest] if rest else []
-        self._have = len(rest)
+        self.buffered = len(rest)
         return frames
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held of a frame not yet complete (its size prefix included)."""
-        return self._have
 
     def clear(self) -> None:
         """Drop what is held (the connection is gone)."""
         self._chunks = []
-        self._have = 0
+        self.buffered = 0
         self._wanted = 4
 
 
