@@ -77,11 +77,11 @@ def _samples(broker: BrokerProcess) -> dict[tuple[str, tuple[tuple[str, str], ..
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def _produce_ok(client: RawClient, topic: str, value: bytes) -> Any:
+def _produce_ok(client: RawClient, topic: str, value: bytes, partition: int = 0) -> Any:
     """Produce, waiting out the moment before the new topic's leader is applied."""
     deadline = time.monotonic() + 10
     while True:
-        entry = produce(client, topic, record_batch([value]))
+        entry = produce(client, topic, record_batch([value]), partition=partition)
         if entry.error_code == 0 or time.monotonic() > deadline:
             return entry
         time.sleep(0.05)
@@ -218,5 +218,45 @@ def test_mid_segment_damage_is_loud_and_recovery_keeps_later_records(
         assert list((data / "damaged-0").glob("*.corrupt"))  # the original, for the operator
         with RawClient(broker.bootstrap) as client:
             assert _produce_ok(client, "damaged", b"after").base_offset == 10
+    finally:
+        broker.stop()
+
+
+def test_jbod_only_the_full_dir_goes_offline(tiny_disk: Path, tmp_path: Path) -> None:
+    """Two log dirs: filling the small one takes its partitions offline; the partitions
+    of the other keep taking writes and reads on the same connection."""
+    other = tmp_path / "other"
+    broker = BrokerProcess(tiny_disk, overrides={"log.dirs": f"{tiny_disk},{other}"}).start()
+    try:
+        with RawClient(broker.bootstrap) as client:
+            assert create_topic(client, "spread", partitions=4).error_code == 0
+            for p in range(4):
+                entry = _produce_ok(client, "spread", b"p%d" % p, partition=p)
+                assert entry.error_code == 0
+            on_tiny = sorted(int(d.name.rsplit("-", 1)[1]) for d in tiny_disk.glob("spread-*"))
+            on_other = sorted(int(d.name.rsplit("-", 1)[1]) for d in other.glob("spread-*"))
+            assert len(on_tiny) == len(on_other) == 2
+            codes = [produce(client, "spread", record_batch([VALUE]), partition=on_tiny[0])
+                     .error_code for _ in range(40)]
+            assert KAFKA_STORAGE_ERROR in codes
+            for p in on_tiny:
+                assert produce(client, "spread", record_batch([b"x"]), partition=p
+                               ).error_code == KAFKA_STORAGE_ERROR
+                assert fetch(client, "spread", 0, partition=p).error_code == KAFKA_STORAGE_ERROR
+            for p in on_other:
+                assert produce(client, "spread", record_batch([b"y"]), partition=p
+                               ).error_code == 0
+                assert fetch(client, "spread", 0, partition=p).error_code == 0
+            metadata = client.request(3, 12, topics=[{"name": "spread"}],
+                                      allow_auto_topic_creation=False).body
+            offline = {p.partition_index for p in metadata.topics[0].partitions
+                       if list(p.offline_replicas)}
+            assert offline == set(on_tiny)
+        samples = _samples(broker)
+        assert samples[("strom_log_dir_offline", (("log_dir", str(tiny_disk)),))] == 1
+        assert samples[("strom_log_dir_offline", (("log_dir", str(other)),))] == 0
+        assert broker.stop() == 0
+        assert (other / ".kafka_cleanshutdown").exists()
+        assert not (tiny_disk / ".kafka_cleanshutdown").exists()
     finally:
         broker.stop()
