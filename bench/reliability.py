@@ -244,6 +244,9 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     text = render(run, result, time.time() - run.t0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    old = args.out.read_text() if args.out.exists() else ""
+    if "<!-- fuzz:begin" in old:  # bench/fuzz.py's section survives a regeneration
+        text = text.rstrip("\n") + "\n\n" + old[old.index("<!-- fuzz:begin"):]
     args.out.write_text(text)
     print(f"wrote {args.out}")
     verdict: chaos.Verdict = result["verdict"]  # type: ignore[assignment]

@@ -377,7 +377,7 @@ def isolate_culprit(corpus: list[Seed], seed: int, start: int, n: int, work_dir:
     """Replay cases start..start+n-1 one at a time on a fresh broker and name the first
     after which it is dead, silent or above the memory bound (None if none is). A chunk
     that failed under concurrency is thereby pinned to one reproducible case index."""
-    broker = BrokerProcess(work_dir / "isolate").start()
+    broker = BrokerProcess(work_dir / f"isolate-{seed}-{start}").start()
     watchdog = RssWatchdog(broker).start()
     try:
         create_topics(broker.bootstrap, corpus_topics())
