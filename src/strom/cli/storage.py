@@ -70,6 +70,16 @@ def _print_text(out: Any, report: Any, root: Path) -> None:
     files = sum(1 for f in report.files if f.kind == "log")
     verdict = f"{report.problems} problem(s)" if report.problems else "no problems"
     out.console.print(f"{files} segment(s) checked, {verdict}", markup=False)
+    if report.problems:
+        out.note(REPAIR_HINT)
+
+
+REPAIR_HINT = (
+    "To repair: stop the broker, delete recovery-point-offset-checkpoint and "
+    ".kafka_cleanshutdown in the log dir, and start it: recovery then rescans every "
+    "segment, cuts out damaged batches (keeping each original as *.corrupt) and rebuilds "
+    "the indexes. In a cluster, followers fetch what was cut out from the leader again."
+)
 
 
 def _relative(path: Path, root: Path) -> str:

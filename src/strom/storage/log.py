@@ -441,8 +441,8 @@ class Log:
                 break
             try:
                 end = self._read_end(i, position, size, max_offset, max_bytes)
-            except CorruptLog:
-                end = position + size  # damage further on: the first batch alone is safe
+            except CorruptLog:  # damage further on: the first batch alone is safe
+                end = position + size if size <= max_bytes else position
             if end == position:
                 if not min_one_batch:
                     break

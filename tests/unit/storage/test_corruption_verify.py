@@ -8,10 +8,10 @@ from pathlib import Path
 
 import crc32c
 import pytest
-from storage_helpers import append, batch
+from storage_helpers import FakeClock, append, batch, headers_of, read_all
 
 from strom.protocol.records import HEADER_SIZE, scan_batches
-from strom.storage import Log, LogConfig
+from strom.storage import Log, LogConfig, LogManager
 from strom.storage.verify import verify
 
 OpenLog = Callable[..., Log]
@@ -127,3 +127,28 @@ def test_not_a_segment(tmp_path: Path) -> None:
         verify(tmp_path / "x.txt")
     with pytest.raises(FileNotFoundError):
         verify(tmp_path / "missing")
+
+
+def test_the_repair_hint_repairs(tmp_path: Path) -> None:
+    """What `strom storage verify` tells the operator to do works: damage in an old
+    (sealed, clean) segment is cut out at the next start, later batches kept."""
+    d = tmp_path / "logs"
+    manager = LogManager([d], clock=FakeClock(), broker_id=1, cluster_id="c")
+    manager.load_all(lambda _t: CONFIG)
+    log = manager.get_or_create("orders", 0, CONFIG)
+    spans = [(i.first_offset, i.last_offset) for i in (
+        append(log, batch(3, value_size=20, tag=t)) for t in range(30))]
+    first = log.segments[0].log_path
+    manager.close()
+    position = _positions(first)[4]
+    _poke(first, position + 60, b"\x00\x00\x00")
+    assert verify(d).problems == 1
+    (d / "recovery-point-offset-checkpoint").unlink()
+    (d / ".kafka_cleanshutdown").unlink()
+    again = LogManager([d], clock=FakeClock(), broker_id=1, cluster_id="c")
+    reopened = again.load_all(lambda _t: CONFIG)[("orders", 0)]
+    assert headers_of(read_all(reopened)) == spans[:4] + spans[5:]
+    again.close()
+    report = verify(d)
+    assert report.problems == 0
+    assert [f.kind for f in report.files].count("corrupt-copy") == 1
