@@ -29,6 +29,7 @@ import cramjam
 import crc32c
 import lz4.block  # type: ignore[import-untyped]
 import lz4.frame  # type: ignore[import-untyped]
+from kio.schema.errors import ErrorCode
 
 GZIP, SNAPPY, LZ4, ZSTD = 1, 2, 3, 4
 CODECS = {"gzip": GZIP, "snappy": SNAPPY, "lz4": LZ4, "zstd": ZSTD}
@@ -36,34 +37,25 @@ TRANSACTIONAL = 0x10
 CONTROL = 0x20
 BOMB_SIZE = (1 << 30) + (16 << 20)  # a little over 1 GiB once decompressed
 
-# Kafka error codes (org.apache.kafka.common.protocol.Errors)
-CORRUPT_MESSAGE = 2
-INVALID_TOPIC_EXCEPTION = 17
-INVALID_TIMESTAMP = 32
-UNSUPPORTED_FOR_MESSAGE_FORMAT = 43
-OUT_OF_ORDER_SEQUENCE_NUMBER = 45
-INVALID_PRODUCER_EPOCH = 47
-INVALID_TXN_STATE = 48
-INVALID_PRODUCER_ID_MAPPING = 49
-NOT_ENOUGH_REPLICAS = 19
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
-UNKNOWN_PRODUCER_ID = 59
-INVALID_RECORD = 87
-UNKNOWN_SERVER_ERROR = -1
-
-ERROR_NAMES = {
-    0: "NONE", -1: "UNKNOWN_SERVER_ERROR", 2: "CORRUPT_MESSAGE", 3: "UNKNOWN_TOPIC_OR_PARTITION",
-    10: "MESSAGE_TOO_LARGE", 17: "INVALID_TOPIC_EXCEPTION", 18: "RECORD_LIST_TOO_LARGE",
-    19: "NOT_ENOUGH_REPLICAS", 32: "INVALID_TIMESTAMP", 43: "UNSUPPORTED_FOR_MESSAGE_FORMAT",
-    45: "OUT_OF_ORDER_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH", 48: "INVALID_TXN_STATE",
-    49: "INVALID_PRODUCER_ID_MAPPING",
-    53: "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", 59: "UNKNOWN_PRODUCER_ID",
-    76: "UNSUPPORTED_COMPRESSION_TYPE", 87: "INVALID_RECORD", 90: "PRODUCER_FENCED",
-}
+# the Kafka error codes the corpus expects
+CORRUPT_MESSAGE = int(ErrorCode.corrupt_message)
+INVALID_TOPIC_EXCEPTION = int(ErrorCode.invalid_topic_exception)
+INVALID_TIMESTAMP = int(ErrorCode.invalid_timestamp)
+UNSUPPORTED_FOR_MESSAGE_FORMAT = int(ErrorCode.unsupported_for_message_format)
+OUT_OF_ORDER_SEQUENCE_NUMBER = int(ErrorCode.out_of_order_sequence_number)
+INVALID_PRODUCER_EPOCH = int(ErrorCode.invalid_producer_epoch)
+INVALID_PRODUCER_ID_MAPPING = int(ErrorCode.invalid_producer_id_mapping)
+NOT_ENOUGH_REPLICAS = int(ErrorCode.not_enough_replicas)
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED = int(ErrorCode.transactional_id_authorization_failed)
+INVALID_RECORD = int(ErrorCode.invalid_record)
+UNKNOWN_SERVER_ERROR = int(ErrorCode.unknown_server_error)
 
 
 def error_name(code: int) -> str:
-    return ERROR_NAMES.get(code, str(code))
+    try:
+        return ErrorCode(code).name.upper()
+    except ValueError:
+        return str(code)
 
 
 # --- the wire format, from the spec --------------------------------------------------------
