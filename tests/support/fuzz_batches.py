@@ -629,6 +629,7 @@ def run_case(bootstrap: str, case: CorruptCase, target: Target, seed: int | None
 
 
 OFFSETS_GROUP = "fuzz-offsets-group"
+RETRIABLE_COMMIT = {14, 15, 16}  # coordinator loading, not available, not coordinator
 CORRUPT_TOPIC_CONFIGS = {"max.message.bytes": str(8 << 20)}  # bombs get past the size check
 
 
@@ -642,7 +643,7 @@ def java_string_hash(text: str) -> int:
 def prepare_target(bootstrap: str, topic: str) -> Target:
     """Create the corrupt-batch topic and make `__consumer_offsets` exist by committing an
     offset for a group (through confluent-kafka); the offsets partition is that group's."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
 
     from support.raw_client import RawClient, create_topic
 
@@ -651,8 +652,16 @@ def prepare_target(bootstrap: str, topic: str) -> Target:
         assert result.error_code in (0, 36), f"create {topic}: {error_name(int(result.error_code))}"
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": OFFSETS_GROUP,
                          "enable.auto.commit": False})
+    deadline = time.monotonic() + 60
     try:
-        consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+        while True:  # a new __consumer_offsets answers NOT_COORDINATOR while it loads
+            try:
+                consumer.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+                break
+            except KafkaException as exc:
+                if exc.args[0].code() not in RETRIABLE_COMMIT or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
     finally:
         consumer.close()
     partition = abs(java_string_hash(OFFSETS_GROUP)) % 50
