@@ -55,6 +55,7 @@ from support.fuzz_target import (  # noqa: E402
     FuzzRun,
     api_versions_latency,
     isolate_culprit,
+    isolation_note,
     setup_env,
     teardown_env,
 )
@@ -65,6 +66,7 @@ END = "<!-- fuzz:end -->"
 CHUNK = 500
 CORRUPT_EVERY = 5  # chunks
 SEVERE = ("exited", "ApiVersions", "RSS")  # problems worth pinning to one case
+MAX_ISOLATIONS = 5  # each replays a chunk on fresh brokers: seconds of CPU
 
 
 @dataclass
@@ -147,13 +149,14 @@ def run(minutes: float, seed: int, workers: int) -> tuple[FuzzRun, Tally, list[s
     started = time.monotonic()
     deadline = started + minutes * 60
     restart_at = [started + minutes * 20, started + minutes * 40]
-    chunk = 0
+    chunk = isolations = 0
     try:
         while time.monotonic() < deadline:
             problems = fuzz.run_chunk(chunk * CHUNK, CHUNK)
-            if any(word in p for p in problems for word in SEVERE):
+            if any(word in p for p in problems for word in SEVERE) and isolations < MAX_ISOLATIONS:
+                isolations += 1
                 culprit = isolate_culprit(env.corpus, seed, chunk * CHUNK, CHUNK, work)
-                log.append(f"replayed one at a time: {culprit or 'no single case reproduces it'}")
+                log.append(isolation_note(culprit))
             chunk += 1
             if chunk % CORRUPT_EVERY == 0:
                 _corrupt_round(env, tally, rng, log)

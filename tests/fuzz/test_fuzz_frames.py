@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from support.fuzz_target import FuzzEnv, FuzzRun, isolate_culprit
+from support.fuzz_target import FuzzEnv, FuzzRun, isolate_culprit, isolation_note
 
 pytestmark = pytest.mark.fuzz
 
@@ -49,5 +49,5 @@ def test_mutated_frames(frame_run: FuzzRun, chunk: int, tmp_path: Path) -> None:
     problems = frame_run.run_chunk(chunk * CHUNK_SIZE, CHUNK_SIZE)
     if any("exited" in p or "ApiVersions" in p or "RSS" in p for p in problems):
         culprit = isolate_culprit(frame_run.corpus, SEED, chunk * CHUNK_SIZE, CHUNK_SIZE, tmp_path)
-        problems.append(f"replayed one at a time: {culprit or 'no single case reproduces it'}")
+        problems.append(isolation_note(culprit))
     assert not problems, "\n".join(problems[:20])

@@ -245,6 +245,7 @@ class FuzzRun:
     findings: Findings = field(default_factory=Findings)
     on_problem: Callable[[str], None] | None = None
     watchdog: RssWatchdog | None = None
+    _reported_peak: dict[int, float] = field(default_factory=dict)
 
     def _problem(self, text: str) -> None:
         self.findings.problems.append(text)
@@ -323,7 +324,10 @@ class FuzzRun:
         assert self.broker.proc is not None
         _, peak = memory_mb(self.broker.proc.pid)
         self.findings.peak_rss_mb = max(self.findings.peak_rss_mb, peak)
-        if peak > self.rss_limit_mb:
+        # VmHWM never falls: report a process's excess once, and again only if it grows
+        reported = self._reported_peak.get(self.broker.proc.pid, self.rss_limit_mb)
+        if peak > reported:
+            self._reported_peak[self.broker.proc.pid] = peak
             self._problem(f"{when}: peak RSS {peak:.0f} MiB above {self.rss_limit_mb} MiB")
             return False
         return True
@@ -372,11 +376,58 @@ def create_topics(bootstrap: str, topics: dict[str, int],
             assert result.error_code in (0, 36), f"create {name}: error {result.error_code}"
 
 
+def _state(broker: BrokerProcess, rss_limit_mb: float) -> str | None:
+    """What is wrong with the broker right now: dead, above the memory bound, or not
+    answering a fresh ApiVersions; None if nothing is."""
+    if not broker.is_alive() or broker.proc is None:
+        return "dead"
+    peak = memory_mb(broker.proc.pid)[1]
+    if peak > rss_limit_mb:
+        return f"at peak RSS {peak:.0f} MiB"
+    return None if api_versions_latency(broker.port) is not None else "not answering"
+
+
+def _watch(broker: BrokerProcess, rss_limit_mb: float, seconds: float) -> str | None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        state = _state(broker, rss_limit_mb)
+        if state is not None:
+            return state
+        time.sleep(0.25)
+    return None
+
+
+def _alone(corpus: list[Seed], case: Case, work_dir: Path, rss_limit_mb: float,
+           watch_s: float = 5.0) -> str | None:
+    """Fire one case at a fresh broker and watch it for `watch_s`: what goes wrong, if
+    anything (work a request starts may go on after its answer, or its silence)."""
+    broker = BrokerProcess(work_dir / f"alone-{case.index}").start()
+    watchdog = RssWatchdog(broker).start()
+    try:
+        create_topics(broker.bootstrap, corpus_topics())
+        fire(broker.port, case.payload)
+        return _watch(broker, rss_limit_mb, watch_s)
+    finally:
+        watchdog.stop()
+        broker.kill()
+
+
+NO_CULPRIT = ("no case of the chunk, replayed in order on a fresh broker, reproduces it "
+              "(work begun by an earlier chunk, or concurrency)")
+
+
+def isolation_note(culprit: str | None) -> str:
+    return f"replayed one at a time: {culprit or NO_CULPRIT}"
+
+
 def isolate_culprit(corpus: list[Seed], seed: int, start: int, n: int, work_dir: Path,
                     rss_limit_mb: float = RSS_LIMIT_MB) -> str | None:
-    """Replay cases start..start+n-1 one at a time on a fresh broker and name the first
-    after which it is dead, silent or above the memory bound (None if none is). A chunk
-    that failed under concurrency is thereby pinned to one reproducible case index."""
+    """Pin a chunk that failed under concurrency to one reproducible case.
+
+    Replays cases start..start+n-1 one at a time on a fresh broker until it is dead,
+    above the memory bound or not answering, then fires that case alone at another
+    fresh broker to see whether it does so by itself (None if no case of the chunk
+    reproduces the failure)."""
     broker = BrokerProcess(work_dir / f"isolate-{seed}-{start}").start()
     watchdog = RssWatchdog(broker).start()
     try:
@@ -384,16 +435,19 @@ def isolate_culprit(corpus: list[Seed], seed: int, start: int, n: int, work_dir:
         run = FuzzRun(broker, corpus, seed)
         for case in run.cases(start, n):
             outcome = fire(broker.port, case.payload, run.read_timeout)
-            assert broker.proc is not None
-            alive = broker.is_alive()
-            peak = memory_mb(broker.proc.pid)[1] if alive else 0.0
-            if not alive or peak > rss_limit_mb or api_versions_latency(broker.port) is None:
-                state = ("dead" if not alive else
-                         f"peak RSS {peak:.0f} MiB" if peak > rss_limit_mb else "not answering")
-                return (f"case {case.index} of seed {seed} ({case.engine} of a {case.scenario} "
-                        f"frame, api {case.api}, {outcome.kind}) leaves the broker {state}; "
-                        f"bytes: {case.payload[:96].hex()}")
-        return None
+            state = _state(broker, rss_limit_mb)
+            if state is None and outcome.kind == "silent":  # may still be at work: watch it
+                state = _watch(broker, rss_limit_mb, 2.0)
+            if state is not None:
+                break
+        else:
+            return None
     finally:
         watchdog.stop()
         broker.kill()
+    alone = _alone(corpus, case, work_dir, rss_limit_mb)
+    verdict = (f"alone it leaves a fresh broker {alone}" if alone else
+               "alone it does not: earlier cases of the chunk take part")
+    return (f"case {case.index} of seed {seed} ({case.engine} of a {case.scenario} frame, "
+            f"api {case.api}, {outcome.kind}) leaves the broker {state}; {verdict}; "
+            f"bytes: {case.payload[:96].hex()}")
