@@ -87,6 +87,10 @@ def _check_framing(payload: bytes | bytearray, policy: RecordPolicy) -> BatchHea
     try:
         header = read_header(payload)
     except InvalidBatch as exc:
+        if exc.reason == "unsupported_for_message_format":  # Kafka 4: v3+ produce is magic 2
+            raise InvalidProduce("invalid_record", "Produce requests with version 3 and above "
+                                 "are only allowed to contain record batches with magic "
+                                 "version 2") from None
         raise InvalidProduce(exc.reason, str(exc)) from None
     if header.size > len(payload):
         raise InvalidProduce("corrupt_message", "batch extends past the end of the record set")

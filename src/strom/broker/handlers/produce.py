@@ -21,7 +21,7 @@ from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, UNKNOWN_TOPIC, error, resolve_topic
 from strom.broker.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
-from strom.protocol.records import ATTRIBUTES_OFFSET, Attr
+from strom.protocol.records import ATTRIBUTES_OFFSET, CURRENT_MAGIC, MAGIC_OFFSET, Attr
 from strom.protocol.schema import build, millis, uuid_or_none
 
 
@@ -98,7 +98,8 @@ def _has_transactional_records(request: Any) -> bool:
         for part in topic_data.partition_data:
             data = part.records
             low_byte = ATTRIBUTES_OFFSET + 1  # attributes are a big-endian int16
-            if data and len(data) > low_byte and data[low_byte] & Attr.TRANSACTIONAL:
+            if (data and len(data) > low_byte and data[MAGIC_OFFSET] == CURRENT_MAGIC
+                    and data[low_byte] & Attr.TRANSACTIONAL):
                 return True
     return False
 
