@@ -4,6 +4,12 @@ When the image gains a partition assigned to this broker, its log is created; wh
 topic disappears, its logs are deleted; when topic configs change, logs and partition
 policies are updated. Handlers find partitions here and nowhere else.
 
+Creation and deletion go through ``ReplicaBuilder`` so that neither runs for long on the
+event loop: partitions an admin request prepared are only adopted here, many new ones
+are built in the background (``ready_listeners`` hear when they are), and a partition
+whose log cannot be opened for want of file descriptors is *offline*
+(``offline_reason``) rather than a failed start.
+
 Leadership also comes from the image: a partition led here becomes leader (and stops
 fetching); one led elsewhere becomes a follower and is handed to the replica fetcher.
 ISR changes the leader wants are written through the metadata store and adopted when
@@ -12,12 +18,15 @@ the image comes back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from strom.broker.partition import Partition, PartitionPolicy
+from strom.broker.replica_builder import Blueprint, Key, Outcome, ReplicaBuilder
+from strom.broker.resource_budget import PartitionBudget, open_file_limit
 from strom.cluster.image import MetadataImage, PartitionInfo, TopicInfo
 from strom.config.broker import BROKER_CONFIGS, BrokerConfig
 from strom.config.topic import typed_topic_value
@@ -29,6 +38,9 @@ if TYPE_CHECKING:
     from strom.cluster.store import MetadataStore
 
 log = logging.getLogger(__name__)
+
+INLINE_CREATE_MAX = 8  # more new partitions in one image are built in the background
+OFFLINE_LOGGED = 20  # partitions that go offline are named one by one up to this; then a count
 
 
 def _int(name: str, overrides: Mapping[str, str], props: Mapping[str, str]) -> int:
@@ -89,47 +101,139 @@ class ReplicaManager:
         self.fetchers: ReplicaFetcherManager | None = None
         self.store: MetadataStore | None = None
         self._startup_hw: dict[tuple[str, int], int] = {}
+        self.budget = PartitionBudget(open_file_limit(), config.get_int("strom.max.partitions"))
+        self.builder = ReplicaBuilder(logs, self._settings, clock, self.budget.free_descriptors)
+        self.ready_listeners: list[Callable[[MetadataImage], None]] = []
+        self._image: MetadataImage | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     def get(self, topic: str, partition: int) -> Partition | None:
         return self.partitions.get((topic, partition))
 
+    def offline_reason(self, topic: str, partition: int) -> str | None:
+        """Why an assigned partition has no log here (out of descriptors), else None."""
+        return self.logs.offline.get((topic, partition))
+
+    def hosted_count(self) -> int:
+        """Partition replicas this broker hosts or is about to (the budget's count)."""
+        return (len(self.partitions) + len(self.builder.prepared) + len(self.builder.building)
+                + len(self.logs.offline))
+
+    def _settings(self, configs: Mapping[str, str]) -> tuple[LogConfig, PartitionPolicy]:
+        props = self.config.props
+        return log_config_for(configs, props), policy_for(configs, props)
+
     def on_image(self, image: MetadataImage) -> None:
         """Apply a new metadata image: create, reconfigure and delete local partitions."""
+        first, self._image = self._image is None, image
         props = self.config.props
+        missing: list[Blueprint] = []
         for topic in image.topics.values():
-            self._sync_topic(topic, props)
-        for key in [k for k in self.partitions if not self._assigned_here(image, k)]:
-            self._drop(key)
+            self._sync_topic(topic, props, missing)
+        gone = [k for k in (*self.partitions, *self.logs.offline)
+                if not self.assigned_here(image, k)]
+        if gone:
+            self._drop(gone)
         live = set(image.topics)
-        for gone in [t for t in self._topic_configs if t not in live]:
-            del self._topic_configs[gone]
+        for name in [t for t in self._topic_configs if t not in live]:
+            del self._topic_configs[name]
+        if missing:
+            self._create(missing, inline=first or len(missing) <= INLINE_CREATE_MAX)
 
-    def _assigned_here(self, image: MetadataImage, key: tuple[str, int]) -> bool:
+    def _create(self, missing: list[Blueprint], *, inline: bool) -> None:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            inline = True
+        if inline:
+            self._adopt_built(self.builder.build_now(missing))
+            return
+        self.builder.building.update(bp.key for bp in missing)
+        task = asyncio.ensure_future(self._create_in_background(missing))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _create_in_background(self, missing: list[Blueprint]) -> None:
+        try:
+            built = await self.builder.build_many(missing)
+        finally:
+            self.builder.building.difference_update(bp.key for bp in missing)
+        self._adopt_built(built)
+        image = self._image
+        if image is not None:
+            for listener in list(self.ready_listeners):
+                listener(image)
+
+    def _adopt_built(self, built: Mapping[Key, Outcome]) -> None:
+        """Adopt what was built if the current image still assigns it here."""
+        image = self._image
+        unwanted = []
+        failed = 0
+        for key, outcome in built.items():
+            topic = image.topics.get(key[0]) if image is not None else None
+            info = self._info(image, key)
+            if isinstance(outcome, OSError):
+                self.logs.offline[key] = f"cannot create its log: {outcome.strerror or outcome}"
+                failed += 1
+                if failed <= OFFLINE_LOGGED:
+                    log.error("partition %s-%d is offline: %s", *key, self.logs.offline[key])
+            elif topic is None or info is None or key in self.partitions:
+                unwanted.append(key)
+            else:
+                outcome.topic_id = topic.topic_id
+                self.partitions[key] = outcome
+                self._apply_role(outcome, info)
+        if failed > OFFLINE_LOGGED:
+            log.error("%d partitions in all are offline: their logs could not be created; "
+                      "raise `ulimit -n` (the open file limit) and restart", failed)
+        if unwanted:
+            self.builder.delete(unwanted)
+
+    def _info(self, image: MetadataImage | None, key: Key) -> PartitionInfo | None:
+        topic = image.topics.get(key[0]) if image is not None else None
+        info = topic.partitions.get(key[1]) if topic is not None else None
+        return info if info is not None and self.broker_id in info.replicas else None
+
+    def assigned_here(self, image: MetadataImage, key: tuple[str, int]) -> bool:
         topic = image.topics.get(key[0])
         info = topic.partitions.get(key[1]) if topic is not None else None
         return info is not None and self.broker_id in info.replicas
 
-    def _sync_topic(self, topic: TopicInfo, props: Mapping[str, str]) -> None:
+    def _sync_topic(self, topic: TopicInfo, props: Mapping[str, str],
+                    missing: list[Blueprint]) -> None:
+        """Reconfigure and re-role the topic's partitions here; list the missing ones."""
         config_changed = self._topic_configs.get(topic.name) != topic.configs
         self._topic_configs[topic.name] = dict(topic.configs)
-        mine = [info for info in topic.partitions.values() if self.broker_id in info.replicas]
-        if config_changed or any((topic.name, i.partition) not in self.partitions for i in mine):
-            # Typed settings are resolved only when something uses them: every ISR or
-            # leader change publishes a new image, and most leave configs untouched.
-            log_config = log_config_for(topic.configs, props)
-            policy = policy_for(topic.configs, props)
-        for info in mine:
+        settings: tuple[LogConfig, PartitionPolicy] | None = None
+        for info in topic.partitions.values():
+            if self.broker_id not in info.replicas:
+                continue
             key = (topic.name, info.partition)
             existing = self.partitions.get(key)
             if existing is None:
-                log_ = self.logs.get_or_create(topic.name, info.partition, log_config)
-                self.partitions[key] = Partition(
-                    topic.name, info.partition, topic.topic_id, log_, policy, self._clock,
-                    info.leader_epoch,
-                )
+                existing = self._adopt_prepared(key, topic)
+                if existing is None:
+                    if key not in self.builder.building and key not in self.logs.offline:
+                        missing.append(Blueprint(key, topic.configs, info.leader_epoch,
+                                                 topic.topic_id))
+                    continue
             elif config_changed:
-                existing.update(log_config, policy)
-            self._apply_role(self.partitions[key], info)
+                # Typed settings are resolved only when something uses them: every ISR or
+                # leader change publishes a new image, and most leave configs untouched.
+                settings = settings or self._settings(topic.configs)
+                existing.update(*settings)
+            self._apply_role(existing, info)
+
+    def _adopt_prepared(self, key: Key, topic: TopicInfo) -> Partition | None:
+        prepared = self.builder.take_prepared(key)
+        if prepared is None:
+            return None
+        partition = prepared.partition
+        partition.topic_id = topic.topic_id
+        if prepared.configs != topic.configs:
+            partition.update(*self._settings(topic.configs))
+        self.partitions[key] = partition
+        return partition
 
     def _apply_role(self, partition: Partition, info: PartitionInfo) -> None:
         key = (partition.topic, partition.index)
@@ -191,12 +295,13 @@ class ReplicaManager:
                 if proposed is not None:
                     self.propose_isr(partition, proposed)
 
-    def _drop(self, key: tuple[str, int]) -> None:
-        if self.fetchers is not None:
-            self.fetchers.unfollow(key)
-        self.partitions.pop(key)
-        self.logs.delete_log(*key)
-        log.info("deleted partition %s-%d", *key)
+    def _drop(self, keys: Sequence[Key]) -> None:
+        for key in keys:
+            if self.fetchers is not None:
+                self.fetchers.unfollow(key)
+            if self.partitions.pop(key, None) is not None:
+                log.info("deleted partition %s-%d", *key)
+        self.builder.delete(keys)
 
     def log_config_lookup(self, image: MetadataImage) -> Callable[[str], LogConfig]:
         def lookup(topic: str) -> LogConfig:

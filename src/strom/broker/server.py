@@ -25,6 +25,7 @@ from strom.broker.peer import PeerChannel
 from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManager
 from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
+from strom.broker.resource_budget import raise_open_file_limit
 from strom.broker.topic_admin import TopicAdmin
 from strom.cluster.controller import Controller
 from strom.cluster.image import BrokerInfo
@@ -49,6 +50,7 @@ def new_cluster_id() -> str:
 class Broker:
     def __init__(self, config: BrokerConfig, clock: Callable[[], int] = wall_clock_ms) -> None:
         handlers.register_all()
+        raise_open_file_limit()  # before the budget is derived from it and logs open
         self.config = config
         self.clock = clock
         self.broker_id = config.broker_id
@@ -103,11 +105,13 @@ class Broker:
         self._start_cluster_membership()
         self.replicas.set_startup_high_watermarks(self.logs.high_watermarks)
         image = self.store.image()
-        self.logs.load_all(self.replicas.log_config_lookup(image))
+        self.logs.load_all(self.replicas.log_config_lookup(image),
+                           reserve_fds=self.replicas.budget.reserve)
         self.replicas.on_image(image)
         self._drop_stray_logs()
         self.store.subscribe(self.replicas.on_image)
         self.store.subscribe(self.groups.on_image)
+        self.replicas.ready_listeners.append(self.groups.on_image)  # built in the background
         self.metrics.on_image(image)
         self.store.subscribe(self.metrics.on_image)
         loop = asyncio.get_running_loop()
@@ -189,6 +193,7 @@ class Broker:
         if self.controller is not None:
             self.controller.stop()
         self._checkpoint()
+        self.replicas.builder.close()  # waits for deleted partitions' files to go
         self.logs.close()
         self.store.close()
         if self.metrics_server is not None:
@@ -228,11 +233,14 @@ class Broker:
         return f"http://{host}:{self.metrics_server.port}/metrics"
 
     def _drop_stray_logs(self) -> None:
-        """Logs on disk for topics the metadata no longer knows were deleted while down."""
-        for key in list(self.logs.logs):
-            if key not in self.replicas.partitions:
-                log.info("deleting stray log %s-%d", *key)
-                self.logs.delete_log(*key)
+        """Logs on disk for topics the metadata no longer knows were deleted while down,
+        or belong to a create that died before its metadata was written (rolled back)."""
+        image = self.store.image()
+        stray = [key for key in self.logs.logs if key not in self.replicas.partitions
+                 and not self.replicas.assigned_here(image, key)]
+        for key in stray:
+            log.info("deleting stray log %s-%d", *key)
+        self.replicas.builder.delete(stray)  # one checkpoint for all, files off the loop
 
     # --- housekeeping -----------------------------------------------------------------
 

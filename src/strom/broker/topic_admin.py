@@ -2,17 +2,39 @@
 
 Shared by CreateTopics, CreatePartitions, DeleteTopics and Metadata's auto-creation so
 the four paths apply one set of rules. Errors carry Kafka's error name and message.
+
+Bounded work. The admin requests are coroutines that never hold the event loop for long:
+validation yields to other clients every few milliseconds (``Slicer``), the partitions'
+logs are built by a thread pool *before* the metadata is written (``ReplicaBuilder``
+``prepare``), and the metadata of a whole request is written once. Admin requests run
+one at a time (a lock, as Kafka's controller runs one operation at a time), and a name
+being created is refused to anyone else meanwhile.
+
+Limits, checked before anything is written:
+
+* Kafka's controller refuses an operation of more than 10,000 metadata records (a topic
+  record, one per partition, one per config) with POLICY_VIOLATION "Unable to perform
+  excessively large batch operation." for every topic of the request, validate-only too;
+* the partition budget (``resource_budget``): a topic that would make this broker host
+  more partitions than its budget, or need more file descriptors than are free, is
+  refused with POLICY_VIOLATION and says which limit to raise. Internal topics are never
+  refused, and room for ``__consumer_offsets`` is kept until it exists.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from strom.broker.replica_builder import Blueprint, Key
+from strom.broker.resource_budget import BudgetExceeded
 from strom.cluster.image import TopicInfo
+from strom.cluster.local import NewTopic
 from strom.cluster.store import MetadataError, validate_topic_name
 from strom.config.defs import InvalidConfig
 from strom.config.topic import validate_topic_overrides
@@ -22,6 +44,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+OFFSETS_TOPIC = "__consumer_offsets"
+MAX_RECORDS_PER_USER_OP = 10_000  # Kafka's QuorumController.MAX_RECORDS_PER_USER_OP
+EXCESSIVE_BATCH = "Unable to perform excessively large batch operation."
+SLICE_SECONDS = 0.005  # admin work runs at most this long before other clients get a turn
+LOGGED_ONE_BY_ONE = 10  # larger batches are logged as one line
 
 
 @dataclass(frozen=True)
@@ -31,6 +58,35 @@ class TopicSpec:
     replication_factor: int  # -1: broker default
     assignments: Mapping[int, Sequence[int]]
     configs: Mapping[str, str | None]
+
+
+@dataclass
+class CreatePlan:
+    """One topic of a CreateTopics: its placement and configs, then its outcome."""
+
+    spec: TopicSpec
+    assignments: dict[int, list[int]] = field(default_factory=dict)
+    configs: dict[str, str] = field(default_factory=dict)
+    error: MetadataError | None = None
+    topic_id: Any = None
+
+    @property
+    def records(self) -> int:
+        """Metadata records Kafka's controller would write for it."""
+        return 1 + len(self.assignments) + len(self.configs)
+
+
+class Slicer:
+    """Yields to the event loop when the current slice of admin work has run long enough."""
+
+    def __init__(self, seconds: float = SLICE_SECONDS) -> None:
+        self._seconds = seconds
+        self._since = time.monotonic()
+
+    async def tick(self) -> None:
+        if time.monotonic() - self._since >= self._seconds:
+            await asyncio.sleep(0)
+            self._since = time.monotonic()
 
 
 def _replica_index(first: int, shift: int, replica: int, n: int) -> int:
@@ -98,6 +154,8 @@ def assign_replicas(
 class TopicAdmin:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self._lock = asyncio.Lock()
+        self._in_flight: set[str] = set()  # names being created by a request in progress
 
     def _defaults(self) -> tuple[int, int]:
         config = self.broker.config
@@ -107,7 +165,7 @@ class TopicAdmin:
         """Validate a creation and return (assignments, configs); raises MetadataError."""
         validate_topic_name(spec.name)
         image = self.broker.store.image()
-        if spec.name in image.topics:
+        if spec.name in image.topics or spec.name in self._in_flight:
             raise MetadataError("topic_already_exists", f"Topic '{spec.name}' already exists.")
         default_partitions, default_rf = self._defaults()
         try:
@@ -164,14 +222,137 @@ class TopicAdmin:
                 )
         return {p: list(r) for p, r in assignments.items()}
 
+    # --- budget ---------------------------------------------------------------------------
+
+    def _here(self, placement: Mapping[int, Sequence[int]]) -> list[int]:
+        me = self.broker.broker_id
+        return [p for p, replicas in placement.items() if me in replicas]
+
+    def check_budget(self, adding: int, *, pending: int = 0, free: int | None = None) -> None:
+        """Refuse ``adding`` more partitions here (``pending`` already accepted in the same
+        request, ``free`` descriptors left for them) with POLICY_VIOLATION when over the
+        partition or descriptor budget."""
+        replicas = self.broker.replicas
+        image = self.broker.store.image()
+        keep = (0 if OFFSETS_TOPIC in image.topics
+                else self.broker.config.get_int("offsets.topic.num.partitions"))
+        try:
+            replicas.budget.check(replicas.hosted_count() + pending, adding, keep_room=keep,
+                                  free=free)
+        except BudgetExceeded as exc:
+            raise MetadataError("policy_violation", str(exc)) from exc
+
+    def _blueprints(self, name: str, partitions: Iterable[int],
+                    configs: Mapping[str, str]) -> list[Blueprint]:
+        return [Blueprint((name, p), configs) for p in partitions]
+
+    # --- synchronous creation (auto-creation, internal topics) ------------------------------
+
     def create(self, spec: TopicSpec, *, internal: bool = False) -> TopicInfo:
+        """Create one small topic now (Metadata auto-creation, ``__consumer_offsets``)."""
         assignments, configs = self.plan_create(spec)
-        topic = self.broker.store.create_topic(spec.name, assignments, configs, internal=internal)
+        here = self._here(assignments)
+        if not internal:
+            self.check_budget(len(here))
+        builder = self.broker.replicas.builder
+        blueprints = self._blueprints(spec.name, here, configs)
+        failed = builder.prepare_now(blueprints)
+        if failed:
+            builder.discard(bp.key for bp in blueprints)
+            raise _storage_error(spec.name, failed)
+        try:
+            topic = self.broker.store.create_topic(spec.name, assignments, configs,
+                                                   internal=internal)
+        finally:
+            builder.discard(bp.key for bp in blueprints)  # what the image did not adopt
         log.info(
             "created topic %s with %d partition(s), replication factor %d",
             spec.name, len(assignments), len(assignments[0]),
         )
         return topic
+
+    # --- CreateTopics ----------------------------------------------------------------------
+
+    async def create_topics(self, specs: Sequence[TopicSpec],
+                            validate_only: bool) -> list[CreatePlan]:
+        """Validate, budget, build and write a CreateTopics request; one plan per spec."""
+        async with self._lock:
+            plans = await self._plan_all(specs)
+            valid = [p for p in plans if p.error is None]
+            if sum(p.records for p in valid) > MAX_RECORDS_PER_USER_OP:
+                for plan in plans:
+                    plan.error = MetadataError("policy_violation", EXCESSIVE_BATCH)
+                return plans
+            self._budget_all(valid)
+            valid = [p for p in valid if p.error is None]
+            if validate_only or not valid:
+                return plans
+            names = {p.spec.name for p in valid}
+            self._in_flight |= names
+            try:
+                await self._build_and_write(valid)
+            finally:
+                self._in_flight -= names
+            _log_created([p for p in valid if p.error is None])
+            return plans
+
+    async def _plan_all(self, specs: Sequence[TopicSpec]) -> list[CreatePlan]:
+        slicer = Slicer()
+        plans = []
+        for spec in specs:
+            plan = CreatePlan(spec)
+            try:
+                plan.assignments, plan.configs = self.plan_create(spec)
+            except MetadataError as exc:
+                plan.error = exc
+            plans.append(plan)
+            await slicer.tick()
+        return plans
+
+    def _budget_all(self, plans: Sequence[CreatePlan]) -> None:
+        """Accept topics in request order while they fit; refuse the rest."""
+        accepted = 0
+        free = self.broker.replicas.budget.free_descriptors()
+        for plan in plans:
+            adding = len(self._here(plan.assignments))
+            try:
+                self.check_budget(adding, pending=accepted,
+                                  free=None if free is None else free - accepted)
+            except MetadataError as exc:
+                plan.error = exc
+                continue
+            accepted += adding
+
+    async def _build_and_write(self, plans: Sequence[CreatePlan]) -> None:
+        builder = self.broker.replicas.builder
+        blueprints = {p.spec.name: self._blueprints(p.spec.name, self._here(p.assignments),
+                                                    p.configs) for p in plans}
+        failed = await builder.prepare([bp for bps in blueprints.values() for bp in bps])
+        for plan in plans:
+            mine = {bp.key for bp in blueprints[plan.spec.name]}
+            if mine & failed.keys():
+                plan.error = _storage_error(plan.spec.name, {k: failed[k] for k in mine & failed.keys()})
+        try:
+            await self._write(self.broker.store, [p for p in plans if p.error is None])
+        finally:
+            builder.discard(bp.key for bps in blueprints.values() for bp in bps)
+
+    async def _write(self, store: Any, plans: Sequence[CreatePlan]) -> None:
+        """One store write for the whole batch where the store can (the local file);
+        otherwise topic by topic on a worker thread (ZooKeeper round trips)."""
+        batch = getattr(store, "create_topics", None)
+        if batch is not None:
+            results = batch([NewTopic(p.spec.name, p.assignments, p.configs) for p in plans])
+            for plan in plans:
+                _settle(plan, results[plan.spec.name])
+            return
+        for plan in plans:
+            try:
+                topic = await asyncio.to_thread(store.create_topic, plan.spec.name,
+                                                plan.assignments, plan.configs)
+            except MetadataError as exc:
+                topic = exc
+            _settle(plan, topic)
 
     def auto_create(self, name: str) -> TopicInfo:
         return self.create(TopicSpec(name, -1, -1, {}, {}))
@@ -203,12 +384,85 @@ class TopicAdmin:
             return self._check_assignments(dict(zip(new, assignments, strict=True)), new)
         return assign_replicas({b.broker_id: b.rack for b in image.brokers.values()}, new, rf)
 
-    def add_partitions(self, name: str, placement: Mapping[int, list[int]]) -> None:
-        self.broker.store.add_partitions(name, placement)
+    async def add_partitions(self, name: str, count: int,
+                             assignments: Sequence[Sequence[int]] | None,
+                             validate_only: bool) -> None:
+        """CreatePartitions for one topic: plan, budget, build the logs, then write."""
+        async with self._lock:
+            placement = self.plan_partitions(name, count, assignments)
+            here = self._here(placement)
+            self.check_budget(len(here))
+            if validate_only:
+                return
+            topic = self.broker.store.image().topics[name]
+            builder = self.broker.replicas.builder
+            blueprints = self._blueprints(name, here, topic.configs)
+            try:
+                failed = await builder.prepare(blueprints)
+                if failed:
+                    raise _storage_error(name, failed)
+                await self._call_store("add_partitions", name, placement)
+            finally:
+                builder.discard(bp.key for bp in blueprints)
         log.info("topic %s now has %d partition(s)", name, max(placement) + 1)
 
-    def delete(self, name: str) -> None:
+    async def _call_store(self, method: str, *args: Any) -> Any:
+        """The local store writes on the loop (its listeners must run there); a remote
+        store's round trips run on a worker thread."""
+        store = self.broker.store
+        if hasattr(store, "create_topics"):
+            return getattr(store, method)(*args)
+        return await asyncio.to_thread(getattr(store, method), *args)
+
+    # --- DeleteTopics ----------------------------------------------------------------------
+
+    async def delete_topics(self, names: Sequence[str]) -> dict[str, MetadataError | None]:
+        """Delete topics in one metadata write where the store can; files go later."""
         if not self.broker.config.get_bool("delete.topic.enable"):
-            raise MetadataError("topic_deletion_disabled", "Topic deletion is disabled.")
-        self.broker.store.delete_topic(name)
-        log.info("deleted topic %s", name)
+            refused = MetadataError("topic_deletion_disabled", "Topic deletion is disabled.")
+            return dict.fromkeys(names, refused)
+        async with self._lock:
+            store = self.broker.store
+            batch = getattr(store, "delete_topics", None)
+            if batch is not None:
+                results: dict[str, MetadataError | None] = batch(names)
+            else:
+                results = {}
+                for name in names:
+                    try:
+                        results[name] = await asyncio.to_thread(store.delete_topic, name)
+                    except MetadataError as exc:
+                        results[name] = exc
+        deleted = [n for n in names if results[n] is None]
+        if len(deleted) <= LOGGED_ONE_BY_ONE:
+            for name in deleted:
+                log.info("deleted topic %s", name)
+        else:
+            log.info("deleted %d topics", len(deleted))
+        return results
+
+
+def _settle(plan: CreatePlan, outcome: TopicInfo | MetadataError) -> None:
+    if isinstance(outcome, MetadataError):
+        plan.error = outcome
+    else:
+        plan.topic_id = outcome.topic_id
+
+
+def _storage_error(name: str, failed: Mapping[Key, OSError]) -> MetadataError:
+    key, exc = next(iter(failed.items()))
+    return MetadataError(
+        "kafka_storage_error",
+        f"Cannot create the log of {len(failed)} partition(s) of {name} (first "
+        f"{key[0]}-{key[1]}: {exc.strerror or exc}); nothing was written.",
+    )
+
+
+def _log_created(plans: Sequence[CreatePlan]) -> None:
+    if len(plans) > LOGGED_ONE_BY_ONE:
+        total = sum(len(p.assignments) for p in plans)
+        log.info("created %d topics with %d partition(s) in all", len(plans), total)
+        return
+    for plan in plans:
+        log.info("created topic %s with %d partition(s), replication factor %d",
+                 plan.spec.name, len(plan.assignments), len(plan.assignments[0]))

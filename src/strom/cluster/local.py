@@ -4,6 +4,11 @@ A single node is its own controller and the leader of every partition, so this s
 assigns every replica to the local broker. The file survives restarts; it is written
 with write-to-temp, fsync and rename so a crash leaves the old or the new file, never
 half of one.
+
+Every change rewrites the whole file, so admin requests use the batch methods
+(``create_topics``, ``delete_topics``): one write and one fsync per request, not per
+topic (1,000 topics one by one took ~20 s, quadratic in the file size). The file is
+compact JSON, which the C encoder writes ~5x faster than indented JSON.
 """
 
 from __future__ import annotations
@@ -11,13 +16,23 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import replace
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.cluster.store import MetadataError, validate_topic_name
+
+
+@dataclass(frozen=True)
+class NewTopic:
+    """One topic of a batch creation."""
+
+    name: str
+    assignments: Mapping[int, list[int]]
+    configs: Mapping[str, str]
+    internal: bool = False
 
 
 class LocalMetadataStore:
@@ -50,29 +65,62 @@ class LocalMetadataStore:
         *,
         internal: bool = False,
     ) -> TopicInfo:
-        validate_topic_name(name)
-        if name in self._image.topics:
-            raise MetadataError("topic_already_exists", f"Topic '{name}' already exists.")
-        collision = _collision(name, self._image.topics)
-        if collision:
-            raise MetadataError(
-                "invalid_topic_exception",
-                f"Topic '{name}' collides with existing topic: {collision}",
+        result = self.create_topics([NewTopic(name, assignments, configs, internal)])[name]
+        if isinstance(result, MetadataError):
+            raise result
+        return result
+
+    def create_topics(
+        self, topics: Sequence[NewTopic]
+    ) -> dict[str, TopicInfo | MetadataError]:
+        """Create every valid topic of the batch in one write; the others get their error.
+
+        Name collisions ('.' versus '_') are checked against an index built once per batch,
+        including the topics created earlier in the same batch.
+        """
+        existing = self._image.topics
+        normalized = {t.replace(".", "_"): t for t in existing}
+        created: dict[str, TopicInfo] = {}
+        results: dict[str, TopicInfo | MetadataError] = {}
+        for new in topics:
+            try:
+                _check_new_name(new.name, existing, created, normalized)
+            except MetadataError as exc:
+                results[new.name] = exc
+                continue
+            topic = TopicInfo(
+                name=new.name,
+                topic_id=uuid.uuid4(),
+                partitions={p: _new_partition(p, r) for p, r in new.assignments.items()},
+                configs=dict(new.configs),
+                internal=new.internal,
             )
-        topic = TopicInfo(
-            name=name,
-            topic_id=uuid.uuid4(),
-            partitions={p: _new_partition(p, r) for p, r in assignments.items()},
-            configs=dict(configs),
-            internal=internal,
-        )
-        self._publish(self._image.with_topic(topic))
-        return topic
+            created[new.name] = results[new.name] = topic
+            normalized[new.name.replace(".", "_")] = new.name
+        if created:
+            image = self._image
+            self._publish(replace(image, topics={**image.topics, **created},
+                                  epoch=image.epoch + 1))
+        return results
 
     def delete_topic(self, name: str) -> None:
-        if name not in self._image.topics:
-            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
-        self._publish(self._image.without_topic(name))
+        error = self.delete_topics([name])[name]
+        if error is not None:
+            raise error
+
+    def delete_topics(self, names: Sequence[str]) -> dict[str, MetadataError | None]:
+        """Delete the named topics in one write; an unknown name gets its error."""
+        topics = dict(self._image.topics)
+        results: dict[str, MetadataError | None] = {}
+        for name in names:
+            if topics.pop(name, None) is None:
+                results[name] = MetadataError(
+                    "unknown_topic_or_partition", f"Topic {name} does not exist")
+            else:
+                results[name] = None
+        if len(topics) != len(self._image.topics):
+            self._publish(replace(self._image, topics=topics, epoch=self._image.epoch + 1))
+        return results
 
     def add_partitions(self, name: str, assignments: Mapping[int, list[int]]) -> TopicInfo:
         topic = self._topic(name)
@@ -118,7 +166,7 @@ class LocalMetadataStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1, sort_keys=True)
+            f.write(json.dumps(doc, separators=(",", ":"), sort_keys=True))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._path)
@@ -139,13 +187,18 @@ def _new_partition(partition: int, replicas: list[int]) -> PartitionInfo:
     )
 
 
-def _collision(name: str, topics: Mapping[str, TopicInfo]) -> str | None:
+def _check_new_name(name: str, existing: Mapping[str, TopicInfo],
+                    created: Mapping[str, TopicInfo], normalized: Mapping[str, str]) -> None:
     """Kafka refuses names that differ only by '.' versus '_' (they clash in metrics)."""
-    normalized = name.replace(".", "_")
-    for existing in topics:
-        if existing != name and existing.replace(".", "_") == normalized:
-            return existing
-    return None
+    validate_topic_name(name)
+    if name in existing or name in created:
+        raise MetadataError("topic_already_exists", f"Topic '{name}' already exists.")
+    collision = normalized.get(name.replace(".", "_"))
+    if collision is not None:
+        raise MetadataError(
+            "invalid_topic_exception",
+            f"Topic '{name}' collides with existing topic: {collision}",
+        )
 
 
 def _topic_to_json(topic: TopicInfo) -> dict[str, Any]:

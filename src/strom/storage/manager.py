@@ -14,12 +14,13 @@ except the one it is given.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import re
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from strom.storage.checkpoint import (
@@ -54,6 +55,8 @@ from strom.storage.log import Clock, Log
 log = logging.getLogger(__name__)
 
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE})
+_OFFLINE_LOGGED = 20  # offline partitions named one by one at start; then a count
 
 
 class LogManager:
@@ -86,6 +89,11 @@ class LogManager:
         self._logs: dict[TopicPartition, Log] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._high_watermarks: dict[TopicPartition, int] = {}
+        # partitions whose log could not be opened or created (no file descriptors)
+        self.offline: dict[TopicPartition, str] = {}
+        # their checkpointed offsets, written back until they open again (a lost log
+        # start offset would bring records deleted by DeleteRecords back)
+        self._offline_offsets: dict[TopicPartition, tuple[Path, int, int, int | None]] = {}
         self.offline_dirs: dict[Path, str] = {}  # failed log dirs (JBOD), until a restart
         self._closed = False
 
@@ -134,44 +142,78 @@ class LogManager:
         self._unstamped = []
         self.cluster_id = cluster_id
 
-    def load_all(self, config_for: Callable[[str], LogConfig]) -> dict[TopicPartition, Log]:
-        """Open every partition directory; recover those not closed cleanly."""
-        for d in self.log_dirs:
-            marker = d / CLEAN_SHUTDOWN_MARKER
-            clean = marker.exists()
-            recovery_points = _read_checkpoint(d / RECOVERY_POINT_CHECKPOINT)
-            log_starts = _read_checkpoint(d / LOG_START_CHECKPOINT)
-            high_watermarks = _read_checkpoint(d / REPLICATION_CHECKPOINT)
-            for entry in sorted(os.scandir(d), key=lambda e: e.name):
-                if not entry.is_dir():
-                    continue
-                if entry.name.endswith(DELETE_DIR_SUFFIX):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                    continue
-                key = parse_partition_dir(entry.name)
-                if key is None:
-                    continue
-                if key in self._logs:
-                    raise InconsistentLogDirs(
-                        f"{key[0]}-{key[1]} is in both {self._dir_of[key]} and {d}"
-                    )
-                self._logs[key] = Log.open(
-                    Path(entry.path),
-                    config_for(key[0]),
-                    clock=self._clock,
-                    recovery_point=recovery_points.get(key, 0),
-                    log_start_offset=log_starts.get(key, 0),
-                    clean_shutdown=clean,
-                )
-                self._logs[key].on_io_error = self._log_failed
-                self._dir_of[key] = d
-                if key in high_watermarks:
-                    self._high_watermarks[key] = high_watermarks[key]
-            if clean:
-                marker.unlink()
-                fsync_dir(d)
+    def load_all(
+        self, config_for: Callable[[str], LogConfig], *, reserve_fds: int = 0
+    ) -> dict[TopicPartition, Log]:
+        """Open every partition directory; recover those not closed cleanly.
+
+        ``reserve_fds`` descriptors are held while the logs open, so that running out of
+        descriptors half way still leaves that many to serve clients with: a log that
+        cannot be opened for want of descriptors goes to ``offline`` (logged at ERROR)
+        instead of failing the start. Internal topics (``__`` names) open first.
+        """
+        with _held_descriptors(reserve_fds):
+            clean = [d for d in self.log_dirs if self._load_dir(d, config_for)]
+        for d in clean:  # outside the reserve: the fsync needs a descriptor
+            (d / CLEAN_SHUTDOWN_MARKER).unlink()
+            fsync_dir(d)
+        self._report_offline()
         self.checkpoint()
         return dict(self._logs)
+
+    def _load_dir(self, d: Path, config_for: Callable[[str], LogConfig]) -> bool:
+        """Open the logs of one dir; True if it was shut down cleanly."""
+        clean = (d / CLEAN_SHUTDOWN_MARKER).exists()
+        recovery_points = _read_checkpoint(d / RECOVERY_POINT_CHECKPOINT)
+        log_starts = _read_checkpoint(d / LOG_START_CHECKPOINT)
+        high_watermarks = _read_checkpoint(d / REPLICATION_CHECKPOINT)
+        for entry in sorted(os.scandir(d), key=_load_order):
+            if not entry.is_dir():
+                continue
+            if entry.name.endswith(DELETE_DIR_SUFFIX):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                continue
+            key = parse_partition_dir(entry.name)
+            if key is None:
+                continue
+            if key in self._logs:
+                raise InconsistentLogDirs(
+                    f"{key[0]}-{key[1]} is in both {self._dir_of[key]} and {d}"
+                )
+            offsets = (recovery_points.get(key, 0), log_starts.get(key, 0),
+                       high_watermarks.get(key))
+            opened = self._open_at_load(key, Path(entry.path), config_for(key[0]), offsets, clean)
+            if opened is None:
+                self._offline_offsets[key] = (d, *offsets)
+                continue
+            opened.on_io_error = self._log_failed
+            self._logs[key] = opened
+            self._dir_of[key] = d
+            if key in high_watermarks:
+                self._high_watermarks[key] = high_watermarks[key]
+        return clean
+
+    def _open_at_load(self, key: TopicPartition, path: Path, config: LogConfig,
+                      offsets: tuple[int, int, int | None], clean: bool) -> Log | None:
+        recovery_point, log_start = offsets[:2]
+        if path.parent in self.offline_dirs:  # an earlier log of this dir failed to load
+            self.offline[key] = f"log dir {path.parent} is offline"
+            return None
+        try:
+            return Log.open(path, config, clock=self._clock, recovery_point=recovery_point,
+                            log_start_offset=log_start, clean_shutdown=clean)
+        except OSError as exc:
+            if exc.errno not in OUT_OF_DESCRIPTORS:  # EIO and the like: the dir failed
+                self.fail_dir(path.parent, f"loading {path.name} failed: {exc.strerror or exc}")
+            self.offline[key] = f"cannot open {path}: {exc.strerror}"
+            return None
+
+    def _report_offline(self) -> None:
+        for key, reason in list(self.offline.items())[:_OFFLINE_LOGGED]:
+            log.error("partition %s-%d is offline: %s", *key, reason)
+        if len(self.offline) > _OFFLINE_LOGGED:
+            log.error("%d partitions in all are offline for want of file descriptors; raise "
+                      "`ulimit -n` (the open file limit) and restart", len(self.offline))
 
     @property
     def high_watermarks(self) -> dict[TopicPartition, int]:
@@ -195,31 +237,63 @@ class LogManager:
         existing = self._logs.get(key)
         if existing is not None:
             return existing
-        if not _LEGAL_TOPIC.match(topic) or topic in (".", "..") or partition < 0:
-            raise ValueError(f"illegal topic partition {topic!r} {partition}")
-        if len(self.log_dirs) == 1:
-            # one dir: nothing to balance, and counting every partition per create made
-            # creating N partitions O(N^2) (10,000 took ~40 s)
-            d = self.log_dirs[0]
-        else:
-            counts = {d: 0 for d in self.log_dirs}
-            for d in self._dir_of.values():
-                counts[d] += 1
-            online = [c for c in self.log_dirs if c not in self.offline_dirs] or self.log_dirs
-            d = min(online, key=lambda candidate: counts[candidate])
+        d = self.place([key])[key]
         if d in self.offline_dirs:
             raise KafkaStorageError(d, f"log dir {d} is offline ({self.offline_dirs[d]})")
         try:
-            created = Log.open(d / partition_dir_name(topic, partition), config,
-                               clock=self._clock)
+            created = self.open_new(d, topic, partition, config)
             fsync_dir(d)
         except OSError as exc:
+            if exc.errno in OUT_OF_DESCRIPTORS:
+                raise
             self.fail_dir(d, f"creating {topic}-{partition} failed: {exc.strerror or exc}")
             raise KafkaStorageError(d, f"log dir {d} is offline ({exc})") from exc
+        self.adopt(key, created, d)
+        return created
+
+    # -- creation in batches, off the event loop --------------------------------------
+
+    def place(self, keys: Sequence[TopicPartition]) -> dict[TopicPartition, Path]:
+        """A log dir for each new partition, the emptiest first (Kafka's placement)."""
+        for topic, partition in keys:
+            if not _LEGAL_TOPIC.match(topic) or topic in (".", "..") or partition < 0:
+                raise ValueError(f"illegal topic partition {topic!r} {partition}")
+        if len(self.log_dirs) == 1:
+            # one dir: nothing to balance, and counting every partition per create made
+            # creating N partitions O(N^2) (10,000 took ~40 s)
+            return dict.fromkeys(keys, self.log_dirs[0])
+        counts = {d: 0 for d in self.log_dirs}
+        for d in self._dir_of.values():
+            counts[d] += 1
+        placed = {}
+        online = [d for d in self.log_dirs if d not in self.offline_dirs] or self.log_dirs
+        for key in keys:
+            d = min(online, key=lambda candidate: counts[candidate])
+            counts[d] += 1
+            placed[key] = d
+        return placed
+
+    def open_new(self, d: Path, topic: str, partition: int, config: LogConfig) -> Log:
+        """Create (or open) one partition's log in ``d``; touches nothing shared, so
+        worker threads may run it. The caller fsyncs ``d`` once per batch and then
+        registers the log with ``adopt``."""
+        return Log.open(d / partition_dir_name(topic, partition), config, clock=self._clock)
+
+    def adopt(self, key: TopicPartition, created: Log, d: Path) -> None:
         created.on_io_error = self._log_failed
         self._logs[key] = created
         self._dir_of[key] = d
-        return created
+        self.offline.pop(key, None)
+
+    def detach(self, topic: str, partition: int) -> Log | None:
+        """Forget a partition's log without touching its files; the caller deletes them
+        (``Log.delete``) and then checkpoints the dir, so no stale entry outlives it."""
+        key = (topic, partition)
+        removed = self._logs.pop(key, None)
+        if removed is not None:
+            self._dir_of.pop(key)
+            self._high_watermarks.pop(key, None)
+        return removed
 
     def delete_log(self, topic: str, partition: int) -> None:
         """Remove a partition's directory and forget its checkpoint entries."""
@@ -271,14 +345,20 @@ class LogManager:
     def _checkpoint_dir(self, d: Path) -> None:
         logs = [(key, lg) for key, lg in list(self._logs.items()) if self._dir_of.get(key) == d]
         hws = self._high_watermarks
+        offline = [(key, kept) for key, kept in self._offline_offsets.items()
+                   if kept[0] == d and key in self.offline]
         write_offset_checkpoint(
-            d / RECOVERY_POINT_CHECKPOINT, {key: lg.recovery_point for key, lg in logs}
+            d / RECOVERY_POINT_CHECKPOINT,
+            {key: lg.recovery_point for key, lg in logs} | {k: o[1] for k, o in offline},
         )
         write_offset_checkpoint(
-            d / LOG_START_CHECKPOINT, {key: lg.log_start_offset for key, lg in logs}
+            d / LOG_START_CHECKPOINT,
+            {key: lg.log_start_offset for key, lg in logs} | {k: o[2] for k, o in offline},
         )
         write_offset_checkpoint(
-            d / REPLICATION_CHECKPOINT, {key: hws[key] for key, _ in logs if key in hws}
+            d / REPLICATION_CHECKPOINT,
+            {key: hws[key] for key, _ in logs if key in hws}
+            | {k: o[3] for k, o in offline if o[3] is not None},
         )
 
     def flush_dirty(self, now_ms: int) -> None:
@@ -325,6 +405,27 @@ class LogManager:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._lock_fds.clear()
+
+
+def _load_order(entry: os.DirEntry[str]) -> tuple[bool, str]:
+    """Internal topics first: if descriptors run out, the offsets topic is not the loser."""
+    return not entry.name.startswith("__"), entry.name
+
+
+@contextlib.contextmanager
+def _held_descriptors(count: int) -> Iterator[None]:
+    """Hold ``count`` descriptors (on /dev/null) for the duration, then free them."""
+    held: list[int] = []
+    try:
+        for _ in range(count):
+            try:
+                held.append(os.open(os.devnull, os.O_RDONLY))
+            except OSError:
+                break
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
 
 
 def _read_checkpoint(path: Path) -> dict[TopicPartition, int]:

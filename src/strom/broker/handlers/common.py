@@ -32,12 +32,20 @@ def check_leader_epoch(requested: int, current: int) -> ErrorCode:
     return ErrorCode.fenced_leader_epoch
 
 
+def missing_partition_error(ctx: RequestContext, topic: str, index: int) -> ErrorCode:
+    """No partition here: KAFKA_STORAGE_ERROR when it is assigned here but its log could
+    not be opened (offline, as Kafka answers for a partition on an offline log dir)."""
+    if ctx.broker.replicas.offline_reason(topic, index) is not None:
+        return ErrorCode.kafka_storage_error
+    return UNKNOWN_TOPIC
+
+
 def leader_partition(ctx: RequestContext, topic: str, index: int, current_leader_epoch: int
                      ) -> tuple[Partition | None, ErrorCode]:
     """The partition if this broker leads it at the epoch the client knows, else the error."""
     partition = ctx.broker.replicas.get(topic, index)
     if partition is None:
-        return None, UNKNOWN_TOPIC
+        return None, missing_partition_error(ctx, topic, index)
     if not partition.is_leader:
         return None, ErrorCode.not_leader_or_follower
     code = check_leader_epoch(current_leader_epoch, partition.leader_epoch)

@@ -21,7 +21,13 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
-from strom.broker.handlers.common import NONE, check_leader_epoch, error, resolve_topic
+from strom.broker.handlers.common import (
+    NONE,
+    check_leader_epoch,
+    error,
+    missing_partition_error,
+    resolve_topic,
+)
 from strom.broker.partition import Partition
 from strom.protocol.schema import build, millis, uuid_or_none
 
@@ -97,7 +103,7 @@ class _FetchPlan:
     def _read_partition(self, topic: str, part: Any, remaining: int, first: bool) -> dict[str, Any]:
         partition = self.ctx.broker.replicas.get(topic, part.partition)
         if partition is None:
-            return _empty(part.partition, ErrorCode.unknown_topic_or_partition)
+            return _empty(part.partition, missing_partition_error(self.ctx, topic, part.partition))
         if not partition.is_leader:
             entry = _empty(part.partition, ErrorCode.not_leader_or_follower)
             entry["current_leader"] = {"leader_id": partition.leader_id,

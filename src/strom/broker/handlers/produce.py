@@ -18,7 +18,13 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
-from strom.broker.handlers.common import NONE, UNKNOWN_TOPIC, error, resolve_topic
+from strom.broker.handlers.common import (
+    NONE,
+    UNKNOWN_TOPIC,
+    error,
+    missing_partition_error,
+    resolve_topic,
+)
 from strom.broker.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.protocol.records import ATTRIBUTES_OFFSET, CURRENT_MAGIC, MAGIC_OFFSET, Attr
@@ -42,7 +48,7 @@ def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
             pending: _Pending) -> dict[str, Any]:
     partition = ctx.broker.replicas.get(topic.name, part.index)
     if partition is None:
-        return _partition_error(part.index, UNKNOWN_TOPIC)
+        return _partition_error(part.index, missing_partition_error(ctx, topic.name, part.index))
     if not partition.is_leader:
         entry = _partition_error(part.index, ErrorCode.not_leader_or_follower)
         entry["current_leader"] = {"leader_id": partition.leader_id,
