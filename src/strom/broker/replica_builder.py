@@ -37,6 +37,7 @@ from pathlib import Path
 from strom.broker.partition import Partition, PartitionPolicy
 from strom.storage import Log, LogConfig, LogManager
 from strom.storage.files import delete_dir_name, fsync_dir, partition_dir_name
+from strom.storage.manager import OUT_OF_DESCRIPTORS
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,12 @@ class ReplicaBuilder:
         for key, outcome in outcomes:
             if isinstance(outcome, Partition) and key in placed:
                 self.logs.adopt(key, outcome.log, placed[key])
+            elif isinstance(outcome, OSError) and outcome.errno not in OUT_OF_DESCRIPTORS:
+                # a disk error, not a limit: the log dir goes offline (Kafka's JBOD rule)
+                d = placed.get(key) or self.logs.dir_of(*key)
+                if d is not None:
+                    self.logs.fail_dir(d, f"creating {key[0]}-{key[1]} failed: "
+                                          f"{outcome.strerror or outcome}")
             result[key] = outcome
         return result
 
