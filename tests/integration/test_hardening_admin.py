@@ -152,6 +152,19 @@ def test_more_than_10000_records_in_one_create_is_a_policy_violation(
     assert _partitions(broker.bootstrap, "huge-a") is None
 
 
+def test_millions_of_partitions_are_refused_before_any_placement(broker: BrokerProcess) -> None:
+    """Fuzzing found a CreateTopics of 2.7M partitions took the broker to 420 MiB while
+    placing replicas it would refuse anyway; the record bound now comes first."""
+    with RawClient(broker.bootstrap, timeout=60) as client:
+        client.send(19, 7, _create_topics_request(["millions"], 2_752_513, False))
+        [topic] = client.read_response(19, 7).body.topics
+        assert (topic.error_code, topic.error_message) == (ErrorCode.policy_violation, EXCESSIVE)
+    assert broker.proc is not None
+    with open(f"/proc/{broker.proc.pid}/status") as status:
+        peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    assert peak_kib < 200 * 1024
+
+
 # --- partition and descriptor budget -----------------------------------------------------------
 
 
