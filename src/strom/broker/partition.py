@@ -23,13 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from strom.broker import producer_snapshot
-from strom.broker.producer_state import Duplicate, ProducerStateManager, SequenceError
 from strom.protocol import records
 from strom.protocol.records import BatchHeader
-from strom.storage import Log, LogConfig, OffsetOutOfRange
+from strom.storage import Log, LogConfig, OffsetOutOfRange, producer_snapshot
 from strom.storage.errors import CorruptLog, KafkaStorageError, StorageError
 from strom.storage.leader_epoch import LeaderEpochCache
+from strom.storage.producer_state import Duplicate, ProducerStateManager, SequenceError
 from strom.storage.validator import InvalidProduce, RecordPolicy, validate_client_batch
 
 log = logging.getLogger(__name__)

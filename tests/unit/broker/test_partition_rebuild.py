@@ -55,7 +55,7 @@ def test_a_failing_rebuild_starts_without_producer_state(tmp_path: Path, monkeyp
     def broken(*_: object) -> None:
         raise RuntimeError("damaged snapshot")
 
-    monkeypatch.setattr("strom.broker.producer_snapshot.load_latest", broken)
+    monkeypatch.setattr("strom.storage.producer_snapshot.load_latest", broken)
     partition = _partition(log)
     assert partition.producers.producers == {}
     assert partition.append(_idempotent(0)).error == "none"  # a fresh producer is welcome

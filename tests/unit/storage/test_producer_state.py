@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from strom.broker.producer_state import ProducerStateManager, SequenceError
 from strom.protocol import records
+from strom.storage.producer_state import ProducerStateManager, SequenceError
 
 
 def header(pid: int, epoch: int, seq: int, count: int = 1) -> records.BatchHeader:

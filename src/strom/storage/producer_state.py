@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from strom.broker.producer_snapshot import SnapshotEntry
 from strom.protocol.records import BatchHeader
+from strom.storage.producer_snapshot import SnapshotEntry
 
 DEDUP_WINDOW = 5
 _INT_MAX = 0x7FFFFFFF
