@@ -2,12 +2,21 @@
 
 Changes never mutate an image: the store builds a new one and publishes it, so a handler
 holding an image sees one consistent moment even while the cluster changes.
+
+Because nothing here changes after construction, what is derived from an image or a
+topic is computed once and kept on it (``functools.cached_property``; frozen dataclasses
+without slots allow that): the topic-id map of an image, the live broker ids, and each
+topic's ``derived`` dict, where the Metadata handler keeps the encoded entries of the
+topic. A topic that changes is a new ``TopicInfo`` and starts with an empty one.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,12 @@ class TopicInfo:
     def partition_count(self) -> int:
         return len(self.partitions)
 
+    @cached_property
+    def derived(self) -> dict[Hashable, Any]:
+        """Values computed from this topic alone (e.g. its encoded Metadata entry, keyed
+        by what else the bytes depend on); they live exactly as long as the topic does."""
+        return {}
+
 
 @dataclass(frozen=True)
 class MetadataImage:
@@ -56,11 +71,22 @@ class MetadataImage:
     topics: dict[str, TopicInfo]
     epoch: int = 0
 
+    @cached_property
+    def topics_by_id(self) -> dict[uuid.UUID, TopicInfo]:
+        """Every topic by its id, built on first use, once per image."""
+        return {topic.topic_id: topic for topic in self.topics.values()}
+
+    @cached_property
+    def live_broker_ids(self) -> frozenset[int]:
+        return frozenset(self.brokers)
+
+    @cached_property
+    def topics_by_name(self) -> tuple[TopicInfo, ...]:
+        """Every topic in name order (an all-topics Metadata answer lists them so)."""
+        return tuple(sorted(self.topics.values(), key=lambda t: t.name))
+
     def topic_by_id(self, topic_id: uuid.UUID) -> TopicInfo | None:
-        for topic in self.topics.values():
-            if topic.topic_id == topic_id:
-                return topic
-        return None
+        return self.topics_by_id.get(topic_id)
 
     def with_topic(self, topic: TopicInfo) -> MetadataImage:
         return replace(self, topics={**self.topics, topic.name: topic}, epoch=self.epoch + 1)

@@ -111,7 +111,7 @@ async def delete_topics(ctx: RequestContext, request: Any) -> Any:
     else:
         wanted = [(name, None) for name in request.topic_names]
     image = ctx.broker.store.image()
-    by_id = {t.topic_id: t for t in image.topics.values()} if ctx.api_version >= 6 else {}
+    by_id = image.topics_by_id if ctx.api_version >= 6 else {}
     entries: list[dict[str, Any] | Any] = []
     for name, topic_id in wanted:
         topic, refusal = _resolve_delete(image, by_id, name, topic_id)
