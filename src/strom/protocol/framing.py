@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,8 +140,21 @@ def decode_request(frame: bytes) -> DecodedRequest:
     return DecodedRequest(api_key, version, correlation_id, header_v1.client_id, body)
 
 
+@dataclass(frozen=True, slots=True)
+class EncodedBody:
+    """A response body already in wire bytes, from a hot path that writes its own
+    (``metadata_response``), so kio's writer never sees it. ``errors`` holds its non-zero
+    error codes, which the broker's metrics would otherwise find in the entity."""
+
+    parts: Sequence[bytes]
+    errors: Sequence[int] = ()
+
+
 def encode_response(correlation_id: int, api_key: int, version: int, body: Any) -> bytes:
     """Size prefix, response header (v1 with tagged fields when flexible) and body."""
+    if isinstance(body, EncodedBody):
+        return _join_encoded(correlation_id, apis.response_header_flexible(api_key, version),
+                             body.parts)
     out = io.BytesIO()
     out.write(b"\0\0\0\0")
     out.write(_CORRELATION.pack(correlation_id))
@@ -152,3 +166,9 @@ def encode_response(correlation_id: int, api_key: int, version: int, body: Any) 
     _SIZE.pack_into(data, 0, len(data) - 4)
     del data
     return out.getvalue()
+
+
+def _join_encoded(correlation_id: int, flexible_header: bool, parts: Sequence[bytes]) -> bytes:
+    header = b"\0" if flexible_header else b""  # no tagged fields in the response header
+    size = 4 + len(header) + sum(map(len, parts))
+    return b"".join([_SIZE.pack(size), _CORRELATION.pack(correlation_id), header, *parts])
