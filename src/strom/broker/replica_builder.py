@@ -1,13 +1,15 @@
 """Creating and deleting partition replicas without stalling the event loop.
 
-Creating one log is a mkdir, three file creations and two fsyncs (~1-2 ms on an ordinary
-disk); 1,000 of them inline on the event loop kept every client waiting for seconds, and
-deleting them cost as much again. So:
+Creating one log is a mkdir and three file creations (~0.13 ms; its directory is fsynced
+by the log's first flush, as Kafka does, not at creation); 1,000 of them inline on the
+event loop still kept clients waiting, and deleting them cost more. So:
 
 * Admin requests *prepare* the partitions they are about to create before the metadata
-  is written (``prepare``): a small thread pool creates the logs (fsyncs of different
-  directories overlap, and the loop keeps serving), each log dir is fsynced once per
-  batch, and the ``Partition`` objects are built off the loop as well. When the image
+  is written (``prepare``): a worker thread creates the logs while the loop keeps
+  serving, each log dir is fsynced once per batch, and the ``Partition`` objects are
+  built off the loop as well. One thread, not several: without an fsync per log the
+  work holds the GIL, and four threads took longer than one (0.18 s against 0.13 s for
+  1,000 logs). When the image
   naming them arrives, the replica manager only adopts them (``take_prepared``). If the
   metadata write fails they are deleted (``discard``); if the broker dies in between they
   are strays the next start deletes: a create is never half done on disk.
@@ -45,7 +47,7 @@ Key = tuple[str, int]
 Settings = Callable[[Mapping[str, str]], tuple[LogConfig, PartitionPolicy]]
 Outcome = Partition | OSError
 
-WORKERS = 4  # parallel creations: fsyncs of separate directories overlap
+WORKERS = 4  # pool threads: one builds a batch, the others delete files meanwhile
 PLACEHOLDER_ID = uuid.UUID(int=0)  # a prepared partition learns its id from the image
 
 
@@ -161,12 +163,9 @@ class ReplicaBuilder:
         for future in pending:
             await asyncio.wrap_future(future)
         todo, placed, refused = self._plan(blueprints)
-        chunks = [todo[i::WORKERS] for i in range(WORKERS) if todo[i::WORKERS]]
-        parts = await asyncio.gather(*(loop.run_in_executor(
-            self.pool, self._build_chunk, chunk, placed) for chunk in chunks))
+        outcomes = await loop.run_in_executor(self.pool, self._build_chunk, todo, placed)
         if placed:
             await loop.run_in_executor(self.pool, _fsync_dirs, set(placed.values()))
-        outcomes = [item for part in parts for item in part]
         return {**self._register(outcomes, placed), **dict(refused)}
 
     # --- prepared partitions (admin requests) -------------------------------------------

@@ -162,10 +162,12 @@ class Log:
             log_start_offset=log_start_offset,
             clean_shutdown=clean_shutdown,
         )
-        return cls(
+        opened = cls(
             dir, config, clock, loaded.segments, loaded.log_start_offset,
             loaded.recovery_point, loaded.lost_offsets,
         )
+        opened._dir_dirty = loaded.dir_dirty  # a new log's files: fsynced by its first flush
+        return opened
 
     def __repr__(self) -> str:
         return (
