@@ -8,10 +8,13 @@ watermark and is proposed for removal after `replica.lag.time.max.ms` without ca
 up to the leader's log end. ISR changes go through the metadata store (version-checked);
 the partition adopts them when the new metadata image arrives.
 
-The partition validates a produce payload (framing, CRC, size, timestamps, producer
-sequences) before anything touches the log, so a rejected request leaves no trace.
-Long-polling fetches wait on `wait_for_append`, which is woken by every append: no loop
-polls the log.
+The partition validates a produce payload (framing, CRC, size, timestamps) before anything
+touches the log, so a rejected request leaves no trace. Everything kept beside the log on
+disk (the leader-epoch cache, producer state and its snapshots, offset semantics) belongs
+to `strom.storage.partition_log.PartitionLog`, which this class drives; the partition
+keeps leadership, the high watermark, the ISR and the waiters. Handlers and the replica
+fetcher use the narrow methods below, never the log itself. Long-polling fetches wait on
+`wait_for_append`, which is woken by every append: no loop polls the log.
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from strom.protocol import records
 from strom.protocol.records import BatchHeader
-from strom.storage import Log, LogConfig, OffsetOutOfRange, producer_snapshot
+from strom.storage import Log, LogConfig, OffsetOutOfRange
 from strom.storage.errors import CorruptLog, KafkaStorageError, StorageError
-from strom.storage.leader_epoch import LeaderEpochCache
-from strom.storage.producer_state import Duplicate, ProducerStateManager, SequenceError
+from strom.storage.partition_log import (
+    Duplicate,
+    PartitionLog,
+    SequenceError,
+    TimestampOffset,
+)
 from strom.storage.validator import InvalidProduce, RecordPolicy, validate_client_batch
 
 log = logging.getLogger(__name__)
@@ -81,15 +87,13 @@ class Partition:
         self.topic = topic
         self.index = index
         self.topic_id = topic_id
-        self.log = log_
+        self.log = log_  # the segments, for read-only views (metrics); writes go to _plog
+        self._plog = PartitionLog(log_)  # rebuilds producer state; never fails for content
         self.policy = policy
         self.leader_epoch = leader_epoch
-        self.producers = ProducerStateManager()
         self._clock = clock
         self._waiters: list[asyncio.Future[None]] = []
         self.high_watermark = log_.log_end_offset
-        self.epochs = LeaderEpochCache(log_.dir)
-        self.epochs.truncate_from_end(log_.log_end_offset)
         self.leader_id = -1
         self.replicas: tuple[int, ...] = ()
         self.isr: tuple[int, ...] = ()
@@ -97,8 +101,21 @@ class Partition:
         self.is_leader = False  # the replica manager assigns the role from metadata
         self.followers: dict[int, FollowerState] = {}
         self._hw_waiters: list[tuple[int, asyncio.Future[bool]]] = []
-        self._producers_dirty = False
-        self._rebuild_producer_state()
+
+    # --- the log's offsets -------------------------------------------------------------
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._plog.log_end_offset
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._plog.log_start_offset
+
+    @property
+    def latest_epoch(self) -> int:
+        """The newest leader epoch in this replica's log (-1 if none)."""
+        return self._plog.latest_epoch
 
     # --- produce ----------------------------------------------------------------------
 
@@ -114,103 +131,36 @@ class Partition:
 
     def append_validated(self, buf: bytearray, headers: list[BatchHeader]) -> AppendResult:
         """Append batches this broker built or already checked (internal topics)."""
+        log_append_time = self.policy.records.log_append_time
+        append_time = self._clock() if log_append_time else None
         try:
-            duplicate = self._check_sequences(headers)
+            outcome = self._plog.append_as_leader(buf, headers, leader_epoch=self.leader_epoch,
+                                                  log_append_time_ms=append_time)
         except SequenceError as exc:
             return AppendResult(exc.error, message=str(exc))
-        if duplicate is not None:
-            return AppendResult(
-                base_offset=duplicate.first_offset,
-                log_append_time=duplicate.timestamp if self.policy.records.log_append_time else -1,
-                log_start_offset=self.log.log_start_offset,
-            )
-        now = self._clock()
-        append_time = now if self.policy.records.log_append_time else None
-        try:
-            info = self.log.append_as_leader(
-                buf, headers, leader_epoch=self.leader_epoch,
-                log_append_time_ms=append_time,
-            )
         except KafkaStorageError as exc:  # disk full or failing: the log dir is offline
             return AppendResult("kafka_storage_error", message=str(exc))
-        self.epochs.assign(self.leader_epoch, info.first_offset)
-        offset = info.first_offset
-        for header in headers:
-            timestamp = append_time if append_time is not None else header.max_timestamp
-            if header.producer_id >= 0:
-                self.producers.record(header, offset, timestamp)
-                self._producers_dirty = True
-            offset += header.last_offset_delta + 1
+        if isinstance(outcome, Duplicate):  # a retry: answered as first written
+            return AppendResult(base_offset=outcome.first_offset,
+                                log_append_time=outcome.timestamp if log_append_time else -1,
+                                log_start_offset=self.log_start_offset)
         self.maybe_advance_high_watermark()
         self._wake_waiters()
         return AppendResult(
-            base_offset=info.first_offset,
+            base_offset=outcome.first_offset,
             log_append_time=append_time if append_time is not None else -1,
-            log_start_offset=self.log.log_start_offset,
+            log_start_offset=self.log_start_offset,
         )
 
-    def _check_sequences(self, headers: list[BatchHeader]) -> Duplicate | None:
-        duplicate = None
-        for header in headers:
-            found = self.producers.check(header)
-            if found is not None:
-                if len(headers) != 1:
-                    raise SequenceError(
-                        "duplicate_sequence_number", "duplicate batch within a multi-batch request"
-                    )
-                duplicate = found
-        return duplicate
-
-    def _rebuild_producer_state(self) -> None:
-        """Load the newest producer snapshot, then replay the batch headers after it.
-
-        Without a snapshot only the last two segments are replayed, as Kafka does: older
-        producers have long finished their retries. Nothing in a log may stop a start: a
-        batch whose CRC fails is not trusted for sequences, and any other failure starts
-        the partition with no producer state (its producers count as new, as after
-        state expiry) and logs it.
-        """
-        try:
-            self._replay_producer_batches()
-        except Exception:
-            log.exception("cannot rebuild producer state of %s-%d; starting without it",
-                          self.topic, self.index)
-            self.producers.truncate()
-
-    def _replay_producer_batches(self) -> None:
-        log_ = self.log
-        found = producer_snapshot.load_latest(log_.dir, log_.log_end_offset)
-        if found is not None:
-            start, entries = found
-            self.producers.load_snapshot(entries)
-        else:
-            bases = [s.base_offset for s in log_.segments]
-            start = bases[-2] if len(bases) >= 2 else log_.log_start_offset
-        offset = max(start, log_.log_start_offset)
-        while offset < log_.log_end_offset:
-            try:
-                chunk = log_.read(offset, 1 << 20).data
-            except (OffsetOutOfRange, StorageError):  # damage was logged; never brick a start
-                break
-            last = offset
-            for _, header in records.scan_batches(chunk, verify_crc=True):
-                if header.next_offset > offset and header.last_offset_delta >= 0:
-                    self.producers.record(header, header.base_offset, header.max_timestamp)
-                last = header.next_offset
-            if last <= offset:
-                break
-            offset = last
+    def producer_snapshot_writer(self) -> Callable[[], None] | None:
+        """Producer state captured now; the writer fsyncs it off the loop (see PartitionLog)."""
+        return self._plog.producer_snapshot_writer()
 
     def snapshot_producers(self) -> None:
-        """Persist idempotence state at the log end (on checkpoints and clean shutdown)."""
-        if not self._producers_dirty or self.log.offline is not None:
-            return
-        self._producers_dirty = False
-        try:
-            producer_snapshot.write(self.log.dir, self.log.log_end_offset,
-                                    self.producers.to_snapshot())
-        except OSError as exc:
-            self.log.io_failed(exc, "writing a producer snapshot")
+        """Persist idempotence state at the log end now (clean shutdown)."""
+        writer = self._plog.producer_snapshot_writer()
+        if writer is not None:
+            writer()
 
     # --- replication --------------------------------------------------------------------
 
@@ -220,13 +170,13 @@ class Partition:
         new_term = not self.is_leader or leader_epoch != self.leader_epoch
         self.is_leader = True
         self.leader_id = me
-        self.log.first_lost_offset = None  # a leader's log is the reference, gap and all
+        self._plog.take_first_lost_offset()  # a leader's log is the reference, gap and all
         self.leader_epoch = leader_epoch
         self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
         if new_term:
             self.followers = {r: FollowerState(-1, now) for r in replicas if r != me}
             if high_watermark is not None:
-                self.high_watermark = min(high_watermark, self.log.log_end_offset)
+                self.high_watermark = min(high_watermark, self.log_end_offset)
         self.maybe_advance_high_watermark()
 
     def become_follower(self, leader: int, leader_epoch: int, replicas: tuple[int, ...],
@@ -237,39 +187,62 @@ class Partition:
         self.leader_epoch = leader_epoch
         self.replicas, self.isr, self.partition_epoch = replicas, isr, partition_epoch
         self.followers = {}
-        lost, self.log.first_lost_offset = self.log.first_lost_offset, None
+        lost = self._plog.take_first_lost_offset()
         if lost is not None:  # recovery cut out damage: let the leader refill the gap
             log.warning("%s-%d: truncating to %d, where recovery lost records, to fetch "
                         "them again from the leader", self.topic, self.index, lost)
             with contextlib.suppress(StorageError):
                 self.truncate_to(lost)
         if high_watermark is not None:
-            self.high_watermark = min(high_watermark, self.log.log_end_offset)
+            self.high_watermark = min(high_watermark, self.log_end_offset)
         self._fail_hw_waiters()
 
     def append_as_follower(self, data: bytes, leader_high_watermark: int) -> None:
         """Append what the leader sent (offsets already assigned) and follow its HW."""
-        if data:
-            self.log.append_as_follower(data)
-            for _, header in records.scan_batches(data):
-                self.epochs.assign(header.partition_leader_epoch, header.base_offset)
-                if header.producer_id >= 0:
-                    self.producers.record(header, header.base_offset, header.max_timestamp)
-                    self._producers_dirty = True
-        new_hw = min(leader_high_watermark, self.log.log_end_offset)
+        self._plog.append_as_follower(data)
+        new_hw = min(leader_high_watermark, self.log_end_offset)
         if new_hw > self.high_watermark:
             self.high_watermark = new_hw
             self._wake_waiters()
 
     def truncate_to(self, offset: int) -> None:
-        if offset < self.log.log_end_offset:
-            log.info("truncating %s-%d from %d to %d", self.topic, self.index,
-                     self.log.log_end_offset, offset)
-            self.log.truncate_to(max(offset, self.log.log_start_offset))
-            self.epochs.truncate_from_end(self.log.log_end_offset)
-            self.producers.truncate()
-            self._rebuild_producer_state()
-        self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
+        """Drop this replica's records from `offset` on (never below the log start)."""
+        end = self.log_end_offset
+        if self._plog.truncate_to(offset):
+            log.info("truncated %s-%d from %d to %d", self.topic, self.index, end,
+                     self.log_end_offset)
+        self.high_watermark = min(self.high_watermark, self.log_end_offset)
+
+    def truncate_to_epoch_end(self, leader_epoch: int, end_offset: int) -> None:
+        """A follower's side of OffsetForLeaderEpoch (KIP-279): the leader says where
+        `leader_epoch` ended on its log; keep no record past where it ended on both logs.
+        Without epochs on either side, the high watermark is the safe point."""
+        if self.latest_epoch < 0 or leader_epoch < 0 or end_offset < 0:
+            self.truncate_to(self.high_watermark)
+            return
+        _, our_end = self._plog.end_offset_for_epoch(leader_epoch)
+        self.truncate_to(min(end_offset, our_end) if our_end >= 0 else end_offset)
+
+    def follow_leader_log_start(self, leader_log_start: int) -> None:
+        """A follower keeps no record below its leader's log start (DeleteRecords,
+        retention on the leader)."""
+        if leader_log_start > self.log_start_offset:
+            self._plog.delete_records_before(min(leader_log_start, self.log_end_offset))
+
+    def restart_at(self, leader_log_start: int) -> None:
+        """A follower whose whole log lies below its leader's log start empties it and
+        continues there; no epoch or producer of the old log survives."""
+        log.info("%s-%d: log end %d is below the leader's log start %d; starting over there",
+                 self.topic, self.index, self.log_end_offset, leader_log_start)
+        self._plog.truncate_fully_and_start_at(leader_log_start)
+        self.high_watermark = min(self.high_watermark, self.log_end_offset)
+
+    def epoch_end_offset(self, epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch on the leader: (epoch, where it ended on this log); the
+        current epoch (or a newer one asked for) ends at the log end."""
+        if epoch >= self.leader_epoch:
+            return self.leader_epoch, self.log_end_offset
+        return self._plog.end_offset_for_epoch(epoch)
 
     def record_follower_fetch(self, replica: int, fetch_offset: int) -> None:
         """A follower's fetch tells us its log end; maybe grow the ISR or the HW."""
@@ -277,7 +250,7 @@ class Partition:
         if state is None:
             return
         state.log_end_offset = fetch_offset
-        if fetch_offset >= self.log.log_end_offset:
+        if fetch_offset >= self.log_end_offset:
             state.last_caught_up_ms = self._clock()
         self.maybe_advance_high_watermark()
 
@@ -302,7 +275,7 @@ class Partition:
     def maybe_advance_high_watermark(self) -> None:
         if not self.is_leader:
             return
-        end = self.log.log_end_offset
+        end = self.log_end_offset
         for replica in self.isr:
             state = self.followers.get(replica)
             if state is not None:
@@ -345,8 +318,8 @@ class Partition:
         """Consumers read below the high watermark; followers (`up_to_log_end`) to the end."""
         hw = self.high_watermark
         try:
-            result = self.log.read(offset, max_bytes, max_offset=None if up_to_log_end else hw,
-                                   min_one_batch=min_one_batch)
+            result = self._plog.read(offset, max_bytes, max_offset=None if up_to_log_end else hw,
+                                     min_one_batch=min_one_batch)
             data = result.data
             error = "none"
         except OffsetOutOfRange:
@@ -355,7 +328,12 @@ class Partition:
             data, error = b"", "kafka_storage_error"
         except CorruptLog:  # logged with file and position by the log
             data, error = b"", "corrupt_message"
-        return ReadResult(error, hw, hw, self.log.log_start_offset, data)
+        return ReadResult(error, hw, self._plog.last_stable_offset(hw), self.log_start_offset,
+                          data)
+
+    def list_offset(self, timestamp: int) -> TimestampOffset:
+        """ListOffsets (see `PartitionLog.list_offset`), bounded by the high watermark."""
+        return self._plog.list_offset(timestamp, self.high_watermark)
 
     def wait_for_append(self) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -371,12 +349,12 @@ class Partition:
     # --- admin ------------------------------------------------------------------------
 
     def update(self, config: LogConfig, policy: PartitionPolicy) -> None:
-        self.log.update_config(config)
+        self._plog.update_config(config)
         self.policy = policy
 
     def delete_records_before(self, offset: int) -> int:
         """DeleteRecords: -1 means up to the high watermark."""
         target = self.high_watermark if offset == -1 else offset
         if target > self.high_watermark or target < 0:
-            raise OffsetOutOfRange(offset, self.log.log_start_offset, self.high_watermark)
-        return self.log.delete_records_before(target)
+            raise OffsetOutOfRange(offset, self.log_start_offset, self.high_watermark)
+        return self._plog.delete_records_before(target)

@@ -89,7 +89,7 @@ class LeaderFetcher:
         for (topic, index), p in pending.items():
             by_topic.setdefault(topic, []).append({
                 "partition": index, "current_leader_epoch": p.leader_epoch,
-                "leader_epoch": p.epochs.latest_epoch,
+                "leader_epoch": p.latest_epoch,
             })
         request = build(OffsetForLeaderEpochRequest, replica_id=self.broker.broker_id, topics=[
             {"topic": t, "partitions": parts} for t, parts in by_topic.items()])
@@ -100,17 +100,8 @@ class LeaderFetcher:
                 partition = pending.get(key)
                 if partition is None or result.error_code != ErrorCode.none:
                     continue
-                self._apply_truncation(partition, int(result.leader_epoch), int(result.end_offset))
+                partition.truncate_to_epoch_end(int(result.leader_epoch), int(result.end_offset))
                 self.needs_truncation.discard(key)
-
-    @staticmethod
-    def _apply_truncation(partition: Partition, leader_epoch: int, end_offset: int) -> None:
-        if partition.epochs.latest_epoch < 0 or leader_epoch < 0 or end_offset < 0:
-            partition.truncate_to(partition.high_watermark)
-            return
-        _, our_end = partition.epochs.end_offset_for(leader_epoch, partition.log.log_end_offset)
-        target = min(end_offset, our_end) if our_end >= 0 else end_offset
-        partition.truncate_to(target)
 
     async def _fetch_once(self, conn: Any) -> None:
         by_topic: dict[str, list[dict[str, int]]] = {}
@@ -122,8 +113,8 @@ class LeaderFetcher:
             p = self.partitions[(topic, index)]
             by_topic.setdefault(topic, []).append({
                 "partition": index, "current_leader_epoch": p.leader_epoch,
-                "fetch_offset": p.log.log_end_offset, "last_fetched_epoch": p.epochs.latest_epoch,
-                "log_start_offset": p.log.log_start_offset,
+                "fetch_offset": p.log_end_offset, "last_fetched_epoch": p.latest_epoch,
+                "log_start_offset": p.log_start_offset,
                 "partition_max_bytes": self.broker.config.get_int("replica.fetch.max.bytes"),
             })
         request = build(FetchRequest, replica_id=self.broker.broker_id,
@@ -143,15 +134,12 @@ class LeaderFetcher:
     def _apply(self, partition: Partition, key: tuple[str, int], data: Any) -> None:
         error = data.error_code
         if error == ErrorCode.none:
-            if int(data.log_start_offset) > partition.log.log_start_offset:
-                partition.log.delete_records_before(
-                    min(int(data.log_start_offset), partition.log.log_end_offset))
+            partition.follow_leader_log_start(int(data.log_start_offset))
             partition.append_as_follower(bytes(data.records or b""), int(data.high_watermark))
         elif error == ErrorCode.offset_out_of_range:
             leader_start = int(data.log_start_offset)
-            if partition.log.log_end_offset < leader_start:
-                partition.log.truncate_fully_and_start_at(leader_start)
-                partition.epochs.clear()
+            if partition.log_end_offset < leader_start:
+                partition.restart_at(leader_start)
             else:
                 self.needs_truncation.add(key)
         elif error in (ErrorCode.not_leader_or_follower, ErrorCode.fenced_leader_epoch,

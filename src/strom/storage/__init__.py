@@ -5,7 +5,9 @@ RecordBatch codec. The broker drives it from its event loop (appends, reads) and
 thread (fsync); see ``log.py`` for the threading contract.
 
     LogManager   every partition of a broker across its log.dirs
-    Log          one partition: append, read, truncate, retention, flush, recovery
+    Log          one partition's segments: append, read, truncate, retention, flush, recovery
+    PartitionLog a Log with its leader-epoch cache and producer state, kept consistent
+                 (Kafka's UnifiedLog; ``partition_log.py``)
     LogConfig    per-topic settings under Kafka's names
 """
 

@@ -5,6 +5,10 @@ epoch ended (OffsetForLeaderEpoch) and truncates there, instead of trusting a hi
 watermark that may be stale (KIP-101, KIP-279). The file uses Kafka's checkpoint
 format: version `0`, a count, then `epoch start_offset` lines; it is rewritten
 atomically whenever an epoch is added or truncated, which happens once per leader change.
+
+The cache is kept consistent with its log by `PartitionLog` (partition_log.py): every
+append assigns, a truncation forgets epochs from the new end, a raised log start
+forgets epochs wholly below it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ class LeaderEpochCache:
         """Record that `epoch` starts at `start_offset` (ignored unless it is a newer epoch)."""
         if epoch < 0 or epoch <= self.latest_epoch:
             return
+        while self.entries and self.entries[-1][1] >= start_offset:
+            self.entries.pop()  # an epoch with no record left (Kafka drops it too)
         self.entries.append((epoch, start_offset))
         self._flush()
 
@@ -68,6 +74,20 @@ class LeaderEpochCache:
     def truncate_from_end(self, end_offset: int) -> None:
         """Forget epochs starting at or after `end_offset` (the log was truncated there)."""
         kept = [(e, o) for e, o in self.entries if o < end_offset]
+        if kept != self.entries:
+            self.entries = kept
+            self._flush()
+
+    def truncate_from_start(self, start_offset: int) -> None:
+        """The log start moved to `start_offset` (retention, DeleteRecords): forget epochs
+        wholly below it; the epoch holding it now starts there (Kafka's truncateFromStart,
+        which keeps that epoch even when the log is empty, so a later OffsetForLeaderEpoch
+        still knows the latest epoch)."""
+        below = [i for i, (_, o) in enumerate(self.entries) if o <= start_offset]
+        if not below:
+            return
+        last = below[-1]
+        kept = [(self.entries[last][0], start_offset), *self.entries[last + 1 :]]
         if kept != self.entries:
             self.entries = kept
             self._flush()

@@ -1,5 +1,9 @@
 """One partition's log: an ordered run of segments, and what the broker asks of it.
 
+This is Kafka's LocalLog: segments only. The leader-epoch cache and producer state that
+must agree with them are kept by ``PartitionLog`` (partition_log.py), which wraps a
+``Log`` and is its only writer besides the ``LogManager`` (flush, retention).
+
 Offsets: ``log_start_offset`` <= every readable offset < ``log_end_offset`` (the next
 offset to assign). ``recovery_point``: everything below it is fsynced, so recovery after a
 crash starts there. The high watermark is the broker's business; it passes it in where it
@@ -64,6 +68,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
 IoErrorHook = Callable[["Log", OSError], None]
+StartMovedHook = Callable[[int], None]
 
 
 class AppendInfo(NamedTuple):
@@ -135,6 +140,10 @@ class Log:
         self._closed = False
         self.offline: str | None = None  # why the log is offline (until a restart)
         self.on_io_error: IoErrorHook | None = None
+        # Called with the new log start after retention or DeleteRecords raised it, so
+        # that the PartitionLog's leader-epoch cache follows even when the LogManager
+        # (retention) rather than the PartitionLog drove the change.
+        self.on_log_start_moved: StartMovedHook | None = None
         # Recovery dropped damaged batches but kept later ones: a follower truncates to
         # the first lost offset so that replication refills the gap.
         self.first_lost_offset: int | None = min((a for a, _ in lost_offsets), default=None)
@@ -347,11 +356,9 @@ class Log:
             segment.roll_base_ms = now
         segment.append(buf, batches)
         self.log_end_offset = last + 1
-        config = self.config
-        if (
-            self.log_end_offset - self.recovery_point >= config.flush_messages
-            or now - self.last_flush_ms >= config.flush_ms
-        ):
+        # flush.messages is a promise made per append, kept on the append path as Kafka
+        # does; flush.ms is kept by the periodic `LogManager.flush_dirty`, off the loop.
+        if self.log_end_offset - self.recovery_point >= self.config.flush_messages:
             self._flush(None)
 
     def _should_roll(self, segment: LogSegment, size: int, last_offset: int, now: int) -> bool:
@@ -546,12 +553,14 @@ class Log:
         if offset > self.log_end_offset:
             raise OffsetOutOfRange(offset, self.log_start_offset, self.log_end_offset)
         with self._lock, self._guard("DeleteRecords"):
+            before = self.log_start_offset
             self.log_start_offset = max(self.log_start_offset, offset)
             self._delete_old_segments(
                 retention.below_log_start(
                     self._segments, self.log_end_offset, self.log_start_offset
                 )
             )
+            self._start_moved_from(before)
             return self.log_start_offset
 
     def enforce_retention(self, now_ms: int, high_watermark: int | None = None) -> int:
@@ -561,6 +570,7 @@ class Log:
         every segment is expired the active one is rolled so that it can go too.
         """
         with self._lock, self._guard("retention"):
+            before = self.log_start_offset
             count = retention.expired(
                 self._segments,
                 self.log_end_offset,
@@ -570,10 +580,15 @@ class Log:
                 high_watermark,
             )
             self._delete_old_segments(count)
+            self._start_moved_from(before)
             if count:
                 log.info("%s-%d: retention deleted %d segment(s); log start offset now %d",
                          self.topic, self.partition, count, self.log_start_offset)
             return count
+
+    def _start_moved_from(self, before: int) -> None:
+        if self.log_start_offset != before and self.on_log_start_moved is not None:
+            self.on_log_start_moved(self.log_start_offset)
 
     def _delete_old_segments(self, count: int) -> None:
         if count == 0:

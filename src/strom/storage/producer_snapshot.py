@@ -73,6 +73,12 @@ def write(directory: Path, offset: int, entries: list[SnapshotEntry]) -> None:
         _path(directory, old).unlink(missing_ok=True)
 
 
+def delete_all(directory: Path) -> None:
+    """Forget every snapshot (the log was emptied and starts again elsewhere)."""
+    for offset in snapshot_offsets(directory):
+        _path(directory, offset).unlink(missing_ok=True)
+
+
 def load_latest(directory: Path, max_offset: int) -> tuple[int, list[SnapshotEntry]] | None:
     """Newest valid snapshot at or below max_offset; later ones (a truncated log) are removed."""
     for offset in reversed(snapshot_offsets(directory)):

@@ -1,13 +1,15 @@
-"""A partition's producer state is rebuilt from its log at start; no log content stops it."""
+"""A PartitionLog rebuilds producer state from its log at open; no log content stops it."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-from strom.broker.partition import Partition, PartitionPolicy
+import pytest
+
 from strom.protocol import records
 from strom.storage import Log, LogConfig
+from strom.storage.partition_log import Duplicate, PartitionLog
+from strom.storage.producer_state import SequenceError
 
 NOW = 1_700_000_000_000
 
@@ -16,8 +18,15 @@ def _open(path: Path) -> Log:
     return Log.open(path / "orders-0", LogConfig(), clock=lambda: NOW)
 
 
-def _partition(log: Log) -> Partition:
-    return Partition("orders", 0, uuid.uuid4(), log, PartitionPolicy(), clock=lambda: NOW)
+def _partition(log: Log) -> PartitionLog:
+    return PartitionLog(log)
+
+
+def _append(plog: PartitionLog, batch: bytes) -> int | Duplicate:
+    """Base offset of a fresh append, or the Duplicate a retry is answered with."""
+    buf = bytearray(batch)
+    outcome = plog.append_as_leader(buf, [records.read_header(buf)], leader_epoch=0)
+    return outcome if isinstance(outcome, Duplicate) else outcome.first_offset
 
 
 def _idempotent(seq: int, count: int = 2) -> bytes:
@@ -28,17 +37,21 @@ def _idempotent(seq: int, count: int = 2) -> bytes:
 def test_sequences_are_rebuilt_from_the_log(tmp_path: Path) -> None:
     log = _open(tmp_path)
     first = _partition(log)
-    assert first.append(_idempotent(0)).error == "none"
-    assert first.append(_idempotent(2)).error == "none"
+    assert _append(first, _idempotent(0)) == 0
+    assert _append(first, _idempotent(2)) == 2
     log.close()
     again = _partition(_open(tmp_path))
-    assert again.append(_idempotent(2)).base_offset == 2  # a retry: answered, not appended
-    assert again.append(_idempotent(9)).error == "out_of_order_sequence_number"
+    retry = _append(again, _idempotent(2))  # a retry: answered, not appended
+    assert isinstance(retry, Duplicate) and retry.first_offset == 2
+    assert again.log_end_offset == 4
+    with pytest.raises(SequenceError) as info:
+        _append(again, _idempotent(9))
+    assert info.value.error == "out_of_order_sequence_number"
 
 
 def test_a_batch_whose_crc_fails_is_not_trusted_for_sequences(tmp_path: Path) -> None:
     log = _open(tmp_path)
-    assert _partition(log).append(_idempotent(0)).error == "none"
+    assert _append(_partition(log), _idempotent(0)) == 0
     segment = next(tmp_path.glob("orders-0/*.log"))
     log.close()
     data = bytearray(segment.read_bytes())
@@ -50,7 +63,7 @@ def test_a_batch_whose_crc_fails_is_not_trusted_for_sequences(tmp_path: Path) ->
 
 def test_a_failing_rebuild_starts_without_producer_state(tmp_path: Path, monkeypatch) -> None:
     log = _open(tmp_path)
-    assert _partition(log).append(_idempotent(0)).error == "none"
+    assert _append(_partition(log), _idempotent(0)) == 0
 
     def broken(*_: object) -> None:
         raise RuntimeError("damaged snapshot")
@@ -58,4 +71,4 @@ def test_a_failing_rebuild_starts_without_producer_state(tmp_path: Path, monkeyp
     monkeypatch.setattr("strom.storage.producer_snapshot.load_latest", broken)
     partition = _partition(log)
     assert partition.producers.producers == {}
-    assert partition.append(_idempotent(0)).error == "none"  # a fresh producer is welcome
+    assert _append(partition, _idempotent(0)) == 2  # a fresh producer is welcome

@@ -238,12 +238,15 @@ def test_flush_messages_counts_offsets(open_log: OpenLog) -> None:
     assert log.recovery_point == 5
 
 
-def test_flush_ms(open_log: OpenLog, clock: FakeClock) -> None:
+def test_flush_ms_is_not_kept_on_the_append_path(open_log: OpenLog, clock: FakeClock) -> None:
+    """flush.ms is the periodic flush's (LogManager.flush_dirty, in a worker thread, as
+    Kafka's flush scheduler): an append never fsyncs for it on the event loop."""
     log = open_log(LogConfig(flush_ms=1000))
     append(log, batch(1))
-    assert log.recovery_point == 0
     clock.advance(1000)
     append(log, batch(1))
+    assert log.recovery_point == 0
+    log.flush()
     assert log.recovery_point == 2
 
 

@@ -21,10 +21,7 @@ def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     if partition is None:
         entry["error_code"] = code
         return entry
-    epoch, end = partition.epochs.end_offset_for(int(part.leader_epoch),
-                                                 partition.log.log_end_offset)
-    if int(part.leader_epoch) >= partition.leader_epoch:
-        epoch, end = partition.leader_epoch, partition.log.log_end_offset
+    epoch, end = partition.epoch_end_offset(int(part.leader_epoch))
     entry.update(leader_epoch=epoch, end_offset=end)
     return entry
 

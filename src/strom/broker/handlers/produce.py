@@ -71,8 +71,8 @@ def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
         "log_append_time": result.log_append_time,
         "log_start_offset": result.log_start_offset,
     }
-    if acks == -1 and partition.high_watermark < partition.log.log_end_offset:
-        pending.append((entry, partition, partition.log.log_end_offset))
+    if acks == -1 and partition.high_watermark < partition.log_end_offset:
+        pending.append((entry, partition, partition.log_end_offset))
     return entry
 
 
