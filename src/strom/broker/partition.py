@@ -156,12 +156,6 @@ class Partition:
         """Producer state captured now; the writer fsyncs it off the loop (see PartitionLog)."""
         return self._plog.producer_snapshot_writer()
 
-    def snapshot_producers(self) -> None:
-        """Persist idempotence state at the log end now (clean shutdown)."""
-        writer = self._plog.producer_snapshot_writer()
-        if writer is not None:
-            writer()
-
     # --- replication --------------------------------------------------------------------
 
     def become_leader(self, leader_epoch: int, replicas: tuple[int, ...], isr: tuple[int, ...],

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
+import inspect
 import logging
 import time
 import uuid
@@ -60,6 +62,7 @@ class Broker:
         self.started_at = time.monotonic()
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._fsync_pool: concurrent.futures.ThreadPoolExecutor | None = None
         cluster_id = config.get_str("cluster.id") or new_cluster_id()
         in_zookeeper = bool(config.get_str("zookeeper.connect"))
         self.logs = LogManager(
@@ -192,6 +195,8 @@ class Broker:
         self.peers.close()
         if self.controller is not None:
             self.controller.stop()
+        if self._fsync_pool is not None:  # let an fsync under way finish first
+            self._fsync_pool.shutdown(wait=True)
         self._checkpoint()
         self.replicas.builder.close()  # waits for deleted partitions' files to go
         self.logs.close()
@@ -245,24 +250,52 @@ class Broker:
     # --- housekeeping -----------------------------------------------------------------
 
     def _schedule_housekeeping(self) -> None:
+        # One worker thread takes every periodic fsync (time-based flush, flush of rolled
+        # segments, producer snapshots, checkpoints): each costs 1-200 ms on a busy disk
+        # and, on the event loop, stalled every connection that long. One thread keeps
+        # them ordered: a checkpoint never claims a recovery point not yet fsynced.
+        self._fsync_pool = concurrent.futures.ThreadPoolExecutor(1, "strom-fsync")
         jobs: list[tuple[str, int, Callable[[], object]]] = [
             ("retention", self.config.get_int("log.retention.check.interval.ms"),
              self._enforce_retention),
-            ("flush", 1000, lambda: self.logs.flush_dirty(self.clock())),
+            ("flush", 1000, self._flush_off_loop),
             ("offset expiry", self.config.get_int("offsets.retention.check.interval.ms"),
              self.groups.coordinator.expire_offsets),
             ("isr shrink", max(self.config.get_int("replica.lag.time.max.ms") // 2, 100),
              self.replicas.shrink_lagging_isrs),
             ("checkpoint", self.config.get_int("replica.high.watermark.checkpoint.interval.ms"),
-             self._checkpoint),
+             self._checkpoint_off_loop),
         ]
         for name, interval_ms, job in jobs:
             self._tasks.append(asyncio.create_task(self._every(name, interval_ms, job)))
 
+    async def _in_fsync_thread(self, work: Callable[[], None]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._fsync_pool, work)
+
+    async def _flush_off_loop(self) -> None:
+        now = self.clock()
+        await self._in_fsync_thread(lambda: self.logs.flush_dirty(now))
+
+    async def _checkpoint_off_loop(self) -> None:
+        """What to write is taken on the loop (producer state, high watermarks: both
+        change there); the files are written and fsynced by the worker thread."""
+        writers, high_watermarks = self._checkpoint_state()
+        await self._in_fsync_thread(lambda: self._write_checkpoint(writers, high_watermarks))
+
     def _checkpoint(self) -> None:
-        for partition in self.replicas.partitions.values():
-            partition.snapshot_producers()
-        self.logs.checkpoint(self.replicas.high_watermarks())
+        """The same, all on the calling thread (at shutdown, when nothing else runs)."""
+        self._write_checkpoint(*self._checkpoint_state())
+
+    def _checkpoint_state(self) -> tuple[list[Callable[[], None]], dict[tuple[str, int], int]]:
+        writers = [w for p in self.replicas.partitions.values()
+                   if (w := p.producer_snapshot_writer()) is not None]
+        return writers, self.replicas.high_watermarks()
+
+    def _write_checkpoint(self, writers: list[Callable[[], None]],
+                          high_watermarks: dict[tuple[str, int], int]) -> None:
+        for write in writers:
+            write()
+        self.logs.checkpoint(high_watermarks)
 
     def _enforce_retention(self) -> None:
         deleted = self.logs.enforce_retention(self.clock())
@@ -273,6 +306,8 @@ class Broker:
         while True:
             await asyncio.sleep(interval_ms / 1000)
             try:
-                job()
+                result = job()
+                if inspect.isawaitable(result):
+                    await result
             except Exception:
                 log.exception("housekeeping job %s failed", name)

@@ -8,7 +8,9 @@ to the directory holding the fewest, as Kafka places them.
 
 Periodic work is exposed as plain methods the broker schedules (``flush_dirty``,
 ``checkpoint``, ``enforce_retention``); the manager starts no threads and reads no clock
-except the one it is given.
+except the one it is given. ``flush_dirty`` and ``checkpoint`` may run in a worker thread
+while the event loop appends (the broker runs them there so that their fsyncs never
+stall it); checkpoints written from two threads are serialised by a lock.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -95,6 +98,7 @@ class LogManager:
         # start offset would bring records deleted by DeleteRecords back)
         self._offline_offsets: dict[TopicPartition, tuple[Path, int, int, int | None]] = {}
         self.offline_dirs: dict[Path, str] = {}  # failed log dirs (JBOD), until a restart
+        self._checkpoint_lock = threading.Lock()  # one writer of the checkpoint files
         self._closed = False
 
     # -- startup ----------------------------------------------------------------------
@@ -305,7 +309,8 @@ class LogManager:
         self._high_watermarks.pop(key, None)
         removed.delete()
         # Stale entries would apply to a topic re-created under the same name.
-        self._checkpoint_dir(d)
+        with self._checkpoint_lock:
+            self._checkpoint_dir(d)
 
     # -- log dir failures ---------------------------------------------------------------
 
@@ -332,17 +337,20 @@ class LogManager:
     def checkpoint(self, high_watermarks: Mapping[TopicPartition, int] | None = None) -> None:
         """Write the three offset checkpoints of every dir. ``high_watermarks``, when given,
         replaces the remembered ones (a partition missing from it is dropped)."""
-        if high_watermarks is not None:
-            self._high_watermarks = dict(high_watermarks)
-        for d in self.log_dirs:
-            if d in self.offline_dirs:
-                continue
-            try:
-                self._checkpoint_dir(d)
-            except OSError as exc:
-                self.fail_dir(d, f"writing checkpoints failed: {exc.strerror or exc}")
+        with self._checkpoint_lock:  # the logs are listed under it: none just detached
+            if high_watermarks is not None:
+                self._high_watermarks = dict(high_watermarks)
+            for d in self.log_dirs:
+                if d in self.offline_dirs:
+                    continue
+                try:
+                    self._checkpoint_dir(d)
+                except OSError as exc:
+                    self.fail_dir(d, f"writing checkpoints failed: {exc.strerror or exc}")
 
     def _checkpoint_dir(self, d: Path) -> None:
+        """Recovery points are read here, not before: each was advanced only after its
+        fsync, so the file never claims more than the disk holds."""
         logs = [(key, lg) for key, lg in list(self._logs.items()) if self._dir_of.get(key) == d]
         hws = self._high_watermarks
         offline = [(key, kept) for key, kept in self._offline_offsets.items()
