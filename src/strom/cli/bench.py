@@ -48,22 +48,6 @@ def _label(p: float) -> str:
     return f"{p * 100:g}"
 
 
-def _ensure_topic(clients: Any, topic: str, partitions: int) -> None:
-    from confluent_kafka.admin import NewTopic
-
-    from strom.cli.client import kafka_error_of
-
-    futures = clients.admin().create_topics([NewTopic(topic, partitions)],
-                                            request_timeout=clients.timeout)
-    clients.wait(futures.values())
-    try:
-        futures[topic].result()
-    except Exception as exc:
-        error = kafka_error_of(exc)
-        if error is None or error.name() != "TOPIC_ALREADY_EXISTS":
-            raise
-
-
 class _Window:
     """Records and latency since the last progress line."""
 
@@ -168,10 +152,11 @@ def produce_bench(
     fmt: Format = OutputFormat.text,
 ) -> None:
     """Producer throughput and latency: records/s, MB/s, p50/p95/p99/p99.9."""
-    from strom.cli.client import Clients, error_line_parts
+    from strom.cli.client import clients_for, delivery_error
+    from strom.client.admin import ensure_topic
 
-    clients = Clients(brokers, props)
-    _ensure_topic(clients, topic, partitions)
+    clients = clients_for(brokers, props)
+    ensure_topic(clients, topic, partitions)
     producer = clients.producer({
         "acks": acks.value, "enable.idempotence": acks is Acks.all,
         "compression.type": compression.value, "linger.ms": linger_ms,
@@ -197,11 +182,10 @@ def produce_bench(
         if i % 1000 == 0:
             producer.poll(0)
             clients.check()
-    while producer.flush(0.1) > 0:
-        clients.check()
+    clients.flush(producer)
     elapsed = time.monotonic() - started
     if stats.errors:
-        error = error_line_parts(stats.first_error, brokers)
+        error = delivery_error(stats.first_error, brokers)
         raise CliError(f"{stats.errors} of {records} records failed: {error.message}",
                        name=error.name, hint=error.hint)
     data = _summary("produce", len(stats.latencies), stats.bytes, elapsed, stats.latencies,
@@ -225,9 +209,9 @@ def consume_bench(
     """Consumer throughput from the start of a topic, and end-to-end latency."""
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-    from strom.cli.client import Clients
+    from strom.cli.client import clients_for
 
-    clients = Clients(brokers, props)
+    clients = clients_for(brokers, props)
     info = clients.topic_metadata([topic])[topic]
     consumer = clients.consumer({
         "group.id": "strom-bench", "enable.auto.commit": False,

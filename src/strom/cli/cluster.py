@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,16 +16,19 @@ from strom.cli.common import (
     reports_errors,
 )
 
+if TYPE_CHECKING:
+    from strom.client import KafkaClients
+
 app = typer.Typer(help="Brokers, controller and broker configs.", no_args_is_help=True)
 
 
-def _clients(brokers: str, props: list[str] | None) -> Any:
-    from strom.cli.client import Clients
+def _clients(brokers: str, props: list[str] | None) -> KafkaClients:
+    from strom.cli.client import clients_for
 
-    return Clients(brokers, props)
+    return clients_for(brokers, props)
 
 
-def cluster_info(clients: Any) -> dict[str, Any]:
+def cluster_info(clients: KafkaClients) -> dict[str, Any]:
     described = clients.result(clients.admin().describe_cluster(request_timeout=clients.timeout))
     metadata = clients.list_topics()
     controller = described.controller
@@ -83,8 +86,8 @@ def config(
     """
     from confluent_kafka.admin import ConfigResource
 
-    from strom.cli.client import config_source, results
     from strom.cli.output import Output
+    from strom.client.admin import config_source, results
 
     clients = _clients(brokers, props)
     ids = broker or [b["id"] for b in cluster_info(clients)["brokers"]]

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from strom.cli.common import DEFAULT_BROKERS, Brokers, ClientProps, fail, reports_errors
+
+if TYPE_CHECKING:
+    from strom.client import KafkaClients
 
 OFFSET_TAIL_BASE = -2000  # librdkafka's RD_KAFKA_OFFSET_TAIL_BASE
 
@@ -61,7 +64,7 @@ def consume(
     strom topic consume orders -o s@-1h -F                    # last hour, then follow
     strom topic consume orders -g billing -f json --value-decoder json
     """
-    from strom.cli.client import Clients
+    from strom.cli.client import clients_for
     from strom.cli.formats import Renderer, parse_offset
 
     start = None
@@ -73,7 +76,7 @@ def consume(
         if parsed_stop is not None:
             stop_at = parsed_stop
     renderer = Renderer(fmt, key_decoder, value_decoder, pretty)
-    clients = Clients(brokers, props)
+    clients = clients_for(brokers, props)
     metadata = clients.topic_metadata(topics)
     if group is not None:
         if start is not None and start.kind not in ("beginning", "end", "stored"):
@@ -91,7 +94,7 @@ def consume(
         session.run_assigned(assignment)
 
 
-def _assignment(clients: Any, metadata: dict[str, Any], only: list[int] | None,
+def _assignment(clients: KafkaClients, metadata: dict[str, Any], only: list[int] | None,
                 start: Any) -> list[Any]:
     from confluent_kafka import TopicPartition
 
@@ -106,7 +109,7 @@ def _assignment(clients: Any, metadata: dict[str, Any], only: list[int] | None,
     return tps
 
 
-def _set_start_offsets(clients: Any, tps: list[Any], start: Any) -> None:
+def _set_start_offsets(clients: KafkaClients, tps: list[Any], start: Any) -> None:
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
     from confluent_kafka.admin import OffsetSpec
 
@@ -130,18 +133,17 @@ def _set_start_offsets(clients: Any, tps: list[Any], start: Any) -> None:
             tp.offset = found[key] if found[key] >= 0 else ends[key]
 
 
-def _list_offsets(clients: Any, tps: list[Any], spec: Any) -> dict[tuple[str, int], int]:
+def _list_offsets(clients: KafkaClients, tps: list[Any], spec: Any
+                  ) -> dict[tuple[str, int], int]:
     from confluent_kafka import TopicPartition
 
-    futures = clients.admin().list_offsets(
-        {TopicPartition(tp.topic, tp.partition): spec for tp in tps},
-        request_timeout=clients.timeout)
-    clients.wait(futures.values())
-    return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+    from strom.client.admin import list_offsets
+
+    return list_offsets(clients, {TopicPartition(tp.topic, tp.partition): spec for tp in tps})
 
 
 class _Session:
-    def __init__(self, clients: Any, renderer: Any, count: int | None, follow: bool,
+    def __init__(self, clients: KafkaClients, renderer: Any, count: int | None, follow: bool,
                  stop_at: int | None, timeout: float | None) -> None:
         self.clients = clients
         self.renderer = renderer
@@ -247,7 +249,7 @@ class _Session:
         return True
 
     def _on_error(self, error: Any, msg: Any) -> None:
-        from confluent_kafka import KafkaException
+        from strom.client import KafkaClientError
 
         name = error.name()
         if name == "_PARTITION_EOF":
@@ -257,7 +259,7 @@ class _Session:
             fail(f"{msg.topic()}-{msg.partition()}: {error.str()}", name=name,
                  hint=f"see the valid range with `strom topic describe {msg.topic()}`")
         if error.fatal() or not error.retriable():
-            raise KafkaException(error)
+            raise KafkaClientError.from_kafka_error(error)
 
 
 def _tp(msg: Any) -> Any:

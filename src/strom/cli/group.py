@@ -9,7 +9,8 @@ and only while the group has no active members.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,16 +26,19 @@ from strom.cli.common import (
     reports_errors,
 )
 
+if TYPE_CHECKING:
+    from strom.client import KafkaClients
+
 app = typer.Typer(help="Consumer groups: members, lag, offsets.", no_args_is_help=True)
 
 Groups = Annotated[list[str], typer.Argument(help="Group ids.", show_default=False)]
 INACTIVE_STATES = ("Empty", "Dead", "Unknown")
 
 
-def _clients(brokers: str, props: list[str] | None) -> Any:
-    from strom.cli.client import Clients
+def _clients(brokers: str, props: list[str] | None) -> KafkaClients:
+    from strom.cli.client import clients_for
 
-    return Clients(brokers, props)
+    return clients_for(brokers, props)
 
 
 def _state(value: Any) -> str:
@@ -70,7 +74,7 @@ def list_(
         out.note(f"warning: {error}")
 
 
-def _committed(clients: Any, group: str) -> dict[tuple[str, int], int]:
+def _committed(clients: KafkaClients, group: str) -> dict[tuple[str, int], int]:
     from confluent_kafka import ConsumerGroupTopicPartitions
 
     futures = clients.admin().list_consumer_group_offsets(
@@ -80,32 +84,25 @@ def _committed(clients: Any, group: str) -> dict[tuple[str, int], int]:
             if tp.error is None}
 
 
-def _watermarks(clients: Any, keys: set[tuple[str, int]], latest: bool = True
+def _watermarks(clients: KafkaClients, keys: set[tuple[str, int]], latest: bool = True
                 ) -> dict[tuple[str, int], int]:
+    """Log end (or start) offsets; a deleted topic has none to show."""
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
-    if not keys:
-        return {}
+    from strom.client.admin import list_offsets
+
     spec = OffsetSpec.latest() if latest else OffsetSpec.earliest()
-    futures = clients.admin().list_offsets({TopicPartition(t, p): spec for t, p in keys},
-                                           request_timeout=clients.timeout)
-    clients.wait(futures.values())
-    found = {}
-    for tp, future in futures.items():
-        try:
-            found[(tp.topic, tp.partition)] = future.result().offset
-        except Exception:  # a deleted topic: no watermark to show
-            continue
-    return found
+    return list_offsets(clients, {TopicPartition(t, p): spec for t, p in keys},
+                        skip_errors=True)
 
 
-def _description(clients: Any, group: str) -> Any:
+def _description(clients: KafkaClients, group: str) -> Any:
     futures = clients.admin().describe_consumer_groups([group], request_timeout=clients.timeout)
     return clients.result(futures[group])
 
 
-def describe_group(clients: Any, group: str) -> dict[str, Any]:
+def describe_group(clients: KafkaClients, group: str) -> dict[str, Any]:
     desc = _description(clients, group)
     committed = _committed(clients, group)
     owners: dict[tuple[str, int], Any] = {}
@@ -190,7 +187,7 @@ def describe(
                    for p in group["partitions"]])
 
 
-def _targets(clients: Any, group: str, topics: list[str] | None,
+def _targets(clients: KafkaClients, group: str, topics: list[str] | None,
              committed: dict[tuple[str, int], int]) -> list[tuple[str, int]]:
     wanted = parse_topic_partitions(topics)
     if not wanted:
@@ -238,7 +235,6 @@ def seek(
     strom group seek billing --to-timestamp 2024-05-01T00:00:00Z            # show the plan
     strom group seek billing --to-timestamp -1h --topic orders --execute    # apply it
     """
-    from strom.cli.formats import parse_timestamp
     from strom.cli.output import Output
 
     chosen = [to_start, to_end, to_offset is not None, to_timestamp is not None,
@@ -248,35 +244,19 @@ def seek(
              "--shift-by", name="INVALID_ARGUMENT")
     clients = _clients(brokers, props)
     desc = _description(clients, group)
-    state = _state(desc.state)
-    if execute and (state not in INACTIVE_STATES or desc.members):
-        raise CliError(
-            f"group {group!r} is {state} with {len(desc.members)} member(s); offsets can be "
-            "changed only while it has none", name="REBALANCE_IN_PROGRESS"
-            if state.endswith("Rebalance") else "NON_EMPTY_GROUP",
-            hint="stop its consumers and run again")
+    if execute:
+        _require_inactive(desc, group)
     committed = _committed(clients, group)
     keys = _targets(clients, group, topic, committed)
     lows = _watermarks(clients, set(keys), latest=False)
     highs = _watermarks(clients, set(keys))
-    if to_timestamp is not None:
-        stamps = _for_timestamp(clients, keys, parse_timestamp(to_timestamp))
+    choose = _chooser(clients, keys, to_start, to_end, to_offset, to_timestamp, shift_by)
     plan = []
     for key in keys:
         low, high = lows.get(key, 0), highs.get(key, 0)
         current = committed.get(key)
         current = current if current is not None and current >= 0 else None
-        if to_start:
-            new = low
-        elif to_end:
-            new = high
-        elif to_offset is not None:
-            new = to_offset
-        elif to_timestamp is not None:
-            new = stamps[key] if stamps[key] >= 0 else high
-        else:
-            new = (current if current is not None else low) + (shift_by or 0)
-        new = min(max(new, low), high)  # as kafka-consumer-groups clamps to the log
+        new = min(max(choose(key, low, high, current), low), high)  # clamped as Kafka's tool
         plan.append({"topic": key[0], "partition": key[1], "current_offset": current,
                      "new_offset": new, "low_watermark": low, "high_watermark": high})
     if execute:
@@ -293,19 +273,50 @@ def seek(
                  else "dry run: nothing changed; pass --execute to apply")
 
 
-def _for_timestamp(clients: Any, keys: list[tuple[str, int]], ts: int
+def _require_inactive(desc: Any, group: str) -> None:
+    """Offsets may change only while the group has no members (as Kafka's tool requires)."""
+    state = _state(desc.state)
+    if state not in INACTIVE_STATES or desc.members:
+        raise CliError(
+            f"group {group!r} is {state} with {len(desc.members)} member(s); offsets can be "
+            "changed only while it has none", name="REBALANCE_IN_PROGRESS"
+            if state.endswith("Rebalance") else "NON_EMPTY_GROUP",
+            hint="stop its consumers and run again")
+
+
+Chooser = Callable[[tuple[str, int], int, int, int | None], int]
+
+
+def _chooser(clients: KafkaClients, keys: list[tuple[str, int]], to_start: bool, to_end: bool,
+             to_offset: int | None, to_timestamp: str | None, shift_by: int | None) -> Chooser:
+    """The new offset of a partition from (key, log start, log end, committed offset)."""
+    from strom.cli.formats import parse_timestamp
+
+    if to_start:
+        return lambda key, low, high, current: low
+    if to_end:
+        return lambda key, low, high, current: high
+    if to_offset is not None:
+        return lambda key, low, high, current: to_offset
+    if to_timestamp is not None:
+        stamps = _for_timestamp(clients, keys, parse_timestamp(to_timestamp))
+        return lambda key, low, high, current: stamps[key] if stamps[key] >= 0 else high
+    return lambda key, low, high, current: (current if current is not None else low) + (
+        shift_by or 0)
+
+
+def _for_timestamp(clients: KafkaClients, keys: list[tuple[str, int]], ts: int
                    ) -> dict[tuple[str, int], int]:
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
-    futures = clients.admin().list_offsets(
-        {TopicPartition(t, p): OffsetSpec.for_timestamp(ts) for t, p in keys},
-        request_timeout=clients.timeout)
-    clients.wait(futures.values())
-    return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
+    from strom.client.admin import list_offsets
+
+    return list_offsets(clients, {TopicPartition(t, p): OffsetSpec.for_timestamp(ts)
+                                  for t, p in keys})
 
 
-def _apply(clients: Any, group: str, plan: list[dict[str, Any]]) -> None:
+def _apply(clients: KafkaClients, group: str, plan: list[dict[str, Any]]) -> None:
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 
     request = ConsumerGroupTopicPartitions(

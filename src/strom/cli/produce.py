@@ -15,11 +15,14 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
 from strom.cli.common import DEFAULT_BROKERS, Brokers, ClientProps, CliError, fail, reports_errors
+
+if TYPE_CHECKING:
+    from strom.client import KafkaClients
 
 
 class Compression(StrEnum):
@@ -101,14 +104,14 @@ def produce(
     strom topic produce orders -K : < orders.txt          # key:value lines
     strom topic produce orders -f '%T %k %v' -i dump.txt  # timestamp, key, value
     """
-    from strom.cli.client import Clients
+    from strom.cli.client import clients_for
     from strom.cli.common import parse_kv
     from strom.cli.formats import LineParser
 
     parser = LineParser(fmt, key_delimiter, null_empty)
     static_headers = [(k, v.encode()) for k, v in parse_kv(header, "--header").items()]
     fixed_key = key.encode() if key is not None else None
-    clients = Clients(brokers, props)
+    clients = clients_for(brokers, props)
     producer = clients.producer({
         "acks": acks.value,
         "enable.idempotence": acks is Acks.all,
@@ -130,7 +133,7 @@ def produce(
     try:
         sent = _send_all(clients, producer, topic, stream, parser, deliveries,
                          partition, fixed_key, static_headers, bar)
-        _drain(clients, producer)
+        clients.flush(producer)
     finally:
         if input_file:
             stream.close()
@@ -139,9 +142,9 @@ def produce(
             bar.stop()
     elapsed = max(time.monotonic() - started, 1e-9)
     if deliveries.failed:
-        from strom.cli.client import error_line_parts
+        from strom.cli.client import delivery_error
 
-        error = error_line_parts(deliveries.first_error, brokers)
+        error = delivery_error(deliveries.first_error, brokers)
         raise CliError(f"{deliveries.failed} of {sent} records were not delivered: "
                        f"{error.message}", name=error.name, hint=error.hint)
     if not quiet:
@@ -158,7 +161,7 @@ def _human(size: float) -> str:
     return f"{size:.1f} GB"
 
 
-def _send_all(clients: Any, producer: Any, topic: str, stream: BinaryIO, parser: Any,
+def _send_all(clients: KafkaClients, producer: Any, topic: str, stream: BinaryIO, parser: Any,
               deliveries: _Deliveries, partition: int | None, fixed_key: bytes | None,
               static_headers: list[tuple[str, bytes]], bar: _Progress | None) -> int:
     sent = 0
@@ -193,11 +196,6 @@ def _send_all(clients: Any, producer: Any, topic: str, stream: BinaryIO, parser:
             if bar is not None:
                 bar.update(read, deliveries)
     return sent
-
-
-def _drain(clients: Any, producer: Any) -> None:
-    while producer.flush(0.1) > 0:
-        clients.check()
 
 
 class _Progress:

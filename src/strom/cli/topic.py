@@ -4,7 +4,7 @@ consume — with confluent-kafka's AdminClient, Producer and Consumer."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,6 +20,9 @@ from strom.cli.common import (
     reports_errors,
 )
 
+if TYPE_CHECKING:
+    from strom.client import KafkaClients
+
 app = typer.Typer(help="Create, inspect, change and delete topics; produce and consume.",
                   no_args_is_help=True)
 app.command("produce")(produce.produce)
@@ -28,10 +31,10 @@ app.command("consume")(consume.consume)
 Topics = Annotated[list[str], typer.Argument(help="Topic names.", show_default=False)]
 
 
-def _clients(brokers: str, props: list[str] | None) -> Any:
-    from strom.cli.client import Clients
+def _clients(brokers: str, props: list[str] | None) -> KafkaClients:
+    from strom.cli.client import clients_for
 
-    return Clients(brokers, props)
+    return clients_for(brokers, props)
 
 
 @app.command()
@@ -68,32 +71,8 @@ def create(
     admin = clients.admin()
     futures = admin.create_topics(new, validate_only=dry_run,
                                   request_timeout=clients.timeout, operation_timeout=clients.timeout)
-    if if_not_exists:
-        futures = _tolerate(clients, futures, "TOPIC_ALREADY_EXISTS")
-    per_resource(clients, futures, fmt, "validated" if dry_run else "created")
-
-
-def _tolerate(clients: Any, futures: dict[str, Any], error_name: str) -> dict[str, Any]:
-    """Futures in which one error counts as success (--if-not-exists)."""
-    import concurrent.futures
-
-    from strom.cli.client import kafka_error_of
-
-    clients.wait(futures.values())
-    result: dict[str, Any] = {}
-    for name, future in futures.items():
-        replacement: concurrent.futures.Future[str | None] = concurrent.futures.Future()
-        try:
-            future.result()
-            replacement.set_result(None)
-        except Exception as exc:
-            error = kafka_error_of(exc)
-            if error is not None and error.name() == error_name:
-                replacement.set_result("exists")
-            else:
-                replacement.set_exception(exc)
-        result[name] = replacement
-    return result
+    per_resource(clients, futures, fmt, "validated" if dry_run else "created",
+                 tolerate={"TOPIC_ALREADY_EXISTS": "exists"} if if_not_exists else None)
 
 
 @app.command("list")
@@ -129,12 +108,12 @@ def list_(
                   [[r["name"], r["partitions"], r["replication_factor"]] for r in rows])
 
 
-def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
+def describe_topics(clients: KafkaClients, topics: list[str]) -> list[dict[str, Any]]:
     """Everything `describe` shows, as plain data."""
     from confluent_kafka import TopicCollection, TopicPartition
     from confluent_kafka.admin import ConfigResource, OffsetSpec
 
-    from strom.cli.client import config_source, results
+    from strom.client.admin import config_source, list_offsets, results
 
     admin = clients.admin()
     described = admin.describe_topics(TopicCollection(topics), request_timeout=clients.timeout)
@@ -143,8 +122,8 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
     for name, desc in descriptions.items():
         for p in desc.partitions:
             specs[TopicPartition(name, p.id)] = OffsetSpec.earliest()
-    lows = _offsets(clients, specs)
-    highs = _offsets(clients, {tp: OffsetSpec.latest() for tp in specs})
+    lows = list_offsets(clients, specs)
+    highs = list_offsets(clients, {tp: OffsetSpec.latest() for tp in specs})
     config_futures = admin.describe_configs([ConfigResource("TOPIC", t) for t in topics],
                                             request_timeout=clients.timeout)
     configs = {resource.name: found for resource, found in results(clients, config_futures).items()}
@@ -175,14 +154,6 @@ def describe_topics(clients: Any, topics: list[str]) -> list[dict[str, Any]]:
             ],
         })
     return result
-
-
-def _offsets(clients: Any, specs: dict[Any, Any]) -> dict[tuple[str, int], int]:
-    if not specs:
-        return {}
-    futures = clients.admin().list_offsets(specs, request_timeout=clients.timeout)
-    clients.wait(futures.values())
-    return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
 
 
 @app.command()
@@ -230,6 +201,7 @@ def delete(
 ) -> None:
     """Delete topics and all their data."""
     from strom.cli.client import per_resource
+
     clients = _clients(brokers, props)
     futures = clients.admin().delete_topics(topics, request_timeout=clients.timeout,
                                             operation_timeout=clients.timeout)
