@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 
 from strom.cluster.image import MetadataImage
 from strom.cluster.store import MetadataError
-from strom.coordinator.group.config import GroupConfig, LogRecord, LoopScheduler, UnreadableBatch
+from strom.coordinator.group.config import GroupConfig, LogRecord, UnreadableBatch
 from strom.coordinator.group.coordinator import GroupCoordinator
+from strom.coordinator.runtime import LoopScheduler
 from strom.protocol import records
 
 if TYPE_CHECKING:

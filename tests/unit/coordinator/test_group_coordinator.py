@@ -153,13 +153,13 @@ async def test_initial_delay_collects_members_into_one_generation():
 async def test_delete_group_requires_empty():
     coordinator, _, scheduler = make_coordinator(delay_ms=3000)
     leader, follower = await stable_group_of_two(coordinator, scheduler)
-    assert coordinator.delete_group("g") == "non_empty_group"
-    coordinator.leave("g", [(follower.member_id, None)])
-    coordinator.leave("g", [(leader.member_id, None)])
+    assert await coordinator.delete_group("g") == "non_empty_group"
+    await coordinator.leave("g", [(follower.member_id, None)])
+    await coordinator.leave("g", [(leader.member_id, None)])
     await scheduler.advance(0)
     assert coordinator.groups["g"].state is GroupState.EMPTY
-    assert coordinator.delete_group("g") == "none"
-    assert coordinator.delete_group("g") == "group_id_not_found"
+    assert await coordinator.delete_group("g") == "none"
+    assert await coordinator.delete_group("g") == "group_id_not_found"
 
 
 async def test_failed_persist_fails_sync_without_corrupting_state():

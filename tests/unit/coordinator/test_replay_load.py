@@ -16,6 +16,8 @@ import pytest
 from strom.coordinator.group import codec, loader
 from strom.coordinator.group.config import GroupConfig, LogRecord, UnreadableBatch
 from strom.coordinator.group.coordinator import GroupCoordinator
+from strom.coordinator.group.membership import Membership
+from strom.coordinator.group.model import Group, Member
 
 from .fakes import ManualScheduler
 
@@ -155,24 +157,34 @@ def test_a_failed_load_takes_only_its_partition_and_answers_not_coordinator(
     assert committed_offset(coordinator, broken) == 1
 
 
-def test_a_failure_while_building_groups_leaves_no_half_loaded_partition() -> None:
+def test_a_failure_while_building_groups_leaves_no_half_loaded_partition(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     group = group_on(1)
-    member = codec.MemberValue("m-1", None, "c", "/h", 30_000, 10_000, b"", b"")
-    meta = codec.GroupValue("consumer", 1, "range", "m-1", 5, (member,))
+    members = tuple(codec.MemberValue(f"m-{i}", None, "c", "/h", 30_000, 10_000, b"", b"")
+                    for i in (1, 2))
+    meta = codec.GroupValue("consumer", 1, "range", "m-1", 5, members)
     log = ScriptedLog()
     log.entries[1] = [
         commit_record(0, 0, group, 3),
         LogRecord(1, 1, codec.encode_group_key(codec.GroupKey(group)),
                   codec.encode_group_value(meta)),
     ]
-    coordinator = coordinator_over(log)
+    scheduler = ManualScheduler()
+    coordinator = GroupCoordinator(log, GroupConfig(num_partitions=PARTITIONS), scheduler,
+                                   lambda: 1_000, lambda topic, partition: True)
+    real = Membership.schedule_expiry
 
-    def broken_expiry(*_: object) -> None:
-        raise RuntimeError("timer wheel is broken")
+    def broken_after_one(self: Membership, g: Group, member: Member) -> None:
+        if member.member_id == "m-2":
+            raise RuntimeError("timer wheel is broken")
+        real(self, g, member)
 
-    coordinator.membership.schedule_expiry = broken_expiry  # type: ignore[method-assign]
+    monkeypatch.setattr(Membership, "schedule_expiry", broken_after_one)
     assert not coordinator.load(1)
     assert group not in coordinator.groups and 1 not in coordinator.owned
+    assert "timer wheel is broken" in coordinator.failed[1]
+    # The session timer the load started before it failed is cancelled with it.
+    assert scheduler.pending() == 0
 
 
 def test_a_partition_led_here_but_not_loaded_yet_answers_load_in_progress() -> None:

@@ -61,7 +61,8 @@ async def list_groups(ctx: RequestContext, request: Any) -> Any:
 
 @dispatch.handles(42, 0, 2)
 async def delete_groups(ctx: RequestContext, request: Any) -> Any:
+    coordinator = ctx.broker.groups.coordinator
     return ctx.respond(results=[
-        {"group_id": g, "error_code": ErrorCode[ctx.broker.groups.coordinator.delete_group(g)]}
+        {"group_id": g, "error_code": ErrorCode[await coordinator.delete_group(g)]}
         for g in request.groups_names
     ])

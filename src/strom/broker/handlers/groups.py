@@ -1,6 +1,7 @@
 """JoinGroup (11), SyncGroup (14), Heartbeat (12) and LeaveGroup (13).
 
-Thin adapters: the rules live in strom.coordinator.group.membership.
+Thin adapters: the rules live in strom.coordinator.group.membership (a pure state
+machine); the coordinator runtime does the waiting.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ async def leave_group(ctx: RequestContext, request: Any) -> Any:
         members = [(m.member_id, m.group_instance_id) for m in request.members]
     else:
         members = [(request.member_id, None)]
-    error, results = ctx.broker.groups.coordinator.leave(request.group_id, members)
+    error, results = await ctx.broker.groups.coordinator.leave(request.group_id, members)
     if ctx.api_version < 3:
         top = error if error != "none" else (results[0] if results else "none")
         return ctx.respond(error_code=ErrorCode[top])

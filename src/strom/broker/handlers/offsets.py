@@ -8,7 +8,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
-from strom.coordinator.group.coordinator import OffsetCommit
+from strom.coordinator.group.offsets import OffsetCommit
 
 
 @dispatch.handles(8, 2, 9)
@@ -61,7 +61,8 @@ async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
 @dispatch.handles(47, 0, 0)
 async def offset_delete(ctx: RequestContext, request: Any) -> Any:
     partitions = [(t.name, int(p.partition_index)) for t in request.topics for p in t.partitions]
-    error, results = ctx.broker.groups.coordinator.delete_offsets(request.group_id, partitions)
+    error, results = await ctx.broker.groups.coordinator.delete_offsets(request.group_id,
+                                                                       partitions)
     return ctx.respond(
         error_code=ErrorCode[error],
         topics=[] if error != "none" else [

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+from strom.coordinator.runtime import AppendLog
 
 
 @dataclass(frozen=True)
@@ -45,40 +46,15 @@ class UnreadableBatch:
         return max(1, self.last_offset - self.base_offset + 1)
 
 
-class OffsetsLog(Protocol):
-    """The coordinator's door to `__consumer_offsets`: append records, replay a partition.
+class OffsetsLog(AppendLog, Protocol):
+    """The group coordinator's door to `__consumer_offsets`: the runtime's `AppendLog`
+    (append, wait until replicated) and `replay` of a partition for loads.
 
-    `append` returns a Kafka error name ("none" on success) once the records are as
-    durable as an acks=all produce would make them. `replay` yields every record up to
-    the high watermark, and an `UnreadableBatch` in place of each batch it cannot decode;
-    it never raises for the content of the log.
+    `replay` yields every record up to the high watermark, and an `UnreadableBatch` in
+    place of each batch it cannot decode; it never raises for the content of the log.
     """
 
-    def append(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> str: ...
-
     def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]: ...
-
-    async def wait_durable(self, partition: int) -> str:
-        """Wait until everything appended so far is replicated to the ISR (acks=all)."""
-        ...
-
-
-class Scheduler(Protocol):
-    """Timers and the monotonic time they run on; tests substitute a manual clock."""
-
-    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Any: ...
-
-    def time(self) -> float: ...
-
-
-class LoopScheduler:
-    """Timers on the running asyncio loop (handles have cancel())."""
-
-    def call_later(self, delay_s: float, callback: Callable[[], None]) -> asyncio.TimerHandle:
-        return asyncio.get_running_loop().call_later(delay_s, callback)
-
-    def time(self) -> float:
-        return asyncio.get_running_loop().time()
 
 
 def java_string_hash(value: str) -> int:

@@ -1,4 +1,8 @@
-"""Folding one `__consumer_offsets` partition into offsets and group metadata.
+"""Reading one `__consumer_offsets` partition into a shard, record by record.
+
+Each record is decoded into the types of `records` and handed to the shard's `replay`,
+the same function that applies the records operations write. Decoding is this
+module's part: what cannot be decoded never reaches the shard.
 
 The fold must survive any content: the topic may hold records an older broker wrote, a
 damaged disk, or (before Strom refused client writes to internal topics) a hostile
@@ -24,12 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from strom.coordinator.group import codec
+from strom.coordinator.group import codec, records
 from strom.coordinator.group.config import LogRecord, UnreadableBatch
-from strom.coordinator.group.model import CommittedOffset
 
 log = logging.getLogger(__name__)
-TopicPartition = tuple[str, int]
 MAX_LOGGED_BATCHES = 10
 T = TypeVar("T")
 
@@ -59,12 +61,14 @@ class _BatchSkips:
 
 @dataclass
 class PartitionLoad:
-    """State of one partition's replay: what it rebuilt, what it skipped."""
+    """One partition's replay into ``replay`` (a shard's): what it read, what it skipped.
+
+    ``replay`` raising anything is not a skip: the load fails (see `GroupCoordinator.load`).
+    """
 
     partition: int
-    offsets: dict[str, dict[TopicPartition, CommittedOffset]] = field(default_factory=dict)
-    metadata: dict[str, codec.GroupValue | None] = field(default_factory=dict)
-    records: int = 0
+    replay: Callable[[records.Record], None]
+    read: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     _pending: _BatchSkips | None = None
     _logged: int = 0
@@ -79,7 +83,7 @@ class PartitionLoad:
             return
         if self._pending is not None and self._pending.batch != entry.batch:
             self._flush()
-        self.records += 1
+        self.read += 1
         try:
             self._apply(entry)
         except _Skip as skip:
@@ -102,18 +106,14 @@ class PartitionLoad:
     def _apply(self, entry: LogRecord) -> None:
         key = _decode(BAD_KEY, codec.decode_key, entry.key)
         value = entry.value
+        record: records.Record
         if isinstance(key, codec.OffsetKey):
-            group_offsets = self.offsets.setdefault(key.group, {})
-            tp = (key.topic, key.partition)
-            if value is None:
-                group_offsets.pop(tp, None)
-                return
-            v = _decode(BAD_VALUE, codec.decode_offset_value, value)
-            group_offsets[tp] = CommittedOffset(v.offset, v.leader_epoch, v.metadata,
-                                                v.commit_timestamp)
+            record = records.OffsetRecord(key, None if value is None else
+                                          _decode(BAD_VALUE, codec.decode_offset_value, value))
         else:
-            self.metadata[key.group] = (
-                None if value is None else _decode(BAD_VALUE, codec.decode_group_value, value))
+            record = records.GroupRecord(key, None if value is None else
+                                         _decode(BAD_VALUE, codec.decode_group_value, value))
+        self.replay(record)
 
     # --- reporting --------------------------------------------------------------------
 

@@ -10,27 +10,36 @@ Rules follow Kafka's classic GroupCoordinator:
   group's first rebalance waits `group.initial.rebalance.delay.ms`, extended while new
   members keep arriving, so a starting fleet does not rebalance once per member.
 * The leader's SyncGroup carries the assignment; it is persisted, the group becomes
-  Stable, and every waiting member gets its part.
+  Stable once it is replicated, and every waiting member gets its part.
 * A member that stops heartbeating for its session timeout is removed and the group
   rebalances. Members waiting for a join or sync answer are kept alive.
 * A static member that rejoins (a restarted process, same instance id) takes over its
   old member's place and assignment; if its protocols are unchanged, the group stays
   Stable: no rebalance.
+
+Everything here is synchronous and pure (Kafka's GroupMetadataManager for classic
+groups): an operation mutates the group, collects the records to write and the answers
+owed to waiting requests in an `Effects`, and returns a `CoordinatorResult`. A JoinGroup
+or SyncGroup that must wait answers `Pending(token)`; the token is kept on the member
+and answered by whichever later operation or timer completes the rebalance. Timers are
+keyed per group and member and always look the group up again when they fire.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from strom.coordinator.group.config import GroupConfig, Scheduler
+from strom.coordinator.group import records
+from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.model import Group, GroupState, JoinResult, Member, SyncResult
+from strom.coordinator.runtime import CoordinatorResult, Effects, Pending, Timer
 
 log = logging.getLogger(__name__)
 S = GroupState
+Out = Effects[records.Record]
 
 
 @dataclass(frozen=True)
@@ -52,138 +61,179 @@ class JoinRequest:
                       list(self.protocols))
 
 
+def new_member_id(client_id: str) -> str:
+    return f"{client_id}-{uuid.uuid4()}"
+
+
+def _join_key(group_id: str) -> str:
+    return f"join:{group_id}"
+
+
+def _sync_key(group_id: str) -> str:
+    return f"sync:{group_id}"
+
+
+def _heartbeat_key(group_id: str, member_id: str) -> str:
+    return f"heartbeat:{group_id}:{member_id}"
+
+
+def _pending_key(group_id: str, member_id: str) -> str:
+    return f"pending:{group_id}:{member_id}"
+
+
 class Membership:
-    """Drives groups through rebalances. `persist` writes a group's metadata record."""
+    """Drives the groups of one shard through rebalances."""
 
     def __init__(
         self,
         config: GroupConfig,
-        scheduler: Scheduler,
+        timer: Timer,
         clock: Callable[[], int],
-        persist: Callable[[Group], str],
-        durable: Callable[[Group], Awaitable[str]],
+        groups: dict[str, Group],
+        tokens: Iterator[int],
+        mint_member_id: Callable[[str], str] = new_member_id,
     ) -> None:
         self.config = config
-        self.scheduler = scheduler
+        self.timer = timer
         self.clock = clock
-        self.persist = persist
-        self.durable = durable
+        self.groups = groups
+        self.tokens = tokens
+        self.mint_member_id = mint_member_id
 
     # --- JoinGroup --------------------------------------------------------------------
 
-    async def join(self, group: Group, req: JoinRequest) -> JoinResult:
+    def join(self, group: Group, req: JoinRequest) -> CoordinatorResult[JoinResult, records.Record]:
+        out: Out = Effects()
         if group.is_(S.DEAD):
-            return JoinResult("coordinator_not_available", member_id=req.member_id)
+            return out.result(JoinResult("coordinator_not_available", member_id=req.member_id))
         if not group.supports(req.protocol_type, [n for n, _ in req.protocols]):
-            return JoinResult("inconsistent_group_protocol", member_id=req.member_id)
+            return out.result(JoinResult("inconsistent_group_protocol", member_id=req.member_id))
         if req.member_id == "":
-            return await self._join_unknown(group, req)
-        return await self._join_known(group, req)
+            return out.result(self._join_unknown(group, req, out))
+        return out.result(self._join_known(group, req, out))
 
-    async def _join_unknown(self, group: Group, req: JoinRequest) -> JoinResult:
-        new_id = f"{req.client_id}-{uuid.uuid4()}"
+    def _join_unknown(self, group: Group, req: JoinRequest, out: Out) -> JoinResult | Pending | None:
+        new_id = self.mint_member_id(req.client_id)
         if req.group_instance_id is not None:
             old_id = group.static_members.get(req.group_instance_id)
             if old_id is not None and old_id in group.members:
-                return await self._replace_static_member(group, old_id, new_id, req)
+                return self._replace_static_member(group, group.members[old_id], new_id, req, out)
         elif req.require_known_member_id:
             if len(group.members) + len(group.pending_members) >= self.config.max_group_size:
                 return JoinResult("group_max_size_reached")
             group.pending_members.add(new_id)
-            self.scheduler.call_later(req.session_timeout_ms / 1000,
-                                      lambda: self._expire_pending(group, new_id))
+            group_id = group.group_id
+            self.timer.schedule(_pending_key(group_id, new_id), req.session_timeout_ms / 1000,
+                                lambda: self._expire_pending(group_id, new_id))
             return JoinResult("member_id_required", member_id=new_id)
-        return await self._add_and_rebalance(group, new_id, req)
+        return self._add_and_rebalance(group, new_id, req, out)
 
-    async def _join_known(self, group: Group, req: JoinRequest) -> JoinResult:
+    def _join_known(self, group: Group, req: JoinRequest, out: Out) -> JoinResult | Pending:
         member_id = req.member_id
         if member_id in group.pending_members:
             group.pending_members.discard(member_id)
-            return await self._add_and_rebalance(group, member_id, req)
+            self.timer.cancel(_pending_key(group.group_id, member_id))
+            return self._add_and_rebalance(group, member_id, req, out)
         # Fencing first (as Kafka): a replaced static member must stop, not rejoin.
-        if self._fenced(group, member_id, req.group_instance_id):
+        if _fenced(group, member_id, req.group_instance_id):
             return JoinResult("fenced_instance_id", member_id=member_id)
         member = group.members.get(member_id)
         if member is None or group.is_(S.EMPTY):
             return JoinResult("unknown_member_id", member_id=member_id)
         changed = member.protocols != req.protocols
         if group.is_(S.PREPARING_REBALANCE):
-            return await self._rejoin(group, member, req)
-        if group.is_(S.COMPLETING_REBALANCE):
-            if not changed:
-                return self._current_generation(group, member)
-            return await self._rejoin(group, member, req, rebalance=True)
-        if member_id == group.leader_id or changed:
-            return await self._rejoin(group, member, req, rebalance=True)
+            return self._rejoin(group, member, req, out)
+        if group.is_(S.COMPLETING_REBALANCE) and not changed:
+            return self._current_generation(group, member)
+        if group.is_(S.COMPLETING_REBALANCE) or member_id == group.leader_id or changed:
+            return self._rejoin(group, member, req, out, rebalance=True)
         return self._current_generation(group, member)
 
-    async def _add_and_rebalance(self, group: Group, member_id: str, req: JoinRequest) -> JoinResult:
+    def _add_and_rebalance(self, group: Group, member_id: str, req: JoinRequest, out: Out
+                           ) -> JoinResult | Pending:
         if len(group.members) >= self.config.max_group_size:
             return JoinResult("group_max_size_reached", member_id=member_id)
         member = req.new_member(member_id)
         member.is_new = True
-        member.join_waiter = asyncio.get_running_loop().create_future()
-        group.members[member_id] = member
-        if req.group_instance_id is not None:
-            group.static_members[req.group_instance_id] = member_id
-        if group.leader_id is None:
-            group.leader_id = member_id
-        waiter = member.join_waiter
+        pending = self._await_join(member, out)
+        group.add(member)
         if group.is_(S.PREPARING_REBALANCE):
-            self._maybe_complete_join(group)
+            self._maybe_complete_join(group, out)
         else:
-            self.prepare_rebalance(group, f"member {member_id} joined")
-        return await waiter
+            self.prepare_rebalance(group, f"member {member_id} joined", out)
+        return pending
 
-    async def _rejoin(self, group: Group, member: Member, req: JoinRequest,
-                      rebalance: bool = False) -> JoinResult:
+    def _rejoin(self, group: Group, member: Member, req: JoinRequest, out: Out,
+                rebalance: bool = False) -> Pending:
         member.protocols = list(req.protocols)
         member.session_timeout_ms = req.session_timeout_ms
         member.rebalance_timeout_ms = req.rebalance_timeout_ms
-        member.join_waiter = asyncio.get_running_loop().create_future()
-        waiter = member.join_waiter
+        pending = self._await_join(member, out)
         if rebalance:
-            self.prepare_rebalance(group, f"member {member.member_id} rejoined")
+            self.prepare_rebalance(group, f"member {member.member_id} rejoined", out)
         else:
-            self._maybe_complete_join(group)
-        return await waiter
+            self._maybe_complete_join(group, out)
+        return pending
 
-    async def _replace_static_member(self, group: Group, old_id: str, new_id: str,
-                                     req: JoinRequest) -> JoinResult:
-        old = group.members.pop(old_id)
-        self._cancel_expiry(old)
-        for waiter, result in ((old.join_waiter, JoinResult("fenced_instance_id", member_id=old_id)),
-                               (old.sync_waiter, SyncResult("fenced_instance_id"))):
-            if waiter is not None and not waiter.done():
-                waiter.set_result(result)  # type: ignore[arg-type]
+    def _replace_static_member(self, group: Group, old: Member, new_id: str, req: JoinRequest,
+                               out: Out) -> JoinResult | Pending | None:
+        self.timer.cancel(_heartbeat_key(group.group_id, old.member_id))
+        out.answer(old.join_waiter, JoinResult("fenced_instance_id", member_id=old.member_id))
+        out.answer(old.sync_waiter, SyncResult("fenced_instance_id"))
+        old.join_waiter = old.sync_waiter = None
         member = req.new_member(new_id)
         member.assignment = old.assignment
-        group.members[new_id] = member
-        assert req.group_instance_id is not None
-        group.static_members[req.group_instance_id] = new_id
         previous_leader = group.leader_id
-        if group.leader_id == old_id:
-            group.leader_id = new_id
+        group.replace_static(old, member)
         log.info("static member %s of group %s replaced %s by %s", req.group_instance_id,
-                 group.group_id, old_id, new_id)
+                 group.group_id, old.member_id, new_id)
         if group.is_(S.STABLE) and old.protocols == member.protocols:
-            error = self.persist(group)
-            if error != "none":
-                return JoinResult(error, member_id=new_id)
+            out.records.append(records.group_metadata(group))
             self.schedule_expiry(group, member)
+            group_id = group.group_id
+            out.then = lambda error: self._static_member_written(group_id, old, member,
+                                                                 previous_leader, error)
+            return None  # answered by the continuation, once the write is replicated
+        pending = self._await_join(member, out)
+        if group.is_(S.PREPARING_REBALANCE):
+            self._maybe_complete_join(group, out)
+        else:
+            self.prepare_rebalance(group, f"static member {req.group_instance_id} rejoined", out)
+        return pending
+
+    def _static_member_written(self, group_id: str, old: Member, member: Member,
+                               previous_leader: str | None, error: str
+                               ) -> CoordinatorResult[JoinResult, records.Record]:
+        out: Out = Effects()
+        group = self.groups.get(group_id)
+        current = group is not None and group.members.get(member.member_id) is member
+        if error != "none":
+            if group is not None and current:
+                # As Kafka: the new incarnation was not recorded, so the old one stays.
+                self.timer.cancel(_heartbeat_key(group_id, member.member_id))
+                group.replace_static(member, old)
+                self.schedule_expiry(group, old)
+            return out.result(JoinResult(error, member_id=member.member_id))
+        if group is not None and current:
             # As Kafka: name the previous leader and list no members, so a replaced leader
             # does not compute an assignment that a Stable group would never hand out.
-            return JoinResult(generation_id=group.generation_id,
-                              protocol_type=group.protocol_type,
-                              protocol_name=group.protocol_name,
-                              leader=previous_leader or "", member_id=new_id)
-        member.join_waiter = asyncio.get_running_loop().create_future()
-        waiter = member.join_waiter
-        if group.is_(S.PREPARING_REBALANCE):
-            self._maybe_complete_join(group)
-        else:
-            self.prepare_rebalance(group, f"static member {req.group_instance_id} rejoined")
-        return await waiter
+            return out.result(JoinResult(generation_id=group.generation_id,
+                                         protocol_type=group.protocol_type,
+                                         protocol_name=group.protocol_name,
+                                         leader=previous_leader or "", member_id=member.member_id))
+        return out.result(JoinResult("unknown_member_id", member_id=member.member_id))
+
+    def _await_join(self, member: Member, out: Out) -> Pending:
+        """The member's JoinGroup waits; a request it supersedes is told to rejoin."""
+        out.answer(member.join_waiter,
+                   JoinResult("rebalance_in_progress", member_id=member.member_id))
+        member.join_waiter = next(self.tokens)
+        return Pending(member.join_waiter)
+
+    def _await_sync(self, member: Member, out: Out) -> Pending:
+        out.answer(member.sync_waiter, SyncResult("rebalance_in_progress"))
+        member.sync_waiter = next(self.tokens)
+        return Pending(member.sync_waiter)
 
     def _current_generation(self, group: Group, member: Member) -> JoinResult:
         self.schedule_expiry(group, member)
@@ -196,81 +246,89 @@ class Membership:
             members=self._member_list(group) if member.member_id == group.leader_id else [],
         )
 
-    def _member_list(self, group: Group) -> list[tuple[str, str | None, bytes]]:
+    @staticmethod
+    def _member_list(group: Group) -> list[tuple[str, str | None, bytes]]:
         protocol = group.protocol_name or ""
         return [(m.member_id, m.group_instance_id, m.metadata_for(protocol))
                 for m in group.members.values()]
 
     # --- rebalance state machine ------------------------------------------------------
 
-    def prepare_rebalance(self, group: Group, reason: str) -> None:
+    def prepare_rebalance(self, group: Group, reason: str, out: Out) -> None:
         if group.is_(S.COMPLETING_REBALANCE):
-            self._fail_pending_syncs(group, "rebalance_in_progress")
-        self._cancel(group, "sync_timer")
-        self._cancel(group, "join_timer")
+            self._fail_pending_syncs(group, "rebalance_in_progress", out)
+        group_id = group.group_id
+        self.timer.cancel(_sync_key(group_id))
+        self.timer.cancel(_join_key(group_id))
         initial = group.is_(S.EMPTY)
         group.transition(S.PREPARING_REBALANCE, self.clock())
-        log.info("group %s rebalancing (generation %d): %s", group.group_id,
-                 group.generation_id, reason)
+        log.info("group %s rebalancing (generation %d): %s", group_id, group.generation_id,
+                 reason)
         timeout_s = max(group.rebalance_timeout_ms(), 0) / 1000
-        delay_ms = self.config.initial_rebalance_delay_ms
-        if initial and delay_ms > 0:
-            group.initial_delay_deadline = self.scheduler.time() + timeout_s
+        if initial and self.config.initial_rebalance_delay_ms > 0:
+            group.initial_delay_deadline = self.timer.time() + timeout_s
             self._schedule_initial_delay(group, len(group.members))
             return
         group.initial_delay_deadline = None
-        group.join_timer = self.scheduler.call_later(timeout_s, lambda: self._join_timeout(group))
-        self._maybe_complete_join(group)
+        self.timer.schedule(_join_key(group_id), timeout_s, lambda: self._join_timeout(group_id))
+        self._maybe_complete_join(group, out)
 
     def _schedule_initial_delay(self, group: Group, members_seen: int) -> None:
         delay = self.config.initial_rebalance_delay_ms / 1000
-        deadline = group.initial_delay_deadline or 0.0
-        remaining = deadline - self.scheduler.time()
-        group.join_timer = self.scheduler.call_later(
-            max(min(delay, remaining), 0), lambda: self._initial_delay_over(group, members_seen)
-        )
+        remaining = (group.initial_delay_deadline or 0.0) - self.timer.time()
+        group_id = group.group_id
+        self.timer.schedule(_join_key(group_id), max(min(delay, remaining), 0),
+                            lambda: self._initial_delay_over(group_id, members_seen))
 
-    def _initial_delay_over(self, group: Group, members_seen: int) -> None:
-        if not group.is_(S.PREPARING_REBALANCE):
-            return
+    def _initial_delay_over(self, group_id: str, members_seen: int
+                            ) -> CoordinatorResult[None, records.Record]:
+        out: Out = Effects()
+        group = self.groups.get(group_id)
+        if group is None or not group.is_(S.PREPARING_REBALANCE):
+            return out.result(None)
         deadline = group.initial_delay_deadline or 0.0
-        grew = len(group.members) > members_seen
-        if grew and self.scheduler.time() < deadline:
+        if len(group.members) > members_seen and self.timer.time() < deadline:
             self._schedule_initial_delay(group, len(group.members))
-            return
+            return out.result(None)
         group.initial_delay_deadline = None
         if group.all_joined():
-            self._complete_join(group)
+            self._complete_join(group, out)
         else:
-            remaining = max(deadline - self.scheduler.time(), 0)
-            group.join_timer = self.scheduler.call_later(remaining, lambda: self._join_timeout(group))
+            remaining = max(deadline - self.timer.time(), 0)
+            self.timer.schedule(_join_key(group_id), remaining,
+                                lambda: self._join_timeout(group_id))
+        return out.result(None)
 
-    def _maybe_complete_join(self, group: Group) -> None:
+    def _maybe_complete_join(self, group: Group, out: Out) -> None:
         if (group.is_(S.PREPARING_REBALANCE) and group.initial_delay_deadline is None
                 and group.all_joined()):
-            self._complete_join(group)
+            self._complete_join(group, out)
 
-    def _join_timeout(self, group: Group) -> None:
-        if not group.is_(S.PREPARING_REBALANCE):
-            return
+    def _join_timeout(self, group_id: str) -> CoordinatorResult[None, records.Record]:
+        out: Out = Effects()
+        group = self.groups.get(group_id)
+        if group is None or not group.is_(S.PREPARING_REBALANCE):
+            return out.result(None)
         for member in [m for m in group.members.values() if not m.awaiting_join]:
             log.info("removing member %s of group %s: did not rejoin within the rebalance timeout",
-                     member.member_id, group.group_id)
-            self._remove(group, member)
+                     member.member_id, group_id)
+            self._remove(group, member, out)
         group.pending_members.clear()
         group.initial_delay_deadline = None
-        self._complete_join(group)
+        self._complete_join(group, out)
+        return out.result(None)
 
-    def _complete_join(self, group: Group) -> None:
-        self._cancel(group, "join_timer")
+    def _complete_join(self, group: Group, out: Out) -> None:
+        group_id = group.group_id
+        self.timer.cancel(_join_key(group_id))
         group.pending_members.clear()
         group.generation_id += 1
         if not group.members:
             group.protocol_name = None
             group.leader_id = None
             group.transition(S.EMPTY, self.clock())
-            self.persist(group)
-            log.info("group %s is empty (generation %d)", group.group_id, group.generation_id)
+            out.records.append(records.group_metadata(group))
+            log.info("group %s is empty (generation %d)", group_id, group.generation_id)
             return
         group.protocol_name = group.select_protocol()
         group.protocol_type = next(iter(group.members.values())).protocol_type
@@ -279,100 +337,98 @@ class Membership:
         group.transition(S.COMPLETING_REBALANCE, self.clock())
         for member in group.members.values():
             member.is_new = False
-            waiter = member.join_waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(self._current_generation(group, member))
+            if member.join_waiter is not None:
+                out.answer(member.join_waiter, self._current_generation(group, member))
+                member.join_waiter = None
             else:
                 self.schedule_expiry(group, member)
-        timeout_s = group.rebalance_timeout_ms() / 1000
         generation = group.generation_id
-        group.sync_timer = self.scheduler.call_later(
-            timeout_s, lambda: self._sync_timeout(group, generation)
-        )
-        log.info("group %s generation %d: %d member(s), protocol %s, leader %s", group.group_id,
-                 group.generation_id, len(group.members), group.protocol_name, group.leader_id)
+        self.timer.schedule(_sync_key(group_id), group.rebalance_timeout_ms() / 1000,
+                            lambda: self._sync_timeout(group_id, generation))
+        log.info("group %s generation %d: %d member(s), protocol %s, leader %s", group_id,
+                 generation, len(group.members), group.protocol_name, group.leader_id)
 
-    def _sync_timeout(self, group: Group, generation: int) -> None:
-        if not group.is_(S.COMPLETING_REBALANCE) or group.generation_id != generation:
-            return
+    def _sync_timeout(self, group_id: str, generation: int) -> CoordinatorResult[None, records.Record]:
+        out: Out = Effects()
+        group = self.groups.get(group_id)
+        if (group is None or not group.is_(S.COMPLETING_REBALANCE)
+                or group.generation_id != generation):
+            return out.result(None)
         for member in [m for m in group.members.values() if not m.awaiting_sync]:
-            self._remove(group, member)
-        self.prepare_rebalance(group, "the leader did not send SyncGroup in time")
+            self._remove(group, member, out)
+        self.prepare_rebalance(group, "the leader did not send SyncGroup in time", out)
+        return out.result(None)
 
-    def _fail_pending_syncs(self, group: Group, error: str) -> None:
+    @staticmethod
+    def _fail_pending_syncs(group: Group, error: str, out: Out) -> None:
         for member in group.members.values():
-            if member.sync_waiter is not None and not member.sync_waiter.done():
-                member.sync_waiter.set_result(SyncResult(error))
+            out.answer(member.sync_waiter, SyncResult(error))
+            member.sync_waiter = None
             member.assignment = b""
 
     # --- SyncGroup --------------------------------------------------------------------
 
-    async def sync(self, group: Group, generation_id: int, member_id: str,
-                   instance_id: str | None, protocol_type: str | None, protocol_name: str | None,
-                   assignments: dict[str, bytes]) -> SyncResult:
-        if self._fenced(group, member_id, instance_id):
-            return SyncResult("fenced_instance_id")
-        member = group.members.get(member_id)
-        if member is None or group.is_(S.EMPTY, S.DEAD):
-            return SyncResult("unknown_member_id")
-        if generation_id != group.generation_id:
-            return SyncResult("illegal_generation")
-        if (protocol_type is not None and protocol_type != group.protocol_type) or (
-            protocol_name is not None and protocol_name != group.protocol_name
-        ):
-            return SyncResult("inconsistent_group_protocol")
-        if group.is_(S.PREPARING_REBALANCE):
-            return SyncResult("rebalance_in_progress")
+    def sync(self, group: Group, generation_id: int, member_id: str, instance_id: str | None,
+             protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]
+             ) -> CoordinatorResult[SyncResult, records.Record]:
+        out: Out = Effects()
+        error = _sync_error(group, generation_id, member_id, instance_id, protocol_type,
+                            protocol_name)
+        if error is not None:
+            return out.result(SyncResult(error))
+        member = group.members[member_id]
         self.schedule_expiry(group, member)
         if group.is_(S.STABLE):
-            return self._sync_result(group, member)
-        member.sync_waiter = asyncio.get_running_loop().create_future()
-        waiter = member.sync_waiter
+            return out.result(_sync_result(group, member))
+        pending = self._await_sync(member, out)
         if member_id == group.leader_id:
-            await self._apply_assignment(group, assignments)
-        return await waiter
+            self._write_assignment(group, assignments, out)
+        return out.result(pending)
 
-    async def _apply_assignment(self, group: Group, assignments: dict[str, bytes]) -> None:
-        """Persist the assignment, wait until it is replicated, then release every member."""
+    def _write_assignment(self, group: Group, assignments: dict[str, bytes], out: Out) -> None:
+        """Persist the assignment; members are released once it is replicated."""
         for member in group.members.values():
             member.assignment = assignments.get(member.member_id, b"")
-        generation = group.generation_id
-        error = self.persist(group)
-        if error == "none":
-            error = await self.durable(group)
-        if not group.is_(S.COMPLETING_REBALANCE) or group.generation_id != generation:
-            return  # the group moved on while the write was replicating
+        out.records.append(records.group_metadata(group))
+        group_id, generation = group.group_id, group.generation_id
+        out.then = lambda error: self._assignment_written(group_id, generation, error)
+
+    def _assignment_written(self, group_id: str, generation: int, error: str
+                            ) -> CoordinatorResult[SyncResult, records.Record]:
+        out: Out = Effects()
+        group = self.groups.get(group_id)
+        if (group is None or not group.is_(S.COMPLETING_REBALANCE)
+                or group.generation_id != generation):
+            return out.result(None)  # the group moved on while the write was replicating
         if error != "none":
-            self._fail_pending_syncs(group, error)
-            self.prepare_rebalance(group, f"could not persist the assignment: {error}")
-            return
-        self._cancel(group, "sync_timer")
+            self._fail_pending_syncs(group, error, out)
+            self.prepare_rebalance(group, f"could not persist the assignment: {error}", out)
+            return out.result(None)
+        self.timer.cancel(_sync_key(group_id))
         group.transition(S.STABLE, self.clock())
         for member in group.members.values():
-            if member.sync_waiter is not None and not member.sync_waiter.done():
-                member.sync_waiter.set_result(self._sync_result(group, member))
-
-    def _sync_result(self, group: Group, member: Member) -> SyncResult:
-        return SyncResult(protocol_type=group.protocol_type, protocol_name=group.protocol_name,
-                          assignment=member.assignment)
+            out.answer(member.sync_waiter, _sync_result(group, member))
+            member.sync_waiter = None
+        return out.result(None)
 
     # --- Heartbeat and LeaveGroup -----------------------------------------------------
 
     def heartbeat(self, group: Group, generation_id: int, member_id: str,
-                  instance_id: str | None) -> str:
+                  instance_id: str | None) -> CoordinatorResult[str, records.Record]:
+        out: Out = Effects()
         member = group.members.get(member_id)
-        if self._fenced(group, member_id, instance_id):
-            return "fenced_instance_id"
+        if _fenced(group, member_id, instance_id):
+            return out.result("fenced_instance_id")
         if member is None or group.is_(S.EMPTY, S.DEAD):
-            return "unknown_member_id"
+            return out.result("unknown_member_id")
         if generation_id != group.generation_id:
-            return "illegal_generation"
+            return out.result("illegal_generation")
         self.schedule_expiry(group, member)
         if group.is_(S.PREPARING_REBALANCE):
-            return "rebalance_in_progress"
-        return "none"
+            return out.result("rebalance_in_progress")
+        return out.result("none")
 
-    def leave(self, group: Group, member_id: str, instance_id: str | None) -> str:
+    def leave(self, group: Group, member_id: str, instance_id: str | None, out: Out) -> str:
         if instance_id is not None:
             mapped = group.static_members.get(instance_id)
             if mapped is None or mapped not in group.members:
@@ -382,89 +438,106 @@ class Membership:
             member_id = mapped
         if member_id in group.pending_members:
             group.pending_members.discard(member_id)
-            self._maybe_complete_join(group)
+            self.timer.cancel(_pending_key(group.group_id, member_id))
+            self._maybe_complete_join(group, out)
             return "none"
         member = group.members.get(member_id)
         if member is None:
             return "unknown_member_id"
         log.info("member %s left group %s", member_id, group.group_id)
-        self._remove(group, member)
-        self._after_removal(group, f"member {member_id} left")
+        self._remove(group, member, out)
+        self._after_removal(group, f"member {member_id} left", out)
         return "none"
 
     # --- expiry -----------------------------------------------------------------------
 
     def schedule_expiry(self, group: Group, member: Member) -> None:
-        self._cancel_expiry(member)
-        member.expiry = self.scheduler.call_later(
-            member.session_timeout_ms / 1000, lambda: self._expire(group, member)
-        )
+        group_id, member_id = group.group_id, member.member_id
+        self.timer.schedule(_heartbeat_key(group_id, member_id), member.session_timeout_ms / 1000,
+                            lambda: self._session_timeout(group_id, member_id))
 
-    def _expire(self, group: Group, member: Member) -> None:
-        if group.members.get(member.member_id) is not member:
-            return
+    def _session_timeout(self, group_id: str, member_id: str
+                         ) -> CoordinatorResult[None, records.Record]:
+        out: Out = Effects()
+        group = self.groups.get(group_id)
+        member = None if group is None else group.members.get(member_id)
+        if group is None or member is None:
+            return out.result(None)
         if member.awaiting_join or member.awaiting_sync:
             self.schedule_expiry(group, member)
-            return
+            return out.result(None)
         log.info("member %s of group %s expired after %d ms without a heartbeat",
-                 member.member_id, group.group_id, member.session_timeout_ms)
-        self._remove(group, member)
-        self._after_removal(group, f"member {member.member_id} expired")
+                 member_id, group_id, member.session_timeout_ms)
+        self._remove(group, member, out)
+        self._after_removal(group, f"member {member_id} expired", out)
+        return out.result(None)
 
-    def _expire_pending(self, group: Group, member_id: str) -> None:
-        if member_id in group.pending_members:
+    def _expire_pending(self, group_id: str, member_id: str) -> CoordinatorResult[None, records.Record]:
+        out: Out = Effects()
+        group = self.groups.get(group_id)
+        if group is not None and member_id in group.pending_members:
             group.pending_members.discard(member_id)
-            self._maybe_complete_join(group)
+            self._maybe_complete_join(group, out)
+        return out.result(None)
 
-    def _after_removal(self, group: Group, reason: str) -> None:
+    def _after_removal(self, group: Group, reason: str, out: Out) -> None:
         if group.is_(S.STABLE, S.COMPLETING_REBALANCE):
-            self.prepare_rebalance(group, reason)
+            self.prepare_rebalance(group, reason, out)
         elif group.is_(S.PREPARING_REBALANCE):
-            self._maybe_complete_join(group)
+            self._maybe_complete_join(group, out)
 
-    def _remove(self, group: Group, member: Member) -> None:
-        self._cancel_expiry(member)
-        group.members.pop(member.member_id, None)
-        instance = member.group_instance_id
-        if instance is not None and group.static_members.get(instance) == member.member_id:
-            del group.static_members[instance]
-        if member.awaiting_join and member.join_waiter is not None:
-            member.join_waiter.set_result(JoinResult("unknown_member_id",
-                                                     member_id=member.member_id))
-        if member.awaiting_sync and member.sync_waiter is not None:
-            member.sync_waiter.set_result(SyncResult("unknown_member_id"))
-        if group.leader_id == member.member_id:
-            group.leader_id = next(iter(group.members), None)
+    def _remove(self, group: Group, member: Member, out: Out) -> None:
+        self.timer.cancel(_heartbeat_key(group.group_id, member.member_id))
+        group.remove(member.member_id)
+        out.answer(member.join_waiter, JoinResult("unknown_member_id", member_id=member.member_id))
+        out.answer(member.sync_waiter, SyncResult("unknown_member_id"))
+        member.join_waiter = member.sync_waiter = None
 
-    def shutdown(self, group: Group, error: str) -> None:
-        """The coordinator lost the group (unload): fail every waiter, stop every timer."""
-        self._cancel(group, "join_timer")
-        self._cancel(group, "sync_timer")
-        for member in group.members.values():
-            self._cancel_expiry(member)
-            if member.awaiting_join and member.join_waiter is not None:
-                member.join_waiter.set_result(JoinResult(error, member_id=member.member_id))
-            if member.awaiting_sync and member.sync_waiter is not None:
-                member.sync_waiter.set_result(SyncResult(error))
+    # --- the shard's lifecycle --------------------------------------------------------
 
-    # --- helpers ----------------------------------------------------------------------
+    def fail_waiters(self, error: str, out: Out) -> None:
+        """The coordinator lost the groups (unload): answer every waiting request."""
+        for group in self.groups.values():
+            for member in group.members.values():
+                out.answer(member.join_waiter, JoinResult(error, member_id=member.member_id))
+                out.answer(member.sync_waiter, SyncResult(error))
+                member.join_waiter = member.sync_waiter = None
 
-    @staticmethod
-    def _fenced(group: Group, member_id: str, instance_id: str | None) -> bool:
-        if instance_id is None:
-            return False
-        mapped = group.static_members.get(instance_id)
-        return mapped is not None and mapped != member_id
+    def abandon(self, token: int) -> None:
+        """The request waiting on ``token`` went away: its member no longer counts as
+        waiting (a rebalance then treats it as not rejoined)."""
+        for group in self.groups.values():
+            for member in group.members.values():
+                if member.join_waiter == token:
+                    member.join_waiter = None
+                if member.sync_waiter == token:
+                    member.sync_waiter = None
 
-    @staticmethod
-    def _cancel_expiry(member: Member) -> None:
-        if member.expiry is not None:
-            member.expiry.cancel()
-            member.expiry = None
 
-    @staticmethod
-    def _cancel(group: Group, attr: str) -> None:
-        timer = getattr(group, attr)
-        if timer is not None:
-            timer.cancel()
-            setattr(group, attr, None)
+def _fenced(group: Group, member_id: str, instance_id: str | None) -> bool:
+    if instance_id is None:
+        return False
+    mapped = group.static_members.get(instance_id)
+    return mapped is not None and mapped != member_id
+
+
+def _sync_error(group: Group, generation_id: int, member_id: str, instance_id: str | None,
+                protocol_type: str | None, protocol_name: str | None) -> str | None:
+    if _fenced(group, member_id, instance_id):
+        return "fenced_instance_id"
+    if member_id not in group.members or group.is_(S.EMPTY, S.DEAD):
+        return "unknown_member_id"
+    if generation_id != group.generation_id:
+        return "illegal_generation"
+    if (protocol_type is not None and protocol_type != group.protocol_type) or (
+        protocol_name is not None and protocol_name != group.protocol_name
+    ):
+        return "inconsistent_group_protocol"
+    if group.is_(S.PREPARING_REBALANCE):
+        return "rebalance_in_progress"
+    return None
+
+
+def _sync_result(group: Group, member: Member) -> SyncResult:
+    return SyncResult(protocol_type=group.protocol_type, protocol_name=group.protocol_name,
+                      assignment=member.assignment)

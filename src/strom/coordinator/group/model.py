@@ -11,15 +11,17 @@ States (as Kafka names them, and as DescribeGroups/ListGroups report them)::
 
 A generation is one completed rebalance; every member of a generation was told its
 number and must present it on SyncGroup, Heartbeat and OffsetCommit.
+
+The model is plain data: no futures, no timers, no clock. A member that waits for a
+JoinGroup or SyncGroup answer holds the *token* of that request; the runtime turns
+tokens into futures (see `strom.coordinator.runtime`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
 
 
 class GroupState(Enum):
@@ -60,9 +62,8 @@ class Member:
     protocol_type: str
     protocols: list[tuple[str, bytes]]
     assignment: bytes = b""
-    join_waiter: asyncio.Future[JoinResult] | None = None
-    sync_waiter: asyncio.Future[SyncResult] | None = None
-    expiry: Any = None  # a timer handle with cancel()
+    join_waiter: int | None = None  # token of the JoinGroup request owed an answer
+    sync_waiter: int | None = None  # token of the SyncGroup request owed an answer
     is_new: bool = False
 
     def protocol_names(self) -> list[str]:
@@ -76,11 +77,11 @@ class Member:
 
     @property
     def awaiting_join(self) -> bool:
-        return self.join_waiter is not None and not self.join_waiter.done()
+        return self.join_waiter is not None
 
     @property
     def awaiting_sync(self) -> bool:
-        return self.sync_waiter is not None and not self.sync_waiter.done()
+        return self.sync_waiter is not None
 
 
 @dataclass
@@ -104,9 +105,7 @@ class Group:
     static_members: dict[str, str] = field(default_factory=dict)  # instance id -> member id
     offsets: dict[tuple[str, int], CommittedOffset] = field(default_factory=dict)
     state_timestamp: int = -1
-    join_timer: Any = None
-    sync_timer: Any = None
-    initial_delay_deadline: float | None = None
+    initial_delay_deadline: float | None = None  # monotonic seconds (the timer's clock)
 
     def is_(self, *states: GroupState) -> bool:
         return self.state in states
@@ -114,6 +113,42 @@ class Group:
     def transition(self, state: GroupState, now_ms: int) -> None:
         self.state = state
         self.state_timestamp = now_ms
+
+    # --- membership changes (live operations and replay both go through these) --------
+
+    def add(self, member: Member) -> None:
+        self.members[member.member_id] = member
+        if member.group_instance_id is not None:
+            self.static_members[member.group_instance_id] = member.member_id
+        if self.leader_id is None:
+            self.leader_id = member.member_id
+
+    def remove(self, member_id: str) -> Member | None:
+        """Drop a member; a departed leader is succeeded by the oldest remaining member."""
+        member = self.members.pop(member_id, None)
+        if member is None:
+            return None
+        instance = member.group_instance_id
+        if instance is not None and self.static_members.get(instance) == member_id:
+            del self.static_members[instance]
+        if self.leader_id == member_id:
+            self.leader_id = next(iter(self.members), None)
+        return member
+
+    def replace_static(self, old: Member, new: Member) -> None:
+        """A static member's new incarnation takes the old one's place, leadership
+        included (the instance id is the same; the member id is new)."""
+        self.members.pop(old.member_id, None)
+        self.members[new.member_id] = new
+        if new.group_instance_id is not None:
+            self.static_members[new.group_instance_id] = new.member_id
+        if self.leader_id == old.member_id:
+            self.leader_id = new.member_id
+
+    def is_vacant(self) -> bool:
+        """Nothing about this group was ever written: no generation, no offsets."""
+        return (self.is_(GroupState.EMPTY) and not self.members and self.generation_id == 0
+                and self.protocol_type is None and not self.offsets)
 
     def supports(self, protocol_type: str, names: list[str]) -> bool:
         """A joiner must share the protocol type and at least one protocol with everyone."""

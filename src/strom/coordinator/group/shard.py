@@ -1,0 +1,218 @@
+"""One `__consumer_offsets` partition's groups and offsets (Kafka's GroupCoordinatorShard).
+
+The shard's state is a fold of its partition: `replay(record)` is the one function that
+applies a record, used by the loader for every record in the log and by the runtime for
+every record an operation has just appended. Operations (`join`, `commit`, ...) are
+synchronous and return a `CoordinatorResult`; they never wait and hold no futures.
+
+Offsets change only through replay. A classic group's membership changes live, as the
+protocol runs, and the group's metadata record is written from that live state; its
+replay therefore merges: it sets what the record holds (generation, protocol, leader,
+members and their assignments) and keeps what only a live group has (waiting requests,
+every protocol a member offered, a rebalance in progress). Replaying a record the shard
+just wrote changes nothing; replaying the log rebuilds each group as of its last
+record, Stable if it has members and Empty otherwise, as Kafka loads classic groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+from strom.coordinator.group import codec, records
+from strom.coordinator.group.config import GroupConfig
+from strom.coordinator.group.membership import JoinRequest, Membership, new_member_id
+from strom.coordinator.group.model import (
+    CommittedOffset,
+    Group,
+    GroupState,
+    JoinResult,
+    Member,
+    SyncResult,
+)
+from strom.coordinator.group.offsets import CommitResponse, OffsetCommit, Offsets
+from strom.coordinator.runtime import CoordinatorResult, Effects, Timer
+
+log = logging.getLogger(__name__)
+S = GroupState
+TopicPartition = tuple[str, int]
+Result = CoordinatorResult
+
+
+class GroupCoordinatorShard:
+    """Groups and offsets of one partition: replay, operations and reads."""
+
+    def __init__(self, partition: int, config: GroupConfig, timer: Timer, clock: Callable[[], int],
+                 partition_exists: Callable[[str, int], bool], tokens: Iterator[int],
+                 mint_member_id: Callable[[str], str] = new_member_id) -> None:
+        self.partition = partition
+        self.config = config
+        self.clock = clock
+        self.groups: dict[str, Group] = {}
+        self.membership = Membership(config, timer, clock, self.groups, tokens, mint_member_id)
+        self.offsets = Offsets(config, clock, partition_exists, self.groups, self.membership)
+
+    # --- the fold ---------------------------------------------------------------------
+
+    def replay(self, record: records.Record) -> None:
+        if isinstance(record, records.OffsetRecord):
+            self._replay_offset(record.key, record.value)
+        else:
+            self._replay_group(record.key.group, record.value)
+
+    def _replay_offset(self, key: codec.OffsetKey, value: codec.OffsetValue | None) -> None:
+        tp = (key.topic, key.partition)
+        group = self.groups.get(key.group)
+        if value is None:
+            if group is not None:
+                group.offsets.pop(tp, None)
+            return
+        if group is None:  # a "simple" group: offsets without membership, as Kafka
+            group = self.groups[key.group] = Group(key.group, state_timestamp=self.clock())
+        group.offsets[tp] = CommittedOffset(value.offset, value.leader_epoch, value.metadata,
+                                            value.commit_timestamp)
+
+    def _replay_group(self, group_id: str, value: codec.GroupValue | None) -> None:
+        group = self.groups.get(group_id)
+        if value is None:
+            if group is None:
+                return
+            group.transition(S.DEAD, self.clock())
+            del self.groups[group_id]
+            if group.offsets:  # offsets outlive their group's metadata, as in Kafka
+                self.groups[group_id] = Group(group_id, offsets=group.offsets,
+                                              state_timestamp=self.clock())
+            return
+        if group is None:
+            group = self.groups[group_id] = Group(group_id, state_timestamp=self.clock())
+        _apply_metadata(group, value)
+
+    def on_loaded(self) -> None:
+        """After the load: drop groups nothing was ever written for, and start every
+        member's session timer (a member that does not heartbeat leaves)."""
+        for group_id in [g for g, group in self.groups.items() if group.is_vacant()]:
+            del self.groups[group_id]
+        for group in self.groups.values():
+            for member in group.members.values():
+                self.membership.schedule_expiry(group, member)
+
+    def on_unloaded(self) -> Result[None, records.Record]:
+        out: Effects[records.Record] = Effects()
+        self.membership.fail_waiters("not_coordinator", out)
+        return out.result(None)
+
+    def abandon(self, token: int) -> None:
+        self.membership.abandon(token)
+
+    # --- membership -------------------------------------------------------------------
+
+    def join(self, req: JoinRequest) -> Result[JoinResult, records.Record]:
+        if not (self.config.min_session_timeout_ms <= req.session_timeout_ms
+                <= self.config.max_session_timeout_ms):
+            return Result(response=JoinResult("invalid_session_timeout", member_id=req.member_id))
+        group = self.groups.get(req.group_id)
+        if group is None:
+            if req.member_id:
+                return Result(response=JoinResult("unknown_member_id", member_id=req.member_id))
+            group = self.groups[req.group_id] = Group(req.group_id, state_timestamp=self.clock())
+        return self.membership.join(group, req)
+
+    def sync(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None,
+             protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]
+             ) -> Result[SyncResult, records.Record]:
+        group = self.groups.get(group_id)
+        if group is None:
+            return Result(response=SyncResult("unknown_member_id"))
+        return self.membership.sync(group, generation_id, member_id, instance_id, protocol_type,
+                                    protocol_name, assignments)
+
+    def heartbeat(self, group_id: str, generation_id: int, member_id: str,
+                  instance_id: str | None) -> Result[str, records.Record]:
+        group = self.groups.get(group_id)
+        if group is None:
+            return Result(response="unknown_member_id")
+        return self.membership.heartbeat(group, generation_id, member_id, instance_id)
+
+    def leave(self, group_id: str, members: list[tuple[str, str | None]]
+              ) -> Result[tuple[str, list[str]], records.Record]:
+        group = self.groups.get(group_id)
+        if group is None:
+            return Result(response=("unknown_member_id", ["unknown_member_id"] * len(members)))
+        out: Effects[records.Record] = Effects()
+        results = [self.membership.leave(group, mid, iid, out) for mid, iid in members]
+        return out.result(("none", results))
+
+    # --- offsets ----------------------------------------------------------------------
+
+    def commit(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None,
+               commits: list[OffsetCommit]) -> Result[CommitResponse, records.Record]:
+        return self.offsets.commit(group_id, generation_id, member_id, instance_id, commits)
+
+    def delete_offsets(self, group_id: str, partitions: list[TopicPartition]
+                       ) -> Result[CommitResponse, records.Record]:
+        return self.offsets.delete(group_id, partitions)
+
+    def expire_offsets(self) -> Result[int, records.Record]:
+        return self.offsets.expire()
+
+    def fetch(self, group_id: str, topics: list[tuple[str, list[int]]] | None
+              ) -> dict[TopicPartition, CommittedOffset | None]:
+        return self.offsets.fetch(group_id, topics)
+
+    # --- administration ---------------------------------------------------------------
+
+    def describe(self, group_id: str) -> Group | None:
+        group = self.groups.get(group_id)
+        return None if group is None or group.is_(S.DEAD) else group
+
+    def list_groups(self, wanted: set[str]) -> Iterable[Group]:
+        return [g for g in self.groups.values()
+                if not g.is_(S.DEAD) and (not wanted or g.state.value.lower() in wanted)]
+
+    def delete_group(self, group_id: str) -> Result[str, records.Record]:
+        """DeleteGroups: an empty group's offsets and metadata, tombstoned together."""
+        group = self.groups.get(group_id)
+        if group is None or group.is_(S.DEAD):
+            return Result(response="group_id_not_found")
+        if not group.is_(S.EMPTY):
+            return Result(response="non_empty_group")
+        tombstones = [*self.offsets.tombstones(group), records.group_tombstone(group_id)]
+
+        def written(error: str) -> Result[str, records.Record]:
+            if error == "none":
+                log.info("deleted group %s", group_id)
+            return Result(response=error)
+
+        return Result(tuple(tombstones), "none", then=written)
+
+
+def _apply_metadata(group: Group, value: codec.GroupValue) -> None:
+    """Make the group what its metadata record says (see the module docstring)."""
+    group.generation_id = value.generation
+    group.protocol_type = value.protocol_type or None
+    group.protocol_name = value.protocol
+    protocol = value.protocol or ""
+    members: dict[str, Member] = {}
+    for m in value.members:
+        member = group.members.get(m.member_id)
+        if member is None:
+            member = Member(m.member_id, m.group_instance_id, m.client_id, m.client_host,
+                            m.session_timeout, m.rebalance_timeout, value.protocol_type,
+                            [(protocol, m.subscription)])
+        elif (protocol, m.subscription) not in member.protocols:
+            member.protocols = [(protocol, m.subscription)]
+        member.group_instance_id = m.group_instance_id
+        member.client_id, member.client_host = m.client_id, m.client_host
+        member.session_timeout_ms = m.session_timeout
+        # A v0 value has no rebalance timeout (-1); Kafka then uses the session timeout.
+        member.rebalance_timeout_ms = (m.session_timeout if m.rebalance_timeout == -1
+                                       else m.rebalance_timeout)
+        member.assignment = m.assignment
+        members[m.member_id] = member
+    group.members = members
+    group.static_members = {m.group_instance_id: m.member_id for m in members.values()
+                            if m.group_instance_id is not None}
+    group.leader_id = value.leader
+    if group.is_(S.EMPTY, S.STABLE):  # at rest; a live rebalance keeps its own state
+        group.state = S.STABLE if members else S.EMPTY
+        group.state_timestamp = value.current_state_timestamp
