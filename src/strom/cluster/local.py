@@ -162,11 +162,13 @@ class LocalMetadataStore:
             listener(image)
 
     def _save(self, image: MetadataImage) -> None:
-        doc = {"version": 1, "topics": [_topic_to_json(t) for t in image.topics.values()]}
+        # What json.dumps(doc, sort_keys=True) writes, from each topic's text encoded once
+        # (kept on the immutable topic): every create rewrites the whole file.
+        topics = ",".join(_topic_text(t) for t in image.topics.values())
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(doc, separators=(",", ":"), sort_keys=True))
+            f.write(f'{{"topics":[{topics}],"version":1}}')
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._path)
@@ -199,6 +201,14 @@ def _check_new_name(name: str, existing: Mapping[str, TopicInfo],
             "invalid_topic_exception",
             f"Topic '{name}' collides with existing topic: {collision}",
         )
+
+
+def _topic_text(topic: TopicInfo) -> str:
+    text = topic.derived.get("local-json")
+    if text is None:
+        text = topic.derived["local-json"] = json.dumps(
+            _topic_to_json(topic), separators=(",", ":"), sort_keys=True)
+    return str(text)
 
 
 def _topic_to_json(topic: TopicInfo) -> dict[str, Any]:
