@@ -161,6 +161,20 @@ public final class StromInterop {
         return c.get(name);
     }
 
+    /** The entry once `settled` holds, or the last one seen after 15 s: Kafka's brokers apply
+     *  an altered config from the metadata log asynchronously, so a describe right after the
+     *  alter may still show the old value there. */
+    static ConfigEntry settledEntry(Admin admin, ConfigResource res, String name,
+                                    java.util.function.Predicate<ConfigEntry> settled) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        ConfigEntry current = entry(admin, res, name);
+        while (!settled.test(current) && System.nanoTime() < deadline) {
+            Thread.sleep(100);
+            current = entry(admin, res, name);
+        }
+        return current;
+    }
+
     // ---------------------------------------------------------------- admin
 
     static void admin() throws Exception {
@@ -222,13 +236,16 @@ public final class StromInterop {
                     new AlterConfigOp(new ConfigEntry("retention.ms", "7200000"), AlterConfigOp.OpType.SET),
                     new AlterConfigOp(new ConfigEntry("max.message.bytes", "2000000"), AlterConfigOp.OpType.SET))))
                  .all().get(30, TimeUnit.SECONDS);
-            eq("7200000", entry(admin, res, "retention.ms").value(), "retention.ms after alter");
-            eq("2000000", entry(admin, res, "max.message.bytes").value(), "max.message.bytes after alter");
+            eq("7200000", settledEntry(admin, res, "retention.ms", e -> "7200000".equals(e.value())).value(),
+               "retention.ms after alter");
+            eq("2000000", settledEntry(admin, res, "max.message.bytes", e -> "2000000".equals(e.value())).value(),
+               "max.message.bytes after alter");
             admin.incrementalAlterConfigs(Map.of(res, List.of(
                     new AlterConfigOp(new ConfigEntry("max.message.bytes", ""), AlterConfigOp.OpType.DELETE))))
                  .all().get(30, TimeUnit.SECONDS);
-            check(entry(admin, res, "max.message.bytes").source() != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG,
-                  "max.message.bytes back to its default");
+            check(settledEntry(admin, res, "max.message.bytes",
+                               e -> e.source() != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG).source()
+                  != ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG, "max.message.bytes back to its default");
 
             // broker configs
             ConfigResource broker = new ConfigResource(ConfigResource.Type.BROKER, String.valueOf(node.id()));
