@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import socket
 import statistics
 import struct
@@ -116,6 +117,7 @@ def run(broker: str) -> dict[str, Any]:
                   f"median {row['metadata_v1']['median_ms']:.2f} ms", flush=True)
     finally:
         running.stop()
+        shutil.rmtree(work, ignore_errors=True)
     return {"broker": broker, "version": running.version, "rows": rows}
 
 
