@@ -262,14 +262,16 @@ class CoordinatorRuntime(Generic[S, Rec]):
         waiter, error = self._apply(partition, shard, result)
         response = result.response
         if result.records or result.then is not None:
-            # Shielded: a client that goes away must not cancel the continuation.
-            task = self._spawn(self._after_write(partition, shard, result, error))
-            followed = await asyncio.shield(task)
+            followed = await self._after_write(partition, shard, result, error)
             if followed is not None:
                 response = followed
         if isinstance(response, Pending):
             assert waiter is not None, "a Pending response registers its waiter"
-            return cast(R, await waiter)
+            try:
+                return cast(R, await waiter)
+            except asyncio.CancelledError:
+                self._abandon(partition, shard, response.token, waiter)
+                raise
         return cast(R, response)
 
     def execute(self, partition: int, op: Callable[[S], CoordinatorResult[R, Rec]]
@@ -281,7 +283,7 @@ class CoordinatorRuntime(Generic[S, Rec]):
         assert not isinstance(result.response, Pending), "execute cannot wait for an answer"
         _, error = self._apply(partition, shard, result)
         if result.then is not None:
-            self._spawn(self._after_write(partition, shard, result, error), detached=True)
+            self._spawn(self._after_write(partition, shard, result, error))
         return cast(R, result.response), error
 
     def run_timer(self, partition: int, operation: Callable[[], CoordinatorResult[Any, Rec]]
@@ -296,7 +298,7 @@ class CoordinatorRuntime(Generic[S, Rec]):
             log.exception("timer operation on %s-%d failed", self.topic, partition)
             return
         if result.then is not None:
-            self._spawn(self._after_write(partition, shard, result, error), detached=True)
+            self._spawn(self._after_write(partition, shard, result, error))
 
     # --- internals --------------------------------------------------------------------
 
@@ -324,9 +326,18 @@ class CoordinatorRuntime(Generic[S, Rec]):
 
     async def _after_write(self, partition: int, shard: S, result: CoordinatorResult[Any, Rec],
                            error: str) -> Any:
-        """Wait for replication, then run ``then``; returns the response it gives."""
+        """Wait for replication, then run ``then``; returns the response it gives.
+
+        The wait is the only point where the caller can be cancelled (its client went
+        away); the rest then runs in the background, so a continuation always runs.
+        """
         if result.records and error == "none":
-            error = await self.log.wait_durable(partition)
+            try:
+                error = await self.log.wait_durable(partition)
+            except asyncio.CancelledError:
+                if result.then is not None:
+                    self._spawn(self._after_write(partition, shard, result, "none"))
+                raise
         if result.then is None:
             return None
         if self._shards.get(partition) is not shard:
@@ -344,17 +355,15 @@ class CoordinatorRuntime(Generic[S, Rec]):
     def _register(self, partition: int, shard: S, token: int) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._waiters[(partition, token)] = future
-
-        def gone(done: asyncio.Future[Any]) -> None:
-            if not done.cancelled():
-                return
-            if self._waiters.get((partition, token)) is done:
-                del self._waiters[(partition, token)]
-            if self._shards.get(partition) is shard:
-                shard.abandon(token)
-
-        future.add_done_callback(gone)
         return future
+
+    def _abandon(self, partition: int, shard: S, token: int, future: asyncio.Future[Any]
+                 ) -> None:
+        """The request waiting on ``token`` was cancelled (its client went away)."""
+        if self._waiters.get((partition, token)) is future:
+            del self._waiters[(partition, token)]
+        if self._shards.get(partition) is shard:
+            shard.abandon(token)
 
     def _complete(self, partition: int, completions: tuple[tuple[int, Any], ...]) -> None:
         for token, response in completions:
@@ -362,14 +371,12 @@ class CoordinatorRuntime(Generic[S, Rec]):
             if future is not None and not future.done():
                 future.set_result(response)
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any], detached: bool = False
-               ) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a continuation nobody awaits; a failure is logged, never lost."""
         task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
         task.add_done_callback(self._tasks.discard)
-        if detached:
-            task.add_done_callback(_log_failure)
-        return task
+        task.add_done_callback(_log_failure)
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -129,10 +129,12 @@ class GroupCoordinator:
         return await self.runtime.write(self.partition_for(group_id), op)
 
     def _shard(self, group_id: str) -> tuple[str, GroupCoordinatorShard | None]:
-        error = self.ownership_error(group_id)
-        if error != "none":
-            return error, None
-        return "none", self.runtime.shards[self.partition_for(group_id)]
+        if not group_id:
+            return "invalid_group_id", None
+        shard = self.runtime.shards.get(self.partition_for(group_id))
+        if shard is None:
+            return self.ownership_error(group_id), None
+        return "none", shard
 
     # --- membership -------------------------------------------------------------------
 
