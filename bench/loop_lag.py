@@ -7,7 +7,10 @@ work). The parent drives an idempotent acks=all producer (confluent-kafka) at 8
 partitions with small segments, so that segment rolls, producer snapshots and the
 periodic checkpoint all happen during the window, and prints the lag percentiles.
 
-    python bench/loop_lag.py [--seconds 30] [--src PATH]
+    python bench/loop_lag.py [--seconds 30] [--rate 5000] [--src PATH]
+
+At a bounded rate the loop is mostly idle, so the lag it shows is what housekeeping and
+single long operations cost; `--rate 0` measures a saturated loop instead.
 
 `--src` runs another checkout's `src` (e.g. an older commit exported with `git archive`)
 for a before/after comparison. Never part of the test suite.
@@ -67,15 +70,20 @@ async def _probe(lags: list[float]) -> None:
 
 # -- the parent: load and report -------------------------------------------------------
 
-def _produce(bootstrap: str, seconds: float) -> int:
+def _produce(bootstrap: str, seconds: float, rate: int) -> int:
+    """Produce for `seconds`, at most `rate` records/s (0: as fast as possible)."""
     from confluent_kafka import Producer
 
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
                          "acks": "all", "linger.ms": 2, "compression.type": "none"})
     value = os.urandom(1000)
     sent = 0
-    deadline = time.monotonic() + seconds
+    start = time.monotonic()
+    deadline = start + seconds
     while time.monotonic() < deadline:
+        if rate and sent > (time.monotonic() - start) * rate:
+            producer.poll(0.001)
+            continue
         try:
             producer.produce("lag", value=value, partition=sent % 8)
             sent += 1
@@ -92,7 +100,7 @@ def _create_topic(bootstrap: str) -> None:
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics([NewTopic("lag", 8, 1,
-                                            config={"segment.bytes": str(4 << 20)})])
+                                            config={"segment.bytes": str(1 << 20)})])
     for future in futures.values():
         future.result(30)
 
@@ -112,6 +120,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--src", type=Path, default=ROOT / "src")
+    parser.add_argument("--rate", type=int, default=5000, help="records/s; 0: unbounded")
     parser.add_argument("--serve", nargs=2, metavar=("PROPS_JSON", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -129,11 +138,12 @@ def main() -> None:
             _wait_for(port)
             _create_topic(f"127.0.0.1:{port}")
             child.send_signal(signal.SIGUSR1)
-            sent = _produce(f"127.0.0.1:{port}", args.seconds)
+            sent = _produce(f"127.0.0.1:{port}", args.seconds, args.rate)
         finally:
             child.send_signal(signal.SIGTERM)
             child.wait(60)
-        report = {"src": str(args.src), "seconds": args.seconds, "records": sent,
+        report = {"src": str(args.src), "seconds": args.seconds, "rate": args.rate,
+                  "records": sent,
                   **_percentiles(json.loads(out.read_text()))}
         print(json.dumps(report))
 
