@@ -30,7 +30,8 @@ from strom.protocol import apis, framing
 from strom.protocol.framing import FrameDecoder, FrameError, RequestDecodeError
 
 if TYPE_CHECKING:
-    from strom.broker.server import Broker
+    from strom.broker.metrics import BrokerMetrics
+    from strom.broker.services import Services
 
 log = logging.getLogger(__name__)
 MAX_QUEUED = 64
@@ -38,10 +39,13 @@ _monotonic = time.monotonic
 
 
 class KafkaConnection(asyncio.Protocol):
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        self.limits: ConnectionLimits = broker.connection_limits
-        self.decoder = FrameDecoder(broker.config.get_int("socket.request.max.bytes"))
+    def __init__(self, services: Services, limits: ConnectionLimits,
+                 connections: set[KafkaConnection], metrics: BrokerMetrics) -> None:
+        self.services = services  # what the handlers of its requests see
+        self.limits = limits
+        self.connections = connections  # the broker's open connections, this one included
+        self.metrics = metrics
+        self.decoder = FrameDecoder(services.config.get_int("socket.request.max.bytes"))
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.ip = "?"
@@ -71,13 +75,13 @@ class KafkaConnection(asyncio.Protocol):
         if refusal is not None:
             log.info("Rejected connection from %s, %s (%s).", self.peer, refusal.message,
                      refusal.reason)
-            self.broker.metrics.connection_refused(refusal.reason)
+            self.metrics.connection_refused(refusal.reason)
             self._closed = True
             transport.close()
             return
         self._admitted = True
-        self.broker.connections.add(self)
-        self.broker.metrics.connection_opened()
+        self.connections.add(self)
+        self.metrics.connection_opened()
         if self.limits.memory_paused:
             self.sync_reading()
 
@@ -121,7 +125,7 @@ class KafkaConnection(asyncio.Protocol):
                      self.peer, self.decoder.buffered)
         self._closed = True
         self._release_bytes()
-        self.broker.connections.discard(self)
+        self.connections.discard(self)
         self._can_write.set()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
@@ -188,7 +192,7 @@ class KafkaConnection(asyncio.Protocol):
         if self._closed:
             return
         (log.debug if reason == IDLE else log.info)("closing %s: %s", self.peer, detail)
-        self.broker.metrics.connection_closed(reason)
+        self.metrics.connection_closed(reason)
         self.close()
 
     # --- request processing -----------------------------------------------------------
@@ -241,7 +245,7 @@ class KafkaConnection(asyncio.Protocol):
                 f"version {request.api_version}"
             )
         ctx = RequestContext(
-            broker=self.broker,
+            services=self.services,
             api_key=request.api_key,
             api_version=request.api_version,
             correlation_id=request.correlation_id,
@@ -252,9 +256,9 @@ class KafkaConnection(asyncio.Protocol):
         try:
             body = await registration.handler(ctx, request.body)
         except Exception:
-            self.broker.metrics.request_failed(request.api_key, time.perf_counter() - started)
+            self.metrics.request_failed(request.api_key, time.perf_counter() - started)
             raise
-        self.broker.metrics.request_done(request.api_key, time.perf_counter() - started, body)
+        self.metrics.request_done(request.api_key, time.perf_counter() - started, body)
         if body is None:
             return None
         return framing.encode_response(

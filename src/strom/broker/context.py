@@ -1,4 +1,9 @@
-"""What a handler may see of the broker and of the request it is answering."""
+"""What a handler may see of the broker and of the request it is answering.
+
+The broker is seen only through the narrow faces of `strom.broker.services`; a handler
+uses the ones it needs (`ctx.metadata`, `ctx.partitions`, `ctx.groups`, ...), so a test
+builds a context from fakes of those alone.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,60 @@ from strom.protocol import apis
 from strom.protocol.schema import build
 
 if TYPE_CHECKING:
-    from strom.broker.server import Broker
+    from strom.broker.services import (
+        GroupCoordination,
+        MetadataWriter,
+        PartitionDirectory,
+        ProducerIds,
+        RequestMetrics,
+        Services,
+        TopicAdministration,
+    )
+    from strom.config.broker import BrokerConfig
 
 
 @dataclass(frozen=True, slots=True)
 class RequestContext:
-    broker: Broker
+    services: Services
     api_key: int
     api_version: int
     correlation_id: int
     client_id: str | None
     peer: str
+
+    # The faces, by name (one shared `Services` per broker keeps a request's context small).
+
+    @property
+    def broker_id(self) -> int:
+        return self.services.broker_id
+
+    @property
+    def config(self) -> BrokerConfig:
+        return self.services.config
+
+    @property
+    def metadata(self) -> MetadataWriter:
+        return self.services.metadata
+
+    @property
+    def partitions(self) -> PartitionDirectory:
+        return self.services.partitions
+
+    @property
+    def groups(self) -> GroupCoordination:
+        return self.services.groups
+
+    @property
+    def admin(self) -> TopicAdministration:
+        return self.services.admin
+
+    @property
+    def metrics(self) -> RequestMetrics:
+        return self.services.metrics
+
+    @property
+    def producer_ids(self) -> ProducerIds:
+        return self.services.producer_ids
 
     def response_type(self) -> type:
         return apis.response_type(self.api_key, self.api_version)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from strom.cluster.image import MetadataImage
@@ -22,7 +22,8 @@ from strom.protocol import records
 
 if TYPE_CHECKING:
     from strom.broker.partition import Partition
-    from strom.broker.server import Broker
+    from strom.broker.services import MetadataView, PartitionDirectory, TopicAdministration
+    from strom.config.broker import BrokerConfig
 
 log = logging.getLogger(__name__)
 OFFSETS_TOPIC = "__consumer_offsets"
@@ -39,14 +40,15 @@ MAX_CORRUPT_SKIP = 10_000  # offsets tried past a corrupt stored batch before gi
 class PartitionOffsetsLog:
     """`OffsetsLog` over the broker's own `__consumer_offsets` partitions."""
 
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, partitions: PartitionDirectory, clock: Callable[[], int]) -> None:
+        self.partitions = partitions
+        self.clock = clock
 
     def append(self, partition: int, entries: list[tuple[bytes, bytes | None]]) -> str:
-        target = self.broker.replicas.get(OFFSETS_TOPIC, partition)
+        target = self.partitions.get(OFFSETS_TOPIC, partition)
         if target is None or not target.is_leader:
             return "not_coordinator"
-        batch = records.encode_batch(list(entries), timestamp_ms=self.broker.clock())
+        batch = records.encode_batch(list(entries), timestamp_ms=self.clock())
         result = target.append(batch)
         if result.error != "none":
             log.error("cannot write to %s-%d: %s", OFFSETS_TOPIC, partition, result.message)
@@ -54,7 +56,7 @@ class PartitionOffsetsLog:
         return "none"
 
     async def wait_durable(self, partition: int) -> str:
-        target = self.broker.replicas.get(OFFSETS_TOPIC, partition)
+        target = self.partitions.get(OFFSETS_TOPIC, partition)
         if target is None or not target.is_leader:
             return "not_coordinator"
         waiter = target.wait_for_high_watermark(target.log.log_end_offset)
@@ -75,7 +77,7 @@ class PartitionOffsetsLog:
         be read at all (its directory offline) raises `OffsetsLogUnreadable`: the load
         fails and the partition's groups answer NOT_COORDINATOR.
         """
-        target = self.broker.replicas.get(OFFSETS_TOPIC, partition)
+        target = self.partitions.get(OFFSETS_TOPIC, partition)
         if target is None:
             return
         offset = target.log.log_start_offset
@@ -143,12 +145,16 @@ def _batch_entries(chunk: bytes, pos: int, header: records.BatchHeader, start: i
 
 
 class GroupHost:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
-        config = broker.config
+    def __init__(self, config: BrokerConfig, clock: Callable[[], int], metadata: MetadataView,
+                 partitions: PartitionDirectory, admin: TopicAdministration) -> None:
+        self.config = config
+        self.metadata = metadata
+        self.partitions = partitions
+        self.admin = admin
+        self.broker_id = config.broker_id
         self.num_partitions = config.get_int("offsets.topic.num.partitions")
         self.coordinator = GroupCoordinator(
-            PartitionOffsetsLog(broker),
+            PartitionOffsetsLog(partitions, clock),
             GroupConfig(
                 num_partitions=self.num_partitions,
                 min_session_timeout_ms=config.get_int("group.min.session.timeout.ms"),
@@ -159,21 +165,21 @@ class GroupHost:
                 offsets_retention_ms=config.get_int("offsets.retention.minutes") * 60_000,
             ),
             LoopScheduler(),
-            broker.clock,
+            clock,
             self._partition_exists,
         )
 
     def _partition_exists(self, topic: str, partition: int) -> bool:
-        info = self.broker.store.image().topics.get(topic)
+        info = self.metadata.image().topics.get(topic)
         return info is not None and partition in info.partitions
 
     def ensure_topic(self) -> str:
         """Create `__consumer_offsets` on first use, as Kafka does; returns an error name."""
-        image = self.broker.store.image()
+        image = self.metadata.image()
         if OFFSETS_TOPIC in image.topics:
             return "none"
-        wanted_rf = self.broker.config.get_int("offsets.topic.replication.factor")
-        if self.broker.config.get_str("zookeeper.connect") and len(image.brokers) < wanted_rf:
+        wanted_rf = self.config.get_int("offsets.topic.replication.factor")
+        if self.config.get_str("zookeeper.connect") and len(image.brokers) < wanted_rf:
             # As Kafka: a cluster waits for enough brokers rather than creating an
             # under-replicated offsets topic it could never grow.
             log.info("not creating %s yet: %d live broker(s), replication factor %d",
@@ -187,11 +193,11 @@ class GroupHost:
 
         spec = TopicSpec(OFFSETS_TOPIC, self.num_partitions, rf, {}, {
             "cleanup.policy": "compact",
-            "segment.bytes": str(self.broker.config.get_int("offsets.topic.segment.bytes")),
+            "segment.bytes": str(self.config.get_int("offsets.topic.segment.bytes")),
             "compression.type": "producer",
         })
         try:
-            self.broker.admin.create(spec, internal=True)
+            self.admin.create(spec, internal=True)
         except MetadataError as exc:
             if exc.error != "topic_already_exists":
                 log.error("cannot create %s: %s", OFFSETS_TOPIC, exc)
@@ -200,11 +206,11 @@ class GroupHost:
 
     def on_image(self, image: MetadataImage) -> None:
         topic = image.topics.get(OFFSETS_TOPIC)
-        me = self.broker.broker_id
+        me = self.broker_id
         leading = set()
         if topic is not None:
             leading = {p.partition for p in topic.partitions.values() if p.leader == me}
-        led = {p for p in leading if self.broker.replicas.get(OFFSETS_TOPIC, p)}
+        led = {p for p in leading if self.partitions.get(OFFSETS_TOPIC, p)}
         coordinator = self.coordinator
         # Led here but its replica is not built yet: clients are told to retry.
         coordinator.loading = leading - led
@@ -220,7 +226,7 @@ class GroupHost:
         error = self.ensure_topic()
         if error != "none":
             return error, -1
-        topic = self.broker.store.image().topics[OFFSETS_TOPIC]
+        topic = self.metadata.image().topics[OFFSETS_TOPIC]
         info = topic.partitions.get(self.coordinator.partition_for(group_id))
         if info is None or info.leader < 0:
             return "coordinator_not_available", -1

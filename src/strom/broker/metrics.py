@@ -43,7 +43,7 @@ from strom.protocol import apis
 from strom.protocol.framing import EncodedBody
 
 if TYPE_CHECKING:
-    from strom.broker.server import Broker
+    from strom.broker.services import BrokerStatus
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +264,7 @@ class BrokerMetrics:
 class BrokerCollector:
     """A prometheus-client collector (any object with `collect`) over one broker."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: BrokerStatus) -> None:
         self.broker = broker
 
     def collect(self) -> Iterator[Any]:
@@ -472,7 +472,7 @@ def _coordinator_loads(coordinator: Any) -> Iterator[Any]:
 class MetricsServer:
     """A minimal HTTP/1.1 server on the broker's loop: /metrics, /healthz, /readyz."""
 
-    def __init__(self, broker: Broker, host: str, port: int) -> None:
+    def __init__(self, broker: BrokerStatus, host: str, port: int) -> None:
         self.broker = broker
         self.host = host
         self.port = port

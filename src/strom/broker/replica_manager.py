@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -34,8 +34,7 @@ from strom.storage import LogConfig, LogManager
 from strom.storage.validator import RecordPolicy
 
 if TYPE_CHECKING:
-    from strom.broker.replica_fetcher import ReplicaFetcherManager
-    from strom.cluster.store import MetadataStore
+    from strom.broker.services import Followers, MetadataWriter
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +90,8 @@ class ReplicaManager:
         config: BrokerConfig,
         logs: LogManager,
         clock: Callable[[], int],
+        store: MetadataWriter,
+        fetchers: Followers,
     ) -> None:
         self.config = config
         self.logs = logs
@@ -98,8 +99,8 @@ class ReplicaManager:
         self._clock = clock
         self.partitions: dict[tuple[str, int], Partition] = {}
         self._topic_configs: dict[str, dict[str, str]] = {}
-        self.fetchers: ReplicaFetcherManager | None = None
-        self.store: MetadataStore | None = None
+        self.fetchers = fetchers
+        self.store = store
         self._startup_hw: dict[tuple[str, int], int] = {}
         self.budget = PartitionBudget(open_file_limit(), config.get_int("strom.max.partitions"))
         self.builder = ReplicaBuilder(logs, self._settings, clock, self.budget.free_descriptors)
@@ -113,6 +114,11 @@ class ReplicaManager:
     def offline_reason(self, topic: str, partition: int) -> str | None:
         """Why an assigned partition has no log here (out of descriptors), else None."""
         return self.logs.offline.get((topic, partition))
+
+    @property
+    def offline_dirs(self) -> Collection[object]:
+        """The log dirs taken offline by an I/O error (their partitions answer so)."""
+        return self.logs.offline_dirs
 
     def hosted_count(self) -> int:
         """Partition replicas this broker hosts or is about to (the budget's count)."""
@@ -241,8 +247,7 @@ class ReplicaManager:
         hw = self._startup_hw.pop(key, None)
         if info.leader == me:
             if not partition.is_leader or partition.leader_epoch != info.leader_epoch:
-                if self.fetchers is not None:
-                    self.fetchers.unfollow(key)
+                self.fetchers.unfollow(key)
                 if partition.leader_id not in (-1, me):
                     log.info("became leader of %s-%d (epoch %d)", *key, info.leader_epoch)
             partition.become_leader(info.leader_epoch, info.replicas, info.isr,
@@ -252,7 +257,7 @@ class ReplicaManager:
                  or partition.leader_epoch != info.leader_epoch)
         partition.become_follower(info.leader, info.leader_epoch, info.replicas, info.isr,
                                   info.partition_epoch, hw)
-        if moved and self.fetchers is not None:
+        if moved:
             log.info("following %d for %s-%d (epoch %d)", info.leader, *key, info.leader_epoch)
             self.fetchers.follow(partition, info.leader)
 
@@ -263,7 +268,7 @@ class ReplicaManager:
 
     def propose_isr(self, partition: Partition, isr: tuple[int, ...]) -> None:
         """Write a new ISR for a partition we lead; ignored if leadership moved meanwhile."""
-        if self.store is None or self.broker_id not in isr:
+        if self.broker_id not in isr:
             return
         me, epoch, index = self.broker_id, partition.leader_epoch, partition.index
 
@@ -297,8 +302,7 @@ class ReplicaManager:
 
     def _drop(self, keys: Sequence[Key]) -> None:
         for key in keys:
-            if self.fetchers is not None:
-                self.fetchers.unfollow(key)
+            self.fetchers.unfollow(key)
             if self.partitions.pop(key, None) is not None:
                 log.info("deleted partition %s-%d", *key)
         self.builder.delete(keys)

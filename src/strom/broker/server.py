@@ -28,6 +28,7 @@ from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManage
 from strom.broker.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.resource_budget import raise_open_file_limit
+from strom.broker.services import Services
 from strom.broker.topic_admin import TopicAdmin
 from strom.cluster.controller import Controller
 from strom.cluster.image import BrokerInfo
@@ -73,17 +74,18 @@ class Broker:
         )
         # ZooKeeper mode: only a proposal for an empty /cluster/id, never meta.properties' id
         self.cluster_id = cluster_id if in_zookeeper else self.logs.cluster_id or cluster_id
-        self.replicas = ReplicaManager(config, self.logs, clock)
         self.store: MetadataStore = self._open_store()
         self.peers = PeerChannel(self.broker_id)
-        self.replicas.fetchers = ReplicaFetcherManager(self)
-        self.replicas.store = self.store
-        self.controller: Controller | None = None
-        self.admin = TopicAdmin(self)
+        self.replicas = ReplicaManager(config, self.logs, clock, self.store,
+                                       ReplicaFetcherManager(self))
+        self.controller: Controller | None = None  # ZooKeeper mode only
+        self.admin = TopicAdmin(config, self.store, self.replicas)
         self.producer_ids = ProducerIdManager(self._producer_id_reserver())
         self.bound_ports: list[int] = []
-        self.groups = GroupHost(self)
+        self.groups = GroupHost(config, clock, self.store, self.replicas, self.admin)
         self.metrics = BrokerMetrics(self.broker_id)
+        self.services = Services(self.broker_id, config, self.store, self.replicas, self.groups,
+                                 self.admin, self.metrics, self.producer_ids)
         self.metrics_server: MetricsServer | None = None
         self.ready = False  # /readyz: logs loaded, listeners bound, not stopping
 
@@ -122,7 +124,8 @@ class Broker:
         check_listeners(self.config)  # `strom server` checked before; this is for embedders
         for listener in self.config.listeners:
             server = await loop.create_server(
-                lambda: KafkaConnection(self),
+                lambda: KafkaConnection(self.services, self.connection_limits,
+                                        self.connections, self.metrics),
                 host=listener.host or None,
                 port=listener.port,
                 reuse_address=True,
@@ -190,8 +193,7 @@ class Broker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.replicas.fetchers is not None:
-            self.replicas.fetchers.stop()
+        self.replicas.fetchers.stop()
         self.peers.close()
         if self.controller is not None:
             self.controller.stop()

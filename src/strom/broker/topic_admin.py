@@ -40,7 +40,9 @@ from strom.config.defs import InvalidConfig
 from strom.config.topic import validate_topic_overrides
 
 if TYPE_CHECKING:
-    from strom.broker.server import Broker
+    from strom.broker.replica_manager import ReplicaManager
+    from strom.cluster.store import MetadataStore
+    from strom.config.broker import BrokerConfig
 
 log = logging.getLogger(__name__)
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
@@ -158,19 +160,23 @@ def assign_replicas(
 
 
 class TopicAdmin:
-    def __init__(self, broker: Broker) -> None:
-        self.broker = broker
+    def __init__(self, config: BrokerConfig, store: MetadataStore,
+                 replicas: ReplicaManager) -> None:
+        self.config = config
+        self.broker_id = config.broker_id
+        self.store = store
+        self.replicas = replicas  # the builder (logs before metadata) and the budget
         self._lock = asyncio.Lock()
         self._in_flight: set[str] = set()  # names being created by a request in progress
 
     def _defaults(self) -> tuple[int, int]:
-        config = self.broker.config
+        config = self.config
         return config.get_int("num.partitions"), config.get_int("default.replication.factor")
 
     def plan_create(self, spec: TopicSpec) -> tuple[dict[int, list[int]], dict[str, str]]:
         """Validate a creation and return (assignments, configs); raises MetadataError."""
         validate_topic_name(spec.name)
-        image = self.broker.store.image()
+        image = self.store.image()
         if spec.name in image.topics or spec.name in self._in_flight:
             raise MetadataError("topic_already_exists", f"Topic '{spec.name}' already exists.")
         default_partitions, default_rf = self._defaults()
@@ -205,7 +211,7 @@ class TopicAdmin:
     def _check_assignments(
         self, assignments: Mapping[int, Sequence[int]], expected: range
     ) -> dict[int, list[int]]:
-        brokers = set(self.broker.store.image().brokers)
+        brokers = set(self.store.image().brokers)
         if sorted(assignments) != list(expected):
             raise MetadataError(
                 "invalid_replica_assignment",
@@ -231,17 +237,17 @@ class TopicAdmin:
     # --- budget ---------------------------------------------------------------------------
 
     def _here(self, placement: Mapping[int, Sequence[int]]) -> list[int]:
-        me = self.broker.broker_id
+        me = self.broker_id
         return [p for p, replicas in placement.items() if me in replicas]
 
     def check_budget(self, adding: int, *, pending: int = 0, free: int | None = None) -> None:
         """Refuse ``adding`` more partitions here (``pending`` already accepted in the same
         request, ``free`` descriptors left for them) with POLICY_VIOLATION when over the
         partition or descriptor budget."""
-        replicas = self.broker.replicas
-        image = self.broker.store.image()
+        replicas = self.replicas
+        image = self.store.image()
         keep = (0 if OFFSETS_TOPIC in image.topics
-                else self.broker.config.get_int("offsets.topic.num.partitions"))
+                else self.config.get_int("offsets.topic.num.partitions"))
         try:
             replicas.budget.check(replicas.hosted_count() + pending, adding, keep_room=keep,
                                   free=free)
@@ -260,14 +266,14 @@ class TopicAdmin:
         here = self._here(assignments)
         if not internal:
             self.check_budget(len(here))
-        builder = self.broker.replicas.builder
+        builder = self.replicas.builder
         blueprints = self._blueprints(spec.name, here, configs)
         failed = builder.prepare_now(blueprints)
         if failed:
             builder.discard(bp.key for bp in blueprints)
             raise _storage_error(spec.name, failed)
         try:
-            topic = self.broker.store.create_topic(spec.name, assignments, configs,
+            topic = self.store.create_topic(spec.name, assignments, configs,
                                                    internal=internal)
         finally:
             builder.discard(bp.key for bp in blueprints)  # what the image did not adopt
@@ -322,7 +328,7 @@ class TopicAdmin:
     def _budget_all(self, plans: Sequence[CreatePlan]) -> None:
         """Accept topics in request order while they fit; refuse the rest."""
         accepted = 0
-        free = self.broker.replicas.budget.free_descriptors()
+        free = self.replicas.budget.free_descriptors()
         for plan in plans:
             adding = len(self._here(plan.assignments))
             try:
@@ -334,7 +340,7 @@ class TopicAdmin:
             accepted += adding
 
     async def _build_and_write(self, plans: Sequence[CreatePlan]) -> None:
-        builder = self.broker.replicas.builder
+        builder = self.replicas.builder
         blueprints = {p.spec.name: self._blueprints(p.spec.name, self._here(p.assignments),
                                                     p.configs) for p in plans}
         failed = await builder.prepare([bp for bps in blueprints.values() for bp in bps])
@@ -343,7 +349,7 @@ class TopicAdmin:
             if mine & failed.keys():
                 plan.error = _storage_error(plan.spec.name, {k: failed[k] for k in mine & failed.keys()})
         try:
-            await self._write(self.broker.store, [p for p in plans if p.error is None])
+            await self._write(self.store, [p for p in plans if p.error is None])
         finally:
             builder.discard(bp.key for bps in blueprints.values() for bp in bps)
 
@@ -370,7 +376,7 @@ class TopicAdmin:
     def plan_partitions(
         self, name: str, count: int, assignments: Sequence[Sequence[int]] | None
     ) -> dict[int, list[int]]:
-        image = self.broker.store.image()
+        image = self.store.image()
         topic = image.topics.get(name)
         if topic is None:
             raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
@@ -406,8 +412,8 @@ class TopicAdmin:
             self.check_budget(len(here))
             if validate_only:
                 return
-            topic = self.broker.store.image().topics[name]
-            builder = self.broker.replicas.builder
+            topic = self.store.image().topics[name]
+            builder = self.replicas.builder
             blueprints = self._blueprints(name, here, topic.configs)
             try:
                 failed = await builder.prepare(blueprints)
@@ -421,7 +427,7 @@ class TopicAdmin:
     async def _call_store(self, method: str, *args: Any) -> Any:
         """The local store writes on the loop (its listeners must run there); a remote
         store's round trips run on a worker thread."""
-        store = self.broker.store
+        store = self.store
         if hasattr(store, "create_topics"):
             return getattr(store, method)(*args)
         return await asyncio.to_thread(getattr(store, method), *args)
@@ -430,11 +436,11 @@ class TopicAdmin:
 
     async def delete_topics(self, names: Sequence[str]) -> dict[str, MetadataError | None]:
         """Delete topics in one metadata write where the store can; files go later."""
-        if not self.broker.config.get_bool("delete.topic.enable"):
+        if not self.config.get_bool("delete.topic.enable"):
             refused = MetadataError("topic_deletion_disabled", "Topic deletion is disabled.")
             return dict.fromkeys(names, refused)
         async with self._lock:
-            store = self.broker.store
+            store = self.store
             batch = getattr(store, "delete_topics", None)
             if batch is not None:
                 results: dict[str, MetadataError | None] = batch(names)

@@ -47,14 +47,13 @@ def _fake_ctx(image: MetadataImage, version: int, offline: set[tuple[str, int]] 
         failed = "disk gone" if (topic, index) in offline else None
         return SimpleNamespace(log=SimpleNamespace(offline=failed))
 
-    broker = SimpleNamespace(
+    services = SimpleNamespace(
         broker_id=1,
-        store=SimpleNamespace(image=lambda: image),
+        metadata=SimpleNamespace(image=lambda: image),
         config=SimpleNamespace(get_bool=lambda name: False),
-        logs=SimpleNamespace(offline_dirs={"/d"} if offline else set()),
-        replicas=SimpleNamespace(get=replica),
+        partitions=SimpleNamespace(get=replica, offline_dirs={"/d"} if offline else set()),
     )
-    return RequestContext(broker, 3, version, 7, "test", "peer")  # type: ignore[arg-type]
+    return RequestContext(services, 3, version, 7, "test", "peer")  # type: ignore[arg-type]
 
 
 def _request(version: int, names: list[str] | None = None,

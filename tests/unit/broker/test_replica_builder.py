@@ -24,14 +24,26 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _NoFollowers:
+    """One broker leads everything: nothing is ever followed."""
+
+    def follow(self, partition: object, leader_id: int) -> None:
+        raise AssertionError("a single broker follows no one")
+
+    def unfollow(self, key: tuple[str, int]) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[tuple[ReplicaManager, LocalMetadataStore]]:
     config = BrokerConfig({"log.dirs": str(tmp_path / "logs"), "node.id": "1",
                            "listeners": "PLAINTEXT://127.0.0.1:9092"})
     logs = LogManager([tmp_path / "logs"], broker_id=1, cluster_id="c")
-    replicas = ReplicaManager(config, logs, _now_ms)
     store = LocalMetadataStore(tmp_path / "meta.json", BrokerInfo(1, "localhost", 9092), "c")
-    replicas.store = store
+    replicas = ReplicaManager(config, logs, _now_ms, store, _NoFollowers())
     replicas.on_image(store.image())  # the start
     store.subscribe(replicas.on_image)
     yield replicas, store

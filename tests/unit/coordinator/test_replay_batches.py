@@ -54,8 +54,8 @@ def replay(partition_dir: Path, **target: Any) -> list[LogRecord | UnreadableBat
     log = Log.open(partition_dir, LogConfig(), clean_shutdown=True)
     try:
         part = _Target(log, **target)
-        broker: Any = SimpleNamespace(replicas=SimpleNamespace(get=lambda t, p: part))
-        return list(PartitionOffsetsLog(broker).replay(0))
+        partitions: Any = SimpleNamespace(get=lambda t, p: part)
+        return list(PartitionOffsetsLog(partitions, lambda: 0).replay(0))
     finally:
         log.close()
 
@@ -130,8 +130,8 @@ def test_bytes_that_do_not_frame_as_a_batch_end_the_replay_with_a_report(
     target.read = lambda offset, max_bytes: SimpleNamespace(  # type: ignore[method-assign]
         records=bytes(junk), error="none")
     target.high_watermark = 5
-    broker: Any = SimpleNamespace(replicas=SimpleNamespace(get=lambda t, p: target))
-    entries = list(PartitionOffsetsLog(broker).replay(0))
+    partitions: Any = SimpleNamespace(get=lambda t, p: target)
+    entries = list(PartitionOffsetsLog(partitions, lambda: 0).replay(0))
     log.close()
     assert len(entries) == 1 and isinstance(entries[0], UnreadableBatch)
     assert (entries[0].base_offset, entries[0].last_offset) == (0, 4)

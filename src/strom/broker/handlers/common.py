@@ -35,7 +35,7 @@ def check_leader_epoch(requested: int, current: int) -> ErrorCode:
 def missing_partition_error(ctx: RequestContext, topic: str, index: int) -> ErrorCode:
     """No partition here: KAFKA_STORAGE_ERROR when it is assigned here but its log could
     not be opened (offline, as Kafka answers for a partition on an offline log dir)."""
-    if ctx.broker.replicas.offline_reason(topic, index) is not None:
+    if ctx.partitions.offline_reason(topic, index) is not None:
         return ErrorCode.kafka_storage_error
     return UNKNOWN_TOPIC
 
@@ -43,7 +43,7 @@ def missing_partition_error(ctx: RequestContext, topic: str, index: int) -> Erro
 def leader_partition(ctx: RequestContext, topic: str, index: int, current_leader_epoch: int
                      ) -> tuple[Partition | None, ErrorCode]:
     """The partition if this broker leads it at the epoch the client knows, else the error."""
-    partition = ctx.broker.replicas.get(topic, index)
+    partition = ctx.partitions.get(topic, index)
     if partition is None:
         return None, missing_partition_error(ctx, topic, index)
     if not partition.is_leader:
@@ -56,7 +56,7 @@ def resolve_topic(
     ctx: RequestContext, name: str | None, topic_id: UUID | None
 ) -> tuple[TopicInfo | None, ErrorCode]:
     """Find a topic by name, or by id for versions that address topics by id (KIP-516)."""
-    image = ctx.broker.store.image()
+    image = ctx.metadata.image()
     tid = uuid_or_none(topic_id)
     if tid is not None:
         topic = image.topic_by_id(tid)

@@ -47,11 +47,11 @@ def _entry(name: str, value: str | None, source: ConfigSource, definition: Confi
 
 def _describe_topic(ctx: RequestContext, name: str, synonyms: bool, docs: bool
                     ) -> tuple[ErrorCode, str | None, list[dict[str, Any]]]:
-    topic = ctx.broker.store.image().topics.get(name)
+    topic = ctx.metadata.image().topics.get(name)
     if topic is None:
         return ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist", []
     entries = []
-    for resolved in effective_topic_configs(topic.configs, ctx.broker.config.props).values():
+    for resolved in effective_topic_configs(topic.configs, ctx.config.props).values():
         chain = [{"name": n, "value": v, "source": int(s)} for n, v, s in resolved.synonyms]
         entries.append(_entry(resolved.name, resolved.value, resolved.source, resolved.definition,
                               chain if synonyms else [], docs))
@@ -60,10 +60,10 @@ def _describe_topic(ctx: RequestContext, name: str, synonyms: bool, docs: bool
 
 def _describe_broker(ctx: RequestContext, name: str, synonyms: bool, docs: bool
                      ) -> tuple[ErrorCode, str | None, list[dict[str, Any]]]:
-    if name not in ("", str(ctx.broker.broker_id)):
-        return ErrorCode.invalid_request, f"Unexpected broker id, expected {ctx.broker.broker_id}", []
+    if name not in ("", str(ctx.broker_id)):
+        return ErrorCode.invalid_request, f"Unexpected broker id, expected {ctx.broker_id}", []
     entries = []
-    for key, value, source, definition in ctx.broker.config.describe():
+    for key, value, source, definition in ctx.config.describe():
         chain = [{"name": key, "value": value, "source": int(source)}] if synonyms else []
         entries.append(_entry(key, value, source, definition, chain, docs))
     return NONE, None, entries
@@ -94,7 +94,7 @@ async def describe_configs(ctx: RequestContext, request: Any) -> Any:
 
 def _apply_topic(ctx: RequestContext, name: str, change: Callable[[dict[str, str]], dict[str, str]],
                  validate_only: bool) -> tuple[ErrorCode, str | None]:
-    topic = ctx.broker.store.image().topics.get(name)
+    topic = ctx.metadata.image().topics.get(name)
     if topic is None:
         return ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist"
     try:
@@ -103,7 +103,7 @@ def _apply_topic(ctx: RequestContext, name: str, change: Callable[[dict[str, str
         return ErrorCode.invalid_config, str(exc)
     if not validate_only:
         try:
-            ctx.broker.store.set_topic_configs(name, configs)
+            ctx.metadata.set_topic_configs(name, configs)
         except MetadataError as exc:
             return ErrorCode[exc.error], str(exc)
         changes = [f"{k}={v}" for k, v in sorted(configs.items()) if topic.configs.get(k) != v]

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def _delete(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
-    partition = ctx.broker.replicas.get(topic, part.partition_index)
+    partition = ctx.partitions.get(topic, part.partition_index)
     if partition is None:
         return {"partition_index": part.partition_index, "low_watermark": -1,
                 "error_code": ErrorCode.unknown_topic_or_partition}

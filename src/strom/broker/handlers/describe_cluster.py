@@ -16,7 +16,7 @@ AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
 @dispatch.handles(60, 0, 2)
 async def handle(ctx: RequestContext, request: Any) -> Any:
-    image = ctx.broker.store.image()
+    image = ctx.metadata.image()
     endpoint_type = int(getattr(request, "endpoint_type", BROKERS_ENDPOINT))
     if endpoint_type != BROKERS_ENDPOINT:
         return ctx.respond(error_code=ErrorCode.unsupported_endpoint_type,

@@ -35,7 +35,7 @@ def _decide(p: PartitionInfo, kind: int, live: set[int]) -> tuple[PartitionInfo 
 
 def _elect_topic(ctx: RequestContext, name: str, partitions: list[int] | None,
                  kind: int) -> list[dict[str, Any]]:
-    image = ctx.broker.store.image()
+    image = ctx.metadata.image()
     topic = image.topics.get(name)
     if topic is None:
         return [{"partition_id": p, "error_code": ErrorCode.unknown_topic_or_partition}
@@ -57,7 +57,7 @@ def _elect_topic(ctx: RequestContext, name: str, partitions: list[int] | None,
         return replace(current, partitions=updated) if updated != current.partitions else None
 
     try:
-        ctx.broker.store.update_topic(name, change)
+        ctx.metadata.update_topic(name, change)
     except MetadataError as exc:
         return [{"partition_id": p, "error_code": ErrorCode[exc.error]} for p in wanted]
     return [{"partition_id": p, "error_code": ErrorCode[outcome.get(p, "none")]} for p in wanted]
@@ -70,7 +70,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         return ctx.respond(error_code=ErrorCode.invalid_request)
     targets: list[tuple[str, list[int] | None]]
     if request.topic_partitions is None:
-        targets = [(name, None) for name in sorted(ctx.broker.store.image().topics)]
+        targets = [(name, None) for name in sorted(ctx.metadata.image().topics)]
     else:
         targets = [(t.topic, [int(p) for p in t.partitions]) for t in request.topic_partitions]
     results = [{"topic": name, "partition_result": _elect_topic(ctx, name, parts, kind)}

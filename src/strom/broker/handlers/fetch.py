@@ -60,7 +60,7 @@ class _FetchPlan:
             if topic is None:
                 continue
             for part in topic_req.partitions:
-                partition = ctx.broker.replicas.get(topic.name, part.partition)
+                partition = ctx.partitions.get(topic.name, part.partition)
                 if partition is not None:
                     self.partitions.append(partition)
 
@@ -90,7 +90,7 @@ class _FetchPlan:
         """Before reading: a follower's fetch offsets are its log ends (ISR, HW)."""
         if self.replica_id < 0:
             return
-        replicas = self.ctx.broker.replicas
+        replicas = self.ctx.partitions
         for topic_req, _, _, (topic, _) in self.targets:
             if topic is None:
                 continue
@@ -101,7 +101,7 @@ class _FetchPlan:
                     replicas.maybe_expand_isr(partition)
 
     def _read_partition(self, topic: str, part: Any, remaining: int, first: bool) -> dict[str, Any]:
-        partition = self.ctx.broker.replicas.get(topic, part.partition)
+        partition = self.ctx.partitions.get(topic, part.partition)
         if partition is None:
             return _empty(part.partition, missing_partition_error(self.ctx, topic, part.partition))
         if not partition.is_leader:
@@ -131,7 +131,7 @@ class _FetchPlan:
 @dispatch.handles(1, 4, 17)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     plan = _FetchPlan(ctx, request)
-    if plan.replica_id >= 0 and plan.replica_id not in ctx.broker.store.image().brokers:
+    if plan.replica_id >= 0 and plan.replica_id not in ctx.metadata.image().brokers:
         return build(ctx.response_type(), error_code=ErrorCode.cluster_authorization_failed,
                      responses=[])
     plan.record_replica_positions()
@@ -162,4 +162,4 @@ def _count_out(ctx: RequestContext, request: Any, plan: _FetchPlan,
         if topic is not None:
             for entry in response["partitions"]:
                 if entry["records"]:
-                    ctx.broker.metrics.fetched(topic.name, entry["records"])
+                    ctx.metrics.fetched(topic.name, entry["records"])

@@ -31,8 +31,8 @@ def _find(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     if not key:
         entry.update(error_code=ErrorCode.invalid_group_id, error_message="Empty group id")
         return entry
-    error, leader = ctx.broker.groups.coordinator_for(key)
-    broker = ctx.broker.store.image().brokers.get(leader)
+    error, leader = ctx.groups.coordinator_for(key)
+    broker = ctx.metadata.image().brokers.get(leader)
     if error != "none" or broker is None:
         entry.update(error_code=ErrorCode.coordinator_not_available,
                      error_message="The coordinator is not available.")

@@ -14,7 +14,7 @@ AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
 
 def _describe(ctx: RequestContext, group_id: str) -> dict[str, Any]:
-    error, group = ctx.broker.groups.coordinator.describe(group_id)
+    error, group = ctx.groups.coordinator.describe(group_id)
     if error == "group_id_not_found" or group is None:
         code = ErrorCode.none if error == "group_id_not_found" else ErrorCode[error]
         return {"error_code": code, "group_id": group_id, "group_state": "Dead",
@@ -51,7 +51,7 @@ async def list_groups(ctx: RequestContext, request: Any) -> Any:
     types = {t.lower() for t in getattr(request, "types_filter", ())}
     if types and "classic" not in types:
         return ctx.respond(error_code=ErrorCode.none, groups=[])
-    groups = ctx.broker.groups.coordinator.list_groups(getattr(request, "states_filter", ()))
+    groups = ctx.groups.coordinator.list_groups(getattr(request, "states_filter", ()))
     return ctx.respond(error_code=ErrorCode.none, groups=[
         {"group_id": g.group_id, "protocol_type": g.protocol_type or "",
          "group_state": g.state.value, "group_type": "classic"}
@@ -61,7 +61,7 @@ async def list_groups(ctx: RequestContext, request: Any) -> Any:
 
 @dispatch.handles(42, 0, 2)
 async def delete_groups(ctx: RequestContext, request: Any) -> Any:
-    coordinator = ctx.broker.groups.coordinator
+    coordinator = ctx.groups.coordinator
     return ctx.respond(results=[
         {"group_id": g, "error_code": ErrorCode[await coordinator.delete_group(g)]}
         for g in request.groups_names

@@ -20,7 +20,7 @@ from strom.protocol.schema import millis
 async def join_group(ctx: RequestContext, request: Any) -> Any:
     session_ms = millis(request.session_timeout)
     rebalance = getattr(request, "rebalance_timeout", None)
-    result = await ctx.broker.groups.coordinator.join(JoinRequest(
+    result = await ctx.groups.coordinator.join(JoinRequest(
         group_id=request.group_id,
         member_id=request.member_id,
         group_instance_id=getattr(request, "group_instance_id", None),
@@ -47,7 +47,7 @@ async def join_group(ctx: RequestContext, request: Any) -> Any:
 
 @dispatch.handles(14, 0, 5)
 async def sync_group(ctx: RequestContext, request: Any) -> Any:
-    result = await ctx.broker.groups.coordinator.sync(
+    result = await ctx.groups.coordinator.sync(
         request.group_id,
         int(request.generation_id),
         request.member_id,
@@ -62,7 +62,7 @@ async def sync_group(ctx: RequestContext, request: Any) -> Any:
 
 @dispatch.handles(12, 0, 4)
 async def heartbeat(ctx: RequestContext, request: Any) -> Any:
-    error = ctx.broker.groups.coordinator.heartbeat(
+    error = ctx.groups.coordinator.heartbeat(
         request.group_id, int(request.generation_id), request.member_id,
         getattr(request, "group_instance_id", None),
     )
@@ -75,7 +75,7 @@ async def leave_group(ctx: RequestContext, request: Any) -> Any:
         members = [(m.member_id, m.group_instance_id) for m in request.members]
     else:
         members = [(request.member_id, None)]
-    error, results = await ctx.broker.groups.coordinator.leave(request.group_id, members)
+    error, results = await ctx.groups.coordinator.leave(request.group_id, members)
     if ctx.api_version < 3:
         top = error if error != "none" else (results[0] if results else "none")
         return ctx.respond(error_code=ErrorCode[top])

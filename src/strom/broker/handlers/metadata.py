@@ -103,14 +103,14 @@ def cached_topic(w: MetadataWriter, topic: TopicInfo, image: MetadataImage,
 
 
 def _lookup_or_create(ctx: RequestContext, name: str, auto_create: bool) -> Answer:
-    image = ctx.broker.store.image()
+    image = ctx.metadata.image()
     topic = image.topics.get(name)
     if topic is not None:
         return topic
     if not auto_create or name in INTERNAL_TOPICS:
         return Missing(name, None, ErrorCode.unknown_topic_or_partition)
     try:
-        return ctx.broker.admin.auto_create(name)
+        return ctx.admin.auto_create(name)
     except MetadataError as exc:
         if exc.error == "topic_already_exists":
             return _lookup_or_create(ctx, name, False)
@@ -122,7 +122,7 @@ def _answers(ctx: RequestContext, request: Any, image: MetadataImage) -> list[An
     requested = request.topics
     if requested is None or (ctx.api_version == 0 and not requested):
         return list(image.topics_by_name)
-    auto_create = ctx.broker.config.get_bool("auto.create.topics.enable") and getattr(
+    auto_create = ctx.config.get_bool("auto.create.topics.enable") and getattr(
         request, "allow_auto_topic_creation", True
     )
     answers: list[Answer] = []
@@ -139,8 +139,8 @@ def _answers(ctx: RequestContext, request: Any, image: MetadataImage) -> list[An
 
 @dispatch.handles(3, 0, 13)
 async def handle(ctx: RequestContext, request: Any) -> EncodedBody:
-    answers = _answers(ctx, request, ctx.broker.store.image())
-    image = ctx.broker.store.image()  # auto-creation may have published a newer one
+    answers = _answers(ctx, request, ctx.metadata.image())
+    image = ctx.metadata.image()  # auto-creation may have published a newer one
     w = writer(ctx.api_version)
     offline = _offline_here(ctx, answers)
     entries: list[bytes] = []
@@ -152,7 +152,7 @@ async def handle(ctx: RequestContext, request: Any) -> EncodedBody:
             continue
         here = offline.get(answer.name)
         encoded = (cached_topic(w, answer, image) if here is None else
-                   encode_topic(w, answer, image.live_broker_ids, ctx.broker.broker_id, here))
+                   encode_topic(w, answer, image.live_broker_ids, ctx.broker_id, here))
         entries.append(encoded.data)
         errors += encoded.errors
     brokers = [BrokerRow(b.broker_id, b.host, b.port, b.rack)
@@ -162,14 +162,14 @@ async def handle(ctx: RequestContext, request: Any) -> EncodedBody:
 
 def _offline_here(ctx: RequestContext, answers: list[Answer]) -> dict[str, set[int]]:
     """The partitions, by topic, whose replica here sits in a failed log dir."""
-    if not ctx.broker.logs.offline_dirs:
+    if not ctx.partitions.offline_dirs:
         return {}
     out: dict[str, set[int]] = {}
     for topic in answers:
         if isinstance(topic, Missing):
             continue
         for index in topic.partitions:
-            partition = ctx.broker.replicas.get(topic.name, index)
+            partition = ctx.partitions.get(topic.name, index)
             if partition is not None and partition.log.offline is not None:
                 out.setdefault(topic.name, set()).add(index)
     return out

@@ -20,7 +20,7 @@ async def offset_commit(ctx: RequestContext, request: Any) -> Any:
                      int(getattr(p, "committed_leader_epoch", -1)), p.committed_metadata)
         for t in request.topics for p in t.partitions
     ]
-    _, results = await ctx.broker.groups.coordinator.commit(
+    _, results = await ctx.groups.coordinator.commit(
         request.group_id, generation, request.member_id,
         getattr(request, "group_instance_id", None), commits,
     )
@@ -35,7 +35,7 @@ async def offset_commit(ctx: RequestContext, request: Any) -> Any:
 
 def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool) -> dict[str, Any]:
     wanted = None if topics is None else [(t.name, list(t.partition_indexes)) for t in topics]
-    error, offsets = ctx.broker.groups.coordinator.fetch(group_id, wanted)
+    error, offsets = ctx.groups.coordinator.fetch(group_id, wanted)
     by_topic: dict[str, list[dict[str, Any]]] = {}
     for (topic, partition), committed in sorted(offsets.items()):
         by_topic.setdefault(topic, []).append({
@@ -61,7 +61,7 @@ async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
 @dispatch.handles(47, 0, 0)
 async def offset_delete(ctx: RequestContext, request: Any) -> Any:
     partitions = [(t.name, int(p.partition_index)) for t in request.topics for p in t.partitions]
-    error, results = await ctx.broker.groups.coordinator.delete_offsets(request.group_id,
+    error, results = await ctx.groups.coordinator.delete_offsets(request.group_id,
                                                                        partitions)
     return ctx.respond(
         error_code=ErrorCode[error],

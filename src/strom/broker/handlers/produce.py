@@ -46,7 +46,7 @@ def _isr_too_small(partition: Partition, isr_size: int) -> str:
 
 def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
             pending: _Pending) -> dict[str, Any]:
-    partition = ctx.broker.replicas.get(topic.name, part.index)
+    partition = ctx.partitions.get(topic.name, part.index)
     if partition is None:
         return _partition_error(part.index, missing_partition_error(ctx, topic.name, part.index))
     if not partition.is_leader:
@@ -63,7 +63,7 @@ def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
         entry["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}
                                   for index, message in result.record_errors]
         return entry
-    ctx.broker.metrics.produced(topic.name, part.records)
+    ctx.metrics.produced(topic.name, part.records)
     entry = {
         "index": part.index,
         "error_code": NONE,

@@ -21,5 +21,5 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     if request.transactional_id is not None:
         return ctx.respond(error_code=ErrorCode.transactional_id_authorization_failed,
                            producer_id=-1, producer_epoch=-1)
-    producer_id = ctx.broker.producer_ids.next_id()
+    producer_id = ctx.producer_ids.next_id()
     return ctx.respond(error_code=NONE, producer_id=producer_id, producer_epoch=0)

@@ -20,7 +20,7 @@ from strom.cluster.store import MetadataError
 
 
 def _alter_topic(ctx: RequestContext, topic: Any) -> list[dict[str, Any]]:
-    live = set(ctx.broker.store.image().brokers)
+    live = set(ctx.metadata.image().brokers)
     outcome: dict[int, tuple[str, str | None]] = {}
 
     def change(current: TopicInfo) -> TopicInfo | None:
@@ -43,7 +43,7 @@ def _alter_topic(ctx: RequestContext, topic: Any) -> list[dict[str, Any]]:
         return replace(current, partitions=updated) if updated != current.partitions else None
 
     try:
-        ctx.broker.store.update_topic(topic.name, change)
+        ctx.metadata.update_topic(topic.name, change)
     except MetadataError as exc:
         outcome = {int(p.partition_index): (exc.error, str(exc)) for p in topic.partitions}
     return [{"partition_index": int(p.partition_index),
@@ -60,7 +60,7 @@ async def alter(ctx: RequestContext, request: Any) -> Any:
 
 @dispatch.handles(46, 0, 0)
 async def list_reassignments(ctx: RequestContext, request: Any) -> Any:
-    image = ctx.broker.store.image()
+    image = ctx.metadata.image()
     wanted = None if request.topics is None else {
         t.name: set(int(p) for p in t.partition_indexes) for t in request.topics}
     topics = []

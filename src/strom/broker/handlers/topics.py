@@ -24,7 +24,7 @@ from strom.protocol.schema import uuid_or_none
 
 def _created(ctx: RequestContext, name: str, configs: dict[str, str],
              assignments: dict[int, list[int]], topic_id: Any) -> dict[str, Any]:
-    effective = effective_topic_configs(configs, ctx.broker.config.props)
+    effective = effective_topic_configs(configs, ctx.config.props)
     return {
         "name": name,
         "topic_id": topic_id,
@@ -69,7 +69,7 @@ def _result(ctx: RequestContext, plan: CreatePlan) -> dict[str, Any]:
 @dispatch.handles(19, 2, 7)
 async def create_topics(ctx: RequestContext, request: Any) -> Any:
     counts = Counter(t.name for t in request.topics)
-    plans = await ctx.broker.admin.create_topics(
+    plans = await ctx.admin.create_topics(
         [_spec(t) for t in request.topics if counts[t.name] == 1], bool(request.validate_only))
     by_name = {plan.spec.name: plan for plan in plans}
     results = []
@@ -110,14 +110,14 @@ async def delete_topics(ctx: RequestContext, request: Any) -> Any:
         wanted = [(state.name, uuid_or_none(state.topic_id)) for state in request.topics]
     else:
         wanted = [(name, None) for name in request.topic_names]
-    image = ctx.broker.store.image()
+    image = ctx.metadata.image()
     by_id = image.topics_by_id if ctx.api_version >= 6 else {}
     entries: list[dict[str, Any] | Any] = []
     for name, topic_id in wanted:
         topic, refusal = _resolve_delete(image, by_id, name, topic_id)
         entries.append(refusal or topic)
     names = list(dict.fromkeys(e.name for e in entries if not isinstance(e, dict)))
-    outcomes = await ctx.broker.admin.delete_topics(names) if names else {}
+    outcomes = await ctx.admin.delete_topics(names) if names else {}
     results = []
     for entry in entries:
         if isinstance(entry, dict):
@@ -142,7 +142,7 @@ async def create_partitions(ctx: RequestContext, request: Any) -> Any:
             continue
         assignments = [list(a.broker_ids) for a in topic.assignments] if topic.assignments else None
         try:
-            await ctx.broker.admin.add_partitions(topic.name, int(topic.count), assignments,
+            await ctx.admin.add_partitions(topic.name, int(topic.count), assignments,
                                                   bool(request.validate_only))
         except MetadataError as exc:
             results.append({"name": topic.name, "error_code": error(exc.error),
