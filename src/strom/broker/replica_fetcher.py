@@ -22,7 +22,7 @@ from strom.broker.peer import PeerError
 from strom.protocol.schema import build
 
 if TYPE_CHECKING:
-    from strom.broker.server import Broker
+    from strom.broker.services import ReplicaHost
 
 log = logging.getLogger(__name__)
 FETCH, OFFSET_FOR_LEADER_EPOCH = 1, 23
@@ -31,7 +31,7 @@ FETCH, OFFSET_FOR_LEADER_EPOCH = 1, 23
 class LeaderFetcher:
     """Replicates the partitions led by one broker."""
 
-    def __init__(self, broker: Broker, leader_id: int) -> None:
+    def __init__(self, broker: ReplicaHost, leader_id: int) -> None:
         self.broker = broker
         self.leader_id = leader_id
         self.partitions: dict[tuple[str, int], Partition] = {}
@@ -151,7 +151,7 @@ class LeaderFetcher:
 
 
 class ReplicaFetcherManager:
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: ReplicaHost) -> None:
         self.broker = broker
         self.fetchers: dict[int, LeaderFetcher] = {}
         self.assigned: dict[tuple[str, int], int] = {}

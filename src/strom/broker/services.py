@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from strom.broker.metrics import BrokerMetrics
     from strom.broker.partition import Partition
+    from strom.broker.peer import PeerChannel
     from strom.broker.replica_manager import ReplicaManager
     from strom.broker.topic_admin import CreatePlan, TopicSpec
     from strom.cluster.image import MetadataImage, TopicInfo
@@ -106,6 +107,22 @@ class Followers(Protocol):
     def unfollow(self, key: tuple[str, int]) -> None: ...
 
     def stop(self) -> None: ...
+
+
+class ReplicaHost(Protocol):
+    """What the replica fetchers use: who we are, where leaders are, how to reach them."""
+
+    @property
+    def broker_id(self) -> int: ...
+
+    @property
+    def config(self) -> BrokerConfig: ...
+
+    @property
+    def store(self) -> MetadataView: ...
+
+    @property
+    def peers(self) -> PeerChannel: ...
 
 
 class BrokerStatus(Protocol):
