@@ -1,0 +1,48 @@
+"""ApiVersions without a socket: the answer is the handler registry, nothing else.
+
+The context gives the handler no face at all (every one is `Unused`): ApiVersions must
+not need the broker.
+"""
+
+from __future__ import annotations
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker import dispatch
+from strom.broker.handlers import api_versions, list_offsets, offsets, topics
+from support.handler_context import call, context, request
+
+API_VERSIONS, LIST_OFFSETS, OFFSET_FETCH, CREATE_TOPICS = 18, 2, 9, 19
+REGISTERED = (list_offsets, offsets, topics)  # importing a handler module registers it
+
+
+def _ranges(response: object) -> dict[int, tuple[int, int]]:
+    return {int(k.api_key): (int(k.min_version), int(k.max_version))
+            for k in response.api_keys}  # type: ignore[attr-defined]
+
+
+def test_every_version_answers_the_registry_without_touching_the_broker() -> None:
+    for version in range(4):
+        ctx = context(API_VERSIONS, version)
+        response = call(api_versions.handle, ctx, request(API_VERSIONS, version))
+        assert response.error_code == ErrorCode.none
+        ranges = _ranges(response)
+        assert ranges == {key: (lo, hi) for key, lo, hi in dispatch.advertised()}
+        assert ranges[API_VERSIONS] == (0, 4)
+        assert ranges[LIST_OFFSETS][1] >= 7 and ranges[OFFSET_FETCH][1] >= 8
+        assert CREATE_TOPICS in ranges
+
+
+def test_the_answer_is_in_key_order() -> None:
+    response = call(api_versions.handle, context(API_VERSIONS, 3), request(API_VERSIONS, 3))
+    keys = [int(k.api_key) for k in response.api_keys]
+    assert keys == sorted(keys)
+
+
+def test_an_unknown_version_is_answered_as_v0_with_unsupported_version() -> None:
+    """KIP-511: the client learns our ranges from a v0 body and asks again."""
+    frame = api_versions.unsupported_version_response(41)
+    size, correlation_id = int.from_bytes(frame[:4], "big"), int.from_bytes(frame[4:8], "big")
+    assert size == len(frame) - 4 and correlation_id == 41
+    error_code = int.from_bytes(frame[8:10], "big", signed=True)
+    assert error_code == ErrorCode.unsupported_version
