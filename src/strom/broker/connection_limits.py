@@ -119,7 +119,7 @@ def _addresses(host: str) -> set[str]:
 class ConnectionLimits:
     """Counts and caps shared by every connection of one broker (all on its event loop)."""
 
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, connections: Iterable[Limited] = ()) -> None:
         self.max_connections = config.get_int("max.connections")
         self.max_per_ip = config.get_int("max.connections.per.ip")
         self.per_ip_overrides = resolve_overrides(
@@ -140,7 +140,7 @@ class ConnectionLimits:
         self.partial_bytes = 0
         self.queued_bytes = 0
         self.memory_paused = False
-        self.connections: Iterable[Limited] = ()  # the broker's set, for pause and resume
+        self.connections = connections  # the broker's set, for pause and resume
 
     # --- counts ----------------------------------------------------------------------
 

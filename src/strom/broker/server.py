@@ -58,8 +58,7 @@ class Broker:
         self.clock = clock
         self.broker_id = config.broker_id
         self.connections: set[KafkaConnection] = set()
-        self.connection_limits = ConnectionLimits(config)
-        self.connection_limits.connections = self.connections
+        self.connection_limits = ConnectionLimits(config, self.connections)
         self.started_at = time.monotonic()
         self._servers: list[asyncio.base_events.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
