@@ -27,6 +27,7 @@ from strom.broker.connection_limits import (
 )
 from strom.broker.context import RequestContext
 from strom.protocol import apis, framing
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.framing import FrameDecoder, FrameError, RequestDecodeError
 
 if TYPE_CHECKING:
@@ -236,7 +237,7 @@ class KafkaConnection(asyncio.Protocol):
             raise _CloseConnection(str(exc)) from exc
         registration = dispatch.lookup(request.api_key, request.api_version)
         if registration is None or request.body is None:
-            if request.api_key == apis.API_VERSIONS:
+            if request.api_key == ApiKey.API_VERSIONS:
                 from strom.broker.handlers.api_versions import unsupported_version_response
 
                 return unsupported_version_response(request.correlation_id)

@@ -1,7 +1,9 @@
 """The table of APIs this broker serves, built from the handlers that register.
 
 ApiVersions is derived from this table, so what we advertise can never drift from what
-we implement. Each handler module registers with `@handles(api_key, min, max)`.
+we implement. Each handler module registers with `@handles(ApiKey.X, min, max)`;
+`strom.broker.handlers.registry` imports every handler module, by name, so the table is
+complete once it is imported (no list of strings read by importlib).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from strom.protocol.api_keys import ApiKey
 
 if TYPE_CHECKING:
     from strom.broker.context import RequestContext
@@ -18,18 +22,18 @@ Handler = Callable[["RequestContext", Any], Awaitable[Any]]
 
 @dataclass(frozen=True)
 class Registration:
-    api_key: int
+    api_key: ApiKey
     min_version: int
     max_version: int
     handler: Handler
     advertised_min: int
 
 
-HANDLERS: dict[int, Registration] = {}
+HANDLERS: dict[ApiKey, Registration] = {}
 
 
 def handles(
-    api_key: int, min_version: int, max_version: int, *, advertised_min: int | None = None
+    api_key: ApiKey, min_version: int, max_version: int, *, advertised_min: int | None = None
 ) -> Callable[[Handler], Handler]:
     """Register a handler; `advertised_min` below `min_version` is a client workaround."""
 
@@ -47,11 +51,13 @@ def handles(
 
 
 def lookup(api_key: int, version: int) -> Registration | None:
-    reg = HANDLERS.get(api_key)
+    """The handler for a decoded request's (key, version); any int, known or not."""
+    reg = HANDLERS.get(api_key)  # type: ignore[call-overload]  # an IntEnum hashes as its int
     if reg is None or not reg.min_version <= version <= reg.max_version:
         return None
     return reg
 
 
 def advertised() -> list[tuple[int, int, int]]:
-    return sorted((r.api_key, r.advertised_min, r.max_version) for r in HANDLERS.values())
+    """(key, min, max) of every registered API, the body of ApiVersions."""
+    return sorted((int(r.api_key), r.advertised_min, r.max_version) for r in HANDLERS.values())

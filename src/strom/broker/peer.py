@@ -1,7 +1,8 @@
 """`PeerChannel`: send a Kafka request to another broker and await its response.
 
 Brokers talk to each other with the Kafka protocol itself (replica fetches,
-OffsetForLeaderEpoch), encoded and decoded by kio like any client's. One connection per
+OffsetForLeaderEpoch), encoded and decoded by `strom.protocol.framing` (`encode_request`,
+`decode_response`), the module that serves clients. One connection per
 peer, one request at a time on it: the replica fetcher is sequential per leader anyway,
 and it keeps the channel trivially correct. A broken connection is dropped and reopened
 on the next request.
@@ -10,18 +11,13 @@ on the next request.
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import logging
 import struct
 from typing import Any
 
-from kio.schema.request_header.v1.header import RequestHeader as RequestHeaderV1
-from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
-from kio.serial import entity_reader, entity_writer
-from kio.static.primitive import i16, i32
-
-from strom.protocol import apis
+from strom.protocol import framing
+from strom.protocol.api_keys import ApiKey
 
 log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
@@ -41,7 +37,9 @@ class PeerConnection:
         self._lock = asyncio.Lock()
         self._correlation = itertools.count(1)
 
-    async def request(self, api_key: int, version: int, body: Any) -> Any:
+    async def request(self, api_key: ApiKey, version: int, body: Any) -> Any:
+        """Send one request and return its decoded response; any failure is a PeerError
+        and drops the connection (the next request reopens it)."""
         async with self._lock:
             try:
                 return await asyncio.wait_for(self._round_trip(api_key, version, body),
@@ -50,37 +48,22 @@ class PeerConnection:
                 self.close()
                 raise PeerError(f"{self.host}:{self.port}: {exc!r}") from exc
 
-    async def _round_trip(self, api_key: int, version: int, body: Any) -> Any:
+    async def _round_trip(self, api_key: ApiKey, version: int, body: Any) -> Any:
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
         correlation = next(self._correlation)
-        spec = apis.request_spec(api_key, version)
-        if spec is None:
-            raise PeerError(f"no schema for api {api_key} v{version}")
-        header_type = RequestHeaderV2 if spec.flexible else RequestHeaderV1
-        header = header_type(request_api_key=i16(api_key), request_api_version=i16(version),
-                             correlation_id=i32(correlation), client_id=self.client_id)
-        out = io.BytesIO()
-        out.write(b"\0\0\0\0")
-        entity_writer(header_type)(out, header)
-        entity_writer(type(body))(out, body)
-        frame = out.getbuffer()
-        _SIZE.pack_into(frame, 0, len(frame) - 4)
-        self._writer.write(bytes(frame))
-        del frame
+        try:
+            frame = framing.encode_request(correlation, api_key, version, body, self.client_id)
+        except LookupError as exc:
+            raise PeerError(str(exc)) from exc
+        self._writer.write(frame)
         await self._writer.drain()
         (size,) = _SIZE.unpack(await self._reader.readexactly(4))
-        payload = await self._reader.readexactly(size)
-        (got,) = _SIZE.unpack_from(payload, 0)
-        if got != correlation:
-            raise PeerError(f"correlation id {got} != {correlation}")
-        offset = 4
-        if apis.response_header_flexible(api_key, version):
-            offset += 1  # empty tagged fields in the response header
-        response: Any
-        response, _ = entity_reader(apis.response_type(api_key, version))(payload, offset)
-        return response
+        response = framing.decode_response(await self._reader.readexactly(size), api_key, version)
+        if response.correlation_id != correlation:
+            raise PeerError(f"correlation id {response.correlation_id} != {correlation}")
+        return response.body
 
     def close(self) -> None:
         if self._writer is not None:

@@ -19,13 +19,13 @@ from kio.schema.offset_for_leader_epoch.v4.request import OffsetForLeaderEpochRe
 
 from strom.broker.partition import Partition
 from strom.broker.peer import PeerError
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 
 if TYPE_CHECKING:
     from strom.broker.services import ReplicaHost
 
 log = logging.getLogger(__name__)
-FETCH, OFFSET_FOR_LEADER_EPOCH = 1, 23
 
 
 class LeaderFetcher:
@@ -93,7 +93,7 @@ class LeaderFetcher:
             })
         request = build(OffsetForLeaderEpochRequest, replica_id=self.broker.broker_id, topics=[
             {"topic": t, "partitions": parts} for t, parts in by_topic.items()])
-        response = await conn.request(OFFSET_FOR_LEADER_EPOCH, 4, request)
+        response = await conn.request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, request)
         for topic_result in response.topics:
             for result in topic_result.partitions:
                 key = (topic_result.topic, int(result.partition))
@@ -121,7 +121,7 @@ class LeaderFetcher:
                         max_wait=self.broker.config.get_int("replica.fetch.wait.max.ms"),
                         min_bytes=1, max_bytes=10 * 1024 * 1024, session_id=0, session_epoch=-1,
                         topics=[{"topic": t, "partitions": ps} for t, ps in by_topic.items()])
-        response = await conn.request(FETCH, 12, request)
+        response = await conn.request(ApiKey.FETCH, 12, request)
         if response.error_code != ErrorCode.none:
             raise PeerError(f"fetch refused: {response.error_code.name}")
         for topic_response in response.responses:

@@ -1,4 +1,4 @@
-"""Kafka API keys and the kio schema behind each (key, version).
+"""The kio schema behind each Kafka (API key, version); the keys are `api_keys.ApiKey`.
 
 What the broker *serves* is decided by the handlers it registers (strom.broker), never
 by what kio could parse: advertising a version we do not fully implement makes clients
@@ -18,7 +18,7 @@ from kio.schema.index import api_key_map, schema_name_map
 from kio.serial import entity_reader
 from kio.static.constants import EntityType
 
-API_VERSIONS = 18
+from strom.protocol.api_keys import ApiKey
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def response_module(api_key: int, version: int) -> ModuleType:
 @functools.cache
 def response_header_flexible(api_key: int, version: int) -> bool:
     """ApiVersions always answers with header v0, whatever its version (KIP-511)."""
-    if api_key == API_VERSIONS:
+    if api_key == ApiKey.API_VERSIONS:
         return False
     return bool(getattr(response_type(api_key, version), "__flexible__", False))
 

@@ -1,7 +1,9 @@
 """Turning a byte stream into request frames, and requests and responses into bytes.
 
 Sans-I/O: nothing here touches a socket. The server feeds received bytes to a
-`FrameDecoder` and writes what `encode_response` returns.
+`FrameDecoder` and writes what `encode_response` returns. Both directions live here: a
+broker talking to another (`strom.broker.peer`) writes with `encode_request` and reads
+with `decode_response`, the same kio schemas and header rules the server side uses.
 
 Every Kafka message is a 4-byte big-endian size followed by that many bytes. A size
 that is negative or above `socket.request.max.bytes` is a protocol violation: the
@@ -10,15 +12,19 @@ connection must be closed before anything is allocated for it (CVE-2022-34917).
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.request_header.v1.header import RequestHeader as RequestHeaderV1
 from kio.schema.request_header.v2.header import RequestHeader as RequestHeaderV2
+from kio.schema.response_header.v0.header import ResponseHeader as ResponseHeaderV0
+from kio.schema.response_header.v1.header import ResponseHeader as ResponseHeaderV1
 from kio.serial import entity_reader, entity_writer
+from kio.static.primitive import i16, i32
 
 from strom.protocol import apis, guard
 from strom.protocol.schema import null_required_array
@@ -29,6 +35,8 @@ _MANY_CHUNKS = 8  # appended to one bytearray rather than kept one object each
 _CORRELATION = struct.Struct(">i")
 _read_header_v1 = entity_reader(RequestHeaderV1)
 _read_header_v2 = entity_reader(RequestHeaderV2)
+_read_response_header_v0 = entity_reader(ResponseHeaderV0)
+_read_response_header_v1 = entity_reader(ResponseHeaderV1)
 
 
 class FrameError(Exception):
@@ -172,3 +180,54 @@ def _join_encoded(correlation_id: int, flexible_header: bool, parts: Sequence[by
     header = b"\0" if flexible_header else b""  # no tagged fields in the response header
     size = 4 + len(header) + sum(map(len, parts))
     return b"".join([_SIZE.pack(size), _CORRELATION.pack(correlation_id), header, *parts])
+
+
+# The client half: what a broker sends to another broker and reads back.
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedResponse:
+    correlation_id: int
+    body: Any  # a kio response entity
+
+
+def encode_request(correlation_id: int, api_key: int, version: int, body: Any,
+                   client_id: str | None) -> bytes:
+    """Size prefix, request header (v2 with tagged fields when the API version is flexible,
+    else v1) and body: the frame `decode_request` reads back.
+
+    Raises LookupError for an (api key, version) kio has no schema for.
+    """
+    spec = apis.request_spec(api_key, version)
+    if spec is None:
+        raise LookupError(f"no schema for api {api_key} v{version}")
+    header_type = RequestHeaderV2 if spec.flexible else RequestHeaderV1
+    header = header_type(request_api_key=i16(api_key), request_api_version=i16(version),
+                         correlation_id=i32(correlation_id), client_id=client_id)
+    out = io.BytesIO()
+    out.write(b"\0\0\0\0")
+    entity_writer(header_type)(out, header)
+    entity_writer(type(body))(out, body)
+    data = out.getbuffer()
+    _SIZE.pack_into(data, 0, len(data) - 4)
+    del data
+    return out.getvalue()
+
+
+def decode_response(frame: bytes, api_key: int, version: int) -> DecodedResponse:
+    """Header and body of one response frame (without its size prefix), for the request
+    sent as (api key, version): a response does not name its API, the caller knows it.
+
+    The header is v1 (with tagged fields) when the response is flexible, else v0.
+    """
+    read_header = _read_response_header_v1 if apis.response_header_flexible(api_key, version) \
+        else _read_response_header_v0
+    header, offset = read_header(frame, 0)
+    body, _ = _response_reader(api_key, version)(frame, offset)
+    return DecodedResponse(int(header.correlation_id), body)
+
+
+@functools.cache
+def _response_reader(api_key: int, version: int) -> Callable[[bytes, int], tuple[Any, int]]:
+    reader: Callable[[bytes, int], tuple[Any, int]] = entity_reader(apis.response_type(api_key, version))
+    return reader

@@ -1,30 +1,14 @@
-"""One module per API family; importing a module registers its handlers."""
+"""One module per API family; `registry` imports each, which registers its handlers."""
 
 from __future__ import annotations
 
-import importlib
-
-_MODULES = (
-    "api_versions",
-    "metadata",
-    "produce",
-    "fetch",
-    "list_offsets",
-    "topics",
-    "configs",
-    "describe_cluster",
-    "delete_records",
-    "producer_ids",
-    "find_coordinator",
-    "groups",
-    "offsets",
-    "group_admin",
-    "leader_epochs",
-    "elect_leaders",
-    "reassignments",
-)
-
 
 def register_all() -> None:
-    for name in _MODULES:
-        importlib.import_module(f"{__name__}.{name}")
+    """Fill the dispatch table (idempotent: a module registers once, when first imported).
+
+    The import is here rather than at the top so that importing one handler module (a
+    handler test) does not import them all.
+    """
+    from strom.broker.handlers import registry
+
+    assert registry.MODULES  # the import is what registers

@@ -9,6 +9,7 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.protocol import apis, framing
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 
 
@@ -19,7 +20,7 @@ def _api_keys() -> list[dict[str, int]]:
     ]
 
 
-@dispatch.handles(apis.API_VERSIONS, 0, 4)
+@dispatch.handles(ApiKey.API_VERSIONS, 0, 4)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     return build(ctx.response_type(), error_code=ErrorCode.none, api_keys=_api_keys())
 
@@ -28,8 +29,8 @@ def unsupported_version_response(correlation_id: int) -> bytes:
     """KIP-511: a version we lack is answered as v0 with UNSUPPORTED_VERSION and our list,
     so the client can pick a version and ask again."""
     body: Any = build(
-        apis.response_type(apis.API_VERSIONS, 0),
+        apis.response_type(ApiKey.API_VERSIONS, 0),
         error_code=ErrorCode.unsupported_version,
         api_keys=_api_keys(),
     )
-    return framing.encode_response(correlation_id, apis.API_VERSIONS, 0, body)
+    return framing.encode_response(correlation_id, ApiKey.API_VERSIONS, 0, body)

@@ -23,6 +23,7 @@ from strom.broker.handlers.common import NONE
 from strom.cluster.store import MetadataError
 from strom.config.defs import ConfigDef, ConfigSource, ConfigType, InvalidConfig
 from strom.config.topic import effective_topic_configs, validate_topic_overrides
+from strom.protocol.api_keys import ApiKey
 
 log = logging.getLogger(__name__)
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
@@ -69,7 +70,7 @@ def _describe_broker(ctx: RequestContext, name: str, synonyms: bool, docs: bool
     return NONE, None, entries
 
 
-@dispatch.handles(32, 1, 4)
+@dispatch.handles(ApiKey.DESCRIBE_CONFIGS, 1, 4)
 async def describe_configs(ctx: RequestContext, request: Any) -> Any:
     include_synonyms = bool(getattr(request, "include_synonyms", False))
     docs = bool(getattr(request, "include_documentation", False))
@@ -126,7 +127,7 @@ def _alter(ctx: RequestContext, resource: Any, change: Callable[[dict[str, str]]
             "resource_name": name}
 
 
-@dispatch.handles(33, 0, 2)
+@dispatch.handles(ApiKey.ALTER_CONFIGS, 0, 2)
 async def alter_configs(ctx: RequestContext, request: Any) -> Any:
     """Legacy AlterConfigs replaces the whole set of overrides with the given one."""
     responses = []
@@ -169,7 +170,7 @@ def _incremental(ops: tuple[Any, ...]) -> Callable[[dict[str, str]], dict[str, s
     return change
 
 
-@dispatch.handles(44, 0, 1)
+@dispatch.handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1)
 async def incremental_alter_configs(ctx: RequestContext, request: Any) -> Any:
     names = [(int(r.resource_type), r.resource_name) for r in request.resources]
     responses = []

@@ -10,6 +10,7 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
+from strom.protocol.api_keys import ApiKey
 from strom.storage import KafkaStorageError, OffsetOutOfRange
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def _delete(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     return {"partition_index": part.partition_index, "low_watermark": low, "error_code": NONE}
 
 
-@dispatch.handles(21, 0, 2)
+@dispatch.handles(ApiKey.DELETE_RECORDS, 0, 2)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     topics = [
         {"name": t.name, "partitions": [_delete(ctx, t.name, p) for p in t.partitions]}

@@ -9,12 +9,13 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
+from strom.protocol.api_keys import ApiKey
 
 BROKERS_ENDPOINT = 1
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
 
-@dispatch.handles(60, 0, 2)
+@dispatch.handles(ApiKey.DESCRIBE_CLUSTER, 0, 2)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     image = ctx.metadata.image()
     endpoint_type = int(getattr(request, "endpoint_type", BROKERS_ENDPOINT))

@@ -17,6 +17,7 @@ from strom.broker.context import RequestContext
 from strom.cluster.controller import elect, preferred
 from strom.cluster.image import PartitionInfo, TopicInfo
 from strom.cluster.store import MetadataError
+from strom.protocol.api_keys import ApiKey
 
 PREFERRED, UNCLEAN = 0, 1
 
@@ -63,7 +64,7 @@ def _elect_topic(ctx: RequestContext, name: str, partitions: list[int] | None,
     return [{"partition_id": p, "error_code": ErrorCode[outcome.get(p, "none")]} for p in wanted]
 
 
-@dispatch.handles(43, 0, 2)
+@dispatch.handles(ApiKey.ELECT_LEADERS, 0, 2)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     kind = int(getattr(request, "election_type", PREFERRED))
     if kind not in (PREFERRED, UNCLEAN):

@@ -29,6 +29,7 @@ from strom.broker.handlers.common import (
     resolve_topic,
 )
 from strom.broker.partition import Partition
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build, millis, uuid_or_none
 
 READ_COMMITTED = 1
@@ -128,7 +129,7 @@ class _FetchPlan:
         return entry
 
 
-@dispatch.handles(1, 4, 17)
+@dispatch.handles(ApiKey.FETCH, 4, 17)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     plan = _FetchPlan(ctx, request)
     if plan.replica_id >= 0 and plan.replica_id not in ctx.metadata.image().brokers:

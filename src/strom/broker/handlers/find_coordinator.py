@@ -14,6 +14,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
+from strom.protocol.api_keys import ApiKey
 
 GROUP, TRANSACTION = 0, 1
 
@@ -42,7 +43,7 @@ def _find(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     return entry
 
 
-@dispatch.handles(10, 0, 6)
+@dispatch.handles(ApiKey.FIND_COORDINATOR, 0, 6)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     key_type = int(getattr(request, "key_type", GROUP))
     if ctx.api_version >= 4:

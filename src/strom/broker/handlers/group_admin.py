@@ -9,6 +9,7 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.coordinator.group.model import Group, GroupState
+from strom.protocol.api_keys import ApiKey
 
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
@@ -41,12 +42,12 @@ def _summary(group: Group) -> dict[str, Any]:
     }
 
 
-@dispatch.handles(15, 0, 5)
+@dispatch.handles(ApiKey.DESCRIBE_GROUPS, 0, 5)
 async def describe_groups(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(groups=[_describe(ctx, g) for g in request.groups])
 
 
-@dispatch.handles(16, 0, 5)
+@dispatch.handles(ApiKey.LIST_GROUPS, 0, 5)
 async def list_groups(ctx: RequestContext, request: Any) -> Any:
     types = {t.lower() for t in getattr(request, "types_filter", ())}
     if types and "classic" not in types:
@@ -59,7 +60,7 @@ async def list_groups(ctx: RequestContext, request: Any) -> Any:
     ])
 
 
-@dispatch.handles(42, 0, 2)
+@dispatch.handles(ApiKey.DELETE_GROUPS, 0, 2)
 async def delete_groups(ctx: RequestContext, request: Any) -> Any:
     coordinator = ctx.groups.coordinator
     return ctx.respond(results=[

@@ -13,10 +13,11 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.coordinator.group.membership import JoinRequest
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import millis
 
 
-@dispatch.handles(11, 0, 9)
+@dispatch.handles(ApiKey.JOIN_GROUP, 0, 9)
 async def join_group(ctx: RequestContext, request: Any) -> Any:
     session_ms = millis(request.session_timeout)
     rebalance = getattr(request, "rebalance_timeout", None)
@@ -45,7 +46,7 @@ async def join_group(ctx: RequestContext, request: Any) -> Any:
     )
 
 
-@dispatch.handles(14, 0, 5)
+@dispatch.handles(ApiKey.SYNC_GROUP, 0, 5)
 async def sync_group(ctx: RequestContext, request: Any) -> Any:
     result = await ctx.groups.coordinator.sync(
         request.group_id,
@@ -60,7 +61,7 @@ async def sync_group(ctx: RequestContext, request: Any) -> Any:
                        protocol_name=result.protocol_name, assignment=result.assignment)
 
 
-@dispatch.handles(12, 0, 4)
+@dispatch.handles(ApiKey.HEARTBEAT, 0, 4)
 async def heartbeat(ctx: RequestContext, request: Any) -> Any:
     error = ctx.groups.coordinator.heartbeat(
         request.group_id, int(request.generation_id), request.member_id,
@@ -69,7 +70,7 @@ async def heartbeat(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(error_code=ErrorCode[error])
 
 
-@dispatch.handles(13, 0, 5)
+@dispatch.handles(ApiKey.LEAVE_GROUP, 0, 5)
 async def leave_group(ctx: RequestContext, request: Any) -> Any:
     if ctx.api_version >= 3:
         members = [(m.member_id, m.group_instance_id) for m in request.members]

@@ -11,6 +11,7 @@ from typing import Any
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, leader_partition
+from strom.protocol.api_keys import ApiKey
 
 
 def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
@@ -26,7 +27,7 @@ def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     return entry
 
 
-@dispatch.handles(23, 2, 4)
+@dispatch.handles(ApiKey.OFFSET_FOR_LEADER_EPOCH, 2, 4)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(topics=[
         {"topic": t.topic, "partitions": [_answer(ctx, t.topic, p) for p in t.partitions]}

@@ -13,6 +13,7 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, leader_partition
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 from strom.storage.errors import CorruptLog, KafkaStorageError
 
@@ -37,7 +38,7 @@ def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
     return entry
 
 
-@dispatch.handles(2, 1, 10)
+@dispatch.handles(ApiKey.LIST_OFFSETS, 1, 10)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     topics = []
     for topic_req in request.topics:

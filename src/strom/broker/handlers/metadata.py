@@ -27,6 +27,7 @@ from strom.broker.handlers.common import error
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.cluster.image import MetadataImage, TopicInfo
 from strom.cluster.store import MetadataError
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.framing import EncodedBody
 from strom.protocol.metadata_response import (
     AUTHORIZED_OPERATIONS_UNKNOWN,
@@ -137,7 +138,7 @@ def _answers(ctx: RequestContext, request: Any, image: MetadataImage) -> list[An
     return answers
 
 
-@dispatch.handles(3, 0, 13)
+@dispatch.handles(ApiKey.METADATA, 0, 13)
 async def handle(ctx: RequestContext, request: Any) -> EncodedBody:
     answers = _answers(ctx, request, ctx.metadata.image())
     image = ctx.metadata.image()  # auto-creation may have published a newer one

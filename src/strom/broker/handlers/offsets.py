@@ -9,9 +9,10 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.coordinator.group.offsets import OffsetCommit
+from strom.protocol.api_keys import ApiKey
 
 
-@dispatch.handles(8, 2, 9)
+@dispatch.handles(ApiKey.OFFSET_COMMIT, 2, 9)
 async def offset_commit(ctx: RequestContext, request: Any) -> Any:
     generation = int(getattr(request, "generation_id_or_member_epoch",
                              getattr(request, "generation_id", -1)))
@@ -49,7 +50,7 @@ def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool) 
             "topics": [{"name": name, "partitions": parts} for name, parts in by_topic.items()]}
 
 
-@dispatch.handles(9, 1, 9)
+@dispatch.handles(ApiKey.OFFSET_FETCH, 1, 9)
 async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
     if ctx.api_version >= 8:
         groups = [_fetch_group(ctx, g.group_id, g.topics, True) for g in request.groups]
@@ -58,7 +59,7 @@ async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(topics=result["topics"], error_code=result["error_code"])
 
 
-@dispatch.handles(47, 0, 0)
+@dispatch.handles(ApiKey.OFFSET_DELETE, 0, 0)
 async def offset_delete(ctx: RequestContext, request: Any) -> Any:
     partitions = [(t.name, int(p.partition_index)) for t in request.topics for p in t.partitions]
     error, results = await ctx.groups.coordinator.delete_offsets(request.group_id,

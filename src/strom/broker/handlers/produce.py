@@ -27,6 +27,7 @@ from strom.broker.handlers.common import (
 )
 from strom.broker.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.records import ATTRIBUTES_OFFSET, CURRENT_MAGIC, MAGIC_OFFSET, Attr
 from strom.protocol.schema import build, millis, uuid_or_none
 
@@ -141,7 +142,7 @@ def _produce_to(ctx: RequestContext, topic_data: Any, acks: int,
     return parts
 
 
-@dispatch.handles(0, 3, 13, advertised_min=0)
+@dispatch.handles(ApiKey.PRODUCE, 3, 13, advertised_min=0)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     acks = int(request.acks)
     responses = []

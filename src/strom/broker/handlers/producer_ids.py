@@ -14,9 +14,10 @@ from kio.schema.errors import ErrorCode
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
+from strom.protocol.api_keys import ApiKey
 
 
-@dispatch.handles(22, 0, 5)
+@dispatch.handles(ApiKey.INIT_PRODUCER_ID, 0, 5)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     if request.transactional_id is not None:
         return ctx.respond(error_code=ErrorCode.transactional_id_authorization_failed,

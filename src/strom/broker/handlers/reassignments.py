@@ -17,6 +17,7 @@ from strom.broker.context import RequestContext
 from strom.cluster import reassignment
 from strom.cluster.image import TopicInfo
 from strom.cluster.store import MetadataError
+from strom.protocol.api_keys import ApiKey
 
 
 def _alter_topic(ctx: RequestContext, topic: Any) -> list[dict[str, Any]]:
@@ -52,13 +53,13 @@ def _alter_topic(ctx: RequestContext, topic: Any) -> list[dict[str, Any]]:
             for p in topic.partitions]
 
 
-@dispatch.handles(45, 0, 0)
+@dispatch.handles(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 async def alter(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(error_code=ErrorCode.none, responses=[
         {"name": t.name, "partitions": _alter_topic(ctx, t)} for t in request.topics])
 
 
-@dispatch.handles(46, 0, 0)
+@dispatch.handles(ApiKey.LIST_PARTITION_REASSIGNMENTS, 0, 0)
 async def list_reassignments(ctx: RequestContext, request: Any) -> Any:
     image = ctx.metadata.image()
     wanted = None if request.topics is None else {

@@ -19,6 +19,7 @@ from strom.broker.topic_admin import CreatePlan, Slicer, TopicSpec
 from strom.cluster.store import MetadataError
 from strom.config.defs import ConfigSource
 from strom.config.topic import effective_topic_configs
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import uuid_or_none
 
 
@@ -66,7 +67,7 @@ def _result(ctx: RequestContext, plan: CreatePlan) -> dict[str, Any]:
     return _created(ctx, plan.spec.name, plan.configs, plan.assignments, plan.topic_id)
 
 
-@dispatch.handles(19, 2, 7)
+@dispatch.handles(ApiKey.CREATE_TOPICS, 2, 7)
 async def create_topics(ctx: RequestContext, request: Any) -> Any:
     counts = Counter(t.name for t in request.topics)
     plans = await ctx.admin.create_topics(
@@ -104,7 +105,7 @@ def _resolve_delete(image: Any, by_id: dict[Any, Any], name: str | None,
     return topic, None
 
 
-@dispatch.handles(20, 1, 6)
+@dispatch.handles(ApiKey.DELETE_TOPICS, 1, 6)
 async def delete_topics(ctx: RequestContext, request: Any) -> Any:
     if ctx.api_version >= 6:
         wanted = [(state.name, uuid_or_none(state.topic_id)) for state in request.topics]
@@ -131,7 +132,7 @@ async def delete_topics(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(responses=results)
 
 
-@dispatch.handles(37, 0, 3)
+@dispatch.handles(ApiKey.CREATE_PARTITIONS, 0, 3)
 async def create_partitions(ctx: RequestContext, request: Any) -> Any:
     results = []
     counts = Counter(t.name for t in request.topics)

@@ -1,0 +1,50 @@
+"""Every handler module, imported by name: importing this module registers them all.
+
+Each module's `@dispatch.handles(ApiKey.X, ...)` fills `dispatch.HANDLERS`, from which
+ApiVersions is derived. Importing the modules here, rather than from a list of strings,
+lets the type checker, the import linter and "find usages" see every handler.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from strom.broker.handlers import (
+    api_versions,
+    configs,
+    delete_records,
+    describe_cluster,
+    elect_leaders,
+    fetch,
+    find_coordinator,
+    group_admin,
+    groups,
+    leader_epochs,
+    list_offsets,
+    metadata,
+    offsets,
+    produce,
+    producer_ids,
+    reassignments,
+    topics,
+)
+
+MODULES: tuple[ModuleType, ...] = (
+    api_versions,
+    metadata,
+    produce,
+    fetch,
+    list_offsets,
+    topics,
+    configs,
+    describe_cluster,
+    delete_records,
+    producer_ids,
+    find_coordinator,
+    groups,
+    offsets,
+    group_admin,
+    leader_epochs,
+    elect_leaders,
+    reassignments,
+)
