@@ -1,5 +1,6 @@
-"""Fixtures for the cluster suite: one real ZooKeeper per session (Debian's package), and
-per test a fresh chroot with its own Strom brokers, all stopped after the test.
+"""Fixtures for the cluster suite: per test a fresh chroot of the session's ZooKeeper
+(the `zookeeper` fixture of tests/conftest.py, shared with the metadata-store contract
+suite) with its own Strom brokers, all stopped after the test.
 
 When a test fails, the tail of every broker's log is printed with the failure report.
 """
@@ -11,19 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from support.cluster import Cluster, ZooKeeperServer, zookeeper_available
+from support.cluster import Cluster, ZooKeeperServer
 
 ClusterFactory = Callable[..., Cluster]
-
-
-@pytest.fixture(scope="session")
-def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperServer]:
-    reason = zookeeper_available()
-    if reason is not None:
-        pytest.skip(f"cluster tests need ZooKeeper: {reason}")
-    zk = ZooKeeperServer(tmp_path_factory.mktemp("zookeeper")).start()
-    yield zk
-    zk.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)

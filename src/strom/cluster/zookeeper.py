@@ -371,6 +371,8 @@ class ZooKeeperMetadataStore:
             raise MetadataError("topic_already_exists", f"Topic '{name}' already exists.")
         if any(isinstance(r, Exception) for r in results):
             raise MetadataError("unknown_server_error", f"creating {name} failed: {results}")
+        with self._lock:  # known before the config watch fires: an update right after
+            self._configs[name] = dict(configs)  # the create must not drop them
         self._apply(topic)
         return topic
 
