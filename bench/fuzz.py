@@ -36,7 +36,6 @@ import os
 import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
+from bench.provenance import git_describe  # noqa: E402
 from support.broker_process import BrokerProcess  # noqa: E402
 from support.fuzz_batches import corrupt_cases, run_case  # noqa: E402
 from support.fuzz_frames import load_corpus, make_case  # noqa: E402
@@ -177,15 +178,6 @@ def run(minutes: float, seed: int, workers: int) -> tuple[FuzzRun, Tally, list[s
     return fuzz, tally, log, time.monotonic() - started
 
 
-def _git_version() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
 def _verdict(fuzz: FuzzRun, tally: Tally, log: list[str]) -> str:
     f = fuzz.findings
     lost = sum(lost for _, _, lost in tally.checks)
@@ -226,7 +218,7 @@ def render(fuzz: FuzzRun, tally: Tally, log: list[str], elapsed: float, seed: in
         f"{last_check[1]} acknowledged records verified ({lost} lost).",
         "",
         f"- Run {now}, {elapsed / 60:.1f} min, seed {seed} (reproduce one case with "
-        f"`python bench/fuzz.py --show {seed}:INDEX`), Strom `{_git_version()}`, "
+        f"`python bench/fuzz.py --show {seed}:INDEX`), Strom `{git_describe()}`, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs; one broker, "
         f"4 connections firing at once.",
         "- Corpus: frames recorded from confluent-kafka, kafka-python and kcat "

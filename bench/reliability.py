@@ -29,7 +29,6 @@ import logging
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +36,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import confluent_kafka  # noqa: E402
 
+from bench.provenance import git_describe  # noqa: E402
 from support import chaos  # noqa: E402
 from support.cluster import Cluster, ZooKeeperServer, read_log, zookeeper_available  # noqa: E402
 
@@ -48,15 +49,6 @@ TOPIC = "reliability"
 
 def _utc(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%H:%M:%S.%f")[:-3]
-
-
-def _commit() -> str:
-    try:
-        out = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
 
 
 class Run:
@@ -139,7 +131,7 @@ def render(run: Run, result: dict[str, object], elapsed: float) -> str:
         "",
         "## Setup",
         "",
-        f"- Run {started}, {elapsed:.0f} s, Strom `{_commit()}`, Python "
+        f"- Run {started}, {elapsed:.0f} s, Strom `{git_describe()}`, Python "
         f"{platform.python_version()}, {len(os.sched_getaffinity(0))} CPUs "
         f"({platform.machine()}), load average {run.load:.1f} at the start (other work "
         "on the machine slows failover; the timings are not benchmarks).",
