@@ -24,9 +24,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from enum import IntEnum
 from typing import Protocol
+
+from kio.schema.errors import ErrorCode
 
 from strom.cluster import reassignment
 from strom.cluster.image import PartitionInfo, TopicInfo
@@ -85,6 +88,50 @@ def next_state(p: PartitionInfo, live: set[int], unclean: bool,
     if rebalance and not current.reassigning:
         current = preferred(current, live) or current
     return None if current == p else current
+
+
+class ElectionType(IntEnum):
+    """ElectLeaders' `election_type` (KIP-460)."""
+
+    PREFERRED = 0
+    UNCLEAN = 1
+
+
+def requested_election(p: PartitionInfo, kind: ElectionType,
+                       live: set[int]) -> tuple[PartitionInfo | None, ErrorCode]:
+    """An election an admin asked for (ElectLeaders): the new state, or None, and the
+    partition's answer. Kafka answers ELECTION_NOT_NEEDED when the preferred replica
+    already leads (preferred) or the leader is alive (unclean), and refuses rather than
+    leave a partition without a leader."""
+    if kind is ElectionType.PREFERRED:
+        if p.leader == p.replicas[0]:
+            return None, ErrorCode.election_not_needed
+        new = preferred(p, live)
+        return new, ErrorCode.none if new else ErrorCode.preferred_leader_not_available
+    if p.leader in live:
+        return None, ErrorCode.election_not_needed
+    new = elect(p, live, unclean=True)
+    ok = new is not None and new.leader != -1
+    return new, ErrorCode.none if ok else ErrorCode.eligible_leaders_not_available
+
+
+def elect_requested(topic: TopicInfo, wanted: Iterable[int], kind: ElectionType,
+                    live: set[int]) -> tuple[TopicInfo | None, dict[int, ErrorCode]]:
+    """`requested_election` over some partitions of a topic: the topic to write (None when
+    nothing changes) and each wanted partition's answer. Pure, so a store may run it again
+    on a newer version of the topic when its version-checked write loses a race."""
+    updated = dict(topic.partitions)
+    outcome: dict[int, ErrorCode] = {}
+    for index in wanted:
+        p = topic.partitions.get(index)
+        if p is None:
+            outcome[index] = ErrorCode.unknown_topic_or_partition
+            continue
+        new, outcome[index] = requested_election(p, kind, live)
+        if new is not None:
+            updated[index] = new
+    changed = updated != topic.partitions
+    return (replace(topic, partitions=updated) if changed else None), outcome
 
 
 class ControllerStore(Protocol):

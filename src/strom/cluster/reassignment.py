@@ -11,15 +11,45 @@ replication factor never dips below min(|O|, |T|) during the move.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
-from strom.cluster.image import PartitionInfo
+from kio.schema.errors import ErrorCode
+
+from strom.cluster.image import PartitionInfo, TopicInfo
 
 
 class ReassignmentError(Exception):
-    def __init__(self, error: str, message: str) -> None:
+    """A refused reassignment of one partition, with the error code Kafka answers."""
+
+    def __init__(self, error: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.error = error
+
+
+Outcome = tuple[ErrorCode, str | None]  # a partition's answer: error code and message
+
+
+def alter(topic: TopicInfo, targets: Mapping[int, tuple[int, ...] | None],
+          live: set[int]) -> tuple[TopicInfo | None, dict[int, Outcome]]:
+    """AlterPartitionReassignments on one topic: each partition's target replicas (None
+    cancels). Returns the topic to write (None when nothing changes) and each partition's
+    answer; pure, so a store may run it again on a newer version of the topic."""
+    updated = dict(topic.partitions)
+    outcome: dict[int, Outcome] = {}
+    for index, target in targets.items():
+        p = topic.partitions.get(index)
+        if p is None:
+            outcome[index] = (ErrorCode.unknown_topic_or_partition, None)
+            continue
+        try:
+            updated[index] = cancel(p) if target is None else start(p, target, live)
+        except ReassignmentError as exc:
+            outcome[index] = (exc.error, str(exc))
+        else:
+            outcome[index] = (ErrorCode.none, None)
+    changed = updated != topic.partitions
+    return (replace(topic, partitions=updated) if changed else None), outcome
 
 
 def original_replicas(p: PartitionInfo) -> tuple[int, ...]:
@@ -28,11 +58,11 @@ def original_replicas(p: PartitionInfo) -> tuple[int, ...]:
 
 def start(p: PartitionInfo, target: tuple[int, ...], live: set[int]) -> PartitionInfo:
     if not target or len(set(target)) != len(target):
-        raise ReassignmentError("invalid_replica_assignment",
+        raise ReassignmentError(ErrorCode.invalid_replica_assignment,
                                 "The target replica set is empty or has duplicates")
     unknown = [r for r in target if r not in live]
     if unknown:
-        raise ReassignmentError("invalid_replica_assignment",
+        raise ReassignmentError(ErrorCode.invalid_replica_assignment,
                                 f"Brokers {unknown} in the target replica set are not live")
     original = original_replicas(p)
     if tuple(target) == original:
@@ -46,7 +76,7 @@ def start(p: PartitionInfo, target: tuple[int, ...], live: set[int]) -> Partitio
 
 def cancel(p: PartitionInfo) -> PartitionInfo:
     if not p.reassigning:
-        raise ReassignmentError("no_reassignment_in_progress",
+        raise ReassignmentError(ErrorCode.no_reassignment_in_progress,
                                 "There is no reassignment in progress for this partition")
     original = original_replicas(p)
     isr = tuple(r for r in p.isr if r in original) or (original[0],)

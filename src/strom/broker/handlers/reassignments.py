@@ -1,13 +1,13 @@
 """AlterPartitionReassignments (45) and ListPartitionReassignments (46).
 
-The request only records the target (see strom.cluster.reassignment); new replicas
+The request only records the target, decided by `strom.cluster.reassignment.alter`
+(this module translates the request and the answers); new replicas
 then replicate like any follower, and the controller completes the move once they are
 in sync.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -22,35 +22,26 @@ from strom.protocol.api_keys import ApiKey
 
 def _alter_topic(ctx: RequestContext, topic: Any) -> list[dict[str, Any]]:
     live = set(ctx.metadata.image().brokers)
-    outcome: dict[int, tuple[str, str | None]] = {}
+    targets = {int(part.partition_index): None if part.replicas is None
+               else tuple(int(r) for r in part.replicas) for part in topic.partitions}
+    outcome: dict[int, reassignment.Outcome] = {}
 
     def change(current: TopicInfo) -> TopicInfo | None:
-        updated = dict(current.partitions)
-        for part in topic.partitions:
-            index = int(part.partition_index)
-            p = current.partitions.get(index)
-            if p is None:
-                outcome[index] = ("unknown_topic_or_partition", None)
-                continue
-            try:
-                if part.replicas is None:
-                    updated[index] = reassignment.cancel(p)
-                else:
-                    updated[index] = reassignment.start(p, tuple(int(r) for r in part.replicas),
-                                                        live)
-                outcome[index] = ("none", None)
-            except reassignment.ReassignmentError as exc:
-                outcome[index] = (exc.error, str(exc))
-        return replace(current, partitions=updated) if updated != current.partitions else None
+        updated, decided = reassignment.alter(current, targets, live)
+        outcome.clear()
+        outcome.update(decided)
+        return updated
 
     try:
         ctx.metadata.update_topic(topic.name, change)
     except MetadataError as exc:
-        outcome = {int(p.partition_index): (exc.error, str(exc)) for p in topic.partitions}
-    return [{"partition_index": int(p.partition_index),
-             "error_code": ErrorCode[outcome.get(int(p.partition_index), ("none", None))[0]],
-             "error_message": outcome.get(int(p.partition_index), ("none", None))[1]}
-            for p in topic.partitions]
+        outcome = {index: (ErrorCode[exc.error], str(exc)) for index in targets}
+    results = []
+    for part in topic.partitions:
+        error, message = outcome.get(int(part.partition_index), (ErrorCode.none, None))
+        results.append({"partition_index": int(part.partition_index), "error_code": error,
+                        "error_message": message})
+    return results
 
 
 @dispatch.handles(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, 0)
