@@ -6,11 +6,12 @@ names (Debezium, Connect) and broke describe-then-alter round trips.
 
 Config sources (DescribeConfigs v1+): DYNAMIC_TOPIC_CONFIG=1, STATIC_BROKER_CONFIG=4,
 DEFAULT_CONFIG=5.
+
+Fixtures `broker`, `admin`, `kp_admin` and `raw` come from tests/conftest.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -56,24 +57,6 @@ KAFKA_DEFAULTS = {
     "unclean.leader.election.enable": "false",
     "file.delete.delay.ms": "60000",
 }
-
-
-@pytest.fixture(scope="module")
-def admin(broker: BrokerProcess) -> AdminClient:
-    return AdminClient({"bootstrap.servers": broker.bootstrap})
-
-
-@pytest.fixture(scope="module")
-def kp_admin(broker: BrokerProcess) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="admin-configs")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def raw(broker: BrokerProcess) -> Iterator[RawClient]:
-    with RawClient(broker.bootstrap) as client:
-        yield client
 
 
 def _new_topic(admin: AdminClient, name: str, config: dict[str, str] | None = None) -> str:

@@ -3,12 +3,13 @@
 CreateTopics, DeleteTopics, CreatePartitions, DescribeCluster, DeleteRecords and
 InitProducerId, checked with confluent-kafka's AdminClient (librdkafka), kafka-python's
 KafkaAdminClient and, where a field matters that clients hide, the raw client.
+
+Fixtures `broker`, `admin`, `kp_admin` and `raw` come from tests/conftest.py.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,24 +32,6 @@ from support.raw_client import (
 )
 
 TIMEOUT = 20.0
-
-
-@pytest.fixture(scope="module")
-def admin(broker: BrokerProcess) -> AdminClient:
-    return AdminClient({"bootstrap.servers": broker.bootstrap})
-
-
-@pytest.fixture(scope="module")
-def kp_admin(broker: BrokerProcess) -> Iterator[KafkaAdminClient]:
-    client = KafkaAdminClient(bootstrap_servers=broker.bootstrap, client_id="admin-topics")
-    yield client
-    client.close()
-
-
-@pytest.fixture
-def raw(broker: BrokerProcess) -> Iterator[RawClient]:
-    with RawClient(broker.bootstrap) as client:
-        yield client
 
 
 def _create_error(admin: AdminClient, topic: NewTopic, **kwargs: Any) -> KafkaError | None:

@@ -1,10 +1,13 @@
 """Group administration through real admin clients: list (with a states filter),
-describe, delete, and list/alter/delete committed offsets, against live and empty groups."""
+describe, delete, and list/alter/delete committed offsets, against live and empty groups.
+
+`gbroker` (tests/conftest.py): one broker per module, without the initial rebalance delay.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,6 @@ from confluent_kafka import (
     ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
-    Producer,
     TopicPartition,
 )
 from kafka import TopicPartition as KTP
@@ -23,13 +25,14 @@ from kafka.structs import OffsetAndMetadata
 from kio.schema.errors import ErrorCode
 
 from support.broker_process import BrokerProcess
-from support.clients import admin, confluent_producer_conf, create_topic, unique_topic
+from support.clients import admin, create_topic, produce_round_robin, unique_topic
 from support.groups import (
     NO_DELAY,
     Commit,
     MemberProcess,
     balanced,
     commit,
+    committed_offsets,
     describe_group,
     describe_members,
     fetched_offsets,
@@ -46,33 +49,8 @@ PARTITIONS = 4
 TIMEOUT = 30
 
 
-@pytest.fixture(scope="module")
-def gbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("groups") / "data", overrides=NO_DELAY).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
-
-
 def kadmin(bootstrap: str) -> KafkaAdminClient:
     return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=15000)
-
-
-def seed(bootstrap: str, topic: str, per_partition: int = 5, partitions: int = PARTITIONS) -> None:
-    producer = Producer(confluent_producer_conf(bootstrap))
-    for i in range(per_partition * partitions):
-        producer.produce(topic, b"x%d" % i, partition=i % partitions)
-    assert producer.flush(30) == 0
-
-
-def list_offsets(bootstrap: str, group: str, tps: list[TopicPartition] | None = None
-                 ) -> dict[tuple[str, int], int]:
-    client = admin(bootstrap)  # must outlive the future
-    result = client.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group, tps)], request_timeout=15)[group].result(TIMEOUT)
-    for tp in result.topic_partitions:
-        assert tp.error is None, tp
-    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
 
 
 def error_of(future: object) -> int | None:
@@ -102,7 +80,7 @@ def test_list_describe_delete_groups(broker_factory: Callable[..., BrokerProcess
     bootstrap = broker.bootstrap
     topic = create_topic(bootstrap, unique_topic("grp-admin"), PARTITIONS)
     other_topic = create_topic(bootstrap, unique_topic("grp-admin-other"), 2)
-    seed(bootstrap, topic)
+    produce_round_robin(bootstrap, topic, 5 * PARTITIONS, PARTITIONS, value_prefix=b"x")
     tag = uuid.uuid4().hex[:6]
     live, idle, ghost = f"g-live-{tag}", f"g-idle-{tag}", f"g-ghost-{tag}"
     client = admin(bootstrap)
@@ -170,7 +148,7 @@ def test_list_describe_delete_groups(broker_factory: Callable[..., BrokerProcess
         assert error_of(deleted[live]) == KafkaError.NON_EMPTY_GROUP
         assert error_of(deleted[idle]) is None
         assert error_of(deleted[ghost]) == KafkaError.GROUP_ID_NOT_FOUND
-        assert list_offsets(bootstrap, idle, [TopicPartition(topic, 0)]) == {(topic, 0): -1001}
+        assert committed_offsets(bootstrap, idle, [TopicPartition(topic, 0)]) == {(topic, 0): -1001}
         with raw(bootstrap) as c:
             assert fetched_offsets(offset_fetch(c, idle, None)) == {}
             assert describe_group(c, idle).group_state == "Dead"
@@ -183,7 +161,7 @@ def test_list_describe_delete_groups(broker_factory: Callable[..., BrokerProcess
         assert all(m.close() == 0 for m in members)
         with raw(bootstrap) as c:
             assert describe_group(c, live).group_state == "Empty"
-        live_offsets = list_offsets(bootstrap, live, [TopicPartition(topic, p)
+        live_offsets = committed_offsets(bootstrap, live, [TopicPartition(topic, p)
                                                       for p in range(PARTITIONS)])
         assert set(live_offsets.values()) == {5}  # the members committed what they read
         assert error_of(client.delete_consumer_groups([live], request_timeout=15)[live]) is None
@@ -209,7 +187,7 @@ def test_list_describe_delete_groups(broker_factory: Callable[..., BrokerProcess
 def test_alter_and_list_offsets_of_an_empty_group(gbroker: BrokerProcess) -> None:
     bootstrap = gbroker.bootstrap
     topic = create_topic(bootstrap, unique_topic("grp-alter"), PARTITIONS)
-    seed(bootstrap, topic)
+    produce_round_robin(bootstrap, topic, 5 * PARTITIONS, PARTITIONS, value_prefix=b"x")
     group = f"g-alter-{uuid.uuid4().hex[:6]}"
     client = admin(bootstrap)
     request = ConsumerGroupTopicPartitions(group, [
@@ -218,9 +196,9 @@ def test_alter_and_list_offsets_of_an_empty_group(gbroker: BrokerProcess) -> Non
     result = client.alter_consumer_group_offsets([request], request_timeout=15)[group]
     altered = result.result(TIMEOUT)
     assert all(tp.error is None for tp in altered.topic_partitions), altered.topic_partitions
-    assert list_offsets(bootstrap, group) == {(topic, 0): 1, (topic, 1): 4, (topic, 2): 0}
+    assert committed_offsets(bootstrap, group) == {(topic, 0): 1, (topic, 1): 4, (topic, 2): 0}
     all_parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-    assert list_offsets(bootstrap, group, all_parts) == {
+    assert committed_offsets(bootstrap, group, all_parts) == {
         (topic, 0): 1, (topic, 1): 4, (topic, 2): 0, (topic, 3): -1001}
     stable = client.list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group, all_parts[:1])], require_stable=True,
@@ -252,14 +230,14 @@ def test_offsets_of_a_live_group(gbroker: BrokerProcess, tmp_path: Path) -> None
     bootstrap = gbroker.bootstrap
     topic = create_topic(bootstrap, unique_topic("grp-live-offsets"), PARTITIONS)
     other = create_topic(bootstrap, unique_topic("grp-live-other"), 2)
-    seed(bootstrap, topic)
+    produce_round_robin(bootstrap, topic, 5 * PARTITIONS, PARTITIONS, value_prefix=b"x")
     group = f"g-live-offsets-{uuid.uuid4().hex[:6]}"
     with raw(bootstrap) as c:
         find_coordinator(c, group)
         assert set(commit(c, group, [Commit(other, 0, 1), Commit(other, 1, 1)]).values()) == {0}
     members = start_group(bootstrap, group, topic, tmp_path)
     try:
-        wait_until(lambda: all(o == 5 for o in list_offsets(
+        wait_until(lambda: all(o == 5 for o in committed_offsets(
             bootstrap, group, [TopicPartition(topic, p) for p in range(PARTITIONS)]).values()),
             TIMEOUT, "members commit what they read")
         client = admin(bootstrap)
@@ -272,7 +250,7 @@ def test_offsets_of_a_live_group(gbroker: BrokerProcess, tmp_path: Path) -> None
         except KafkaException as exc:
             code = exc.args[0].code()
         assert code == KafkaError.UNKNOWN_MEMBER_ID
-        assert list_offsets(bootstrap, group, [TopicPartition(topic, 0)]) == {(topic, 0): 5}
+        assert committed_offsets(bootstrap, group, [TopicPartition(topic, 0)]) == {(topic, 0): 5}
 
         ka = kadmin(bootstrap)
         try:

@@ -4,13 +4,15 @@ Real clients never send most of this, so these tests speak the protocol directly
 (`support.raw_client` through `support.groups`). After each refusal the broker must be
 up and the group exactly as it was: same state, members and generation, and heartbeats
 and commits of the real members still accepted.
+
+`gbroker` (tests/conftest.py): one broker per module, without the initial rebalance delay.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from kio.schema.errors import ErrorCode
@@ -31,6 +33,7 @@ from support.groups import (
     heartbeat,
     join,
     leave,
+    new_group,
     offset_fetch,
     raw,
     subscription,
@@ -43,20 +46,8 @@ E = ErrorCode
 
 
 @pytest.fixture(scope="module")
-def gbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("groups") / "data", overrides=NO_DELAY).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
-
-
-@pytest.fixture(scope="module")
 def topic(gbroker: BrokerProcess) -> str:
     return create_topic(gbroker.bootstrap, unique_topic("grp-err"), 3)
-
-
-def new_group(prefix: str) -> str:
-    return f"g-{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 # --- JoinGroup ---------------------------------------------------------------------------------

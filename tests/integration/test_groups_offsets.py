@@ -1,27 +1,31 @@
 """Committed offsets: they survive a broker restart exactly, and OffsetFetch returns what
 was committed — offsets, metadata strings and leader epochs — for one group or several
-in one request (v8+)."""
+in one request (v8+).
+
+`gbroker` (tests/conftest.py): one broker per module, without the initial rebalance delay.
+"""
 
 from __future__ import annotations
 
 import signal
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from kio.schema.errors import ErrorCode
 
 from support.broker_process import BrokerProcess
-from support.clients import admin, confluent_producer_conf, create_topic, end_offsets, unique_topic
+from support.clients import create_topic, end_offsets, produce_round_robin, unique_topic
 from support.groups import (
     NO_DELAY,
     Commit,
     MemberProcess,
     balanced,
     commit,
+    committed_by_partition,
     consume_in_group,
     describe_group,
     describe_members,
@@ -38,33 +42,6 @@ from support.groups import (
 pytestmark = [pytest.mark.timeout(240), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 PARTITIONS = 4
-
-
-@pytest.fixture(scope="module")
-def gbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("groups") / "data", overrides=NO_DELAY).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
-
-
-def produce_per_partition(bootstrap: str, topic: str, per_partition: int,
-                          partitions: int = PARTITIONS) -> None:
-    producer = Producer(confluent_producer_conf(bootstrap, **{"linger.ms": 5}))
-    for i in range(per_partition * partitions):
-        producer.produce(topic, b"r-%d" % i, partition=i % partitions)
-    assert producer.flush(30) == 0
-
-
-def committed(bootstrap: str, group: str, topic: str, partitions: int = PARTITIONS
-              ) -> dict[int, int]:
-    client = admin(bootstrap)
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
-                                                   for p in range(partitions)])
-    result = client.list_consumer_group_offsets([request], request_timeout=15)[group].result(30)
-    for tp in result.topic_partitions:
-        assert tp.error is None, tp
-    return {tp.partition: tp.offset for tp in result.topic_partitions}
 
 
 # --- commit, restart the broker, resume -------------------------------------------------------
@@ -84,7 +61,7 @@ def test_consumers_resume_exactly_at_committed_offsets_after_broker_restart(
     bootstrap = broker.bootstrap
     topic = create_topic(bootstrap, unique_topic(f"grp-resume-{client}"), PARTITIONS)
     group = f"g-resume-{client}-{uuid.uuid4().hex[:6]}"
-    produce_per_partition(bootstrap, topic, 40)
+    produce_round_robin(bootstrap, topic, 40 * PARTITIONS, PARTITIONS, linger_ms=5)
     first_stop = {p: 10 + 5 * p for p in range(PARTITIONS)}  # different on every partition
 
     def bounce() -> None:
@@ -97,11 +74,11 @@ def test_consumers_resume_exactly_at_committed_offsets_after_broker_restart(
 
     done = consume_in_group(client, bootstrap, group, topic, first_stop)
     assert sorted(done) == [(p, o) for p in range(PARTITIONS) for o in range(first_stop[p])]
-    assert committed(bootstrap, group, topic) == first_stop
+    assert committed_by_partition(bootstrap, group, topic, PARTITIONS) == first_stop
 
     bounce()
-    assert committed(bootstrap, group, topic) == first_stop
-    produce_per_partition(bootstrap, topic, 10)
+    assert committed_by_partition(bootstrap, group, topic, PARTITIONS) == first_stop
+    produce_round_robin(bootstrap, topic, 10 * PARTITIONS, PARTITIONS, linger_ms=5)
     ends = end_offsets(bootstrap, topic, range(PARTITIONS))
     assert ends == {p: 50 for p in range(PARTITIONS)}
 
@@ -110,10 +87,10 @@ def test_consumers_resume_exactly_at_committed_offsets_after_broker_restart(
         offsets = [o for q, o in resumed if q == p]
         assert offsets == list(range(first_stop[p], ends[p])), (
             f"partition {p}: resumed at {offsets[:3]}, committed {first_stop[p]}")
-    assert committed(bootstrap, group, topic) == ends
+    assert committed_by_partition(bootstrap, group, topic, PARTITIONS) == ends
 
     bounce()
-    assert committed(bootstrap, group, topic) == ends
+    assert committed_by_partition(bootstrap, group, topic, PARTITIONS) == ends
     with raw(bootstrap) as c:
         find_coordinator(c, group)
         assert describe_group(c, group).group_state == "Empty"
@@ -131,7 +108,7 @@ def test_running_members_keep_their_group_across_a_broker_restart(
     bootstrap = broker.bootstrap
     topic = create_topic(bootstrap, unique_topic("grp-survive"), PARTITIONS)
     group = f"g-survive-{uuid.uuid4().hex[:6]}"
-    produce_per_partition(bootstrap, topic, 20)
+    produce_round_robin(bootstrap, topic, 20 * PARTITIONS, PARTITIONS, linger_ms=5)
     members = [MemberProcess("confluent", bootstrap, group, topic, tmp_path, f"m{i}",
                              session_ms=10000, heartbeat_ms=1000) for i in range(2)]
     try:
@@ -142,15 +119,17 @@ def test_running_members_keep_their_group_across_a_broker_restart(
         ends = end_offsets(bootstrap, topic, range(PARTITIONS))
         wait_until(lambda: not gaps(processed_union(m.log() for m in members), ends), 30,
                    "first records processed")
-        wait_until(lambda: committed(bootstrap, group, topic) == ends, 30, "first commits")
+        wait_until(lambda: committed_by_partition(bootstrap, group, topic, PARTITIONS) == ends, 30,
+                   "first commits")
         assert broker.stop() == 0
         broker.start()
-        produce_per_partition(bootstrap, topic, 20)
+        produce_round_robin(bootstrap, topic, 20 * PARTITIONS, PARTITIONS, linger_ms=5)
         ends = end_offsets(bootstrap, topic, range(PARTITIONS))
         wait_until(lambda: not gaps(processed_union(m.log() for m in members), ends), 60,
                    "records produced after the restart are processed",
                    detail=lambda: describe_members(members))
-        wait_until(lambda: committed(bootstrap, group, topic) == ends, 30, "commits after restart")
+        wait_until(lambda: committed_by_partition(bootstrap, group, topic, PARTITIONS) == ends, 30,
+                   "commits after restart")
         for m in members:
             assert m.alive(), m.stderr()
             recs = m.log().processed()
@@ -263,7 +242,7 @@ def test_simple_commits_by_a_standalone_consumer(gbroker: BrokerProcess) -> None
     bootstrap = gbroker.bootstrap
     topic = create_topic(bootstrap, unique_topic("grp-simple"), 2)
     group = f"g-simple-{uuid.uuid4().hex[:6]}"
-    produce_per_partition(bootstrap, topic, 5, partitions=2)
+    produce_round_robin(bootstrap, topic, 5 * 2, 2, linger_ms=5)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                          "enable.auto.commit": False, "socket.timeout.ms": 10000,
                          "auto.offset.reset": "earliest"})

@@ -4,6 +4,8 @@ Members run as their own processes (`support.groups.MemberProcess`) so that SIGK
 real: the coordinator only learns of a killed member through its silence. Every member
 logs its rebalance callbacks and each record it processed; the union of those logs must
 cover every produced record (at-least-once, no gaps).
+
+`gbroker` (tests/conftest.py): one broker per module, without the initial rebalance delay.
 """
 
 from __future__ import annotations
@@ -11,20 +13,26 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 from support.broker_process import BrokerProcess
-from support.clients import admin, confluent_producer_conf, create_topic, end_offsets, unique_topic
+from support.clients import (
+    admin,
+    confluent_producer_conf,
+    create_topic,
+    end_offsets,
+    produce_round_robin,
+    unique_topic,
+)
 from support.groups import (
-    NO_DELAY,
     MemberLog,
     MemberProcess,
     balanced,
+    committed_by_partition,
     current_generation,
     describe_group,
     describe_members,
@@ -41,15 +49,6 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.filterwarnings("ignore::Depr
 PARTITIONS = 6
 SESSION_MS = 6000
 HEARTBEAT_MS = 1000
-
-
-@pytest.fixture(scope="module")
-def gbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    """A broker without the initial rebalance delay."""
-    proc = BrokerProcess(tmp_path_factory.mktemp("groups") / "data", overrides=NO_DELAY).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
 
 
 class SteadyProducer:
@@ -97,22 +96,6 @@ class SteadyProducer:
             assert not self.errors, self.errors[:5]
 
 
-def produce_round_robin(bootstrap: str, topic: str, count: int, partitions: int = PARTITIONS) -> None:
-    producer = Producer(confluent_producer_conf(bootstrap, **{"linger.ms": 5}))
-    for i in range(count):
-        producer.produce(topic, b"seed-%d" % i, partition=i % partitions)
-    assert producer.flush(30) == 0
-
-
-def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    client = admin(bootstrap)
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(PARTITIONS)])
-    result = client.list_consumer_group_offsets([request], request_timeout=15)[group].result(30)
-    return {tp.partition: tp.offset for tp in result.topic_partitions}
-
-
 def wait_balanced(members: list[MemberProcess], timeout: float, what: str) -> None:
     def ok() -> bool:
         for m in members:
@@ -137,7 +120,7 @@ def test_killed_member_partitions_move_and_nothing_is_lost(
     bootstrap = gbroker.bootstrap
     topic = create_topic(bootstrap, unique_topic(f"grp-kill-{client}"), PARTITIONS)
     group = f"g-kill-{client}-{uuid.uuid4().hex[:6]}"
-    produce_round_robin(bootstrap, topic, 300)
+    produce_round_robin(bootstrap, topic, 300, PARTITIONS, value_prefix=b"seed-", linger_ms=5)
     members = [MemberProcess(client, bootstrap, group, topic, tmp_path, f"m{i}",
                              session_ms=SESSION_MS, heartbeat_ms=HEARTBEAT_MS, delay_ms=1)
                for i in range(3)]
@@ -198,9 +181,12 @@ def test_killed_member_partitions_move_and_nothing_is_lost(
             assert victim_committed.get(p, 0) <= resumed <= processed_by_victim + 1, (
                 p, victim_committed.get(p), processed_by_victim, resumed)
 
-        wait_until(lambda: committed_offsets(bootstrap, group, topic) == ends, 30,
+        def committed() -> dict[int, int]:
+            return committed_by_partition(bootstrap, group, topic, PARTITIONS, check_errors=False)
+
+        wait_until(lambda: committed() == ends, 30,
                    "committed offsets reach the end of every partition",
-                   detail=lambda: f"{committed_offsets(bootstrap, group, topic)} vs {ends}")
+                   detail=lambda: f"{committed()} vs {ends}")
         assert last.close() == 0
         with raw(bootstrap) as c:
             assert describe_group(c, group).group_state == "Empty"
@@ -220,7 +206,7 @@ def test_cooperative_sticky_moves_only_what_it_must(gbroker: BrokerProcess, tmp_
     bootstrap = gbroker.bootstrap
     topic = create_topic(bootstrap, unique_topic("grp-coop"), PARTITIONS)
     group = f"g-coop-{uuid.uuid4().hex[:6]}"
-    produce_round_robin(bootstrap, topic, 120)
+    produce_round_robin(bootstrap, topic, 120, PARTITIONS, value_prefix=b"seed-", linger_ms=5)
 
     def member(name: str) -> MemberProcess:
         return MemberProcess("confluent", bootstrap, group, topic, tmp_path, name,
@@ -273,7 +259,7 @@ def test_cooperative_sticky_moves_only_what_it_must(gbroker: BrokerProcess, tmp_
         assert gained == c_owned
 
         # The group still delivers: new records on every partition reach a or b.
-        produce_round_robin(bootstrap, topic, 60)
+        produce_round_robin(bootstrap, topic, 60, PARTITIONS, value_prefix=b"seed-", linger_ms=5)
         ends = end_offsets(bootstrap, topic, range(PARTITIONS))
         wait_until(lambda: not gaps(processed_union(m.log() for m in (a, b, c)), ends), 30,
                    "every record processed")
@@ -296,7 +282,7 @@ def test_static_member_restart_causes_no_rebalance(gbroker: BrokerProcess, tmp_p
     bootstrap = gbroker.bootstrap
     topic = create_topic(bootstrap, unique_topic(f"grp-static-{client}"), PARTITIONS)
     group = f"g-static-{client}-{uuid.uuid4().hex[:6]}"
-    produce_round_robin(bootstrap, topic, 60)
+    produce_round_robin(bootstrap, topic, 60, PARTITIONS, value_prefix=b"seed-", linger_ms=5)
     session_ms = 30_000
 
     def member(i: int, run: int) -> MemberProcess:
@@ -338,7 +324,7 @@ def test_static_member_restart_causes_no_rebalance(gbroker: BrokerProcess, tmp_p
                            f"restarted instance-{i} gets an assignment")
                 assert new.log().assignment() == old_parts
 
-                produce_round_robin(bootstrap, topic, 60)
+                produce_round_robin(bootstrap, topic, 60, PARTITIONS, value_prefix=b"seed-", linger_ms=5)
                 ends = end_offsets(bootstrap, topic, range(PARTITIONS))
                 wait_until(lambda ends=ends: not gaps(processed_union(m.log() for m in everyone),
                                                       ends), 30,

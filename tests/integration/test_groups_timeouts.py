@@ -1,14 +1,15 @@
 """Members that go quiet in the middle of the classic protocol, spoken directly: one that
 never rejoins a rebalance, a leader that never sends SyncGroup, a new member that never
 comes back with the id it was given. The coordinator must finish the rebalance without
-them (after the rebalance timeout), and the rest of the group must carry on."""
+them (after the rebalance timeout), and the rest of the group must carry on.
+
+`gbroker` (tests/conftest.py): one broker per module, without the initial rebalance delay.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -17,7 +18,6 @@ from kio.schema.errors import ErrorCode
 from support.broker_process import BrokerProcess
 from support.clients import create_topic, unique_topic
 from support.groups import (
-    NO_DELAY,
     RawMember,
     assert_intact,
     close_members,
@@ -26,6 +26,7 @@ from support.groups import (
     heartbeat,
     join,
     join_new,
+    new_group,
     raw,
     subscription,
     sync,
@@ -40,20 +41,8 @@ SESSION_MS = 30_000  # long: only the rebalance timeout may remove anyone here
 
 
 @pytest.fixture(scope="module")
-def gbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("groups") / "data", overrides=NO_DELAY).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
-
-
-@pytest.fixture(scope="module")
 def topic(gbroker: BrokerProcess) -> str:
     return create_topic(gbroker.bootstrap, unique_topic("grp-timeouts"), 3)
-
-
-def new_group(prefix: str) -> str:
-    return f"g-{prefix}-{uuid.uuid4().hex[:6]}"
 
 
 class Heartbeater:

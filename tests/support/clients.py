@@ -232,6 +232,17 @@ def confluent_producer_conf(bootstrap: str, **extra: Any) -> dict[str, Any]:
     }
 
 
+def produce_round_robin(bootstrap: str, topic: str, count: int, partitions: int, *,
+                        value_prefix: bytes = b"r-", linger_ms: int | None = None) -> None:
+    """`count` records without keys over partitions 0..partitions-1 in turn (values
+    `value_prefix` + index), flushed: the seed data of group and offset tests."""
+    extra = {} if linger_ms is None else {"linger.ms": linger_ms}
+    producer = Producer(confluent_producer_conf(bootstrap, **extra))
+    for i in range(count):
+        producer.produce(topic, value_prefix + b"%d" % i, partition=i % partitions)
+    assert producer.flush(30) == 0
+
+
 def _produce_confluent(
     bootstrap: str, topic: str, msgs: Sequence[Msg], codec: str, idempotent: bool,
     linger_ms: int, timeout: float, extra: dict[str, Any],
@@ -368,18 +379,7 @@ def _produce_kcat(
     """kcat sends newline-delimited records from stdin; headers apply to a whole run, so
     consecutive records with the same partition and headers go in one invocation.
     Keys and values must be text without newlines or tabs; empty means null (-Z)."""
-    groups: list[tuple[int, tuple[tuple[str, bytes | None], ...], list[Msg]]] = []
-    for m in msgs:
-        for part in (m.key, m.value):
-            if part is not None and (part == b"" or b"\n" in part or b"\t" in part):
-                raise ValueError(f"kcat cannot send {part!r}")
-        if m.timestamp is not None:
-            raise ValueError("kcat cannot set per-record timestamps")
-        if groups and groups[-1][0] == m.partition and groups[-1][1] == m.headers:
-            groups[-1][2].append(m)
-        else:
-            groups.append((m.partition, m.headers, [m]))
-    for partition, headers, group in groups:
+    for partition, headers, group in _kcat_runs(msgs):
         cmd = [KCAT, "-b", bootstrap, "-P", "-t", topic, "-p", str(partition), "-K", "\t",
                "-Z", "-z", codec, "-X", f"linger.ms={linger_ms}",
                "-X", f"enable.idempotence={str(idempotent).lower()}", "-X", "acks=all",
@@ -398,6 +398,23 @@ def _produce_kcat(
             names = [_kcat_error_name(f) for f in failures] or [f"EXIT_{proc.returncode}"]
             raise ProduceFailed(names, stderr[-2000:])
     return [None] * len(msgs)
+
+
+def _kcat_runs(msgs: Sequence[Msg]) -> list[tuple[int, tuple[tuple[str, bytes | None], ...], list[Msg]]]:
+    """Consecutive records with the same partition and headers, one kcat run each;
+    ValueError for a record kcat cannot send."""
+    runs: list[tuple[int, tuple[tuple[str, bytes | None], ...], list[Msg]]] = []
+    for m in msgs:
+        for part in (m.key, m.value):
+            if part is not None and (part == b"" or b"\n" in part or b"\t" in part):
+                raise ValueError(f"kcat cannot send {part!r}")
+        if m.timestamp is not None:
+            raise ValueError("kcat cannot set per-record timestamps")
+        if runs and runs[-1][0] == m.partition and runs[-1][1] == m.headers:
+            runs[-1][2].append(m)
+        else:
+            runs.append((m.partition, m.headers, [m]))
+    return runs
 
 
 def _kcat_error_name(text: str) -> str:

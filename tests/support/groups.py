@@ -28,6 +28,7 @@ import struct
 import subprocess
 import sys
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -296,7 +297,7 @@ def _run_confluent(args: argparse.Namespace, log: _Log, stopping: Callable[[], b
                     consumer.commit(offsets=[TopicPartition(args.topic, p, o)
                                              for p, o in done.items()], asynchronous=False)
                     log("commit", offsets=done)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a client's commit error is an event the test reads
                     log("commit_failed", error=str(exc))
     finally:
         consumer.close()
@@ -333,24 +334,30 @@ def _run_kafka_python(args: argparse.Namespace, log: _Log, stopping: Callable[[]
     consumer.subscribe([args.topic], listener=Listener())
     try:
         while not stopping():
-            # A poll that times out in the middle of a join makes kafka-python 3.0 join
-            # again (for a static leader that means a rebalance): give it time to finish.
-            batches = consumer.poll(timeout_ms=1000, max_records=100)
-            done = {}
-            for tp, msgs in batches.items():
-                for m in msgs:
-                    if args.delay_ms:
-                        time.sleep(args.delay_ms / 1000)
-                    log("rec", p=m.partition, o=m.offset)
-                    done[tp] = m.offset + 1
+            done = _poll_kafka_python(consumer, args, log)
             if done:
                 try:
                     consumer.commit({tp: OffsetAndMetadata(o, "", -1) for tp, o in done.items()})
                     log("commit", offsets={tp.partition: o for tp, o in done.items()})
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - a client's commit error is an event the test reads
                     log("commit_failed", error=repr(exc))
     finally:
         consumer.close(autocommit=False)
+
+
+def _poll_kafka_python(consumer: Any, args: argparse.Namespace, log: _Log) -> dict[Any, int]:
+    """One poll: each record logged; the next offset to commit per partition."""
+    # A poll that times out in the middle of a join makes kafka-python 3.0 join
+    # again (for a static leader that means a rebalance): give it time to finish.
+    batches = consumer.poll(timeout_ms=1000, max_records=100)
+    done = {}
+    for tp, msgs in batches.items():
+        for m in msgs:
+            if args.delay_ms:
+                time.sleep(args.delay_ms / 1000)
+            log("rec", p=m.partition, o=m.offset)
+            done[tp] = m.offset + 1
+    return done
 
 
 def _run_aiokafka(args: argparse.Namespace, log: _Log, stopping: Callable[[], bool]) -> None:
@@ -388,7 +395,7 @@ def _run_aiokafka(args: argparse.Namespace, log: _Log, stopping: Callable[[], bo
                     try:
                         await consumer.commit(done)
                         log("commit", offsets={tp.partition: o for tp, o in done.items()})
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - a client's commit error is an event the test reads
                         log("commit_failed", error=repr(exc))
         finally:
             await consumer.stop()
@@ -557,6 +564,43 @@ def parse_assignment(data: bytes) -> dict[str, list[int]]:
         out[topic] = list(struct.unpack_from(f">{count}i", data, pos))
         pos += 4 * count
     return out
+
+
+# --- groups through the admin client ------------------------------------------------------
+
+
+def new_group(prefix: str) -> str:
+    """A group id no other test uses."""
+    return f"g-{prefix}-{uuid.uuid4().hex[:6]}"
+
+
+def committed_offsets(bootstrap: str, group: str, partitions: Sequence[Any] | None = None, *,
+                      check_errors: bool = True) -> dict[tuple[str, int], int]:
+    """The group's committed offsets per (topic, partition) as confluent-kafka's
+    AdminClient lists them (-1001 where nothing is committed); `partitions` are
+    TopicPartitions, None for all the group has. `check_errors` fails on a partition
+    answered with an error."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    from support.clients import admin
+
+    client = admin(bootstrap)  # must outlive the future
+    result = client.list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=15)[group].result(30)
+    if check_errors:
+        for tp in result.topic_partitions:
+            assert tp.error is None, tp
+    return {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
+
+
+def committed_by_partition(bootstrap: str, group: str, topic: str, partitions: int, *,
+                           check_errors: bool = True) -> dict[int, int]:
+    """`committed_offsets` of partitions 0..partitions-1 of one topic, by partition."""
+    from confluent_kafka import TopicPartition
+
+    offsets = committed_offsets(bootstrap, group, [TopicPartition(topic, p) for p in range(partitions)],
+                                check_errors=check_errors)
+    return {p: offset for (_, p), offset in offsets.items()}
 
 
 # --- raw group protocol -------------------------------------------------------------------
