@@ -365,7 +365,7 @@ class Results:
             self.metrics[key] = fn()
             print(f"  {self.broker:6} {key:42} {summary(self.metrics[key])}"
                   f"  ({time.perf_counter() - t0:.1f}s)", flush=True)
-        except Exception as exc:  # record it, go on with the other workloads
+        except Exception as exc:  # noqa: BLE001 - record any failure, go on with the other workloads
             self.errors[key] = f"{type(exc).__name__}: {exc}"[:2000]
             print(f"  {self.broker:6} {key:42} FAILED {self.errors[key][:300]}", flush=True)
 
@@ -382,7 +382,7 @@ def run_broker(name: str, plan: Plan) -> Results:
     print(f"== {name}", flush=True)
     try:
         running = (start_strom if name == "strom" else start_kafka)(work)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a broker that cannot start is a result, not a crash
         res.errors["start"] = f"{type(exc).__name__}: {exc}"
         shutil.rmtree(work, ignore_errors=True)
         return res

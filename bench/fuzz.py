@@ -87,7 +87,7 @@ def _corrupt_round(env: FuzzEnv, tally: Tally, rng: random.Random, log: list[str
     for case in corrupt_cases():
         try:
             result = run_case(env.broker.bootstrap, case, env.target, seed=rng.getrandbits(32))
-        except Exception as exc:  # the broker went away mid-case; the health check says more
+        except Exception as exc:  # noqa: BLE001 - the broker went away mid-case; the health check says more
             tally.corrupt_wrong[case.name] = f"{case.name}: {exc!r}"[:300]
             return
         tally.corrupt_sent += 1

@@ -196,7 +196,7 @@ def confluent_admin(bootstrap: str) -> None:
         for future in futures.values():
             try:
                 future.result(TIMEOUT)
-            except Exception as exc:  # recorded either way; an unsupported call is fine
+            except Exception as exc:  # noqa: BLE001 - recorded either way; an unsupported call is fine
                 print(f"  admin: {exc}")
 
     wait(admin.create_topics([NewTopic("corpus-admin-a", 2, 1, config={"retention.ms": "3600000"}),
@@ -245,7 +245,7 @@ def kafka_python(bootstrap: str) -> None:
                  lambda: admin.delete_topics(["corpus-kp-admin"])):
         try:
             call()
-        except Exception as exc:  # recorded either way
+        except Exception as exc:  # noqa: BLE001 - recorded either way
             print(f"  kafka-python admin: {exc}")
     admin.close()
 

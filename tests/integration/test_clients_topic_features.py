@@ -278,7 +278,7 @@ def test_consumer_tails_a_live_producer(broker: Any, consumer: str) -> None:
         try:
             result["records"] = consume(consumer, broker.bootstrap, topic, {0: 0, 1: 0},
                                         {0: total // 2, 1: total // 2}, timeout=60)
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
             result["error"] = exc
 
     reader = threading.Thread(target=read, daemon=True)

@@ -299,7 +299,7 @@ class Cluster:
             try:
                 view = metadata(self.brokers[broker_id].bootstrap, topics)
                 return ClusterView(broker_id, view.controller_id, view.brokers, view.topics)
-            except Exception as exc:  # a broker dying under us; try the next
+            except Exception as exc:  # noqa: BLE001 - a broker dying under us; any failure means try again
                 last = exc
         raise RuntimeError(f"no running broker answered Metadata: {last!r}")
 
@@ -324,7 +324,7 @@ class Cluster:
                 with RawClient(self.brokers[broker_id].bootstrap, timeout=5.0) as client:
                     body = client.request(FIND_COORDINATOR, 4, key_type=0,
                                           coordinator_keys=[group]).body
-            except Exception:
+            except Exception:  # noqa: BLE001 - a broker dying under us; any failure means try again
                 continue
             entry = body.coordinators[0]
             return int(entry.node_id) if int(entry.error_code) == 0 else -1
@@ -365,7 +365,7 @@ class Cluster:
         def agreed() -> bool:
             try:
                 return all(set(self.view([], via=b).brokers) == expected for b in self.running())
-            except Exception:
+            except Exception:  # noqa: BLE001 - a broker dying under us; any failure means try again
                 return False
 
         wait_until(agreed, timeout, f"live brokers == {sorted(expected)}",
@@ -376,7 +376,7 @@ class Cluster:
         for b in self.running():
             try:
                 out.append(f"{b} sees {list(self.view([], via=b).brokers)}")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - reported in the description
                 out.append(f"{b}: {exc!r}")
         return "; ".join(out)
 
@@ -386,7 +386,7 @@ class Cluster:
         def found() -> int | None:
             try:
                 ids = {self.view([], via=b).controller_id for b in self.running()}
-            except Exception:
+            except Exception:  # noqa: BLE001 - a broker dying under us; any failure means try again
                 return None
             if len(ids) == 1:
                 (cid,) = ids
@@ -404,7 +404,7 @@ class Cluster:
         def found() -> int | None:
             try:
                 leaders = {self.leader_of(topic, partition, via=b) for b in self.running()}
-            except Exception:
+            except Exception:  # noqa: BLE001 - a broker dying under us; any failure means try again
                 return None
             if len(leaders) == 1:
                 (leader,) = leaders
@@ -429,7 +429,7 @@ class Cluster:
                     if any(set(states[p].isr) != want for p in parts):
                         return False
                 return True
-            except Exception:
+            except Exception:  # noqa: BLE001 - a broker dying under us; any failure means try again
                 return False
 
         wait_until(reached, timeout, f"ISR of {topic} {parts} == {sorted(want)}",
@@ -438,7 +438,7 @@ class Cluster:
     def describe(self, topic: str) -> str:
         try:
             states = self.zk_partitions(topic)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a description for a failure message
             return f"zookeeper state unavailable: {exc!r}"
         return "zk: " + ", ".join(
             f"p{p}: leader {s.leader} epoch {s.leader_epoch} isr {list(s.isr)}"

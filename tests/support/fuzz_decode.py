@@ -164,7 +164,7 @@ def decode_answer(payload: bytes, response: bytes) -> Any:
     if api == 18:
         try:
             return decode_response(response, 18, version).body
-        except Exception:
+        except Exception:  # noqa: BLE001 - any decode failure: KIP-511's v0 fallback
             return decode_response(response, 18, 0).body
     return decode_response(response, api, version).body
 

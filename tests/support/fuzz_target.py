@@ -280,7 +280,7 @@ class FuzzRun:
         where = f"case {case.index} ({case.engine} of {case.scenario} api {case.api})"
         try:
             body = decode_answer(case.payload, outcome.response)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any decode failure is the finding
             self._problem(f"{where}: answer does not decode: {exc!r}"[:500])
             return
         if struct.unpack_from(">h", case.payload, 4)[0] != 0:

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.cluster.image import MetadataImage
+from strom.cluster.image import MetadataImage, PartitionInfo
 from strom.protocol import apis
 from strom.protocol.framing import EncodedBody
 
@@ -239,23 +239,26 @@ class BrokerMetrics:
             del self.topics[gone]
         if previous is None:
             return
-        me = self.broker_id
         for name, topic in image.topics.items():
             before_topic = previous.topics.get(name)
             if before_topic is None:
                 continue
             for index, info in topic.partitions.items():
                 before = before_topic.partitions.get(index)
-                if before is None:
-                    continue
-                if before.leader != info.leader:
-                    self.leader_changes += 1
-                if info.leader != me or before.isr == info.isr:
-                    continue
-                if set(info.isr) < set(before.isr):
-                    self.isr_shrinks += 1
-                elif set(info.isr) > set(before.isr):
-                    self.isr_expands += 1
+                if before is not None:
+                    self._count_change(before, info)
+
+    def _count_change(self, before: PartitionInfo, info: PartitionInfo) -> None:
+        """A leader change anywhere; ISR shrinks and expands only where this broker leads,
+        as Kafka counts them on the leader."""
+        if before.leader != info.leader:
+            self.leader_changes += 1
+        if info.leader != self.broker_id or before.isr == info.isr:
+            return
+        if set(info.isr) < set(before.isr):
+            self.isr_shrinks += 1
+        elif set(info.isr) > set(before.isr):
+            self.isr_expands += 1
 
 
 # --- Prometheus exposition ---------------------------------------------------------------

@@ -67,6 +67,8 @@ _ZEROS: dict[str, Any] = {
 
 
 def _convert(kind: Any, f: Field[Any], value: Any) -> Any:
+    """A caller's value in the type kio's field wants (entities from dicts, ints to the
+    error-code enum, milliseconds to timedeltas/datetimes, nulls where the schema has none)."""
     if isinstance(kind, EntityTupleField):
         if value is None and is_optional(f):  # a nullable array, e.g. aborted_transactions
             return None
@@ -79,7 +81,10 @@ def _convert(kind: Any, f: Field[Any], value: Any) -> Any:
         if value is None and is_optional(f):  # a nullable primitive array, e.g. config keys
             return None
         return tuple(value)
-    kafka_type = get_schema_field_type(f)
+    return _convert_primitive(get_schema_field_type(f), f, value)
+
+
+def _convert_primitive(kafka_type: str, f: Field[Any], value: Any) -> Any:
     if kafka_type == "error_code" and not isinstance(value, ErrorCode):
         return ErrorCode(int(value))
     if kafka_type in ("timedelta_i32", "timedelta_i64") and isinstance(value, int):

@@ -28,7 +28,7 @@ def test_flush_in_a_thread_while_appending_and_rolling(open_log: OpenLog) -> Non
             while not stop.is_set():
                 log.flush()
                 flushed.append(log.recovery_point)
-        except BaseException as exc:  # surfaced below
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test thread below
             errors.append(exc)
 
     worker = threading.Thread(target=flusher)
