@@ -417,23 +417,6 @@ def _kcat_runs(msgs: Sequence[Msg]) -> list[tuple[int, tuple[tuple[str, bytes | 
     return runs
 
 
-def _kcat_runs(msgs: Sequence[Msg]) -> list[tuple[int, tuple[tuple[str, bytes | None], ...], list[Msg]]]:
-    """Consecutive records with the same partition and headers, one kcat run each;
-    ValueError for a record kcat cannot send."""
-    runs: list[tuple[int, tuple[tuple[str, bytes | None], ...], list[Msg]]] = []
-    for m in msgs:
-        for part in (m.key, m.value):
-            if part is not None and (part == b"" or b"\n" in part or b"\t" in part):
-                raise ValueError(f"kcat cannot send {part!r}")
-        if m.timestamp is not None:
-            raise ValueError("kcat cannot set per-record timestamps")
-        if runs and runs[-1][0] == m.partition and runs[-1][1] == m.headers:
-            runs[-1][2].append(m)
-        else:
-            runs.append((m.partition, m.headers, [m]))
-    return runs
-
-
 def _kcat_error_name(text: str) -> str:
     """librdkafka's broker error strings ("Message size too large") to Kafka names."""
     known = {"Message size too large": "MESSAGE_TOO_LARGE"}
