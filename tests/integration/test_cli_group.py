@@ -6,24 +6,15 @@ move offsets under active members."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from support.broker_process import BrokerProcess
 from support.cli import strom, strom_json, table, unique
-from support.groups import NO_DELAY, wait_until
+from support.groups import wait_until
 
 pytestmark = pytest.mark.timeout(300)
-
-
-@pytest.fixture(scope="module")
-def gbroker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("cligroups") / "data", overrides=NO_DELAY).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
 
 
 def _consumer(bootstrap: str, group: str) -> Consumer:
