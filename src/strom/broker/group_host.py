@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+from kio.schema.errors import ErrorCode
+
 from strom.cluster.image import MetadataImage
 from strom.cluster.store import MetadataError
 from strom.coordinator.group.config import GroupConfig, LogRecord, UnreadableBatch
@@ -50,7 +52,7 @@ class PartitionOffsetsLog:
             return "not_coordinator"
         batch = records.encode_batch(list(entries), timestamp_ms=self.clock())
         result = target.append(batch)
-        if result.error != "none":
+        if result.error != ErrorCode.none:
             log.error("cannot write to %s-%d: %s", OFFSETS_TOPIC, partition, result.message)
             return "coordinator_not_available"
         return "none"
@@ -108,16 +110,16 @@ def _read_or_skip(target: Partition, offset: int) -> tuple[bytes, UnreadableBatc
     offset it serves (a few steps: coordinator batches span few offsets) and report the
     range in between as unreadable."""
     result = target.read(offset, LOAD_BUFFER_BYTES)
-    if result.error == "none":
+    if result.error == ErrorCode.none:
         return result.records, None
     hw = target.high_watermark
-    if result.error == "corrupt_message":
+    if result.error == ErrorCode.corrupt_message:
         for resume in range(offset + 1, min(offset + MAX_CORRUPT_SKIP, hw) + 1):
-            if resume == hw or target.read(resume, 1).error == "none":
+            if resume == hw or target.read(resume, 1).error == ErrorCode.none:
                 return b"", UnreadableBatch(offset, resume - 1, "the log holds a corrupt batch "
                                             "here (the storage error above names file and byte)")
     raise OffsetsLogUnreadable(f"cannot read {OFFSETS_TOPIC}-{target.index} at offset {offset}: "
-                               f"{result.error}")
+                               f"{result.error.name}")
 
 
 def _batch_entries(chunk: bytes, pos: int, header: records.BatchHeader, start: int

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from kio.schema.errors import ErrorCode
+
 from strom.protocol.records import BatchHeader
 from strom.storage import Log, LogConfig, OffsetOutOfRange
 from strom.storage.errors import CorruptLog, KafkaStorageError, StorageError
@@ -50,7 +52,7 @@ class PartitionPolicy:
 
 @dataclass(frozen=True, slots=True)
 class AppendResult:
-    error: str = "none"
+    error: ErrorCode = ErrorCode.none
     base_offset: int = -1
     log_append_time: int = -1
     log_start_offset: int = -1
@@ -60,7 +62,7 @@ class AppendResult:
 
 @dataclass(frozen=True, slots=True)
 class ReadResult:
-    error: str
+    error: ErrorCode
     high_watermark: int
     last_stable_offset: int
     log_start_offset: int
@@ -139,7 +141,7 @@ class Partition:
         except SequenceError as exc:
             return AppendResult(exc.error, message=str(exc))
         except KafkaStorageError as exc:  # disk full or failing: the log dir is offline
-            return AppendResult("kafka_storage_error", message=str(exc))
+            return AppendResult(ErrorCode.kafka_storage_error, message=str(exc))
         if isinstance(outcome, Duplicate):  # a retry: answered as first written
             return AppendResult(base_offset=outcome.first_offset,
                                 log_append_time=outcome.timestamp if log_append_time else -1,
@@ -315,13 +317,13 @@ class Partition:
             result = self._plog.read(offset, max_bytes, max_offset=None if up_to_log_end else hw,
                                      min_one_batch=min_one_batch)
             data = result.data
-            error = "none"
+            error = ErrorCode.none
         except OffsetOutOfRange:
-            data, error = b"", "offset_out_of_range"
+            data, error = b"", ErrorCode.offset_out_of_range
         except KafkaStorageError:  # the log dir is offline
-            data, error = b"", "kafka_storage_error"
+            data, error = b"", ErrorCode.kafka_storage_error
         except CorruptLog:  # logged with file and position by the log
-            data, error = b"", "corrupt_message"
+            data, error = b"", ErrorCode.corrupt_message
         return ReadResult(error, hw, self._plog.last_stable_offset(hw), self.log_start_offset,
                           data)
 

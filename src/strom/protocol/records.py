@@ -41,6 +41,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 import crc32c
+from kio.schema.errors import ErrorCode
 
 from strom.protocol import compression
 
@@ -82,9 +83,9 @@ class Codec(IntEnum):
 
 
 class InvalidBatch(ValueError):
-    """The bytes are not a well-formed v2 batch. ``reason`` names the Kafka error."""
+    """The bytes are not a well-formed v2 batch. ``reason`` is the Kafka error code."""
 
-    def __init__(self, message: str, reason: str = "corrupt_message") -> None:
+    def __init__(self, message: str, reason: ErrorCode = ErrorCode.corrupt_message) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -148,13 +149,15 @@ def read_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeade
     """Decode the header at ``pos``; raises InvalidBatch if it cannot be a v2 header."""
     if len(buf) - pos < HEADER_SIZE:
         if len(buf) - pos > MAGIC_OFFSET and buf[pos + MAGIC_OFFSET] in (0, 1):
-            raise InvalidBatch("legacy message format (magic 0/1)", "unsupported_for_message_format")
+            raise InvalidBatch("legacy message format (magic 0/1)",
+                               ErrorCode.unsupported_for_message_format)
         raise InvalidBatch("truncated batch header")
     header = BatchHeader(*_HEADER.unpack_from(buf, pos))
     if header.magic != CURRENT_MAGIC:
         if header.magic in (0, 1):
             raise InvalidBatch(
-                f"legacy message format magic {header.magic}", "unsupported_for_message_format"
+                f"legacy message format magic {header.magic}",
+                ErrorCode.unsupported_for_message_format,
             )
         raise InvalidBatch(f"unknown magic {header.magic}")
     if header.batch_length < HEADER_SIZE - LOG_OVERHEAD:
@@ -182,11 +185,11 @@ def validate_batches(buf: bytes | bytearray | memoryview) -> list[BatchHeader]:
         if crc_of(buf, pos, header.size) != header.crc:
             raise InvalidBatch("CRC-32C mismatch")
         if header.records_count < 0 or header.last_offset_delta < 0:
-            raise InvalidBatch("negative record count or offset delta", "invalid_record")
+            raise InvalidBatch("negative record count or offset delta", ErrorCode.invalid_record)
         if header.codec > Codec.ZSTD:
             raise InvalidBatch(f"unknown compression codec {header.codec}")
         if header.codec == Codec.NONE and header.records_count > header.batch_length:
-            raise InvalidBatch("record count exceeds batch size", "invalid_record")
+            raise InvalidBatch("record count exceeds batch size", ErrorCode.invalid_record)
         headers.append(header)
         pos += header.size
     return headers

@@ -32,6 +32,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
+from kio.schema.errors import ErrorCode
+
 from strom.protocol import records
 from strom.protocol.records import BatchHeader
 from strom.storage import producer_snapshot
@@ -134,7 +136,8 @@ class PartitionLog:
             if found is not None:
                 if len(headers) != 1:
                     raise SequenceError(
-                        "duplicate_sequence_number", "duplicate batch within a multi-batch request"
+                        ErrorCode.duplicate_sequence_number,
+                        "duplicate batch within a multi-batch request",
                     )
                 duplicate = found
         return duplicate

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from kio.schema.errors import ErrorCode
+
 from strom.protocol.records import BatchHeader
 from strom.storage.producer_snapshot import SnapshotEntry
 
@@ -48,7 +50,9 @@ class ProducerEntry:
 
 
 class SequenceError(Exception):
-    def __init__(self, error: str, message: str) -> None:
+    """A batch refused for its producer id, epoch or sequence, with Kafka's error code."""
+
+    def __init__(self, error: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.error = error
 
@@ -75,14 +79,14 @@ class ProducerStateManager:
             return None
         if header.producer_epoch < entry.epoch:
             raise SequenceError(
-                "invalid_producer_epoch",
+                ErrorCode.invalid_producer_epoch,
                 f"epoch {header.producer_epoch} is older than {entry.epoch} for producer "
                 f"{header.producer_id}",
             )
         if header.producer_epoch > entry.epoch:
             if header.base_sequence != 0:
                 raise SequenceError(
-                    "out_of_order_sequence_number",
+                    ErrorCode.out_of_order_sequence_number,
                     f"new epoch {header.producer_epoch} must start at sequence 0, "
                     f"got {header.base_sequence}",
                 )
@@ -93,7 +97,7 @@ class ProducerStateManager:
         expected = 0 if entry.last_seq == _INT_MAX else entry.last_seq + 1
         if entry.batches and header.base_sequence != expected:
             raise SequenceError(
-                "out_of_order_sequence_number",
+                ErrorCode.out_of_order_sequence_number,
                 f"producer {header.producer_id} expected sequence {expected}, "
                 f"got {header.base_sequence}",
             )

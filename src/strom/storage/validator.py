@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kio.schema.errors import ErrorCode
+
 from strom.protocol import compression, record_walk
 from strom.protocol.records import (
     HEADER_SIZE,
@@ -53,9 +55,9 @@ class RecordPolicy:
 
 
 class InvalidProduce(Exception):
-    """The payload is refused; ``error`` is the Kafka error name for the partition."""
+    """The payload is refused; ``error`` is Kafka's error code for the partition."""
 
-    def __init__(self, error: str, message: str,
+    def __init__(self, error: ErrorCode, message: str,
                  record_errors: tuple[tuple[int, str], ...] = ()) -> None:
         super().__init__(message)
         self.error = error
@@ -75,7 +77,7 @@ def validate_client_batch(payload: bytes | bytearray, policy: RecordPolicy,
     if policy.log_append_time:
         return header
     if header.uses_log_append_time:
-        raise InvalidProduce("invalid_timestamp", "Producer should not set timestamp type to "
+        raise InvalidProduce(ErrorCode.invalid_timestamp, "Producer should not set timestamp type to "
                              "LogAppendTime on a CreateTime topic", ((0, "LogAppendTime set by producer"),))
     _check_timestamps(payload, header, summary, policy, now_ms)
     return _correct_max_timestamp(payload, header, summary)
@@ -83,43 +85,43 @@ def validate_client_batch(payload: bytes | bytearray, policy: RecordPolicy,
 
 def _check_framing(payload: bytes | bytearray, policy: RecordPolicy) -> BatchHeader:
     if not payload:
-        raise InvalidProduce("corrupt_message", "empty record set")
+        raise InvalidProduce(ErrorCode.corrupt_message, "empty record set")
     try:
         header = read_header(payload)
     except InvalidBatch as exc:
-        if exc.reason == "unsupported_for_message_format":  # Kafka 4: v3+ produce is magic 2
-            raise InvalidProduce("invalid_record", "Produce requests with version 3 and above "
+        if exc.reason == ErrorCode.unsupported_for_message_format:  # Kafka 4: v3+ produce is magic 2
+            raise InvalidProduce(ErrorCode.invalid_record, "Produce requests with version 3 and above "
                                  "are only allowed to contain record batches with magic "
                                  "version 2") from None
         raise InvalidProduce(exc.reason, str(exc)) from None
     if header.size > len(payload):
-        raise InvalidProduce("corrupt_message", "batch extends past the end of the record set")
+        raise InvalidProduce(ErrorCode.corrupt_message, "batch extends past the end of the record set")
     if header.size < len(payload):
-        raise InvalidProduce("invalid_record", "Produce requests with version 3 and above are "
+        raise InvalidProduce(ErrorCode.invalid_record, "Produce requests with version 3 and above are "
                              "only allowed to contain exactly one record batch per partition")
     if header.size > policy.max_message_bytes:
-        raise InvalidProduce("message_too_large", f"batch of {header.size} bytes exceeds "
+        raise InvalidProduce(ErrorCode.message_too_large, f"batch of {header.size} bytes exceeds "
                              f"max.message.bytes {policy.max_message_bytes}")
     if crc_of(payload, 0, header.size) != header.crc:
-        raise InvalidProduce("corrupt_message", "Record is corrupt (CRC-32C mismatch)")
+        raise InvalidProduce(ErrorCode.corrupt_message, "Record is corrupt (CRC-32C mismatch)")
     return header
 
 
 def _check_batch(header: BatchHeader) -> None:
     if header.codec > Codec.ZSTD:
-        raise InvalidProduce("corrupt_message", f"unknown compression codec {header.codec}")
+        raise InvalidProduce(ErrorCode.corrupt_message, f"unknown compression codec {header.codec}")
     if header.last_offset_delta < 0 or header.records_count <= 0:
-        raise InvalidProduce("invalid_record", f"Invalid reported count for record batch: "
+        raise InvalidProduce(ErrorCode.invalid_record, f"Invalid reported count for record batch: "
                              f"{header.records_count} (last offset delta "
                              f"{header.last_offset_delta})")
     if header.records_count != header.last_offset_delta + 1:
-        raise InvalidProduce("invalid_record", f"Inconsistent batch offset range [0, "
+        raise InvalidProduce(ErrorCode.invalid_record, f"Inconsistent batch offset range [0, "
                              f"{header.last_offset_delta}] and count of records "
                              f"{header.records_count}")
     if header.is_control:
-        raise InvalidProduce("invalid_record", "Clients are not allowed to write control records")
+        raise InvalidProduce(ErrorCode.invalid_record, "Clients are not allowed to write control records")
     if header.producer_id >= 0 and header.base_sequence < 0:
-        raise InvalidProduce("invalid_record", f"Invalid sequence number {header.base_sequence} "
+        raise InvalidProduce(ErrorCode.invalid_record, f"Invalid sequence number {header.base_sequence} "
                              f"in record batch with producerId {header.producer_id}")
 
 
@@ -131,15 +133,15 @@ def _walk_records(payload: bytes | bytearray, header: BatchHeader,
             body = compression.decompress(header.codec, bytes(body),
                                           policy.decompression_max_bytes)
         except compression.DecompressionError as exc:
-            raise InvalidProduce("corrupt_message", f"cannot decompress the batch: {exc}") from None
+            raise InvalidProduce(ErrorCode.corrupt_message, f"cannot decompress the batch: {exc}") from None
     try:
         summary = record_walk.walk(body, header.records_count)
     except record_walk.RecordWalkError as exc:
-        raise InvalidProduce("invalid_record", f"record {exc.index}: {exc}",
+        raise InvalidProduce(ErrorCode.invalid_record, f"record {exc.index}: {exc}",
                              ((exc.index, str(exc)),)) from None
     if policy.compacted and summary.first_null_key >= 0:
         index = summary.first_null_key
-        raise InvalidProduce("invalid_record", "Compacted topic cannot accept message without key",
+        raise InvalidProduce(ErrorCode.invalid_record, "Compacted topic cannot accept message without key",
                              ((index, "Compacted topic cannot accept message without key"),))
     return summary
 
@@ -155,7 +157,7 @@ def _check_timestamps(payload: bytes | bytearray, header: BatchHeader, summary: 
     if lowest >= earliest and highest <= latest:
         return
     errors = _timestamp_errors(payload, policy, earliest, latest)
-    raise InvalidProduce("invalid_timestamp", errors[0][1] if errors else "timestamp out of range",
+    raise InvalidProduce(ErrorCode.invalid_timestamp, errors[0][1] if errors else "timestamp out of range",
                          errors)
 
 

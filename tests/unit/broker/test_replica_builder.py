@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from strom.broker.replica_builder import Blueprint
 from strom.broker.replica_manager import ReplicaManager
@@ -89,7 +90,7 @@ async def test_a_recreated_partition_waits_for_the_old_files_and_starts_empty(
     store.create_topics([NewTopic("again", {0: [1]}, {})])
     old = replicas.get("again", 0)
     assert old is not None
-    assert old.append(record_batch([b"old"])).error == "none"
+    assert old.append(record_batch([b"old"])).error == ErrorCode.none
     old_dir = old.log.dir
     store.delete_topics(["again"])
     assert replicas.get("again", 0) is None  # gone at once; files go in the pool

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kio.schema.errors import ErrorCode
 
 from strom.broker import group_host
 from strom.broker.group_host import PartitionOffsetsLog
@@ -32,8 +33,8 @@ class _Target:
 
     index = 0
 
-    def __init__(self, log: Log, refused: range = range(0), error: str = "corrupt_message"
-                 ) -> None:
+    def __init__(self, log: Log, refused: range = range(0),
+                 error: ErrorCode = ErrorCode.corrupt_message) -> None:
         self.log = log
         self.high_watermark = log.log_end_offset
         self.refused = refused  # offsets whose batch storage refuses, answering `error`
@@ -47,7 +48,7 @@ class _Target:
             if header.base_offset in self.refused:
                 data = data[:pos]
                 break
-        return SimpleNamespace(records=data, error="none")
+        return SimpleNamespace(records=data, error=ErrorCode.none)
 
 
 def replay(partition_dir: Path, **target: Any) -> list[LogRecord | UnreadableBatch]:
@@ -116,7 +117,7 @@ def test_a_log_that_cannot_be_read_fails_the_replay(tmp_path: Path) -> None:
     partition_dir = tmp_path / "__consumer_offsets-0"
     append_raw(partition_dir, [good(1), good(2)])
     with pytest.raises(group_host.OffsetsLogUnreadable, match="kafka_storage_error"):
-        replay(partition_dir, refused=range(1, 2), error="kafka_storage_error")
+        replay(partition_dir, refused=range(1, 2), error=ErrorCode.kafka_storage_error)
 
 
 def test_bytes_that_do_not_frame_as_a_batch_end_the_replay_with_a_report(
@@ -128,7 +129,7 @@ def test_bytes_that_do_not_frame_as_a_batch_end_the_replay_with_a_report(
     junk = bytearray(good(2))
     junk[16] = 9  # magic 9: not a batch at all
     target.read = lambda offset, max_bytes: SimpleNamespace(  # type: ignore[method-assign]
-        records=bytes(junk), error="none")
+        records=bytes(junk), error=ErrorCode.none)
     target.high_watermark = 5
     partitions: Any = SimpleNamespace(get=lambda t, p: target)
     entries = list(PartitionOffsetsLog(partitions, lambda: 0).replay(0))

@@ -7,6 +7,7 @@ import struct
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kio.schema.errors import ErrorCode
 
 from strom.protocol import records
 from strom.protocol.records import Codec, InvalidBatch
@@ -32,7 +33,7 @@ def test_crc_mismatch_is_corrupt_message():
     batch[-1] ^= 0xFF
     with pytest.raises(InvalidBatch) as info:
         records.validate_batches(bytes(batch))
-    assert info.value.reason == "corrupt_message"
+    assert info.value.reason == ErrorCode.corrupt_message
 
 
 def test_legacy_magic_is_refused_with_a_format_error():
@@ -41,7 +42,7 @@ def test_legacy_magic_is_refused_with_a_format_error():
     legacy = legacy[:16] + b"\x01" + legacy[17:]
     with pytest.raises(InvalidBatch) as info:
         records.validate_batches(legacy)
-    assert info.value.reason == "unsupported_for_message_format"
+    assert info.value.reason == ErrorCode.unsupported_for_message_format
 
 
 def test_trailing_partial_batch_is_refused():

@@ -22,6 +22,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from kio.schema.errors import ErrorCode
 from storage_helpers import FakeClock, crash
 
 from strom.protocol.records import encode_batch, validate_batches
@@ -132,7 +133,7 @@ class PartitionLogModel(RuleBasedStateMachine):
             self.plog.append_as_leader(data, validate_batches(data),
                                        leader_epoch=self.leader_epoch)
         except SequenceError as exc:
-            assert exc.error == "invalid_producer_epoch"
+            assert exc.error == ErrorCode.invalid_producer_epoch
         else:
             raise AssertionError("a fenced producer epoch was appended")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from strom.protocol import records
 from strom.storage import Log, LogConfig
@@ -46,7 +47,7 @@ def test_sequences_are_rebuilt_from_the_log(tmp_path: Path) -> None:
     assert again.log_end_offset == 4
     with pytest.raises(SequenceError) as info:
         _append(again, _idempotent(9))
-    assert info.value.error == "out_of_order_sequence_number"
+    assert info.value.error == ErrorCode.out_of_order_sequence_number
 
 
 def test_a_batch_whose_crc_fails_is_not_trusted_for_sequences(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from strom.protocol import records
 from strom.storage.producer_state import ProducerStateManager, SequenceError
@@ -39,7 +40,7 @@ def test_batch_outside_the_window_is_out_of_order():
         append(state, header(1, 0, i, 1), i)
     with pytest.raises(SequenceError) as info:
         state.check(header(1, 0, 0, 1))
-    assert info.value.error == "out_of_order_sequence_number"
+    assert info.value.error == ErrorCode.out_of_order_sequence_number
 
 
 def test_gap_is_rejected():
@@ -47,7 +48,7 @@ def test_gap_is_rejected():
     append(state, header(1, 0, 0, 1), 0)
     with pytest.raises(SequenceError) as info:
         state.check(header(1, 0, 2, 1))
-    assert info.value.error == "out_of_order_sequence_number"
+    assert info.value.error == ErrorCode.out_of_order_sequence_number
 
 
 def test_old_epoch_is_fenced_and_new_epoch_restarts_at_zero():
@@ -55,7 +56,7 @@ def test_old_epoch_is_fenced_and_new_epoch_restarts_at_zero():
     append(state, header(1, 3, 0, 1), 0)
     with pytest.raises(SequenceError) as info:
         state.check(header(1, 2, 1, 1))
-    assert info.value.error == "invalid_producer_epoch"
+    assert info.value.error == ErrorCode.invalid_producer_epoch
     with pytest.raises(SequenceError):
         state.check(header(1, 4, 5, 1))
     append(state, header(1, 4, 0, 1), 1)

@@ -24,7 +24,6 @@ from strom.broker.context import RequestContext
 from strom.broker.handlers.common import (
     NONE,
     check_leader_epoch,
-    error,
     missing_partition_error,
     resolve_topic,
 )
@@ -118,7 +117,7 @@ class _FetchPlan:
         limit = min(int(part.partition_max_bytes), max(remaining, 0))
         result = partition.read(int(part.fetch_offset), limit, min_one_batch=first,
                                 up_to_log_end=self.replica_id >= 0)
-        code = error(result.error)
+        code = result.error
         if code == ErrorCode.kafka_storage_error and self.ctx.api_version <= 5:
             code = ErrorCode.not_leader_or_follower  # Kafka's down-conversion: v5- clients
         entry = _empty(part.partition, code, result.high_watermark, result.log_start_offset)

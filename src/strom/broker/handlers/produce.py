@@ -21,7 +21,6 @@ from strom.broker.context import RequestContext
 from strom.broker.handlers.common import (
     NONE,
     UNKNOWN_TOPIC,
-    error,
     missing_partition_error,
     resolve_topic,
 )
@@ -59,8 +58,8 @@ def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
         return _partition_error(part.index, ErrorCode.not_enough_replicas,
                                 _isr_too_small(partition, len(partition.isr)))
     result = partition.append(part.records)
-    if result.error != "none":
-        entry = _partition_error(part.index, error(result.error), result.message)
+    if result.error != NONE:
+        entry = _partition_error(part.index, result.error, result.message)
         entry["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}
                                   for index, message in result.record_errors]
         return entry
