@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from strom.cluster.image import MetadataImage, PartitionInfo, TopicInfo
 from strom.cluster.store import MetadataError
@@ -62,7 +63,7 @@ def _unique(prefix: str) -> str:
 def _refused(error: str, call: Any, *args: Any) -> MetadataError:
     with pytest.raises(MetadataError) as caught:
         call(*args)
-    assert caught.value.error == error, caught.value
+    assert caught.value.error == ErrorCode[error], caught.value
     return caught.value
 
 

@@ -201,7 +201,7 @@ class GroupHost:
         try:
             self.admin.create(spec, internal=True)
         except MetadataError as exc:
-            if exc.error != "topic_already_exists":
+            if exc.error != ErrorCode.topic_already_exists:
                 log.error("cannot create %s: %s", OFFSETS_TOPIC, exc)
                 return "coordinator_not_available"
         return "none"

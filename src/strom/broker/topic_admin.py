@@ -31,6 +31,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kio.schema.errors import ErrorCode
+
 from strom.broker.replica_builder import Blueprint, Key
 from strom.broker.resource_budget import BudgetExceeded
 from strom.cluster.image import TopicInfo
@@ -178,31 +180,31 @@ class TopicAdmin:
         validate_topic_name(spec.name)
         image = self.store.image()
         if spec.name in image.topics or spec.name in self._in_flight:
-            raise MetadataError("topic_already_exists", f"Topic '{spec.name}' already exists.")
+            raise MetadataError(ErrorCode.topic_already_exists, f"Topic '{spec.name}' already exists.")
         default_partitions, default_rf = self._defaults()
         try:
             configs = validate_topic_overrides(spec.configs)
         except InvalidConfig as exc:
-            raise MetadataError("invalid_config", str(exc)) from exc
+            raise MetadataError(ErrorCode.invalid_config, str(exc)) from exc
         if spec.assignments:
             if spec.num_partitions != -1 or spec.replication_factor != -1:
                 raise MetadataError(
-                    "invalid_request",
+                    ErrorCode.invalid_request,
                     "Both numPartitions or replicationFactor and replicasAssignments were set.",
                 )
             return self._check_assignments(spec.assignments, range(len(spec.assignments))), configs
         partitions = default_partitions if spec.num_partitions == -1 else spec.num_partitions
         rf = default_rf if spec.replication_factor == -1 else spec.replication_factor
         if partitions <= 0:
-            raise MetadataError("invalid_partitions", "Number of partitions must be larger than 0.")
+            raise MetadataError(ErrorCode.invalid_partitions, "Number of partitions must be larger than 0.")
         if rf <= 0:
             raise MetadataError(
-                "invalid_replication_factor", "Replication factor must be larger than 0."
+                ErrorCode.invalid_replication_factor, "Replication factor must be larger than 0."
             )
         brokers = list(image.brokers)
         if rf > len(brokers):
             raise MetadataError(
-                "invalid_replication_factor",
+                ErrorCode.invalid_replication_factor,
                 f"Replication factor: {rf} larger than available brokers: {len(brokers)}.",
             )
         racks = {b.broker_id: b.rack for b in image.brokers.values()}
@@ -214,23 +216,24 @@ class TopicAdmin:
         brokers = set(self.store.image().brokers)
         if sorted(assignments) != list(expected):
             raise MetadataError(
-                "invalid_replica_assignment",
+                ErrorCode.invalid_replica_assignment,
                 f"Partitions should be a consecutive 0-based integer sequence from {expected}",
             )
         sizes = {len(r) for r in assignments.values()}
         if len(sizes) != 1 or 0 in sizes:
             raise MetadataError(
-                "invalid_replica_assignment", "All partitions should have the same number of replicas"
+                ErrorCode.invalid_replica_assignment, "All partitions should have the same number of replicas"
             )
         for p, replicas in assignments.items():
             if len(set(replicas)) != len(replicas):
                 raise MetadataError(
-                    "invalid_replica_assignment", f"Duplicate brokers in partition {p}'s replicas"
+                    ErrorCode.invalid_replica_assignment, f"Duplicate brokers in partition {p}'s replicas"
                 )
             unknown = set(replicas) - brokers
             if unknown:
                 raise MetadataError(
-                    "invalid_replica_assignment", f"Unknown broker(s) {sorted(unknown)} in partition {p}"
+                    ErrorCode.invalid_replica_assignment,
+                    f"Unknown broker(s) {sorted(unknown)} in partition {p}",
                 )
         return {p: list(r) for p, r in assignments.items()}
 
@@ -252,7 +255,7 @@ class TopicAdmin:
             replicas.budget.check(replicas.hosted_count() + pending, adding, keep_room=keep,
                                   free=free)
         except BudgetExceeded as exc:
-            raise MetadataError("policy_violation", str(exc)) from exc
+            raise MetadataError(ErrorCode.policy_violation, str(exc)) from exc
 
     def _blueprints(self, name: str, partitions: Iterable[int],
                     configs: Mapping[str, str]) -> list[Blueprint]:
@@ -290,14 +293,14 @@ class TopicAdmin:
         """Validate, budget, build and write a CreateTopics request; one plan per spec."""
         if sum(_declared_records(s) for s in specs) > MAX_RECORDS_PER_USER_OP:
             # refuse before planning: placing 2.7M partitions alone took 400 MiB (fuzzing)
-            return [CreatePlan(s, error=MetadataError("policy_violation", EXCESSIVE_BATCH))
+            return [CreatePlan(s, error=MetadataError(ErrorCode.policy_violation, EXCESSIVE_BATCH))
                     for s in specs]
         async with self._lock:
             plans = await self._plan_all(specs)
             valid = [p for p in plans if p.error is None]
             if sum(p.records for p in valid) > MAX_RECORDS_PER_USER_OP:
                 for plan in plans:
-                    plan.error = MetadataError("policy_violation", EXCESSIVE_BATCH)
+                    plan.error = MetadataError(ErrorCode.policy_violation, EXCESSIVE_BATCH)
                 return plans
             self._budget_all(valid)
             valid = [p for p in valid if p.error is None]
@@ -379,23 +382,23 @@ class TopicAdmin:
         image = self.store.image()
         topic = image.topics.get(name)
         if topic is None:
-            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
+            raise MetadataError(ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist")
         current = topic.partition_count
         if count < current:
             raise MetadataError(
-                "invalid_partitions",
+                ErrorCode.invalid_partitions,
                 f"Topic currently has {current} partitions, which is higher than the requested {count}.",
             )
         if count == current:
-            raise MetadataError("invalid_partitions", f"Topic already has {current} partitions.")
+            raise MetadataError(ErrorCode.invalid_partitions, f"Topic already has {current} partitions.")
         new = range(current, count)
         if len(new) > MAX_RECORDS_PER_USER_OP:
-            raise MetadataError("policy_violation", EXCESSIVE_BATCH)
+            raise MetadataError(ErrorCode.policy_violation, EXCESSIVE_BATCH)
         rf = len(topic.partitions[0].replicas)
         if assignments:
             if len(assignments) != len(new):
                 raise MetadataError(
-                    "invalid_replica_assignment",
+                    ErrorCode.invalid_replica_assignment,
                     f"Increasing the number of partitions by {len(new)} but {len(assignments)} "
                     "assignments provided.",
                 )
@@ -437,7 +440,7 @@ class TopicAdmin:
     async def delete_topics(self, names: Sequence[str]) -> dict[str, MetadataError | None]:
         """Delete topics in one metadata write where the store can; files go later."""
         if not self.config.get_bool("delete.topic.enable"):
-            refused = MetadataError("topic_deletion_disabled", "Topic deletion is disabled.")
+            refused = MetadataError(ErrorCode.topic_deletion_disabled, "Topic deletion is disabled.")
             return dict.fromkeys(names, refused)
         async with self._lock:
             store = self.store
@@ -470,7 +473,7 @@ def _settle(plan: CreatePlan, outcome: TopicInfo | MetadataError) -> None:
 def _storage_error(name: str, failed: Mapping[Key, OSError]) -> MetadataError:
     key, exc = next(iter(failed.items()))
     return MetadataError(
-        "kafka_storage_error",
+        ErrorCode.kafka_storage_error,
         f"Cannot create the log of {len(failed)} partition(s) of {name} (first "
         f"{key[0]}-{key[1]}: {exc.strerror or exc}); nothing was written.",
     )

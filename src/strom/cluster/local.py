@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.cluster.store import MetadataError, validate_topic_name
 
@@ -115,7 +117,7 @@ class LocalMetadataStore:
         for name in names:
             if topics.pop(name, None) is None:
                 results[name] = MetadataError(
-                    "unknown_topic_or_partition", f"Topic {name} does not exist")
+                    ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist")
             else:
                 results[name] = None
         if len(topics) != len(self._image.topics):
@@ -152,7 +154,7 @@ class LocalMetadataStore:
     def _topic(self, name: str) -> TopicInfo:
         topic = self._image.topics.get(name)
         if topic is None:
-            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
+            raise MetadataError(ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist")
         return topic
 
     def _publish(self, image: MetadataImage) -> None:
@@ -194,11 +196,11 @@ def _check_new_name(name: str, existing: Mapping[str, TopicInfo],
     """Kafka refuses names that differ only by '.' versus '_' (they clash in metrics)."""
     validate_topic_name(name)
     if name in existing or name in created:
-        raise MetadataError("topic_already_exists", f"Topic '{name}' already exists.")
+        raise MetadataError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
     collision = normalized.get(name.replace(".", "_"))
     if collision is not None:
         raise MetadataError(
-            "invalid_topic_exception",
+            ErrorCode.invalid_topic_exception,
             f"Topic '{name}' collides with existing topic: {collision}",
         )
 

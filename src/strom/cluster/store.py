@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from kio.schema.errors import ErrorCode
+
 from strom.cluster.image import MetadataImage, TopicInfo
 
 MAX_TOPIC_NAME = 249
@@ -18,9 +20,9 @@ _LEGAL = re.compile(r"^[a-zA-Z0-9._-]+$")
 
 
 class MetadataError(Exception):
-    """A refused metadata change; `error` is the Kafka error name (ErrorCode member)."""
+    """A refused metadata change, with the error code Kafka answers."""
 
-    def __init__(self, error: str, message: str) -> None:
+    def __init__(self, error: ErrorCode, message: str) -> None:
         super().__init__(message)
         self.error = error
 
@@ -30,7 +32,7 @@ class ControllerMovedError(MetadataError):
     is no longer the controller (Kafka's ControllerMovedException)."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("not_controller", message)
+        super().__init__(ErrorCode.not_controller, message)
 
 
 class InconsistentClusterId(MetadataError):
@@ -39,7 +41,7 @@ class InconsistentClusterId(MetadataError):
 
     def __init__(self, zk_cluster_id: str, stored_cluster_id: str) -> None:
         super().__init__(
-            "inconsistent_cluster_id",
+            ErrorCode.inconsistent_cluster_id,
             f"The Cluster ID {zk_cluster_id} doesn't match stored clusterId "
             f"Some({stored_cluster_id}) in meta.properties. The broker is trying to join "
             "the wrong cluster. Configured zookeeper.connect may be wrong.",
@@ -48,14 +50,14 @@ class InconsistentClusterId(MetadataError):
 
 def validate_topic_name(name: str) -> None:
     if not name or name in (".", ".."):
-        raise MetadataError("invalid_topic_exception", f"Topic name {name!r} is illegal")
+        raise MetadataError(ErrorCode.invalid_topic_exception, f"Topic name {name!r} is illegal")
     if len(name) > MAX_TOPIC_NAME:
         raise MetadataError(
-            "invalid_topic_exception", f"Topic name is longer than {MAX_TOPIC_NAME} characters"
+            ErrorCode.invalid_topic_exception, f"Topic name is longer than {MAX_TOPIC_NAME} characters"
         )
     if not _LEGAL.match(name):
         raise MetadataError(
-            "invalid_topic_exception",
+            ErrorCode.invalid_topic_exception,
             f"Topic name {name!r} is illegal, it contains a character other than "
             "ASCII alphanumerics, '.', '_' and '-'",
         )

@@ -33,6 +33,7 @@ from dataclasses import dataclass, replace
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
 from kazoo.protocol.states import KazooState
+from kio.schema.errors import ErrorCode
 
 from strom.cluster import zk_data as zd
 from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
@@ -115,7 +116,7 @@ class ZooKeeperMetadataStore:
             except NodeExistsError:
                 if time.monotonic() > deadline:
                     raise MetadataError(
-                        "broker_id_not_registered",
+                        ErrorCode.broker_id_not_registered,
                         f"broker id {self.me.broker_id} is registered by another live broker",
                     ) from None
                 log.info("broker id %d still registered by an old session; waiting",
@@ -323,7 +324,7 @@ class ZooKeeperMetadataStore:
             if isinstance(bumped, BadVersionError):
                 continue  # another election raced us on the epoch; read it again
             if isinstance(created, Exception) or isinstance(bumped, Exception):
-                raise MetadataError("unknown_server_error",
+                raise MetadataError(ErrorCode.unknown_server_error,
                                     f"controller election failed: {[created, bumped]}")
             return ControllerFence(epoch, bumped.version)
 
@@ -368,9 +369,9 @@ class ZooKeeperMetadataStore:
         transaction.create(zd.topic_path(name), zd.encode_topic(topic))
         results = transaction.commit()
         if any(isinstance(r, NodeExistsError) for r in results):
-            raise MetadataError("topic_already_exists", f"Topic '{name}' already exists.")
+            raise MetadataError(ErrorCode.topic_already_exists, f"Topic '{name}' already exists.")
         if any(isinstance(r, Exception) for r in results):
-            raise MetadataError("unknown_server_error", f"creating {name} failed: {results}")
+            raise MetadataError(ErrorCode.unknown_server_error, f"creating {name} failed: {results}")
         with self._lock:  # known before the config watch fires: an update right after
             self._configs[name] = dict(configs)  # the create must not drop them
         self._apply(topic)
@@ -378,7 +379,7 @@ class ZooKeeperMetadataStore:
 
     def delete_topic(self, name: str) -> None:
         if not self._client.exists(zd.topic_path(name)):
-            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist")
+            raise MetadataError(ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist")
         self._client.delete(zd.topic_path(name), recursive=True)
         with contextlib.suppress(NoNodeError):
             self._client.delete(zd.topic_config_path(name))
@@ -405,7 +406,8 @@ class ZooKeeperMetadataStore:
         try:
             self._client.set(zd.topic_config_path(name), zd.encode_configs(dict(configs)))
         except NoNodeError:
-            raise MetadataError("unknown_topic_or_partition", f"Topic {name} does not exist") from None
+            raise MetadataError(ErrorCode.unknown_topic_or_partition,
+                                f"Topic {name} does not exist") from None
         with self._lock:
             self._configs[name] = dict(configs)
             topic = replace(self._topics[name], configs=dict(configs))
@@ -457,7 +459,7 @@ class ZooKeeperMetadataStore:
             try:
                 data, stat = self._client.get(path)
             except NoNodeError:
-                raise MetadataError("unknown_topic_or_partition",
+                raise MetadataError(ErrorCode.unknown_topic_or_partition,
                                     f"Topic {name} does not exist") from None
             current = zd.decode_topic(name, data, self._configs.get(name, {}))
             updated = change(current)
@@ -490,7 +492,7 @@ class ZooKeeperMetadataStore:
         if isinstance(written, BadVersionError):
             return False
         if isinstance(written, NoNodeError):
-            raise MetadataError("unknown_topic_or_partition", f"{path} does not exist")
+            raise MetadataError(ErrorCode.unknown_topic_or_partition, f"{path} does not exist")
         if isinstance(checked, Exception) and not isinstance(checked, RolledBackError):
             raise checked
         if isinstance(written, Exception):

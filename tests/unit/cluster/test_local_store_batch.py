@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from strom.cluster.image import BrokerInfo, MetadataImage
 from strom.cluster.local import LocalMetadataStore, NewTopic
@@ -44,7 +45,7 @@ def test_a_batch_of_topics_is_one_write_and_one_image(
     deleted = store.delete_topics(["t1", "t2", "missing"])
     assert deleted["t1"] is None and deleted["t2"] is None
     missing = deleted["missing"]
-    assert isinstance(missing, MetadataError) and missing.error == "unknown_topic_or_partition"
+    assert isinstance(missing, MetadataError) and missing.error == ErrorCode.unknown_topic_or_partition
     assert saves == [500, 498]
 
 
@@ -57,7 +58,7 @@ def test_each_topic_of_a_batch_gets_its_own_error(store: LocalMetadataStore) -> 
         NewTopic("x_y", {0: [1]}, {}),  # collides with x.y, created earlier in the batch
         NewTopic("bad/name", {0: [1]}, {}),
     ])
-    errors = {name: r.error for name, r in results.items() if isinstance(r, MetadataError)}
+    errors = {name: r.error.name for name, r in results.items() if isinstance(r, MetadataError)}
     assert errors == {"a.b": "topic_already_exists", "a_b": "invalid_topic_exception",
                       "x_y": "invalid_topic_exception", "bad/name": "invalid_topic_exception"}
     assert set(store.image().topics) == {"a.b", "x.y"}

@@ -1,4 +1,4 @@
-"""Small helpers shared by handlers: error codes, leader-epoch checks, lookups."""
+"""Small helpers shared by handlers: leader-epoch checks, lookups."""
 
 from __future__ import annotations
 
@@ -16,11 +16,6 @@ if TYPE_CHECKING:
 
 NONE = ErrorCode.none
 UNKNOWN_TOPIC = ErrorCode.unknown_topic_or_partition
-
-
-def error(name: str) -> ErrorCode:
-    """Kafka error by its lower-case name, as raised by the layers below."""
-    return ErrorCode[name]
 
 
 def check_leader_epoch(requested: int, current: int) -> ErrorCode:

@@ -106,7 +106,7 @@ def _apply_topic(ctx: RequestContext, name: str, change: Callable[[dict[str, str
         try:
             ctx.metadata.set_topic_configs(name, configs)
         except MetadataError as exc:
-            return ErrorCode[exc.error], str(exc)
+            return exc.error, str(exc)
         changes = [f"{k}={v}" for k, v in sorted(configs.items()) if topic.configs.get(k) != v]
         changes += [f"-{k}" for k in sorted(set(topic.configs) - set(configs))]
         if changes:

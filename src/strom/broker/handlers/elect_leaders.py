@@ -40,7 +40,7 @@ def _elect_topic(ctx: RequestContext, name: str, partitions: list[int] | None,
     try:
         ctx.metadata.update_topic(name, change)
     except MetadataError as exc:
-        return [{"partition_id": p, "error_code": ErrorCode[exc.error]} for p in wanted]
+        return [{"partition_id": p, "error_code": exc.error} for p in wanted]
     return [{"partition_id": p, "error_code": outcome.get(p, ErrorCode.none)} for p in wanted]
 
 

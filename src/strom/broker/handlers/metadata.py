@@ -23,7 +23,6 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
-from strom.broker.handlers.common import error
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.cluster.image import MetadataImage, TopicInfo
 from strom.cluster.store import MetadataError
@@ -113,10 +112,10 @@ def _lookup_or_create(ctx: RequestContext, name: str, auto_create: bool) -> Answ
     try:
         return ctx.admin.auto_create(name)
     except MetadataError as exc:
-        if exc.error == "topic_already_exists":
+        if exc.error == ErrorCode.topic_already_exists:
             return _lookup_or_create(ctx, name, False)
         log.info("auto-creation of %r refused: %s", name, exc)
-        return Missing(name, None, error(exc.error))
+        return Missing(name, None, exc.error)
 
 
 def _answers(ctx: RequestContext, request: Any, image: MetadataImage) -> list[Answer]:

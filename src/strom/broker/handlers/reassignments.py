@@ -35,7 +35,7 @@ def _alter_topic(ctx: RequestContext, topic: Any) -> list[dict[str, Any]]:
     try:
         ctx.metadata.update_topic(topic.name, change)
     except MetadataError as exc:
-        outcome = {index: (ErrorCode[exc.error], str(exc)) for index in targets}
+        outcome = {index: (exc.error, str(exc)) for index in targets}
     results = []
     for part in topic.partitions:
         error, message = outcome.get(int(part.partition_index), (ErrorCode.none, None))

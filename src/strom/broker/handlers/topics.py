@@ -14,7 +14,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker import dispatch
 from strom.broker.context import RequestContext
-from strom.broker.handlers.common import NONE, error
+from strom.broker.handlers.common import NONE
 from strom.broker.topic_admin import CreatePlan, Slicer, TopicSpec
 from strom.cluster.store import MetadataError
 from strom.config.defs import ConfigSource
@@ -63,7 +63,7 @@ def _spec(topic: Any) -> TopicSpec:
 
 def _result(ctx: RequestContext, plan: CreatePlan) -> dict[str, Any]:
     if plan.error is not None:
-        return _failed(plan.spec.name, error(plan.error.error), str(plan.error))
+        return _failed(plan.spec.name, plan.error.error, str(plan.error))
     return _created(ctx, plan.spec.name, plan.configs, plan.assignments, plan.topic_id)
 
 
@@ -127,7 +127,7 @@ async def delete_topics(ctx: RequestContext, request: Any) -> Any:
         failure = outcomes[entry.name]
         result = {"name": entry.name, "topic_id": entry.topic_id, "error_code": NONE}
         if failure is not None:
-            result.update(error_code=error(failure.error), error_message=str(failure))
+            result.update(error_code=failure.error, error_message=str(failure))
         results.append(result)
     return ctx.respond(responses=results)
 
@@ -146,7 +146,7 @@ async def create_partitions(ctx: RequestContext, request: Any) -> Any:
             await ctx.admin.add_partitions(topic.name, int(topic.count), assignments,
                                                   bool(request.validate_only))
         except MetadataError as exc:
-            results.append({"name": topic.name, "error_code": error(exc.error),
+            results.append({"name": topic.name, "error_code": exc.error,
                             "error_message": str(exc)})
             continue
         results.append({"name": topic.name, "error_code": NONE, "error_message": None})
