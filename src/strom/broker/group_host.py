@@ -46,27 +46,27 @@ class PartitionOffsetsLog:
         self.partitions = partitions
         self.clock = clock
 
-    def append(self, partition: int, entries: list[tuple[bytes, bytes | None]]) -> str:
+    def append(self, partition: int, entries: list[tuple[bytes, bytes | None]]) -> ErrorCode:
         target = self.partitions.get(OFFSETS_TOPIC, partition)
         if target is None or not target.is_leader:
-            return "not_coordinator"
+            return ErrorCode.not_coordinator
         batch = records.encode_batch(list(entries), timestamp_ms=self.clock())
         result = target.append(batch)
         if result.error != ErrorCode.none:
             log.error("cannot write to %s-%d: %s", OFFSETS_TOPIC, partition, result.message)
-            return "coordinator_not_available"
-        return "none"
+            return ErrorCode.coordinator_not_available
+        return ErrorCode.none
 
-    async def wait_durable(self, partition: int) -> str:
+    async def wait_durable(self, partition: int) -> ErrorCode:
         target = self.partitions.get(OFFSETS_TOPIC, partition)
         if target is None or not target.is_leader:
-            return "not_coordinator"
+            return ErrorCode.not_coordinator
         waiter = target.wait_for_high_watermark(target.log.log_end_offset)
         try:
             replicated = await asyncio.wait_for(waiter, REPLICATION_TIMEOUT_S)
         except TimeoutError:
-            return "coordinator_not_available"
-        return "none" if replicated else "not_coordinator"
+            return ErrorCode.coordinator_not_available
+        return ErrorCode.none if replicated else ErrorCode.not_coordinator
 
     def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]:
         """Every record up to the high watermark; never raises for what the log holds.
@@ -175,18 +175,18 @@ class GroupHost:
         info = self.metadata.image().topics.get(topic)
         return info is not None and partition in info.partitions
 
-    def ensure_topic(self) -> str:
+    def ensure_topic(self) -> ErrorCode:
         """Create `__consumer_offsets` on first use, as Kafka does; returns an error name."""
         image = self.metadata.image()
         if OFFSETS_TOPIC in image.topics:
-            return "none"
+            return ErrorCode.none
         wanted_rf = self.config.get_int("offsets.topic.replication.factor")
         if self.config.get_str("zookeeper.connect") and len(image.brokers) < wanted_rf:
             # As Kafka: a cluster waits for enough brokers rather than creating an
             # under-replicated offsets topic it could never grow.
             log.info("not creating %s yet: %d live broker(s), replication factor %d",
                      OFFSETS_TOPIC, len(image.brokers), wanted_rf)
-            return "coordinator_not_available"
+            return ErrorCode.coordinator_not_available
         rf = min(wanted_rf, len(image.brokers))
         if rf < wanted_rf:
             log.info("creating %s with replication factor %d (%d configured, %d broker(s))",
@@ -203,8 +203,8 @@ class GroupHost:
         except MetadataError as exc:
             if exc.error != ErrorCode.topic_already_exists:
                 log.error("cannot create %s: %s", OFFSETS_TOPIC, exc)
-                return "coordinator_not_available"
-        return "none"
+                return ErrorCode.coordinator_not_available
+        return ErrorCode.none
 
     def on_image(self, image: MetadataImage) -> None:
         topic = image.topics.get(OFFSETS_TOPIC)
@@ -223,13 +223,13 @@ class GroupHost:
         for partition in sorted(led - coordinator.owned - set(coordinator.failed)):
             coordinator.load(partition)
 
-    def coordinator_for(self, group_id: str) -> tuple[str, int]:
+    def coordinator_for(self, group_id: str) -> tuple[ErrorCode, int]:
         """(error, leader broker id) of the group's offsets partition."""
         error = self.ensure_topic()
-        if error != "none":
+        if error != ErrorCode.none:
             return error, -1
         topic = self.metadata.image().topics[OFFSETS_TOPIC]
         info = topic.partitions.get(self.coordinator.partition_for(group_id))
         if info is None or info.leader < 0:
-            return "coordinator_not_available", -1
-        return "none", info.leader
+            return ErrorCode.coordinator_not_available, -1
+        return ErrorCode.none, info.leader

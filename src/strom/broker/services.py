@@ -15,6 +15,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from kio.schema.errors import ErrorCode
+
 if TYPE_CHECKING:
     from strom.broker.metrics import BrokerMetrics
     from strom.broker.partition import Partition
@@ -65,7 +67,7 @@ class GroupCoordination(Protocol):
     @property
     def coordinator(self) -> GroupCoordinator: ...
 
-    def coordinator_for(self, group_id: str) -> tuple[str, int]: ...
+    def coordinator_for(self, group_id: str) -> tuple[ErrorCode, int]: ...
 
 
 class TopicAdministration(Protocol):

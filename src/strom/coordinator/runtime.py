@@ -32,6 +32,8 @@ from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
+from kio.schema.errors import ErrorCode
+
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 Rec = TypeVar("Rec")
@@ -53,7 +55,7 @@ class CoordinatorResult(Generic[R, Rec]):
     ``records`` are appended to the shard's partition and replayed into the shard;
     ``response`` answers the request once they are replicated (or at once without
     records); ``completions`` answer earlier `Pending` requests, at once. ``then``, if
-    set, runs after the write with its outcome (a Kafka error name, "none" when the
+    set, runs after the write with its outcome (an `ErrorCode`, `none` when the
     records are replicated) and its result is processed in turn; a response it gives
     replaces ``response``.
     """
@@ -61,7 +63,7 @@ class CoordinatorResult(Generic[R, Rec]):
     records: tuple[Rec, ...] = ()
     response: R | Pending | None = None
     completions: tuple[tuple[int, Any], ...] = ()
-    then: Callable[[str], CoordinatorResult[R, Rec]] | None = None
+    then: Callable[[ErrorCode], CoordinatorResult[R, Rec]] | None = None
 
 
 class Effects(Generic[Rec]):
@@ -70,7 +72,7 @@ class Effects(Generic[Rec]):
     def __init__(self) -> None:
         self.records: list[Rec] = []
         self.completions: list[tuple[int, Any]] = []
-        self.then: Callable[[str], CoordinatorResult[Any, Rec]] | None = None
+        self.then: Callable[[ErrorCode], CoordinatorResult[Any, Rec]] | None = None
 
     def answer(self, token: int | None, response: Any) -> None:
         """Answer the request waiting on ``token`` (nothing if no request waits)."""
@@ -113,11 +115,11 @@ class Shard(Protocol):
 class AppendLog(Protocol):
     """A coordinator's door to its internal topic: append, then wait for replication."""
 
-    def append(self, partition: int, records: list[Entry]) -> str:
-        """Append as leader; a Kafka error name, "none" on success."""
+    def append(self, partition: int, records: list[Entry]) -> ErrorCode:
+        """Append as leader; Kafka's error code, `ErrorCode.none` on success."""
         ...
 
-    async def wait_durable(self, partition: int) -> str:
+    async def wait_durable(self, partition: int) -> ErrorCode:
         """Wait until everything appended so far is replicated to the ISR (acks=all)."""
         ...
 
@@ -208,15 +210,15 @@ class CoordinatorRuntime(Generic[S, Rec]):
     def shards(self) -> Mapping[int, S]:
         return self._shards
 
-    def status(self, partition: int) -> str:
+    def status(self, partition: int) -> ErrorCode:
         """As Kafka's runtime: a partition led here but not loaded yet is
         COORDINATOR_LOAD_IN_PROGRESS (clients retry it); one not led here, or whose load
         failed, is NOT_COORDINATOR (clients look the coordinator up again)."""
         if partition in self._shards:
-            return "none"
+            return ErrorCode.none
         if partition in self.loading:
-            return "coordinator_load_in_progress"
-        return "not_coordinator"
+            return ErrorCode.coordinator_load_in_progress
+        return ErrorCode.not_coordinator
 
     def load(self, partition: int, build: Callable[[Timer], S]) -> bool:
         """Become coordinator for ``partition``: ``build`` replays its log into a new shard.
@@ -275,8 +277,8 @@ class CoordinatorRuntime(Generic[S, Rec]):
         return cast(R, response)
 
     def execute(self, partition: int, op: Callable[[S], CoordinatorResult[R, Rec]]
-                ) -> tuple[R, str]:
-        """Run ``op`` without waiting: (its response, the append error or "none"). For
+                ) -> tuple[R, ErrorCode]:
+        """Run ``op`` without waiting: (its response, the append error or `ErrorCode.none`). For
         operations nobody waits on (heartbeats, housekeeping); a ``then`` runs later."""
         shard = self._active(partition)
         result = op(shard)
@@ -309,40 +311,40 @@ class CoordinatorRuntime(Generic[S, Rec]):
         return shard
 
     def _apply(self, partition: int, shard: S, result: CoordinatorResult[Any, Rec]
-               ) -> tuple[asyncio.Future[Any] | None, str]:
+               ) -> tuple[asyncio.Future[Any] | None, ErrorCode]:
         """The synchronous half of a result: register its waiter, append and replay its
         records, deliver its completions. Returns (waiter, append error)."""
         waiter = None
         if isinstance(result.response, Pending):
             waiter = self._register(partition, shard, result.response.token)
-        error = "none"
+        error = ErrorCode.none
         if result.records:
             error = self.log.append(partition, [self.serialize(r) for r in result.records])
-            if error == "none":
+            if error == ErrorCode.none:
                 for record in result.records:
                     shard.replay(record)
         self._complete(partition, result.completions)
         return waiter, error
 
     async def _after_write(self, partition: int, shard: S, result: CoordinatorResult[Any, Rec],
-                           error: str) -> Any:
+                           error: ErrorCode) -> Any:
         """Wait for replication, then run ``then``; returns the response it gives.
 
         The wait is the only point where the caller can be cancelled (its client went
         away); the rest then runs in the background, so a continuation always runs.
         """
-        if result.records and error == "none":
+        if result.records and error == ErrorCode.none:
             try:
                 error = await self.log.wait_durable(partition)
             except asyncio.CancelledError:
                 if result.then is not None:
-                    self._spawn(self._after_write(partition, shard, result, "none"))
+                    self._spawn(self._after_write(partition, shard, result, ErrorCode.none))
                 raise
         if result.then is None:
             return None
         if self._shards.get(partition) is not shard:
             # Unloaded meanwhile: its state is gone; only the answer matters.
-            follow = result.then("not_coordinator")
+            follow = result.then(ErrorCode.not_coordinator)
             return None if isinstance(follow.response, Pending) else follow.response
         follow = result.then(error)
         assert not isinstance(follow.response, Pending), "a continuation answers directly"

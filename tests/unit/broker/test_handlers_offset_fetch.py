@@ -30,8 +30,8 @@ class FakeCoordinator:
             return self.errors[group_id], {}
         held = self.committed.get(group_id, {})
         if wanted is None:
-            return "none", dict(held)
-        return "none", {(t, p): held.get((t, p)) for t, parts in wanted for p in parts}
+            return ErrorCode.none, dict(held)
+        return ErrorCode.none, {(t, p): held.get((t, p)) for t, parts in wanted for p in parts}
 
 
 @dataclass
@@ -46,7 +46,7 @@ def _groups() -> FakeGroups:
     return FakeGroups(FakeCoordinator(
         {"g": {("t", 0): CommittedOffset(12, 3, "meta", 1), ("t", 1): CommittedOffset(7, -1, "", 1),
                ("u", 0): CommittedOffset(1, 0, "", 1)}},
-        errors={"loading": "coordinator_load_in_progress"}))
+        errors={"loading": ErrorCode.coordinator_load_in_progress}))
 
 
 def _rows(topics: Any) -> dict[tuple[str, int], tuple[int, int, str, int]]:

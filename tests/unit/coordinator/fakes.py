@@ -9,6 +9,8 @@ import itertools
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from kio.schema.errors import ErrorCode
+
 from strom.coordinator.group import records
 from strom.coordinator.group.config import GroupConfig, LogRecord, UnreadableBatch
 from strom.coordinator.group.coordinator import GroupCoordinator
@@ -20,16 +22,16 @@ from strom.coordinator.runtime import CoordinatorResult, Pending
 class MemoryOffsetsLog:
     def __init__(self) -> None:
         self.partitions: dict[int, list[tuple[bytes, bytes | None]]] = {}
-        self.fail_with: str | None = None
+        self.fail_with: ErrorCode | None = None
 
     def append(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> str:
         if self.fail_with:
             return self.fail_with
         self.partitions.setdefault(partition, []).extend(records)
-        return "none"
+        return ErrorCode.none
 
     async def wait_durable(self, partition: int) -> str:
-        return "none"
+        return ErrorCode.none
 
     def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]:
         for offset, (key, value) in enumerate(self.partitions.get(partition, [])):
@@ -145,7 +147,7 @@ class ShardHarness:
         self.topics = topics if topics is not None else {"orders"}
         self.log: list[records.Record] = []
         self.answers: dict[int, Any] = {}
-        self.fail_with: str | None = None
+        self.fail_with: ErrorCode | None = None
         self._ids = itertools.count(1)
         self.shard = self.new_shard()
 
@@ -159,7 +161,7 @@ class ShardHarness:
 
     def run(self, result: CoordinatorResult[Any, records.Record]) -> Any:
         """Apply a result; returns its response (a `Pending` until answered)."""
-        error = "none"
+        error = ErrorCode.none
         if result.records:
             if self.fail_with:
                 error = self.fail_with

@@ -22,6 +22,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kio.schema.errors import ErrorCode
 
 from strom.coordinator.group.membership import JoinRequest
 from strom.coordinator.group.model import Group, GroupState, JoinResult, SyncResult
@@ -55,20 +56,20 @@ class Client:
         self.member_id, self.generation, self.synced = "", -1, False
 
     def joined(self, answer: JoinResult) -> None:
-        if answer.error in ("unknown_member_id", "fenced_instance_id"):
+        if answer.error in (ErrorCode.unknown_member_id, ErrorCode.fenced_instance_id):
             self.reset()
-        elif answer.error in ("none", "member_id_required"):
+        elif answer.error in (ErrorCode.none, ErrorCode.member_id_required):
             self.member_id = answer.member_id
-        if answer.error == "none":
+        if answer.error == ErrorCode.none:
             self.generation, self.synced = answer.generation_id, False
             self.leader = answer.leader == answer.member_id
             self.peers = tuple(m for m, _, _ in answer.members)
 
     def told(self, error: str) -> None:
         """An error on SyncGroup or Heartbeat: rejoin, or start over as Kafka clients do."""
-        if error in ("unknown_member_id", "fenced_instance_id", "illegal_generation"):
+        if error in (ErrorCode.unknown_member_id, ErrorCode.fenced_instance_id, ErrorCode.illegal_generation):
             self.reset()
-        elif error == "rebalance_in_progress":
+        elif error == ErrorCode.rebalance_in_progress:
             self.generation, self.synced = -1, False
 
 
@@ -86,7 +87,7 @@ class World:
             if c.sync is not None and (answer := self.h.answers.pop(c.sync.token, None)):
                 c.sync = None
                 assert isinstance(answer, SyncResult)
-                c.synced = answer.error == "none"
+                c.synced = answer.error == ErrorCode.none
                 c.told(answer.error)
 
     def act_all(self, indexes: frozenset[int]) -> None:
@@ -126,7 +127,7 @@ class World:
         if isinstance(response, Pending):
             c.sync = response
         else:
-            c.synced = response.error == "none"
+            c.synced = response.error == ErrorCode.none
             c.told(response.error)
 
     def heartbeat(self, c: Client) -> None:

@@ -6,6 +6,8 @@ moves only when a test advances it.
 
 from __future__ import annotations
 
+from kio.schema.errors import ErrorCode
+
 from strom.coordinator.group import codec, records
 from strom.coordinator.group.membership import JoinRequest
 from strom.coordinator.group.model import GroupState, JoinResult, SyncResult
@@ -138,7 +140,7 @@ def test_on_loaded_drops_vacant_groups_and_starts_every_session_timer() -> None:
 def test_a_first_join_answers_member_id_required_and_writes_nothing() -> None:
     h = ShardHarness()
     result = h.shard.join(join_req())
-    assert result.records == () and result.response == JoinResult("member_id_required",
+    assert result.records == () and result.response == JoinResult(ErrorCode.member_id_required,
                                                                    member_id="c-1")
     assert h.shard.groups["g"].pending_members == {"c-1"}
 
@@ -152,7 +154,7 @@ def test_a_join_waits_for_the_rebalance_and_is_answered_by_a_completion() -> Non
     assert h.shard.groups["g"].members[member_id].join_waiter == result.response.token
     h.advance(3)  # the initial delay
     answer = h.answers[result.response.token]
-    assert (answer.error, answer.generation_id, answer.leader) == ("none", 1, member_id)
+    assert (answer.error, answer.generation_id, answer.leader) == (ErrorCode.none, 1, member_id)
     assert h.shard.groups["g"].members[member_id].join_waiter is None
 
 
@@ -175,9 +177,9 @@ def test_a_failed_assignment_write_fails_the_syncs_and_rebalances() -> None:
     h = ShardHarness()
     member_id = h.run(h.shard.join(join_req())).member_id
     h.run(h.shard.join(join_req(member_id)))
-    h.fail_with = "coordinator_not_available"
+    h.fail_with = ErrorCode.coordinator_not_available
     response = h.run(h.shard.sync("g", 1, member_id, None, None, None, {member_id: b"A"}))
-    assert h.answer(response) == SyncResult("coordinator_not_available")
+    assert h.answer(response) == SyncResult(ErrorCode.coordinator_not_available)
     assert h.shard.groups["g"].state is S.PREPARING_REBALANCE and h.log == []
 
 
@@ -188,11 +190,11 @@ def test_a_commit_writes_offset_records_and_answers_after_the_write() -> None:
     assert [r.key for r in result.records] == [codec.OffsetKey("simple", "orders", 0)]
     assert "simple" not in h.shard.groups  # the record makes the group, when replayed
     assert result.then is not None
-    assert result.then("coordinator_not_available").response == (
-        "none", {("orders", 0): "coordinator_not_available",
-                 ("nope", 0): "unknown_topic_or_partition"})
-    assert h.run(result) == ("none", {("orders", 0): "none",
-                                      ("nope", 0): "unknown_topic_or_partition"})
+    assert result.then(ErrorCode.coordinator_not_available).response == (
+        ErrorCode.none, {("orders", 0): ErrorCode.coordinator_not_available,
+                 ("nope", 0): ErrorCode.unknown_topic_or_partition})
+    assert h.run(result) == (ErrorCode.none, {("orders", 0): ErrorCode.none,
+                                      ("nope", 0): ErrorCode.unknown_topic_or_partition})
     assert h.shard.fetch("simple", None)[("orders", 0)].offset == 42
 
 
@@ -200,24 +202,24 @@ def test_a_commit_nothing_accepts_writes_nothing() -> None:
     h = ShardHarness()
     result = h.shard.commit("simple", -1, "", None, [OffsetCommit("nope", 0, 1, -1, None)])
     assert result.records == () and result.then is None
-    assert result.response == ("none", {("nope", 0): "unknown_topic_or_partition"})
+    assert result.response == (ErrorCode.none, {("nope", 0): ErrorCode.unknown_topic_or_partition})
 
 
 def test_deleting_a_group_tombstones_its_offsets_and_metadata() -> None:
     h = ShardHarness()
     h.run(h.shard.commit("g", -1, "", None, [OffsetCommit("orders", 0, 1, -1, None)]))
-    assert h.shard.delete_group("nope").response == "group_id_not_found"
+    assert h.shard.delete_group("nope").response == ErrorCode.group_id_not_found
     result = h.shard.delete_group("g")
     assert result.records == (records.offset_tombstone("g", ("orders", 0)),
                               records.group_tombstone("g"))
-    assert h.run(result) == "none" and "g" not in h.shard.groups
+    assert h.run(result) == ErrorCode.none and "g" not in h.shard.groups
 
 
 def test_a_non_empty_group_cannot_be_deleted_and_keeps_its_state() -> None:
     h = ShardHarness()
     stable_pair(h)
     result = h.shard.delete_group("g")
-    assert result.records == () and result.response == "non_empty_group"
+    assert result.records == () and result.response == ErrorCode.non_empty_group
 
 
 def test_expiry_tombstones_stale_offsets_of_empty_groups_only() -> None:
@@ -242,8 +244,8 @@ def test_a_heartbeat_writes_nothing_and_keeps_the_member() -> None:
     h = ShardHarness()
     leader, _ = stable_pair(h)
     result = h.shard.heartbeat("g", 1, leader, None)
-    assert result.records == () and result.response == "none"
-    assert h.shard.heartbeat("g", 0, leader, None).response == "illegal_generation"
+    assert result.records == () and result.response == ErrorCode.none
+    assert h.shard.heartbeat("g", 0, leader, None).response == ErrorCode.illegal_generation
 
 
 def test_an_empty_group_after_the_last_leave_is_written() -> None:
@@ -251,7 +253,7 @@ def test_an_empty_group_after_the_last_leave_is_written() -> None:
     leader, follower = stable_pair(h)
     h.run(h.shard.leave("g", [(follower, None)]))
     result = h.shard.leave("g", [(leader, None)])
-    assert result.response == ("none", ["none"])
+    assert result.response == (ErrorCode.none, [ErrorCode.none])
     assert result.records == (records.group_metadata(h.shard.groups["g"]),)
     assert h.shard.groups["g"].state is S.EMPTY and h.shard.groups["g"].generation_id == 2
 
@@ -278,7 +280,7 @@ def test_unloading_answers_every_waiting_request() -> None:
     member_id = h.run(h.shard.join(join_req())).member_id
     pending = h.run(h.shard.join(join_req(member_id)))
     result = h.shard.on_unloaded()
-    assert result.completions == ((pending.token, JoinResult("not_coordinator",
+    assert result.completions == ((pending.token, JoinResult(ErrorCode.not_coordinator,
                                                              member_id=member_id)),)
 
 
@@ -288,9 +290,9 @@ def test_a_static_member_whose_replacement_cannot_be_written_keeps_its_old_incar
     assert isinstance(first, Pending)
     old_id = h.answer(first).member_id
     h.run(h.shard.sync("g", 1, old_id, "i", None, None, {old_id: b"A"}))
-    h.fail_with = "not_coordinator"
+    h.fail_with = ErrorCode.not_coordinator
     again = h.run(h.shard.join(join_req(instance="i")))
-    assert again.error == "not_coordinator"
+    assert again.error == ErrorCode.not_coordinator
     group = h.shard.groups["g"]
     assert list(group.members) == [old_id] and group.static_members == {"i": old_id}
     assert group.leader_id == old_id and f"heartbeat:g:{old_id}" in h.timer.ops

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from strom.coordinator.group import codec, loader
 from strom.coordinator.group.config import GroupConfig, LogRecord, UnreadableBatch
@@ -35,10 +36,10 @@ class ScriptedLog:
 
     def append(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> str:
         self.appended.append((partition, records))
-        return "none"
+        return ErrorCode.none
 
     async def wait_durable(self, partition: int) -> str:
-        return "none"
+        return ErrorCode.none
 
     def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]:
         yield from self.entries.get(partition, [])
@@ -65,7 +66,7 @@ def commit_record(offset: int, batch: int, group: str, committed: int) -> LogRec
 
 def committed_offset(coordinator: GroupCoordinator, group: str) -> int | None:
     error, offsets = coordinator.fetch(group, [("orders", [0])])
-    assert error == "none"
+    assert error == ErrorCode.none
     found = offsets[("orders", 0)]
     return None if found is None else found.offset
 
@@ -144,10 +145,10 @@ def test_a_failed_load_takes_only_its_partition_and_answers_not_coordinator(
     assert "Input/output error" in coordinator.failed[3]
     assert any("cannot load __consumer_offsets-3" in r.getMessage() for r in caplog.records)
     assert broken not in coordinator.groups
-    assert coordinator.ownership_error(broken) == "not_coordinator"
+    assert coordinator.ownership_error(broken) == ErrorCode.not_coordinator
     assert committed_offset(coordinator, healthy) == 4
     error, results = coordinator.fetch(broken, [("orders", [0])])
-    assert (error, results) == ("not_coordinator", {})
+    assert (error, results) == (ErrorCode.not_coordinator, {})
 
     # Leadership moves away and back with a readable log: the partition loads again.
     coordinator.unload(3)
@@ -193,7 +194,7 @@ def test_a_partition_led_here_but_not_loaded_yet_answers_load_in_progress() -> N
     group = group_on(2)
     coordinator = coordinator_over(ScriptedLog())
     coordinator.loading = {2}
-    assert coordinator.ownership_error(group) == "coordinator_load_in_progress"
-    assert coordinator.ownership_error(group_on(1)) == "not_coordinator"
+    assert coordinator.ownership_error(group) == ErrorCode.coordinator_load_in_progress
+    assert coordinator.ownership_error(group_on(1)) == ErrorCode.not_coordinator
     assert coordinator.load(2)
-    assert coordinator.ownership_error(group) == "none"
+    assert coordinator.ownership_error(group) == ErrorCode.none

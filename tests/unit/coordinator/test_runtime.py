@@ -14,6 +14,7 @@ import itertools
 from typing import Any
 
 import pytest
+from kio.schema.errors import ErrorCode
 
 from strom.coordinator.runtime import CoordinatorResult, CoordinatorRuntime, Pending, Timer
 
@@ -49,7 +50,7 @@ class CounterShard:
 
     def add_then(self, n: int) -> Result:
         return CoordinatorResult((n,), None, then=lambda error: CoordinatorResult(
-            response=f"{error}: total {self.total}"))
+            response=f"{error.name}: total {self.total}"))
 
     def wait(self) -> Result:
         token = next(self.tokens)
@@ -70,13 +71,13 @@ class ControlledLog:
         self.fail_with: str | None = None
         self.durable = asyncio.Event()
         self.durable.set()
-        self.durable_error = "none"
+        self.durable_error = ErrorCode.none
 
     def append(self, partition: int, records: list[tuple[bytes, bytes | None]]) -> str:
         if self.fail_with:
             return self.fail_with
         self.entries.extend((partition, key) for key, _ in records)
-        return "none"
+        return ErrorCode.none
 
     async def wait_durable(self, partition: int) -> str:
         await self.durable.wait()
@@ -105,10 +106,10 @@ async def test_records_are_appended_replayed_and_answered_once_replicated() -> N
 
 async def test_a_failed_append_is_not_replayed_and_then_sees_the_error() -> None:
     runtime, log = runtime_with()
-    log.fail_with = "coordinator_not_available"
+    log.fail_with = ErrorCode.coordinator_not_available
     assert await runtime.write(0, lambda s: s.add_then(5)) == "coordinator_not_available: total 0"
     log.fail_with = None
-    log.durable_error = "not_coordinator"  # appended, but not replicated in time
+    log.durable_error = ErrorCode.not_coordinator  # appended, but not replicated in time
     assert await runtime.write(0, lambda s: s.add_then(2)) == "not_coordinator: total 2"
 
 
@@ -144,7 +145,7 @@ async def test_a_client_that_goes_away_does_not_stop_the_continuation() -> None:
     task.cancel()
     log.durable.set()
     await asyncio.sleep(0.01)
-    assert seen == ["none"]
+    assert seen == [ErrorCode.none]
 
 
 async def test_unloading_answers_waiters_cancels_timers_and_orphans_continuations() -> None:
@@ -163,7 +164,7 @@ async def test_unloading_answers_waiters_cancels_timers_and_orphans_continuation
     # The shard is gone: its continuation is told so and its records are not appended.
     assert await continued == "not_coordinator: total 3"
     await scheduler.advance(10)
-    assert fired == [] and runtime.status(0) == "not_coordinator"
+    assert fired == [] and runtime.status(0) == ErrorCode.not_coordinator
 
 
 async def test_timers_run_operations_and_a_key_scheduled_again_replaces_its_operation() -> None:
@@ -191,16 +192,16 @@ async def test_a_failed_load_is_recorded_and_its_timers_cancelled() -> None:
         raise OSError(5, "Input/output error")
 
     assert not runtime.load(1, broken)
-    assert "Input/output error" in runtime.failed[1] and runtime.status(1) == "not_coordinator"
+    assert "Input/output error" in runtime.failed[1] and runtime.status(1) == ErrorCode.not_coordinator
     assert scheduler.pending() == 0
     runtime.loading = {2}
-    assert runtime.status(2) == "coordinator_load_in_progress"
+    assert runtime.status(2) == ErrorCode.coordinator_load_in_progress
 
 
 async def test_execute_appends_without_waiting() -> None:
     runtime, log = runtime_with()
     log.durable.clear()
-    assert runtime.execute(0, lambda s: s.add(4)) == ("total 4", "none")
-    log.fail_with = "not_coordinator"
-    assert runtime.execute(0, lambda s: s.add(4)) == ("total 8", "not_coordinator")
+    assert runtime.execute(0, lambda s: s.add(4)) == ("total 4", ErrorCode.none)
+    log.fail_with = ErrorCode.not_coordinator
+    assert runtime.execute(0, lambda s: s.add(4)) == ("total 8", ErrorCode.not_coordinator)
     assert runtime.shards[0].total == 4

@@ -34,7 +34,7 @@ def _find(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
         return entry
     error, leader = ctx.groups.coordinator_for(key)
     broker = ctx.metadata.image().brokers.get(leader)
-    if error != "none" or broker is None:
+    if error != ErrorCode.none or broker is None:
         entry.update(error_code=ErrorCode.coordinator_not_available,
                      error_message="The coordinator is not available.")
         return entry

@@ -16,8 +16,8 @@ AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
 def _describe(ctx: RequestContext, group_id: str) -> dict[str, Any]:
     error, group = ctx.groups.coordinator.describe(group_id)
-    if error == "group_id_not_found" or group is None:
-        code = ErrorCode.none if error == "group_id_not_found" else ErrorCode[error]
+    if error == ErrorCode.group_id_not_found or group is None:
+        code = ErrorCode.none if error == ErrorCode.group_id_not_found else error
         return {"error_code": code, "group_id": group_id, "group_state": "Dead",
                 "protocol_type": "", "protocol_data": "", "members": [],
                 "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
@@ -64,6 +64,6 @@ async def list_groups(ctx: RequestContext, request: Any) -> Any:
 async def delete_groups(ctx: RequestContext, request: Any) -> Any:
     coordinator = ctx.groups.coordinator
     return ctx.respond(results=[
-        {"group_id": g, "error_code": ErrorCode[await coordinator.delete_group(g)]}
+        {"group_id": g, "error_code": await coordinator.delete_group(g)}
         for g in request.groups_names
     ])

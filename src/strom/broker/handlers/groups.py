@@ -34,7 +34,7 @@ async def join_group(ctx: RequestContext, request: Any) -> Any:
         require_known_member_id=ctx.api_version >= 4,
     ))
     return ctx.respond(
-        error_code=ErrorCode[result.error],
+        error_code=result.error,
         generation_id=result.generation_id,
         protocol_type=result.protocol_type,
         protocol_name=result.protocol_name if ctx.api_version >= 7 else result.protocol_name or "",
@@ -57,7 +57,7 @@ async def sync_group(ctx: RequestContext, request: Any) -> Any:
         getattr(request, "protocol_name", None),
         {a.member_id: bytes(a.assignment) for a in request.assignments},
     )
-    return ctx.respond(error_code=ErrorCode[result.error], protocol_type=result.protocol_type,
+    return ctx.respond(error_code=result.error, protocol_type=result.protocol_type,
                        protocol_name=result.protocol_name, assignment=result.assignment)
 
 
@@ -67,7 +67,7 @@ async def heartbeat(ctx: RequestContext, request: Any) -> Any:
         request.group_id, int(request.generation_id), request.member_id,
         getattr(request, "group_instance_id", None),
     )
-    return ctx.respond(error_code=ErrorCode[error])
+    return ctx.respond(error_code=error)
 
 
 @dispatch.handles(ApiKey.LEAVE_GROUP, 0, 5)
@@ -78,10 +78,10 @@ async def leave_group(ctx: RequestContext, request: Any) -> Any:
         members = [(request.member_id, None)]
     error, results = await ctx.groups.coordinator.leave(request.group_id, members)
     if ctx.api_version < 3:
-        top = error if error != "none" else (results[0] if results else "none")
-        return ctx.respond(error_code=ErrorCode[top])
+        top = error if error != ErrorCode.none else (results[0] if results else ErrorCode.none)
+        return ctx.respond(error_code=top)
     return ctx.respond(
-        error_code=ErrorCode[error],
-        members=[{"member_id": m, "group_instance_id": i, "error_code": ErrorCode[e]}
+        error_code=error,
+        members=[{"member_id": m, "group_instance_id": i, "error_code": e}
                  for (m, i), e in zip(members, results, strict=False)],
     )

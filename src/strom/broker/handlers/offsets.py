@@ -28,7 +28,7 @@ async def offset_commit(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(topics=[
         {"name": t.name, "partitions": [
             {"partition_index": p.partition_index,
-             "error_code": ErrorCode[results[(t.name, int(p.partition_index))]]}
+             "error_code": results[(t.name, int(p.partition_index))]}
             for p in t.partitions]}
         for t in request.topics
     ])
@@ -46,7 +46,7 @@ def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool) 
             "metadata": committed.metadata if committed else "",
             "error_code": ErrorCode.none,
         })
-    return {"group_id": group_id, "error_code": ErrorCode[error],
+    return {"group_id": group_id, "error_code": error,
             "topics": [{"name": name, "partitions": parts} for name, parts in by_topic.items()]}
 
 
@@ -65,11 +65,11 @@ async def offset_delete(ctx: RequestContext, request: Any) -> Any:
     error, results = await ctx.groups.coordinator.delete_offsets(request.group_id,
                                                                        partitions)
     return ctx.respond(
-        error_code=ErrorCode[error],
-        topics=[] if error != "none" else [
+        error_code=error,
+        topics=[] if error != ErrorCode.none else [
             {"name": t.name, "partitions": [
                 {"partition_index": p.partition_index,
-                 "error_code": ErrorCode[results[(t.name, int(p.partition_index))]]}
+                 "error_code": results[(t.name, int(p.partition_index))]}
                 for p in t.partitions]}
             for t in request.topics
         ],

@@ -19,6 +19,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
+from kio.schema.errors import ErrorCode
+
 from strom.coordinator.group import records
 from strom.coordinator.group.config import GroupConfig, OffsetsLog, partition_for
 from strom.coordinator.group.loader import PartitionLoad
@@ -86,9 +88,9 @@ class GroupCoordinator:
     def partition_for(self, group_id: str) -> int:
         return partition_for(group_id, self.config.num_partitions)
 
-    def ownership_error(self, group_id: str) -> str:
+    def ownership_error(self, group_id: str) -> ErrorCode:
         if not group_id:
-            return "invalid_group_id"
+            return ErrorCode.invalid_group_id
         return self.runtime.status(self.partition_for(group_id))
 
     def load(self, partition: int) -> bool:
@@ -122,19 +124,19 @@ class GroupCoordinator:
     def unload(self, partition: int) -> None:
         self.runtime.unload(partition)
 
-    async def _write(self, group_id: str, op: Operation[R], refused: Callable[[str], R]) -> R:
+    async def _write(self, group_id: str, op: Operation[R], refused: Callable[[ErrorCode], R]) -> R:
         error = self.ownership_error(group_id)
-        if error != "none":
+        if error != ErrorCode.none:
             return refused(error)
         return await self.runtime.write(self.partition_for(group_id), op)
 
-    def _shard(self, group_id: str) -> tuple[str, GroupCoordinatorShard | None]:
+    def _shard(self, group_id: str) -> tuple[ErrorCode, GroupCoordinatorShard | None]:
         if not group_id:
-            return "invalid_group_id", None
+            return ErrorCode.invalid_group_id, None
         shard = self.runtime.shards.get(self.partition_for(group_id))
         if shard is None:
             return self.ownership_error(group_id), None
-        return "none", shard
+        return ErrorCode.none, shard
 
     # --- membership -------------------------------------------------------------------
 
@@ -152,9 +154,9 @@ class GroupCoordinator:
             SyncResult)
 
     def heartbeat(self, group_id: str, generation_id: int, member_id: str,
-                  instance_id: str | None) -> str:
+                  instance_id: str | None) -> ErrorCode:
         error = self.ownership_error(group_id)
-        if error != "none":
+        if error != ErrorCode.none:
             return error
         response, _ = self.runtime.execute(
             self.partition_for(group_id),
@@ -162,7 +164,7 @@ class GroupCoordinator:
         return response
 
     async def leave(self, group_id: str, members: list[tuple[str, str | None]]
-                    ) -> tuple[str, list[str]]:
+                    ) -> tuple[ErrorCode, list[ErrorCode]]:
         return await self._write(group_id, lambda shard: shard.leave(group_id, members),
                                  lambda error: (error, []))
 
@@ -177,9 +179,9 @@ class GroupCoordinator:
             lambda error: (error, {(c.topic, c.partition): error for c in commits}))
 
     def fetch(self, group_id: str, topics: list[tuple[str, list[int]]] | None
-              ) -> tuple[str, dict[TopicPartition, CommittedOffset | None]]:
+              ) -> tuple[ErrorCode, dict[TopicPartition, CommittedOffset | None]]:
         error, shard = self._shard(group_id)
-        return (error, {}) if shard is None else ("none", shard.fetch(group_id, topics))
+        return (error, {}) if shard is None else (ErrorCode.none, shard.fetch(group_id, topics))
 
     async def delete_offsets(self, group_id: str, partitions: list[TopicPartition]
                              ) -> CommitResponse:
@@ -189,18 +191,18 @@ class GroupCoordinator:
 
     # --- administration ---------------------------------------------------------------
 
-    def describe(self, group_id: str) -> tuple[str, Group | None]:
+    def describe(self, group_id: str) -> tuple[ErrorCode, Group | None]:
         error, shard = self._shard(group_id)
         if shard is None:
             return error, None
         group = shard.describe(group_id)
-        return ("none", group) if group is not None else ("group_id_not_found", None)
+        return (ErrorCode.none, group) if group is not None else (ErrorCode.group_id_not_found, None)
 
     def list_groups(self, states: Iterable[str] = ()) -> list[Group]:
         wanted = {s.lower() for s in states}
         return [g for shard in self.runtime.shards.values() for g in shard.list_groups(wanted)]
 
-    async def delete_group(self, group_id: str) -> str:
+    async def delete_group(self, group_id: str) -> ErrorCode:
         return await self._write(group_id, lambda shard: shard.delete_group(group_id),
                                  lambda error: error)
 
@@ -209,7 +211,7 @@ class GroupCoordinator:
         expired = 0
         for partition in list(self.runtime.shards):
             count, error = self.runtime.execute(partition, lambda shard: shard.expire_offsets())
-            if error == "none" and count:
+            if error == ErrorCode.none and count:
                 expired += count
         if expired:
             log.info("expired %d committed offset(s)", expired)

@@ -32,6 +32,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from kio.schema.errors import ErrorCode
+
 from strom.coordinator.group import records
 from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.model import Group, GroupState, JoinResult, Member, SyncResult
@@ -105,9 +107,9 @@ class Membership:
     def join(self, group: Group, req: JoinRequest) -> CoordinatorResult[JoinResult, records.Record]:
         out: Out = Effects()
         if group.is_(S.DEAD):
-            return out.result(JoinResult("coordinator_not_available", member_id=req.member_id))
+            return out.result(JoinResult(ErrorCode.coordinator_not_available, member_id=req.member_id))
         if not group.supports(req.protocol_type, [n for n, _ in req.protocols]):
-            return out.result(JoinResult("inconsistent_group_protocol", member_id=req.member_id))
+            return out.result(JoinResult(ErrorCode.inconsistent_group_protocol, member_id=req.member_id))
         if req.member_id == "":
             return out.result(self._join_unknown(group, req, out))
         return out.result(self._join_known(group, req, out))
@@ -120,12 +122,12 @@ class Membership:
                 return self._replace_static_member(group, group.members[old_id], new_id, req, out)
         elif req.require_known_member_id:
             if len(group.members) + len(group.pending_members) >= self.config.max_group_size:
-                return JoinResult("group_max_size_reached")
+                return JoinResult(ErrorCode.group_max_size_reached)
             group.pending_members.add(new_id)
             group_id = group.group_id
             self.timer.schedule(_pending_key(group_id, new_id), req.session_timeout_ms / 1000,
                                 lambda: self._expire_pending(group_id, new_id))
-            return JoinResult("member_id_required", member_id=new_id)
+            return JoinResult(ErrorCode.member_id_required, member_id=new_id)
         return self._add_and_rebalance(group, new_id, req, out)
 
     def _join_known(self, group: Group, req: JoinRequest, out: Out) -> JoinResult | Pending:
@@ -136,10 +138,10 @@ class Membership:
             return self._add_and_rebalance(group, member_id, req, out)
         # Fencing first (as Kafka): a replaced static member must stop, not rejoin.
         if _fenced(group, member_id, req.group_instance_id):
-            return JoinResult("fenced_instance_id", member_id=member_id)
+            return JoinResult(ErrorCode.fenced_instance_id, member_id=member_id)
         member = group.members.get(member_id)
         if member is None or group.is_(S.EMPTY):
-            return JoinResult("unknown_member_id", member_id=member_id)
+            return JoinResult(ErrorCode.unknown_member_id, member_id=member_id)
         changed = member.protocols != req.protocols
         if group.is_(S.PREPARING_REBALANCE):
             return self._rejoin(group, member, req, out)
@@ -152,7 +154,7 @@ class Membership:
     def _add_and_rebalance(self, group: Group, member_id: str, req: JoinRequest, out: Out
                            ) -> JoinResult | Pending:
         if len(group.members) >= self.config.max_group_size:
-            return JoinResult("group_max_size_reached", member_id=member_id)
+            return JoinResult(ErrorCode.group_max_size_reached, member_id=member_id)
         member = req.new_member(member_id)
         member.is_new = True
         pending = self._await_join(member, out)
@@ -178,8 +180,8 @@ class Membership:
     def _replace_static_member(self, group: Group, old: Member, new_id: str, req: JoinRequest,
                                out: Out) -> JoinResult | Pending | None:
         self.timer.cancel(_heartbeat_key(group.group_id, old.member_id))
-        out.answer(old.join_waiter, JoinResult("fenced_instance_id", member_id=old.member_id))
-        out.answer(old.sync_waiter, SyncResult("fenced_instance_id"))
+        out.answer(old.join_waiter, JoinResult(ErrorCode.fenced_instance_id, member_id=old.member_id))
+        out.answer(old.sync_waiter, SyncResult(ErrorCode.fenced_instance_id))
         old.join_waiter = old.sync_waiter = None
         member = req.new_member(new_id)
         member.assignment = old.assignment
@@ -202,12 +204,12 @@ class Membership:
         return pending
 
     def _static_member_written(self, group_id: str, old: Member, member: Member,
-                               previous_leader: str | None, error: str
+                               previous_leader: str | None, error: ErrorCode
                                ) -> CoordinatorResult[JoinResult, records.Record]:
         out: Out = Effects()
         group = self.groups.get(group_id)
         current = group is not None and group.members.get(member.member_id) is member
-        if error != "none":
+        if error != ErrorCode.none:
             if group is not None and current:
                 # As Kafka: the new incarnation was not recorded, so the old one stays.
                 self.timer.cancel(_heartbeat_key(group_id, member.member_id))
@@ -221,17 +223,17 @@ class Membership:
                                          protocol_type=group.protocol_type,
                                          protocol_name=group.protocol_name,
                                          leader=previous_leader or "", member_id=member.member_id))
-        return out.result(JoinResult("unknown_member_id", member_id=member.member_id))
+        return out.result(JoinResult(ErrorCode.unknown_member_id, member_id=member.member_id))
 
     def _await_join(self, member: Member, out: Out) -> Pending:
         """The member's JoinGroup waits; a request it supersedes is told to rejoin."""
         out.answer(member.join_waiter,
-                   JoinResult("rebalance_in_progress", member_id=member.member_id))
+                   JoinResult(ErrorCode.rebalance_in_progress, member_id=member.member_id))
         member.join_waiter = next(self.tokens)
         return Pending(member.join_waiter)
 
     def _await_sync(self, member: Member, out: Out) -> Pending:
-        out.answer(member.sync_waiter, SyncResult("rebalance_in_progress"))
+        out.answer(member.sync_waiter, SyncResult(ErrorCode.rebalance_in_progress))
         member.sync_waiter = next(self.tokens)
         return Pending(member.sync_waiter)
 
@@ -256,7 +258,7 @@ class Membership:
 
     def prepare_rebalance(self, group: Group, reason: str, out: Out) -> None:
         if group.is_(S.COMPLETING_REBALANCE):
-            self._fail_pending_syncs(group, "rebalance_in_progress", out)
+            self._fail_pending_syncs(group, ErrorCode.rebalance_in_progress, out)
         group_id = group.group_id
         self.timer.cancel(_sync_key(group_id))
         self.timer.cancel(_join_key(group_id))
@@ -360,7 +362,7 @@ class Membership:
         return out.result(None)
 
     @staticmethod
-    def _fail_pending_syncs(group: Group, error: str, out: Out) -> None:
+    def _fail_pending_syncs(group: Group, error: ErrorCode, out: Out) -> None:
         for member in group.members.values():
             out.answer(member.sync_waiter, SyncResult(error))
             member.sync_waiter = None
@@ -393,14 +395,14 @@ class Membership:
         group_id, generation = group.group_id, group.generation_id
         out.then = lambda error: self._assignment_written(group_id, generation, error)
 
-    def _assignment_written(self, group_id: str, generation: int, error: str
+    def _assignment_written(self, group_id: str, generation: int, error: ErrorCode
                             ) -> CoordinatorResult[SyncResult, records.Record]:
         out: Out = Effects()
         group = self.groups.get(group_id)
         if (group is None or not group.is_(S.COMPLETING_REBALANCE)
                 or group.generation_id != generation):
             return out.result(None)  # the group moved on while the write was replicating
-        if error != "none":
+        if error != ErrorCode.none:
             self._fail_pending_syncs(group, error, out)
             self.prepare_rebalance(group, f"could not persist the assignment: {error}", out)
             return out.result(None)
@@ -414,40 +416,40 @@ class Membership:
     # --- Heartbeat and LeaveGroup -----------------------------------------------------
 
     def heartbeat(self, group: Group, generation_id: int, member_id: str,
-                  instance_id: str | None) -> CoordinatorResult[str, records.Record]:
+                  instance_id: str | None) -> CoordinatorResult[ErrorCode, records.Record]:
         out: Out = Effects()
         member = group.members.get(member_id)
         if _fenced(group, member_id, instance_id):
-            return out.result("fenced_instance_id")
+            return out.result(ErrorCode.fenced_instance_id)
         if member is None or group.is_(S.EMPTY, S.DEAD):
-            return out.result("unknown_member_id")
+            return out.result(ErrorCode.unknown_member_id)
         if generation_id != group.generation_id:
-            return out.result("illegal_generation")
+            return out.result(ErrorCode.illegal_generation)
         self.schedule_expiry(group, member)
         if group.is_(S.PREPARING_REBALANCE):
-            return out.result("rebalance_in_progress")
-        return out.result("none")
+            return out.result(ErrorCode.rebalance_in_progress)
+        return out.result(ErrorCode.none)
 
-    def leave(self, group: Group, member_id: str, instance_id: str | None, out: Out) -> str:
+    def leave(self, group: Group, member_id: str, instance_id: str | None, out: Out) -> ErrorCode:
         if instance_id is not None:
             mapped = group.static_members.get(instance_id)
             if mapped is None or mapped not in group.members:
-                return "unknown_member_id"
+                return ErrorCode.unknown_member_id
             if member_id and mapped != member_id:
-                return "fenced_instance_id"
+                return ErrorCode.fenced_instance_id
             member_id = mapped
         if member_id in group.pending_members:
             group.pending_members.discard(member_id)
             self.timer.cancel(_pending_key(group.group_id, member_id))
             self._maybe_complete_join(group, out)
-            return "none"
+            return ErrorCode.none
         member = group.members.get(member_id)
         if member is None:
-            return "unknown_member_id"
+            return ErrorCode.unknown_member_id
         log.info("member %s left group %s", member_id, group.group_id)
         self._remove(group, member, out)
         self._after_removal(group, f"member {member_id} left", out)
-        return "none"
+        return ErrorCode.none
 
     # --- expiry -----------------------------------------------------------------------
 
@@ -489,13 +491,13 @@ class Membership:
     def _remove(self, group: Group, member: Member, out: Out) -> None:
         self.timer.cancel(_heartbeat_key(group.group_id, member.member_id))
         group.remove(member.member_id)
-        out.answer(member.join_waiter, JoinResult("unknown_member_id", member_id=member.member_id))
-        out.answer(member.sync_waiter, SyncResult("unknown_member_id"))
+        out.answer(member.join_waiter, JoinResult(ErrorCode.unknown_member_id, member_id=member.member_id))
+        out.answer(member.sync_waiter, SyncResult(ErrorCode.unknown_member_id))
         member.join_waiter = member.sync_waiter = None
 
     # --- the shard's lifecycle --------------------------------------------------------
 
-    def fail_waiters(self, error: str, out: Out) -> None:
+    def fail_waiters(self, error: ErrorCode, out: Out) -> None:
         """The coordinator lost the groups (unload): answer every waiting request."""
         for group in self.groups.values():
             for member in group.members.values():
@@ -522,19 +524,19 @@ def _fenced(group: Group, member_id: str, instance_id: str | None) -> bool:
 
 
 def _sync_error(group: Group, generation_id: int, member_id: str, instance_id: str | None,
-                protocol_type: str | None, protocol_name: str | None) -> str | None:
+                protocol_type: str | None, protocol_name: str | None) -> ErrorCode | None:
     if _fenced(group, member_id, instance_id):
-        return "fenced_instance_id"
+        return ErrorCode.fenced_instance_id
     if member_id not in group.members or group.is_(S.EMPTY, S.DEAD):
-        return "unknown_member_id"
+        return ErrorCode.unknown_member_id
     if generation_id != group.generation_id:
-        return "illegal_generation"
+        return ErrorCode.illegal_generation
     if (protocol_type is not None and protocol_type != group.protocol_type) or (
         protocol_name is not None and protocol_name != group.protocol_name
     ):
-        return "inconsistent_group_protocol"
+        return ErrorCode.inconsistent_group_protocol
     if group.is_(S.PREPARING_REBALANCE):
-        return "rebalance_in_progress"
+        return ErrorCode.rebalance_in_progress
     return None
 
 

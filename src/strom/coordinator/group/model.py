@@ -23,6 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 
+from kio.schema.errors import ErrorCode
+
 
 class GroupState(Enum):
     EMPTY = "Empty"
@@ -34,7 +36,7 @@ class GroupState(Enum):
 
 @dataclass
 class JoinResult:
-    error: str = "none"
+    error: ErrorCode = ErrorCode.none
     generation_id: int = -1
     protocol_type: str | None = None
     protocol_name: str | None = None
@@ -45,7 +47,7 @@ class JoinResult:
 
 @dataclass
 class SyncResult:
-    error: str = "none"
+    error: ErrorCode = ErrorCode.none
     protocol_type: str | None = None
     protocol_name: str | None = None
     assignment: bytes = b""

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kio.schema.errors import ErrorCode
+
 from strom.coordinator.group import records
 from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.membership import Membership
@@ -21,7 +23,7 @@ from strom.coordinator.runtime import CoordinatorResult, Effects
 log = logging.getLogger(__name__)
 S = GroupState
 TopicPartition = tuple[str, int]
-CommitResponse = tuple[str, dict[TopicPartition, str]]  # group error, per-partition errors
+CommitResponse = tuple[ErrorCode, dict[TopicPartition, ErrorCode]]  # group error, per-partition errors
 
 
 @dataclass(frozen=True)
@@ -51,31 +53,31 @@ class Offsets:
         out: Effects[records.Record] = Effects()
         group = self.groups.get(group_id)
         error = _commit_permission(group, generation_id, member_id, instance_id)
-        if error != "none":
+        if error != ErrorCode.none:
             return out.result((error, {(c.topic, c.partition): error for c in commits}))
         if group is not None and member_id in group.members:
             self.membership.schedule_expiry(group, group.members[member_id])  # a commit is alive
-        results: dict[TopicPartition, str] = {}
+        results: dict[TopicPartition, ErrorCode] = {}
         now = self.clock()
         for c in commits:
             tp = (c.topic, c.partition)
-            results[tp] = self._refusal(c) or "none"
-            if results[tp] == "none":
+            results[tp] = self._refusal(c) or ErrorCode.none
+            if results[tp] == ErrorCode.none:
                 value = CommittedOffset(c.offset, c.leader_epoch, c.metadata or "", now)
                 out.records.append(records.offset_commit(group_id, tp, value))
         if out.records:
-            accepted = [tp for tp, result in results.items() if result == "none"]
+            accepted = [tp for tp, result in results.items() if result == ErrorCode.none]
             out.then = lambda write_error: CoordinatorResult(
-                response=("none", {**results, **dict.fromkeys(accepted, write_error)}))
-        return out.result(("none", results))
+                response=(ErrorCode.none, {**results, **dict.fromkeys(accepted, write_error)}))
+        return out.result((ErrorCode.none, results))
 
-    def _refusal(self, c: OffsetCommit) -> str | None:
+    def _refusal(self, c: OffsetCommit) -> ErrorCode | None:
         # Kafka bounds String.length(): UTF-16 code units, not UTF-8 bytes.
         metadata = c.metadata or ""
         if len(metadata.encode("utf-16-le")) // 2 > self.config.offset_metadata_max_bytes:
-            return "offset_metadata_too_large"
+            return ErrorCode.offset_metadata_too_large
         if not self.partition_exists(c.topic, c.partition):
-            return "unknown_topic_or_partition"
+            return ErrorCode.unknown_topic_or_partition
         return None
 
     def fetch(self, group_id: str, topics: list[tuple[str, list[int]]] | None
@@ -92,23 +94,23 @@ class Offsets:
         out: Effects[records.Record] = Effects()
         group = self.groups.get(group_id)
         if group is None or group.is_(S.DEAD):
-            return out.result(("group_id_not_found", {}))
+            return out.result((ErrorCode.group_id_not_found, {}))
         if not group.is_(S.EMPTY) and group.protocol_type != "consumer":
-            return out.result(("non_empty_group", {}))
+            return out.result((ErrorCode.non_empty_group, {}))
         subscribed = set() if group.is_(S.EMPTY) else group.subscribed_topics()
-        results: dict[TopicPartition, str] = {}
+        results: dict[TopicPartition, ErrorCode] = {}
         for tp in partitions:
             # Unreadable subscriptions: assume every topic is subscribed, as Kafka does.
             if subscribed is None or tp[0] in subscribed:
-                results[tp] = "group_subscribed_to_topic"
+                results[tp] = ErrorCode.group_subscribed_to_topic
                 continue
-            results[tp] = "none"
+            results[tp] = ErrorCode.none
             if tp in group.offsets:
                 out.records.append(records.offset_tombstone(group_id, tp))
         if out.records:
             out.then = lambda error: CoordinatorResult(
-                response=(error, {}) if error != "none" else ("none", results))
-        return out.result(("none", results))
+                response=(error, {}) if error != ErrorCode.none else (ErrorCode.none, results))
+        return out.result((ErrorCode.none, results))
 
     def tombstones(self, group: Group) -> list[records.Record]:
         return [records.offset_tombstone(group.group_id, tp) for tp in group.offsets]
@@ -136,18 +138,18 @@ class Offsets:
 
 
 def _commit_permission(group: Group | None, generation_id: int, member_id: str,
-                       instance_id: str | None) -> str:
+                       instance_id: str | None) -> ErrorCode:
     simple = generation_id < 0 and not member_id
     if group is None:
-        return "none" if generation_id < 0 else "illegal_generation"
+        return ErrorCode.none if generation_id < 0 else ErrorCode.illegal_generation
     if simple:
-        return "none" if group.is_(S.EMPTY) else "unknown_member_id"
+        return ErrorCode.none if group.is_(S.EMPTY) else ErrorCode.unknown_member_id
     if instance_id is not None and group.static_members.get(instance_id) not in (None, member_id):
-        return "fenced_instance_id"
+        return ErrorCode.fenced_instance_id
     if member_id not in group.members:
-        return "unknown_member_id"
+        return ErrorCode.unknown_member_id
     if generation_id != group.generation_id:
-        return "illegal_generation"
+        return ErrorCode.illegal_generation
     if group.is_(S.COMPLETING_REBALANCE):
-        return "rebalance_in_progress"
-    return "none"
+        return ErrorCode.rebalance_in_progress
+    return ErrorCode.none

@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
+from kio.schema.errors import ErrorCode
+
 from strom.coordinator.group import codec, records
 from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.membership import JoinRequest, Membership, new_member_id
@@ -98,7 +100,7 @@ class GroupCoordinatorShard:
 
     def on_unloaded(self) -> Result[None, records.Record]:
         out: Effects[records.Record] = Effects()
-        self.membership.fail_waiters("not_coordinator", out)
+        self.membership.fail_waiters(ErrorCode.not_coordinator, out)
         return out.result(None)
 
     def abandon(self, token: int) -> None:
@@ -109,11 +111,11 @@ class GroupCoordinatorShard:
     def join(self, req: JoinRequest) -> Result[JoinResult, records.Record]:
         if not (self.config.min_session_timeout_ms <= req.session_timeout_ms
                 <= self.config.max_session_timeout_ms):
-            return Result(response=JoinResult("invalid_session_timeout", member_id=req.member_id))
+            return Result(response=JoinResult(ErrorCode.invalid_session_timeout, member_id=req.member_id))
         group = self.groups.get(req.group_id)
         if group is None:
             if req.member_id:
-                return Result(response=JoinResult("unknown_member_id", member_id=req.member_id))
+                return Result(response=JoinResult(ErrorCode.unknown_member_id, member_id=req.member_id))
             group = self.groups[req.group_id] = Group(req.group_id, state_timestamp=self.clock())
         return self.membership.join(group, req)
 
@@ -122,25 +124,26 @@ class GroupCoordinatorShard:
              ) -> Result[SyncResult, records.Record]:
         group = self.groups.get(group_id)
         if group is None:
-            return Result(response=SyncResult("unknown_member_id"))
+            return Result(response=SyncResult(ErrorCode.unknown_member_id))
         return self.membership.sync(group, generation_id, member_id, instance_id, protocol_type,
                                     protocol_name, assignments)
 
     def heartbeat(self, group_id: str, generation_id: int, member_id: str,
-                  instance_id: str | None) -> Result[str, records.Record]:
+                  instance_id: str | None) -> Result[ErrorCode, records.Record]:
         group = self.groups.get(group_id)
         if group is None:
-            return Result(response="unknown_member_id")
+            return Result(response=ErrorCode.unknown_member_id)
         return self.membership.heartbeat(group, generation_id, member_id, instance_id)
 
     def leave(self, group_id: str, members: list[tuple[str, str | None]]
-              ) -> Result[tuple[str, list[str]], records.Record]:
+              ) -> Result[tuple[ErrorCode, list[ErrorCode]], records.Record]:
         group = self.groups.get(group_id)
         if group is None:
-            return Result(response=("unknown_member_id", ["unknown_member_id"] * len(members)))
+            unknown = ErrorCode.unknown_member_id
+            return Result(response=(unknown, [unknown] * len(members)))
         out: Effects[records.Record] = Effects()
         results = [self.membership.leave(group, mid, iid, out) for mid, iid in members]
-        return out.result(("none", results))
+        return out.result((ErrorCode.none, results))
 
     # --- offsets ----------------------------------------------------------------------
 
@@ -169,21 +172,21 @@ class GroupCoordinatorShard:
         return [g for g in self.groups.values()
                 if not g.is_(S.DEAD) and (not wanted or g.state.value.lower() in wanted)]
 
-    def delete_group(self, group_id: str) -> Result[str, records.Record]:
+    def delete_group(self, group_id: str) -> Result[ErrorCode, records.Record]:
         """DeleteGroups: an empty group's offsets and metadata, tombstoned together."""
         group = self.groups.get(group_id)
         if group is None or group.is_(S.DEAD):
-            return Result(response="group_id_not_found")
+            return Result(response=ErrorCode.group_id_not_found)
         if not group.is_(S.EMPTY):
-            return Result(response="non_empty_group")
+            return Result(response=ErrorCode.non_empty_group)
         tombstones = [*self.offsets.tombstones(group), records.group_tombstone(group_id)]
 
-        def written(error: str) -> Result[str, records.Record]:
-            if error == "none":
+        def written(error: ErrorCode) -> Result[ErrorCode, records.Record]:
+            if error == ErrorCode.none:
                 log.info("deleted group %s", group_id)
             return Result(response=error)
 
-        return Result(tuple(tombstones), "none", then=written)
+        return Result(tuple(tombstones), ErrorCode.none, then=written)
 
 
 def _apply_metadata(group: Group, value: codec.GroupValue) -> None:
