@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.records import decode_records, scan_batches
 from support.broker_process import BrokerProcess, free_port, wait_until
 from support.raw_client import RawClient
@@ -42,7 +43,7 @@ from support.raw_client import RawClient
 ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:/usr/share/java/*"
 SESSION_TIMEOUT_MS = 6000
-METADATA, FIND_COORDINATOR = 3, 10
+METADATA, FIND_COORDINATOR = ApiKey.METADATA, ApiKey.FIND_COORDINATOR
 # librdkafka logs (connection refused to a killed broker, ...) go to logging, which pytest
 # captures, instead of stderr.
 CLIENT_LOG = logging.getLogger("librdkafka")

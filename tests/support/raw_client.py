@@ -29,9 +29,10 @@ from kio.schema.response_header.v1.header import ResponseHeader as ResponseHeade
 from kio.serial import entity_reader, entity_writer
 from kio.static.constants import EntityType
 
+from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 
-API_VERSIONS = 18
+API_VERSIONS = ApiKey.API_VERSIONS
 
 
 def _payload_class(api_key: int, version: int, kind: EntityType) -> type:
@@ -279,7 +280,7 @@ def create_topic(client: RawClient, name: str, partitions: int = 1,
                  configs: Mapping[str, str] | None = None, version: int = 5) -> Any:
     """CreateTopics for one topic; returns its result entry (asserts nothing)."""
     response = client.request(
-        19, version,
+        ApiKey.CREATE_TOPICS, version,
         topics=[{"name": name, "num_partitions": partitions, "replication_factor": 1,
                  "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
         timeout=30_000,
@@ -288,7 +289,8 @@ def create_topic(client: RawClient, name: str, partitions: int = 1,
 
 
 def topic_id(client: RawClient, name: str) -> Any:
-    response = client.request(3, 12, topics=[{"name": name}], allow_auto_topic_creation=False)
+    response = client.request(ApiKey.METADATA, 12, topics=[{"name": name}],
+                              allow_auto_topic_creation=False)
     return response.body.topics[0].topic_id
 
 
@@ -296,7 +298,7 @@ def produce(client: RawClient, topic: str, records: bytes | None, *, partition: 
             acks: int = 1, version: int = 9, topic_uuid: Any = None) -> Any:
     """Produce one record set to one partition; returns the partition's response entry."""
     response = client.request(
-        0, version,
+        ApiKey.PRODUCE, version,
         acks=acks, timeout=10_000, transactional_id=None,
         topic_data=[{"name": topic, "topic_id": topic_uuid,
                      "partition_data": [{"index": partition, "records": records}]}],
@@ -308,7 +310,7 @@ def list_offset(client: RawClient, topic: str, timestamp: int, *, partition: int
                 version: int = 7) -> Any:
     """ListOffsets for one partition; returns its entry (timestamp, offset, error_code)."""
     response = client.request(
-        2, version, replica_id=-1, isolation_level=0, timeout=10_000,
+        ApiKey.LIST_OFFSETS, version, replica_id=-1, isolation_level=0, timeout=10_000,
         topics=[{"name": topic, "partitions": [
             {"partition_index": partition, "timestamp": timestamp, "current_leader_epoch": -1,
              "max_num_offsets": 1}]}],
@@ -326,7 +328,7 @@ def fetch(client: RawClient, topic: str, offset: int, *, partition: int = 0, ver
           max_bytes: int = 1 << 20, topic_uuid: Any = None) -> Any:
     """A one-partition Fetch that does not wait; returns the partition's response entry."""
     response = client.request(
-        1, version, replica_id=-1, max_wait=0, min_bytes=0, max_bytes=max_bytes,
+        ApiKey.FETCH, version, replica_id=-1, max_wait=0, min_bytes=0, max_bytes=max_bytes,
         isolation_level=0, session_id=0, session_epoch=-1, rack_id="",
         topics=[{"topic": topic, "topic_id": topic_uuid, "partitions": [
             {"partition": partition, "current_leader_epoch": -1, "fetch_offset": offset,
