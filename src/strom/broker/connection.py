@@ -31,7 +31,7 @@ from strom.protocol.api_keys import ApiKey
 from strom.protocol.framing import FrameDecoder, FrameError, RequestDecodeError
 
 if TYPE_CHECKING:
-    from strom.broker.metrics import BrokerMetrics
+    from strom.broker.observability.metrics import BrokerMetrics
     from strom.broker.services import Services
 
 log = logging.getLogger(__name__)

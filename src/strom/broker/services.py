@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from kio.schema.errors import ErrorCode
 
 if TYPE_CHECKING:
-    from strom.broker.metrics import BrokerMetrics
+    from strom.broker.observability.metrics import BrokerMetrics
     from strom.broker.partition import Partition
     from strom.broker.peer import PeerChannel
     from strom.broker.replica_manager import ReplicaManager

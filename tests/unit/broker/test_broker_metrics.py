@@ -9,7 +9,7 @@ from kio.schema.errors import ErrorCode
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 
-from strom.broker.metrics import (
+from strom.broker.observability.metrics import (
     LATENCY_BUCKETS,
     ApiStats,
     BrokerCollector,

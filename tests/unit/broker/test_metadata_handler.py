@@ -17,7 +17,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
 from strom.broker.handlers import metadata
-from strom.broker.metrics import BrokerMetrics
+from strom.broker.observability.metrics import BrokerMetrics
 from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
 from strom.protocol import apis, framing
 from strom.protocol.schema import build

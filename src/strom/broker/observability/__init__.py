@@ -1,0 +1,1 @@
+"""Metrics and the HTTP admin port (/metrics, /healthz, /readyz)."""
