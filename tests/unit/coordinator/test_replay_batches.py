@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kio.schema.errors import ErrorCode
 
-from strom.broker import group_host
-from strom.broker.group_host import PartitionOffsetsLog
+from strom.broker.hosts import group_host
+from strom.broker.hosts.group_host import PartitionOffsetsLog
 from strom.coordinator.group import codec
 from strom.coordinator.group.config import LogRecord, UnreadableBatch
 from strom.protocol import records

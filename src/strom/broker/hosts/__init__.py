@@ -1,0 +1,1 @@
+"""Coordinators hosted in the broker on the internal-topic partitions led here."""
