@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from strom.broker import handlers
-from strom.broker.connection import KafkaConnection
-from strom.broker.connection_limits import ConnectionLimits
 from strom.broker.hosts.group_host import GroupHost
+from strom.broker.network.connection import KafkaConnection
+from strom.broker.network.connection_limits import ConnectionLimits
 from strom.broker.observability.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
 from strom.broker.peer import PeerChannel
 from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManager

@@ -52,7 +52,7 @@ def run(config_path: Path | None, override_items: list[str], log_level: str,
 def _check(config: BrokerConfig) -> None:
     """Refuse, before anything is opened or bound, what the broker would get wrong:
     listeners whose security protocol Strom does not speak, malformed connection limits."""
-    from strom.broker.connection_limits import ConnectionLimits
+    from strom.broker.network.connection_limits import ConnectionLimits
     from strom.config.security_protocols import check_listeners
 
     check_listeners(config)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.handlers import api_versions, list_offsets, offsets, topics
+from strom.broker.network import dispatch
 from support.handler_context import call, context, request
 
 API_VERSIONS, LIST_OFFSETS, OFFSET_FETCH, CREATE_TOPICS = 18, 2, 9, 19

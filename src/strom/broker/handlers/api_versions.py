@@ -6,8 +6,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
+from strom.broker.network import dispatch
 from strom.protocol import apis, framing
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build

@@ -17,9 +17,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
+from strom.broker.network import dispatch
 from strom.cluster.store import MetadataError
 from strom.config.defs import ConfigDef, ConfigSource, ConfigType, InvalidConfig
 from strom.config.topic import effective_topic_configs, validate_topic_overrides

@@ -19,7 +19,6 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import (
     NONE,
@@ -27,6 +26,7 @@ from strom.broker.handlers.common import (
     missing_partition_error,
     resolve_topic,
 )
+from strom.broker.network import dispatch
 from strom.broker.partition import Partition
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build, millis, uuid_or_none

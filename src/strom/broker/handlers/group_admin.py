@@ -6,8 +6,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
+from strom.broker.network import dispatch
 from strom.coordinator.group.model import Group, GroupState
 from strom.protocol.api_keys import ApiKey
 

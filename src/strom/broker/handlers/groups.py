@@ -10,8 +10,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
+from strom.broker.network import dispatch
 from strom.coordinator.group.membership import JoinRequest
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import millis

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, leader_partition
+from strom.broker.network import dispatch
 from strom.protocol.api_keys import ApiKey
 
 

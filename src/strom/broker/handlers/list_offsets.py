@@ -10,9 +10,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE, leader_partition
+from strom.broker.network import dispatch
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 from strom.storage.errors import CorruptLog, KafkaStorageError

@@ -21,8 +21,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
+from strom.broker.network import dispatch
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.cluster.image import MetadataImage, TopicInfo
 from strom.cluster.store import MetadataError

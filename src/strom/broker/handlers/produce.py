@@ -16,7 +16,6 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import (
     NONE,
@@ -24,6 +23,7 @@ from strom.broker.handlers.common import (
     missing_partition_error,
     resolve_topic,
 )
+from strom.broker.network import dispatch
 from strom.broker.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.protocol.api_keys import ApiKey

@@ -12,8 +12,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
+from strom.broker.network import dispatch
 from strom.cluster import reassignment
 from strom.cluster.image import TopicInfo
 from strom.cluster.store import MetadataError

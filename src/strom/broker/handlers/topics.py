@@ -12,9 +12,9 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker import dispatch
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
+from strom.broker.network import dispatch
 from strom.broker.topic_admin import CreatePlan, Slicer, TopicSpec
 from strom.cluster.store import MetadataError
 from strom.config.defs import ConfigSource

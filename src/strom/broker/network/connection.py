@@ -18,14 +18,14 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING
 
-from strom.broker import dispatch
-from strom.broker.connection_limits import (
+from strom.broker.context import RequestContext
+from strom.broker.network import dispatch
+from strom.broker.network.connection_limits import (
     IDLE,
     PARTIAL_BYTES,
     ConnectionLimits,
     normalise_ip,
 )
-from strom.broker.context import RequestContext
 from strom.protocol import apis, framing
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.framing import FrameDecoder, FrameError, RequestDecodeError

@@ -1,0 +1,1 @@
+"""Client connections: framing in, requests dispatched in order, limits."""
