@@ -23,10 +23,10 @@ from strom.broker.hosts.group_host import GroupHost
 from strom.broker.network.connection import KafkaConnection
 from strom.broker.network.connection_limits import ConnectionLimits
 from strom.broker.observability.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
-from strom.broker.peer import PeerChannel
 from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManager
-from strom.broker.replica_fetcher import ReplicaFetcherManager
-from strom.broker.replica_manager import ReplicaManager
+from strom.broker.replication.peer import PeerChannel
+from strom.broker.replication.replica_fetcher import ReplicaFetcherManager
+from strom.broker.replication.replica_manager import ReplicaManager
 from strom.broker.resource_budget import raise_open_file_limit
 from strom.broker.services import Services
 from strom.broker.topic_admin import TopicAdmin

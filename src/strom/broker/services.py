@@ -19,9 +19,9 @@ from kio.schema.errors import ErrorCode
 
 if TYPE_CHECKING:
     from strom.broker.observability.metrics import BrokerMetrics
-    from strom.broker.partition import Partition
-    from strom.broker.peer import PeerChannel
-    from strom.broker.replica_manager import ReplicaManager
+    from strom.broker.replication.partition import Partition
+    from strom.broker.replication.peer import PeerChannel
+    from strom.broker.replication.replica_manager import ReplicaManager
     from strom.broker.topic_admin import CreatePlan, TopicSpec
     from strom.cluster.image import MetadataImage, TopicInfo
     from strom.cluster.store import MetadataError

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.broker.replica_builder import Blueprint, Key
+from strom.broker.replication.replica_builder import Blueprint, Key
 from strom.broker.resource_budget import BudgetExceeded
 from strom.cluster.image import TopicInfo
 from strom.cluster.local import NewTopic
@@ -42,7 +42,7 @@ from strom.config.defs import InvalidConfig
 from strom.config.topic import validate_topic_overrides
 
 if TYPE_CHECKING:
-    from strom.broker.replica_manager import ReplicaManager
+    from strom.broker.replication.replica_manager import ReplicaManager
     from strom.cluster.store import MetadataStore
     from strom.config.broker import BrokerConfig
 

@@ -2,7 +2,7 @@
 
 Sans-I/O: nothing here touches a socket. The server feeds received bytes to a
 `FrameDecoder` and writes what `encode_response` returns. Both directions live here: a
-broker talking to another (`strom.broker.peer`) writes with `encode_request` and reads
+broker talking to another (`strom.broker.replication.peer`) writes with `encode_request` and reads
 with `decode_response`, the same kio schemas and header rules the server side uses.
 
 Every Kafka message is a 4-byte big-endian size followed by that many bytes. A size

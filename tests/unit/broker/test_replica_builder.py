@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from kio.schema.errors import ErrorCode
 
-from strom.broker.replica_builder import Blueprint
-from strom.broker.replica_manager import ReplicaManager
+from strom.broker.replication.replica_builder import Blueprint
+from strom.broker.replication.replica_manager import ReplicaManager
 from strom.cluster.image import BrokerInfo, MetadataImage
 from strom.cluster.local import LocalMetadataStore, NewTopic
 from strom.config.broker import BrokerConfig

@@ -12,7 +12,7 @@ from strom.protocol import apis, framing
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 
-# (api key, version, request fields, response fields): what strom.broker.peer sends.
+# (api key, version, request fields, response fields): what strom.broker.replication.peer sends.
 PEER_CALLS: list[tuple[ApiKey, int, dict[str, Any], dict[str, Any]]] = [
     (ApiKey.FETCH, 12,
      {"replica_id": 2, "max_wait": 500, "min_bytes": 1, "max_bytes": 1 << 20, "session_id": 0,

@@ -11,7 +11,7 @@ from strom.protocol.schema import uuid_or_none
 
 if TYPE_CHECKING:
     from strom.broker.context import RequestContext
-    from strom.broker.partition import Partition
+    from strom.broker.replication.partition import Partition
     from strom.cluster.image import TopicInfo
 
 NONE = ErrorCode.none

@@ -27,7 +27,7 @@ from strom.broker.handlers.common import (
     resolve_topic,
 )
 from strom.broker.network import dispatch
-from strom.broker.partition import Partition
+from strom.broker.replication.partition import Partition
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build, millis, uuid_or_none
 

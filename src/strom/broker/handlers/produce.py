@@ -24,7 +24,7 @@ from strom.broker.handlers.common import (
     resolve_topic,
 )
 from strom.broker.network import dispatch
-from strom.broker.partition import Partition
+from strom.broker.replication.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.records import ATTRIBUTES_OFFSET, CURRENT_MAGIC, MAGIC_OFFSET, Attr

@@ -23,7 +23,7 @@ from strom.coordinator.runtime import LoopScheduler
 from strom.protocol import records
 
 if TYPE_CHECKING:
-    from strom.broker.partition import Partition
+    from strom.broker.replication.partition import Partition
     from strom.broker.services import MetadataView, PartitionDirectory, TopicAdministration
     from strom.config.broker import BrokerConfig
 

@@ -17,8 +17,8 @@ from kio.schema.errors import ErrorCode
 from kio.schema.fetch.v12.request import FetchRequest
 from kio.schema.offset_for_leader_epoch.v4.request import OffsetForLeaderEpochRequest
 
-from strom.broker.partition import Partition
-from strom.broker.peer import PeerError
+from strom.broker.replication.partition import Partition
+from strom.broker.replication.peer import PeerError
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 

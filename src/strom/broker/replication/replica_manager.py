@@ -24,8 +24,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from strom.broker.partition import Partition, PartitionPolicy
-from strom.broker.replica_builder import Blueprint, Key, Outcome, ReplicaBuilder
+from strom.broker.replication.partition import Partition, PartitionPolicy
+from strom.broker.replication.replica_builder import Blueprint, Key, Outcome, ReplicaBuilder
 from strom.broker.resource_budget import PartitionBudget, open_file_limit
 from strom.cluster.image import MetadataImage, PartitionInfo, TopicInfo
 from strom.config.broker import BROKER_CONFIGS, BrokerConfig

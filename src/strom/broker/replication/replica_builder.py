@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from strom.broker.partition import Partition, PartitionPolicy
+from strom.broker.replication.partition import Partition, PartitionPolicy
 from strom.storage import Log, LogConfig, LogManager
 from strom.storage.files import delete_dir_name, fsync_dir, partition_dir_name
 from strom.storage.manager import OUT_OF_DESCRIPTORS

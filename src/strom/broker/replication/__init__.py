@@ -1,0 +1,1 @@
+"""Partitions hosted here, their roles, and replication between brokers."""
