@@ -57,6 +57,11 @@ NO_SEQUENCE = -1
 NO_TIMESTAMP = -1
 
 _HEADER = struct.Struct(">qiibIhiqqqhii")
+# The first 43 header bytes: base_offset .. max_timestamp. Storage scans past an index entry
+# unpack just this (a full BatchHeader is several times dearer and scans run on every fetch).
+HEADER_PREFIX = struct.Struct(">qiibIhiqq")
+RECORDS_COUNT_OFFSET = 57
+_INT32 = struct.Struct(">i")
 _OFFSET = struct.Struct(">q")
 _EPOCH = struct.Struct(">i")
 _TIMESTAMPS = struct.Struct(">qq")
@@ -163,6 +168,20 @@ def read_header(buf: bytes | bytearray | memoryview, pos: int = 0) -> BatchHeade
     if header.batch_length < HEADER_SIZE - LOG_OVERHEAD:
         raise InvalidBatch(f"batch length {header.batch_length} is below the header size")
     return header
+
+
+def count_records(data: bytes | bytearray | memoryview) -> int:
+    """Records in a run of whole batches, from their headers alone (a torn tail counts 0)."""
+    count = pos = 0
+    end = len(data)
+    unpack = _INT32.unpack_from
+    while pos + HEADER_SIZE <= end:
+        size = LOG_OVERHEAD + unpack(data, pos + 8)[0]
+        if pos + size > end:
+            break
+        count += unpack(data, pos + RECORDS_COUNT_OFFSET)[0]
+        pos += size
+    return count
 
 
 def crc_of(buf: bytes | bytearray | memoryview, pos: int, size: int) -> int:

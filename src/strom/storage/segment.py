@@ -33,13 +33,13 @@ import contextlib
 import logging
 import os
 import shutil
-import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from strom.protocol.records import (
     CURRENT_MAGIC,
+    HEADER_PREFIX,
     HEADER_SIZE,
     LOG_OVERHEAD,
     MAGIC_OFFSET,
@@ -76,11 +76,7 @@ BatchInfo = tuple[int, int, int, int]
 # (position, base offset, size, last offset, max timestamp) of a batch found by a scan
 Slot = tuple[int, int, int, int, int]
 
-# The first 43 header bytes (see strom.protocol.records): base_offset, batch_length,
-# partition_leader_epoch, magic, crc, attributes, last_offset_delta, base_timestamp,
-# max_timestamp. Scans past an index entry unpack just this: records.read_header builds a
-# full BatchHeader, several times dearer, and scans run on every fetch.
-_SCAN = struct.Struct(">qiibIhiqq")
+_SCAN = HEADER_PREFIX  # see strom.protocol.records: the header fields scans need
 _MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
 
 

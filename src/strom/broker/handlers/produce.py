@@ -63,7 +63,7 @@ def _append(ctx: RequestContext, topic: Any, acks: int, part: Any,
         entry["record_errors"] = [{"batch_index": index, "batch_index_error_message": message}
                                   for index, message in result.record_errors]
         return entry
-    ctx.metrics.produced(topic.name, part.records)
+    ctx.metrics.produced(topic.name, len(part.records), result.records)
     entry = {
         "index": part.index,
         "error_code": NONE,

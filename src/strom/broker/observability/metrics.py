@@ -29,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import struct
 import time
 import typing
 from bisect import bisect_left
@@ -41,6 +40,7 @@ from kio.schema.errors import ErrorCode
 from strom.cluster.image import MetadataImage, PartitionInfo
 from strom.protocol import apis
 from strom.protocol.framing import EncodedBody
+from strom.protocol.records import count_records
 
 if TYPE_CHECKING:
     from strom.broker.services import BrokerStatus
@@ -51,10 +51,6 @@ DEFAULT_PORT = 9644
 LATENCY_BUCKETS: tuple[float, ...] = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )
-_LENGTH = struct.Struct(">i")
-_BATCH_OVERHEAD = 12  # base offset (8) + batch length (4)
-_RECORDS_COUNT_AT = 57  # position of the int32 record count in a RecordBatch v2 header
-_HEADER_SIZE = 61
 
 
 class TopicCounters:
@@ -82,20 +78,6 @@ class ApiStats:
         self.requests += 1
         self.seconds += seconds
         self.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-
-
-def count_records(data: bytes | bytearray | memoryview) -> int:
-    """Records in a run of whole RecordBatch v2 batches, from their headers alone."""
-    count = 0
-    pos = 0
-    end = len(data)
-    while pos + _HEADER_SIZE <= end:
-        size = _BATCH_OVERHEAD + _LENGTH.unpack_from(data, pos + 8)[0]
-        if pos + size > end:
-            break
-        count += _LENGTH.unpack_from(data, pos + _RECORDS_COUNT_AT)[0]
-        pos += size
-    return count
 
 
 # --- error codes in responses ------------------------------------------------------------
@@ -190,10 +172,11 @@ class BrokerMetrics:
             counters = self.topics[name] = TopicCounters()
         return counters
 
-    def produced(self, topic: str, data: bytes | bytearray | memoryview) -> None:
+    def produced(self, topic: str, size: int, records: int) -> None:
+        """An append's bytes and records; the count comes from validation, not a re-parse."""
         counters = self.topic(topic)
-        counters.bytes_in += len(data)
-        counters.records_in += count_records(data)
+        counters.bytes_in += size
+        counters.records_in += records
 
     def fetched(self, topic: str, data: bytes | bytearray | memoryview) -> None:
         counters = self.topic(topic)

@@ -58,6 +58,7 @@ class AppendResult:
     log_start_offset: int = -1
     message: str | None = None
     record_errors: tuple[tuple[int, str], ...] = ()
+    records: int = 0  # records appended (or acknowledged again, for a retry), for metrics
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +146,15 @@ class Partition:
         if isinstance(outcome, Duplicate):  # a retry: answered as first written
             return AppendResult(base_offset=outcome.first_offset,
                                 log_append_time=outcome.timestamp if log_append_time else -1,
-                                log_start_offset=self.log_start_offset)
+                                log_start_offset=self.log_start_offset,
+                                records=sum(h.records_count for h in headers))
         self.maybe_advance_high_watermark()
         self._wake_waiters()
         return AppendResult(
             base_offset=outcome.first_offset,
             log_append_time=append_time if append_time is not None else -1,
             log_start_offset=self.log_start_offset,
+            records=sum(h.records_count for h in headers),
         )
 
     def producer_snapshot_writer(self) -> Callable[[], None] | None:
