@@ -227,7 +227,9 @@ def test_fetch_limits_smaller_than_a_batch_still_progress(broker: Any) -> None:
 
     topic = create_topic(broker.bootstrap, unique_topic("tiny-fetch"), 1)
     msgs = [Msg(0, b"k%d" % i, os.urandom(500)) for i in range(200)]  # batches of ~10 kB
-    produce("confluent", broker.bootstrap, topic, msgs, "none", linger_ms=50,
+    # a long linger: batches fill to batch.num.messages even when the machine is busy (with
+    # 50 ms a slow producer loop once sent a one-record batch and broke this precondition)
+    produce("confluent", broker.bootstrap, topic, msgs, "none", linger_ms=1000,
             librdkafka={"batch.num.messages": 20})
     assert min(b.size for b in batches_on_disk(broker.data_dir, topic)) > 2000
     want = [(i, m.value) for i, m in enumerate(msgs)]
