@@ -357,7 +357,6 @@ class ZooKeeperMetadataStore:
     def create_topic(self, name: str, assignments: Mapping[int, list[int]],
                      configs: Mapping[str, str], *, internal: bool = False) -> TopicInfo:
         validate_topic_name(name)
-        self._refuse_collision(name)
         live = set(self._brokers)
         partitions = {}
         for p, replicas in assignments.items():
@@ -377,17 +376,6 @@ class ZooKeeperMetadataStore:
             self._configs[name] = dict(configs)  # the create must not drop them
         self._apply(topic)
         return topic
-
-    def _refuse_collision(self, name: str) -> None:
-        """Kafka refuses names that differ only by '.' versus '_' (they clash in metrics);
-        checked against ZooKeeper's topic list, as Kafka's ZooKeeper-mode admin did."""
-        key = name.replace(".", "_")
-        for existing in self._client.get_children(zd.TOPICS):
-            if existing != name and existing.replace(".", "_") == key:
-                raise MetadataError(
-                    ErrorCode.invalid_topic_exception,
-                    f"Topic '{name}' collides with existing topic: {existing}",
-                )
 
     def delete_topic(self, name: str) -> None:
         if not self._client.exists(zd.topic_path(name)):
