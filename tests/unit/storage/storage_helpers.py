@@ -6,6 +6,7 @@ Named uniquely (not ``helpers.py``) because test directories here have no ``__in
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import crc32c
 
@@ -67,6 +68,19 @@ def read_all(log: Log, start: int | None = None, max_bytes: int = 1 << 20) -> by
         out += result.data
         offset = headers_of(result.data)[-1][1] + 1
     return bytes(out)
+
+
+def batch_positions(log: Log) -> list[tuple[int, int]]:
+    """(position, size) of every batch of the active segment, for tests that damage one."""
+    segment = log.active_segment
+    return [(pos, h.size) for pos, h in scan_batches(segment.read(0, segment.size))]
+
+
+def poke(path: Path, position: int, data: bytes) -> None:
+    """Overwrite bytes of a file in place (simulated disk damage)."""
+    with open(path, "r+b") as f:
+        f.seek(position)
+        f.write(data)
 
 
 def crash(log: Log) -> None:

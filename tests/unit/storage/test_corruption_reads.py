@@ -13,9 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storage_helpers import append, batch, headers_of
+from storage_helpers import append, batch, batch_positions, headers_of, poke
 
-from strom.protocol.records import scan_batches
 from strom.storage import CorruptLog, Log, LogConfig
 from strom.storage.health import HEALTH
 
@@ -28,23 +27,11 @@ def _fill(log: Log, n: int) -> list[tuple[int, int]]:
             for i in (append(log, batch(2, value_size=30, tag=t)) for t in range(n))]
 
 
-def _positions(log: Log) -> list[tuple[int, int]]:
-    """(position, size) of every batch of the active segment."""
-    segment = log.active_segment
-    return [(pos, h.size) for pos, h in scan_batches(segment.read(0, segment.size))]
-
-
-def _poke(path: Path, position: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(position)
-        f.write(data)
-
-
 def _flip(path: Path, position: int) -> None:
     with open(path, "rb") as f:
         f.seek(position)
         byte = f.read(1)[0]
-    _poke(path, position, bytes([byte ^ 0x5A]))
+    poke(path, position, bytes([byte ^ 0x5A]))
 
 
 def test_bad_crc_at_the_fetch_position_is_corrupt_and_loud(
@@ -52,7 +39,7 @@ def test_bad_crc_at_the_fetch_position_is_corrupt_and_loud(
 ) -> None:
     log = open_log(CONFIG)
     spans = _fill(log, 10)
-    position, size = _positions(log)[4]
+    position, size = batch_positions(log)[4]
     _flip(log.active_segment.log_path, position + size - 2)  # inside the records
     before = HEALTH.corrupt_batches
     with caplog.at_level(logging.ERROR), pytest.raises(CorruptLog) as raised:
@@ -74,8 +61,8 @@ def test_bad_crc_at_the_fetch_position_is_corrupt_and_loud(
 def test_length_past_the_end_is_corrupt_not_a_partial_batch(open_log: OpenLog) -> None:
     log = open_log(CONFIG)
     spans = _fill(log, 6)
-    position, _ = _positions(log)[5]
-    _poke(log.active_segment.log_path, position + 8, (10_000).to_bytes(4, "big"))
+    position, _ = batch_positions(log)[5]
+    poke(log.active_segment.log_path, position + 8, (10_000).to_bytes(4, "big"))
     with pytest.raises(CorruptLog, match="runs past the end"):
         log.read(spans[5][0], 1 << 20)
 
@@ -83,8 +70,8 @@ def test_length_past_the_end_is_corrupt_not_a_partial_batch(open_log: OpenLog) -
 def test_garbage_header_mid_segment_is_corrupt(open_log: OpenLog) -> None:
     log = open_log(CONFIG)
     spans = _fill(log, 8)
-    position, _ = _positions(log)[6]
-    _poke(log.active_segment.log_path, position + 16, b"\x07")  # magic
+    position, _ = batch_positions(log)[6]
+    poke(log.active_segment.log_path, position + 16, b"\x07")  # magic
     with pytest.raises(CorruptLog, match="no batch header") as raised:
         log.read(spans[6][0], 1 << 20)
     assert raised.value.position == position
@@ -97,8 +84,8 @@ def test_base_offset_beyond_the_log_end_is_corrupt(open_log: OpenLog) -> None:
     """Base offsets are outside the CRC: a flipped high bit would send a consumer to 2^40."""
     log = open_log(CONFIG)
     spans = _fill(log, 4)
-    position, _ = _positions(log)[2]
-    _poke(log.active_segment.log_path, position, (1 << 40).to_bytes(8, "big"))
+    position, _ = batch_positions(log)[2]
+    poke(log.active_segment.log_path, position, (1 << 40).to_bytes(8, "big"))
     with pytest.raises(CorruptLog, match="do not fit"):
         log.read(spans[2][0], 1 << 20)
 
@@ -106,7 +93,7 @@ def test_base_offset_beyond_the_log_end_is_corrupt(open_log: OpenLog) -> None:
 def test_min_one_batch_false_reads_nothing_and_checks_nothing(open_log: OpenLog) -> None:
     log = open_log(CONFIG)
     spans = _fill(log, 3)
-    position, size = _positions(log)[1]
+    position, size = batch_positions(log)[1]
     _flip(log.active_segment.log_path, position + size - 1)
     assert log.read(spans[1][0], 10, min_one_batch=False).data == b""
     assert os.path.getsize(log.active_segment.log_path) == log.active_segment.size

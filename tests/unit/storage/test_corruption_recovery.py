@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from storage_helpers import append, batch, crash, headers_of, read_all, values_of
+from storage_helpers import append, batch, batch_positions, crash, headers_of, poke, read_all, values_of
 
 from strom.protocol.records import scan_batches
 from strom.storage import CorruptLog, Log, LogConfig
@@ -30,17 +30,6 @@ def _fill(log: Log, n: int, first_tag: int = 0) -> list[tuple[int, int]]:
         append(log, batch(2, value_size=30, tag=t)) for t in range(first_tag, first_tag + n))]
 
 
-def _positions(log: Log) -> list[tuple[int, int]]:
-    segment = log.active_segment
-    return [(pos, h.size) for pos, h in scan_batches(segment.read(0, segment.size))]
-
-
-def _poke(path: Path, position: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
-        f.seek(position)
-        f.write(data)
-
-
 def _aside(dir: Path) -> list[str]:
     return sorted(n for n in os.listdir(dir) if n.endswith(".corrupt"))
 
@@ -50,11 +39,11 @@ def test_bad_crc_mid_active_segment_keeps_later_batches(
 ) -> None:
     log = open_log(CONFIG)
     spans = _fill(log, 20)
-    position, size = _positions(log)[7]
+    position, size = batch_positions(log)[7]
     path = log.active_segment.log_path
     original = path.read_bytes()
     crash(log)
-    _poke(path, position + size - 5, b"\xff\xfe")
+    poke(path, position + size - 5, b"\xff\xfe")
     before = HEALTH.corrupt_batches
     with caplog.at_level(logging.ERROR):
         again = open_log(CONFIG, clean_shutdown=False)
@@ -81,10 +70,10 @@ def test_damaged_length_is_skipped_by_searching_for_the_next_batch(open_log: Ope
     finds it by its magic byte and CRC."""
     log = open_log(CONFIG)
     spans = _fill(log, 12)
-    position, _ = _positions(log)[3]
+    position, _ = batch_positions(log)[3]
     path = log.active_segment.log_path
     crash(log)
-    _poke(path, position + 8, (7).to_bytes(4, "big"))
+    poke(path, position + 8, (7).to_bytes(4, "big"))
     again = open_log(CONFIG, clean_shutdown=False)
     assert headers_of(read_all(again)) == spans[:3] + spans[4:]
 
@@ -93,11 +82,11 @@ def test_a_hole_of_zeros_mid_segment(open_log: OpenLog) -> None:
     """A page never written back before a crash reads as zeros, valid data after it."""
     log = open_log(CONFIG)
     spans = _fill(log, 40)
-    positions = _positions(log)
+    positions = batch_positions(log)
     path = log.active_segment.log_path
     crash(log)
     start, end = positions[10][0], positions[14][0]
-    _poke(path, start, bytes(end - start))
+    poke(path, start, bytes(end - start))
     again = open_log(CONFIG, clean_shutdown=False)
     assert headers_of(read_all(again)) == spans[:10] + spans[14:]
     assert again.first_lost_offset == spans[10][0]
@@ -109,7 +98,7 @@ def test_torn_tail_is_cut_quietly_as_before(
     """A crash mid-write is not damage: no ERROR, no copy aside, no metric."""
     log = open_log(CONFIG)
     spans = _fill(log, 10)
-    position, size = _positions(log)[-1]
+    position, size = batch_positions(log)[-1]
     path = log.active_segment.log_path
     crash(log)
     os.truncate(path, position + size // 2)
@@ -131,10 +120,10 @@ def test_damage_past_the_last_index_entry_after_a_clean_shutdown(open_log: OpenL
     config = LogConfig(segment_bytes=1 << 20, index_interval_bytes=1 << 20)
     log = open_log(config)
     spans = _fill(log, 30)
-    position, size = _positions(log)[-3]
+    position, size = batch_positions(log)[-3]
     path = log.active_segment.log_path
     log.close()
-    _poke(path, position + 8, (size + 40).to_bytes(4, "big"))
+    poke(path, position + 8, (size + 40).to_bytes(4, "big"))
     again = open_log(config, clean_shutdown=True)
     assert headers_of(read_all(again)) == spans[:-3] + spans[-2:]
     assert len(_aside(again.dir)) == 1
@@ -151,7 +140,7 @@ def test_flipped_base_offset_in_a_sealed_segment(open_log: OpenLog) -> None:
     with open(first.log_path, "rb") as f:
         data = f.read()
     positions = [pos for pos, _ in scan_batches(data)]
-    _poke(first.log_path, positions[2], (second.base_offset + 1).to_bytes(8, "big"))
+    poke(first.log_path, positions[2], (second.base_offset + 1).to_bytes(8, "big"))
     again = open_log(config, recovery_point=0, clean_shutdown=False)
     assert headers_of(read_all(again)) == spans[:2] + spans[3:]
     assert [s.base_offset for s in again.segments] == [s.base_offset for s in log.segments]
@@ -162,10 +151,10 @@ def test_leftover_rewrite_file_is_removed(open_log: OpenLog, log_dir: Path) -> N
     .log still holds the original and recovery simply runs again."""
     log = open_log(CONFIG)
     spans = _fill(log, 10)
-    position, size = _positions(log)[4]
+    position, size = batch_positions(log)[4]
     path = log.active_segment.log_path
     crash(log)
-    _poke(path, position + size - 3, b"\x00\x01")
+    poke(path, position + size - 3, b"\x00\x01")
     (log_dir / (path.name + ".tmp")).write_bytes(b"half a rewrite")
     again = open_log(CONFIG, clean_shutdown=False)
     assert headers_of(read_all(again)) == spans[:4] + spans[5:]
@@ -179,7 +168,7 @@ def test_damaged_first_header_does_not_stop_a_clean_start(open_log: OpenLog) -> 
     spans = _fill(log, 30)
     path = log.active_segment.log_path
     log.close()
-    _poke(path, 16, b"\x09")  # magic of the first batch
+    poke(path, 16, b"\x09")  # magic of the first batch
     again = open_log(CONFIG, clean_shutdown=True)
     assert again.log_end_offset == spans[-1][1] + 1
     with pytest.raises(CorruptLog):
