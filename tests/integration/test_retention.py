@@ -95,6 +95,31 @@ def test_retention_ms_deletes_expired_segments(broker_factory: Any) -> None:
     assert watermarks(broker.bootstrap, topic) == (low, 231)
 
 
+def test_compact_only_topics_ignore_time_and_size_retention(broker_factory: Any) -> None:
+    """cleanup.policy=compact keeps every key however old (Connect configs, changelogs);
+    compact,delete and delete topics lose their expired segments in the same pass."""
+    broker = broker_factory(FAST_RETENTION)
+    short = {"retention.ms": "1000", "retention.bytes": str(SEGMENT_BYTES)}
+    topics = {
+        policy: create_topic(broker.bootstrap, unique_topic("policy"), 1,
+                             {**short, "cleanup.policy": policy})
+        for policy in ("compact", "compact,delete", "delete")
+    }
+    old = int(time.time() * 1000) - 3_600_000
+    for topic in topics.values():
+        produce("confluent", broker.bootstrap, topic,
+                [Msg(0, b"key-%d" % i, payload(i), timestamp=old + i) for i in range(200)],
+                "none", librdkafka=SMALL_BATCHES)
+    # Once retention has run for the other two, it has run for the compact topic as well.
+    for policy in ("compact,delete", "delete"):
+        wait_for(f"retention of the {policy} topic",
+                 lambda t=topics[policy]: watermarks(broker.bootstrap, t)[0] > 0)
+    assert watermarks(broker.bootstrap, topics["compact"]) == (0, 200)
+    assert segment_bases(broker.data_dir, topics["compact"])[0] == 0
+    records = consume("confluent", broker.bootstrap, topics["compact"], {0: BEGINNING}, {0: 200})
+    assert [r.key for r in records] == [b"key-%d" % i for i in range(200)]
+
+
 def test_retention_bytes_keeps_the_log_near_the_limit(broker_factory: Any) -> None:
     broker = broker_factory(FAST_RETENTION)
     limit = 3 * SEGMENT_BYTES

@@ -34,6 +34,14 @@ class LogConfig:
     # file.delete.delay.ms: accepted for config round trips, but segments are unlinked
     # right away (see Log._delete_segments for why that is safe here).
     file_delete_delay_ms: int = 60000
+    # cleanup.policy: "delete" enables time and size retention, "compact" the log cleaner;
+    # a compact-only topic keeps every key's latest record however old it is.
+    delete: bool = True
+    compact: bool = False
+    delete_retention_ms: int = 24 * 3600 * 1000  # delete.retention.ms (tombstones kept)
+    min_compaction_lag_ms: int = 0  # min.compaction.lag.ms
+    max_compaction_lag_ms: int = LONG_MAX  # max.compaction.lag.ms
+    min_cleanable_dirty_ratio: float = 0.5  # min.cleanable.dirty.ratio
 
     def __post_init__(self) -> None:
         if not 14 <= self.segment_bytes <= 2**31 - 1:

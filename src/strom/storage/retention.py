@@ -49,9 +49,16 @@ def expired(
     now_ms: int,
     high_watermark: int | None,
 ) -> int:
-    """Segments to delete now: the longest prefix any of the three rules allows."""
+    """Segments to delete now: the longest prefix any of the three rules allows.
+
+    Time and size retention apply only when cleanup.policy includes ``delete``: a
+    compact-only topic (Connect's configs, Streams changelogs, ``__consumer_offsets``)
+    keeps its latest record per key forever, as Kafka keeps it.
+    """
     limit = log_end if high_watermark is None else high_watermark
     by_time = by_size = 0
+    if not config.delete:
+        return below_log_start(segments, log_end, log_start)
     if config.retention_ms >= 0:
         by_time = deletable_prefix(
             segments,

@@ -48,9 +48,13 @@ def _int(name: str, overrides: Mapping[str, str], props: Mapping[str, str]) -> i
     return value
 
 
-def _is_compacted(overrides: Mapping[str, str], props: Mapping[str, str]) -> bool:
+def _cleanup_policy(overrides: Mapping[str, str], props: Mapping[str, str]) -> list[str]:
     policy = typed_topic_value("cleanup.policy", overrides, props)
-    return isinstance(policy, list) and "compact" in policy
+    return policy if isinstance(policy, list) else []
+
+
+def _is_compacted(overrides: Mapping[str, str], props: Mapping[str, str]) -> bool:
+    return "compact" in _cleanup_policy(overrides, props)
 
 
 def log_config_for(overrides: Mapping[str, str], props: Mapping[str, str]) -> LogConfig:
@@ -64,6 +68,14 @@ def log_config_for(overrides: Mapping[str, str], props: Mapping[str, str]) -> Lo
         flush_messages=_int("flush.messages", overrides, props),
         flush_ms=_int("flush.ms", overrides, props),
         file_delete_delay_ms=_int("file.delete.delay.ms", overrides, props),
+        delete="delete" in _cleanup_policy(overrides, props),
+        compact=_is_compacted(overrides, props),
+        delete_retention_ms=_int("delete.retention.ms", overrides, props),
+        min_compaction_lag_ms=_int("min.compaction.lag.ms", overrides, props),
+        max_compaction_lag_ms=_int("max.compaction.lag.ms", overrides, props),
+        min_cleanable_dirty_ratio=float(
+            typed_topic_value("min.cleanable.dirty.ratio", overrides, props)  # type: ignore[arg-type]
+        ),
     )
 
 
