@@ -266,6 +266,8 @@ class Broker:
              self.replicas.shrink_lagging_isrs),
             ("checkpoint", self.config.get_int("replica.high.watermark.checkpoint.interval.ms"),
              self._checkpoint_off_loop),
+            ("producer expiry", self.config.get_int("producer.id.expiration.check.interval.ms"),
+             self._expire_producers),
         ]
         for name, interval_ms, job in jobs:
             self._tasks.append(asyncio.create_task(self._every(name, interval_ms, job)))
@@ -302,6 +304,15 @@ class Broker:
         deleted = self.logs.enforce_retention(self.clock())
         if deleted:  # each partition logged its own deletions
             log.debug("retention deleted %d segment(s)", deleted)
+
+    def _expire_producers(self) -> None:
+        """Forget idempotent producers idle for `producer.id.expiration.ms` (read each
+        time: the setting is dynamic in Kafka), so their state stays bounded."""
+        now, expiration = self.clock(), self.config.get_int("producer.id.expiration.ms")
+        removed = sum(p.remove_expired_producers(now, expiration)
+                      for p in self.replicas.partitions.values())
+        if removed:
+            log.info("expired %d idle producer id(s)", removed)
 
     async def _every(self, name: str, interval_ms: int, job: Callable[[], object]) -> None:
         while True:

@@ -66,6 +66,9 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
                   "interface of the metrics port; the port has no authentication, so it "
                   "binds loopback unless told otherwise", read_only=True),
         ConfigDef("message.max.bytes", T.INT, "1048588", min=0),
+        ConfigDef("max.request.partition.size.limit", T.INT, "2000",
+                  "partitions one DescribeTopicPartitions answer holds at most", min=1,
+                  read_only=True),
         ConfigDef("log.retention.check.interval.ms", T.LONG, "300000", min=1),
         ConfigDef("log.flush.offset.checkpoint.interval.ms", T.INT, "60000", min=0,
                   read_only=True),
@@ -95,6 +98,9 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("transaction.max.timeout.ms", T.INT, "900000", min=1),
         ConfigDef("transactional.id.expiration.ms", T.INT, "604800000", min=1),
         ConfigDef("producer.id.expiration.ms", T.INT, "86400000", min=1),
+        ConfigDef("producer.id.expiration.check.interval.ms", T.INT, "600000",
+                  "how often idle idempotent producers are looked for (an internal setting "
+                  "in Kafka)", min=1, read_only=True),
         ConfigDef("strom.metrics.port", T.INT, "9644",
                   "HTTP port for /metrics, /healthz and /readyz on strom.metrics.host; "
                   "-1 = off, 0 = any free port; the default is skipped with a warning if taken",

@@ -12,7 +12,9 @@ so the invariants live in one place:
   append is checked first (fencing, sequences, retries inside the dedup window); every
   append is recorded; a truncation rebuilds it from the newest snapshot at or below the
   new end plus the batches after it; a full truncation empties it. As in Kafka
-  (KIP-360), producers outlive the records retention deletes;
+  (KIP-360), producers outlive the records retention deletes; they end by expiry
+  (`remove_expired_producers`, `producer.id.expiration.ms`), and the next snapshot
+  leaves them out;
 * offset semantics: earliest, latest, by timestamp and max timestamp for ListOffsets, and
   the last stable offset, given the high watermark that the broker's `Partition` keeps.
 
@@ -272,6 +274,15 @@ class PartitionLog:
             if last <= offset:
                 break
             offset = last
+
+    def remove_expired_producers(self, now_ms: int, expiration_ms: int) -> int:
+        """On the event loop: forget producers idle for `expiration_ms`; returns how many.
+        The state counts as changed, so the next checkpoint writes a snapshot without
+        them (a restart must not bring them back)."""
+        removed = self.producers.remove_expired(now_ms, expiration_ms)
+        if removed:
+            self._producers_dirty = True
+        return removed
 
     def producer_snapshot_writer(self) -> Callable[[], None] | None:
         """On the event loop: capture producer state at the log end, if it changed; the

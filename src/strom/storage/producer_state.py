@@ -13,6 +13,10 @@ Rules, as Kafka's ProducerStateManager applies them (KIP-98, KIP-360):
 * Otherwise the first sequence must follow the last one (wrapping at 2^31-1 to 0), else
   OUT_OF_ORDER_SEQUENCE_NUMBER: the producer lost a batch and must not skip ahead.
 * A producer id we have never seen (or whose state expired) may start at any sequence.
+* Expiry (`producer.id.expiration.ms`): a producer whose last batch is stamped longer ago
+  than the expiration is forgotten, unless it has a transaction open (none can be yet:
+  `ProducerEntry.txn_first_offset` is the hook). Without it the state, and every
+  snapshot, grows by one entry per producer id ever seen, for as long as the log lives.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ class ProducerEntry:
     epoch: int
     batches: deque[BatchMeta] = field(default_factory=lambda: deque(maxlen=DEDUP_WINDOW))
     last_timestamp: int = -1
+    txn_first_offset: int = -1  # first offset of an open transaction; -1: none
+
+    def expired(self, now_ms: int, expiration_ms: int) -> bool:
+        """Kafka's rule: idle for the expiration and no transaction open (an open
+        transaction's producer must stay known until its marker is written)."""
+        return self.txn_first_offset < 0 and now_ms - self.last_timestamp >= expiration_ms
 
     @property
     def last_seq(self) -> int:
@@ -128,6 +138,15 @@ class ProducerStateManager:
 
     def truncate(self) -> None:
         self.producers.clear()
+
+    def remove_expired(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget producers idle for `expiration_ms` (see module docstring); returns how
+        many. Their next batch is judged as a new producer's: any sequence is accepted."""
+        expired = [pid for pid, entry in self.producers.items()
+                   if entry.expired(now_ms, expiration_ms)]
+        for pid in expired:
+            del self.producers[pid]
+        return len(expired)
 
     def to_snapshot(self) -> list[SnapshotEntry]:
         entries = []
