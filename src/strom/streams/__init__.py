@@ -1,0 +1,1 @@
+"""Strom Streams: Kafka Streams' processing model in Python (see docs/streams.md)."""

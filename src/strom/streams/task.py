@@ -1,0 +1,461 @@
+"""`Task`: one sub-topology running on one partition, the unit of work and of state.
+
+A task owns the processor instances and store instances of its sub-topology for one
+partition number (task id `<subtopology>_<partition>`, Kafka's spelling). Records come
+in serialized (`add_records`); each input partition has its own queue, and `process`
+takes next the queued record with the smallest timestamp, so that records of
+co-partitioned topics are processed in time order as Kafka Streams' PartitionGroup does.
+
+Stream time is the largest timestamp the task has processed; it never goes back. It drives
+window closing, suppression and STREAM_TIME punctuations, which `maybe_punctuate` fires
+after each record. WALL_CLOCK_TIME punctuations fire from the task's clock
+(`TaskEnv.clock`, a test driver's mock clock or the system clock).
+
+Everything a task sends (sink records, changelog records) goes to the `RecordCollector`,
+a producer at run time or the test driver's capture; the task keeps the offsets it has
+processed, for the runtime to commit once the collector has flushed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from strom.streams.errors import SerializationError, StreamsError, TopologyError
+from strom.streams.processor import Processor, PunctuationType, Punctuator
+from strom.streams.record import ConsumedRecord, ProducedRecord, Record
+from strom.streams.serdes import BytesSerde, Serde
+from strom.streams.state.api import StateStore
+from strom.streams.timestamps import FailOnInvalidTimestamp, TimestampExtractor
+from strom.streams.topology import (
+    ProcessorNode,
+    SinkNode,
+    SourceNode,
+    SubTopology,
+    Topology,
+    physical_topic,
+)
+
+log = logging.getLogger(__name__)
+
+UNKNOWN = -1
+
+
+class RecordCollector(Protocol):
+    """Where a task's output goes: a producer, or the test driver."""
+
+    def send(self, record: ProducedRecord) -> None: ...
+
+
+@dataclass
+class TaskEnv:
+    """What every task of one application shares."""
+
+    application_id: str
+    collector: RecordCollector
+    clock: Callable[[], int]
+    default_key_serde: Serde[Any] = field(default_factory=BytesSerde)
+    default_value_serde: Serde[Any] = field(default_factory=BytesSerde)
+    timestamp_extractor: TimestampExtractor = field(default_factory=FailOnInvalidTimestamp)
+    state_dir: Path | None = None
+    skip_bad_records: bool = False  # Kafka's LogAndContinueExceptionHandler when True
+    store_factory: Callable[[str, Any], StateStore] | None = None
+
+
+class _Schedule:
+    __slots__ = ("callback", "cancelled", "context", "interval", "next_time")
+
+    def __init__(self, context: NodeContext, interval: int, next_time: int,
+                 callback: Punctuator) -> None:
+        self.context = context
+        self.interval = interval
+        self.next_time = next_time
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def advance(self, now: int) -> None:
+        """Next due time after `now`, skipping missed intervals (Kafka's schedule.next)."""
+        missed = (now - self.next_time) // self.interval
+        self.next_time += (max(missed, 0) + 1) * self.interval
+
+
+class _Punctuations:
+    """Due-time ordered schedules of one kind."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[int, int, _Schedule]] = []
+        self._seq = itertools.count()
+
+    def add(self, schedule: _Schedule) -> None:
+        heapq.heappush(self._heap, (schedule.next_time, next(self._seq), schedule))
+
+    def fire(self, now: int, task: Task) -> bool:
+        fired = False
+        while self._heap and self._heap[0][0] <= now:
+            _, _, schedule = heapq.heappop(self._heap)
+            if schedule.cancelled:
+                continue
+            task.punctuate(schedule, now)
+            schedule.advance(now)
+            self.add(schedule)
+            fired = True
+        return fired
+
+
+class NodeContext:
+    """The `ProcessorContext` of one node in one task."""
+
+    __slots__ = ("_children", "_stores", "_task", "name")
+
+    def __init__(self, task: Task, name: str, stores: list[str]) -> None:
+        self._task = task
+        self.name = name
+        self._children: list[_NodeRun] = []
+        self._stores = stores
+
+    @property
+    def application_id(self) -> str:
+        return self._task.env.application_id
+
+    @property
+    def task_id(self) -> str:
+        return self._task.id
+
+    @property
+    def partition(self) -> int:
+        return self._task.partition
+
+    def forward(self, record: Record, to: str | None = None) -> None:
+        task = self._task
+        previous = task.current_timestamp
+        task.current_timestamp = record.timestamp
+        try:
+            for child in self._children:
+                if to is None or child.name == to:
+                    child.process(record)
+        finally:
+            task.current_timestamp = previous
+
+    def get_state_store(self, name: str) -> Any:
+        if name not in self._stores:
+            raise TopologyError(f"processor {self.name!r} has no access to store {name!r}; "
+                                "connect it in the topology")
+        return self._task.stores[name]
+
+    def schedule(self, interval_ms: int, kind: PunctuationType, callback: Punctuator) -> _Schedule:
+        if interval_ms < 1:
+            raise ValueError("punctuation interval must be at least 1 ms")
+        return self._task.schedule(self, interval_ms, kind, callback)
+
+    def current_stream_time_ms(self) -> int:
+        return self._task.stream_time
+
+    def current_system_time_ms(self) -> int:
+        return self._task.env.clock()
+
+    def commit(self) -> None:
+        self._task.commit_requested = True
+
+
+class _NodeRun:
+    """A node's runtime: the processor instance and its context."""
+
+    __slots__ = ("context", "name", "process", "processor")
+
+    def __init__(self, name: str, processor: Processor | None, context: NodeContext) -> None:
+        self.name = name
+        self.processor = processor
+        self.context = context
+        self.process: Callable[[Record], None] = (
+            processor.process if processor is not None else self._forward)
+
+    def _forward(self, record: Record) -> None:
+        for child in self.context._children:
+            child.process(record)
+
+
+class _Sink:
+    """Serializes and hands a record to the collector."""
+
+    def __init__(self, task: Task, node: SinkNode) -> None:
+        self._task = task
+        self._topic = (physical_topic(task.topology, node.topic, task.env.application_id)
+                       if isinstance(node.topic, str) else node.topic)
+        self._key_serde = node.key_serde or task.env.default_key_serde
+        self._value_serde = node.value_serde or task.env.default_value_serde
+        self._partitioner = node.partitioner
+
+    def process(self, record: Record) -> None:
+        topic = self._topic if isinstance(self._topic, str) else self._topic(record)
+        try:
+            key = self._key_serde.serialize(topic, record.key)
+            value = self._value_serde.serialize(topic, record.value)
+        except (SerializationError, TypeError, ValueError) as exc:
+            raise SerializationError(f"sink to {topic!r}: {exc}") from exc
+        partition = -1
+        if self._partitioner is not None:
+            chosen = self._partitioner(topic, record.key, record.value,
+                                       self._task.partition_count(topic))
+            partition = -1 if chosen is None else chosen
+        self._task.env.collector.send(ProducedRecord(topic, key, value, record.timestamp,
+                                                     record.headers, partition))
+
+
+class _Queue:
+    """Deserialized records of one input partition, in offset order."""
+
+    __slots__ = ("partition_time", "records", "source")
+
+    def __init__(self, source: _SourceRun) -> None:
+        self.source = source
+        self.records: deque[Record] = deque()
+        self.partition_time = UNKNOWN
+
+
+class _SourceRun:
+    """A source node bound to a task: its deserializers, extractor and children."""
+
+    def __init__(self, task: Task, node: SourceNode, run: _NodeRun) -> None:
+        self.node = node
+        self.run = run
+        self.key_serde = node.key_serde or task.env.default_key_serde
+        self.value_serde = node.value_serde or task.env.default_value_serde
+        self.extractor = node.timestamp_extractor or task.env.timestamp_extractor
+
+
+class Task:
+    """Runs one sub-topology on one partition number."""
+
+    def __init__(self, topology: Topology, sub: SubTopology, partition: int, env: TaskEnv) -> None:
+        self.topology = topology
+        self.sub = sub
+        self.partition = partition
+        self.env = env
+        self.id = f"{sub.id}_{partition}"
+        self.stream_time = UNKNOWN
+        self.current_timestamp = UNKNOWN
+        self.current_record: Record | None = None
+        self.commit_requested = False
+        self.stores: dict[str, StateStore] = {}
+        self.processed_offsets: dict[tuple[str, int], int] = {}
+        self._queues: dict[tuple[str, int], _Queue] = {}
+        self._sources: dict[str, _SourceRun] = {}
+        self._stream_punctuations = _Punctuations()
+        self._wall_punctuations = _Punctuations()
+        self._partition_counts: dict[str, int] = {}
+        self._runs: dict[str, _NodeRun] = {}
+        self._build_stores()
+
+    # --- set-up -----------------------------------------------------------------------
+
+    def _build_stores(self) -> None:
+        for name in self.sub.stores:
+            self.stores[name] = self.topology.store_builders[name].build()
+
+    def changelog_topics(self) -> dict[str, str]:
+        """Store name → physical changelog topic, for the logged stores of this task."""
+        app = self.env.application_id
+        return {name: f"{app}-{self.topology.changelog_topic(name)}" for name in self.stores
+                if self.topology.store_builders[name].logging_enabled}
+
+    def initialize(self) -> None:
+        """Open the stores and instantiate the processors (after any restoration)."""
+        for store in self.stores.values():
+            store.init(_StoreContext(self))
+        for name in self.sub.nodes:
+            self._runs[name] = self._make_run(name)
+        for name in self.sub.nodes:
+            self._runs[name].context._children = [
+                self._runs[c] for c in self.topology.children[name] if c in self._runs]
+        for name in self.sub.nodes:
+            run = self._runs[name]
+            if run.processor is not None and isinstance(self.topology.nodes[name], ProcessorNode):
+                run.processor.init(run.context)
+
+    def _make_run(self, name: str) -> _NodeRun:
+        node = self.topology.nodes[name]
+        stores = node.stores if isinstance(node, ProcessorNode) else []
+        context = NodeContext(self, name, stores)
+        if isinstance(node, ProcessorNode):
+            return _NodeRun(name, node.supplier(), context)
+        if isinstance(node, SinkNode):
+            run = _NodeRun(name, None, context)
+            run.process = _Sink(self, node).process
+            return run
+        run = _NodeRun(name, None, context)
+        source = _SourceRun(self, node, run)
+        for topic in node.topics:
+            self._sources[physical_topic(self.topology, topic, self.env.application_id)] = source
+        return run
+
+    def set_partition_counts(self, counts: dict[str, int]) -> None:
+        self._partition_counts.update(counts)
+
+    def partition_count(self, topic: str) -> int:
+        return self._partition_counts.get(topic, 1)
+
+    # --- input ------------------------------------------------------------------------
+
+    def add_records(self, records: Iterable[ConsumedRecord]) -> None:
+        """Deserialize and queue records of this task's input partitions."""
+        for consumed in records:
+            key = (consumed.topic, consumed.partition)
+            queue = self._queues.get(key)
+            if queue is None:
+                source = self._sources.get(consumed.topic)
+                if source is None:
+                    raise StreamsError(f"task {self.id} does not read {consumed.topic!r}")
+                queue = self._queues[key] = _Queue(source)
+            record = self._deserialize(queue, consumed)
+            if record is not None:
+                queue.records.append(record)
+            else:
+                self.processed_offsets[key] = consumed.offset + 1
+
+    def _deserialize(self, queue: _Queue, consumed: ConsumedRecord) -> Record | None:
+        source = queue.source
+        try:
+            record = Record(source.key_serde.deserialize(consumed.topic, consumed.key),
+                            source.value_serde.deserialize(consumed.topic, consumed.value),
+                            consumed.timestamp, consumed.headers, consumed.topic,
+                            consumed.partition, consumed.offset)
+        except (SerializationError, ValueError, TypeError) as exc:
+            if not self.env.skip_bad_records:
+                raise SerializationError(
+                    f"{consumed.topic}-{consumed.partition}@{consumed.offset}: {exc}") from exc
+            log.warning("skipping %s-%s@%s: %s", consumed.topic, consumed.partition,
+                        consumed.offset, exc)
+            return None
+        timestamp = source.extractor(record, queue.partition_time)
+        if timestamp < 0:
+            return None
+        record.timestamp = timestamp
+        queue.partition_time = max(queue.partition_time, timestamp)
+        return record
+
+    def buffered(self) -> int:
+        return sum(len(q.records) for q in self._queues.values())
+
+    # --- processing -------------------------------------------------------------------
+
+    def process(self, max_records: int = 1_000_000) -> int:
+        """Process up to `max_records` queued records, smallest timestamp first."""
+        done = 0
+        while done < max_records:
+            queue = self._next_queue()
+            if queue is None:
+                break
+            self._process_one(queue, queue.records.popleft())
+            done += 1
+        return done
+
+    def _next_queue(self) -> _Queue | None:
+        best: _Queue | None = None
+        for queue in self._queues.values():
+            if queue.records and (best is None
+                                  or queue.records[0].timestamp < best.records[0].timestamp):
+                best = queue
+        return best
+
+    def _process_one(self, queue: _Queue, record: Record) -> None:
+        if record.timestamp > self.stream_time:
+            self.stream_time = record.timestamp
+        self.current_record = record
+        self.current_timestamp = record.timestamp
+        try:
+            queue.source.run.process(record)
+        finally:
+            self.current_record = None
+        self.processed_offsets[(record.topic or "", record.partition)] = record.offset + 1
+        self.maybe_punctuate_stream_time()
+
+    # --- punctuation ------------------------------------------------------------------
+
+    def schedule(self, context: NodeContext, interval: int, kind: PunctuationType,
+                 callback: Punctuator) -> _Schedule:
+        if kind is PunctuationType.STREAM_TIME:
+            schedule = _Schedule(context, interval, 0, callback)  # aligned to 0, as Kafka
+            self._stream_punctuations.add(schedule)
+        else:
+            schedule = _Schedule(context, interval, self.env.clock() + interval, callback)
+            self._wall_punctuations.add(schedule)
+        return schedule
+
+    def maybe_punctuate_stream_time(self) -> bool:
+        if self.stream_time == UNKNOWN:
+            return False
+        return self._stream_punctuations.fire(self.stream_time, self)
+
+    def maybe_punctuate_wall_clock(self) -> bool:
+        return self._wall_punctuations.fire(self.env.clock(), self)
+
+    def punctuate(self, schedule: _Schedule, now: int) -> None:
+        previous = self.current_timestamp
+        self.current_timestamp = now
+        try:
+            schedule.callback(now)
+        finally:
+            self.current_timestamp = previous
+
+    # --- commit and close -------------------------------------------------------------
+
+    def flush(self) -> None:
+        for store in self.stores.values():
+            store.flush()
+
+    def take_commit_request(self) -> bool:
+        requested, self.commit_requested = self.commit_requested, False
+        return requested
+
+    def close(self) -> None:
+        for run in self._runs.values():
+            if run.processor is not None:
+                run.processor.close()
+        for store in self.stores.values():
+            store.close()
+
+
+class _StoreContext:
+    """The task as its stores see it (`state.api.StoreContext`)."""
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+        self._changelogs = task.changelog_topics()
+
+    @property
+    def application_id(self) -> str:
+        return self._task.env.application_id
+
+    @property
+    def task_id(self) -> str:
+        return self._task.id
+
+    @property
+    def partition(self) -> int:
+        return self._task.partition
+
+    @property
+    def state_dir(self) -> Path | None:
+        base = self._task.env.state_dir
+        return None if base is None else base / self._task.id
+
+    def record_timestamp(self) -> int:
+        return self._task.current_timestamp
+
+    def stream_time(self) -> int:
+        return self._task.stream_time
+
+    def log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int) -> None:
+        topic = self._changelogs.get(store)
+        if topic is not None:
+            self._task.env.collector.send(
+                ProducedRecord(topic, key, value, timestamp, (), self._task.partition))
