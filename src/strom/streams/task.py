@@ -444,6 +444,14 @@ class _StoreContext:
         return self._task.partition
 
     @property
+    def default_key_serde(self) -> Serde[Any]:
+        return self._task.env.default_key_serde
+
+    @property
+    def default_value_serde(self) -> Serde[Any]:
+        return self._task.env.default_value_serde
+
+    @property
     def state_dir(self) -> Path | None:
         base = self._task.env.state_dir
         return None if base is None else base / self._task.id

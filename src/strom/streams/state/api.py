@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from strom.streams.serdes import Serde
 
 ChangelogEntry = tuple[bytes, bytes | None, int]  # key, value (None deletes), timestamp
 
@@ -28,6 +31,12 @@ class StoreContext(Protocol):
 
     @property
     def partition(self) -> int: ...
+
+    @property
+    def default_key_serde(self) -> Serde[Any]: ...
+
+    @property
+    def default_value_serde(self) -> Serde[Any]: ...
 
     @property
     def state_dir(self) -> Path | None:
