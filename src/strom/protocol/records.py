@@ -397,3 +397,8 @@ def encode_batch(
     crc = crc32c.crc32c(tail)
     batch_length = 4 + 1 + 4 + len(tail)
     return _PREFIX.pack(base_offset, batch_length) + struct.pack(">ibI", 0, 2, crc) + tail
+
+
+# Public names for code that rewrites records (the log cleaner): one varint codec.
+read_varint = _read_varint
+write_varint = _write_varint

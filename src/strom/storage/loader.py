@@ -76,6 +76,7 @@ def load_segments(
     interval = config.index_interval_bytes
     if _make_dir(dir):  # new: nothing to list or recover
         return _fresh(dir, log_start_offset, interval, now_ms)
+    _complete_swaps(dir, interval, now_ms)
     bases, missing_index = _list_segments(dir)
     segments = [LogSegment.open(dir, base, interval) for base in bases]
     if not segments:
@@ -155,6 +156,38 @@ def _recover(
     return lost
 
 
+def _complete_swaps(dir: Path, interval: int, now_ms: int) -> None:
+    """Finish segment replacements a crash interrupted (the log cleaner's swap step).
+
+    A ``<base>.log.swap`` was complete and fsynced before it got that name, and its
+    offsets are a subset of the segments it replaces: those (the segments whose base lies
+    in its offset range) go, then the swap takes its final name, as Kafka's loader does.
+    Swap indexes are rebuilt from the log rather than trusted. Index ``.swap`` files
+    without a ``.log.swap`` belong to a rename the crash cut short: the cleaned segment
+    had not replaced anything yet, and they go.
+    """
+    names = os.listdir(dir)
+    swaps = sorted(
+        int(name.split(".")[0]) for name in names if name.endswith(LOG_SUFFIX + SWAP_SUFFIX)
+    )
+    for name in names:
+        if name.endswith(SWAP_SUFFIX) and not name.endswith(LOG_SUFFIX + SWAP_SUFFIX):
+            (dir / name).unlink(missing_ok=True)
+    for base in swaps:
+        swap = LogSegment.open(dir, base, interval, SWAP_SUFFIX)
+        swap.recover(now_ms)
+        end = swap.next_offset
+        for name in names:
+            parsed = parse_segment_name(name)
+            if parsed is not None and base <= parsed[0] < max(end, base + 1):
+                (dir / name).unlink(missing_ok=True)
+        swap.change_suffix("")
+        swap.close()
+        log.info("%s: completed an interrupted segment replacement at offset %d", dir, base)
+    if swaps:
+        fsync_dir(dir)
+
+
 def _list_segments(dir: Path) -> tuple[list[int], set[int]]:
     """Base offsets of the segments, and which of them lack an index file."""
     logs: set[int] = set()
@@ -162,9 +195,6 @@ def _list_segments(dir: Path) -> tuple[list[int], set[int]]:
     for name in os.listdir(dir):
         if name.endswith((DELETED_SUFFIX, CLEANED_SUFFIX, TMP_SUFFIX)):
             (dir / name).unlink(missing_ok=True)
-            continue
-        if name.endswith(SWAP_SUFFIX):
-            log.warning("%s: ignoring %s (compaction swap files are not supported)", dir, name)
             continue
         parsed = parse_segment_name(name)
         if parsed is None:

@@ -60,7 +60,7 @@ from strom.storage.errors import (
     OffsetOutOfRange,
     StorageError,
 )
-from strom.storage.files import delete_dir_name, fsync_dir, parse_partition_dir
+from strom.storage.files import SWAP_SUFFIX, delete_dir_name, fsync_dir, parse_partition_dir
 from strom.storage.loader import load_segments
 from strom.storage.segment import INT32_MAX, BatchInfo, LogSegment
 
@@ -614,6 +614,48 @@ class Log:
         for segment in doomed:
             segment.delete()
         self._dir_dirty = True
+
+    # -- compaction -------------------------------------------------------------------
+
+    def replace_segments(self, cleaned: LogSegment, old: Sequence[LogSegment]) -> bool:
+        """Put the log cleaner's ``cleaned`` segment (named ``.cleaned``, fsynced) in place
+        of the consecutive sealed segments ``old``; False, and nothing done, if the log
+        changed meanwhile (retention, truncation, deletion took some of them).
+
+        Runs on the thread that reads the log (the event loop), so no read is between
+        segment lists or on a closed file. Kafka's crash-safe order: the cleaned files
+        become ``.swap`` and the directory is fsynced before any old file goes; a restart
+        then finishes the swap (see ``loader``), so a crash at any point loses nothing.
+        """
+        with self._lock:
+            if self._closed or self.offline is not None:
+                return False
+            at = self._position_of(old)
+            if at is None:
+                return False
+            with self._guard("segment replacement"):
+                cleaned.change_suffix(SWAP_SUFFIX)
+                fsync_dir(self.dir)
+                self._segments[at : at + len(old)] = [cleaned]
+                self._bases = [segment.base_offset for segment in self._segments]
+                gone = {id(segment) for segment in old}
+                self._unsynced_sealed = [s for s in self._unsynced_sealed if id(s) not in gone]
+                for segment in reversed(old):  # the first shares the cleaned one's name
+                    segment.delete()
+                cleaned.change_suffix("")
+                self._dir_dirty = True
+            return True
+
+    def _position_of(self, run: Sequence[LogSegment]) -> int | None:
+        """Where ``run`` starts in the segment list if it is there, whole and sealed."""
+        ids = [id(segment) for segment in self._segments]
+        try:
+            at = ids.index(id(run[0]))
+        except ValueError:
+            return None
+        if at + len(run) >= len(ids) or ids[at : at + len(run)] != [id(s) for s in run]:
+            return None
+        return at
 
     # -- durability and lifecycle -----------------------------------------------------
 

@@ -83,12 +83,15 @@ _MIN_BATCH_LENGTH = HEADER_SIZE - LOG_OVERHEAD
 class LogSegment:
     """A ``.log`` file with its ``.index`` and ``.timeindex``, named by base offset."""
 
-    def __init__(self, dir: Path, base_offset: int, fd: int, size: int, interval: int) -> None:
+    def __init__(
+        self, dir: Path, base_offset: int, fd: int, size: int, interval: int, suffix: str = ""
+    ) -> None:
         self.base_offset = base_offset
-        self.log_path = segment_path(dir, base_offset, LOG_SUFFIX)
-        self.index = OffsetIndex(segment_path(dir, base_offset, INDEX_SUFFIX), base_offset)
+        self.log_path = segment_path(dir, base_offset, LOG_SUFFIX + suffix)
+        self.index = OffsetIndex(segment_path(dir, base_offset, INDEX_SUFFIX + suffix),
+                                 base_offset)
         self.time_index = TimeIndex(
-            segment_path(dir, base_offset, TIME_INDEX_SUFFIX), base_offset
+            segment_path(dir, base_offset, TIME_INDEX_SUFFIX + suffix), base_offset
         )
         self.index_interval_bytes = interval
         self.size = size
@@ -105,10 +108,14 @@ class LogSegment:
         self.lost_offsets: list[tuple[int, int]] = []
 
     @classmethod
-    def create(cls, dir: Path, base_offset: int, interval: int, now_ms: int) -> LogSegment:
-        path = segment_path(dir, base_offset, LOG_SUFFIX)
+    def create(
+        cls, dir: Path, base_offset: int, interval: int, now_ms: int, suffix: str = ""
+    ) -> LogSegment:
+        """A new empty segment; ``suffix`` (``.cleaned``) names one the log cleaner builds
+        beside the segments it replaces."""
+        path = segment_path(dir, base_offset, LOG_SUFFIX + suffix)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-        segment = cls(dir, base_offset, fd, 0, interval)
+        segment = cls(dir, base_offset, fd, 0, interval, suffix)
         segment.index.create()
         segment.time_index.create()
         segment._checked = segment._stats_known = True
@@ -116,10 +123,11 @@ class LogSegment:
         return segment
 
     @classmethod
-    def open(cls, dir: Path, base_offset: int, interval: int) -> LogSegment:
+    def open(cls, dir: Path, base_offset: int, interval: int, suffix: str = "") -> LogSegment:
         """Open an existing segment sealed; nothing but its size is read."""
-        fd = os.open(segment_path(dir, base_offset, LOG_SUFFIX), os.O_RDWR | os.O_APPEND)
-        return cls(dir, base_offset, fd, os.fstat(fd).st_size, interval)
+        fd = os.open(segment_path(dir, base_offset, LOG_SUFFIX + suffix),
+                     os.O_RDWR | os.O_APPEND)
+        return cls(dir, base_offset, fd, os.fstat(fd).st_size, interval, suffix)
 
     def __repr__(self) -> str:
         return f"LogSegment({self.log_path.name}, size={self.size})"
@@ -194,7 +202,7 @@ class LogSegment:
             return self.recover(now_ms)
         self._next_offset = next_offset
         self._checked = self._stats_known = True
-        self.roll_base_ms = self._first_batch_timestamp(now_ms)
+        self.roll_base_ms = self.first_batch_timestamp(now_ms)
         return 0
 
     def recover(self, now_ms: int = 0, *, offset_limit: int | None = None) -> int:
@@ -227,7 +235,7 @@ class LogSegment:
         self.index.persist(fsync=False)
         self.time_index.persist(fsync=False)
         self._checked = self._stats_known = True
-        self.roll_base_ms = self._first_batch_timestamp(now_ms)
+        self.roll_base_ms = self.first_batch_timestamp(now_ms)
         return removed
 
     def _reset_indexes(self) -> None:
@@ -382,7 +390,9 @@ class LogSegment:
             self._bytes_since_index = 0
         self._bytes_since_index += size
 
-    def _first_batch_timestamp(self, default: int) -> int:
+    def first_batch_timestamp(self, default: int) -> int:
+        """The first batch's max timestamp (segment.ms and max.compaction.lag.ms age a
+        segment by it); ``default`` when the segment is empty or unreadable."""
         if self.size < HEADER_SIZE:
             return default
         try:
@@ -586,12 +596,32 @@ class LogSegment:
         self.index.close()
         self.time_index.close()
 
+    def change_suffix(self, suffix: str) -> None:
+        """Rename the three files to ``<base>.log<suffix>`` etc. (the cleaner's
+        ``.cleaned`` -> ``.swap`` -> final steps); the log file goes last, so a crash midway
+        leaves a swap ``.log`` with indexes that recovery rebuilds."""
+        for index in (self.index, self.time_index):
+            target = _with_suffix(index.path, suffix)
+            with contextlib.suppress(FileNotFoundError):  # sealed and never written
+                os.replace(index.path, target)
+            index.path = target
+        target = _with_suffix(self.log_path, suffix)
+        os.replace(self.log_path, target)
+        self.log_path = target
+
     def delete(self) -> None:
         """Unlink the files, ``.log`` first: a crash midway leaves only orphan indexes."""
         self.close()
         self.log_path.unlink(missing_ok=True)
         self.index.delete()
         self.time_index.delete()
+
+
+def _with_suffix(path: Path, suffix: str) -> Path:
+    """``0042.log.cleaned`` -> ``0042.log<suffix>``: the base name plus one extension."""
+    base, _, rest = path.name.partition(".")
+    kind = rest.split(".")[0]
+    return path.with_name(f"{base}.{kind}{suffix}")
 
 
 def find_next_batch(
