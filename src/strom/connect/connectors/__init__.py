@@ -1,0 +1,1 @@
+"""Built-in connectors: FileStream source/sink and the order generator."""

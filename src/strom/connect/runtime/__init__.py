@@ -1,0 +1,1 @@
+"""The worker: connectors and tasks on threads, offsets, error handling, the standalone herder."""
