@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-DEFAULT_RETENTION_MS = 24 * 3600 * 1000  # Kafka's windowstore.changelog / store retention floor
-
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -68,8 +66,8 @@ class TimeWindows:
         return found
 
     def retention_ms(self) -> int:
-        """How long the store keeps windows: at least size + grace, and a day by default."""
-        return max(DEFAULT_RETENTION_MS, self.size_ms + self.grace_ms)
+        """How long the store keeps windows unless told: size + grace (Kafka 3.0+)."""
+        return self.size_ms + self.grace_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +84,7 @@ class SlidingWindows:
         return cls(time_difference_ms, grace_ms)
 
     def retention_ms(self) -> int:
-        return max(DEFAULT_RETENTION_MS, self.time_difference_ms * 2 + self.grace_ms)
+        return self.time_difference_ms * 2 + self.grace_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,4 +101,4 @@ class SessionWindows:
         return cls(gap_ms, grace_ms)
 
     def retention_ms(self) -> int:
-        return max(DEFAULT_RETENTION_MS, self.gap_ms + self.grace_ms)
+        return self.gap_ms + self.grace_ms
