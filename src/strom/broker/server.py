@@ -20,6 +20,7 @@ from pathlib import Path
 
 from strom.broker import handlers
 from strom.broker.hosts.group_host import GroupHost
+from strom.broker.log_cleaning import LogCleaning, cleaner_config
 from strom.broker.network.connection import KafkaConnection
 from strom.broker.network.connection_limits import ConnectionLimits
 from strom.broker.observability.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
@@ -83,6 +84,8 @@ class Broker:
         self.bound_ports: list[int] = []
         self.groups = GroupHost(config, clock, self.store, self.replicas, self.admin)
         self.metrics = BrokerMetrics(self.broker_id)
+        self.cleaning = LogCleaning(self.logs, cleaner_config(config), clock,
+                                    self._cleanable_below, self._producer_last_offsets)
         self.services = Services(self.broker_id, config, self.store, self.replicas, self.groups,
                                  self.admin, self.metrics, self.producer_ids)
         self.metrics_server: MetricsServer | None = None
@@ -192,6 +195,7 @@ class Broker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.cleaning.stop()  # before the logs close: a clean under way is aborted
         self.replicas.fetchers.stop()
         self.peers.close()
         if self.controller is not None:
@@ -271,6 +275,17 @@ class Broker:
         ]
         for name, interval_ms, job in jobs:
             self._tasks.append(asyncio.create_task(self._every(name, interval_ms, job)))
+        self.cleaning.start()
+
+    def _cleanable_below(self, key: tuple[str, int]) -> int:
+        """The cleaner stops at the high watermark; a log without a partition (stray,
+        offline) is left alone."""
+        partition = self.replicas.partitions.get(key)
+        return 0 if partition is None else partition.high_watermark
+
+    def _producer_last_offsets(self, key: tuple[str, int]) -> dict[int, int]:
+        partition = self.replicas.partitions.get(key)
+        return {} if partition is None else partition.producer_last_offsets()
 
     async def _in_fsync_thread(self, work: Callable[[], None]) -> None:
         await asyncio.get_running_loop().run_in_executor(self._fsync_pool, work)

@@ -101,6 +101,14 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("producer.id.expiration.check.interval.ms", T.INT, "600000",
                   "how often idle idempotent producers are looked for (an internal setting "
                   "in Kafka)", min=1, read_only=True),
+        ConfigDef("log.cleaner.enable", T.BOOLEAN, "true",
+                  "run the log cleaner for compacted topics", read_only=True),
+        ConfigDef("log.cleaner.threads", T.INT, "1", min=0),
+        ConfigDef("log.cleaner.dedupe.buffer.size", T.LONG, "134217728", min=1),
+        ConfigDef("log.cleaner.io.buffer.size", T.INT, "524288", min=0),
+        ConfigDef("log.cleaner.io.buffer.load.factor", T.DOUBLE, "0.9"),
+        ConfigDef("log.cleaner.io.max.bytes.per.second", T.DOUBLE, "1.7976931348623157E308"),
+        ConfigDef("log.cleaner.backoff.ms", T.LONG, "15000", min=0),
         ConfigDef("strom.metrics.port", T.INT, "9644",
                   "HTTP port for /metrics, /healthz and /readyz on strom.metrics.host; "
                   "-1 = off, 0 = any free port; the default is skipped with a warning if taken",

@@ -36,9 +36,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from strom.protocol.records import HEADER_SIZE, Attr, BatchHeader, InvalidBatch, read_header
+from strom.protocol.records import (
+    HEADER_SIZE,
+    Attr,
+    BatchHeader,
+    InvalidBatch,
+    crc_of,
+    read_header,
+)
 from strom.storage import compaction
 from strom.storage.compaction import CONTROL_ABORT, RecordSlice
+from strom.storage.errors import CorruptLog
 from strom.storage.files import CLEANED_SUFFIX
 from strom.storage.log import Log
 from strom.storage.segment import INT32_MAX, LogSegment
@@ -222,6 +230,10 @@ class CleanedGroup:
     old: tuple[LogSegment, ...]
 
 
+class CleanAborted(Exception):
+    """The broker is stopping (or the log going away): the clean stops, nothing replaced."""
+
+
 class _Source:
     """A segment read through a descriptor of our own, batch by batch."""
 
@@ -234,27 +246,42 @@ class _Source:
         with contextlib.suppress(OSError):
             os.close(self.fd)
 
-    def batches(self, chunk: int, throttle: Throttler) -> Iterator[tuple[BatchHeader, bytes]]:
-        """Whole, CRC-checked batches; stops at the first invalid one (damage is the
-        recovery's business: such a tail is simply carried over as it is)."""
+    def batches(self, chunk: int, throttle: Throttler,
+                stop: threading.Event) -> Iterator[tuple[BatchHeader, bytes]]:
+        """Whole batches in file order, a chunk at a time; stops at the first torn one."""
         position = 0
         while position + HEADER_SIZE <= self.size:
+            if stop.is_set():
+                raise CleanAborted()
             data = os.pread(self.fd, max(chunk, HEADER_SIZE), position)
             throttle.account(len(data))
             at = 0
             while at + HEADER_SIZE <= len(data):
-                header = read_header(data, at)
+                header = self._header(data, at, position)
                 if at + header.size > len(data):
                     if at == 0:  # one batch larger than the chunk
                         data = os.pread(self.fd, header.size, position)
                         throttle.account(len(data))
                         continue
                     break
+                if crc_of(data, at, header.size) != header.crc:
+                    raise CorruptLog(self.segment.log_path, position + at, "CRC-32C mismatch")
                 yield header, data[at : at + header.size]
                 at += header.size
             if at == 0:
-                return
+                raise CorruptLog(self.segment.log_path, position, "torn batch in a sealed segment")
             position += at
+
+    def _header(self, data: bytes, at: int, position: int) -> BatchHeader:
+        """A sealed segment holds whole valid batches; anything else is damage that the
+        cleaner must not paper over (rewriting would drop what follows it)."""
+        try:
+            header = read_header(data, at)
+        except InvalidBatch as exc:
+            raise CorruptLog(self.segment.log_path, position + at, str(exc)) from exc
+        if position + at + header.size > self.size:
+            raise CorruptLog(self.segment.log_path, position + at, "batch runs past the file end")
+        return header
 
 
 class CleanJob:
@@ -273,6 +300,7 @@ class CleanJob:
         self.end = plan_.first_uncleanable
         self.groups: list[CleanedGroup] = []
         self._sources: dict[int, _Source] = {}
+        self._stop = threading.Event()
         self._aborted: dict[int, list[tuple[int, int]]] = {}  # pid -> [(first, marker)]
         bounds = [s.base_offset for s in plan_.segments[1:]] + [plan_.first_uncleanable]
         self._uppers = {id(s): upper for s, upper in zip(plan_.segments, bounds, strict=True)}
@@ -292,6 +320,10 @@ class CleanJob:
         finally:
             for source in self._sources.values():
                 source.close()
+
+    def abort(self) -> None:
+        """From any thread: make ``run`` stop soon with ``CleanAborted``."""
+        self._stop.set()
 
     def discard(self, groups: Sequence[CleanedGroup]) -> None:
         for group in groups:
@@ -321,7 +353,7 @@ class CleanJob:
                 self.end = segment.base_offset
                 break
             for header, raw in self._sources[id(segment)].batches(
-                    self.config.io_buffer_size, self.throttle):
+                    self.config.io_buffer_size, self.throttle, self._stop):
                 self._map_batch(offsets, pending, header, raw)
         return offsets
 
@@ -366,7 +398,7 @@ class CleanJob:
         try:
             for segment in group:
                 for header, raw in self._sources[id(segment)].batches(
-                        self.config.io_buffer_size, self.throttle):
+                        self.config.io_buffer_size, self.throttle, self._stop):
                     kept = self._retained(header, raw, offsets, txns)
                     if kept:
                         self._append(cleaned, kept)
@@ -506,6 +538,7 @@ def checkpoint_path(log_dir: Path) -> Path:
 
 
 __all__ = [
+    "CleanAborted",
     "CleanJob",
     "CleanPlan",
     "CleanStats",

@@ -31,7 +31,7 @@ from strom.storage.cleaner import (
     max_compaction_lag_due,
     plan,
 )
-from strom.storage.errors import CorruptCheckpoint, KafkaStorageError
+from strom.storage.errors import CorruptCheckpoint, CorruptLog, KafkaStorageError
 from strom.storage.files import fsync_dir
 from strom.storage.manager import LogManager, _read_checkpoint
 
@@ -66,6 +66,8 @@ class CleanerManager:
                 self.checkpoints.update(_read_checkpoint(checkpoint_path(d)))
         self.state: dict[TopicPartition, LogCleanState] = {}
         self.in_progress: set[TopicPartition] = set()
+        # logs whose clean failed (damage, I/O): skipped until a restart, as Kafka does
+        self.uncleanable: dict[TopicPartition, str] = {}
         self.bytes_cleaned_total = 0
         self._lock = threading.Lock()  # checkpoint files: one writer
 
@@ -85,7 +87,8 @@ class CleanerManager:
         """The dirtiest due log, marked in progress, with its job; None if none is due."""
         best: tuple[float, TopicPartition, CleanPlan] | None = None
         for key, lg in self.logs.logs.items():
-            if not lg.config.compact or lg.offline is not None or key in self.in_progress:
+            if (not lg.config.compact or lg.offline is not None or key in self.in_progress
+                    or key in self.uncleanable):
                 continue
             due = self._due(key, now_ms, high_watermark)
             if due is not None and (best is None or due.dirty_ratio > best[0]):
@@ -165,6 +168,14 @@ class CleanerManager:
             except OSError as exc:  # the next clean redoes this one: nothing is lost
                 log.warning("cannot write %s: %s", checkpoint_path(log_dir), exc)
 
+    def failed(self, key: TopicPartition, job: CleanJob, exc: BaseException) -> None:
+        """A clean raised: discard its files, stop cleaning that log until a restart."""
+        job.discard(job.groups)
+        self.in_progress.discard(key)
+        self.uncleanable[key] = str(exc)
+        log.error("cleaning %s-%d failed; the log is not cleaned again until a restart: %s",
+                  *key, exc)
+
     def forget(self, key: TopicPartition) -> None:
         """The log was deleted or truncated below its checkpoint: start over."""
         self.checkpoints.pop(key, None)
@@ -183,10 +194,10 @@ class CleanerManager:
         if chosen is None:
             return None
         key, job = chosen
-        installed = False
         try:
             job.run()
-            installed = self.install(job)
-        finally:
-            self.finish(key, job, installed)
+        except (CorruptLog, OSError) as exc:
+            self.failed(key, job, exc)
+            return key
+        self.finish(key, job, self.install(job))
         return key

@@ -284,6 +284,12 @@ class PartitionLog:
             self._producers_dirty = True
         return removed
 
+    def producer_last_offsets(self) -> dict[int, int]:
+        """pid -> offset of its last batch: the log cleaner keeps those batches (emptied
+        if need be) so that a live producer's sequence numbers survive compaction."""
+        return {pid: entry.batches[-1].last_offset
+                for pid, entry in self.producers.producers.items() if entry.batches}
+
     def producer_snapshot_writer(self) -> Callable[[], None] | None:
         """On the event loop: capture producer state at the log end, if it changed; the
         returned writer fsyncs it as a snapshot and may run in a worker thread. None when

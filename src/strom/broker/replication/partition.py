@@ -161,6 +161,10 @@ class Partition:
         """Producer state captured now; the writer fsyncs it off the loop (see PartitionLog)."""
         return self._plog.producer_snapshot_writer()
 
+    def producer_last_offsets(self) -> dict[int, int]:
+        """For the log cleaner (see PartitionLog)."""
+        return self._plog.producer_last_offsets()
+
     def remove_expired_producers(self, now_ms: int, expiration_ms: int) -> int:
         """Forget idle idempotent producers (`producer.id.expiration.ms`, see PartitionLog)."""
         return self._plog.remove_expired_producers(now_ms, expiration_ms)
