@@ -3,7 +3,9 @@ per key while clients produce and read, and __consumer_offsets is compacted too.
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +55,15 @@ def test_a_compacted_topic_keeps_the_latest_value_per_key(broker_factory: Any) -
     size = sum((directory / name).stat().st_size for name in segment_files(broker.data_dir, topic))
     assert size < 600 * 100 // 4, f"{size} bytes left after compaction"
     assert (broker.data_dir / "cleaner-offset-checkpoint").exists()
+    with urllib.request.urlopen(broker.metrics_url, timeout=10) as response:
+        text = response.read().decode()
+    labels = f'{{partition="0",topic="{topic}"}}'
+    removed = re.search(rf"^strom_log_cleaner_removed_records_total{re.escape(labels)} (\S+)$",
+                        text, re.M)
+    assert removed is not None and float(removed.group(1)) >= 600 - 100, text[-2000:]
+    assert re.search(rf"^strom_log_cleaner_cleaned_bytes_total{re.escape(labels)} [1-9]", text,
+                     re.M)
+    assert re.search(r"^strom_log_cleaner_uncleanable_partitions 0\.0$", text, re.M)
 
 
 def test_consumer_offsets_are_compacted_and_survive_a_restart(broker_factory: Any) -> None:

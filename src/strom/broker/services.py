@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from kio.schema.errors import ErrorCode
 
 if TYPE_CHECKING:
+    from strom.broker.log_cleaning import LogCleaning
     from strom.broker.observability.metrics import BrokerMetrics
     from strom.broker.replication.partition import Partition
     from strom.broker.replication.peer import PeerChannel
@@ -156,6 +157,9 @@ class BrokerStatus(Protocol):
 
     @property
     def logs(self) -> LogManager: ...
+
+    @property
+    def cleaning(self) -> LogCleaning: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,7 @@ class CleanerManager:
         # logs whose clean failed (damage, I/O): skipped until a restart, as Kafka does
         self.uncleanable: dict[TopicPartition, str] = {}
         self.bytes_cleaned_total = 0
+        self.last_run_ms = -1  # when logs were last looked at (Kafka's time-since-last-run)
         self._lock = threading.Lock()  # checkpoint files: one writer
 
     def reconfigure(self, config: CleanerConfig) -> None:
@@ -86,6 +87,7 @@ class CleanerManager:
     ) -> tuple[TopicPartition, CleanJob] | None:
         """The dirtiest due log, marked in progress, with its job; None if none is due."""
         best: tuple[float, TopicPartition, CleanPlan] | None = None
+        self.last_run_ms = now_ms
         for key, lg in self.logs.logs.items():
             if (not lg.config.compact or lg.offline is not None or key in self.in_progress
                     or key in self.uncleanable):

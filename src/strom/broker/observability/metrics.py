@@ -44,6 +44,7 @@ from strom.protocol.records import count_records
 
 if TYPE_CHECKING:
     from strom.broker.services import BrokerStatus
+    from strom.storage.cleaner_manager import CleanerManager
 
 log = logging.getLogger(__name__)
 
@@ -260,6 +261,7 @@ class BrokerCollector:
         yield from self._groups()
         yield from self._broker()
         yield from self._storage()
+        yield from _cleaner(self.broker.cleaning.manager)
 
     def _traffic(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily
@@ -433,6 +435,40 @@ class BrokerCollector:
         yield CounterMetricFamily("strom_corrupt_batches", "Corrupt stored batches found by "
                                   "recovery or reads (once per file and position).",
                                   value=HEALTH.corrupt_batches)
+
+
+def _cleaner(manager: CleanerManager) -> Iterator[Any]:
+    """The log cleaner, as Kafka's LogCleaner and LogCleanerManager metrics report it."""
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    labels = ["topic", "partition"]
+    ratio = GaugeMetricFamily("strom_log_cleaner_dirty_ratio", "Dirty bytes over cleanable "
+                              "bytes of a compacted log when last looked at.", labels=labels)
+    cleaned = CounterMetricFamily("strom_log_cleaner_cleaned_bytes", "Bytes the cleaner "
+                                  "read and rewrote, per log.", labels=labels)
+    removed = CounterMetricFamily("strom_log_cleaner_removed_records", "Records compaction "
+                                  "removed (superseded, expired tombstones, aborted).",
+                                  labels=labels)
+    last = GaugeMetricFamily("strom_log_cleaner_last_clean_timestamp_seconds",
+                             "When the log was last cleaned (unix time).", labels=labels)
+    for (topic, partition), state in sorted(manager.state.items()):
+        key = [topic, str(partition)]
+        ratio.add_metric(key, state.dirty_ratio)
+        cleaned.add_metric(key, state.bytes_cleaned)
+        removed.add_metric(key, state.records_removed)
+        if state.last_clean_ms >= 0:
+            last.add_metric(key, state.last_clean_ms / 1000)
+    yield from (ratio, cleaned, removed, last)
+    yield GaugeMetricFamily("strom_log_cleaner_max_dirty_percent", "Largest dirty ratio of any "
+                            "compacted log, in percent (Kafka's max-dirty-percent).",
+                            value=100 * max((s.dirty_ratio for s in manager.state.values()),
+                                            default=0.0))
+    yield GaugeMetricFamily("strom_log_cleaner_uncleanable_partitions", "Logs whose clean "
+                            "failed (damage, I/O): not cleaned again until a restart.",
+                            value=len(manager.uncleanable))
+    yield GaugeMetricFamily("strom_log_cleaner_last_run_timestamp_seconds", "When the cleaner "
+                            "last looked for due logs (unix time; -0.001 if never).",
+                            value=manager.last_run_ms / 1000)
 
 
 def _coordinator_loads(coordinator: Any) -> Iterator[Any]:
