@@ -268,6 +268,7 @@ class _Source:
                     raise CorruptLog(self.segment.log_path, position + at, "CRC-32C mismatch")
                 yield header, data[at : at + header.size]
                 at += header.size
+                time.sleep(0)  # hand the GIL to the event loop between batches
             if at == 0:
                 raise CorruptLog(self.segment.log_path, position, "torn batch in a sealed segment")
             position += at
@@ -299,6 +300,7 @@ class CleanJob:
         self.stats = CleanStats()
         self.end = plan_.first_uncleanable
         self.groups: list[CleanedGroup] = []
+        self.retired: list[LogSegment] = []  # replaced segments, renamed .deleted, to unlink
         self._sources: dict[int, _Source] = {}
         self._stop = threading.Event()
         self._aborted: dict[int, list[tuple[int, int]]] = {}  # pid -> [(first, marker)]

@@ -129,11 +129,12 @@ class CleanerManager:
     # -- installing (owner thread) ---------------------------------------------------
 
     def install(self, job: CleanJob) -> bool:
-        """Swap every cleaned group in; False (the rest discarded) if the log changed."""
-        for i, group in enumerate(job.groups):
-            if not job.plan.log.replace_segments(group.cleaned, group.old):
-                job.discard(job.groups[i:])
-                return False
+        """Swap every cleaned group in at once; False (all discarded) if the log changed."""
+        retired = job.plan.log.replace_segments([(g.cleaned, g.old) for g in job.groups])
+        if retired is None:
+            job.discard(job.groups)
+            return False
+        job.retired = retired
         return True
 
     # -- finishing (worker thread) ---------------------------------------------------
@@ -145,6 +146,8 @@ class CleanerManager:
             if not installed:
                 return
             with contextlib.suppress(OSError):
+                for segment in job.retired:
+                    segment.delete()
                 fsync_dir(lg.dir)
             state = self.state.setdefault(key, LogCleanState())
             state.last_clean_ms = job.plan.now_ms
