@@ -4,11 +4,22 @@ Shared by CreateTopics, CreatePartitions, DeleteTopics and Metadata's auto-creat
 the four paths apply one set of rules. Errors carry Kafka's error name and message.
 
 Bounded work. The admin requests are coroutines that never hold the event loop for long:
-validation yields to other clients every few milliseconds (``Slicer``), the partitions'
-logs are built by a thread pool *before* the metadata is written (``ReplicaBuilder``
-``prepare``), and the metadata of a whole request is written once. Admin requests run
-one at a time (a lock, as Kafka's controller runs one operation at a time), and a name
-being created is refused to anyone else meanwhile.
+validation yields to other clients every few milliseconds (``Slicer``) and the metadata of
+a whole request is written once. Admin requests run one at a time (a lock, as Kafka's
+controller runs one operation at a time), and a name being created is refused to anyone
+else meanwhile.
+
+Metadata first, logs after (CreateTopics, CreatePartitions), as Kafka's controller commits
+the records and answers while each broker creates the logs when it applies them: the
+answer never waits for a thousand directories on a slow disk. The replica manager builds
+the logs when the image names them (a few inline, many by a worker thread); until a
+partition's log exists, Produce, Fetch and ListOffsets answer UNKNOWN_TOPIC_OR_PARTITION,
+which every client retries. A log that cannot be created takes its partition offline
+(KAFKA_STORAGE_ERROR), as on a broker that learns of the topic from another; a crash in
+between is completed by the next start, which builds what the metadata names. The
+partition budget below still refuses, before anything is written, what would run out of
+descriptors. Auto-created and internal topics (``create``: a few partitions, synchronous
+callers) still have their logs built before the write.
 
 Limits, checked before anything is written:
 
@@ -167,7 +178,7 @@ class TopicAdmin:
         self.config = config
         self.broker_id = config.broker_id
         self.store = store
-        self.replicas = replicas  # the builder (logs before metadata) and the budget
+        self.replicas = replicas  # the budget, and the builder for synchronous creates
         self._lock = asyncio.Lock()
         self._in_flight: set[str] = set()  # names being created by a request in progress
 
@@ -309,7 +320,7 @@ class TopicAdmin:
             names = {p.spec.name for p in valid}
             self._in_flight |= names
             try:
-                await self._build_and_write(valid)
+                await self._write(self.store, valid)
             finally:
                 self._in_flight -= names
             _log_created([p for p in valid if p.error is None])
@@ -341,20 +352,6 @@ class TopicAdmin:
                 plan.error = exc
                 continue
             accepted += adding
-
-    async def _build_and_write(self, plans: Sequence[CreatePlan]) -> None:
-        builder = self.replicas.builder
-        blueprints = {p.spec.name: self._blueprints(p.spec.name, self._here(p.assignments),
-                                                    p.configs) for p in plans}
-        failed = await builder.prepare([bp for bps in blueprints.values() for bp in bps])
-        for plan in plans:
-            mine = {bp.key for bp in blueprints[plan.spec.name]}
-            if mine & failed.keys():
-                plan.error = _storage_error(plan.spec.name, {k: failed[k] for k in mine & failed.keys()})
-        try:
-            await self._write(self.store, [p for p in plans if p.error is None])
-        finally:
-            builder.discard(bp.key for bps in blueprints.values() for bp in bps)
 
     async def _write(self, store: Any, plans: Sequence[CreatePlan]) -> None:
         """One store write for the whole batch where the store can (the local file);
@@ -408,23 +405,14 @@ class TopicAdmin:
     async def add_partitions(self, name: str, count: int,
                              assignments: Sequence[Sequence[int]] | None,
                              validate_only: bool) -> None:
-        """CreatePartitions for one topic: plan, budget, build the logs, then write."""
+        """CreatePartitions for one topic: plan, budget, then write; the replica manager
+        builds the new logs when the image names them."""
         async with self._lock:
             placement = self.plan_partitions(name, count, assignments)
-            here = self._here(placement)
-            self.check_budget(len(here))
+            self.check_budget(len(self._here(placement)))
             if validate_only:
                 return
-            topic = self.store.image().topics[name]
-            builder = self.replicas.builder
-            blueprints = self._blueprints(name, here, topic.configs)
-            try:
-                failed = await builder.prepare(blueprints)
-                if failed:
-                    raise _storage_error(name, failed)
-                await self._call_store("add_partitions", name, placement)
-            finally:
-                builder.discard(bp.key for bp in blueprints)
+            await self._call_store("add_partitions", name, placement)
         log.info("topic %s now has %d partition(s)", name, max(placement) + 1)
 
     async def _call_store(self, method: str, *args: Any) -> Any:

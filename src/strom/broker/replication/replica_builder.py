@@ -4,19 +4,20 @@ Creating one log is a mkdir and three file creations (~0.13 ms; its directory is
 by the log's first flush, as Kafka does, not at creation); 1,000 of them inline on the
 event loop still kept clients waiting, and deleting them cost more. So:
 
-* Admin requests *prepare* the partitions they are about to create before the metadata
-  is written (``prepare``): a worker thread creates the logs while the loop keeps
-  serving, each log dir is fsynced once per batch, and the ``Partition`` objects are
-  built off the loop as well. One thread, not several: without an fsync per log the
-  work holds the GIL, and four threads took longer than one (0.18 s against 0.13 s for
-  1,000 logs). When the image
-  naming them arrives, the replica manager only adopts them (``take_prepared``). If the
+* Auto-created and internal topics *prepare* the partitions they are about to create
+  before the metadata is written (``prepare_now``; CreateTopics and CreatePartitions
+  write the metadata first and leave the logs to the image, as Kafka does): a worker
+  thread creates the logs while the loop keeps serving, each log dir is fsynced once
+  per batch, and the ``Partition`` objects are built off the loop as well. One thread,
+  not several: without an fsync per log the work holds the GIL, and four threads took
+  longer than one (0.18 s against 0.13 s for 1,000 logs). When the image naming them
+  arrives, the replica manager only adopts them (``take_prepared``). If the
   metadata write fails they are deleted (``discard``); if the broker dies in between they
   are strays the next start deletes: a create is never half done on disk.
-* Partitions that appear in an image without having been prepared (a create on another
-  broker, seen through ZooKeeper) are built the same way in the background when there are
-  many (``build_many``), inline when there are few or while the broker starts
-  (``build_now``).
+* Partitions that appear in an image without having been prepared (CreateTopics and
+  CreatePartitions here, a create on another broker seen through ZooKeeper) are built the
+  same way in the background when there are many (``build_many``), inline when there are
+  few or while the broker starts (``build_now``).
 * Deleted partitions leave the loop's maps at once; the log dirs' checkpoints are
   rewritten once per batch and the files are removed by the pool (``delete``). A new log
   for the same partition waits until that removal is done.
