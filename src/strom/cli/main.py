@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from strom.cli import bench, cluster, group, server_command, storage, topic
+from strom.connect import cli as connect_cli
 
 app = typer.Typer(
     name="strom",
@@ -27,6 +28,7 @@ app.add_typer(group.app, name="group")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(bench.app, name="bench")
 app.add_typer(storage.app, name="storage")
+app.add_typer(connect_cli.app, name="connect")
 
 
 @app.callback()
