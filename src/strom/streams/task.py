@@ -268,9 +268,18 @@ class Task:
                 if self.topology.store_builders[name].logging_enabled}
 
     def initialize(self) -> None:
-        """Open the stores and instantiate the processors (after any restoration)."""
+        """Open the stores and start the processors (no restoration: the test driver)."""
+        self.open_stores()
+        self.init_processors()
+
+    def open_stores(self) -> None:
+        """Open the stores, ready to be restored from their changelogs."""
+        context = _StoreContext(self)
         for store in self.stores.values():
-            store.init(_StoreContext(self))
+            store.init(context)
+
+    def init_processors(self) -> None:
+        """Instantiate the processors; the stores are open and restored."""
         for name in self.sub.nodes:
             self._runs[name] = self._make_run(name)
         for name in self.sub.nodes:

@@ -1,0 +1,1 @@
+"""Running a topology on a Kafka-compatible cluster: `StreamsApp`."""

@@ -1,0 +1,57 @@
+"""`StreamsConfig`: an application's settings, with Kafka Streams' defaults and names.
+
+| setting | Kafka Streams name | default |
+|---|---|---|
+| application_id | application.id | required: group id, internal topic prefix |
+| bootstrap_servers | bootstrap.servers | required |
+| state_dir | state.dir | `<tmp>/strom-streams` (the app's stores under `<state_dir>/<application_id>`) |
+| commit_interval_ms | commit.interval.ms | 30000 (at-least-once) |
+| processing_guarantee | processing.guarantee | `at_least_once` (only one built yet) |
+| replication_factor | replication.factor | -1: the broker's default |
+| auto_offset_reset | auto.offset.reset (consumer) | `earliest`, as Kafka Streams sets it |
+| poll_ms | poll.ms | 100 |
+| client_properties | (client prefixes) | librdkafka properties for every client |
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from strom.streams.serdes import BytesSerde, Serde
+from strom.streams.timestamps import FailOnInvalidTimestamp, TimestampExtractor
+
+AT_LEAST_ONCE = "at_least_once"
+
+
+@dataclass
+class StreamsConfig:
+    application_id: str
+    bootstrap_servers: str
+    state_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "strom-streams")
+    commit_interval_ms: int = 30_000
+    processing_guarantee: str = AT_LEAST_ONCE
+    replication_factor: int = -1
+    auto_offset_reset: str = "earliest"
+    poll_ms: int = 100
+    max_poll_records: int = 1000
+    default_key_serde: Serde[Any] = field(default_factory=BytesSerde)
+    default_value_serde: Serde[Any] = field(default_factory=BytesSerde)
+    timestamp_extractor: TimestampExtractor = field(default_factory=FailOnInvalidTimestamp)
+    skip_bad_records: bool = False
+    client_properties: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.application_id:
+            raise ValueError("application_id is required")
+        if self.processing_guarantee != AT_LEAST_ONCE:
+            raise ValueError(f"processing_guarantee {self.processing_guarantee!r} is not "
+                             "supported yet (only at_least_once)")
+        self.state_dir = Path(self.state_dir)
+
+    @property
+    def app_state_dir(self) -> Path:
+        return self.state_dir / self.application_id

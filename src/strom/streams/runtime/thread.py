@@ -1,0 +1,231 @@
+"""`StreamThread`: one consumer, one producer, and the tasks of the partitions it owns.
+
+The loop: restore new tasks → poll records → hand them to their tasks → process →
+fire wall-clock punctuations → commit when `commit.interval.ms` has passed or a
+processor asked. A commit is at-least-once: flush the stores, flush the producer (every
+output and changelog record acknowledged), then commit the consumed offsets
+synchronously, then write each task's checkpoint. A crash between two commits
+reprocesses the records since the last one: output may repeat, none is lost.
+
+Partitions are assigned by the consumer group `application.id` with the range assignor,
+which gives one member the same partition numbers of every topic it subscribes to when
+their counts are equal: co-partitioned topics land in the same task. Assigned partitions
+are paused until their task's stores are restored from the changelogs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from strom.client import KafkaClients
+from strom.streams.errors import StreamsError
+from strom.streams.record import ConsumedRecord, ProducedRecord
+from strom.streams.runtime import checkpoint
+from strom.streams.runtime.config import StreamsConfig
+from strom.streams.runtime.restore import prepare_task_dir, restore_task
+from strom.streams.runtime.topics import Plan
+from strom.streams.task import Task, TaskEnv
+from strom.streams.topology import SubTopology, Topology, physical_topic
+
+log = logging.getLogger(__name__)
+
+
+class _ProducerCollector:
+    """Sends task output through the producer; remembers changelog offsets acknowledged."""
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+
+    def send(self, record: ProducedRecord) -> None:
+        while True:
+            try:
+                self.producer.produce(record.topic, value=record.value, key=record.key,
+                                      partition=record.partition, timestamp=record.timestamp,
+                                      headers=list(record.headers) or None)
+                return
+            except BufferError:
+                self.producer.poll(0.05)
+
+
+class StreamThread:
+    def __init__(self, topology: Topology, config: StreamsConfig, clients: KafkaClients,
+                 the_plan: Plan, thread_index: int = 1) -> None:
+        self.topology = topology
+        self.config = config
+        self.clients = clients
+        self.plan = the_plan
+        app = config.application_id
+        self._subs: dict[str, SubTopology] = {}
+        for sub in topology.subtopologies():
+            for topic in sub.source_topics:
+                self._subs[physical_topic(topology, topic, app)] = sub
+        self.tasks: dict[str, Task] = {}
+        self._task_partitions: dict[str, list[Any]] = defaultdict(list)
+        self._restoring: list[Task] = []
+        self._changelog_offsets: dict[tuple[str, int], int] = {}
+        self._changelogs = set(the_plan.changelogs)
+        self._delivery_error: Any = None
+        self._lock = threading.Lock()
+        client = f"{app}-StreamThread-{thread_index}"
+        self.producer = clients.producer({
+            "client.id": f"{client}-producer", "acks": "all", "enable.idempotence": True,
+            "linger.ms": 5, "partitioner": "murmur2_random", "on_delivery": self._on_delivery})
+        self.consumer = clients.consumer({
+            "client.id": f"{client}-consumer", "group.id": app, "enable.auto.commit": False,
+            "auto.offset.reset": config.auto_offset_reset,
+            "partition.assignment.strategy": "range"})
+        self.restore_consumer = clients.consumer({
+            "client.id": f"{client}-restore-consumer", "group.id": f"{app}-restore",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+        self.env = TaskEnv(app, _ProducerCollector(self.producer),
+                           lambda: time.time_ns() // 1_000_000, config.default_key_serde,
+                           config.default_value_serde, config.timestamp_extractor,
+                           config.app_state_dir, config.skip_bad_records)
+        self.processed = 0
+
+    # --- delivery and rebalance callbacks ---------------------------------------------
+
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self._delivery_error = err
+            return
+        topic = msg.topic()
+        if topic in self._changelogs:
+            key = (topic, msg.partition())
+            if msg.offset() > self._changelog_offsets.get(key, -1):
+                self._changelog_offsets[key] = msg.offset()
+
+    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        consumer.assign(partitions)
+        for tp in partitions:
+            sub = self._subs[tp.topic]
+            task_id = f"{sub.id}_{tp.partition}"
+            if task_id not in self.tasks:
+                task = Task(self.topology, sub, tp.partition, self.env)
+                task.set_partition_counts(self.plan.partitions)
+                self.tasks[task_id] = task
+                self._restoring.append(task)
+            self._task_partitions[task_id].append(tp)
+        if partitions:
+            consumer.pause(partitions)
+
+    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        log.info("revoked %s", [(p.topic, p.partition) for p in partitions])
+        self.commit()
+        self._close_tasks()
+
+    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        log.warning("partitions lost: %s", [(p.topic, p.partition) for p in partitions])
+        self._close_tasks()
+
+    def _close_tasks(self) -> None:
+        for task in self.tasks.values():
+            task.close()
+        self.tasks.clear()
+        self._task_partitions.clear()
+        self._restoring.clear()
+
+    # --- the loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        topics = sorted(self._subs)
+        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        interval = self.config.commit_interval_ms / 1000
+        next_commit = time.monotonic() + interval
+        try:
+            while not stop.is_set():
+                self._restore_pending()
+                messages = self.consumer.consume(self.config.max_poll_records,
+                                                 self.config.poll_ms / 1000)
+                self._dispatch(messages)
+                requested = self._process_all()
+                self.producer.poll(0)
+                if requested or time.monotonic() >= next_commit:
+                    self.commit()
+                    next_commit = time.monotonic() + interval
+            self.commit()
+        finally:
+            self._shutdown()
+
+    def _restore_pending(self) -> None:
+        while self._restoring:
+            task = self._restoring.pop(0)
+            task_dir = self.config.app_state_dir / task.id
+            offsets = prepare_task_dir(task, task_dir)
+            task.open_stores()
+            self._changelog_offsets.update(restore_task(task, self.restore_consumer, offsets))
+            task.init_processors()
+            self.consumer.resume(self._task_partitions[task.id])
+            log.info("task %s is running", task.id)
+
+    def _dispatch(self, messages: list[Any]) -> None:
+        batches: dict[str, list[ConsumedRecord]] = defaultdict(list)
+        for msg in messages:
+            error = msg.error()
+            if error is not None:
+                if error.code() == -191:  # _PARTITION_EOF
+                    continue
+                raise StreamsError(f"consumer error: {error}")
+            topic, partition = msg.topic(), msg.partition()
+            task_id = f"{self._subs[topic].id}_{partition}"
+            batches[task_id].append(ConsumedRecord(topic, partition, msg.offset(),
+                                                   msg.timestamp()[1], msg.key(), msg.value(),
+                                                   tuple(msg.headers() or ())))
+        for task_id, records in batches.items():
+            task = self.tasks.get(task_id)
+            if task is not None:
+                task.add_records(records)
+
+    def _process_all(self) -> bool:
+        requested = False
+        for task in self.tasks.values():
+            if task in self._restoring:
+                continue
+            self.processed += task.process()
+            task.maybe_punctuate_wall_clock()
+            requested = task.take_commit_request() or requested
+        return requested
+
+    # --- commit -----------------------------------------------------------------------
+
+    def commit(self) -> None:
+        """At-least-once: stores, then producer, then offsets, then checkpoints."""
+        from confluent_kafka import TopicPartition
+
+        running = [t for t in self.tasks.values() if t not in self._restoring]
+        for task in running:
+            task.flush()
+        self.clients.flush(self.producer)
+        if self._delivery_error is not None:
+            raise StreamsError(f"a record could not be delivered: {self._delivery_error}")
+        offsets = [TopicPartition(topic, partition, offset)
+                   for task in running
+                   for (topic, partition), offset in task.processed_offsets.items()]
+        if offsets:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        for task in running:
+            self._write_checkpoint(task)
+
+    def _write_checkpoint(self, task: Task) -> None:
+        persistent = {name: topic for name, topic in task.changelog_topics().items()
+                      if task.stores[name].persistent}
+        if not persistent:
+            return
+        offsets = {(topic, task.partition): self._changelog_offsets[(topic, task.partition)]
+                   for topic in persistent.values()
+                   if (topic, task.partition) in self._changelog_offsets}
+        checkpoint.write(self.config.app_state_dir / task.id, offsets)
+
+    def _shutdown(self) -> None:
+        self._close_tasks()
+        try:
+            self.consumer.close()
+        finally:
+            self.restore_consumer.close()
+            self.producer.flush(10)

@@ -1,0 +1,155 @@
+"""Layer 5: Strom Streams applications against a real Strom broker process.
+
+The example apps run as child processes (examples/streams/), so they can be stopped with
+SIGTERM (clean: commit, checkpoint, leave the group) or SIGKILL (crash) and started
+again. Checks: internal topics with Kafka Streams' names and configs, exact counts across
+a clean restart that restores state from the changelog alone (a fresh state dir), and no
+lost count after a crash (at-least-once: a count may be higher, never lower).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import random
+import signal
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource
+from streams_runtime_support import (
+    App,
+    latest,
+    latest_json,
+    produce,
+    read_all,
+    wait_caught_up,
+)
+
+from support.broker_process import BrokerProcess, wait_until
+from support.clients import create_topic, unique_topic
+
+WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
+
+
+def _lines(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 6))) for _ in range(count)]
+
+
+def _expected(lines: list[str]) -> dict[str, int]:
+    return dict(collections.Counter(w for line in lines for w in line.split()))
+
+
+def _word_count(broker: BrokerProcess, tmp: Path, app_id: str, inp: str, out: str,
+                state: str, run: int) -> App:
+    return App("word_count.py", tmp / f"{app_id}-{run}.log", "--bootstrap-servers", broker.bootstrap,
+               "--application-id", app_id, "--input", inp, "--output", out,
+               "--state-dir", str(tmp / state), "--commit-interval-ms", "200")
+
+
+def _caught_up(broker: BrokerProcess, app_id: str, inp: str, app: App) -> None:
+    wait_caught_up(broker.bootstrap, app_id, inp, 3, app)
+    wait_caught_up(broker.bootstrap, app_id, f"{app_id}-counts-store-repartition", 3, app)
+
+
+def _counts(broker: BrokerProcess, out: str) -> dict[str, int]:
+    return {word: int(count) for word, count in latest(read_all(broker.bootstrap, out, 1)).items()}
+
+
+def test_streams_word_count_restarts_and_restores_from_changelog(gbroker: BrokerProcess,
+                                                                 tmp_path: Path) -> None:
+    app_id, inp, out = unique_topic("wc"), unique_topic("lines"), unique_topic("counts")
+    create_topic(gbroker.bootstrap, inp, 3)
+    create_topic(gbroker.bootstrap, out, 1)
+    first, second = _lines(300, 1), _lines(200, 2)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in first])
+    app = _word_count(gbroker, tmp_path, app_id, inp, out, "state-a", 1)
+    _caught_up(gbroker, app_id, inp, app)
+    assert app.stop(signal.SIGTERM) == 0, app.log_text()
+    assert _counts(gbroker, out) == _expected(first)
+
+    admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
+    topics = admin.list_topics(timeout=10).topics
+    changelog, repartition = (f"{app_id}-counts-store-changelog",
+                              f"{app_id}-counts-store-repartition")
+    assert len(topics[changelog].partitions) == 3 and len(topics[repartition].partitions) == 3
+    configs = admin.describe_configs([ConfigResource("topic", changelog)])
+    [described] = [f.result() for f in configs.values()]
+    assert described["cleanup.policy"].value == "compact"
+
+    # a new machine: no local state, everything restored from the changelog
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in second])
+    app = _word_count(gbroker, tmp_path, app_id, inp, out, "state-b", 2)
+    _caught_up(gbroker, app_id, inp, app)
+    assert app.stop(signal.SIGTERM) == 0, app.log_text()
+    assert _counts(gbroker, out) == _expected(first + second)
+    assert "restoring store counts-store" in app.log_text()
+
+
+@pytest.mark.slow
+def test_streams_word_count_loses_nothing_when_killed(gbroker: BrokerProcess,
+                                                      tmp_path: Path) -> None:
+    app_id, inp, out = unique_topic("wck"), unique_topic("lines"), unique_topic("counts")
+    create_topic(gbroker.bootstrap, inp, 3)
+    create_topic(gbroker.bootstrap, out, 1)
+    lines = _lines(5000, 3)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in lines])
+    app = _word_count(gbroker, tmp_path, app_id, inp, out, "state", 1)
+    wait_until(lambda: read_all(gbroker.bootstrap, out, 1), 60, "first counts")
+    app.stop(signal.SIGKILL)
+    app = _word_count(gbroker, tmp_path, app_id, inp, out, "state", 2)
+    _caught_up(gbroker, app_id, inp, app)
+    assert app.stop(signal.SIGTERM) == 0, app.log_text()
+    expected, got = _expected(lines), _counts(gbroker, out)
+    assert set(got) == set(expected)
+    assert all(got[w] >= expected[w] for w in expected), (got, expected)
+
+
+def _orders(count: int, seed: int) -> list[tuple[str, str, int]]:
+    rng = random.Random(seed)
+    records = []
+    for i in range(count):
+        order = {"customer": f"c{rng.randint(1, 12)}", "amount": rng.randint(1, 500)}
+        records.append((f"o{i}", json.dumps(order), 1_000_000 + i * 37))
+    return records
+
+
+def _expected_totals(orders: list[tuple[str, str, int]], window: int) -> dict[tuple, tuple]:
+    totals: dict[tuple, list[int]] = collections.defaultdict(lambda: [0, 0])
+    for _, value, ts in orders:
+        order = json.loads(value)
+        entry = totals[(order["customer"], ts - ts % window)]
+        entry[0] += 1
+        entry[1] += order["amount"]
+    return {k: tuple(v) for k, v in totals.items()}
+
+
+@pytest.mark.slow
+def test_streams_orders_per_customer_window_survive_a_kill(gbroker: BrokerProcess,
+                                                           tmp_path: Path) -> None:
+    app_id, inp, out = unique_topic("shop"), unique_topic("orders"), unique_topic("totals")
+    create_topic(gbroker.bootstrap, inp, 3)
+    create_topic(gbroker.bootstrap, out, 2)
+    orders = _orders(3000, 4)
+    produce(gbroker.bootstrap, inp, orders[:1500])
+
+    def start(run: int) -> App:
+        return App("orders.py", tmp_path / f"orders-{run}.log", "--bootstrap-servers",
+                   gbroker.bootstrap, "--application-id", app_id, "--input", inp, "--output",
+                   out, "--window-ms", "10000", "--grace-ms", "600000", "--state-dir",
+                   str(tmp_path / "state"), "--commit-interval-ms", "200")
+
+    app = start(1)
+    wait_until(lambda: read_all(gbroker.bootstrap, out, 2), 60, "first totals")
+    app.stop(signal.SIGKILL)
+    produce(gbroker.bootstrap, inp, orders[1500:])
+    app = start(2)
+    wait_caught_up(gbroker.bootstrap, app_id, inp, 3, app)
+    wait_caught_up(gbroker.bootstrap, app_id, f"{app_id}-orders-by-customer-repartition", 3, app)
+    assert app.stop(signal.SIGTERM) == 0, app.log_text()
+    got = latest_json(read_all(gbroker.bootstrap, out, 2), "customer", "window_start")
+    expected = _expected_totals(orders, 10_000)
+    assert set(got) == set(expected)
+    for key, (count, total) in expected.items():
+        assert got[key]["orders"] >= count and got[key]["total"] >= total, (key, got[key])
