@@ -3,7 +3,9 @@ per key while clients produce and read, and __consumer_offsets is compacted too.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import time
 import urllib.request
 from collections.abc import Callable
@@ -11,9 +13,18 @@ from typing import Any
 
 import pytest
 
-from support.clients import BEGINNING, Msg, consume, create_topic, produce, segment_files, unique_topic
+from support.clients import (
+    BEGINNING,
+    CLIENTS,
+    Msg,
+    consume,
+    create_topic,
+    produce,
+    segment_files,
+    unique_topic,
+)
 
-pytestmark = [pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
 FAST_CLEANER = {"log.cleaner.backoff.ms": "100"}
 COMPACT = {"cleanup.policy": "compact", "segment.bytes": "2048",
@@ -94,3 +105,36 @@ def test_consumer_offsets_are_compacted_and_survive_a_restart(broker_factory: An
     finally:
         consumer.close()
     assert committed.offset == 400
+
+
+def test_every_client_reads_through_gaps_and_emptied_batches(broker_factory: Any) -> None:
+    """A live idempotent producer's last batch, wholly superseded, stays as an empty batch
+    (Kafka keeps its sequence that way); every client must read past it and the gaps."""
+    broker = broker_factory(FAST_CLEANER)
+    topic = create_topic(broker.bootstrap, unique_topic("gaps"), 1, COMPACT)
+    produce("confluent", broker.bootstrap, topic, [Msg(0, b"shared", b"from-idempotent")],
+            idempotent=True)
+    later = [Msg(0, b"shared" if i % 2 else b"k%d" % (i % 7), b"%d-" % i + b"y" * 200)
+             for i in range(1, 200)]
+    produce("confluent", broker.bootstrap, topic, later, librdkafka={"batch.num.messages": 3})
+    model = {m.key: m.value for m in later}
+
+    def compacted() -> bool:
+        return len(consume("confluent", broker.bootstrap, topic, {0: BEGINNING}, {0: 200})) < 40
+
+    wait_for("the cleaner to compact the topic", compacted)
+    data = b"".join(p.read_bytes() for p in sorted((broker.data_dir / f"{topic}-0").glob("*.log")))
+    from strom.protocol.records import scan_batches
+
+    first = next(h for _, h in scan_batches(data))
+    assert (first.base_offset, first.records_count, first.producer_id >= 0) == (0, 0, True)
+    for client in [c for c in CLIENTS if c != "kcat"]:  # they read up to an end offset
+        records = consume(client, broker.bootstrap, topic, {0: BEGINNING}, {0: 200})
+        assert {r.key: r.value for r in records} == model, client
+        assert records[-1].offset == 199, client
+    # kcat -e stops at the end of the partition, wherever the records are
+    out = subprocess.run(["kcat", "-b", broker.bootstrap, "-C", "-t", topic, "-p", "0", "-o",
+                          "beginning", "-e", "-J"], capture_output=True, timeout=60, check=True)
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    assert {r["key"].encode(): r["payload"].encode() for r in lines} == model
+    assert lines[-1]["offset"] == 199

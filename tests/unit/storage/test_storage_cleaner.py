@@ -234,3 +234,20 @@ def test_a_crash_at_any_step_of_the_swap_loses_nothing(tmp_path: Path, clock: Fa
         assert [o for o, _, _ in after] == sorted(o for o, _, _ in after)
     finally:
         reopened.close()
+
+
+def test_the_throttler_sleeps_off_what_went_over_the_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from strom.storage import cleaner
+
+    now = [100.0]
+    slept: list[float] = []
+    monkeypatch.setattr(cleaner.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(cleaner.time, "sleep", slept.append)
+    throttle = cleaner.Throttler(1_000_000)
+    throttle.account(250_000)
+    now[0] += 0.05
+    throttle.account(250_000)  # 500 kB after 50 ms at 1 MB/s: 450 ms ahead
+    assert slept == [pytest.approx(0.25), pytest.approx(0.45)]
+    unlimited = cleaner.Throttler(float("inf"))
+    unlimited.account(10**9)
+    assert len(slept) == 2
