@@ -367,17 +367,19 @@ class StandaloneHerder:
         entry.task_status[number] = Status(State.UNASSIGNED, self.worker_id)
         task.start(paused=entry.target is TargetState.PAUSED)
 
+    # The two callbacks below run on task threads and take no lock: the herder holds its
+    # lock while it waits for tasks to stop, and a task reports its last state as it ends.
+    # Each is one atomic dict/set update.
+
     def _on_task_status(self, task_id: TaskId, state: State, trace: str | None) -> None:
-        with self.lock:
-            entry = self.connectors.get(task_id.connector)
-            if entry is not None and task_id.task in entry.tasks:
-                entry.task_status[task_id.task] = Status(state, self.worker_id, trace)
+        entry = self.connectors.get(task_id.connector)
+        if entry is not None and task_id.task in entry.tasks:
+            entry.task_status[task_id.task] = Status(state, self.worker_id, trace)
 
     def _on_topic(self, name: str, topic: str) -> None:
-        with self.lock:
-            entry = self.connectors.get(name)
-            if entry is not None:
-                entry.topics.add(topic)
+        entry = self.connectors.get(name)
+        if entry is not None:
+            entry.topics.add(topic)
 
     def _stop_tasks(self, entry: ConnectorEntry, numbers: list[int] | None = None) -> None:
         chosen = [entry.tasks[n] for n in (numbers if numbers is not None else list(entry.tasks))
