@@ -66,11 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--emit-final", action="store_true")
     parser.add_argument("--state-dir", default=None)
     parser.add_argument("--commit-interval-ms", type=int, default=30_000)
+    parser.add_argument("--consumer-property", action="append", default=[], metavar="KEY=VALUE",
+                        help="a librdkafka property of the group consumer (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     settings: dict[str, Any] = {"commit_interval_ms": args.commit_interval_ms}
     if args.state_dir:
         settings["state_dir"] = args.state_dir
+    settings["consumer_properties"] = dict(p.split("=", 1) for p in args.consumer_property)
     builder = build(args.input, args.output, args.window_ms, args.grace_ms, args.emit_final)
     StreamsApp(builder, args.application_id, args.bootstrap_servers, **settings).run()
 

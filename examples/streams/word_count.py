@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+from typing import Any
 
 from strom.streams import Grouped, Materialized, Serdes, StreamsBuilder
 from strom.streams.runtime.app import StreamsApp
@@ -41,11 +42,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="streams-wordcount-output")
     parser.add_argument("--state-dir", default=None)
     parser.add_argument("--commit-interval-ms", type=int, default=30_000)
+    parser.add_argument("--consumer-property", action="append", default=[], metavar="KEY=VALUE",
+                        help="a librdkafka property of the group consumer (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = {"commit_interval_ms": args.commit_interval_ms}
+    settings: dict[str, Any] = {"commit_interval_ms": args.commit_interval_ms}
     if args.state_dir:
         settings["state_dir"] = args.state_dir
+    settings["consumer_properties"] = dict(p.split("=", 1) for p in args.consumer_property)
     StreamsApp(build(args.input, args.output), args.application_id, args.bootstrap_servers,
                **settings).run()
 

@@ -53,6 +53,11 @@ class Serde(Generic[T]):
     def from_bytes(self, data: bytes) -> T:
         raise NotImplementedError
 
+    def resolved(self, default: Serde[Any]) -> Serde[T]:
+        """This serde with the application's default filling any unknown inner serde
+        (a windowed key or a table change around a serde nobody named)."""
+        return self
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
@@ -202,9 +207,12 @@ class TimeWindowedSerde(Serde["Windowed"]):
     """A time-windowed key: the inner key's bytes then the window start (8 bytes BE), as
     Kafka's TimeWindowedSerializer writes it. The end is start + `window_size_ms`."""
 
-    def __init__(self, inner: Serde[Any], window_size_ms: int) -> None:
-        self.inner = inner
+    def __init__(self, inner: Serde[Any] | None, window_size_ms: int) -> None:
+        self.inner: Serde[Any] = inner  # type: ignore[assignment]  # None until resolved
         self.window_size_ms = window_size_ms
+
+    def resolved(self, default: Serde[Any]) -> Serde[Windowed]:
+        return self if self.inner is not None else TimeWindowedSerde(default, self.window_size_ms)
 
     def serialize(self, topic: str, value: Windowed | None) -> bytes | None:
         if value is None:
@@ -226,8 +234,11 @@ class SessionWindowedSerde(Serde["Windowed"]):
     """A session-windowed key: inner key, end, start (8 bytes BE each), as Kafka's
     SessionWindowedSerializer (SessionKeySchema) writes it."""
 
-    def __init__(self, inner: Serde[Any]) -> None:
-        self.inner = inner
+    def __init__(self, inner: Serde[Any] | None) -> None:
+        self.inner: Serde[Any] = inner  # type: ignore[assignment]  # None until resolved
+
+    def resolved(self, default: Serde[Any]) -> Serde[Windowed]:
+        return self if self.inner is not None else SessionWindowedSerde(default)
 
     def serialize(self, topic: str, value: Windowed | None) -> bytes | None:
         if value is None:

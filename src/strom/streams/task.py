@@ -190,8 +190,10 @@ class _Sink:
         self._task = task
         self._topic = (physical_topic(task.topology, node.topic, task.env.application_id)
                        if isinstance(node.topic, str) else node.topic)
-        self._key_serde = node.key_serde or task.env.default_key_serde
-        self._value_serde = node.value_serde or task.env.default_value_serde
+        env = task.env
+        self._key_serde = (node.key_serde or env.default_key_serde).resolved(env.default_key_serde)
+        self._value_serde = (node.value_serde or env.default_value_serde).resolved(
+            env.default_value_serde)
         self._partitioner = node.partitioner
 
     def process(self, record: Record) -> None:
@@ -227,8 +229,10 @@ class _SourceRun:
     def __init__(self, task: Task, node: SourceNode, run: _NodeRun) -> None:
         self.node = node
         self.run = run
-        self.key_serde = node.key_serde or task.env.default_key_serde
-        self.value_serde = node.value_serde or task.env.default_value_serde
+        env = task.env
+        self.key_serde = (node.key_serde or env.default_key_serde).resolved(env.default_key_serde)
+        self.value_serde = (node.value_serde or env.default_value_serde).resolved(
+            env.default_value_serde)
         self.extractor = node.timestamp_extractor or task.env.timestamp_extractor
 
 

@@ -102,3 +102,31 @@ class SessionWindows:
 
     def retention_ms(self) -> int:
         return self.gap_ms + self.grace_ms
+
+
+@dataclass(frozen=True, slots=True)
+class JoinWindows:
+    """How far apart two records of a stream-stream join may be: a left record at t joins
+    right records in `[t - before_ms, t + after_ms]` (Kafka's JoinWindows)."""
+
+    before_ms: int
+    after_ms: int
+    grace_ms: int = 0
+
+    @classmethod
+    def of(cls, time_difference_ms: int, grace_ms: int = 0) -> JoinWindows:
+        if time_difference_ms < 0:
+            raise ValueError("time difference must not be negative")
+        return cls(time_difference_ms, time_difference_ms, grace_ms)
+
+    def before(self, ms: int) -> JoinWindows:
+        return JoinWindows(ms, self.after_ms, self.grace_ms)
+
+    def after(self, ms: int) -> JoinWindows:
+        return JoinWindows(self.before_ms, ms, self.grace_ms)
+
+    def size_ms(self) -> int:
+        return self.before_ms + self.after_ms
+
+    def retention_ms(self) -> int:
+        return self.before_ms + self.after_ms + self.grace_ms

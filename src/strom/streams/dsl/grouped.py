@@ -145,7 +145,7 @@ class TimeWindowedStream(_Windowed):
         node = self.grouped._aggregate_node(
             store, lambda: WindowAggregateProcessor(name, windows, initializer, aggregator),
             "KSTREAM-AGGREGATE-")
-        serde = None if key_serde is None else TimeWindowedSerde(key_serde, windows.size_ms)
+        serde = TimeWindowedSerde(key_serde, windows.size_ms)
         return self._table(node, name, serde, spec.value_serde, windows.grace_ms)
 
 
@@ -176,5 +176,5 @@ class SessionWindowedStream(_Windowed):
             store,
             lambda: SessionAggregateProcessor(name, windows, initializer, aggregator, merger),
             "KSTREAM-AGGREGATE-")
-        serde = None if key_serde is None else SessionWindowedSerde(key_serde)
+        serde = SessionWindowedSerde(key_serde)
         return self._table(node, name, serde, spec.value_serde, windows.grace_ms)

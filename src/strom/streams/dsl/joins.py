@@ -1,15 +1,20 @@
-"""Joins. Built: stream-table (inner, left). Designed, for a later session:
+"""Joins. Built: stream-table (inner, left), stream-stream windowed (inner, left, outer),
+table-table (inner, left, outer). Designed, for a later session: foreign-key joins,
+global tables, versioned tables (below).
 
-- **Stream-stream windowed** (`Stream.join(other, joiner, JoinWindows)`, inner/left/
-  outer): both sides co-partitioned (repartitioned if their keys changed); each side
-  writes its records into a window store with `retain_duplicates` (`Stores.window`,
-  sequence-numbered keys as Kafka's `KSTREAM-JOINTHIS-/JOINOTHER-` stores) and probes
-  the other side's store for `[t - before, t + after]`. Left/outer results without a
-  match are held in a shared "outer" store and emitted once the join window plus grace
-  has passed in stream time (Kafka 3.1+ semantics, no eager null results).
-- **Table-table** (inner/left/outer): both tables materialized in the same task
-  (co-partitioned); a change on either side looks up the other's store and forwards
-  `Change(joined new, joined old)`; needs `TableFlags.send_old_values` upstream.
+- **Stream-stream windowed** (`Stream.join(other, joiner, JoinWindows)`): both sides
+  co-partitioned (repartitioned if their keys changed); each side writes its records into
+  its window store with `retain_duplicates` (`KSTREAM-JOINTHIS-<n>-store`,
+  `KSTREAM-JOINOTHER-<n>-store`, sequence-numbered keys as in Kafka) and probes the other
+  side's store for `[t - before, t + after]` (mirrored for the right side). A match is
+  emitted at once with the larger timestamp. For left/outer joins, a record without a
+  match waits in the shared outer store (`KSTREAM-OUTERSHARED-<n>-store`, keys
+  `[timestamp: 8][is left: 1][key]`, values `[is left: 1][value]`, Kafka's layouts) and
+  is emitted with a None partner once stream time passes its window end plus grace
+  (Kafka 3.1+ semantics: no eager null results); a later match removes it.
+- **Table-table** (inner/left/outer): both tables materialized in the same task; a change
+  on either side looks up the other's store and forwards `Change(joined new, joined
+  old)`, timestamped with the larger of the two timestamps.
 - **Foreign-key table-table** (KIP-213): the left side sends subscription records
   (`<name>-subscription-registration-topic`, keyed by the foreign key, carrying a hash
   of the left value) to the right table's partition; the right side answers on
@@ -30,8 +35,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from strom.streams.dsl.change import Change
 from strom.streams.processor import Processor
 from strom.streams.record import Record
+from strom.streams.windows import JoinWindows
 
 
 class StreamTableJoinProcessor(Processor):
@@ -54,3 +61,139 @@ class StreamTableJoinProcessor(Processor):
         if other is None and not self._left:
             return
         self.context.forward(record.with_value(self._joiner(record.value, other)))
+
+
+class _TimeTracker:
+    """Stream time shared by both sides of one stream-stream join in one task."""
+
+    def __init__(self) -> None:
+        self.stream_time = -1
+
+
+class StreamStreamJoinProcessor(Processor):
+    """One side of a windowed stream-stream join (Kafka's KStreamKStreamJoin)."""
+
+    def __init__(self, *, is_left: bool, this_store: str, other_store: str,
+                 outer_store: str | None, windows: JoinWindows,
+                 joiner: Callable[[Any, Any], Any], outer_this: bool,
+                 trackers: dict[str, _TimeTracker]) -> None:
+        self._is_left = is_left
+        self._names = (this_store, other_store, outer_store)
+        # this side's record at t meets other records in [t - before, t + after]
+        self._before = windows.before_ms if is_left else windows.after_ms
+        self._after = windows.after_ms if is_left else windows.before_ms
+        self._windows = windows
+        self._joiner = joiner
+        self._outer_this = outer_this
+        self._trackers = trackers
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        this, other, outer = self._names
+        self._this = context.get_state_store(this)
+        self._other = context.get_state_store(other)
+        self._outer = context.get_state_store(outer) if outer else None
+        self._tracker = self._trackers.setdefault(context.task_id, _TimeTracker())
+
+    def _join(self, this: Any, other: Any) -> Any:
+        return self._joiner(this, other) if self._is_left else self._joiner(other, this)
+
+    def process(self, record: Record) -> None:
+        if record.key is None or record.value is None:
+            return
+        ts = record.timestamp
+        tracker = self._tracker
+        if ts > tracker.stream_time:
+            tracker.stream_time = ts
+            if self._outer is not None:
+                self._emit_expired(record)
+        self._this.put(record.key, record.value, ts, ts)
+        matched = False
+        for other_ts, other_value in self._other.fetch_range(
+                record.key, max(0, ts - self._before), max(0, ts + self._after)):
+            matched = True
+            if self._outer is not None:
+                self._outer.delete(self._outer_key(not self._is_left, record.key, other_ts))
+            self.context.forward(Record(record.key, self._join(record.value, other_value),
+                                        max(ts, other_ts), record.headers, record.topic,
+                                        record.partition, record.offset))
+        if not matched and self._outer_this:
+            self._hold(record)
+
+    def _hold(self, record: Record) -> None:
+        closes = record.timestamp + self._after + self._windows.grace_ms
+        if closes < self._tracker.stream_time:
+            self.context.forward(record.with_value(self._join(record.value, None)))
+            return
+        assert self._outer is not None
+        raw = self._this.value_serde.serialize(self._this.topic, record.value) or b""
+        self._outer.put(self._outer_key(self._is_left, record.key, record.timestamp),
+                        (b"\x01" if self._is_left else b"\x00") + raw, record.timestamp)
+
+    def _outer_key(self, is_left: bool, key: Any, timestamp: int) -> bytes:
+        raw = self._this.key_serde.serialize(self._this.topic, key) or b""
+        return timestamp.to_bytes(8, "big", signed=True) + (b"\x01" if is_left else b"\x00") + raw
+
+    def _emit_expired(self, record: Record) -> None:
+        """Held records whose window has closed, oldest first, with a None partner."""
+        assert self._outer is not None
+        now, grace = self._tracker.stream_time, self._windows.grace_ms
+        soonest = min(self._windows.before_ms, self._windows.after_ms) + grace
+        for raw_key, data in self._outer.range():
+            ts = int.from_bytes(raw_key[:8], "big", signed=True)
+            if ts + soonest >= now:
+                break  # held in time order: nothing later can have closed
+            is_left = raw_key[8] == 1
+            window_end = ts + (self._windows.after_ms if is_left else self._windows.before_ms)
+            if window_end + grace >= now:
+                continue
+            self._outer.delete(raw_key)
+            self._forward_unmatched(record, raw_key[9:], is_left, data[1:], ts)
+
+    def _forward_unmatched(self, record: Record, raw_key: bytes, is_left: bool,
+                           raw_value: bytes, ts: int) -> None:
+        store = self._this if is_left == self._is_left else self._other
+        key = store.key_serde.deserialize(store.topic, raw_key)
+        value = store.value_serde.deserialize(store.topic, raw_value)
+        joined = self._joiner(value, None) if is_left else self._joiner(None, value)
+        self.context.forward(Record(key, joined, ts, (), record.topic, record.partition,
+                                    record.offset))
+
+
+class TableTableJoinProcessor(Processor):
+    """One side of a table-table join (Kafka's KTableKTable{Inner,Left,Outer}Join)."""
+
+    def __init__(self, *, is_left: bool, other_store: str, joiner: Callable[[Any, Any], Any],
+                 keep_this: bool, keep_other: bool) -> None:
+        self._is_left = is_left
+        self._other_name = other_store
+        self._joiner = joiner
+        self._keep_this = keep_this  # a row of this side without a partner still joins
+        self._keep_other = keep_other
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._other = context.get_state_store(self._other_name)
+
+    def _join(self, this: Any, other: Any) -> Any:
+        if this is None and other is None:
+            return None
+        if this is None and not self._keep_other:
+            return None
+        if other is None and not self._keep_this:
+            return None
+        return self._joiner(this, other) if self._is_left else self._joiner(other, this)
+
+    def process(self, record: Record) -> None:
+        if record.key is None:
+            return
+        change = record.value
+        found = self._other.get_with_timestamp(record.key)
+        other, other_ts = (None, record.timestamp) if found is None else found
+        new = self._join(change.new, other)
+        old = self._join(change.old, other)
+        if new is None and old is None:
+            return
+        self.context.forward(Record(record.key, Change(new, old), max(record.timestamp, other_ts),
+                                    record.headers, record.topic, record.partition,
+                                    record.offset))

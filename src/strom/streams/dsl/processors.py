@@ -189,3 +189,58 @@ class TableMapValuesProcessor(Processor):
         if self._store is not None:
             self._store.put(record.key, new, record.timestamp)
         self.context.forward(record.with_value(Change(new, old)))
+
+
+class TableRepartitionMap(Processor):
+    """Re-keys a table's changes for `Table.group_by` (Kafka's KTableRepartitionMap): the
+    old row is retracted under its old group and the new one added under its new group,
+    in one record when both groups are the same."""
+
+    def __init__(self, selector: Callable[[Any, Any], tuple[Any, Any]]) -> None:
+        self._selector = selector
+
+    def process(self, record: Record) -> None:
+        change: Change = record.value
+        new = None if change.new is None else self._selector(record.key, change.new)
+        old = None if change.old is None else self._selector(record.key, change.old)
+        if new is not None and old is not None and new[0] == old[0]:
+            self.context.forward(record.with_key_value(new[0], Change(new[1], old[1])))
+            return
+        if old is not None:
+            self.context.forward(record.with_key_value(old[0], Change(None, old[1])))
+        if new is not None:
+            self.context.forward(record.with_key_value(new[0], Change(new[1], None)))
+
+
+class TableAggregateProcessor(Processor):
+    """Aggregates re-grouped table rows with an adder and a subtractor (Kafka's
+    KTableAggregate): an update subtracts the row's old value, then adds the new one."""
+
+    def __init__(self, store: str, initializer: Callable[[], Any],
+                 adder: Callable[[Any, Any, Any], Any],
+                 subtractor: Callable[[Any, Any, Any], Any]) -> None:
+        self._store_name = store
+        self._initializer = initializer
+        self._adder = adder
+        self._subtractor = subtractor
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._store = context.get_state_store(self._store_name)
+
+    def process(self, record: Record) -> None:
+        if record.key is None:
+            return
+        change: Change = record.value
+        found = self._store.get_with_timestamp(record.key)
+        old_agg, timestamp = (None, record.timestamp) if found is None else (
+            found[0], max(found[1], record.timestamp))
+        agg = old_agg
+        if change.old is not None and agg is not None:
+            agg = self._subtractor(record.key, change.old, agg)
+        if change.new is not None:
+            agg = self._adder(record.key, change.new,
+                              self._initializer() if agg is None else agg)
+        self._store.put(record.key, agg, timestamp)
+        self.context.forward(Record(record.key, Change(agg, old_agg), timestamp, record.headers,
+                                    record.topic, record.partition, record.offset))

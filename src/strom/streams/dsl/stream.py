@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from strom.streams.dsl import processors as p
 from strom.streams.dsl.materialized import Grouped, Materialized
+from strom.streams.errors import TopologyError
 from strom.streams.processor import ProcessorSupplier
-from strom.streams.serdes import Serde
+from strom.streams.serdes import Serde, Serdes
 from strom.streams.topology import Partitioner, TopicNameExtractor
+from strom.streams.windows import JoinWindows
 
 if TYPE_CHECKING:
     from strom.streams.dsl.builder import StreamsBuilder
@@ -172,27 +174,78 @@ class Stream:
         topology.add_state_store(store, node)
         return self.builder._table(node, ks, vs, store.name)
 
-    def join(self, table: Table, joiner: Callable[[Any, Any], Any],
-             name: str | None = None) -> Stream:
-        """Stream-table inner join: each record meets the table's current value for its
-        key; no match, no output (Kafka's KStream#join(KTable))."""
-        return self._table_join(table, joiner, False, name)
+    def join(self, other: Table | Stream, joiner: Callable[[Any, Any], Any],
+             windows: JoinWindows | None = None, name: str | None = None) -> Stream:
+        """Inner join: with a `Table`, each record meets the table's current value for its
+        key; with a `Stream`, records whose timestamps are within `windows` of each other
+        meet (`joiner(left value, right value)`)."""
+        if isinstance(other, Stream):
+            return self._stream_join(other, joiner, windows, False, False, name)
+        return self._table_join(other, joiner, False, name)
 
-    def left_join(self, table: Table, joiner: Callable[[Any, Any], Any],
-                  name: str | None = None) -> Stream:
-        """Stream-table left join: no match gives `joiner(value, None)`."""
-        return self._table_join(table, joiner, True, name)
+    def left_join(self, other: Table | Stream, joiner: Callable[[Any, Any], Any],
+                  windows: JoinWindows | None = None, name: str | None = None) -> Stream:
+        """Left join: a left record without a partner gives `joiner(value, None)` (for
+        streams, once its join window has closed)."""
+        if isinstance(other, Stream):
+            return self._stream_join(other, joiner, windows, True, False, name)
+        return self._table_join(other, joiner, True, name)
+
+    def outer_join(self, other: Stream, joiner: Callable[[Any, Any], Any],
+                   windows: JoinWindows, name: str | None = None) -> Stream:
+        """Outer stream-stream join: records of either side without a partner are emitted
+        with None for the other once their window has closed."""
+        return self._stream_join(other, joiner, windows, True, True, name)
+
+    def _join_input(self) -> str:
+        if not self.repartition_required:
+            return self.node
+        return self.builder.repartition(
+            self.node, self.builder.namer.name("KSTREAM-JOIN-REPARTITION-"), self.key_serde,
+            self.value_serde)
+
+    def _stream_join(self, other: Stream, joiner: Callable[[Any, Any], Any],
+                     windows: JoinWindows | None, outer_left: bool, outer_right: bool,
+                     name: str | None) -> Stream:
+        from strom.streams.dsl.joins import StreamStreamJoinProcessor, _TimeTracker
+        from strom.streams.state.stores import Stores
+
+        if windows is None:
+            raise TopologyError("a stream-stream join needs JoinWindows")
+        namer, topology = self.builder.namer, self.builder.topology
+        left_in, right_in = self._join_input(), other._join_input()
+        this_node = namer.name("KSTREAM-JOINTHIS-", f"{name}-this-join" if name else None)
+        other_node = namer.name("KSTREAM-JOINOTHER-", f"{name}-other-join" if name else None)
+        this_store, other_store = f"{this_node}-store", f"{other_node}-store"
+        outer = (namer.name("KSTREAM-OUTERSHARED-") + "-store"
+                 if outer_left or outer_right else None)
+        trackers: dict[str, _TimeTracker] = {}
+        common: dict[str, Any] = {"outer_store": outer, "windows": windows, "joiner": joiner,
+                  "trackers": trackers}
+        topology.add_processor(this_node, lambda: StreamStreamJoinProcessor(
+            is_left=True, this_store=this_store, other_store=other_store,
+            outer_this=outer_left, **common), left_in)
+        topology.add_processor(other_node, lambda: StreamStreamJoinProcessor(
+            is_left=False, this_store=other_store, other_store=this_store,
+            outer_this=outer_right, **common), right_in)
+        for store, ks, vs in ((this_store, self.key_serde, self.value_serde),
+                              (other_store, other.key_serde, other.value_serde)):
+            spec = Stores.window(store, ks, vs, retention_ms=windows.retention_ms(),
+                                 window_size_ms=windows.size_ms(), retain_duplicates=True)
+            topology.add_state_store(spec, this_node, other_node)
+        if outer is not None:
+            topology.add_state_store(Stores.key_value(outer, Serdes.Bytes, Serdes.Bytes),
+                                     this_node, other_node)
+        merge = namer.name("KSTREAM-MERGE-", f"{name}-merge" if name else None)
+        topology.add_processor(merge, p.PassThrough, this_node, other_node)
+        return Stream(self.builder, merge, self.key_serde, None)
 
     def _table_join(self, table: Table, joiner: Callable[[Any, Any], Any], left: bool,
                     name: str | None) -> Stream:
         from strom.streams.dsl.joins import StreamTableJoinProcessor
 
         store = table.materialize()
-        parent = self.node
-        if self.repartition_required:
-            parent = self.builder.repartition(
-                self.node, self.builder.namer.name("KSTREAM-JOIN-REPARTITION-"),
-                self.key_serde, self.value_serde)
+        parent = self._join_input()
         node = self.builder.namer.name("KSTREAM-JOIN-", name)
         topology = self.builder.topology
         topology.add_processor(node, lambda: StreamTableJoinProcessor(store, joiner, left), parent)

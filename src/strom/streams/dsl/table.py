@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from strom.streams.dsl import processors as p
 from strom.streams.dsl.change import Change, TableFlags
-from strom.streams.dsl.materialized import Materialized
+from strom.streams.dsl.materialized import Grouped, Materialized
 from strom.streams.dsl.suppress import Suppressed, SuppressProcessor
 from strom.streams.errors import TopologyError
 from strom.streams.processor import Processor, ProcessorSupplier
 from strom.streams.record import Record
-from strom.streams.serdes import Serde
+from strom.streams.serdes import LongSerde, Serde
 
 if TYPE_CHECKING:
     from strom.streams.dsl.builder import StreamsBuilder
@@ -48,8 +48,9 @@ class Table:
     def __init__(self, builder: StreamsBuilder, node: str, key_serde: Serde[Any] | None,
                  value_serde: Serde[Any] | None, store: str | None, flags: TableFlags, *,
                  window_grace_ms: int | None = None,
-                 inner_key_serde: Serde[Any] | None = None) -> None:
+                 inner_key_serde: Serde[Any] | None = None, parent: Table | None = None) -> None:
         self.builder = builder
+        self.parent = parent
         self.node = node
         self.key_serde = key_serde
         self.value_serde = value_serde
@@ -82,7 +83,15 @@ class Table:
         if spec is not None:
             topology.add_state_store(spec, node)
         return Table(self.builder, node, self.key_serde, value_serde, store_name, flags,
-                     window_grace_ms=self.window_grace_ms, inner_key_serde=self.inner_key_serde)
+                     window_grace_ms=self.window_grace_ms, inner_key_serde=self.inner_key_serde,
+                     parent=self)
+
+    def enable_send_old_values(self) -> None:
+        """Downstream needs old values: ask this table's processors, and their parents."""
+        table: Table | None = self
+        while table is not None:
+            table.flags.send_old_values = True
+            table = table.parent
 
     def filter(self, predicate: KeyValueFn, name: str | None = None,
                materialized: Materialized | str | None = None) -> Table:
@@ -140,3 +149,110 @@ class Table:
         self.builder.topology.add_state_store(spec, node)
         self.node, self.store = node, name
         return name
+
+    # --- joins --------------------------------------------------------------------------
+
+    def join(self, other: Table, joiner: Callable[[Any, Any], Any],
+             name: str | None = None) -> Table:
+        """Inner table-table join: a row for keys present in both tables."""
+        return self._join(other, joiner, False, False, name)
+
+    def left_join(self, other: Table, joiner: Callable[[Any, Any], Any],
+                  name: str | None = None) -> Table:
+        """Every row of this table, `joiner(value, None)` where `other` has none."""
+        return self._join(other, joiner, True, False, name)
+
+    def outer_join(self, other: Table, joiner: Callable[[Any, Any], Any],
+                   name: str | None = None) -> Table:
+        """A row for keys present in either table; the missing side is None."""
+        return self._join(other, joiner, True, True, name)
+
+    def _join(self, other: Table, joiner: Callable[[Any, Any], Any], keep_left: bool,
+              keep_right: bool, name: str | None) -> Table:
+        from strom.streams.dsl.joins import TableTableJoinProcessor
+
+        if self.windowed or other.windowed:
+            raise TopologyError("windowed tables cannot be joined")
+        left_store, right_store = self.materialize(), other.materialize()
+        self.enable_send_old_values()
+        other.enable_send_old_values()
+        namer, topology = self.builder.namer, self.builder.topology
+        this_node = namer.name("KTABLE-JOINTHIS-", f"{name}-join-this" if name else None)
+        other_node = namer.name("KTABLE-JOINOTHER-", f"{name}-join-other" if name else None)
+        topology.add_processor(this_node, lambda: TableTableJoinProcessor(
+            is_left=True, other_store=right_store, joiner=joiner, keep_this=keep_left,
+            keep_other=keep_right), self.node)
+        topology.add_processor(other_node, lambda: TableTableJoinProcessor(
+            is_left=False, other_store=left_store, joiner=joiner, keep_this=keep_right,
+            keep_other=keep_left), other.node)
+        topology.connect_processor_and_state_stores(this_node, stores=[right_store])
+        topology.connect_processor_and_state_stores(other_node, stores=[left_store])
+        merge = namer.name("KTABLE-MERGE-", f"{name}-merge" if name else None)
+        topology.add_processor(merge, p.PassThrough, this_node, other_node)
+        return Table(self.builder, merge, self.key_serde, None, None, TableFlags())
+
+    # --- re-grouping --------------------------------------------------------------------
+
+    def group_by(self, selector: Callable[[Any, Any], tuple[Any, Any]],
+                 grouped: Grouped | None = None) -> GroupedTable:
+        """Re-group rows by `selector(key, value) -> (new key, new value)`; aggregations
+        then add each row's new value and subtract its old one. Always repartitions."""
+        from strom.streams.dsl.change import ChangeSerde
+
+        if self.windowed:
+            raise TopologyError("a windowed table cannot be re-grouped")
+        grouped = grouped or Grouped()
+        self.enable_send_old_values()
+        node = self.builder.namer.name("KTABLE-SELECT-")
+        self.builder.topology.add_processor(node, lambda: p.TableRepartitionMap(selector),
+                                            self.node)
+        return GroupedTable(self.builder, node, grouped, ChangeSerde)
+
+
+class GroupedTable:
+    """A table re-grouped by a new key: count, reduce and aggregate with a subtractor."""
+
+    def __init__(self, builder: StreamsBuilder, node: str, grouped: Grouped,
+                 change_serde: Callable[[Serde[Any] | None], Serde[Any]]) -> None:
+        self.builder = builder
+        self.node = node
+        self.grouped = grouped
+        self._change_serde = change_serde
+
+    def count(self, materialized: Materialized | str | None = None) -> Table:
+        spec = Materialized.of(materialized)
+        if spec.value_serde is None:
+            spec = Materialized(spec.name, spec.key_serde, LongSerde(), spec.persistent,
+                                spec.logging, spec.changelog_config)
+        return self.aggregate(lambda: 0, lambda k, v, agg: agg + 1, lambda k, v, agg: agg - 1,
+                              spec)
+
+    def reduce(self, adder: Callable[[Any, Any], Any], subtractor: Callable[[Any, Any], Any],
+               materialized: Materialized | str | None = None) -> Table:
+        unset = object()
+        spec = Materialized.of(materialized)
+        if spec.value_serde is None:
+            spec = Materialized(spec.name, spec.key_serde, self.grouped.value_serde,
+                                spec.persistent, spec.logging, spec.changelog_config)
+        return self.aggregate(lambda: unset,
+                              lambda k, v, agg: v if agg is unset else adder(agg, v),
+                              lambda k, v, agg: subtractor(agg, v), spec)
+
+    def aggregate(self, initializer: Callable[[], Any], adder: Callable[[Any, Any, Any], Any],
+                  subtractor: Callable[[Any, Any, Any], Any],
+                  materialized: Materialized | str | None = None) -> Table:
+        spec_in = Materialized.of(materialized)
+        key_serde = spec_in.key_serde or self.grouped.key_serde
+        spec = self.builder.store_spec(spec_in, "KTABLE-AGGREGATE-STATE-STORE-", key_serde,
+                                       spec_in.value_serde)
+        value_serde = self.grouped.value_serde
+        source = self.builder.repartition(
+            self.node, self.grouped.name or spec.name, key_serde,
+            self._change_serde(value_serde))
+        node = self.builder.namer.name("KTABLE-AGGREGATE-")
+        store = spec.name
+        topology = self.builder.topology
+        topology.add_processor(node, lambda: p.TableAggregateProcessor(
+            store, initializer, adder, subtractor), source)
+        topology.add_state_store(spec, node)
+        return self.builder._table(node, key_serde, spec.value_serde, store)

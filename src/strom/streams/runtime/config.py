@@ -11,6 +11,7 @@
 | auto_offset_reset | auto.offset.reset (consumer) | `earliest`, as Kafka Streams sets it |
 | poll_ms | poll.ms | 100 |
 | client_properties | (client prefixes) | librdkafka properties for every client |
+| consumer_properties | main.consumer.* | librdkafka properties of the group consumer only |
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class StreamsConfig:
     timestamp_extractor: TimestampExtractor = field(default_factory=FailOnInvalidTimestamp)
     skip_bad_records: bool = False
     client_properties: Mapping[str, Any] = field(default_factory=dict)
+    consumer_properties: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.application_id:

@@ -77,7 +77,7 @@ class StreamThread:
         self.consumer = clients.consumer({
             "client.id": f"{client}-consumer", "group.id": app, "enable.auto.commit": False,
             "auto.offset.reset": config.auto_offset_reset,
-            "partition.assignment.strategy": "range"})
+            "partition.assignment.strategy": "range", **config.consumer_properties})
         self.restore_consumer = clients.consumer({
             "client.id": f"{client}-restore-consumer", "group.id": f"{app}-restore",
             "enable.auto.commit": False, "auto.offset.reset": "earliest"})

@@ -1,0 +1,113 @@
+"""Joins and table re-grouping through the test driver: stream-stream windowed joins
+(inner, left, outer: unmatched records wait until their window closes), table-table
+joins (inner, left, outer) and `Table.group_by` with a subtractor."""
+
+from __future__ import annotations
+
+import pytest
+
+from strom.streams import Grouped, Serdes, StreamsBuilder, TopologyError, TopologyTestDriver
+from strom.streams.dsl.change import Change, ChangeSerde
+from strom.streams.windows import JoinWindows
+
+S = Serdes.String
+
+
+def _stream_join(kind: str) -> TopologyTestDriver:
+    builder = StreamsBuilder()
+    left = builder.stream("l", key_serde=S, value_serde=S)
+    right = builder.stream("r", key_serde=S, value_serde=S)
+    joined = getattr(left, kind)(right, lambda a, b: f"{a}+{b}", JoinWindows.of(10))
+    joined.to("out", S, S)
+    topology = builder.build()
+    assert len(topology.subtopologies()) == 1  # both sides' stores tie them to one task
+    return TopologyTestDriver(topology, "j")
+
+
+def _pipe_join_input(driver: TopologyTestDriver, extra: list[tuple[str, str, str, int]]) -> None:
+    topics = {"l": driver.create_input_topic("l", S, S), "r": driver.create_input_topic("r", S, S)}
+    records = [("l", "a", "L1", 0), ("r", "a", "R1", 5), ("r", "a", "R2", 20),
+               ("l", "a", "L2", 15), ("l", "b", "L3", 16), *extra]
+    for topic, key, value, ts in records:
+        topics[topic].pipe_input(key, value, ts)
+
+
+def _out(driver: TopologyTestDriver) -> list[tuple[str, str, int]]:
+    return [(r.key, r.value, r.timestamp)
+            for r in driver.create_output_topic("out", S, S).read_records_to_list()]
+
+
+MATCHES = [("a", "L1+R1", 5), ("a", "L2+R1", 15), ("a", "L2+R2", 20)]
+
+
+def test_streams_stream_stream_inner_join_within_the_window() -> None:
+    with _stream_join("join") as driver:
+        _pipe_join_input(driver, [("l", "c", "L4", 40)])
+        assert _out(driver) == MATCHES
+
+
+def test_streams_stream_stream_left_join_emits_unmatched_after_the_window() -> None:
+    with _stream_join("left_join") as driver:
+        _pipe_join_input(driver, [])
+        assert _out(driver) == MATCHES  # L3 waits: its window is still open
+        driver.create_input_topic("l", S, S).pipe_input("c", "L4", 40)
+        assert _out(driver) == [("b", "L3+None", 16)]
+        assert driver.get_state_store("KSTREAM-OUTERSHARED-0000000004-store").all() != []
+
+
+def test_streams_stream_stream_outer_join_emits_both_sides() -> None:
+    with _stream_join("outer_join") as driver:
+        _pipe_join_input(driver, [("r", "d", "R3", 18), ("l", "c", "L4", 40)])
+        assert _out(driver) == [*MATCHES, ("b", "L3+None", 16), ("d", "None+R3", 18)]
+
+
+def test_streams_stream_stream_join_needs_windows() -> None:
+    builder = StreamsBuilder()
+    left, right = builder.stream("l"), builder.stream("r")
+    with pytest.raises(TopologyError, match="JoinWindows"):
+        left.join(right, lambda a, b: a)
+
+
+def _table_join(kind: str) -> list[tuple[str, str | None]]:
+    builder = StreamsBuilder()
+    a, b = builder.table("a", S, S), builder.table("b", S, S)
+    getattr(a, kind)(b, lambda x, y: f"{x}-{y}").to_stream().to("out", S, S)
+    with TopologyTestDriver(builder.build()) as driver:
+        ta, tb = driver.create_input_topic("a", S, S), driver.create_input_topic("b", S, S)
+        ta.pipe_input("k1", "x", 1)
+        tb.pipe_input("k1", "y", 2)
+        ta.pipe_input("k1", "x2", 3)
+        tb.pipe_input("k1", None, 4)
+        return driver.create_output_topic("out", S, S).read_key_values_to_list()
+
+
+def test_streams_table_table_joins() -> None:
+    assert _table_join("join") == [("k1", "x-y"), ("k1", "x2-y"), ("k1", None)]
+    assert _table_join("left_join") == [("k1", "x-None"), ("k1", "x-y"), ("k1", "x2-y"),
+                                        ("k1", "x2-None")]
+    assert _table_join("outer_join") == [("k1", "x-None"), ("k1", "x-y"), ("k1", "x2-y"),
+                                         ("k1", "x2-None")]
+
+
+def test_streams_table_group_by_adds_and_subtracts() -> None:
+    builder = StreamsBuilder()
+    (builder.table("users", S, S)
+     .group_by(lambda user, region: (region, region), Grouped("by-region", S, S))
+     .count("per-region").to_stream().to("out", S, Serdes.Long))
+    with TopologyTestDriver(builder.build(), "g") as driver:
+        users = driver.create_input_topic("users", S, S)
+        users.pipe_input("u1", "eu", 1)
+        users.pipe_input("u2", "eu", 2)
+        users.pipe_input("u1", "us", 3)
+        users.pipe_input("u2", None, 4)
+        out = driver.create_output_topic("out", S, Serdes.Long).read_key_values_to_list()
+        raw = driver.create_output_topic("g-by-region-repartition").read_raw()
+    assert out == [("eu", 1), ("eu", 2), ("eu", 1), ("us", 1), ("eu", 0)]
+    assert [r.value for r in raw][:3] == [b"eu\x01", b"eu\x01", b"eu\x00"]
+
+
+def test_streams_change_serde_matches_kafka_changed_serializer() -> None:
+    serde = ChangeSerde(S)
+    assert serde.serialize("t", Change("ab", "c")) == b"\x00\x00\x00\x02abc\x02"
+    assert serde.deserialize("t", b"\x00\x00\x00\x02abc\x02") == Change("ab", "c")
+    assert serde.deserialize("t", b"x\x00") == Change(None, "x")
