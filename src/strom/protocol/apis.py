@@ -28,7 +28,7 @@ class RequestSpec:
     version: int
     flexible: bool
     request_type: type
-    reader: Callable[[bytes, int], tuple[Any, int]]
+    reader: Callable[[bytes | memoryview, int], tuple[Any, int]]
     response_module: ModuleType
 
 

@@ -37,7 +37,7 @@ def compress(codec: int, data: bytes) -> bytes:
     raise DecompressionError(f"unknown codec {codec}")
 
 
-def decompress(codec: int, data: bytes, max_size: int) -> bytes:
+def decompress(codec: int, data: bytes | memoryview, max_size: int) -> bytes:
     try:
         if codec == GZIP:
             return _gunzip(data, max_size)
@@ -54,8 +54,8 @@ def decompress(codec: int, data: bytes, max_size: int) -> bytes:
         raise DecompressionError(f"codec {codec}: {exc}") from exc
 
 
-def _bounded(decompress_into: Callable[[bytes, mmap.mmap], int], data: bytes,
-             max_size: int) -> bytes:
+def _bounded(decompress_into: Callable[[bytes | memoryview, mmap.mmap], int],
+             data: bytes | memoryview, max_size: int) -> bytes:
     """Decompress into a buffer of `max_size` + 1 bytes; filling it means a bomb.
 
     The buffer is an anonymous mapping, so only the pages the output touches become
@@ -75,7 +75,7 @@ def _bounded(decompress_into: Callable[[bytes, mmap.mmap], int], data: bytes,
         return out[:size]
 
 
-def _gunzip(data: bytes, max_size: int) -> bytes:
+def _gunzip(data: bytes | memoryview, max_size: int) -> bytes:
     decoder = zlib.decompressobj(wbits=47)  # gzip or zlib header, detected
     out = decoder.decompress(data, max_size + 1)
     if len(out) > max_size:
@@ -90,8 +90,8 @@ def _xerial_frame(block: bytes) -> bytes:
     return _XERIAL_HEADER.pack(_XERIAL_MAGIC, 1, 1) + _CHUNK.pack(len(block)) + block
 
 
-def _unsnappy(data: bytes, max_size: int) -> bytes:
-    if not data.startswith(_XERIAL_MAGIC):
+def _unsnappy(data: bytes | memoryview, max_size: int) -> bytes:
+    if data[:len(_XERIAL_MAGIC)] != _XERIAL_MAGIC:
         return _raw_snappy(data, max_size)
     out = bytearray()
     pos = _XERIAL_HEADER.size
@@ -107,7 +107,7 @@ def _unsnappy(data: bytes, max_size: int) -> bytes:
     return bytes(out)
 
 
-def _raw_snappy(block: bytes, max_size: int) -> bytes:
+def _raw_snappy(block: bytes | memoryview, max_size: int) -> bytes:
     if cramjam.snappy.decompress_raw_len(block) > max_size:
         raise DecompressionError(f"decompressed size exceeds {max_size}")
     return bytes(cramjam.snappy.decompress_raw(block))

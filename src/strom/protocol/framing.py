@@ -27,6 +27,8 @@ from kio.serial import entity_reader, entity_writer
 from kio.static.primitive import i16, i32
 
 from strom.protocol import apis, guard
+from strom.protocol.api_keys import ApiKey
+from strom.protocol.produce_request import read_produce
 from strom.protocol.schema import null_required_array
 
 _SIZE = struct.Struct(">i")
@@ -63,6 +65,11 @@ class FrameDecoder:
     arrive, which the broker caps across connections. Once a frame has taken many reads,
     further small ones are appended to one bytearray, so a peer trickling a frame a byte
     at a time costs a byte per byte, not a bytes object and a list slot per byte.
+
+    Frames are writable memoryviews over a buffer of their own (shared by the frames of
+    one read): that one copy out of the transport's bytes is the last, since a produce
+    request's records are slices of it (`produce_request`) and the log patches them in
+    place before writing them.
     """
 
     def __init__(self, max_frame_size: int) -> None:
@@ -71,7 +78,7 @@ class FrameDecoder:
         self._wanted = 4  # bytes needed before parsing can make progress
         self._max = max_frame_size
 
-    def feed(self, data: bytes) -> list[bytes]:
+    def feed(self, data: bytes) -> list[memoryview]:
         chunks = self._chunks
         if len(chunks) >= _MANY_CHUNKS and len(data) < _SMALL_READ:
             last = chunks[-1]
@@ -84,8 +91,10 @@ class FrameDecoder:
         self.buffered += len(data)
         if self.buffered < self._wanted:
             return []
-        buf = chunks[0] if len(chunks) == 1 else b"".join(chunks)  # never a bytearray
-        frames: list[bytes] = []
+        # one read, or a join of several into a buffer that is the frames' own
+        joined = len(chunks) > 1
+        buf = bytearray().join(chunks) if joined else chunks[0]
+        spans: list[tuple[int, int]] = []
         pos, end = 0, len(buf)
         self._wanted = 4
         while end - pos >= 4:
@@ -95,9 +104,11 @@ class FrameDecoder:
             if end - pos - 4 < size:
                 self._wanted = 4 + size
                 break
-            frames.append(buf[pos + 4 : pos + 4 + size])
+            spans.append((pos + 4, pos + 4 + size))
             pos += 4 + size
-        rest = buf[pos:] if pos < end else b""
+        frames = _frames(buf, joined, pos, spans) if spans else []
+        # the rest is bytes, never the joined buffer: frames are views of that one
+        rest = b"" if pos == end else bytes(memoryview(buf)[pos:]) if joined else chunks[0][pos:]
         self._chunks = [rest] if rest else []
         self.buffered = len(rest)
         return frames
@@ -109,6 +120,14 @@ class FrameDecoder:
         self._wanted = 4
 
 
+def _frames(buf: bytes | bytearray, joined: bool, used: int, spans: list[tuple[int, int]]
+            ) -> list[memoryview]:
+    """The frames as writable slices of one buffer: the joined reads, or a copy of the
+    part of one read they fill."""
+    block = memoryview(buf if joined else bytearray(memoryview(buf)[:used]))
+    return [block[start:stop] for start, stop in spans]
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedRequest:
     api_key: int
@@ -118,8 +137,13 @@ class DecodedRequest:
     body: Any  # a kio request entity, or None when the version is not one we serve
 
 
-def decode_request(frame: bytes) -> DecodedRequest:
-    """Parse header and body of one frame. Unknown API versions yield body=None."""
+def decode_request(frame: bytes | memoryview) -> DecodedRequest:
+    """Parse header and body of one frame. Unknown API versions yield body=None.
+
+    Produce is read by `produce_request`, whose records are slices of ``frame``; kio
+    reads the rest from a read-only view (its readers refuse writable buffers)."""
+    raw = frame
+    frame = frame.toreadonly() if isinstance(frame, memoryview) else frame
     try:
         header_v1, size = _read_header_v1(frame, 0)
     except Exception as exc:
@@ -134,11 +158,7 @@ def decode_request(frame: bytes) -> DecodedRequest:
     try:
         if spec.flexible:
             _, size = _read_header_v2(frame, 0)
-        guard.check_entity(spec.request_type, frame, size, len(frame))
-        body, _ = spec.reader(frame, size)
-        null_array = null_required_array(body)
-        if null_array is not None:
-            raise ValueError(f"non-nullable field {null_array} was serialized as null")
+        body = _read_body(spec, raw, frame, size)
     except Exception as exc:
         raise RequestDecodeError(
             f"cannot decode {spec.name} v{version}: {exc}", api_key, version, correlation_id
@@ -146,6 +166,18 @@ def decode_request(frame: bytes) -> DecodedRequest:
     # Bytes after the body are ignored, as Kafka does: librdkafka's all-topics Metadata
     # (v9+) leaves 3 bytes of a 4-byte count placeholder in the request.
     return DecodedRequest(api_key, version, correlation_id, header_v1.client_id, body)
+
+
+def _read_body(spec: apis.RequestSpec, raw: bytes | memoryview, frame: bytes | memoryview,
+               size: int) -> Any:
+    if spec.api_key == ApiKey.PRODUCE:  # bounds every length itself, as `guard` does
+        return read_produce(raw, size, spec.version)
+    guard.check_entity(spec.request_type, frame, size, len(frame))
+    body, _ = spec.reader(frame, size)
+    null_array = null_required_array(body)
+    if null_array is not None:
+        raise ValueError(f"non-nullable field {null_array} was serialized as null")
+    return body
 
 
 @dataclass(frozen=True, slots=True)

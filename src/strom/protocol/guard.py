@@ -39,7 +39,7 @@ _SIGNED_VAR = {"varint", "varlong"}
 _VAR_LENGTH = {"string", "bytes", "records"}
 
 
-def _uvarint(buf: bytes, pos: int) -> tuple[int, int]:
+def _uvarint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         if pos >= len(buf):
@@ -54,7 +54,7 @@ def _uvarint(buf: bytes, pos: int) -> tuple[int, int]:
             raise DeclaredSizeError("varint too long")
 
 
-def _int(buf: bytes, pos: int, size: int) -> tuple[int, int]:
+def _int(buf: bytes | memoryview, pos: int, size: int) -> tuple[int, int]:
     if pos + size > len(buf):
         raise DeclaredSizeError("truncated integer")
     return int.from_bytes(buf[pos : pos + size], "big", signed=True), pos + size
@@ -79,7 +79,7 @@ def _plan(entity_type: Any) -> tuple[list[tuple[Any, ...]], dict[int, tuple[Any,
     return regular, tagged, flexible
 
 
-def check_entity(entity_type: Any, buf: bytes, pos: int, end: int) -> int:
+def check_entity(entity_type: Any, buf: bytes | memoryview, pos: int, end: int) -> int:
     """Walk one entity at `pos`; return where it ends. Raises DeclaredSizeError."""
     regular, tagged, flexible = _plan(entity_type)
     for step in regular:
@@ -100,7 +100,7 @@ def check_entity(entity_type: Any, buf: bytes, pos: int, end: int) -> int:
     return pos
 
 
-def _check_step(step: tuple[Any, ...], flexible: bool, buf: bytes, pos: int, end: int) -> int:
+def _check_step(step: tuple[Any, ...], flexible: bool, buf: bytes | memoryview, pos: int, end: int) -> int:
     if step[0] == "entity":
         _, entity_type, is_array, optional = step
         if is_array:
@@ -122,7 +122,7 @@ def _check_step(step: tuple[Any, ...], flexible: bool, buf: bytes, pos: int, end
     return _check_primitive(kafka_type, flexible, buf, pos, end)
 
 
-def _array_count(flexible: bool, buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def _array_count(flexible: bool, buf: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
     if flexible:
         raw, pos = _uvarint(buf, pos)
         count = raw - 1
@@ -133,7 +133,7 @@ def _array_count(flexible: bool, buf: bytes, pos: int, end: int) -> tuple[int, i
     return max(count, 0), pos
 
 
-def _check_primitive(kafka_type: str, flexible: bool, buf: bytes, pos: int, end: int) -> int:
+def _check_primitive(kafka_type: str, flexible: bool, buf: bytes | memoryview, pos: int, end: int) -> int:
     size = _FIXED.get(kafka_type)
     if size is not None:
         pos += size

@@ -261,7 +261,7 @@ class Log:
 
     def append_as_leader(
         self,
-        buf: bytearray,
+        buf: bytearray | memoryview,
         headers: Sequence[BatchHeader],
         *,
         leader_epoch: int,
@@ -344,7 +344,7 @@ class Log:
             size_bytes=position,
         )
 
-    def _append(self, buf: bytes | bytearray, batches: list[BatchInfo], first: int) -> None:
+    def _append(self, buf: bytes | bytearray | memoryview, batches: list[BatchInfo], first: int) -> None:
         if self.offline is not None:
             raise self._offline_error()
         try:
@@ -352,7 +352,7 @@ class Log:
         except OSError as exc:
             raise self.io_failed(exc, "append") from exc
 
-    def _write(self, buf: bytes | bytearray, batches: list[BatchInfo], first: int) -> None:
+    def _write(self, buf: bytes | bytearray | memoryview, batches: list[BatchInfo], first: int) -> None:
         now = self._clock()
         last = batches[-1][1]
         segment = self._segments[-1]

@@ -103,7 +103,7 @@ class PartitionLog:
 
     def append_as_leader(
         self,
-        buf: bytearray,
+        buf: bytearray | memoryview,
         headers: Sequence[BatchHeader],
         *,
         leader_epoch: int,

@@ -403,7 +403,7 @@ class LogSegment:
 
     # -- append -----------------------------------------------------------------------
 
-    def append(self, buf: bytes | bytearray, batches: Sequence[BatchInfo]) -> None:
+    def append(self, buf: bytes | bytearray | memoryview, batches: Sequence[BatchInfo]) -> None:
         """Write ``buf`` (whole batches, offsets assigned) with one write, then index it."""
         start = self.size
         try:

@@ -39,6 +39,7 @@ from strom.protocol.records import (
 )
 
 NO_TIMESTAMP = -1
+Payload = bytes | bytearray | memoryview
 _MAX_RECORD_ERRORS = 100  # a response listing a million bad records helps nobody
 
 
@@ -64,12 +65,12 @@ class InvalidProduce(Exception):
         self.record_errors = record_errors
 
 
-def validate_client_batch(payload: bytes | bytearray, policy: RecordPolicy,
-                          now_ms: int) -> BatchHeader:
+def validate_client_batch(payload: Payload, policy: RecordPolicy, now_ms: int) -> BatchHeader:
     """Check a produce payload for one partition; return its (possibly corrected) header.
 
-    May patch `payload` in place (the max timestamp, with a new CRC) when it is a
-    bytearray and the batch's max timestamp disagrees with its records.
+    May patch `payload` in place (the max timestamp, with a new CRC) when it is writable
+    (a bytearray, or a slice of the request's frame) and the batch's max timestamp
+    disagrees with its records. Nothing is copied but what decompression produces.
     """
     header = _check_framing(payload, policy)
     _check_batch(header)
@@ -83,7 +84,7 @@ def validate_client_batch(payload: bytes | bytearray, policy: RecordPolicy,
     return _correct_max_timestamp(payload, header, summary)
 
 
-def _check_framing(payload: bytes | bytearray, policy: RecordPolicy) -> BatchHeader:
+def _check_framing(payload: Payload, policy: RecordPolicy) -> BatchHeader:
     if not payload:
         raise InvalidProduce(ErrorCode.corrupt_message, "empty record set")
     try:
@@ -125,13 +126,12 @@ def _check_batch(header: BatchHeader) -> None:
                              f"in record batch with producerId {header.producer_id}")
 
 
-def _walk_records(payload: bytes | bytearray, header: BatchHeader,
+def _walk_records(payload: Payload, header: BatchHeader,
                   policy: RecordPolicy) -> record_walk.RecordsSummary:
     body: bytes | memoryview = memoryview(payload)[HEADER_SIZE:header.size]
     if header.codec != Codec.NONE:
         try:
-            body = compression.decompress(header.codec, bytes(body),
-                                          policy.decompression_max_bytes)
+            body = compression.decompress(header.codec, body, policy.decompression_max_bytes)
         except compression.DecompressionError as exc:
             raise InvalidProduce(ErrorCode.corrupt_message, f"cannot decompress the batch: {exc}") from None
     try:
@@ -146,7 +146,7 @@ def _walk_records(payload: bytes | bytearray, header: BatchHeader,
     return summary
 
 
-def _check_timestamps(payload: bytes | bytearray, header: BatchHeader, summary: record_walk.RecordsSummary,
+def _check_timestamps(payload: Payload, header: BatchHeader, summary: record_walk.RecordsSummary,
                       policy: RecordPolicy, now_ms: int) -> None:
     if header.base_timestamp == NO_TIMESTAMP:
         return
@@ -161,7 +161,7 @@ def _check_timestamps(payload: bytes | bytearray, header: BatchHeader, summary: 
                          errors)
 
 
-def _timestamp_errors(payload: bytes | bytearray, policy: RecordPolicy, earliest: int,
+def _timestamp_errors(payload: Payload, policy: RecordPolicy, earliest: int,
                       latest: int) -> tuple[tuple[int, str], ...]:
     """Which records are out of bounds (Kafka lists each): decoded only on this error path."""
     found = []
@@ -175,14 +175,16 @@ def _timestamp_errors(payload: bytes | bytearray, policy: RecordPolicy, earliest
     return tuple(found)
 
 
-def _correct_max_timestamp(payload: bytes | bytearray, header: BatchHeader,
+def _correct_max_timestamp(payload: Payload, header: BatchHeader,
                            summary: record_walk.RecordsSummary) -> BatchHeader:
     """Kafka sets a batch's max timestamp from its records; a lying one would mislead the
     time index and ListOffsets by timestamp."""
     if header.base_timestamp == NO_TIMESTAMP:
         return header
     actual = header.base_timestamp + summary.max_timestamp_delta
-    if actual == header.max_timestamp or not isinstance(payload, bytearray):
-        return header
+    if actual == header.max_timestamp or isinstance(payload, bytes) or (
+            isinstance(payload, memoryview) and payload.readonly):
+        return header  # nothing to correct, or a buffer that cannot be patched
     patch_max_timestamp(payload, 0, header.size, actual)
     return header._replace(max_timestamp=actual, crc=crc_of(payload, 0, header.size))
+

@@ -50,7 +50,7 @@ class KafkaConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer = "?"
         self.ip = "?"
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[memoryview] = deque()  # frames (see FrameDecoder)
         self._worker: asyncio.Task[None] | None = None
         self._can_write = asyncio.Event()
         self._can_write.set()
@@ -106,7 +106,7 @@ class KafkaConnection(asyncio.Protocol):
             return
         self._enqueue(frames)
 
-    def _enqueue(self, frames: list[bytes]) -> None:
+    def _enqueue(self, frames: list[memoryview]) -> None:
         if self._pool:
             self._count_queued(frames)
         self._queue.extend(frames)
@@ -160,7 +160,7 @@ class KafkaConnection(asyncio.Protocol):
                     "requests across all connections would exceed "
                     f"strom.socket.partial.request.max.bytes ({limits.partial_max})")
 
-    def _count_queued(self, frames: list[bytes]) -> None:
+    def _count_queued(self, frames: list[memoryview]) -> None:
         size = sum(map(len, frames))
         self._queued += size
         self.limits.add_queued(size)
@@ -230,7 +230,7 @@ class KafkaConnection(asyncio.Protocol):
                     await self._can_write.wait()
         self.last_done = _monotonic()
 
-    async def _handle(self, frame: bytes) -> bytes | None:
+    async def _handle(self, frame: memoryview) -> bytes | None:
         try:
             request = framing.decode_request(frame)
         except RequestDecodeError as exc:

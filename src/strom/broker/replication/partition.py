@@ -122,9 +122,13 @@ class Partition:
 
     # --- produce ----------------------------------------------------------------------
 
-    def append(self, payload: bytes | None) -> AppendResult:
-        """Append a client's batch after validating every record (see storage.validator)."""
-        buf = bytearray(payload or b"")
+    def append(self, payload: bytes | memoryview | None) -> AppendResult:
+        """Append a client's batch after validating every record (see storage.validator).
+
+        A writable ``payload`` (a slice of the request's frame) is patched and written as
+        it is; anything else is copied into a buffer that can be."""
+        buf = (payload if isinstance(payload, memoryview) and not payload.readonly
+               else bytearray(payload or b""))
         try:
             headers = [validate_client_batch(buf, self.policy.records, self._clock())]
         except InvalidProduce as exc:
@@ -132,7 +136,8 @@ class Partition:
             return AppendResult(exc.error, message=str(exc), record_errors=exc.record_errors)
         return self.append_validated(buf, headers)
 
-    def append_validated(self, buf: bytearray, headers: list[BatchHeader]) -> AppendResult:
+    def append_validated(self, buf: bytearray | memoryview,
+                         headers: list[BatchHeader]) -> AppendResult:
         """Append batches this broker built or already checked (internal topics)."""
         log_append_time = self.policy.records.log_append_time
         append_time = self._clock() if log_append_time else None
