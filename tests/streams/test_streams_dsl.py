@@ -4,6 +4,7 @@ suppression, tables and the stream-table join."""
 
 from __future__ import annotations
 
+import random
 import struct
 
 import pytest
@@ -17,7 +18,6 @@ from strom.streams import (
     StreamsBuilder,
     Suppressed,
     TimeWindows,
-    TopologyError,
     TopologyTestDriver,
     Window,
     Windowed,
@@ -196,10 +196,45 @@ def test_streams_session_windows_merge_and_retract() -> None:
     assert changelog[-1].key == b"u" + struct.pack(">qq", 30, 20)
 
 
-def test_streams_sliding_windows_are_refused_until_built() -> None:
+def _sliding_windows_by_brute_force(times: list[int], d: int) -> dict[Window, int]:
+    """The windows KIP-450 defines over `times` and how many records each holds."""
+    starts = set()
+    for t in times:
+        starts.add(max(0, t - d))  # left window; records before D share [0, D]
+        if any(t < u <= t + d for u in times):
+            starts.add(t + 1)  # right window, once a later record falls into it
+    return {Window(s, s + d): sum(1 for u in times if s <= u <= s + d) for s in starts}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_streams_sliding_windows_hold_exactly_the_records_within_them(seed: int) -> None:
+    rng = random.Random(seed)
+    times = sorted(rng.sample(range(0, 120), 25))
+    if seed % 2:
+        rng.shuffle(times)  # out of order, within the grace
     builder = StreamsBuilder()
-    with pytest.raises(TopologyError, match="sliding"):
-        builder.stream("in").group_by_key().windowed_by(SlidingWindows.of(10))
+    (builder.stream("in", key_serde=S, value_serde=S).group_by_key()
+     .windowed_by(SlidingWindows.of(10, grace_ms=1000)).count("sliding")
+     .to_stream().to("out"))
+    with TopologyTestDriver(builder.build()) as driver:
+        _pipe(driver, "in", [("k", t) for t in times])
+        got = {w.window: n for w, n in driver.get_state_store("sliding").all()}
+        out = driver.create_output_topic("out", TimeWindowedSerde(S, 10), L).read_records_to_list()
+    assert got == _sliding_windows_by_brute_force(times, 10)
+    assert {r.key.window: r.value for r in out} == got  # the last update of each is final
+
+
+def test_streams_sliding_window_output_for_a_small_input() -> None:
+    builder = StreamsBuilder()
+    (builder.stream("in", key_serde=S, value_serde=S).group_by_key()
+     .windowed_by(SlidingWindows.of(10)).count().to_stream().to("out"))
+    with TopologyTestDriver(builder.build()) as driver:
+        _pipe(driver, "in", [("k", 20), ("k", 25), ("k", 50)])
+        out = driver.create_output_topic("out", TimeWindowedSerde(S, 10), L)
+        got = [(r.key.window, r.value, r.timestamp) for r in out.read_records_to_list()]
+    assert got == [(Window(10, 20), 1, 20),                          # 20's left window
+                   (Window(21, 31), 1, 25), (Window(15, 25), 2, 25),  # 20's right, 25's left
+                   (Window(40, 50), 1, 50)]                          # 25's right stays empty
 
 
 def test_streams_table_filter_emits_tombstones_and_to_table() -> None:

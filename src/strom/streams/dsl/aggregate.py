@@ -20,7 +20,7 @@ from typing import Any
 from strom.streams.dsl.change import Change
 from strom.streams.processor import Processor
 from strom.streams.record import Record
-from strom.streams.windows import SessionWindows, TimeWindows, Window, Windowed
+from strom.streams.windows import SessionWindows, SlidingWindows, TimeWindows, Window, Windowed
 
 log = logging.getLogger(__name__)
 
@@ -154,3 +154,151 @@ class SessionAggregateProcessor(Processor):
     def _emit(self, record: Record, session: Windowed, change: Change) -> None:
         self.context.forward(Record(session, change, session.window.end, record.headers,
                                     record.topic, record.partition, record.offset))
+
+
+class _Scan:
+    """What a sliding-window record learns from the windows of its key near its time."""
+
+    def __init__(self) -> None:
+        self.starts: set[int] = set()
+        self.left_agg: tuple[Any, int] | None = None  # the previous record's left window
+        self.right_agg: tuple[Any, int] | None = None  # a window that will be this record's right
+        self.left_exists = False
+        self.right_exists = False
+        self.previous_ts: int | None = None
+        self.combined: tuple[Window, tuple[Any, int]] | None = None  # early records: [0, D]
+
+
+class SlidingWindowAggregateProcessor(Processor):
+    """Sliding windows (Kafka's KStreamSlidingWindowAggregate, KIP-450).
+
+    Every record at t has a *left* window `[t - D, t]`, and a *right* window
+    `[t + 1, t + 1 + D]` that exists only once a later record falls into it; a window holds
+    exactly the records inside it, so the set of windows is that of every distinct
+    combination of records within D of each other. A new record updates the windows that
+    contain it, creates its left window (seeded with the aggregate of the previous
+    record's left window when that one overlaps), the previous record's right window if it
+    now has content, and its own right window if later records exist. Records with
+    t < D share one window `[0, D]`.
+    """
+
+    def __init__(self, store: str, windows: SlidingWindows, initializer: Initializer,
+                 aggregator: Aggregator) -> None:
+        self._store_name = store
+        self._d = windows.time_difference_ms
+        self._grace = windows.grace_ms
+        self._initializer = initializer
+        self._aggregator = aggregator
+        self._observed = -1
+        self.dropped_late = 0
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._store = context.get_state_store(self._store_name)
+
+    def process(self, record: Record) -> None:
+        if record.key is None or record.value is None:
+            return
+        ts = record.timestamp
+        self._observed = max(self._observed, ts)
+        close = self._observed - self._grace
+        if ts + 1 + self._d <= close:
+            self.dropped_late += 1
+            return
+        if ts < self._d:
+            self._process_early(record, close)
+        else:
+            self._process_in_order(record, close)
+
+    def _process_in_order(self, record: Record, close: int) -> None:
+        """Windows newest first, as Kafka does with its stores' backward fetch (which fixes
+        the order of the updates forwarded)."""
+        ts, d = record.timestamp, self._d
+        scan = _Scan()
+        for start, found in reversed(self._fetch(record.key, max(0, ts - 2 * d), ts + 1)):
+            scan.starts.add(start)
+            end = start + d
+            if start == ts + 1:
+                scan.right_exists = True
+            elif end > ts:
+                scan.right_agg = scan.right_agg or found
+                self._update(record, Window(start, end), found, close)
+            elif end == ts:
+                scan.left_exists = True
+                self._update(record, Window(start, end), found, close)
+                if found[1] >= ts:
+                    return  # a record at this very time made every window already
+                scan.previous_ts = found[1]
+            else:
+                scan.left_agg, scan.previous_ts = found, found[1]
+                break
+        self._create_windows(record, close, scan)
+
+    def _create_windows(self, record: Record, close: int, scan: _Scan) -> None:
+        ts, d = record.timestamp, self._d
+        if scan.previous_ts is not None:
+            start = scan.previous_ts + 1
+            if start not in scan.starts and start + d >= ts:
+                self._update(record, Window(start, start + d), (self._initializer(), ts), close,
+                             fresh=True)
+        if not scan.left_exists:
+            seed = (scan.left_agg[0] if scan.left_agg is not None and scan.previous_ts is not None
+                    and ts - d <= scan.previous_ts else self._initializer())
+            self._update(record, Window(ts - d, ts), (seed, ts), close, fresh=True)
+        self._maybe_right_window(record, scan)
+
+    def _maybe_right_window(self, record: Record, scan: _Scan) -> None:
+        ts = record.timestamp
+        if not scan.right_exists and scan.right_agg is not None and scan.right_agg[1] > ts:
+            window = Window(ts + 1, ts + 1 + self._d)
+            value, timestamp = scan.right_agg
+            self._store.put(record.key, value, window.start, timestamp)
+            self._forward(record, window, Change(value, None), timestamp)
+
+    def _process_early(self, record: Record, close: int) -> None:
+        ts, d = record.timestamp, self._d
+        scan = _Scan()
+        for start, found in self._fetch(record.key, 0, ts + 1):
+            scan.starts.add(start)
+            if start == 0:
+                scan.combined = (Window(0, d), found)
+                if found[1] < ts:
+                    scan.previous_ts = found[1]
+            elif start <= ts:
+                scan.right_agg = found
+                self._update(record, Window(start, start + d), found, close)
+            else:
+                scan.right_exists = True
+        if scan.right_agg is None and scan.combined is not None and scan.combined[1][1] > ts:
+            scan.right_agg = scan.combined[1]
+        self._maybe_right_window(record, scan)
+        if scan.previous_ts is not None and scan.previous_ts + 1 not in scan.starts:
+            start = scan.previous_ts + 1
+            self._update(record, Window(start, start + d), (self._initializer(), ts), close,
+                         fresh=True)
+        if scan.combined is None:
+            self._update(record, Window(0, d), (self._initializer(), ts), close, fresh=True)
+        else:
+            self._update(record, scan.combined[0], scan.combined[1], close)
+
+    def _fetch(self, key: Any, time_from: int, time_to: int) -> list[tuple[int, tuple[Any, int]]]:
+        found: list[tuple[int, tuple[Any, int]]] = self._store.fetch_range_with_timestamps(
+            key, time_from, time_to)
+        return found
+
+    def _update(self, record: Record, window: Window, current: tuple[Any, int],
+                close: int, fresh: bool = False) -> None:
+        """Add the record to `window` (holding `current`); `fresh`: a window made now."""
+        if window.end < close:  # sliding windows include their end
+            self.dropped_late += 1
+            return
+        old, old_ts = current
+        new = self._aggregator(record.key, record.value, old)
+        timestamp = max(record.timestamp, old_ts)
+        self._store.put(record.key, new, window.start, timestamp)
+        self._forward(record, window, Change(new, None if fresh else old), timestamp)
+
+    def _forward(self, record: Record, window: Window, change: Change, timestamp: int) -> None:
+        self.context.forward(Record(Windowed(record.key, window), change, timestamp,
+                                    record.headers, record.topic, record.partition,
+                                    record.offset))

@@ -15,6 +15,7 @@ from strom.streams.dsl.aggregate import (
     Initializer,
     Merger,
     SessionAggregateProcessor,
+    SlidingWindowAggregateProcessor,
     StreamAggregateProcessor,
     WindowAggregateProcessor,
     reducer_as_aggregator,
@@ -91,11 +92,15 @@ class GroupedStream:
 
     def windowed_by(self, windows: TimeWindows | SessionWindows | SlidingWindows
                     ) -> TimeWindowedStream | SessionWindowedStream:
+        """Windows per key: tumbling/hopping (`TimeWindows`), sliding (`SlidingWindows`,
+        windows of `time_difference_ms` keyed like time windows), or sessions."""
         if isinstance(windows, TimeWindows):
             return TimeWindowedStream(self, windows)
         if isinstance(windows, SessionWindows):
             return SessionWindowedStream(self, windows)
-        raise TopologyError("sliding-window aggregation is not built yet (planned)")
+        if isinstance(windows, SlidingWindows):
+            return TimeWindowedStream(self, windows)
+        raise TopologyError(f"unknown windows: {windows!r}")
 
 
 class _Windowed:
@@ -121,7 +126,9 @@ class _Windowed:
 
 
 class TimeWindowedStream(_Windowed):
-    def __init__(self, grouped: GroupedStream, windows: TimeWindows) -> None:
+    """Tumbling, hopping or sliding windows: keys are `Windowed` with a fixed size."""
+
+    def __init__(self, grouped: GroupedStream, windows: TimeWindows | SlidingWindows) -> None:
         super().__init__(grouped)
         self.windows = windows
 
@@ -138,15 +145,24 @@ class TimeWindowedStream(_Windowed):
         spec = Materialized.of(materialized)
         windows, key_serde = self.windows, spec.key_serde or self.grouped.key_serde
         name = spec.name or self.builder.namer.name("KSTREAM-AGGREGATE-STATE-STORE-")
+        size = (windows.size_ms if isinstance(windows, TimeWindows)
+                else windows.time_difference_ms)
         store = Stores.window(name, key_serde, spec.value_serde,
                               retention_ms=spec.retention_ms or windows.retention_ms(),
-                              window_size_ms=windows.size_ms, persistent=spec.persistent,
+                              window_size_ms=size, persistent=spec.persistent,
                               logging=spec.logging, changelog_config=spec.changelog_config)
-        node = self.grouped._aggregate_node(
-            store, lambda: WindowAggregateProcessor(name, windows, initializer, aggregator),
-            "KSTREAM-AGGREGATE-")
-        serde = TimeWindowedSerde(key_serde, windows.size_ms)
+        node = self.grouped._aggregate_node(store, self._supplier(name, initializer, aggregator),
+                                            "KSTREAM-AGGREGATE-")
+        serde = TimeWindowedSerde(key_serde, size)
         return self._table(node, name, serde, spec.value_serde, windows.grace_ms)
+
+
+    def _supplier(self, store: str, initializer: Initializer,
+                  aggregator: Aggregator) -> ProcessorSupplier:
+        windows = self.windows
+        if isinstance(windows, TimeWindows):
+            return lambda: WindowAggregateProcessor(store, windows, initializer, aggregator)
+        return lambda: SlidingWindowAggregateProcessor(store, windows, initializer, aggregator)
 
 
 class SessionWindowedStream(_Windowed):

@@ -12,6 +12,7 @@ partition count is an error too: its partitions would not match the tasks.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from strom.client import KafkaClients
@@ -103,3 +104,20 @@ def create_internal_topics(clients: KafkaClients, topology: Topology, applicatio
                 raise StreamsError(f"changelog {name!r} has {existing} partitions, the "
                                    f"application needs {partitions}; reset the application")
         the_plan.partitions[name] = partitions
+    _await_metadata(clients, the_plan)
+
+
+def _await_metadata(clients: KafkaClients, the_plan: Plan) -> None:
+    """Until the cluster's metadata shows every topic with its partitions: a consumer that
+    subscribes to a topic its metadata lacks is not assigned it until the next refresh
+    (librdkafka: every 5 minutes)."""
+    deadline = time.monotonic() + clients.timeout
+    while True:
+        found = clients.list_topics().topics
+        missing = [name for name, count in the_plan.partitions.items()
+                   if name not in found or len(found[name].partitions) < count]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise StreamsError(f"topics not in the cluster's metadata: {missing}")
+        time.sleep(0.1)

@@ -71,6 +71,19 @@ class WindowStore(LoggedStore):
             found.append((start, self.value_serde.deserialize(self.topic, unstamped(data)[0])))
         return found
 
+    def fetch_range_with_timestamps(self, key: Any, time_from: int, time_to: int
+                                    ) -> list[tuple[int, tuple[Any, int]]]:
+        """(window start, (value, timestamp)) of `key` in the range, by time."""
+        raw_key = self._key(key)
+        found = []
+        for store_key, data in self._scan_key(raw_key, time_from):
+            _, start, _ = split_window_key(store_key)
+            if start > time_to:
+                break
+            value, timestamp = unstamped(data)
+            found.append((start, (self.value_serde.deserialize(self.topic, value), timestamp)))
+        return found
+
     def fetch_all(self, time_from: int = 0, time_to: int | None = None
                   ) -> list[tuple[Windowed, Any]]:
         """Every window with a start in the range, by key then time."""
