@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from strom.cluster.store import MetadataError
     from strom.config.broker import BrokerConfig
     from strom.coordinator.group.coordinator import GroupCoordinator
+    from strom.coordinator.transaction.coordinator import TransactionCoordinator
     from strom.storage import LogManager
 
 
@@ -69,6 +70,19 @@ class GroupCoordination(Protocol):
     def coordinator(self) -> GroupCoordinator: ...
 
     def coordinator_for(self, group_id: str) -> tuple[ErrorCode, int]: ...
+
+
+class TransactionCoordination(Protocol):
+    """Transactions: the coordinator, where a transactional id's coordinator lives, and
+    KIP-890 verification of a transactional batch for the partition side."""
+
+    @property
+    def coordinator(self) -> TransactionCoordinator: ...
+
+    def coordinator_for(self, transactional_id: str) -> tuple[ErrorCode, int]: ...
+
+    async def verify_partition(self, transactional_id: str, producer_id: int,
+                               producer_epoch: int, topic: str, partition: int) -> ErrorCode: ...
 
 
 class TopicAdministration(Protocol):
@@ -175,3 +189,4 @@ class Services:
     admin: TopicAdministration
     metrics: RequestMetrics
     producer_ids: ProducerIds
+    transactions: TransactionCoordination | None = None  # None: no coordinator (tests)

@@ -40,6 +40,7 @@ from strom.storage.files import (
     SWAP_SUFFIX,
     TIME_INDEX_SUFFIX,
     TMP_SUFFIX,
+    TXN_INDEX_SUFFIX,
     fsync_dir,
     parse_segment_name,
 )
@@ -202,11 +203,12 @@ def _list_segments(dir: Path) -> tuple[list[int], set[int]]:
         base, suffix = parsed
         if suffix == LOG_SUFFIX:
             logs.add(base)
-        elif suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+        elif suffix in (INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
             indexes.setdefault(base, set()).add(suffix)
     for base, suffixes in indexes.items():
         if base not in logs:
             for suffix in suffixes:
                 (dir / f"{base:020d}{suffix}").unlink(missing_ok=True)
-    missing = {base for base in logs if len(indexes.get(base, ())) < 2}
+    missing = {base for base in logs
+               if not {INDEX_SUFFIX, TIME_INDEX_SUFFIX} <= indexes.get(base, set())}
     return sorted(logs), missing

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -38,12 +39,13 @@ from kio.schema.errors import ErrorCode
 
 from strom.protocol import records
 from strom.protocol.records import BatchHeader
-from strom.storage import producer_snapshot
+from strom.storage import markers, producer_snapshot
 from strom.storage.config import LogConfig
 from strom.storage.errors import KafkaStorageError, OffsetOutOfRange, StorageError
 from strom.storage.leader_epoch import LeaderEpochCache
 from strom.storage.log import AppendInfo, Log, ReadResult
 from strom.storage.producer_state import Duplicate, ProducerStateManager, SequenceError
+from strom.storage.txn_index import AbortedTransactions, AbortedTxn
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,17 @@ class TimestampOffset(NamedTuple):
 NOT_FOUND = TimestampOffset(-1, -1)
 
 
+class ProducerView(NamedTuple):
+    """One producer as DescribeProducers reports it (-1: unknown or none)."""
+
+    producer_id: int
+    producer_epoch: int
+    last_sequence: int
+    last_timestamp: int
+    coordinator_epoch: int
+    current_txn_start_offset: int
+
+
 class PartitionLog:
     """`Log` + leader-epoch cache + producer state, kept consistent on every change."""
 
@@ -76,8 +89,13 @@ class PartitionLog:
         self._snapshot_lock = threading.Lock()
         self._generation = 0  # bumped by every truncation: older snapshots are stale
         self._producers_dirty = False
-        log_.on_log_start_moved = self._epochs.truncate_from_start
+        self.aborted = AbortedTransactions(log_.dir, [s.base_offset for s in log_.segments])
+        log_.on_log_start_moved = self._log_start_moved
         self._rebuild_producer_state()
+
+    def _log_start_moved(self, offset: int) -> None:
+        self._epochs.truncate_from_start(offset)
+        self.aborted.drop_below(offset)
 
     # -- what others read --------------------------------------------------------------
 
@@ -144,16 +162,60 @@ class PartitionLog:
                 duplicate = found
         return duplicate
 
+    def append_marker(self, producer_id: int, producer_epoch: int, committed: bool,
+                      coordinator_epoch: int, *, leader_epoch: int, timestamp_ms: int
+                      ) -> AppendInfo:
+        """Write a transaction marker (WriteTxnMarkers on the leader): the producer's
+        transaction in this partition ends, committed or aborted.
+
+        Refused (`SequenceError`) from an older producer epoch or an older coordinator.
+        """
+        self.producers.check_marker(producer_id, producer_epoch, coordinator_epoch)
+        buf = bytearray(markers.build(producer_id, producer_epoch, committed,
+                                      coordinator_epoch, timestamp_ms))
+        info = self.log.append_as_leader(buf, records.validate_batches(buf),
+                                         leader_epoch=leader_epoch)
+        self._epochs.assign(leader_epoch, info.first_offset)
+        self._complete(producer_id, producer_epoch,
+                       markers.Marker(committed, coordinator_epoch), info.first_offset,
+                       timestamp_ms)
+        return info
+
+    def _complete(self, producer_id: int, producer_epoch: int, marker: markers.Marker,
+                  offset: int, timestamp: int) -> None:
+        """A marker at ``offset``: end the transaction; index it if it aborted."""
+        first = self.producers.complete_txn(producer_id, producer_epoch,
+                                            marker.coordinator_epoch, timestamp)
+        self._producers_dirty = True
+        if marker.committed or first is None:
+            return
+        unstable = self.producers.first_unstable_offset()
+        entry = AbortedTxn(offset, producer_id, first,
+                           offset + 1 if unstable is None else unstable)
+        bases = [s.base_offset for s in self.log.segments]
+        self.aborted.add(entry, bases[max(bisect_right(bases, offset) - 1, 0)])
+
     def append_as_follower(self, data: bytes) -> None:
         """Append what the leader sent (offsets and epochs already assigned)."""
         if not data:
             return
         self.log.append_as_follower(data)
-        for _, header in records.scan_batches(data):
+        for pos, header in records.scan_batches(data):
             self._epochs.assign(header.partition_leader_epoch, header.base_offset)
-            if header.producer_id >= 0:
-                self.producers.record(header, header.base_offset, header.max_timestamp)
-                self._producers_dirty = True
+            self._record(header, data, pos)
+
+    def _record(self, header: BatchHeader, data: bytes | memoryview, pos: int) -> None:
+        """Producer state (and the aborted index) for a batch already in the log."""
+        if header.producer_id < 0:
+            return
+        if header.is_control:
+            marker = markers.parse(memoryview(data)[pos : pos + header.size])
+            if marker is not None:
+                self._complete(header.producer_id, header.producer_epoch, marker,
+                               header.base_offset, header.max_timestamp)
+            return
+        self.producers.record(header, header.base_offset, header.max_timestamp)
+        self._producers_dirty = True
 
     # -- truncation and the log start ---------------------------------------------------
 
@@ -164,6 +226,8 @@ class PartitionLog:
             return False
         self.log.truncate_to(max(offset, self.log.log_start_offset))
         self._epochs.truncate_from_end(self.log.log_end_offset)
+        self.aborted.truncate_from(self.log.log_end_offset,
+                                   [s.base_offset for s in self.log.segments])
         with self._snapshot_lock:
             self._generation += 1
             self.producers.truncate()
@@ -176,6 +240,7 @@ class PartitionLog:
         start): no epoch, no producer and no snapshot survives."""
         self.log.truncate_fully_and_start_at(offset)
         self._epochs.clear()
+        self.aborted.truncate_from(0, [offset])
         with self._snapshot_lock:
             self._generation += 1
             self.producers.truncate()
@@ -207,9 +272,25 @@ class PartitionLog:
                              min_one_batch=min_one_batch)
 
     def last_stable_offset(self, high_watermark: int) -> int:
-        """Where read_committed consumers stop: the high watermark while no transaction
-        can be open (transactions are not supported yet)."""
-        return high_watermark
+        """Where read_committed consumers stop: the first offset of the oldest open
+        transaction, or the high watermark when none is open below it."""
+        unstable = self.producers.first_unstable_offset()
+        return high_watermark if unstable is None else min(unstable, high_watermark)
+
+    def producer_states(self) -> list[ProducerView]:
+        """DescribeProducers' view of every producer tracked here."""
+        views = []
+        for pid, entry in self.producers.producers.items():
+            last = entry.batches[-1] if entry.batches else None
+            views.append(ProducerView(pid, entry.epoch, last.last_seq if last else -1,
+                                      entry.last_timestamp, entry.coordinator_epoch,
+                                      entry.txn_first_offset))
+        return views
+
+    def aborted_transactions(self, start: int, end: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of the aborted transactions a read_committed fetch
+        of [start, end) must report."""
+        return [(e.producer_id, e.first_offset) for e in self.aborted.overlapping(start, end)]
 
     def list_offset(self, timestamp: int, high_watermark: int) -> TimestampOffset:
         """ListOffsets for one partition: a special timestamp (LATEST, EARLIEST, ...) or
@@ -267,9 +348,9 @@ class PartitionLog:
             except (OffsetOutOfRange, StorageError):  # damage was logged; never brick a start
                 break
             last = offset
-            for _, header in records.scan_batches(chunk, verify_crc=True):
+            for pos, header in records.scan_batches(chunk, verify_crc=True):
                 if header.next_offset > offset and header.last_offset_delta >= 0:
-                    self.producers.record(header, header.base_offset, header.max_timestamp)
+                    self._record(header, chunk, pos)
                 last = header.next_offset
             if last <= offset:
                 break
@@ -304,6 +385,11 @@ class PartitionLog:
             with self._snapshot_lock:
                 if generation != self._generation:
                     return  # truncated since: the state captured is no longer the log's
+                try:  # markers the snapshot covers are then found in the index files
+                    self.aborted.sync()
+                except OSError as exc:
+                    self.log.io_failed(exc, "syncing the aborted-transaction index")
+                    return
                 self._write_snapshot(offset, entries)
 
         return write
@@ -324,6 +410,7 @@ __all__ = [
     "NOT_FOUND",
     "Duplicate",
     "PartitionLog",
+    "ProducerView",
     "SequenceError",
     "TimestampOffset",
 ]

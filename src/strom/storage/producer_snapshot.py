@@ -40,6 +40,8 @@ class SnapshotEntry:
     last_offset: int
     offset_delta: int
     timestamp: int
+    coordinator_epoch: int = -1
+    txn_first_offset: int = -1  # the open transaction's first offset; -1: none
 
 
 def _path(directory: Path, offset: int) -> Path:
@@ -58,7 +60,7 @@ def snapshot_offsets(directory: Path) -> list[int]:
 def write(directory: Path, offset: int, entries: list[SnapshotEntry]) -> None:
     body = _COUNT.pack(len(entries)) + b"".join(
         _ENTRY.pack(e.producer_id, e.epoch, e.last_sequence, e.last_offset, e.offset_delta,
-                    e.timestamp, -1, -1)
+                    e.timestamp, e.coordinator_epoch, e.txn_first_offset)
         for e in entries
     )
     data = _HEAD.pack(VERSION, crc32c.crc32c(body)) + body
@@ -107,8 +109,9 @@ def _read(path: Path) -> list[SnapshotEntry] | None:
         return None
     entries = []
     for i in range(count):
-        pid, epoch, seq, last, delta, ts, _, _ = _ENTRY.unpack_from(
+        pid, epoch, seq, last, delta, ts, coordinator_epoch, txn_first = _ENTRY.unpack_from(
             body, _COUNT.size + i * _ENTRY.size
         )
-        entries.append(SnapshotEntry(pid, epoch, seq, last, delta, ts))
+        entries.append(SnapshotEntry(pid, epoch, seq, last, delta, ts, coordinator_epoch,
+                                     txn_first))
     return entries

@@ -48,6 +48,7 @@ class ProducerEntry:
     batches: deque[BatchMeta] = field(default_factory=lambda: deque(maxlen=DEDUP_WINDOW))
     last_timestamp: int = -1
     txn_first_offset: int = -1  # first offset of an open transaction; -1: none
+    coordinator_epoch: int = -1  # of the last transaction marker written for it
 
     def expired(self, now_ms: int, expiration_ms: int) -> bool:
         """Kafka's rule: idle for the expiration and no transaction open (an open
@@ -79,6 +80,42 @@ class Duplicate:
 class ProducerStateManager:
     def __init__(self) -> None:
         self.producers: dict[int, ProducerEntry] = {}
+        self.ongoing: dict[int, int] = {}  # pid -> first offset of its open transaction
+
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the oldest open transaction: read_committed stops there."""
+        return min(self.ongoing.values()) if self.ongoing else None
+
+    def check_marker(self, producer_id: int, producer_epoch: int, coordinator_epoch: int) -> None:
+        """A transaction marker from the coordinator: refused if it comes from an older
+        producer epoch or an older coordinator (a zombie coordinator's late marker)."""
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            return
+        if producer_epoch < entry.epoch:
+            raise SequenceError(ErrorCode.invalid_producer_epoch,
+                                f"marker epoch {producer_epoch} is older than {entry.epoch} "
+                                f"for producer {producer_id}")
+        if coordinator_epoch < entry.coordinator_epoch:
+            raise SequenceError(ErrorCode.transaction_coordinator_fenced,
+                                f"coordinator epoch {coordinator_epoch} is older than "
+                                f"{entry.coordinator_epoch} for producer {producer_id}")
+
+    def complete_txn(self, producer_id: int, producer_epoch: int, coordinator_epoch: int,
+                     timestamp: int) -> int | None:
+        """A marker was appended: the producer's transaction ends here. Returns the
+        transaction's first offset in this partition (None if none was open)."""
+        entry = self.producers.get(producer_id)
+        if entry is None or producer_epoch > entry.epoch:
+            first = entry.txn_first_offset if entry is not None else -1
+            entry = ProducerEntry(epoch=producer_epoch, txn_first_offset=first)
+            self.producers[producer_id] = entry
+        first = entry.txn_first_offset
+        entry.txn_first_offset = -1
+        entry.coordinator_epoch = coordinator_epoch
+        entry.last_timestamp = timestamp
+        self.ongoing.pop(producer_id, None)
+        return first if first >= 0 else None
 
     def check(self, header: BatchHeader) -> Duplicate | None:
         """Validate a batch before append; returns a Duplicate for an already-written one."""
@@ -93,6 +130,10 @@ class ProducerStateManager:
                 f"epoch {header.producer_epoch} is older than {entry.epoch} for producer "
                 f"{header.producer_id}",
             )
+        if entry.txn_first_offset >= 0 and not header.is_transactional:
+            raise SequenceError(ErrorCode.invalid_txn_state,
+                                f"producer {header.producer_id} has a transaction open; "
+                                "a non-transactional batch cannot join it")
         if header.producer_epoch > entry.epoch:
             if header.base_sequence != 0:
                 raise SequenceError(
@@ -119,10 +160,16 @@ class ProducerStateManager:
             return
         entry = self.producers.get(header.producer_id)
         if entry is None or header.producer_epoch > entry.epoch:
-            entry = ProducerEntry(epoch=header.producer_epoch)
+            first = entry.txn_first_offset if entry is not None else -1
+            coordinator_epoch = entry.coordinator_epoch if entry is not None else -1
+            entry = ProducerEntry(epoch=header.producer_epoch, txn_first_offset=first,
+                                  coordinator_epoch=coordinator_epoch)
             self.producers[header.producer_id] = entry
         elif header.producer_epoch < entry.epoch:
             return
+        if header.is_transactional and not header.is_control and entry.txn_first_offset < 0:
+            entry.txn_first_offset = first_offset
+            self.ongoing[header.producer_id] = first_offset
         if header.base_sequence < 0:
             return
         entry.batches.append(
@@ -138,6 +185,7 @@ class ProducerStateManager:
 
     def truncate(self) -> None:
         self.producers.clear()
+        self.ongoing.clear()
 
     def remove_expired(self, now_ms: int, expiration_ms: int) -> int:
         """Forget producers idle for `expiration_ms` (see module docstring); returns how
@@ -151,22 +199,34 @@ class ProducerStateManager:
     def to_snapshot(self) -> list[SnapshotEntry]:
         entries = []
         for pid, entry in self.producers.items():
-            if not entry.batches:
+            if entry.batches:
+                last = entry.batches[-1]
+                seq, offset, delta = last.last_seq, last.last_offset, (
+                    last.last_offset - last.first_offset)
+            elif entry.coordinator_epoch >= 0 or entry.txn_first_offset >= 0:
+                seq, offset, delta = -1, -1, 0  # known only by its transaction markers
+            else:
                 continue
-            last = entry.batches[-1]
-            entries.append(SnapshotEntry(pid, entry.epoch, last.last_seq, last.last_offset,
-                                         last.last_offset - last.first_offset, last.timestamp))
+            entries.append(SnapshotEntry(pid, entry.epoch, seq, offset, delta,
+                                         entry.last_timestamp, entry.coordinator_epoch,
+                                         entry.txn_first_offset))
         return entries
 
     def load_snapshot(self, entries: list[SnapshotEntry]) -> None:
         """Restore the last batch of each producer (the window shrinks to one, as in Kafka)."""
         self.producers.clear()
+        self.ongoing.clear()
         for e in entries:
-            entry = ProducerEntry(epoch=e.epoch, last_timestamp=e.timestamp)
+            entry = ProducerEntry(epoch=e.epoch, last_timestamp=e.timestamp,
+                                  txn_first_offset=e.txn_first_offset,
+                                  coordinator_epoch=e.coordinator_epoch)
             span = e.offset_delta
             first_seq = (e.last_sequence - span) & _INT_MAX if e.last_sequence >= 0 else -1
-            entry.batches.append(
-                BatchMeta(first_seq, e.last_sequence, e.last_offset - span, e.last_offset,
-                          e.timestamp)
-            )
+            if e.last_offset >= 0:
+                entry.batches.append(
+                    BatchMeta(first_seq, e.last_sequence, e.last_offset - span, e.last_offset,
+                              e.timestamp)
+                )
             self.producers[e.producer_id] = entry
+            if e.txn_first_offset >= 0:
+                self.ongoing[e.producer_id] = e.txn_first_offset

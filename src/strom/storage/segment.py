@@ -58,6 +58,7 @@ from strom.storage.files import (
     LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
     TMP_SUFFIX,
+    TXN_INDEX_SUFFIX,
     fsync_dir,
     segment_path,
 )
@@ -605,9 +606,17 @@ class LogSegment:
             with contextlib.suppress(FileNotFoundError):  # sealed and never written
                 os.replace(index.path, target)
             index.path = target
+        with contextlib.suppress(FileNotFoundError):  # aborted transactions, if any
+            os.replace(self.txn_index_path, _with_suffix(self.txn_index_path, suffix))
         target = _with_suffix(self.log_path, suffix)
         os.replace(self.log_path, target)
         self.log_path = target
+
+    @property
+    def txn_index_path(self) -> Path:
+        """``<base>.txnindex`` beside the log file (kept by ``txn_index``)."""
+        return self.log_path.with_name(
+            self.log_path.name.replace(LOG_SUFFIX, TXN_INDEX_SUFFIX, 1))
 
     def delete(self) -> None:
         """Unlink the files, ``.log`` first: a crash midway leaves only orphan indexes."""
@@ -615,6 +624,7 @@ class LogSegment:
         self.log_path.unlink(missing_ok=True)
         self.index.delete()
         self.time_index.delete()
+        self.txn_index_path.unlink(missing_ok=True)
 
 
 def _with_suffix(path: Path, suffix: str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 from kio.schema.errors import ErrorCode
 from prometheus_client import CollectorRegistry
@@ -107,6 +108,19 @@ class _Logs:  # mimics Broker.logs (LogManager): two log dirs, one taken offline
     offline_dirs = {Path("/data/b"): "append failed: No space left on device"}
 
 
+class _Cleaning:
+    """The log cleaner's state as a scrape reads it: one compacted log cleaned once."""
+
+    def __init__(self) -> None:
+        from strom.storage.cleaner_manager import LogCleanState
+
+        self.manager = SimpleNamespace(
+            state={("orders", 0): LogCleanState(dirty_ratio=0.25, last_clean_ms=5000,
+                                                bytes_cleaned=4096, records_removed=7,
+                                                cleans=1)},
+            uncleanable={("bad", 1): "CRC"}, last_run_ms=6000)
+
+
 class _FakeBroker:
     def __init__(self) -> None:
         self.broker_id = 1
@@ -116,6 +130,7 @@ class _FakeBroker:
         self.replicas = _Replicas()
         self.groups = _Groups()
         self.logs = _Logs()
+        self.cleaning = _Cleaning()
         self.connections: set[object] = set()
         self.ready = True
 
@@ -137,3 +152,7 @@ def test_exposition_of_a_broker() -> None:
     assert 'strom_log_dir_offline{log_dir="/data/a"} 0.0' in text
     assert 'strom_log_dir_offline{log_dir="/data/b"} 1.0' in text
     assert "strom_storage_errors_total" in text and "strom_corrupt_batches_total" in text
+    assert 'strom_log_cleaner_dirty_ratio{partition="0",topic="orders"} 0.25' in text
+    assert 'strom_log_cleaner_removed_records_total{partition="0",topic="orders"} 7.0' in text
+    assert "strom_log_cleaner_max_dirty_percent 25.0" in text
+    assert "strom_log_cleaner_uncleanable_partitions 1.0" in text

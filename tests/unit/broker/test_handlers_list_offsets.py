@@ -26,10 +26,15 @@ class FakePartition:
     offsets: dict[int, tuple[int, int]] = field(default_factory=lambda: {
         EARLIEST: (-1, 10), LATEST: (-1, 42), 1_000: (1_002, 17)})
     failure: Exception | None = None
+    last_stable: int = 40  # read_committed consumers see LATEST here
+    asked_committed: list[bool] = field(default_factory=list)
 
-    def list_offset(self, timestamp: int) -> tuple[int, int]:
+    def list_offset(self, timestamp: int, read_committed: bool = False) -> tuple[int, int]:
+        self.asked_committed.append(read_committed)
         if self.failure is not None:
             raise self.failure
+        if read_committed and timestamp == LATEST:
+            return (-1, self.last_stable)
         return self.offsets.get(timestamp, (-1, -1))
 
 
@@ -45,9 +50,10 @@ class FakeDirectory:
         return self.offline.get((topic, index))
 
 
-def _ask(directory: FakeDirectory, version: int, *parts: tuple[int, int, int]) -> list[Any]:
+def _ask(directory: FakeDirectory, version: int, *parts: tuple[int, int, int],
+         isolation: int = 0) -> list[Any]:
     """(partition, timestamp, current leader epoch) of topic "t" -> response partitions."""
-    body = request(LIST_OFFSETS, version, replica_id=-1, isolation_level=0, topics=[
+    body = request(LIST_OFFSETS, version, replica_id=-1, isolation_level=isolation, topics=[
         {"name": "t", "partitions": [
             {"partition_index": p, "timestamp": ts, "current_leader_epoch": epoch,
              "max_num_offsets": 1} for p, ts, epoch in parts]}])
@@ -69,6 +75,14 @@ def test_earliest_latest_and_by_timestamp(version: int) -> None:
     assert (int(none.timestamp), int(none.offset)) == (-1, -1)
     if version >= 4:
         assert int(latest.leader_epoch) == 5
+
+
+def test_read_committed_asks_for_the_last_stable_offset() -> None:
+    partition = FakePartition()
+    [latest] = _ask(FakeDirectory({("t", 0): partition}), 4, (0, LATEST, -1), isolation=1)
+    assert int(latest.offset) == 40 and partition.asked_committed == [True]
+    [latest] = _ask(FakeDirectory({("t", 0): partition}), 4, (0, LATEST, -1))
+    assert int(latest.offset) == 42 and partition.asked_committed == [True, False]
 
 
 def test_errors_per_partition() -> None:

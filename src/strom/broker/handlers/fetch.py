@@ -116,7 +116,8 @@ class _FetchPlan:
             return _empty(part.partition, epoch_error)
         limit = min(int(part.partition_max_bytes), max(remaining, 0))
         result = partition.read(int(part.fetch_offset), limit, min_one_batch=first,
-                                up_to_log_end=self.replica_id >= 0)
+                                up_to_log_end=self.replica_id >= 0,
+                                read_committed=self.isolation == READ_COMMITTED)
         code = result.error
         if code == ErrorCode.kafka_storage_error and self.ctx.api_version <= 5:
             code = ErrorCode.not_leader_or_follower  # Kafka's down-conversion: v5- clients
@@ -124,7 +125,8 @@ class _FetchPlan:
         entry["last_stable_offset"] = result.last_stable_offset
         entry["records"] = result.records
         if self.isolation == READ_COMMITTED:
-            entry["aborted_transactions"] = []
+            entry["aborted_transactions"] = [{"producer_id": pid, "first_offset": first}
+                                             for pid, first in result.aborted]
         return entry
 
 

@@ -17,8 +17,10 @@ from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 from strom.storage.errors import CorruptLog, KafkaStorageError
 
+READ_COMMITTED = 1
 
-def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
+
+def _answer(ctx: RequestContext, topic: str, part: Any, read_committed: bool) -> dict[str, Any]:
     entry: dict[str, Any] = {"partition_index": part.partition_index, "error_code": NONE,
                              "timestamp": -1, "offset": -1, "leader_epoch": -1}
     partition, code = leader_partition(ctx, topic, part.partition_index,
@@ -27,7 +29,7 @@ def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
         entry["error_code"] = code
         return entry
     try:
-        ts, offset = partition.list_offset(int(part.timestamp))
+        ts, offset = partition.list_offset(int(part.timestamp), read_committed)
     except KafkaStorageError:  # the log dir is offline: any query, as in Kafka
         entry["error_code"] = ErrorCode.kafka_storage_error
         return entry
@@ -41,7 +43,8 @@ def _answer(ctx: RequestContext, topic: str, part: Any) -> dict[str, Any]:
 @dispatch.handles(ApiKey.LIST_OFFSETS, 1, 10)
 async def handle(ctx: RequestContext, request: Any) -> Any:
     topics = []
+    read_committed = int(getattr(request, "isolation_level", 0)) == READ_COMMITTED
     for topic_req in request.topics:
-        parts = [_answer(ctx, topic_req.name, p) for p in topic_req.partitions]
+        parts = [_answer(ctx, topic_req.name, p, read_committed) for p in topic_req.partitions]
         topics.append({"name": topic_req.name, "partitions": parts})
     return build(ctx.response_type(), topics=topics)

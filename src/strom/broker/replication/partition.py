@@ -34,6 +34,7 @@ from strom.storage.errors import CorruptLog, KafkaStorageError, StorageError
 from strom.storage.partition_log import (
     Duplicate,
     PartitionLog,
+    ProducerView,
     SequenceError,
     TimestampOffset,
 )
@@ -68,6 +69,8 @@ class ReadResult:
     last_stable_offset: int
     log_start_offset: int
     records: bytes
+    # read_committed: (producer id, first offset) of aborted transactions in the range
+    aborted: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass
@@ -326,11 +329,15 @@ class Partition:
     # --- fetch ------------------------------------------------------------------------
 
     def read(self, offset: int, max_bytes: int, *, min_one_batch: bool = True,
-             up_to_log_end: bool = False) -> ReadResult:
-        """Consumers read below the high watermark; followers (`up_to_log_end`) to the end."""
+             up_to_log_end: bool = False, read_committed: bool = False) -> ReadResult:
+        """Consumers read below the high watermark, read_committed ones below the last
+        stable offset (and learn the aborted transactions there); followers
+        (`up_to_log_end`) to the end."""
         hw = self.high_watermark
+        lso = self._plog.last_stable_offset(hw)
+        bound = None if up_to_log_end else (lso if read_committed else hw)
         try:
-            result = self._plog.read(offset, max_bytes, max_offset=None if up_to_log_end else hw,
+            result = self._plog.read(offset, max_bytes, max_offset=bound,
                                      min_one_batch=min_one_batch)
             data = result.data
             error = ErrorCode.none
@@ -340,12 +347,43 @@ class Partition:
             data, error = b"", ErrorCode.kafka_storage_error
         except CorruptLog:  # logged with file and position by the log
             data, error = b"", ErrorCode.corrupt_message
-        return ReadResult(error, hw, self._plog.last_stable_offset(hw), self.log_start_offset,
-                          data)
+        aborted: tuple[tuple[int, int], ...] = ()
+        if read_committed and data:
+            aborted = tuple(self._plog.aborted_transactions(offset, lso))
+        return ReadResult(error, hw, lso, self.log_start_offset, data, aborted)
 
-    def list_offset(self, timestamp: int) -> TimestampOffset:
-        """ListOffsets (see `PartitionLog.list_offset`), bounded by the high watermark."""
-        return self._plog.list_offset(timestamp, self.high_watermark)
+    def list_offset(self, timestamp: int, read_committed: bool = False) -> TimestampOffset:
+        """ListOffsets (see `PartitionLog.list_offset`), bounded by the high watermark or,
+        for read_committed, the last stable offset."""
+        bound = self.high_watermark
+        if read_committed:
+            bound = self._plog.last_stable_offset(bound)
+        return self._plog.list_offset(timestamp, bound)
+
+    @property
+    def last_stable_offset(self) -> int:
+        return self._plog.last_stable_offset(self.high_watermark)
+
+    # --- transactions -------------------------------------------------------------------
+
+    def append_marker(self, producer_id: int, producer_epoch: int, committed: bool,
+                      coordinator_epoch: int) -> AppendResult:
+        """WriteTxnMarkers on the leader: end the producer's transaction here."""
+        try:
+            info = self._plog.append_marker(producer_id, producer_epoch, committed,
+                                            coordinator_epoch, leader_epoch=self.leader_epoch,
+                                            timestamp_ms=self._clock())
+        except SequenceError as exc:
+            return AppendResult(exc.error, message=str(exc))
+        except KafkaStorageError as exc:
+            return AppendResult(ErrorCode.kafka_storage_error, message=str(exc))
+        self.maybe_advance_high_watermark()
+        self._wake_waiters()
+        return AppendResult(base_offset=info.first_offset, log_start_offset=self.log_start_offset)
+
+    def producer_states(self) -> list[ProducerView]:
+        """DescribeProducers: every producer this replica tracks."""
+        return self._plog.producer_states()
 
     def wait_for_append(self) -> asyncio.Future[None]:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
