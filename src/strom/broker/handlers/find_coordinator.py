@@ -1,9 +1,8 @@
 """FindCoordinator (10): which broker coordinates a group (or a transactional id).
 
-Group coordinators are found by hashing the group id onto `__consumer_offsets`, created
-on first use. Transaction coordinators do not exist yet, so transactional lookups are
-refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which clients treat as fatal with a
-clear message, rather than COORDINATOR_NOT_AVAILABLE, which they would retry forever.
+Group coordinators are found by hashing the group id onto `__consumer_offsets`, and
+transaction coordinators by hashing the transactional id onto `__transaction_state`
+(each topic created on first use); the coordinator is the partition's leader.
 """
 
 from __future__ import annotations
@@ -22,9 +21,7 @@ GROUP, TRANSACTION = 0, 1
 def _find(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1}
     if key_type == TRANSACTION:
-        entry.update(error_code=ErrorCode.transactional_id_authorization_failed,
-                     error_message="Transactions are not supported by this broker yet")
-        return entry
+        return _find_transaction(ctx, key, entry)
     if key_type != GROUP:
         entry.update(error_code=ErrorCode.invalid_request,
                      error_message=f"Unknown coordinator key type {key_type}")
@@ -32,7 +29,22 @@ def _find(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     if not key:
         entry.update(error_code=ErrorCode.invalid_group_id, error_message="Empty group id")
         return entry
-    error, leader = ctx.groups.coordinator_for(key)
+    return _answer(ctx, entry, *ctx.groups.coordinator_for(key))
+
+
+def _find_transaction(ctx: RequestContext, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+    txns = ctx.services.transactions
+    if not key:
+        entry.update(error_code=ErrorCode.invalid_request,
+                     error_message="Empty transactional id")
+        return entry
+    if txns is None:
+        return _answer(ctx, entry, ErrorCode.coordinator_not_available, -1)
+    return _answer(ctx, entry, *txns.coordinator_for(key))
+
+
+def _answer(ctx: RequestContext, entry: dict[str, Any], error: ErrorCode, leader: int
+            ) -> dict[str, Any]:
     broker = ctx.metadata.image().brokers.get(leader)
     if error != ErrorCode.none or broker is None:
         entry.update(error_code=ErrorCode.coordinator_not_available,

@@ -34,17 +34,22 @@ async def offset_commit(ctx: RequestContext, request: Any) -> Any:
     ])
 
 
-def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool) -> dict[str, Any]:
+def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool,
+                 require_stable: bool = False) -> dict[str, Any]:
     wanted = None if topics is None else [(t.name, list(t.partition_indexes)) for t in topics]
     error, offsets = ctx.groups.coordinator.fetch(group_id, wanted)
+    # transactional offsets not decided yet: a require_stable fetch is told to retry
+    unstable = ctx.groups.coordinator.unstable(group_id) if require_stable else set()
     by_topic: dict[str, list[dict[str, Any]]] = {}
-    for (topic, partition), committed in sorted(offsets.items()):
+    for (topic, partition), found in sorted(offsets.items()):
+        held = (topic, partition) in unstable
+        committed = None if held else found
         by_topic.setdefault(topic, []).append({
             "partition_index": partition,
             "committed_offset": committed.offset if committed else -1,
             "committed_leader_epoch": committed.leader_epoch if committed else -1,
             "metadata": committed.metadata if committed else "",
-            "error_code": ErrorCode.none,
+            "error_code": ErrorCode.unstable_offset_commit if held else ErrorCode.none,
         })
     return {"group_id": group_id, "error_code": error,
             "topics": [{"name": name, "partitions": parts} for name, parts in by_topic.items()]}
@@ -53,9 +58,11 @@ def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool) 
 @dispatch.handles(ApiKey.OFFSET_FETCH, 1, 9)
 async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
     if ctx.api_version >= 8:
-        groups = [_fetch_group(ctx, g.group_id, g.topics, True) for g in request.groups]
+        stable = bool(request.require_stable)
+        groups = [_fetch_group(ctx, g.group_id, g.topics, True, stable) for g in request.groups]
         return ctx.respond(groups=groups)
-    result = _fetch_group(ctx, request.group_id, request.topics, False)
+    result = _fetch_group(ctx, request.group_id, request.topics, False,
+                          bool(getattr(request, "require_stable", False)))
     return ctx.respond(topics=result["topics"], error_code=result["error_code"])
 
 

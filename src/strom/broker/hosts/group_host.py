@@ -42,23 +42,25 @@ MAX_CORRUPT_SKIP = 10_000  # offsets tried past a corrupt stored batch before gi
 class PartitionOffsetsLog:
     """`OffsetsLog` over the broker's own `__consumer_offsets` partitions."""
 
-    def __init__(self, partitions: PartitionDirectory, clock: Callable[[], int]) -> None:
+    def __init__(self, partitions: PartitionDirectory, clock: Callable[[], int],
+                 topic: str = OFFSETS_TOPIC) -> None:
         self.partitions = partitions
         self.clock = clock
+        self.topic = topic  # the transaction coordinator reads __transaction_state alike
 
     def append(self, partition: int, entries: list[tuple[bytes, bytes | None]]) -> ErrorCode:
-        target = self.partitions.get(OFFSETS_TOPIC, partition)
+        target = self.partitions.get(self.topic, partition)
         if target is None or not target.is_leader:
             return ErrorCode.not_coordinator
         batch = records.encode_batch(list(entries), timestamp_ms=self.clock())
         result = target.append(batch)
         if result.error != ErrorCode.none:
-            log.error("cannot write to %s-%d: %s", OFFSETS_TOPIC, partition, result.message)
+            log.error("cannot write to %s-%d: %s", self.topic, partition, result.message)
             return ErrorCode.coordinator_not_available
         return ErrorCode.none
 
     async def wait_durable(self, partition: int) -> ErrorCode:
-        target = self.partitions.get(OFFSETS_TOPIC, partition)
+        target = self.partitions.get(self.topic, partition)
         if target is None or not target.is_leader:
             return ErrorCode.not_coordinator
         waiter = target.wait_for_high_watermark(target.log.log_end_offset)
@@ -79,7 +81,7 @@ class PartitionOffsetsLog:
         be read at all (its directory offline) raises `OffsetsLogUnreadable`: the load
         fails and the partition's groups answer NOT_COORDINATOR.
         """
-        target = self.partitions.get(OFFSETS_TOPIC, partition)
+        target = self.partitions.get(self.topic, partition)
         if target is None:
             return
         offset = target.log.log_start_offset
@@ -222,6 +224,11 @@ class GroupHost:
         # leadership comes back (Kafka retries a failed shard on a new leader epoch).
         for partition in sorted(led - coordinator.owned - set(coordinator.failed)):
             coordinator.load(partition)
+
+    def on_offsets_marker(self, partition: int, producer_id: int, committed: bool) -> None:
+        """A transaction marker reached ``__consumer_offsets-<partition>`` (the
+        `LocalMarkerWriter` hook): commit or drop the transaction's pending offsets."""
+        self.coordinator.complete_transaction(partition, producer_id, committed)
 
     def coordinator_for(self, group_id: str) -> tuple[ErrorCode, int]:
         """(error, leader broker id) of the group's offsets partition."""

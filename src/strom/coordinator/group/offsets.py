@@ -46,6 +46,9 @@ class Offsets:
         self.partition_exists = partition_exists
         self.groups = groups
         self.membership = membership
+        # TxnOffsetCommit: producer id -> (group, partition) -> offset, until the
+        # transaction's marker reaches this partition (COMMIT writes them, ABORT drops them)
+        self.pending: dict[int, dict[tuple[str, TopicPartition], CommittedOffset]] = {}
 
     def commit(self, group_id: str, generation_id: int, member_id: str,
                instance_id: str | None, commits: list[OffsetCommit]
@@ -70,6 +73,43 @@ class Offsets:
             out.then = lambda write_error: CoordinatorResult(
                 response=(ErrorCode.none, {**results, **dict.fromkeys(accepted, write_error)}))
         return out.result((ErrorCode.none, results))
+
+    def txn_commit(self, group_id: str, producer_id: int, generation_id: int, member_id: str,
+                   commits: list[OffsetCommit]
+                   ) -> CoordinatorResult[CommitResponse, records.Record]:
+        """TxnOffsetCommit: offsets held for the producer's transaction, invisible to
+        OffsetFetch until its COMMIT marker (`complete_txn`)."""
+        error = _txn_commit_permission(self.groups.get(group_id), generation_id, member_id)
+        if error != ErrorCode.none:
+            return CoordinatorResult(response=(error, {(c.topic, c.partition): error
+                                                       for c in commits}))
+        results: dict[TopicPartition, ErrorCode] = {}
+        held = self.pending.setdefault(producer_id, {})
+        now = self.clock()
+        for c in commits:
+            tp = (c.topic, c.partition)
+            results[tp] = self._refusal(c) or ErrorCode.none
+            if results[tp] == ErrorCode.none:
+                held[(group_id, tp)] = CommittedOffset(c.offset, c.leader_epoch,
+                                                       c.metadata or "", now)
+        if not held:
+            del self.pending[producer_id]
+        return CoordinatorResult(response=(ErrorCode.none, results))
+
+    def complete_txn(self, producer_id: int, committed: bool
+                     ) -> CoordinatorResult[int, records.Record]:
+        """The transaction's marker reached this partition: its offsets become
+        committed offsets (records, replayed as any commit) or are dropped."""
+        held = self.pending.pop(producer_id, {})
+        if not committed or not held:
+            return CoordinatorResult(response=0)
+        out = [records.offset_commit(group_id, tp, offset)
+               for (group_id, tp), offset in held.items()]
+        return CoordinatorResult(tuple(out), len(out))
+
+    def unstable(self, group_id: str) -> set[TopicPartition]:
+        """Partitions of the group with transactional offsets not yet decided."""
+        return {tp for held in self.pending.values() for (g, tp) in held if g == group_id}
 
     def _refusal(self, c: OffsetCommit) -> ErrorCode | None:
         # Kafka bounds String.length(): UTF-16 code units, not UTF-8 bytes.
@@ -152,4 +192,16 @@ def _commit_permission(group: Group | None, generation_id: int, member_id: str,
         return ErrorCode.illegal_generation
     if group.is_(S.COMPLETING_REBALANCE):
         return ErrorCode.rebalance_in_progress
+    return ErrorCode.none
+
+
+def _txn_commit_permission(group: Group | None, generation_id: int, member_id: str
+                           ) -> ErrorCode:
+    """Kafka's checks of a TxnOffsetCommit (v3+ carries the consumer's group metadata)."""
+    if group is None:
+        return ErrorCode.none if generation_id < 0 else ErrorCode.illegal_generation
+    if member_id and member_id not in group.members:
+        return ErrorCode.unknown_member_id
+    if generation_id >= 0 and generation_id != group.generation_id:
+        return ErrorCode.illegal_generation
     return ErrorCode.none

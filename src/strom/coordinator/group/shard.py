@@ -151,6 +151,13 @@ class GroupCoordinatorShard:
                commits: list[OffsetCommit]) -> Result[CommitResponse, records.Record]:
         return self.offsets.commit(group_id, generation_id, member_id, instance_id, commits)
 
+    def txn_commit(self, group_id: str, producer_id: int, generation_id: int, member_id: str,
+                   commits: list[OffsetCommit]) -> Result[CommitResponse, records.Record]:
+        return self.offsets.txn_commit(group_id, producer_id, generation_id, member_id, commits)
+
+    def complete_txn(self, producer_id: int, committed: bool) -> Result[int, records.Record]:
+        return self.offsets.complete_txn(producer_id, committed)
+
     def delete_offsets(self, group_id: str, partitions: list[TopicPartition]
                        ) -> Result[CommitResponse, records.Record]:
         return self.offsets.delete(group_id, partitions)
