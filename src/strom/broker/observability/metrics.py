@@ -333,12 +333,25 @@ class BrokerCollector:
                                 labels=labels)
         hw = GaugeMetricFamily("strom_high_watermark", "High watermark of a partition.",
                                labels=labels)
+        lso_lag = GaugeMetricFamily("strom_last_stable_offset_lag", "High watermark minus last "
+                                    "stable offset: what open transactions hold back from "
+                                    "read_committed consumers.", labels=labels)
+        open_txns = aborted = 0
         for (topic_name, index), partition in sorted(hosted.items()):
             key = [topic_name, str(index)]
             size.add_metric(key, partition.log.size_bytes)
             start.add_metric(key, partition.log.log_start_offset)
             end.add_metric(key, partition.log.log_end_offset)
             hw.add_metric(key, partition.high_watermark)
+            stats = partition.transaction_stats()
+            lso_lag.add_metric(key, partition.high_watermark - stats.last_stable_offset)
+            open_txns += stats.open_transactions
+            aborted += stats.aborted_transactions
+        yield GaugeMetricFamily("strom_open_transactions", "Transactions open in partitions "
+                                "hosted here (one per producer and partition).", value=open_txns)
+        yield GaugeMetricFamily("strom_aborted_transactions", "Aborted transactions indexed in "
+                                "partitions hosted here (.txnindex entries).", value=aborted)
+        yield lso_lag
         metrics = broker.metrics
         yield GaugeMetricFamily("strom_partitions", "Partitions hosted on this broker.",
                                 value=len(hosted))

@@ -24,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from uuid import UUID
 
 from kio.schema.errors import ErrorCode
@@ -71,6 +72,12 @@ class ReadResult:
     records: bytes
     # read_committed: (producer id, first offset) of aborted transactions in the range
     aborted: tuple[tuple[int, int], ...] = ()
+
+
+class TransactionStats(NamedTuple):
+    open_transactions: int
+    aborted_transactions: int
+    last_stable_offset: int
 
 
 @dataclass
@@ -380,6 +387,11 @@ class Partition:
         self.maybe_advance_high_watermark()
         self._wake_waiters()
         return AppendResult(base_offset=info.first_offset, log_start_offset=self.log_start_offset)
+
+    def transaction_stats(self) -> TransactionStats:
+        """For metrics: open transactions, aborted ones indexed, the last stable offset."""
+        return TransactionStats(len(self._plog.producers.ongoing), len(self._plog.aborted),
+                                self.last_stable_offset)
 
     def producer_states(self) -> list[ProducerView]:
         """DescribeProducers: every producer this replica tracks."""
