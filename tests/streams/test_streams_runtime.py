@@ -156,3 +156,41 @@ def test_streams_orders_per_customer_window_survive_a_kill(gbroker: BrokerProces
     assert set(got) == set(expected)
     for key, (count, total) in expected.items():
         assert got[key]["orders"] >= count and got[key]["total"] >= total, (key, got[key])
+
+
+def test_streams_emit_final_results_survive_a_restart(gbroker: BrokerProcess,
+                                                       tmp_path: Path) -> None:
+    """Window results still held by suppression when the app stops are emitted, once,
+    after a restart on a fresh state dir (the buffer is restored from its changelog)."""
+    app_id, inp, out = unique_topic("final"), unique_topic("orders"), unique_topic("totals")
+    create_topic(gbroker.bootstrap, inp, 2)
+    create_topic(gbroker.bootstrap, out, 1)
+    customers = [f"c{i}" for i in range(6)]
+    first = [(f"o{i}", json.dumps({"customer": customers[i % 6], "amount": i + 1}), 1_000 + i)
+             for i in range(30)]
+    later = [(f"p{i}", json.dumps({"customer": c, "amount": 1}), 50_000)
+             for i, c in enumerate(customers)]
+
+    def start(run: int) -> App:
+        return App("orders.py", tmp_path / f"final-{run}.log", "--bootstrap-servers",
+                   gbroker.bootstrap, "--application-id", app_id, "--input", inp, "--output",
+                   out, "--window-ms", "10000", "--emit-final", "--state-dir",
+                   str(tmp_path / f"state-{run}"), "--commit-interval-ms", "200", *FAST_REJOIN)
+
+    produce(gbroker.bootstrap, inp, first)
+    app = start(1)
+    wait_caught_up(gbroker.bootstrap, app_id, inp, 2, app)
+    wait_caught_up(gbroker.bootstrap, app_id, f"{app_id}-orders-by-customer-repartition", 2, app)
+    assert app.stop(signal.SIGTERM) == 0, app.log_text()
+    assert read_all(gbroker.bootstrap, out, 1) == []  # the window has not closed
+
+    produce(gbroker.bootstrap, inp, later)
+    app = start(2)
+    wait_caught_up(gbroker.bootstrap, app_id, inp, 2, app)
+    wait_caught_up(gbroker.bootstrap, app_id, f"{app_id}-orders-by-customer-repartition", 2, app)
+    assert app.stop(signal.SIGTERM) == 0, app.log_text()
+    results = [json.loads(v) for _, v in read_all(gbroker.bootstrap, out, 1)]
+    expected = _expected_totals(first, 10_000)
+    assert sorted((r["customer"], r["window_start"]) for r in results) == sorted(expected)
+    for r in results:
+        assert (r["orders"], r["total"]) == expected[(r["customer"], r["window_start"])]

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from strom.streams.record import Record
+
+if TYPE_CHECKING:
+    from strom.streams.serdes import Serde
 
 
 class PunctuationType(enum.Enum):
@@ -61,6 +64,13 @@ class ProcessorContext(Protocol):
     def current_stream_time_ms(self) -> int: ...
 
     def current_system_time_ms(self) -> int: ...
+
+    @property
+    def default_key_serde(self) -> Serde[Any]:
+        """The application's default key serde (for serdes nobody named)."""
+
+    @property
+    def default_value_serde(self) -> Serde[Any]: ...
 
     def commit(self) -> None:
         """Ask for a commit as soon as the current record is done."""

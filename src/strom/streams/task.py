@@ -162,6 +162,14 @@ class NodeContext:
     def current_system_time_ms(self) -> int:
         return self._task.env.clock()
 
+    @property
+    def default_key_serde(self) -> Serde[Any]:
+        return self._task.env.default_key_serde
+
+    @property
+    def default_value_serde(self) -> Serde[Any]:
+        return self._task.env.default_value_serde
+
     def commit(self) -> None:
         self._task.commit_requested = True
 

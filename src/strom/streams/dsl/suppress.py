@@ -6,19 +6,17 @@ taken from the windows of the aggregation upstream. Buffered records leave in or
 window end, then serialized key (Kafka's time-ordered buffer), each with the timestamp
 of the update that put it there; a final tombstone is not emitted.
 
-Limitation (for a later session): the buffer lives in memory. Kafka logs it to a
-`<name>-changelog` topic so a restart does not lose pending results; here a crash before
-a window closes loses that window's final result until the records are reprocessed.
+The buffer is a logged store (`KTABLE-SUPPRESS-STATE-STORE-<n>`, changelog
+`<application.id>-<store>-changelog`), so pending results survive a restart.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from strom.streams.dsl.change import Change
+from strom.streams.dsl.change import Change, ChangeSerde
 from strom.streams.processor import Processor
 from strom.streams.record import Record
 from strom.streams.serdes import Serde
@@ -39,36 +37,62 @@ class Suppressed:
 
 
 class SuppressProcessor(Processor):
-    def __init__(self, grace_ms: int, key_serde: Serde[Any] | None) -> None:
+    """Holds each windowed key's latest change until its window closes.
+
+    The buffer is a logged key-value store (`<name>-changelog`): key = the serialized
+    windowed key, value = `[timestamp: 8][serialized Change]`, so a restart rebuilds it.
+    (Kafka's buffer changelog has its own versioned layout; matching it is left to do.)
+    """
+
+    def __init__(self, grace_ms: int, store: str, key_serde: Serde[Any] | None,
+                 value_serde: Serde[Any] | None) -> None:
         self._grace = grace_ms
-        self._key_serde = key_serde
+        self._store_name = store
+        self._key_serde_arg = key_serde
+        self._value_serde_arg = value_serde
         self._latest: dict[Windowed, Record] = {}
-        self._first: dict[Windowed, Record] = {}
-        self._order: list[tuple[int, bytes, int, Windowed]] = []
-        self._seq = itertools.count()
+        self._raw: dict[Windowed, bytes] = {}
+        self._order: list[tuple[int, bytes, Windowed]] = []
         self._observed = -1
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._store = context.get_state_store(self._store_name)
+        key_default, value_default = context.default_key_serde, context.default_value_serde
+        self._key_serde = (self._key_serde_arg or key_default).resolved(key_default)
+        self._change_serde = ChangeSerde(self._value_serde_arg or value_default)
+        for raw_key, data in self._store.all():
+            key: Windowed = self._key_serde.deserialize(self._store_name, raw_key)
+            timestamp = int.from_bytes(data[:8], "big", signed=True)
+            change = self._change_serde.deserialize(self._store_name, data[8:])
+            self._remember(key, raw_key, Record(key, change, timestamp))
+            self._observed = max(self._observed, timestamp)
+
+    def _remember(self, key: Windowed, raw_key: bytes, record: Record) -> None:
+        if key not in self._latest:
+            heapq.heappush(self._order, (key.window.end, raw_key, key))
+        else:
+            record = record.with_value(Change(record.value.new, self._latest[key].value.old))
+        self._latest[key] = record
+        self._raw[key] = raw_key
 
     def process(self, record: Record) -> None:
         key: Windowed = record.key
         self._observed = max(self._observed, record.timestamp)
-        if key not in self._latest:
-            self._first[key] = record
-            heapq.heappush(self._order, (key.window.end, self._sort_key(key), next(self._seq), key))
-        self._latest[key] = record
+        raw_key = self._key_serde.serialize(self._store_name, key) or b""
+        self._remember(key, raw_key, record)
+        kept = self._latest[key]
+        data = self._change_serde.serialize(self._store_name, kept.value) if (
+            kept.value.new is not None or kept.value.old is not None) else b""
+        self._store.put(raw_key, kept.timestamp.to_bytes(8, "big", signed=True) + (data or b""))
         self._evict()
-
-    def _sort_key(self, key: Windowed) -> bytes:
-        if self._key_serde is None:
-            return b""
-        inner = self._key_serde.serialize("", key.key) or b""
-        return inner + key.window.start.to_bytes(8, "big", signed=True)
 
     def _evict(self) -> None:
         expiry = self._observed - self._grace
         while self._order and self._order[0][0] <= expiry:
-            _, _, _, key = heapq.heappop(self._order)
+            _, raw_key, key = heapq.heappop(self._order)
             latest = self._latest.pop(key)
-            first = self._first.pop(key)
-            change: Change = latest.value
-            if change.new is not None:
-                self.context.forward(latest.with_value(Change(change.new, first.value.old)))
+            del self._raw[key]
+            self._store.delete(raw_key)
+            if latest.value.new is not None:
+                self.context.forward(latest)

@@ -19,7 +19,8 @@ from strom.streams.dsl.suppress import Suppressed, SuppressProcessor
 from strom.streams.errors import TopologyError
 from strom.streams.processor import Processor, ProcessorSupplier
 from strom.streams.record import Record
-from strom.streams.serdes import LongSerde, Serde
+from strom.streams.serdes import BytesSerde, LongSerde, Serde
+from strom.streams.state.stores import Stores
 
 if TYPE_CHECKING:
     from strom.streams.dsl.builder import StreamsBuilder
@@ -129,10 +130,16 @@ class Table:
             raise TopologyError("until_window_closes needs a windowed table")
         grace, inner = self.window_grace_ms, self.inner_key_serde
         node = self.builder.namer.name("KTABLE-SUPPRESS-", name or suppressed.name)
-        self.builder.topology.add_processor(node, lambda: SuppressProcessor(grace, inner),
-                                            self.node)
+        store = self.builder.namer.name("KTABLE-SUPPRESS-STATE-STORE-",
+                                        f"{suppressed.name}-store" if suppressed.name else None)
+        key_serde, value_serde = self.key_serde, self.value_serde
+        topology = self.builder.topology
+        topology.add_processor(node, lambda: SuppressProcessor(grace, store, key_serde,
+                                                               value_serde), self.node)
+        topology.add_state_store(Stores.key_value(store, BytesSerde(), BytesSerde(),
+                                                  persistent=False), node)
         return Table(self.builder, node, self.key_serde, self.value_serde, None, TableFlags(),
-                     window_grace_ms=grace, inner_key_serde=inner)
+                     window_grace_ms=grace, inner_key_serde=inner, parent=self)
 
     def materialize(self) -> str:
         """The name of a store holding this table, adding one if it has none (joins and
