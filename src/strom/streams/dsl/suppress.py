@@ -62,7 +62,8 @@ class SuppressProcessor(Processor):
         self._key_serde = (self._key_serde_arg or key_default).resolved(key_default)
         self._change_serde = ChangeSerde(self._value_serde_arg or value_default)
         for raw_key, data in self._store.all():
-            key: Windowed = self._key_serde.deserialize(self._store_name, raw_key)
+            key = self._key_serde.deserialize(self._store_name, raw_key)
+            assert isinstance(key, Windowed)
             timestamp = int.from_bytes(data[:8], "big", signed=True)
             change = self._change_serde.deserialize(self._store_name, data[8:])
             self._remember(key, raw_key, Record(key, change, timestamp))
