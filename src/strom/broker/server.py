@@ -20,6 +20,7 @@ from pathlib import Path
 
 from strom.broker import handlers
 from strom.broker.hosts.group_host import GroupHost
+from strom.broker.hosts.txn_host import TransactionHost
 from strom.broker.log_cleaning import LogCleaning, cleaner_config
 from strom.broker.network.connection import KafkaConnection
 from strom.broker.network.connection_limits import ConnectionLimits
@@ -28,6 +29,7 @@ from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManage
 from strom.broker.replication.peer import PeerChannel
 from strom.broker.replication.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replication.replica_manager import ReplicaManager
+from strom.broker.replication.txn_markers import LocalMarkerWriter
 from strom.broker.resource_budget import raise_open_file_limit
 from strom.broker.services import Services
 from strom.broker.topic_admin import TopicAdmin
@@ -83,11 +85,14 @@ class Broker:
         self.producer_ids = ProducerIdManager(self._producer_id_reserver())
         self.bound_ports: list[int] = []
         self.groups = GroupHost(config, clock, self.store, self.replicas, self.admin)
+        self.transactions = TransactionHost(
+            config, clock, self.store, self.replicas, self.admin, self.producer_ids.next_id,
+            self.peers, LocalMarkerWriter(self.replicas, self.groups.on_offsets_marker))
         self.metrics = BrokerMetrics(self.broker_id)
         self.cleaning = LogCleaning(self.logs, cleaner_config(config), clock,
                                     self._cleanable_below, self._producer_last_offsets)
         self.services = Services(self.broker_id, config, self.store, self.replicas, self.groups,
-                                 self.admin, self.metrics, self.producer_ids)
+                                 self.admin, self.metrics, self.producer_ids, self.transactions)
         self.metrics_server: MetricsServer | None = None
         self.ready = False  # /readyz: logs loaded, listeners bound, not stopping
 
@@ -119,10 +124,13 @@ class Broker:
         self.store.subscribe(self.replicas.on_image)
         self.store.subscribe(self.groups.on_image)
         self.replicas.ready_listeners.append(self.groups.on_image)  # built in the background
+        self.store.subscribe(self.transactions.on_image)
+        self.replicas.ready_listeners.append(self.transactions.on_image)
         self.metrics.on_image(image)
         self.store.subscribe(self.metrics.on_image)
         loop = asyncio.get_running_loop()
         self.groups.on_image(image)
+        self.transactions.on_image(image)
         check_listeners(self.config)  # `strom server` checked before; this is for embedders
         for listener in self.config.listeners:
             server = await loop.create_server(
@@ -195,6 +203,7 @@ class Broker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.transactions.coordinator.stop()  # markers under way: the next load resends
         await self.cleaning.stop()  # before the logs close: a clean under way is aborted
         self.replicas.fetchers.stop()
         self.peers.close()
