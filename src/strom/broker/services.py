@@ -71,6 +71,10 @@ class GroupCoordination(Protocol):
 
     def coordinator_for(self, group_id: str) -> tuple[ErrorCode, int]: ...
 
+    def on_offsets_marker(self, partition: int, producer_id: int, committed: bool) -> None:
+        """A transaction marker reached `__consumer_offsets-<partition>`."""
+        ...
+
 
 class TransactionCoordination(Protocol):
     """Transactions: the coordinator, where a transactional id's coordinator lives, and

@@ -39,7 +39,7 @@ async def _marker_result(writer: LocalMarkerWriter, marker: Any) -> dict[str, An
 
 @dispatch.handles(ApiKey.WRITE_TXN_MARKERS, 1, 2)
 async def write_txn_markers(ctx: RequestContext, request: Any) -> Any:
-    writer = LocalMarkerWriter(ctx.partitions)
+    writer = LocalMarkerWriter(ctx.partitions, ctx.groups.on_offsets_marker)
     results = [await _marker_result(writer, marker) for marker in request.markers]
     return ctx.respond(markers=results)
 
