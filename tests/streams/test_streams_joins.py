@@ -111,3 +111,25 @@ def test_streams_change_serde_matches_kafka_changed_serializer() -> None:
     assert serde.serialize("t", Change("ab", "c")) == b"\x00\x00\x00\x02abc\x02"
     assert serde.deserialize("t", b"\x00\x00\x00\x02abc\x02") == Change("ab", "c")
     assert serde.deserialize("t", b"x\x00") == Change(None, "x")
+
+
+def test_streams_stream_global_table_join_by_selected_key() -> None:
+    builder = StreamsBuilder()
+    customers = builder.global_table("customers", S, S, materialized="customers-store")
+    orders = builder.stream("orders", key_serde=S, value_serde=Serdes.Json)
+    orders.join(customers, lambda order, name: f"{name}:{order['amount']}",
+                key_selector=lambda _, order: order["customer"]).to("joined", S, S)
+    orders.left_join(customers, lambda order, name: f"{name}:{order['amount']}",
+                     key_selector=lambda _, order: order["customer"]).to("left", S, S)
+    topology = builder.build()
+    assert "Global store: customers-store (topic: customers)" in topology.describe()
+    with TopologyTestDriver(topology) as driver:
+        driver.create_input_topic("customers", S, S).pipe_input("c1", "ann", 1)
+        o = driver.create_input_topic("orders", S, Serdes.Json)
+        o.pipe_input("o1", {"customer": "c1", "amount": 3}, 2)
+        o.pipe_input("o2", {"customer": "c9", "amount": 4}, 3)
+        assert driver.create_output_topic("joined", S, S).read_key_values_to_list() == [
+            ("o1", "ann:3")]
+        assert driver.create_output_topic("left", S, S).read_values_to_list() == ["ann:3",
+                                                                                 "None:4"]
+        assert driver.get_state_store("customers-store").get("c1") == "ann"

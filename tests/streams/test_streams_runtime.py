@@ -194,3 +194,37 @@ def test_streams_emit_final_results_survive_a_restart(gbroker: BrokerProcess,
     assert sorted((r["customer"], r["window_start"]) for r in results) == sorted(expected)
     for r in results:
         assert (r["orders"], r["total"]) == expected[(r["customer"], r["window_start"])]
+
+
+def test_streams_global_table_is_read_whole_before_tasks_run(gbroker: BrokerProcess,
+                                                            tmp_path: Path) -> None:
+    """Orders (3 partitions) enriched from a global customer table (2 partitions, not
+    co-partitioned): every order finds its customer, whatever partition holds either."""
+    from strom.streams import Serdes, StreamsBuilder
+    from strom.streams.runtime.app import StreamsApp
+
+    app_id = unique_topic("enrich")
+    customers_topic, orders_topic, out = (unique_topic("customers"), unique_topic("orders"),
+                                          unique_topic("enriched"))
+    create_topic(gbroker.bootstrap, customers_topic, 2)
+    create_topic(gbroker.bootstrap, orders_topic, 3)
+    create_topic(gbroker.bootstrap, out, 1)
+    produce(gbroker.bootstrap, customers_topic, [(f"c{i}", f"name{i}", None) for i in range(20)])
+    produce(gbroker.bootstrap, orders_topic,
+            [(f"o{i}", json.dumps({"customer": f"c{i % 20}"}), None) for i in range(100)])
+    builder = StreamsBuilder()
+    customers = builder.global_table(customers_topic, Serdes.String, Serdes.String)
+    (builder.stream(orders_topic, key_serde=Serdes.String, value_serde=Serdes.Json)
+     .join(customers, lambda order, name: name, key_selector=lambda _, o: o["customer"])
+     .to(out, Serdes.String, Serdes.String))
+    app = StreamsApp(builder, app_id, gbroker.bootstrap, state_dir=tmp_path,
+                     commit_interval_ms=200, consumer_properties={"session.timeout.ms": 6000})
+    app.start()
+    try:
+        wait_until(lambda: len(read_all(gbroker.bootstrap, out, 1)) >= 100 or app.error, 60,
+                   "100 enriched orders")
+    finally:
+        assert app.close()
+    assert app.error is None
+    got = dict(read_all(gbroker.bootstrap, out, 1))
+    assert got == {f"o{i}": f"name{i % 20}" for i in range(100)}

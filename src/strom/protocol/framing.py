@@ -186,7 +186,7 @@ class EncodedBody:
     (``metadata_response``), so kio's writer never sees it. ``errors`` holds its non-zero
     error codes, which the broker's metrics would otherwise find in the entity."""
 
-    parts: Sequence[bytes]
+    parts: Sequence[bytes | bytearray | memoryview]
     errors: Sequence[int] = ()
 
 
@@ -208,10 +208,27 @@ def encode_response(correlation_id: int, api_key: int, version: int, body: Any) 
     return out.getvalue()
 
 
-def _join_encoded(correlation_id: int, flexible_header: bool, parts: Sequence[bytes]) -> bytes:
+def _join_encoded(correlation_id: int, flexible_header: bool,
+                  parts: Sequence[bytes | bytearray | memoryview]) -> bytes:
+    return b"".join(_encoded_buffers(correlation_id, flexible_header, parts))
+
+
+def _encoded_buffers(correlation_id: int, flexible_header: bool,
+                     parts: Sequence[bytes | bytearray | memoryview]
+                     ) -> list[bytes | bytearray | memoryview]:
     header = b"\0" if flexible_header else b""  # no tagged fields in the response header
     size = 4 + len(header) + sum(map(len, parts))
-    return b"".join([_SIZE.pack(size), _CORRELATION.pack(correlation_id), header, *parts])
+    return [_SIZE.pack(size) + _CORRELATION.pack(correlation_id) + header, *parts]
+
+
+def response_buffers(correlation_id: int, api_key: int, version: int, body: Any
+                     ) -> list[bytes | bytearray | memoryview]:
+    """``encode_response`` as buffers to write in order (``transport.writelines``): an
+    ``EncodedBody``'s parts, such as a Fetch answer's record batches, are never joined."""
+    if isinstance(body, EncodedBody):
+        return _encoded_buffers(correlation_id,
+                                apis.response_header_flexible(api_key, version), body.parts)
+    return [encode_response(correlation_id, api_key, version, body)]
 
 
 # The client half: what a broker sends to another broker and reads back.

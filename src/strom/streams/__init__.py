@@ -19,6 +19,7 @@ docs/streams.md for the guide and docs/architecture.md for the module map.
 
 from strom.streams.dsl import (
     Change,
+    GlobalTable,
     Grouped,
     Materialized,
     Stream,
@@ -33,11 +34,19 @@ from strom.streams.serdes import Serde, Serdes
 from strom.streams.state.stores import Stores
 from strom.streams.testing import TopologyTestDriver
 from strom.streams.topology import Topology
-from strom.streams.windows import SessionWindows, SlidingWindows, TimeWindows, Window, Windowed
+from strom.streams.windows import (
+    JoinWindows,
+    SessionWindows,
+    SlidingWindows,
+    TimeWindows,
+    Window,
+    Windowed,
+)
 
 __all__ = [
-    "Change", "Grouped", "Materialized", "Processor", "ProcessorContext", "PunctuationType",
-    "Record", "Serde", "Serdes", "SessionWindows", "SlidingWindows", "Stores", "Stream",
+    "Change", "GlobalTable", "Grouped", "JoinWindows", "Materialized", "Processor",
+    "ProcessorContext", "PunctuationType", "Record", "Serde", "Serdes", "SessionWindows",
+    "SlidingWindows", "Stores", "Stream",
     "StreamsBuilder", "StreamsError", "Suppressed", "Table", "TimeWindows", "Topology",
     "TopologyError", "TopologyTestDriver", "Window", "Windowed",
 ]

@@ -65,7 +65,7 @@ class TaskEnv:
     timestamp_extractor: TimestampExtractor = field(default_factory=FailOnInvalidTimestamp)
     state_dir: Path | None = None
     skip_bad_records: bool = False  # Kafka's LogAndContinueExceptionHandler when True
-    store_factory: Callable[[str, Any], StateStore] | None = None
+    global_stores: dict[str, StateStore] = field(default_factory=dict)
 
 
 class _Schedule:
@@ -146,10 +146,13 @@ class NodeContext:
             task.current_timestamp = previous
 
     def get_state_store(self, name: str) -> Any:
-        if name not in self._stores:
-            raise TopologyError(f"processor {self.name!r} has no access to store {name!r}; "
-                                "connect it in the topology")
-        return self._task.stores[name]
+        if name in self._stores:
+            return self._task.stores[name]
+        global_store = self._task.env.global_stores.get(name)
+        if global_store is not None:
+            return global_store
+        raise TopologyError(f"processor {self.name!r} has no access to store {name!r}; "
+                            "connect it in the topology")
 
     def schedule(self, interval_ms: int, kind: PunctuationType, callback: Punctuator) -> _Schedule:
         if interval_ms < 1:

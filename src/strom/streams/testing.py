@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from strom.streams.errors import StreamsError
+from strom.streams.global_state import GlobalState
 from strom.streams.record import ConsumedRecord, Headers, ProducedRecord
 from strom.streams.serdes import BytesSerde, Serde
 from strom.streams.task import Task, TaskEnv
@@ -66,6 +67,10 @@ class TopologyTestDriver:
         if timestamp_extractor is not None:
             env.timestamp_extractor = timestamp_extractor
         self.env = env
+        self.global_state = GlobalState(topology.global_stores, application_id,
+                                        self._state_dir / "global", env.default_key_serde,
+                                        env.default_value_serde)
+        env.global_stores = self.global_state.stores
         self.tasks = [Task(topology, sub, 0, env) for sub in topology.subtopologies()]
         self._readers: dict[str, Task] = {}
         for task in self.tasks:
@@ -96,6 +101,9 @@ class TopologyTestDriver:
     def pipe_raw(self, topic: str, key: bytes | None, value: bytes | None, timestamp: int,
                  headers: Headers = ()) -> None:
         """Feed one serialized record and process everything it causes."""
+        if topic in self.global_state.topics():
+            self.global_state.apply(self._consumed(topic, key, value, timestamp, headers))
+            return
         if topic not in self._readers:
             raise StreamsError(f"no source reads topic {topic!r}")
         self._pending.append(self._consumed(topic, key, value, timestamp, headers))
@@ -149,12 +157,15 @@ class TopologyTestDriver:
         for task in self.tasks:
             if name in task.stores:
                 return task.stores[name]
+        if name in self.global_state.stores:
+            return self.global_state.stores[name]
         raise StreamsError(f"no store named {name!r}")
 
     def close(self) -> None:
         for task in self.tasks:
             task.flush()
             task.close()
+        self.global_state.close()
         if self._own_dir:
             shutil.rmtree(self._state_dir, ignore_errors=True)
 

@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strom.streams.errors import TopologyError
+from strom.streams.global_state import GlobalStoreDef
 from strom.streams.processor import Processor, ProcessorSupplier
 from strom.streams.record import Record
 from strom.streams.serdes import Serde
 from strom.streams.state.api import StoreBuilder
+from strom.streams.state.stores import StoreSpec
 from strom.streams.timestamps import TimestampExtractor
 
 TopicNameExtractor = Callable[[Record], str]
@@ -101,6 +103,7 @@ class Topology:
         self.children: dict[str, list[str]] = {}
         self.store_builders: dict[str, StoreBuilder] = {}
         self.internal_topics: dict[str, InternalTopic] = {}
+        self.global_stores: dict[str, GlobalStoreDef] = {}
         self._topic_sources: dict[str, str] = {}
 
     # --- building ---------------------------------------------------------------------
@@ -155,6 +158,17 @@ class Topology:
                     raise TopologyError(f"store {store!r} is not added")
                 if store not in node.stores:
                     node.stores.append(store)
+        return self
+
+    def add_global_store(self, spec: StoreSpec, topic: str, key_serde: Serde[Any] | None = None,
+                         value_serde: Serde[Any] | None = None) -> Topology:
+        """A key-value store holding the latest value of every key of `topic` (all its
+        partitions), in every instance; readable by any processor."""
+        if spec.name in self.store_builders or spec.name in self.global_stores:
+            raise TopologyError(f"store {spec.name!r} is already added")
+        if topic in self._topic_sources:
+            raise TopologyError(f"topic {topic!r} is already read by a source")
+        self.global_stores[spec.name] = GlobalStoreDef(spec, topic, key_serde, value_serde)
         return self
 
     def add_internal_topic(self, name: str, config: Mapping[str, str] = REPARTITION_CONFIG,
@@ -226,6 +240,8 @@ class Topology:
             lines.append(f"   Sub-topology: {sub.id}")
             for name in sub.nodes:
                 lines.extend(self._describe_node(name))
+        for name, definition in self.global_stores.items():
+            lines.append(f"   Global store: {name} (topic: {definition.topic})")
         return "\n".join(lines) + "\n"
 
     def _describe_node(self, name: str) -> Iterator[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from kio.schema.errors import ErrorCode
+from kio.serial import entity_reader
 
 from strom.broker.handlers import fetch, produce
 from strom.broker.replication.replica_builder import Blueprint
@@ -25,6 +26,7 @@ from strom.broker.replication.replica_manager import ReplicaManager
 from strom.broker.topic_admin import TopicAdmin, TopicSpec
 from strom.cluster.image import BrokerInfo
 from strom.cluster.local import LocalMetadataStore
+from strom.protocol import apis
 from support.handler_context import broker_config, context, request
 from support.raw_client import record_batch
 
@@ -107,7 +109,9 @@ class Node:
                        forgotten_topics_data=[], rack_id="")
         ctx = context(FETCH, 12, config=self.config, metadata=self.store,
                       partitions=self.replicas, metrics=_Metrics())
-        [entry] = (await fetch.handle(ctx, body)).responses[0].partitions
+        answer = await fetch.handle(ctx, body)  # the body's bytes: read them back with kio
+        response, _ = entity_reader(apis.response_type(FETCH, 12))(b"".join(answer.parts), 0)
+        [entry] = response.responses[0].partitions
         return ErrorCode(int(entry.error_code)), bytes(entry.records or b"")
 
 

@@ -7,6 +7,10 @@ so a consumer can never be stuck behind a batch larger than its limits (KIP-74).
 Fetch sessions (KIP-227) are answered with session id 0, which tells the client to keep
 sending full requests; that is always correct, only less compact.
 
+The answer is written by `strom.protocol.fetch_response` as a list of buffers: the record
+batches read from the segments go to the socket as they are, never joined into one
+response object.
+
 A fetch with a replica id is a follower replicating: it reads up to the log end rather
 than the high watermark, and its fetch offset tells the leader how far it has come.
 Only live brokers may fetch as replicas (CVE-2018-1288).
@@ -28,7 +32,9 @@ from strom.broker.handlers.common import (
 )
 from strom.broker.network import dispatch
 from strom.broker.replication.partition import Partition
+from strom.protocol import fetch_response
 from strom.protocol.api_keys import ApiKey
+from strom.protocol.framing import EncodedBody
 from strom.protocol.schema import build, millis, uuid_or_none
 
 READ_COMMITTED = 1
@@ -151,7 +157,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         for w in waiters:
             w.cancel()
     _count_out(ctx, request, plan, responses)
-    return build(ctx.response_type(), error_code=NONE, session_id=0, responses=responses)
+    parts, errors = fetch_response.encode(ctx.api_version, responses)
+    return EncodedBody(parts, errors)  # the batches read from segments, written as they are
 
 
 def _count_out(ctx: RequestContext, request: Any, plan: _FetchPlan,

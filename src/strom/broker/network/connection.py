@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from strom.broker.services import Services
 
 log = logging.getLogger(__name__)
+Buffer = bytes | bytearray | memoryview
 MAX_QUEUED = 64
 _monotonic = time.monotonic
 
@@ -225,12 +226,12 @@ class KafkaConnection(asyncio.Protocol):
                 self.close()
                 return
             if response is not None and not self._closed and self.transport is not None:
-                self.transport.write(response)
+                self.transport.writelines(response)  # one writev: record data never joined
                 if not self._can_write.is_set():
                     await self._can_write.wait()
         self.last_done = _monotonic()
 
-    async def _handle(self, frame: memoryview) -> bytes | None:
+    async def _handle(self, frame: memoryview) -> list[Buffer] | None:
         try:
             request = framing.decode_request(frame)
         except RequestDecodeError as exc:
@@ -240,7 +241,7 @@ class KafkaConnection(asyncio.Protocol):
             if request.api_key == ApiKey.API_VERSIONS:
                 from strom.broker.handlers.api_versions import unsupported_version_response
 
-                return unsupported_version_response(request.correlation_id)
+                return [unsupported_version_response(request.correlation_id)]
             raise _CloseConnection(
                 f"unsupported API {apis.api_name(request.api_key)} (key {request.api_key}) "
                 f"version {request.api_version}"
@@ -262,7 +263,7 @@ class KafkaConnection(asyncio.Protocol):
         self.metrics.request_done(request.api_key, time.perf_counter() - started, body)
         if body is None:
             return None
-        return framing.encode_response(
+        return framing.response_buffers(
             request.correlation_id, request.api_key, request.api_version, body
         )
 

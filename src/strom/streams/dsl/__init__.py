@@ -6,7 +6,8 @@ from strom.streams.dsl.grouped import GroupedStream, SessionWindowedStream, Time
 from strom.streams.dsl.materialized import Grouped, Materialized
 from strom.streams.dsl.stream import Stream
 from strom.streams.dsl.suppress import Suppressed
-from strom.streams.dsl.table import Table
+from strom.streams.dsl.table import GlobalTable, GroupedTable, Table
 
-__all__ = ["Change", "Grouped", "GroupedStream", "Materialized", "SessionWindowedStream",
-           "Stream", "StreamsBuilder", "Suppressed", "Table", "TimeWindowedStream"]
+__all__ = ["Change", "GlobalTable", "Grouped", "GroupedStream", "GroupedTable", "Materialized",
+           "SessionWindowedStream", "Stream", "StreamsBuilder", "Suppressed", "Table",
+           "TimeWindowedStream"]

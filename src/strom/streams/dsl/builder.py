@@ -21,7 +21,7 @@ from strom.streams.topology import Topology
 
 if TYPE_CHECKING:
     from strom.streams.dsl.stream import Stream
-    from strom.streams.dsl.table import Table
+    from strom.streams.dsl.table import GlobalTable, Table
 
 
 class StreamsBuilder:
@@ -58,6 +58,18 @@ class StreamsBuilder:
         self.topology.add_state_store(store, node)
         return self._table(node, spec.key_serde or key_serde, spec.value_serde or value_serde,
                            store.name)
+
+    def global_table(self, topic: str, key_serde: Serde[Any] | None = None,
+                     value_serde: Serde[Any] | None = None,
+                     materialized: Materialized | str | None = None) -> GlobalTable:
+        """Every partition of `topic` as a table in every instance: joins with it need no
+        co-partitioning (Kafka's GlobalKTable)."""
+        from strom.streams.dsl.table import GlobalTable
+
+        spec_in = Materialized.of(materialized)
+        spec = self.store_spec(spec_in, f"{topic}-STATE-STORE-", key_serde, value_serde)
+        self.topology.add_global_store(spec, topic, key_serde, value_serde)
+        return GlobalTable(spec.name, key_serde, value_serde)
 
     def add_state_store(self, spec: StoreSpec) -> StreamsBuilder:
         """Register a store for `Stream.process(..., stores=[name])`."""

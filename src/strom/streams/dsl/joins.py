@@ -1,6 +1,6 @@
-"""Joins. Built: stream-table (inner, left), stream-stream windowed (inner, left, outer),
-table-table (inner, left, outer). Designed, for a later session: foreign-key joins,
-global tables, versioned tables (below).
+"""Joins. Built: stream-table (inner, left), stream-global-table (inner, left),
+stream-stream windowed (inner, left, outer), table-table (inner, left, outer).
+Designed, for a later session: foreign-key joins, versioned tables (below).
 
 - **Stream-stream windowed** (`Stream.join(other, joiner, JoinWindows)`): both sides
   co-partitioned (repartitioned if their keys changed); each side writes its records into
@@ -21,10 +21,10 @@ global tables, versioned tables (below).
   `<name>-subscription-response-topic` keyed by the left key; the left drops answers
   whose hash no longer matches its current value. Stores: the subscription store on the
   right (`<name>-subscription-store`), keyed `[fk length: 4][fk][pk]` as Kafka does.
-- **Global tables** (`StreamsBuilder.global_table`): every instance reads all
+- **Global tables** (`StreamsBuilder.global_table`, built): every instance reads all
   partitions of the topic into a store of its own (no changelog: the topic is the
-  changelog), restored before any task starts; a stream-global-table join maps each
-  record to the table key with a `key_selector` and needs no co-partitioning.
+  changelog), read to its end before any task starts; a stream-global-table join maps
+  each record to the table key with a `key_selector` and needs no co-partitioning.
 - **Versioned tables** (KIP-889) for temporal stream-table joins: a versioned key-value
   store keeping each key's history for a retention, looked up `as of` the stream
   record's timestamp.
@@ -197,3 +197,28 @@ class TableTableJoinProcessor(Processor):
         self.context.forward(Record(record.key, Change(new, old), max(record.timestamp, other_ts),
                                     record.headers, record.topic, record.partition,
                                     record.offset))
+
+
+class StreamGlobalTableJoinProcessor(Processor):
+    """Each record meets the global table's value for `key_selector(key, value)`
+    (Kafka's KStreamGlobalKTableJoin): a None lookup key or value drops the record."""
+
+    def __init__(self, store: str, key_selector: Callable[[Any, Any], Any],
+                 joiner: Callable[[Any, Any], Any], left: bool) -> None:
+        self._store_name = store
+        self._selector = key_selector
+        self._joiner = joiner
+        self._left = left
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._store = context.get_state_store(self._store_name)
+
+    def process(self, record: Record) -> None:
+        if record.value is None:
+            return
+        lookup = self._selector(record.key, record.value)
+        other = None if lookup is None else self._store.get(lookup)
+        if other is None and (not self._left or lookup is None):
+            return
+        self.context.forward(record.with_value(self._joiner(record.value, other)))

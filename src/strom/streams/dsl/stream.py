@@ -23,7 +23,7 @@ from strom.streams.windows import JoinWindows
 if TYPE_CHECKING:
     from strom.streams.dsl.builder import StreamsBuilder
     from strom.streams.dsl.grouped import GroupedStream
-    from strom.streams.dsl.table import Table
+    from strom.streams.dsl.table import GlobalTable, Table
 
 KeyValueFn = Callable[[Any, Any], Any]
 
@@ -174,22 +174,44 @@ class Stream:
         topology.add_state_store(store, node)
         return self.builder._table(node, ks, vs, store.name)
 
-    def join(self, other: Table | Stream, joiner: Callable[[Any, Any], Any],
-             windows: JoinWindows | None = None, name: str | None = None) -> Stream:
+    def join(self, other: Table | Stream | GlobalTable, joiner: Callable[[Any, Any], Any],
+             windows: JoinWindows | None = None, name: str | None = None, *,
+             key_selector: KeyValueFn | None = None) -> Stream:
         """Inner join: with a `Table`, each record meets the table's current value for its
-        key; with a `Stream`, records whose timestamps are within `windows` of each other
+        key; with a `GlobalTable`, the value for `key_selector(key, value)` (default: the
+        key); with a `Stream`, records whose timestamps are within `windows` of each other
         meet (`joiner(left value, right value)`)."""
-        if isinstance(other, Stream):
-            return self._stream_join(other, joiner, windows, False, False, name)
-        return self._table_join(other, joiner, False, name)
+        return self._join(other, joiner, windows, name, key_selector, False)
 
-    def left_join(self, other: Table | Stream, joiner: Callable[[Any, Any], Any],
-                  windows: JoinWindows | None = None, name: str | None = None) -> Stream:
+    def left_join(self, other: Table | Stream | GlobalTable, joiner: Callable[[Any, Any], Any],
+                  windows: JoinWindows | None = None, name: str | None = None, *,
+                  key_selector: KeyValueFn | None = None) -> Stream:
         """Left join: a left record without a partner gives `joiner(value, None)` (for
         streams, once its join window has closed)."""
+        return self._join(other, joiner, windows, name, key_selector, True)
+
+    def _join(self, other: Table | Stream | GlobalTable, joiner: Callable[[Any, Any], Any],
+              windows: JoinWindows | None, name: str | None, key_selector: KeyValueFn | None,
+              left: bool) -> Stream:
+        from strom.streams.dsl.table import GlobalTable
+
         if isinstance(other, Stream):
-            return self._stream_join(other, joiner, windows, True, False, name)
-        return self._table_join(other, joiner, True, name)
+            return self._stream_join(other, joiner, windows, left, False, name)
+        if isinstance(other, GlobalTable):
+            return self._global_join(other, joiner, key_selector, left, name)
+        return self._table_join(other, joiner, left, name)
+
+    def _global_join(self, table: GlobalTable, joiner: Callable[[Any, Any], Any],
+                     key_selector: KeyValueFn | None, left: bool, name: str | None) -> Stream:
+        from strom.streams.dsl.joins import StreamGlobalTableJoinProcessor
+
+        node = self.builder.namer.name("KSTREAM-JOIN-", name)
+        store = table.store
+        selector = key_selector or (lambda key, value: key)
+        self.builder.topology.add_processor(
+            node, lambda: StreamGlobalTableJoinProcessor(store, selector, joiner, left),
+            self.node)
+        return Stream(self.builder, node, self.key_serde, None, self.repartition_required)
 
     def outer_join(self, other: Stream, joiner: Callable[[Any, Any], Any],
                    windows: JoinWindows, name: str | None = None) -> Stream:

@@ -263,3 +263,14 @@ class GroupedTable:
             store, initializer, adder, subtractor), source)
         topology.add_state_store(spec, node)
         return self.builder._table(node, key_serde, spec.value_serde, store)
+
+
+class GlobalTable:
+    """A table replicated whole to every instance; join a stream with it through a key
+    selector (`Stream.join(global_table, joiner, key_selector=...)`)."""
+
+    def __init__(self, store: str, key_serde: Serde[Any] | None,
+                 value_serde: Serde[Any] | None) -> None:
+        self.store = store
+        self.key_serde = key_serde
+        self.value_serde = value_serde

@@ -26,6 +26,7 @@ from strom.streams.errors import StreamsError
 from strom.streams.record import ConsumedRecord, ProducedRecord
 from strom.streams.runtime import checkpoint
 from strom.streams.runtime.config import StreamsConfig
+from strom.streams.runtime.global_updater import GlobalUpdater
 from strom.streams.runtime.restore import prepare_task_dir, restore_task
 from strom.streams.runtime.topics import Plan
 from strom.streams.task import Task, TaskEnv
@@ -85,6 +86,8 @@ class StreamThread:
                            lambda: time.time_ns() // 1_000_000, config.default_key_serde,
                            config.default_value_serde, config.timestamp_extractor,
                            config.app_state_dir, config.skip_bad_records)
+        self.globals = GlobalUpdater(topology, config, clients)
+        self.env.global_stores = self.globals.state.stores
         self.processed = 0
 
     # --- delivery and rebalance callbacks ---------------------------------------------
@@ -133,6 +136,7 @@ class StreamThread:
     # --- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        self.globals.bootstrap()
         topics = sorted(self._subs)
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
@@ -141,6 +145,7 @@ class StreamThread:
         try:
             while not stop.is_set():
                 self._restore_pending()
+                self.globals.poll()
                 messages = self.consumer.consume(self.config.max_poll_records,
                                                  self.config.poll_ms / 1000)
                 self._dispatch(messages)
@@ -228,4 +233,5 @@ class StreamThread:
             self.consumer.close()
         finally:
             self.restore_consumer.close()
+            self.globals.close()
             self.producer.flush(10)

@@ -87,6 +87,7 @@ def _check_copartitioned(sub: SubTopology, counts: list[int]) -> None:
 def external_partitions(clients: KafkaClients, topology: Topology) -> dict[str, int]:
     """Partition counts of the user's source topics (which must exist)."""
     topics = [t for t in topology.source_topics() if not topology.is_internal(t)]
+    topics += [d.topic for d in topology.global_stores.values()]
     metadata = clients.topic_metadata(topics)
     return {topic: len(info.partitions) for topic, info in metadata.items()}
 
