@@ -1,8 +1,9 @@
 """DescribeConfigs, AlterConfigs and IncrementalAlterConfigs through real admin clients.
 
 Traps other Kafka-compatible brokers fell into: DescribeConfigs without defaults, wrong
-or missing config sources, no synonyms, strict validation that refused unknown-but-valid
-names (Debezium, Connect) and broke describe-then-alter round trips.
+or missing config sources, no synonyms, validation that broke describe-then-alter round
+trips. Unknown topic config names are refused with INVALID_CONFIG, as Kafka 4.4 does;
+synonym chains are Kafka 4.4's (checked against it in tests/interop).
 
 Config sources (DescribeConfigs v1+): DYNAMIC_TOPIC_CONFIG=1, STATIC_BROKER_CONFIG=4,
 DEFAULT_CONFIG=5.
@@ -127,9 +128,10 @@ def test_topic_override_source_at_every_version(raw: RawClient, version: int) ->
     assert entries["retention.ms"].config_source == DYNAMIC_TOPIC
     assert entries["segment.ms"].config_source == DEFAULT
     assert not entries["retention.ms"].read_only
-    synonyms = _synonyms(entries["retention.ms"])
-    assert synonyms[0] == ("retention.ms", "3600000", DYNAMIC_TOPIC)
-    assert synonyms[-1][2] == DEFAULT
+    # Kafka 4.4 lists the broker chain from log.retention.ms on; it has no default, and
+    # log.retention.hours before it is dropped: the override alone remains
+    assert _synonyms(entries["retention.ms"]) == [("retention.ms", "3600000", DYNAMIC_TOPIC)]
+    assert _synonyms(entries["max.message.bytes"]) == [("message.max.bytes", "1048588", DEFAULT)]
 
 
 def test_configuration_keys_filter(raw: RawClient) -> None:
@@ -178,9 +180,10 @@ def test_static_broker_overrides(broker_factory: Any) -> None:
     admin = AdminClient({"bootstrap.servers": node.bootstrap})
     name = _new_topic(admin, "cfg-static")
     topic = _describe(admin, name)
+    # Kafka 4.4 describes a value that comes from log.retention.hours as DEFAULT_CONFIG
+    # (its synonym chain starts at log.retention.ms, which is unset)
     assert topic["retention.ms"].value == "10800000"
-    assert topic["retention.ms"].source == STATIC_BROKER
-    assert not topic["retention.ms"].is_default
+    assert topic["retention.ms"].source == DEFAULT
     assert topic["cleanup.policy"].value == "compact"
     assert topic["cleanup.policy"].source == STATIC_BROKER
     assert topic["max.message.bytes"].value == "2000000"
@@ -190,19 +193,20 @@ def test_static_broker_overrides(broker_factory: Any) -> None:
     assert broker_side["num.partitions"].value == "2"
     assert broker_side["num.partitions"].source == STATIC_BROKER
     assert broker_side["message.max.bytes"].source == STATIC_BROKER
-    # a topic override beats the broker's; the synonym chain shows all three levels
+    # a topic override beats the broker's; the synonym chain shows every level
     with RawClient(node.bootstrap) as raw:
         assert create_topic(raw, "cfg-static-override",
-                            configs={"retention.ms": "60000"}).error_code == 0
+                            configs={"max.message.bytes": "60000"}).error_code == 0
         entries = {e.name: e for e in _raw_describe(raw, "cfg-static-override").configs}
-        synonyms = _synonyms(entries["retention.ms"])
-        assert synonyms[0] == ("retention.ms", "60000", DYNAMIC_TOPIC)
-        assert [s for s in synonyms if s[2] == STATIC_BROKER] == [
-            ("log.retention.hours", "3", STATIC_BROKER)]
-        assert synonyms[-1][2] == DEFAULT
+        assert _synonyms(entries["max.message.bytes"]) == [
+            ("max.message.bytes", "60000", DYNAMIC_TOPIC),
+            ("message.max.bytes", "2000000", STATIC_BROKER),
+            ("message.max.bytes", "1048588", DEFAULT)]
+        assert _synonyms(entries["retention.ms"]) == []
         plain = {e.name: e for e in _raw_describe(raw, "cfg-static").configs}
-        assert _synonyms(plain["cleanup.policy"])[0] == (
-            "log.cleanup.policy", "compact", STATIC_BROKER)
+        assert _synonyms(plain["cleanup.policy"]) == [
+            ("log.cleanup.policy", "compact", STATIC_BROKER),
+            ("log.cleanup.policy", "delete", DEFAULT)]
 
 
 # --- AlterConfigs (legacy: replaces the whole set) --------------------------------------
@@ -230,7 +234,7 @@ def test_legacy_alter_configs_round_trip(admin: AdminClient, kp_admin: KafkaAdmi
 def test_describe_then_alter_round_trip(admin: AdminClient) -> None:
     """What tools do: read every config and write the same values back."""
     name = _new_topic(admin, "cfg-round-trip", {"retention.ms": "4242",
-                                                "some.plugin.config": "kept"})
+                                                "cleanup.policy": "compact,delete"})
     before = _describe(admin, name)
     _legacy_alter(admin, name, {k: v.value for k, v in before.items() if v.value is not None})
     after = _describe(admin, name)
@@ -295,14 +299,33 @@ def test_validate_only_changes_nothing(admin: AdminClient) -> None:
     assert configs["segment.ms"].source == DEFAULT
 
 
-def test_unknown_but_valid_config_names_are_accepted(admin: AdminClient, raw: RawClient) -> None:
-    """Debezium and Connect set configs a given broker may not know; Kafka keeps them."""
-    name = _new_topic(admin, "cfg-unknown-names", {"message.downconversion.enable": "true"})
-    _incremental(admin, name, ("confluent.placement.constraints", "{}", SET))
-    configs = _describe(admin, name)
-    assert configs["message.downconversion.enable"].value == "true"
-    assert configs["message.downconversion.enable"].source == DYNAMIC_TOPIC
-    assert configs["confluent.placement.constraints"].value == "{}"
+def test_unknown_config_names_are_invalid_config(admin: AdminClient, raw: RawClient) -> None:
+    """Kafka 4.4's controller refuses a topic config name it does not know, in every
+    request and with validate_only too; deleting one is no error."""
+    message = "Unknown topic config name: confluent.placement.constraints"
+    for validate_only in (True, False):
+        created = raw.request(19, 7, timeout=30_000, validate_only=validate_only, topics=[
+            {"name": "cfg-unknown-names", "num_partitions": 1, "replication_factor": 1,
+             "assignments": [], "configs": [{"name": "confluent.placement.constraints",
+                                             "value": "{}"}]}]).body.topics[0]
+        assert (created.error_code, created.error_message) == (ErrorCode.invalid_config,
+                                                               message)
+    name = _new_topic(admin, "cfg-unknown-names")
+    for validate_only in (True, False):
+        legacy = raw.request(33, 2, validate_only=validate_only, resources=[
+            {"resource_type": TOPIC, "resource_name": name,
+             "configs": [{"name": "confluent.placement.constraints", "value": "{}"}]}])
+        incremental = raw.request(44, 1, validate_only=validate_only, resources=[
+            {"resource_type": TOPIC, "resource_name": name,
+             "configs": [{"name": "confluent.placement.constraints", "config_operation": 0,
+                          "value": "{}"}]}])
+        for body in (legacy.body, incremental.body):
+            answer = body.responses[0]
+            assert (answer.error_code, answer.error_message) == (ErrorCode.invalid_config,
+                                                                 message)
+    with pytest.raises(KafkaException) as info:
+        _incremental(admin, name, ("message.downconversion.enable", "true", SET))
+    assert info.value.args[0].code() == KafkaError.INVALID_CONFIG
     _incremental(admin, name, ("confluent.placement.constraints", None, DELETE))
     assert "confluent.placement.constraints" not in _describe(admin, name)
 

@@ -1,8 +1,10 @@
-"""`strom cluster info|config` and `strom bench produce|consume` against a live broker."""
+"""`strom cluster info`, `strom cluster config show|get|set|delete` and `strom bench
+produce|consume` against a live broker."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 
@@ -27,23 +29,73 @@ def test_cluster_info(broker: BrokerProcess) -> None:
                    "CONTROLLER": "*"}
 
 
-def test_cluster_config(broker: BrokerProcess) -> None:
+def test_cluster_config_show(broker: BrokerProcess) -> None:
     b = ("-b", broker.bootstrap)
-    rows = strom_json("cluster", "config", *b)
+    rows = strom_json("cluster", "config", "show", *b)
     by_name = {r["name"]: r for r in rows}
     assert by_name["log.dirs"]["value"] == str(broker.data_dir)
     assert by_name["log.dirs"]["source"] == "STATIC_BROKER"
     assert by_name["num.partitions"] == {"broker": 0, "name": "num.partitions", "value": "1",
-                                         "source": "DEFAULT", "read_only": False,
+                                         "source": "DEFAULT", "read_only": True,
                                          "sensitive": False}
-    picked = strom_json("cluster", "config", "log.retention.*", "--broker", "0", *b)
+    picked = strom_json("cluster", "config", "show", "log.retention.*", "--broker", "0", *b)
     assert picked and all(r["name"].startswith("log.retention.") for r in picked)
-    changed = strom_json("cluster", "config", "--changed", *b)
+    changed = strom_json("cluster", "config", "show", "--changed", *b)
     assert {r["name"] for r in changed} >= {"listeners", "log.dirs"}
     assert all(r["source"] != "DEFAULT" for r in changed)
-    text = strom("cluster", "config", "num.partitions", *b).stdout
-    assert table(text) == [{"BROKER": "0", "NAME": "num.partitions", "VALUE": "1",
-                            "SOURCE": "DEFAULT", "READ-ONLY": "false"}]
+    text = strom("cluster", "config", "show", "num.partitions", "message.max.bytes", *b).stdout
+    assert table(text) == [
+        {"BROKER": "0", "NAME": "message.max.bytes", "VALUE": "1048588", "SOURCE": "DEFAULT",
+         "DYNAMIC": "true"},
+        {"BROKER": "0", "NAME": "num.partitions", "VALUE": "1", "SOURCE": "DEFAULT",
+         "DYNAMIC": "false"}]
+
+
+def test_cluster_config_set_get_and_delete(broker_factory: Any) -> None:
+    node: BrokerProcess = broker_factory()
+    b = ("-b", node.bootstrap)
+    out = strom("cluster", "config", "set", "log.retention.ms=3600000",
+                "log.cleaner.threads=2", *b).stdout
+    assert out.splitlines() == ["set log.retention.ms=3600000 for the cluster-wide default",
+                                "set log.cleaner.threads=2 for the cluster-wide default"]
+    assert strom("cluster", "config", "set", "message.max.bytes", "2000000", "--broker", "0",
+                 *b).stdout.strip() == "set message.max.bytes=2000000 for broker 0"
+    defaults = strom_json("cluster", "config", "show", "--default", *b)
+    assert [(r["broker"], r["name"], r["value"], r["source"]) for r in defaults] == [
+        (None, "log.cleaner.threads", "2", "DYNAMIC_DEFAULT_BROKER"),
+        (None, "log.retention.ms", "3600000", "DYNAMIC_DEFAULT_BROKER")]
+    assert strom("cluster", "config", "get", "message.max.bytes", *b).stdout == "2000000\n"
+    assert strom("cluster", "config", "get", "log.retention.ms", "-B", "0",
+                 *b).stdout == "3600000\n"
+    mine = {r["name"]: r for r in strom_json("cluster", "config", "show", "--dynamic",
+                                             "--changed", *b)}
+    assert mine["message.max.bytes"]["source"] == "DYNAMIC_BROKER"
+    assert mine["log.retention.ms"]["source"] == "DYNAMIC_DEFAULT_BROKER"
+    assert "log.dirs" not in mine  # not dynamic
+
+    node.restart()  # dynamic configs live in the metadata store
+    assert strom("cluster", "config", "get", "log.retention.ms", *b).stdout == "3600000\n"
+
+    dry = strom("cluster", "config", "delete", "log.retention.ms", "--dry-run", *b).stdout
+    assert dry.strip() == "would remove log.retention.ms from the cluster-wide default"
+    assert strom("cluster", "config", "get", "log.retention.ms", *b).stdout == "3600000\n"
+    strom("cluster", "config", "delete", "log.retention.ms", *b)
+    strom("cluster", "config", "delete", "message.max.bytes", "-B", "0", *b)
+    assert strom("cluster", "config", "get", "log.retention.ms", *b).stdout == ""
+    assert strom("cluster", "config", "get", "message.max.bytes", *b).stdout == "1048588\n"
+
+    refused = strom("cluster", "config", "set", "log.dirs=/elsewhere", *b, check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().startswith(
+        "strom: error: INVALID_REQUEST: cluster-wide broker configs: Cannot update these "
+        "configs dynamically: [log.dirs]"), refused.stderr
+    refused = strom("cluster", "config", "set", "log.retention.ms=soon", "-B", "0", *b,
+                    check=False)
+    assert refused.returncode == 1
+    assert ("strom: error: INVALID_REQUEST: broker 0: Invalid value soon for configuration "
+            "log.retention.ms: Not a number of type LONG") in refused.stderr, refused.stderr
+    missing = strom("cluster", "config", "get", "no.such.config", *b, check=False)
+    assert missing.returncode == 1 and "no config named 'no.such.config'" in missing.stderr
 
 
 def test_bench_produce_and_consume(broker: BrokerProcess) -> None:

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from strom.broker import handlers
+from strom.broker import dynamic_config, handlers
 from strom.broker.hosts.group_host import GroupHost
 from strom.broker.hosts.txn_host import TransactionHost
 from strom.broker.log_cleaning import LogCleaning, cleaner_config
@@ -115,6 +115,9 @@ class Broker:
 
     async def start(self) -> None:
         self._start_cluster_membership()
+        # dynamic broker configs: in force before the logs load, and first on every image
+        dynamic_config.follow(self.config, self.store, self.broker_id, self.replicas,
+                              self.connection_limits)
         self.replicas.set_startup_high_watermarks(self.logs.high_watermarks)
         image = self.store.image()
         self.logs.load_all(self.replicas.log_config_lookup(image),

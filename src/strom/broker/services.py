@@ -39,15 +39,17 @@ class MetadataView(Protocol):
 
 
 class MetadataWriter(MetadataView, Protocol):
-    """The image plus the two writes handlers make themselves (leader elections,
-    reassignments, AlterConfigs); topic creation and deletion go through
-    `TopicAdministration`."""
+    """The image plus the writes handlers make themselves (leader elections,
+    reassignments, AlterConfigs on topics and on dynamic broker configs); topic creation
+    and deletion go through `TopicAdministration`."""
 
     def update_topic(
         self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
     ) -> TopicInfo | None: ...
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo: ...
+
+    def set_broker_configs(self, broker_id: int | None, configs: Mapping[str, str]) -> None: ...
 
 
 class PartitionDirectory(Protocol):

@@ -63,6 +63,16 @@ class TopicInfo:
         return {}
 
 
+DEFAULT_BROKER_ENTITY = "<default>"
+"""The entity of the cluster-wide dynamic broker defaults (Kafka's ZooKeeper name)."""
+
+
+def broker_entity(broker_id: int | None) -> str:
+    """The key of a broker's dynamic configs in `MetadataImage.broker_configs`: its id,
+    or `<default>` (None) for the cluster-wide defaults."""
+    return DEFAULT_BROKER_ENTITY if broker_id is None else str(broker_id)
+
+
 @dataclass(frozen=True)
 class MetadataImage:
     cluster_id: str
@@ -70,6 +80,12 @@ class MetadataImage:
     brokers: dict[int, BrokerInfo]
     topics: dict[str, TopicInfo]
     epoch: int = 0
+    broker_configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Dynamic broker configs by entity (`broker_entity`): a store may hold only the
+    entities this broker applies (its own and the defaults)."""
+
+    def dynamic_broker_configs(self, broker_id: int | None) -> dict[str, str]:
+        return self.broker_configs.get(broker_entity(broker_id), {})
 
     @cached_property
     def topics_by_id(self) -> dict[uuid.UUID, TopicInfo]:

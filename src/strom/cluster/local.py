@@ -8,7 +8,9 @@ half of one.
 Every change rewrites the whole file, so admin requests use the batch methods
 (``create_topics``, ``delete_topics``): one write and one fsync per request, not per
 topic (1,000 topics one by one took ~20 s, quadratic in the file size). The file is
-compact JSON, which the C encoder writes ~5x faster than indented JSON.
+compact JSON, which the C encoder writes ~5x faster than indented JSON. Dynamic broker
+configs (the cluster-wide defaults and this broker's own) sit in the same file under
+`broker_configs`, keyed as Kafka keys them in ZooKeeper (`<default>`, `<id>`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
+from strom.cluster.image import (
+    BrokerInfo,
+    MetadataImage,
+    PartitionInfo,
+    TopicInfo,
+    broker_entity,
+)
 from strom.cluster.store import MetadataError, validate_topic_name
 
 
@@ -41,12 +49,13 @@ class LocalMetadataStore:
     def __init__(self, path: Path, broker: BrokerInfo, cluster_id: str) -> None:
         self._path = path
         self._listeners: list[Callable[[MetadataImage], None]] = []
-        topics = self._load() if path.exists() else {}
+        topics, broker_configs = self._load() if path.exists() else ({}, {})
         self._image = MetadataImage(
             cluster_id=cluster_id,
             controller_id=broker.broker_id,
             brokers={broker.broker_id: broker},
             topics=topics,
+            broker_configs=broker_configs,
         )
 
     # --- reading ----------------------------------------------------------------------
@@ -138,6 +147,14 @@ class LocalMetadataStore:
         self._publish(self._image.with_topic(updated))
         return updated
 
+    def set_broker_configs(self, broker_id: int | None, configs: Mapping[str, str]) -> None:
+        entity = broker_entity(broker_id)
+        broker_configs = {k: v for k, v in self._image.broker_configs.items() if k != entity}
+        if configs:
+            broker_configs[entity] = dict(configs)
+        self._publish(replace(self._image, broker_configs=broker_configs,
+                              epoch=self._image.epoch + 1))
+
     def update_topic(
         self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
     ) -> TopicInfo | None:
@@ -167,18 +184,24 @@ class LocalMetadataStore:
         # What json.dumps(doc, sort_keys=True) writes, from each topic's text encoded once
         # (kept on the immutable topic): every create rewrites the whole file.
         topics = ",".join(_topic_text(t) for t in image.topics.values())
+        # dynamic broker configs (rare) only when there are some: the key sorts first
+        brokers = ('"broker_configs":' + json.dumps(image.broker_configs, separators=(",", ":"),
+                                                    sort_keys=True) + ","
+                   if image.broker_configs else "")
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
-            f.write(f'{{"topics":[{topics}],"version":1}}')
+            f.write(f'{{{brokers}"topics":[{topics}],"version":1}}')
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._path)
 
-    def _load(self) -> dict[str, TopicInfo]:
+    def _load(self) -> tuple[dict[str, TopicInfo], dict[str, dict[str, str]]]:
         doc = json.loads(self._path.read_text(encoding="utf-8"))
         topics = [_topic_from_json(t) for t in doc.get("topics", [])]
-        return {t.name: t for t in topics}
+        broker_configs = {str(entity): {str(k): str(v) for k, v in configs.items()}
+                          for entity, configs in doc.get("broker_configs", {}).items()}
+        return {t.name: t for t in topics}, broker_configs
 
 
 def _new_partition(partition: int, replicas: list[int]) -> PartitionInfo:

@@ -83,6 +83,11 @@ class MetadataStore(Protocol):
 
     def set_topic_configs(self, name: str, configs: Mapping[str, str]) -> TopicInfo: ...
 
+    def set_broker_configs(self, broker_id: int | None, configs: Mapping[str, str]) -> None:
+        """Replace the dynamic configs of one broker (None: the cluster-wide defaults);
+        an empty mapping removes them. The next image carries them."""
+        ...
+
     def update_topic(
         self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
     ) -> TopicInfo | None:

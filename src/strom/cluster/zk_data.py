@@ -10,6 +10,10 @@
                                                  "partition_epoch": P,
                                                  "controller_epoch": C}}}
     /config/topics/<topic>            {"version": 1, "config": {name: value}}
+    /config/brokers/<default>         {"version": 1, "config": {name: value}}: dynamic
+    /config/brokers/<id>                broker configs, cluster-wide and per broker
+    /config/changes/config_change_N   sequential {"version": 2, "entity_path":
+                                        "brokers/<default>"}: Kafka's change notice
     /latest_producer_id_block         {"version": 1, "broker": N, "block_start": S,
                                        "block_end": E}
 
@@ -41,8 +45,12 @@ CONTROLLER_EPOCH = "/controller_epoch"
 BROKER_IDS = "/brokers/ids"
 TOPICS = "/brokers/topics"
 TOPIC_CONFIGS = "/config/topics"
+BROKER_CONFIGS = "/config/brokers"
+CONFIG_CHANGES = "/config/changes"
+CONFIG_CHANGE_PREFIX = "config_change_"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
-PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, "/cluster")
+PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, BROKER_CONFIGS, CONFIG_CHANGES,
+                    "/cluster")
 
 
 def broker_path(broker_id: int) -> str:
@@ -55,6 +63,17 @@ def topic_path(topic: str) -> str:
 
 def topic_config_path(topic: str) -> str:
     return f"{TOPIC_CONFIGS}/{topic}"
+
+
+def broker_config_path(entity: str) -> str:
+    """`entity` is a broker id or `<default>` (strom.cluster.image.broker_entity)."""
+    return f"{BROKER_CONFIGS}/{entity}"
+
+
+def encode_config_change(entity_path: str) -> bytes:
+    """The notice Kafka's ZooKeeper-mode admin wrote after changing an entity's configs
+    (version 2 names the entity by path, e.g. `brokers/<default>`)."""
+    return dumps({"version": 2, "entity_path": entity_path})
 
 
 def dumps(doc: dict[str, Any]) -> bytes:

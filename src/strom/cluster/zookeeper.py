@@ -17,6 +17,11 @@ epoch and the znode version it gave. Every controller write (`update_topic_as_co
 is a multi-op that checks that version, so a controller superseded while it was paused
 past its session cannot change anything, even if it acts once on a stale flag before it
 learns it lost: ZooKeeper refuses the write, and the store resigns.
+
+Dynamic broker configs live where Kafka's ZooKeeper mode kept them: `/config/brokers/
+<default>` for the cluster-wide defaults and `/config/brokers/<id>` per broker, each
+write followed by a `config_change_` notice. Each broker watches the two entities it
+applies, so a change made through any broker reaches all of them.
 """
 
 from __future__ import annotations
@@ -36,10 +41,17 @@ from kazoo.protocol.states import KazooState
 from kio.schema.errors import ErrorCode
 
 from strom.cluster import zk_data as zd
-from strom.cluster.image import BrokerInfo, MetadataImage, PartitionInfo, TopicInfo
+from strom.cluster.image import (
+    BrokerInfo,
+    MetadataImage,
+    PartitionInfo,
+    TopicInfo,
+    broker_entity,
+)
 from strom.cluster.store import ControllerMovedError, MetadataError, validate_topic_name
 
 log = logging.getLogger(__name__)
+CONFIG_CHANGE_EXPIRY_MS = 15 * 60 * 1000
 TopicUpdate = Callable[[TopicInfo], TopicInfo | None]
 
 
@@ -62,6 +74,7 @@ class ZooKeeperMetadataStore:
         self._brokers: dict[int, BrokerInfo] = {}
         self._topics: dict[str, TopicInfo] = {}
         self._configs: dict[str, dict[str, str]] = {}
+        self._broker_configs: dict[str, dict[str, str]] = {}  # <default> and our own id
         self._watched: set[str] = set()
         self._controller_id = -1
         self._cluster_id = cluster_id
@@ -93,6 +106,9 @@ class ZooKeeperMetadataStore:
         self._loop_thread = threading.get_ident()
         self.connect()
         self._register_broker()
+        for entity in (broker_entity(None), broker_entity(self.me.broker_id)):
+            self._client.DataWatch(zd.broker_config_path(entity),
+                                   self._broker_config_watcher(entity))
         self._client.ChildrenWatch(zd.BROKER_IDS, self._on_broker_ids)
         self._client.ChildrenWatch(zd.TOPICS, self._on_topic_names)
         self._client.DataWatch(zd.CONTROLLER, self._on_controller)
@@ -179,6 +195,7 @@ class ZooKeeperMetadataStore:
                 brokers=dict(self._brokers),
                 topics=dict(self._topics),
                 epoch=self._image.epoch + 1,
+                broker_configs=dict(self._broker_configs),
             )
             self._image = image
         if threading.get_ident() == self._loop_thread or self._loop is None:
@@ -273,6 +290,23 @@ class ZooKeeperMetadataStore:
                     self._topics[name] = replace(topic, configs=configs)
             self._publish()
             return name in self._watched or data is not None
+
+        return watch
+
+    def _broker_config_watcher(self, entity: str) -> Callable[..., bool]:
+        """Dynamic broker configs of `entity`, read at start and whenever they change
+        (whoever wrote them: this broker, another one, or a tool writing Kafka's layout)."""
+        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
+            configs = zd.decode_configs(data)
+            with self._lock:
+                if self._broker_configs.get(entity, {}) == configs:
+                    return not self._closed
+                if configs:
+                    self._broker_configs[entity] = configs
+                else:
+                    self._broker_configs.pop(entity, None)
+            self._publish()
+            return not self._closed
 
         return watch
 
@@ -414,6 +448,43 @@ class ZooKeeperMetadataStore:
             self._topics[name] = topic
         self._publish()
         return topic
+
+    def set_broker_configs(self, broker_id: int | None, configs: Mapping[str, str]) -> None:
+        """Write `/config/brokers/<entity>` and a change notice under `/config/changes`, as
+        Kafka's ZooKeeper mode did; every broker watching the entity applies it."""
+        entity = broker_entity(broker_id)
+        path, data = zd.broker_config_path(entity), zd.encode_configs(dict(configs))
+        try:
+            self._client.set(path, data)
+        except NoNodeError:
+            try:
+                self._client.create(path, data, makepath=True)
+            except NodeExistsError:
+                self._client.set(path, data)
+        self._client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
+                            zd.encode_config_change(f"brokers/{entity}"), sequence=True,
+                            makepath=True)
+        self._purge_config_changes()
+        if entity in (broker_entity(None), broker_entity(self.me.broker_id)):
+            with self._lock:  # seen at once by the caller, before the watch fires
+                if configs:
+                    self._broker_configs[entity] = dict(configs)
+                else:
+                    self._broker_configs.pop(entity, None)
+            self._publish()
+
+    def _purge_config_changes(self) -> None:
+        """Drop change notices older than 15 minutes (Kafka's expiry of them)."""
+        horizon_ms = time.time() * 1000 - CONFIG_CHANGE_EXPIRY_MS
+        try:
+            for child in self._client.get_children(zd.CONFIG_CHANGES):
+                path = f"{zd.CONFIG_CHANGES}/{child}"
+                stat = self._client.exists(path)
+                if stat is not None and stat.ctime < horizon_ms:
+                    with contextlib.suppress(NoNodeError):
+                        self._client.delete(path)
+        except NoNodeError:
+            pass
 
     def reserve_producer_id_block(self, size: int) -> int:
         """Claim the next block of producer ids cluster-wide; returns its first id."""

@@ -2,17 +2,31 @@
 
 Unknown properties are kept (a real `server.properties` carries many we do not act on)
 and logged once by the server, never rejected.
+
+A broker's config has Kafka's four levels: per-broker dynamic configs, cluster-wide
+dynamic defaults (both kept in the metadata store), the static properties, and the
+defaults. `BrokerConfig.props` is always the effective merge of them, so every reader
+that asks for a value when it needs it follows dynamic changes; code that keeps a value
+subscribes (`BrokerConfig.subscribe`) and is told which names changed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from strom.config.defs import LONG_MAX, ConfigDef, ConfigSource, ConfigType, InvalidConfig
-from strom.config.topic import _UNIT_SCALE, TOPIC_CONFIGS
+from strom.config import kafka_names
+from strom.config.defs import LONG_MAX, ConfigDef, ConfigType, InvalidConfig
+from strom.config.topic import (
+    BROKER_SYNONYMS,
+    BrokerLayers,
+    EffectiveProps,
+    synonym_group,
+)
 
+log = logging.getLogger(__name__)
 T = ConfigType
 
 BROKER_CONFIGS: dict[str, ConfigDef] = {
@@ -145,18 +159,73 @@ def parse_listeners(raw: str) -> list[Listener]:
     return listeners
 
 
+@dataclass(frozen=True)
+class BrokerConfigChange:
+    """What a dynamic config change changed: the names whose effective value differs."""
+
+    changed: frozenset[str]
+
+    def touches(self, *names: str) -> bool:
+        return not self.changed.isdisjoint(names)
+
+
+BrokerConfigListener = Callable[[BrokerConfigChange], None]
+
+
+def broker_def(name: str) -> ConfigDef | None:
+    """A broker config's definition, including the broker-side topic synonyms."""
+    return BROKER_CONFIGS.get(name) or BROKER_SYNONYMS.get(name)
+
+
+STROM_DYNAMIC = frozenset({"strom.decompression.max.bytes"})
+"""Strom's own settings that apply without a restart."""
+
+_STROM_STATIC_PREFIXES = ("listener.name.", "ssl.", "sasl.")
+_STROM_STATIC = frozenset({"listeners", "listener.security.protocol.map",
+                           "principal.builder.class", "config.providers"})
+
+
+def is_dynamic(name: str) -> bool:
+    """Kafka 4.4's dynamic set, less the listener and security settings a PLAINTEXT-only
+    Strom cannot change while running, plus Strom's own dynamic settings."""
+    if name in STROM_DYNAMIC:
+        return True
+    if name in _STROM_STATIC or name.startswith(_STROM_STATIC_PREFIXES):
+        return False
+    return name in kafka_names.KAFKA_DYNAMIC
+
+
+def is_known(name: str) -> bool:
+    """A name Kafka 4.4 or Strom defines as a broker config."""
+    return (name in kafka_names.KAFKA_DYNAMIC or name in kafka_names.KAFKA_STATIC
+            or broker_def(name) is not None or name.startswith(_STROM_STATIC_PREFIXES))
+
+
+def _overlay(props: dict[str, str], layer: Mapping[str, str]) -> None:
+    """Kafka's overrideProps: a value replaces its synonyms from lower levels (a dynamic
+    log.retention.ms hides a static log.retention.hours)."""
+    for name, value in layer.items():
+        for synonym in synonym_group(name):
+            props.pop(synonym, None)
+        props[name] = value
+
+
 class BrokerConfig:
-    """The static broker properties (file plus overrides) and typed views of them."""
+    """The broker's properties at every level and typed views of the effective ones."""
 
     def __init__(self, props: Mapping[str, str] | None = None) -> None:
-        self.props: dict[str, str] = dict(props or {})
-        for name, raw in self.props.items():
-            definition = BROKER_CONFIGS.get(name) or _topic_synonym_def(name)
+        self.static: dict[str, str] = dict(props or {})
+        for name, raw in self.static.items():
+            definition = broker_def(name)
             if definition is not None:
                 try:
                     definition.parse(raw)
                 except InvalidConfig as exc:
                     raise InvalidConfig(f"Invalid value {raw!r} for {name}: {exc}") from exc
+        self.dynamic_default: dict[str, str] = {}
+        self.dynamic_broker: dict[str, str] = {}
+        self._listeners: list[BrokerConfigListener] = []
+        self.props: EffectiveProps = self._effective()
 
     @classmethod
     def from_file(cls, path: Path | None, overrides: Mapping[str, str]) -> BrokerConfig:
@@ -165,6 +234,55 @@ class BrokerConfig:
         props = load_properties(path) if path else {}
         props.update(overrides)
         return cls(props)
+
+    # --- levels and dynamic changes -----------------------------------------------------
+
+    @property
+    def layers(self) -> BrokerLayers:
+        return self.props.layers
+
+    def _effective(self) -> EffectiveProps:
+        merged = dict(self.static)
+        _overlay(merged, self.dynamic_default)
+        _overlay(merged, self.dynamic_broker)
+        return EffectiveProps(merged, BrokerLayers(
+            dict(self.dynamic_broker), dict(self.dynamic_default), dict(self.static),
+            DEFAULTS))
+
+    def subscribe(self, listener: BrokerConfigListener) -> None:
+        """Be told after every dynamic change, with the names whose value changed; the
+        new values are already in `props`. Called on the event loop. The one hook for
+        code that keeps a broker setting (the log cleaner's log.cleaner.*, connection
+        limits, the partitions' log configs)."""
+        self._listeners.append(listener)
+
+    def set_dynamic(self, default: Mapping[str, str],
+                    broker: Mapping[str, str]) -> BrokerConfigChange | None:
+        """Adopt the dynamic configs the metadata store holds (cluster-wide defaults and
+        this broker's own). As Kafka does with what it reads back, names that cannot be
+        changed dynamically and values that do not parse are left out, with an error in
+        the log. Returns the change (None when nothing changed) after telling the
+        subscribers."""
+        default = _usable(default, "default cluster")
+        broker = _usable(broker, "broker")
+        if default == self.dynamic_default and broker == self.dynamic_broker:
+            return None
+        old = self.props
+        self.dynamic_default, self.dynamic_broker = default, broker
+        self.props = self._effective()
+        changed = frozenset(n for n in set(old) | set(self.props)
+                            if old.get(n) != self.props.get(n))
+        change = BrokerConfigChange(changed)
+        if changed:
+            log.info("dynamic broker configs changed: %s", ", ".join(sorted(changed)))
+            for listener in list(self._listeners):
+                try:
+                    listener(change)
+                except Exception:
+                    log.exception("a broker config listener failed")
+        return change
+
+    # --- typed access to the effective values -------------------------------------------
 
     def raw(self, name: str) -> str | None:
         if name in self.props:
@@ -177,6 +295,12 @@ class BrokerConfig:
         if value is None:
             raise KeyError(name)
         return int(value)
+
+    def get_float(self, name: str) -> float:
+        value = self.raw(name)
+        if value is None:
+            raise KeyError(name)
+        return float(value)
 
     def get_bool(self, name: str) -> bool:
         return (self.raw(name) or "false").strip().lower() == "true"
@@ -209,30 +333,29 @@ class BrokerConfig:
             ]
         return parse_listeners(raw)
 
-    def describe(self) -> list[tuple[str, str | None, ConfigSource, ConfigDef | None]]:
-        """Every broker config with its value and source, for DescribeConfigs."""
-        rows: list[tuple[str, str | None, ConfigSource, ConfigDef | None]] = []
-        names = sorted(set(BROKER_CONFIGS) | set(self.props) | _topic_synonym_names())
-        for name in names:
-            definition = BROKER_CONFIGS.get(name) or _topic_synonym_def(name)
-            if name in self.props:
-                rows.append((name, self.props[name], ConfigSource.STATIC_BROKER_CONFIG, definition))
-            elif definition is not None:
-                rows.append((name, definition.default, ConfigSource.DEFAULT_CONFIG, definition))
-        return rows
+
+DEFAULTS: dict[str, str] = {
+    name: definition.default
+    for name, definition in {**BROKER_SYNONYMS, **BROKER_CONFIGS}.items()
+    if definition.default is not None
+}
+"""Every broker config's default that has a value (Kafka's DEFAULT_CONFIG level)."""
 
 
-def _topic_synonym_names() -> set[str]:
-    return {d.synonyms[0] for d in TOPIC_CONFIGS.values() if d.synonyms}
-
-
-def _topic_synonym_def(name: str) -> ConfigDef | None:
-    """Broker properties such as log.retention.ms take their type from the topic config."""
-    for definition in TOPIC_CONFIGS.values():
-        if name in definition.synonyms:
-            if name in _UNIT_SCALE:
-                return ConfigDef(name, ConfigType.LONG, None)
-            index = definition.synonyms.index(name)
-            default = definition.default if index == 0 else None
-            return ConfigDef(name, definition.type, default, choices=definition.choices)
-    return None
+def _usable(values: Mapping[str, str], level: str) -> dict[str, str]:
+    """The stored dynamic configs this broker can apply: dynamic names with valid values
+    (Kafka's fromPersistentProps drops the rest and logs it)."""
+    usable: dict[str, str] = {}
+    for name, raw in values.items():
+        if is_known(name) and not is_dynamic(name):
+            log.error("dynamic %s config %s cannot be changed dynamically; ignored", level, name)
+            continue
+        definition = broker_def(name)
+        try:
+            if definition is not None:
+                definition.parse(raw)
+        except InvalidConfig as exc:
+            log.error("dynamic %s config %s=%r is invalid (%s); ignored", level, name, raw, exc)
+            continue
+        usable[name] = raw
+    return usable

@@ -38,7 +38,11 @@ class ConfigSource(IntEnum):
 
 
 class InvalidConfig(ValueError):
-    pass
+    """A refused config value or name; `shown` is the part of the value to name, if any."""
+
+    def __init__(self, message: str, shown: str | None = None) -> None:
+        super().__init__(message)
+        self.shown = shown
 
 
 LONG_MAX = 2**63 - 1
@@ -47,18 +51,26 @@ LONG_MAX = 2**63 - 1
 def _parse_bool(raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered not in ("true", "false"):
-        raise InvalidConfig(f"expected true or false, got {raw!r}")
+        raise InvalidConfig("Expected value to be either true or false")
     return lowered == "true"
 
 
-def _parse_int(lo: int, hi: int) -> Callable[[str], int]:
+def _parse_int(kind: ConfigType, lo: int, hi: int) -> Callable[[str], int]:
+    """Kafka's wording: a value beyond the type's range is not a number of that type; one
+    beyond the definition's bounds says which bound."""
+    type_lo, type_hi = _RANGES[kind]
+
     def parse(raw: str) -> int:
         try:
             value = int(raw.strip())
         except ValueError:
-            raise InvalidConfig(f"expected an integer, got {raw!r}") from None
-        if not lo <= value <= hi:
-            raise InvalidConfig(f"{value} is outside [{lo}, {hi}]")
+            raise InvalidConfig(f"Not a number of type {kind.name}") from None
+        if not type_lo <= value <= type_hi:
+            raise InvalidConfig(f"Not a number of type {kind.name}")
+        if value < lo:
+            raise InvalidConfig(f"Value must be at least {lo}")
+        if value > hi:
+            raise InvalidConfig(f"Value must be no more than {hi}")
         return value
 
     return parse
@@ -66,9 +78,9 @@ def _parse_int(lo: int, hi: int) -> Callable[[str], int]:
 
 def _parse_float(raw: str) -> float:
     try:
-        return float(raw)
+        return float(raw.strip())
     except ValueError:
-        raise InvalidConfig(f"expected a number, got {raw!r}") from None
+        raise InvalidConfig("Not a number of type DOUBLE") from None
 
 
 _RANGES = {
@@ -85,6 +97,7 @@ class ConfigDef:
     default: str | None
     doc: str = ""
     min: int | None = None
+    max: int | None = None
     choices: tuple[str, ...] = ()
     synonyms: tuple[str, ...] = ()  # broker properties that supply the default, in order
     read_only: bool = False
@@ -92,24 +105,39 @@ class ConfigDef:
     extra_check: Callable[[object], None] | None = field(default=None, compare=False)
 
     def parse(self, raw: str) -> object:
-        """Validate a string value the way Kafka's ConfigDef would; raise InvalidConfig."""
+        """Validate a string value the way Kafka's ConfigDef would; raise InvalidConfig
+        with Kafka's reason (the caller names the value and the config)."""
         value: object
         if self.type is ConfigType.BOOLEAN:
             value = _parse_bool(raw)
         elif self.type in _RANGES:
             lo, hi = _RANGES[self.type]
-            value = _parse_int(self.min if self.min is not None else lo, hi)(raw)
+            value = _parse_int(self.type, lo if self.min is None else self.min,
+                               hi if self.max is None else self.max)(raw)
         elif self.type is ConfigType.DOUBLE:
             value = _parse_float(raw)
+            if self.min is not None and value < self.min:
+                raise InvalidConfig(f"Value must be at least {self.min}")
+            if self.max is not None and value > self.max:
+                raise InvalidConfig(f"Value must be no more than {self.max}")
         elif self.type is ConfigType.LIST:
             value = [item.strip() for item in raw.split(",") if item.strip()]
-            bad = [v for v in value if self.choices and v not in self.choices]
-            if bad:
-                raise InvalidConfig(f"{bad} not in {list(self.choices)}")
+            self._check_choices(value)
         else:
             value = raw
-            if self.choices and raw not in self.choices:
-                raise InvalidConfig(f"{raw!r} not in {list(self.choices)}")
+            self._check_choices([raw])
         if self.extra_check is not None:
             self.extra_check(value)
         return value
+
+    def _check_choices(self, values: list[str]) -> None:
+        bad = [v for v in values if self.choices and v not in self.choices]
+        if bad:
+            raise InvalidConfig(f"String must be one of: {', '.join(self.choices)}",
+                                shown=bad[0])
+
+    def invalid(self, raw: str, exc: InvalidConfig) -> InvalidConfig:
+        """Kafka's message for a refused value: `Invalid value V for configuration N: why`
+        (V is the offending list item when there is one, else the trimmed value)."""
+        shown = exc.shown if exc.shown is not None else raw.strip()
+        return InvalidConfig(f"Invalid value {shown} for configuration {self.name}: {exc}")

@@ -52,7 +52,8 @@ class Pending:
 class CoordinatorResult(Generic[R, Rec]):
     """What an operation on a shard produced (Kafka's CoordinatorResult).
 
-    ``records`` are appended to the shard's partition and replayed into the shard;
+    ``records`` are appended to the shard's partition and replayed into the shard (as
+    one transactional batch of ``producer`` (id, epoch) if set: TxnOffsetCommit);
     ``response`` answers the request once they are replicated (or at once without
     records); ``completions`` answer earlier `Pending` requests, at once. ``then``, if
     set, runs after the write with its outcome (an `ErrorCode`, `none` when the
@@ -64,6 +65,7 @@ class CoordinatorResult(Generic[R, Rec]):
     response: R | Pending | None = None
     completions: tuple[tuple[int, Any], ...] = ()
     then: Callable[[ErrorCode], CoordinatorResult[R, Rec]] | None = None
+    producer: tuple[int, int] | None = None
 
 
 class Effects(Generic[Rec]):
@@ -117,6 +119,11 @@ class AppendLog(Protocol):
 
     def append(self, partition: int, records: list[Entry]) -> ErrorCode:
         """Append as leader; Kafka's error code, `ErrorCode.none` on success."""
+        ...
+
+    def append_transactional(self, partition: int, records: list[Entry], producer_id: int,
+                             producer_epoch: int) -> ErrorCode:
+        """Append as one transactional batch of the producer (its marker ends it)."""
         ...
 
     async def wait_durable(self, partition: int) -> ErrorCode:
@@ -319,7 +326,9 @@ class CoordinatorRuntime(Generic[S, Rec]):
             waiter = self._register(partition, shard, result.response.token)
         error = ErrorCode.none
         if result.records:
-            error = self.log.append(partition, [self.serialize(r) for r in result.records])
+            entries = [self.serialize(r) for r in result.records]
+            error = (self.log.append(partition, entries) if result.producer is None
+                     else self.log.append_transactional(partition, entries, *result.producer))
             if error == ErrorCode.none:
                 for record in result.records:
                     shard.replay(record)

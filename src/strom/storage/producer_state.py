@@ -135,7 +135,9 @@ class ProducerStateManager:
                                 f"producer {header.producer_id} has a transaction open; "
                                 "a non-transactional batch cannot join it")
         if header.producer_epoch > entry.epoch:
-            if header.base_sequence != 0:
+            # no sequence (-1): the group coordinator's transactional offsets, which Kafka
+            # appends without sequence checks; clients' batches always carry one
+            if header.base_sequence > 0:
                 raise SequenceError(
                     ErrorCode.out_of_order_sequence_number,
                     f"new epoch {header.producer_epoch} must start at sequence 0, "

@@ -32,8 +32,17 @@ def test_invalid_broker_value_is_refused():
 def test_topic_value_falls_back_through_broker_synonyms():
     resolved = resolve_topic_config("retention.ms", {}, {"log.retention.hours": "2"})
     assert resolved.value == str(2 * 3600 * 1000)
-    assert resolved.source == ConfigSource.STATIC_BROKER_CONFIG
-    assert [s[0] for s in resolved.synonyms] == ["log.retention.hours", "log.retention.ms"]
+    assert resolved.source == ConfigSource.STATIC_BROKER_CONFIG  # what CreateTopics reports
+    # DescribeConfigs, as Kafka 4.4: the chain starts at log.retention.ms, which is unset
+    assert resolved.described_source == ConfigSource.DEFAULT_CONFIG
+    assert resolved.synonyms == ()
+    by_ms = resolve_topic_config("retention.ms", {}, {"log.retention.ms": "5",
+                                                      "log.retention.hours": "2"})
+    assert by_ms.value == "5" and by_ms.described_source == ConfigSource.STATIC_BROKER_CONFIG
+    assert by_ms.synonyms == (
+        ("log.retention.ms", "5", ConfigSource.STATIC_BROKER_CONFIG),
+        ("log.retention.hours", "2", ConfigSource.STATIC_BROKER_CONFIG),
+        ("log.retention.hours", "168", ConfigSource.DEFAULT_CONFIG))
 
 
 def test_topic_override_wins_and_default_is_reported():
@@ -43,9 +52,22 @@ def test_topic_override_wins_and_default_is_reported():
     assert (default.value, default.source) == (str(1 << 30), ConfigSource.DEFAULT_CONFIG)
 
 
-def test_validation_rejects_bad_values_but_keeps_unknown_names():
+def _refusal(overrides: dict[str, str]) -> str:
+    with pytest.raises(InvalidConfig) as refused:
+        validate_topic_overrides(overrides)
+    return str(refused.value)
+
+
+def test_validation_rejects_bad_values_and_unknown_names():
+    assert _refusal({"retention.ms": "soon"}) == (
+        "Invalid value soon for configuration retention.ms: Not a number of type LONG")
+    assert _refusal({"cleanup.policy": "compact,shred"}) == (
+        "Invalid value shred for configuration cleanup.policy: String must be one of: "
+        "compact, delete")
+    assert _refusal({"confluent.x": "true"}) == "Unknown topic config name: confluent.x"
+    # an unknown name the topic already had (kept by older releases) may stay as it is
+    assert validate_topic_overrides({"confluent.x": "1", "retention.ms": "5"},
+                                    kept={"confluent.x": "1"}) == {"confluent.x": "1",
+                                                                   "retention.ms": "5"}
     with pytest.raises(InvalidConfig):
-        validate_topic_overrides({"retention.ms": "soon"})
-    with pytest.raises(InvalidConfig):
-        validate_topic_overrides({"cleanup.policy": "shred"})
-    assert validate_topic_overrides({"confluent.value.schema.validation": "true"})
+        validate_topic_overrides({"confluent.x": "2"}, kept={"confluent.x": "1"})

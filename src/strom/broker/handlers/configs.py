@@ -2,16 +2,23 @@
 
 Topic configs report every known name with its effective value, its source and, on
 request, the synonym chain down to the default: tools such as Kafka's `kafka-configs`
-and Connect do describe-then-alter round trips and need all of it. Unknown-but-valid
-names are accepted and kept (strict rejection broke Debezium on other brokers).
+and Connect do describe-then-alter round trips and need all of it. A name Kafka 4.4
+does not know is refused with INVALID_CONFIG ("Unknown topic config name: x"), as its
+controller refuses it.
 
-Dynamic broker configs are not supported yet: altering a broker resource is refused with
-INVALID_REQUEST and a message saying so.
+BROKER resources are the dynamic broker configs (`strom.config.dynamic`): "<id>" is
+this broker's own, "" the cluster-wide default. A change is validated here, written to
+the metadata store, and applied by every broker when its image arrives (the server
+feeds `BrokerConfig.set_dynamic`), so the answer to this request already reflects it.
+
+Request-level checks come first, with Kafka's answers: a resource named twice, a config
+named twice in one resource, a null value where one is needed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -20,53 +27,102 @@ from kio.schema.errors import ErrorCode
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
 from strom.broker.network import dispatch
-from strom.cluster.store import MetadataError
+from strom.cluster.store import MetadataError, validate_topic_name
+from strom.config.broker import broker_def
 from strom.config.defs import ConfigDef, ConfigSource, ConfigType, InvalidConfig
-from strom.config.topic import effective_topic_configs, validate_topic_overrides
+from strom.config.dynamic import DynamicConfigRefused, describe_broker, validate_update
+from strom.config.topic import (
+    TOPIC_CONFIGS,
+    Synonym,
+    effective_topic_configs,
+    validate_topic_overrides,
+)
 from strom.protocol.api_keys import ApiKey
 
 log = logging.getLogger(__name__)
 TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
+OP_NAMES = {APPEND: "APPEND", SUBTRACT: "SUBTRACT"}
+UNKNOWN_TYPE = 0  # DescribeConfigs' config_type for a name of no known type
+Change = Callable[[dict[str, str]], dict[str, str]]
+Outcome = tuple[ErrorCode, str | None]
+
+
+class Refused(Exception):
+    """One resource's change refused with this error code and message."""
+
+    def __init__(self, code: ErrorCode, message: str | None) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+# --- DescribeConfigs ----------------------------------------------------------------------
 
 
 def _entry(name: str, value: str | None, source: ConfigSource, definition: ConfigDef | None,
-           synonyms: list[dict[str, Any]], documentation: bool) -> dict[str, Any]:
-    sensitive = bool(definition and definition.sensitive)
+           synonyms: list[dict[str, Any]], documentation: bool, *, read_only: bool = False,
+           sensitive: bool = False) -> dict[str, Any]:
     return {
         "name": name,
         "value": None if sensitive else value,
-        "read_only": bool(definition and definition.read_only),
+        "read_only": read_only,
         "config_source": int(source),
         "is_default": source == ConfigSource.DEFAULT_CONFIG,
         "is_sensitive": sensitive,
         "synonyms": synonyms,
-        "config_type": int(definition.type if definition else ConfigType.STRING),
+        "config_type": int(definition.type) if definition else UNKNOWN_TYPE,
         "documentation": (definition.doc or None) if definition and documentation else None,
     }
 
 
+def _chain(synonyms: tuple[Synonym, ...], wanted: bool) -> list[dict[str, Any]]:
+    return [{"name": n, "value": v, "source": int(s)} for n, v, s in synonyms] if wanted else []
+
+
 def _describe_topic(ctx: RequestContext, name: str, synonyms: bool, docs: bool
                     ) -> tuple[ErrorCode, str | None, list[dict[str, Any]]]:
+    try:
+        validate_topic_name(name)
+    except MetadataError as exc:
+        return exc.error, str(exc), []
     topic = ctx.metadata.image().topics.get(name)
     if topic is None:
-        return ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist", []
-    entries = []
-    for resolved in effective_topic_configs(topic.configs, ctx.config.props).values():
-        chain = [{"name": n, "value": v, "source": int(s)} for n, v, s in resolved.synonyms]
-        entries.append(_entry(resolved.name, resolved.value, resolved.source, resolved.definition,
-                              chain if synonyms else [], docs))
+        return ErrorCode.unknown_topic_or_partition, "", []
+    entries = [
+        _entry(resolved.name, resolved.value, resolved.described_source, resolved.definition,
+               _chain(resolved.synonyms, synonyms), docs)
+        for resolved in effective_topic_configs(topic.configs, ctx.config.props).values()]
     return NONE, None, entries
+
+
+def _broker_target(ctx: RequestContext, name: str, describing: bool) -> int | None:
+    """The broker id a BROKER resource names (None: the cluster-wide default); refuses
+    another broker's id as Kafka 4.4 does (the client sends those to that broker)."""
+    if name == "":
+        return None
+    try:
+        broker_id = int(name)
+    except ValueError:
+        word = "Broker" if describing else "Node"
+        raise Refused(ErrorCode.invalid_request,
+                      f"{word} id must be an integer, but it is: {name}") from None
+    if broker_id != ctx.broker_id:
+        expected = f"{ctx.broker_id} or empty string" if describing else str(ctx.broker_id)
+        raise Refused(ErrorCode.invalid_request,
+                      f"Unexpected broker id, expected {expected}, but received {name}")
+    return broker_id
 
 
 def _describe_broker(ctx: RequestContext, name: str, synonyms: bool, docs: bool
                      ) -> tuple[ErrorCode, str | None, list[dict[str, Any]]]:
-    if name not in ("", str(ctx.broker_id)):
-        return ErrorCode.invalid_request, f"Unexpected broker id, expected {ctx.broker_id}", []
-    entries = []
-    for key, value, source, definition in ctx.config.describe():
-        chain = [{"name": key, "value": value, "source": int(source)}] if synonyms else []
-        entries.append(_entry(key, value, source, definition, chain, docs))
+    try:
+        per_broker = _broker_target(ctx, name, describing=True) is not None
+    except Refused as exc:
+        return exc.code, exc.message, []
+    entries = [
+        _entry(e.name, e.value, e.source, e.definition, _chain(e.synonyms, synonyms), docs,
+               read_only=e.read_only, sensitive=e.sensitive)
+        for e in describe_broker(ctx.config, per_broker)]
     return NONE, None, entries
 
 
@@ -93,95 +149,155 @@ async def describe_configs(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(results=results)
 
 
-def _apply_topic(ctx: RequestContext, name: str, change: Callable[[dict[str, str]], dict[str, str]],
-                 validate_only: bool) -> tuple[ErrorCode, str | None]:
+# --- AlterConfigs and IncrementalAlterConfigs ------------------------------------------------
+
+
+def _alter_topic(ctx: RequestContext, name: str, change: Change, validate_only: bool) -> None:
+    """Kafka's controller order: the resulting configs are validated before the topic's
+    existence is checked, so a bad config on a missing topic is INVALID_CONFIG."""
     topic = ctx.metadata.image().topics.get(name)
-    if topic is None:
-        return ErrorCode.unknown_topic_or_partition, f"Topic {name} does not exist"
+    current = dict(topic.configs) if topic is not None else {}
     try:
-        configs = validate_topic_overrides(change(dict(topic.configs)))
+        configs = validate_topic_overrides(change(dict(current)), kept=current)
     except InvalidConfig as exc:
-        return ErrorCode.invalid_config, str(exc)
-    if not validate_only:
-        try:
-            ctx.metadata.set_topic_configs(name, configs)
-        except MetadataError as exc:
-            return exc.error, str(exc)
-        changes = [f"{k}={v}" for k, v in sorted(configs.items()) if topic.configs.get(k) != v]
-        changes += [f"-{k}" for k in sorted(set(topic.configs) - set(configs))]
-        if changes:
-            log.info("topic %s configs changed: %s", name, ", ".join(changes))
+        raise Refused(ErrorCode.invalid_config, str(exc)) from exc
+    if topic is None:
+        raise Refused(ErrorCode.unknown_topic_or_partition, f"The topic '{name}' does not exist.")
+    if validate_only:
+        return
+    try:
+        ctx.metadata.set_topic_configs(name, configs)
+    except MetadataError as exc:
+        raise Refused(exc.error, str(exc)) from exc
+    changes = [f"{k}={v}" for k, v in sorted(configs.items()) if current.get(k) != v]
+    changes += [f"-{k}" for k in sorted(set(current) - set(configs))]
+    if changes:
+        log.info("topic %s configs changed: %s", name, ", ".join(changes))
+
+
+def _alter_broker(ctx: RequestContext, name: str, change: Change, validate_only: bool) -> None:
+    broker_id = _broker_target(ctx, name, describing=False)
+    current = dict(ctx.metadata.image().dynamic_broker_configs(broker_id))
+    try:
+        resulting = change(dict(current))
+        validate_update(ctx.config, resulting, per_broker=broker_id is not None)
+    except DynamicConfigRefused as exc:
+        raise Refused(ErrorCode.invalid_request, str(exc)) from exc
+    except InvalidConfig as exc:
+        raise Refused(ErrorCode.invalid_config, str(exc)) from exc
+    if validate_only or resulting == current:
+        return
+    ctx.metadata.set_broker_configs(broker_id, resulting)
+    level = "cluster-wide default" if broker_id is None else f"broker {broker_id}"
+    log.info("dynamic %s configs are now: %s", level,
+             ", ".join(f"{k}={v}" for k, v in sorted(resulting.items())) or "(none)")
+
+
+def _alter(ctx: RequestContext, resource: Any, change: Change, validate_only: bool) -> Outcome:
+    kind, name = int(resource.resource_type), resource.resource_name
+    try:
+        if kind == TOPIC:
+            _alter_topic(ctx, name, change, validate_only)
+        elif kind == BROKER:
+            _alter_broker(ctx, name, change, validate_only)
+        elif kind == BROKER_LOGGER:
+            raise Refused(ErrorCode.invalid_request,
+                          "Strom does not change its log levels through broker-logger configs")
+        else:
+            raise Refused(ErrorCode.invalid_request, f"Unknown resource type {kind}")
+    except Refused as exc:
+        return exc.code, exc.message
     return NONE, None
 
 
-def _alter(ctx: RequestContext, resource: Any, change: Callable[[dict[str, str]], dict[str, str]],
-           validate_only: bool) -> dict[str, Any]:
-    kind, name = int(resource.resource_type), resource.resource_name
-    if kind == TOPIC:
-        code, message = _apply_topic(ctx, name, change, validate_only)
-    elif kind in (BROKER, BROKER_LOGGER):
-        code, message = ErrorCode.invalid_request, "Dynamic broker configs are not supported yet"
-    else:
-        code, message = ErrorCode.invalid_request, f"Unsupported resource type {kind}"
-    return {"error_code": code, "error_message": message, "resource_type": kind,
-            "resource_name": name}
+def _answer(resource: Any, outcome: Outcome) -> dict[str, Any]:
+    return {"error_code": outcome[0], "error_message": outcome[1],
+            "resource_type": resource.resource_type, "resource_name": resource.resource_name}
+
+
+def _precheck(resource: Any, null_ok: Callable[[Any], bool]) -> Outcome | None:
+    """Kafka's broker-side preprocessing of one resource: duplicate names, nulls."""
+    names = Counter(c.name for c in resource.configs)
+    if any(count > 1 for count in names.values()):
+        return ErrorCode.invalid_request, "Error due to duplicate config keys"
+    nulls = [c.name for c in resource.configs if c.value is None and not null_ok(c)]
+    if nulls:
+        return ErrorCode.invalid_request, f"Null value not supported for : {', '.join(nulls)}"
+    return None
+
+
+def _respond_each(ctx: RequestContext, request: Any, change_for: Callable[[Any], Change],
+                  null_ok: Callable[[Any], bool]) -> list[dict[str, Any]]:
+    seen = Counter((int(r.resource_type), r.resource_name) for r in request.resources)
+    responses = []
+    for resource in request.resources:
+        outcome: Outcome | None = None
+        if seen[(int(resource.resource_type), resource.resource_name)] > 1:
+            outcome = ErrorCode.invalid_request, "Each resource must appear at most once."
+        outcome = outcome or _precheck(resource, null_ok)
+        if outcome is None:
+            outcome = _alter(ctx, resource, change_for(resource), bool(request.validate_only))
+        responses.append(_answer(resource, outcome))
+    return responses
 
 
 @dispatch.handles(ApiKey.ALTER_CONFIGS, 0, 2)
 async def alter_configs(ctx: RequestContext, request: Any) -> Any:
     """Legacy AlterConfigs replaces the whole set of overrides with the given one."""
-    responses = []
-    for resource in request.resources:
-        def replace_all(_: dict[str, str], r: Any = resource) -> dict[str, str]:
-            return {c.name: c.value for c in r.configs if c.value is not None}
+    def replace_all(resource: Any) -> Change:
+        return lambda _: {c.name: c.value for c in resource.configs}
 
-        responses.append(_alter(ctx, resource, replace_all, bool(request.validate_only)))
-    return ctx.respond(responses=responses)
+    return ctx.respond(responses=_respond_each(ctx, request, replace_all, lambda _: False))
 
 
-def _incremental(ops: tuple[Any, ...]) -> Callable[[dict[str, str]], dict[str, str]]:
+def _list_definition(kind: int, name: str) -> ConfigDef | None:
+    definition = TOPIC_CONFIGS.get(name) if kind == TOPIC else broker_def(name)
+    return definition if definition is not None and definition.type is ConfigType.LIST else None
+
+
+def _incremental(kind: int, ops: tuple[Any, ...]) -> Change:
     def change(current: dict[str, str]) -> dict[str, str]:
-        from strom.config.topic import TOPIC_CONFIGS
-
         for op in ops:
-            kind = int(op.config_operation)
-            if kind == SET:
-                if op.value is None:
-                    raise InvalidConfig(f"Null value not supported for {op.name}")
+            operation = int(op.config_operation)
+            if operation == SET:
                 current[op.name] = op.value
-            elif kind == DELETE:
+            elif operation == DELETE:
                 current.pop(op.name, None)
-            elif kind in (APPEND, SUBTRACT):
-                definition = TOPIC_CONFIGS.get(op.name)
-                if definition is None or definition.type is not ConfigType.LIST:
-                    raise InvalidConfig(f"Config {op.name} is not a list; cannot append/subtract")
-                items = [i for i in (current.get(op.name) or definition.default or "").split(",")
-                         if i]
-                values = [v for v in (op.value or "").split(",") if v]
-                if kind == APPEND:
-                    items += [v for v in values if v not in items]
-                else:
-                    items = [i for i in items if i not in values]
-                current[op.name] = ",".join(items)
-            else:
-                raise InvalidConfig(f"Unknown config operation {kind}")
+            elif operation in (APPEND, SUBTRACT):
+                current[op.name] = _list_change(kind, op, operation, current.get(op.name))
+            elif kind == BROKER:  # refused by the broker before it reaches Kafka's controller
+                raise Refused(ErrorCode.invalid_request, f"Unknown operations type {operation}")
+            else:  # Kafka 4.4's controller fails on it without a message
+                raise Refused(ErrorCode.unknown_server_error, None)
         return current
 
     return change
 
 
+def _list_change(kind: int, op: Any, operation: int, value: str | None) -> str:
+    """APPEND/SUBTRACT on a list config, starting from its current value or default."""
+    definition = _list_definition(kind, op.name)
+    if definition is None:
+        if kind == TOPIC:
+            raise InvalidConfig(f"Can't {OP_NAMES[operation]} to key {op.name} because its "
+                                "type is not LIST.")
+        raise InvalidConfig(f"Config value {OP_NAMES[operation].lower()} is not allowed for "
+                            f"config key: {op.name}")
+    items = [i.strip() for i in (value if value is not None else definition.default or "")
+             .split(",") if i.strip()]
+    values = [v.strip() for v in (op.value or "").split(",") if v.strip()]
+    if operation == APPEND:
+        items += [v for v in values if v not in items]
+    else:
+        items = [i for i in items if i not in values]
+    return ",".join(items)
+
+
 @dispatch.handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1)
 async def incremental_alter_configs(ctx: RequestContext, request: Any) -> Any:
-    names = [(int(r.resource_type), r.resource_name) for r in request.resources]
-    responses = []
-    for resource in request.resources:
-        if names.count((int(resource.resource_type), resource.resource_name)) > 1:
-            responses.append({"error_code": ErrorCode.invalid_request,
-                              "error_message": "Duplicate resource in request",
-                              "resource_type": resource.resource_type,
-                              "resource_name": resource.resource_name})
-            continue
-        responses.append(
-            _alter(ctx, resource, _incremental(resource.configs), bool(request.validate_only))
-        )
+    def ops(resource: Any) -> Change:
+        return _incremental(int(resource.resource_type), resource.configs)
+
+    responses = _respond_each(ctx, request, ops,
+                              lambda c: int(c.config_operation) == DELETE)
     return ctx.respond(responses=responses)

@@ -24,7 +24,8 @@ async def txn_offset_commit(ctx: RequestContext, request: Any) -> Any:
         for t in request.topics for p in t.partitions
     ]
     _, results = await ctx.groups.coordinator.txn_commit(
-        request.group_id, int(request.producer_id), int(getattr(request, "generation_id", -1)),
+        request.group_id, (int(request.producer_id), int(request.producer_epoch)),
+        int(getattr(request, "generation_id", -1)),
         getattr(request, "member_id", ""), commits)
     return ctx.respond(topics=[
         {"name": t.name, "partitions": [

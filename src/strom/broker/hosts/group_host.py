@@ -17,10 +17,11 @@ from kio.schema.errors import ErrorCode
 
 from strom.cluster.image import MetadataImage
 from strom.cluster.store import MetadataError
-from strom.coordinator.group.config import GroupConfig, LogRecord, UnreadableBatch
+from strom.coordinator.group.config import GroupConfig, LogRecord, MarkerEntry, UnreadableBatch
 from strom.coordinator.group.coordinator import GroupCoordinator
 from strom.coordinator.runtime import LoopScheduler
 from strom.protocol import records
+from strom.storage import markers
 
 if TYPE_CHECKING:
     from strom.broker.replication.partition import Partition
@@ -59,6 +60,24 @@ class PartitionOffsetsLog:
             return ErrorCode.coordinator_not_available
         return ErrorCode.none
 
+    def append_transactional(self, partition: int, entries: list[tuple[bytes, bytes | None]],
+                             producer_id: int, producer_epoch: int) -> ErrorCode:
+        """TxnOffsetCommit's records: one transactional batch of the producer, without a
+        sequence (as Kafka's coordinator writes it), ended later by the producer's marker."""
+        target = self.partitions.get(self.topic, partition)
+        if target is None or not target.is_leader:
+            return ErrorCode.not_coordinator
+        batch = bytearray(records.encode_batch(
+            list(entries), timestamp_ms=self.clock(), producer_id=producer_id,
+            producer_epoch=producer_epoch, attributes=records.Attr.TRANSACTIONAL))
+        _, header = next(records.scan_batches(batch))
+        result = target.append_validated(batch, [header])
+        if result.error != ErrorCode.none:
+            log.info("transactional offsets of producer %d refused by %s-%d: %s", producer_id,
+                     self.topic, partition, result.message)
+            return result.error
+        return ErrorCode.none
+
     async def wait_durable(self, partition: int) -> ErrorCode:
         target = self.partitions.get(self.topic, partition)
         if target is None or not target.is_leader:
@@ -70,7 +89,7 @@ class PartitionOffsetsLog:
             return ErrorCode.coordinator_not_available
         return ErrorCode.none if replicated else ErrorCode.not_coordinator
 
-    def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]:
+    def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch | MarkerEntry]:
         """Every record up to the high watermark; never raises for what the log holds.
 
         A batch that cannot be decoded (CRC mismatch, bad codec payload, more than
@@ -125,9 +144,13 @@ def _read_or_skip(target: Partition, offset: int) -> tuple[bytes, UnreadableBatc
 
 
 def _batch_entries(chunk: bytes, pos: int, header: records.BatchHeader, start: int
-                   ) -> Iterator[LogRecord | UnreadableBatch]:
-    """The records of one batch at or after ``start``, or why the batch cannot be read."""
-    if header.is_control or header.next_offset <= start:
+                   ) -> Iterator[LogRecord | UnreadableBatch | MarkerEntry]:
+    """The records of one batch at or after ``start``, or why the batch cannot be read;
+    a transaction marker as a `MarkerEntry`."""
+    if header.next_offset <= start:
+        return
+    if header.is_control:
+        yield from _marker_entry(chunk, pos, header)
         return
     reason = None
     if header.records_count > REPLAY_MAX_RECORDS:
@@ -143,9 +166,22 @@ def _batch_entries(chunk: bytes, pos: int, header: records.BatchHeader, start: i
     if reason is not None:
         yield UnreadableBatch(header.base_offset, header.last_offset, reason)
         return
+    producer_id = header.producer_id if header.is_transactional else -1
     for record in decoded:
         if record.offset >= start:
-            yield LogRecord(record.offset, header.base_offset, record.key, record.value)
+            yield LogRecord(record.offset, header.base_offset, record.key, record.value,
+                            producer_id)
+
+
+def _marker_entry(chunk: bytes, pos: int, header: records.BatchHeader
+                  ) -> Iterator[MarkerEntry]:
+    """The marker of a control batch (none for a damaged or unknown one: Kafka skips it)."""
+    try:
+        marker = markers.parse(memoryview(chunk)[pos : pos + header.size])
+    except ValueError:
+        return
+    if marker is not None:
+        yield MarkerEntry(header.base_offset, header.producer_id, marker.committed)
 
 
 class GroupHost:

@@ -142,6 +142,14 @@ class ConnectionLimits:
         self.memory_paused = False
         self.connections = connections  # the broker's set, for pause and resume
 
+    def reconfigure(self, config: BrokerConfig) -> None:
+        """Dynamic max.connections(.per.ip(.overrides)): new connections are counted
+        against the new limits; connections already open stay, as in Kafka."""
+        self.max_connections = config.get_int("max.connections")
+        self.max_per_ip = config.get_int("max.connections.per.ip")
+        self.per_ip_overrides = resolve_overrides(
+            config.get_str("max.connections.per.ip.overrides") or "")
+
     # --- counts ----------------------------------------------------------------------
 
     def admit(self, ip: str) -> Refusal | None:

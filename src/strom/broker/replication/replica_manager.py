@@ -141,6 +141,15 @@ class ReplicaManager:
         props = self.config.props
         return log_config_for(configs, props), policy_for(configs, props)
 
+    def reconfigure_logs(self) -> None:
+        """A broker default behind topic configs changed (a dynamic log.retention.ms, say):
+        give every partition here its settings afresh; topic overrides still win."""
+        settings: dict[str, tuple[LogConfig, PartitionPolicy]] = {}
+        for (topic, _), partition in list(self.partitions.items()):
+            if topic not in settings:
+                settings[topic] = self._settings(self._topic_configs.get(topic, {}))
+            partition.update(*settings[topic])
+
     def on_image(self, image: MetadataImage) -> None:
         """Apply a new metadata image: create, reconfigure and delete local partitions."""
         first, self._image = self._image is None, image

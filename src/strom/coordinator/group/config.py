@@ -30,6 +30,17 @@ class LogRecord:
     batch: int
     key: bytes | None
     value: bytes | None
+    producer_id: int = -1  # a transactional batch's producer (TxnOffsetCommit), else -1
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerEntry:
+    """A transaction marker (control batch) in `__consumer_offsets`: the producer's
+    transactional offsets before it become committed (COMMIT) or are dropped (ABORT)."""
+
+    offset: int
+    producer_id: int
+    committed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +66,7 @@ class OffsetsLog(AppendLog, Protocol):
     place of each batch it cannot decode; it never raises for the content of the log.
     """
 
-    def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch]: ...
+    def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch | MarkerEntry]: ...
 
 
 def java_string_hash(value: str) -> int:

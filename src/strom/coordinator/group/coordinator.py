@@ -188,24 +188,21 @@ class GroupCoordinator:
         _, shard = self._shard(group_id)
         return set() if shard is None else shard.offsets.unstable(group_id)
 
-    async def txn_commit(self, group_id: str, producer_id: int, generation_id: int,
+    async def txn_commit(self, group_id: str, producer: tuple[int, int], generation_id: int,
                          member_id: str, commits: list[OffsetCommit]) -> CommitResponse:
         """TxnOffsetCommit: offsets pending until the transaction's marker."""
         return await self._write(
             group_id,
-            lambda shard: shard.txn_commit(group_id, producer_id, generation_id, member_id,
+            lambda shard: shard.txn_commit(group_id, producer, generation_id, member_id,
                                            commits),
             lambda error: (error, {(c.topic, c.partition): error for c in commits}))
 
     def complete_transaction(self, partition: int, producer_id: int, committed: bool) -> None:
-        """A transaction marker was written to ``partition``: commit or drop its offsets."""
-        if partition not in self.runtime.shards:
-            return
-        _, error = self.runtime.execute(
-            partition, lambda shard: shard.complete_txn(producer_id, committed))
-        if error != ErrorCode.none:
-            log.error("cannot write the offsets of producer %d's transaction to "
-                      "__consumer_offsets-%d: %s", producer_id, partition, error.name)
+        """A transaction marker was written to ``partition`` (already in the log, so it
+        is only folded, as the loader folds it): commit or drop its held offsets."""
+        shard = self.runtime.shards.get(partition)
+        if shard is not None:
+            shard.replay(records.TxnMarker(producer_id, committed))
 
     async def delete_offsets(self, group_id: str, partitions: list[TopicPartition]
                              ) -> CommitResponse:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from strom.coordinator.group import codec, records
-from strom.coordinator.group.config import LogRecord, UnreadableBatch
+from strom.coordinator.group.config import LogRecord, MarkerEntry, UnreadableBatch
 
 log = logging.getLogger(__name__)
 MAX_LOGGED_BATCHES = 10
@@ -74,7 +74,10 @@ class PartitionLoad:
     _logged: int = 0
     _unlogged: int = 0
 
-    def feed(self, entry: LogRecord | UnreadableBatch) -> None:
+    def feed(self, entry: LogRecord | UnreadableBatch | MarkerEntry) -> None:
+        if isinstance(entry, MarkerEntry):
+            self.replay(records.TxnMarker(entry.producer_id, entry.committed))
+            return
         if isinstance(entry, UnreadableBatch):
             self._flush()
             self.skipped[UNREADABLE_BATCH] += entry.span
@@ -109,7 +112,8 @@ class PartitionLoad:
         record: records.Record
         if isinstance(key, codec.OffsetKey):
             record = records.OffsetRecord(key, None if value is None else
-                                          _decode(BAD_VALUE, codec.decode_offset_value, value))
+                                          _decode(BAD_VALUE, codec.decode_offset_value, value),
+                                          entry.producer_id)
         else:
             record = records.GroupRecord(key, None if value is None else
                                          _decode(BAD_VALUE, codec.decode_group_value, value))

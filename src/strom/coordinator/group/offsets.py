@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from kio.schema.errors import ErrorCode
 
-from strom.coordinator.group import records
+from strom.coordinator.group import codec, records
 from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.membership import Membership
 from strom.coordinator.group.model import CommittedOffset, Group, GroupState
@@ -48,7 +48,7 @@ class Offsets:
         self.membership = membership
         # TxnOffsetCommit: producer id -> (group, partition) -> offset, until the
         # transaction's marker reaches this partition (COMMIT writes them, ABORT drops them)
-        self.pending: dict[int, dict[tuple[str, TopicPartition], CommittedOffset]] = {}
+        self.pending: dict[int, dict[tuple[str, TopicPartition], codec.OffsetValue | None]] = {}
 
     def commit(self, group_id: str, generation_id: int, member_id: str,
                instance_id: str | None, commits: list[OffsetCommit]
@@ -74,38 +74,34 @@ class Offsets:
                 response=(ErrorCode.none, {**results, **dict.fromkeys(accepted, write_error)}))
         return out.result((ErrorCode.none, results))
 
-    def txn_commit(self, group_id: str, producer_id: int, generation_id: int, member_id: str,
-                   commits: list[OffsetCommit]
+    def txn_commit(self, group_id: str, producer: tuple[int, int], generation_id: int,
+                   member_id: str, commits: list[OffsetCommit]
                    ) -> CoordinatorResult[CommitResponse, records.Record]:
-        """TxnOffsetCommit: offsets held for the producer's transaction, invisible to
-        OffsetFetch until its COMMIT marker (`complete_txn`)."""
+        """TxnOffsetCommit: the offsets are written in a transactional batch of the
+        producer and held (`pending`, by replay) until its marker reaches this partition,
+        invisible to OffsetFetch until a COMMIT (as Kafka writes and loads them)."""
         error = _txn_commit_permission(self.groups.get(group_id), generation_id, member_id)
         if error != ErrorCode.none:
             return CoordinatorResult(response=(error, {(c.topic, c.partition): error
                                                        for c in commits}))
         results: dict[TopicPartition, ErrorCode] = {}
-        held = self.pending.setdefault(producer_id, {})
+        out: list[records.Record] = []
         now = self.clock()
         for c in commits:
             tp = (c.topic, c.partition)
             results[tp] = self._refusal(c) or ErrorCode.none
             if results[tp] == ErrorCode.none:
-                held[(group_id, tp)] = CommittedOffset(c.offset, c.leader_epoch,
-                                                       c.metadata or "", now)
-        if not held:
-            del self.pending[producer_id]
-        return CoordinatorResult(response=(ErrorCode.none, results))
+                value = CommittedOffset(c.offset, c.leader_epoch, c.metadata or "", now)
+                out.append(records.offset_commit(group_id, tp, value, producer[0]))
+        if not out:
+            return CoordinatorResult(response=(ErrorCode.none, results))
+        accepted = [tp for tp, result in results.items() if result == ErrorCode.none]
 
-    def complete_txn(self, producer_id: int, committed: bool
-                     ) -> CoordinatorResult[int, records.Record]:
-        """The transaction's marker reached this partition: its offsets become
-        committed offsets (records, replayed as any commit) or are dropped."""
-        held = self.pending.pop(producer_id, {})
-        if not committed or not held:
-            return CoordinatorResult(response=0)
-        out = [records.offset_commit(group_id, tp, offset)
-               for (group_id, tp), offset in held.items()]
-        return CoordinatorResult(tuple(out), len(out))
+        def written(write_error: ErrorCode) -> CoordinatorResult[CommitResponse, records.Record]:
+            return CoordinatorResult(
+                response=(ErrorCode.none, {**results, **dict.fromkeys(accepted, write_error)}))
+        return CoordinatorResult(tuple(out), (ErrorCode.none, results), then=written,
+                                 producer=producer)
 
     def unstable(self, group_id: str) -> set[TopicPartition]:
         """Partitions of the group with transactional offsets not yet decided."""

@@ -22,6 +22,16 @@ class OffsetRecord:
 
     key: codec.OffsetKey
     value: codec.OffsetValue | None
+    producer_id: int = -1  # >= 0: written by TxnOffsetCommit, pending until the marker
+
+
+@dataclass(frozen=True, slots=True)
+class TxnMarker:
+    """A transaction marker the partition leader wrote into this partition: never
+    serialized by the shard, only folded (at load and when `LocalMarkerWriter` reports it)."""
+
+    producer_id: int
+    committed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +43,7 @@ class GroupRecord:
     value: codec.GroupValue | None
 
 
-Record = OffsetRecord | GroupRecord
+Record = OffsetRecord | GroupRecord | TxnMarker
 
 
 def serialize(record: Record) -> tuple[bytes, bytes | None]:
@@ -41,14 +51,16 @@ def serialize(record: Record) -> tuple[bytes, bytes | None]:
     if isinstance(record, OffsetRecord):
         value = None if record.value is None else codec.encode_offset_value(record.value)
         return codec.encode_offset_key(record.key), value
+    assert isinstance(record, GroupRecord), "markers are written by the partition leader"
     value = None if record.value is None else codec.encode_group_value(record.value)
     return codec.encode_group_key(record.key), value
 
 
-def offset_commit(group_id: str, tp: TopicPartition, offset: CommittedOffset) -> OffsetRecord:
+def offset_commit(group_id: str, tp: TopicPartition, offset: CommittedOffset,
+                  producer_id: int = -1) -> OffsetRecord:
     return OffsetRecord(codec.OffsetKey(group_id, tp[0], tp[1]),
                         codec.OffsetValue(offset.offset, offset.leader_epoch, offset.metadata,
-                                          offset.commit_timestamp))
+                                          offset.commit_timestamp), producer_id)
 
 
 def offset_tombstone(group_id: str, tp: TopicPartition) -> OffsetRecord:

@@ -58,9 +58,28 @@ class GroupCoordinatorShard:
 
     def replay(self, record: records.Record) -> None:
         if isinstance(record, records.OffsetRecord):
-            self._replay_offset(record.key, record.value)
+            if record.producer_id >= 0:
+                self._replay_pending(record)
+            else:
+                self._replay_offset(record.key, record.value)
+        elif isinstance(record, records.TxnMarker):
+            self._replay_marker(record)
         else:
             self._replay_group(record.key.group, record.value)
+
+    def _replay_pending(self, record: records.OffsetRecord) -> None:
+        """A transactional offset: held for its producer until the marker."""
+        held = self.offsets.pending.setdefault(record.producer_id, {})
+        key = record.key
+        held[(key.group, (key.topic, key.partition))] = record.value
+
+    def _replay_marker(self, marker: records.TxnMarker) -> None:
+        """COMMIT: the producer's held offsets become committed offsets; ABORT: dropped."""
+        held = self.offsets.pending.pop(marker.producer_id, {})
+        if not marker.committed:
+            return
+        for (group_id, (topic, partition)), value in held.items():
+            self._replay_offset(codec.OffsetKey(group_id, topic, partition), value)
 
     def _replay_offset(self, key: codec.OffsetKey, value: codec.OffsetValue | None) -> None:
         tp = (key.topic, key.partition)
@@ -151,12 +170,11 @@ class GroupCoordinatorShard:
                commits: list[OffsetCommit]) -> Result[CommitResponse, records.Record]:
         return self.offsets.commit(group_id, generation_id, member_id, instance_id, commits)
 
-    def txn_commit(self, group_id: str, producer_id: int, generation_id: int, member_id: str,
-                   commits: list[OffsetCommit]) -> Result[CommitResponse, records.Record]:
-        return self.offsets.txn_commit(group_id, producer_id, generation_id, member_id, commits)
+    def txn_commit(self, group_id: str, producer: tuple[int, int], generation_id: int,
+                   member_id: str, commits: list[OffsetCommit]
+                   ) -> Result[CommitResponse, records.Record]:
+        return self.offsets.txn_commit(group_id, producer, generation_id, member_id, commits)
 
-    def complete_txn(self, producer_id: int, committed: bool) -> Result[int, records.Record]:
-        return self.offsets.complete_txn(producer_id, committed)
 
     def delete_offsets(self, group_id: str, partitions: list[TopicPartition]
                        ) -> Result[CommitResponse, records.Record]:

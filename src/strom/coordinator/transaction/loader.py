@@ -10,17 +10,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 
-from strom.coordinator.group.config import LogRecord, UnreadableBatch
+from strom.coordinator.group.config import LogRecord, MarkerEntry, UnreadableBatch
 from strom.coordinator.transaction import codec, records
 
 log = logging.getLogger(__name__)
 
 
-def load_partition(partition: int, entries: Iterable[LogRecord | UnreadableBatch],
+def load_partition(partition: int, entries: Iterable[LogRecord | UnreadableBatch | MarkerEntry],
                    replay: Callable[[records.TxnRecord], None]) -> tuple[int, int]:
     """Replay ``entries`` into ``replay``; returns (records read, records skipped)."""
     read = skipped = 0
     for entry in entries:
+        if isinstance(entry, MarkerEntry):
+            continue  # no transaction writes into __transaction_state
         if isinstance(entry, UnreadableBatch):
             skipped += entry.span
             log.error("__transaction_state-%d: skipped the unreadable batch at offsets %d..%d: "
