@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 from confluent_kafka import Consumer
 
 
@@ -43,3 +46,35 @@ def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) ->
     finally:
         consumer.close()
     return found
+
+
+@contextlib.contextmanager
+def serving(props: Mapping[str, Any], cluster_id: str | None = None) -> Iterator[tuple[Any, httpx.Client]]:
+    """A standalone worker built from `props` with its REST API served by uvicorn on a
+    thread over loopback TCP: (the Standalone, an httpx client on it)."""
+    import uvicorn
+
+    from strom.connect.rest.app import build_app
+    from strom.connect.runtime.standalone import RestServer, build
+    from strom.connect.runtime.standalone import cluster_id as read_cluster_id
+
+    standalone = build(props)
+    if cluster_id is None:
+        cluster_id = read_cluster_id(standalone.herder)
+    server = RestServer(uvicorn.Config(build_app(standalone.herder, cluster_id), host="127.0.0.1",
+                                       port=standalone.port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, "the REST server")
+        with httpx.Client(base_url=standalone.rest_url(), timeout=30) as client:
+            yield standalone, client
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        standalone.herder.stop()
+
+
+#: A worker needs both converters (Kafka's WorkerConfig has no default for them).
+CONVERTERS = {"key.converter": "org.apache.kafka.connect.json.JsonConverter",
+              "value.converter": "org.apache.kafka.connect.json.JsonConverter"}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from connect_support import lines, read_topic, wait_for
+from connect_support import CONVERTERS, lines, read_topic, wait_for
 
 from strom.connect.runtime.herder import StandaloneHerder
 from strom.connect.runtime.standalone import build
@@ -23,7 +23,7 @@ AFTER = b'{"schema":{"type":"string","optional":false},"payload":"after"}'
 @pytest.fixture
 def herder(tmp_path: Path, strom_broker: StromBroker) -> Iterator[StandaloneHerder]:
     standalone = build({"bootstrap.servers": strom_broker.bootstrap_servers,
-                        "offset.storage.file.filename": str(tmp_path / "offsets"),
+                        "offset.storage.file.filename": str(tmp_path / "offsets"), **CONVERTERS,
                         "offset.flush.interval.ms": "200", "listeners": "http://127.0.0.1:0"})
     yield standalone.herder
     standalone.herder.stop()

@@ -98,12 +98,12 @@ def test_config_def_parses_and_words_errors_like_kafka() -> None:
     with pytest.raises(ConfigError, match=re.escape(bad)):
         d.parse({"topic": "t", "batch.size": "x"})
     infos = config_infos("C", d, d.validate({"batch.size": "0"}), [])
-    assert infos["error_count"] == 2
+    assert infos["error_count"] == 2  # error messages, not keys
     first = infos["configs"][0]
     assert first["definition"] == {
         "name": "topic", "type": "STRING", "required": True, "default_value": None,
-        "importance": "HIGH", "documentation": "t", "group": None, "width": "NONE",
-        "display_name": "topic", "dependents": [], "order": -1}
+        "importance": "HIGH", "documentation": "t", "group": None, "order_in_group": -1,
+        "width": "NONE", "display_name": "topic", "dependents": []}
     assert first["value"] == {"name": "topic", "value": None, "recommended_values": [],
                               "errors": [missing],
                               "visible": True}

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from connect_support import read_topic, wait_for
+from connect_support import CONVERTERS, read_topic, wait_for
 
 from strom.connect.api.errors import BadRequestError
 from strom.connect.converters import JsonConverter
@@ -28,7 +28,7 @@ def guide_example() -> str:
 
 def worker(tmp_path: Path, bootstrap: str, plugins: Path) -> Standalone:
     return build({"bootstrap.servers": bootstrap, "plugin.path": str(plugins),
-                  "offset.storage.file.filename": str(tmp_path / "offsets"),
+                  "offset.storage.file.filename": str(tmp_path / "offsets"), **CONVERTERS,
                   "offset.flush.interval.ms": "100", "listeners": "http://127.0.0.1:0",
                   "value.converter.schemas.enable": "false"})
 

@@ -5,18 +5,14 @@ pause, resume, stop, restart, delete), KIP-875 offsets, validation, loggers."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from connect_support import read_topic, wait_for
+from connect_support import CONVERTERS, read_topic, serving, wait_for
 
-from strom.connect.rest.app import build_app
-from strom.connect.runtime.standalone import RestServer, build
 from strom.testing import StromBroker, free_port
 
 pytestmark = pytest.mark.slow
@@ -26,20 +22,11 @@ GENERATOR = "strom.connect.connectors.generator.OrderGeneratorSourceConnector"
 @pytest.fixture
 def rest(tmp_path: Path, strom_broker: StromBroker) -> Iterator[httpx.Client]:
     """A standalone worker's REST API served by uvicorn on a thread, over loopback TCP."""
-    port = free_port()
-    standalone = build({"bootstrap.servers": strom_broker.bootstrap_servers,
-                        "offset.storage.file.filename": str(tmp_path / "offsets"),
-                        "offset.flush.interval.ms": "200", "listeners": f"http://127.0.0.1:{port}"})
-    server = RestServer(uvicorn.Config(build_app(standalone.herder, "cluster-x"), host="127.0.0.1",
-                                       port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, "the REST server")
-    with httpx.Client(base_url=standalone.rest_url(), timeout=30) as client:
+    with serving({"bootstrap.servers": strom_broker.bootstrap_servers,
+                  "offset.storage.file.filename": str(tmp_path / "offsets"), **CONVERTERS,
+                  "offset.flush.interval.ms": "200",
+                  "listeners": f"http://127.0.0.1:{free_port()}"}, "cluster-x") as (_, client):
         yield client
-    server.should_exit = True
-    thread.join(30)
-    standalone.herder.stop()
 
 
 def state_of(rest: httpx.Client, name: str) -> tuple[str, list[str]]:
@@ -72,7 +59,7 @@ def test_validate_answers_kafkas_shape(rest: httpx.Client) -> None:
     answer = rest.put("/connector-plugins/FileStreamSinkConnector/config/validate",
                       json={"connector.class": "FileStreamSinkConnector", "name": "v",
                             "transforms": "mask", "transforms.mask.type": "MaskField$Value"}).json()
-    assert answer["name"] == "org.apache.kafka.connect.file.FileStreamSinkConnector"
+    assert answer["name"] == "FileStreamSinkConnector"  # as the request named it, like Kafka
     assert answer["groups"][:4] == ["Common", "Transforms", "Predicates", "Error Handling"]
     errors = {c["value"]["name"]: c["value"]["errors"] for c in answer["configs"] if c["value"]["errors"]}
     assert errors == {"topics": ["Must configure one of topics or topics.regex"],
@@ -98,9 +85,12 @@ def test_create_rejects_invalid_and_duplicate_configs(rest: httpx.Client) -> Non
     again = rest.post("/connectors", json=generator("dup", "connect-rest-dup"))
     assert (again.status_code, again.json()) == (409, {"error_code": 409,
                                                        "message": "Connector dup already exists"})
-    gone = rest.get("/connectors/none/status")
+    gone = rest.get("/connectors/none")
     assert (gone.status_code, gone.json()) == (404, {"error_code": 404,
                                                      "message": "Connector none not found"})
+    assert rest.get("/connectors/none/status").json()["message"] == "No status found for connector none"
+    assert rest.put("/connectors/none/pause").json() == {"error_code": 404,
+                                                         "message": "Unknown connector none"}
     rest.delete("/connectors/dup")
 
 
@@ -152,12 +142,13 @@ def test_offsets_of_a_stopped_source_connector(rest: httpx.Client, strom_broker:
     assert refused.status_code == 400
     assert refused.json()["message"].startswith("Connectors must be in the STOPPED state")
 
-    assert rest.put("/connectors/offs/stop").status_code == 202
+    assert rest.put("/connectors/offs/stop").status_code == 204
     assert rest.get("/connectors/offs/status").json()["connector"]["state"] == "STOPPED"
     assert rest.get("/connectors/offs").json()["tasks"] == []
     altered = rest.patch("/connectors/offs/offsets", json={"offsets": [
         {"partition": {"generator": "orders"}, "offset": {"seq": 19}}]})
-    assert altered.json() == {"message": "The offsets for this connector have been altered successfully"}
+    assert altered.json()["message"].startswith(
+        "The Connect framework-managed offsets for this connector have been altered successfully.")
     assert rest.get("/connectors/offs/offsets").json()["offsets"][0]["offset"] == {"seq": 19}
     # resumed, the generator continues after the altered offset: orders 20..29 again
     rest.put("/connectors/offs/resume")
@@ -165,7 +156,8 @@ def test_offsets_of_a_stopped_source_connector(rest: httpx.Client, strom_broker:
              "ten more orders after the altered offset")
     rest.put("/connectors/offs/stop")
     reset = rest.delete("/connectors/offs/offsets")
-    assert reset.json() == {"message": "The offsets for this connector have been reset successfully"}
+    assert reset.json()["message"].startswith(
+        "The Connect framework-managed offsets for this connector have been reset successfully.")
     assert rest.get("/connectors/offs/offsets").json() == {"offsets": []}
     rest.delete("/connectors/offs")
 
@@ -177,5 +169,5 @@ def test_admin_loggers(rest: httpx.Client) -> None:
     assert level["level"] == "DEBUG" and isinstance(level["last_modified"], int)
     assert rest.get("/admin/loggers").json()["strom.connect.runtime"]["level"] == "DEBUG"
     bad = rest.put("/admin/loggers/strom.connect.runtime", json={"level": "LOUD"})
-    assert (bad.status_code, bad.json()["message"]) == (400, "Invalid log level 'LOUD'.")
+    assert (bad.status_code, bad.json()["message"]) == (404, "invalid log level 'LOUD'.")  # Kafka's
     logging.getLogger("strom.connect.runtime").setLevel(logging.NOTSET)

@@ -180,9 +180,9 @@ class Plugins:
         try:
             return self.find(name, Connector, "connector.class")
         except ConfigError:
-            raise ConfigError("connector.class", name,
-                              f"Failed to find any class that implements Connector and which name "
-                              f"matches {name}") from None
+            available = ", ".join(e["class"] for e in self.listing(connectors_only=True))
+            raise ConfigError(f"Failed to find any class that implements Connector and which name "
+                              f"matches {name}, available connectors are: {available}") from None
 
     def listing(self, connectors_only: bool = True) -> list[dict[str, str]]:
         """`/connector-plugins`: sorted by class name, connectors first as Kafka lists them."""

@@ -344,10 +344,10 @@ def key_info(key: ConfigKey) -> dict[str, Any]:
         "importance": key.importance.value,
         "documentation": key.documentation,
         "group": key.group,
+        "order_in_group": key.order_in_group,
         "width": key.width.value,
         "display_name": key.display_name or key.name,
         "dependents": list(key.dependents),
-        "order": key.order_in_group,
     }
 
 
@@ -365,12 +365,13 @@ def value_info(value: ConfigValue, kind: ConfigType | None) -> dict[str, Any]:
 
 def config_infos(connector_class: str, definition: ConfigDef, values: Iterable[ConfigValue],
                  groups: list[str]) -> dict[str, Any]:
-    """validate's whole answer: {name, error_count, groups, configs: [{definition, value}]}."""
+    """validate's whole answer: {name, error_count, groups, configs: [{definition, value}]};
+    `error_count` counts error messages, not keys, as Kafka does."""
     configs: list[dict[str, Any]] = []
     errors = 0
     for value in values:
         key = definition.keys.get(value.name)
-        errors += 1 if value.errors else 0
+        errors += len(value.errors)
         configs.append({"definition": key_info(key) if key is not None else None,
                         "value": value_info(value, key.type if key else None)})
     return {"name": connector_class, "error_count": errors, "groups": groups, "configs": configs}

@@ -78,6 +78,13 @@ class Connector(ABC):
         """Each definition's value and errors (Kafka's Connector.validate)."""
         return self.config().validate(connector_configs)
 
+    def alter_offsets(self, config: Mapping[str, str], offsets: Mapping[Any, Any]) -> bool:
+        """Called before offsets are altered or reset (KIP-875); None offsets mean reset.
+        Return True if the connector handled offsets it keeps outside Connect too; raise
+        to refuse the change. The default, False, lets Connect change its own offsets and
+        says that external ones are untouched (Kafka's wording in the REST answer)."""
+        return False
+
 
 class SourceConnector(Connector):
     """A connector whose tasks read from another system and write to Kafka."""
@@ -85,18 +92,9 @@ class SourceConnector(Connector):
     def exactly_once_support(self, props: Mapping[str, str]) -> ExactlyOnceSupport | None:
         return None
 
-    def alter_offsets(self, config: Mapping[str, str],
-                      offsets: Mapping[Any, Mapping[str, Any] | None]) -> bool:
-        """Whether an offsets PATCH/DELETE is acceptable (KIP-875); Kafka's default: no
-        opinion (False), which the runtime accepts as it does."""
-        return False
-
 
 class SinkConnector(Connector):
     """A connector whose tasks read from Kafka and write to another system."""
 
     TOPICS_CONFIG = "topics"
     TOPICS_REGEX_CONFIG = "topics.regex"
-
-    def alter_offsets(self, config: Mapping[str, str], offsets: Mapping[Any, int | None]) -> bool:
-        return False

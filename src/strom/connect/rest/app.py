@@ -28,6 +28,7 @@ from strom.connect.api.errors import (
     ConnectError,
     NotFoundError,
 )
+from strom.connect.runtime.config import connector_config_def
 from strom.connect.runtime.herder import StandaloneHerder
 from strom.connect.runtime.status import TargetState
 from strom.connect.version import KAFKA_API_VERSION
@@ -52,6 +53,10 @@ def _status_of(exc: ConnectError) -> int:
     return 500
 
 
+class UnreadableBodyError(ConnectError):
+    """A request body that is not the JSON expected: Kafka's Jackson mapping error, a 500."""
+
+
 def _json(request: Request, body: bytes) -> Any:
     import json
 
@@ -60,7 +65,7 @@ def _json(request: Request, body: bytes) -> Any:
     try:
         return json.loads(body)
     except ValueError as exc:
-        raise BadRequestError(f"Invalid JSON in request body: {exc}") from exc
+        raise UnreadableBodyError(f"Unrecognized request body: {exc}") from exc
 
 
 def _flag(request: Request, name: str) -> bool:
@@ -91,6 +96,8 @@ class ConnectApi:
         if desc is None:
             raise NotFoundError(f"Unknown plugin {name}.")
         definition = desc.cls().config()
+        if desc.kind in ("source", "sink"):  # a connector's own keys, then the common ones
+            definition = definition.merge(connector_config_def(desc.kind))
         return JSONResponse([key_info(k) for k in definition.keys.values()])
 
     async def validate(self, request: Request) -> Response:
@@ -136,10 +143,10 @@ class ConnectApi:
         if not isinstance(config, dict):
             raise BadRequestError("Connector config must be a JSON object" if config is not None
                                   else "Connector config is missing")
-        if not name:
-            name = config.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise BadRequestError("Connector name must not be empty")
+        if name is None:
+            name = config.get("name", "")
+        if not isinstance(name, str):
+            raise UnreadableBodyError("Connector name must be a string")
         state = _initial_state(body.get("initial_state"))
         from starlette.concurrency import run_in_threadpool
 
@@ -197,14 +204,14 @@ class ConnectApi:
 
     def stop(self, request: Request) -> Response:
         self.herder.stop_connector(request.path_params["name"])
-        return Response(status_code=202)
+        return Response(status_code=204)
 
     def topics(self, request: Request) -> Response:
         return JSONResponse(self.herder.topics(request.path_params["name"]))
 
     def reset_topics(self, request: Request) -> Response:
         self.herder.reset_topics(request.path_params["name"])
-        return Response(status_code=204)
+        return Response(status_code=202)
 
     def offsets(self, request: Request) -> Response:
         return JSONResponse(self.herder.offsets(request.path_params["name"]))
@@ -248,7 +255,7 @@ class ConnectApi:
         if not isinstance(level, str):
             raise BadRequestError("The request body must specify a log level")
         if level.upper() not in _LEVELS:
-            raise BadRequestError(f"Invalid log level '{level}'.")
+            raise NotFoundError(f"invalid log level '{level}'.")  # Kafka's status and wording
         scope = request.query_params.get("scope", "worker").lower()
         target = logging.getLogger() if name == "root" else logging.getLogger(name)
         target.setLevel(_TO_PYTHON[level.upper()])
@@ -306,7 +313,7 @@ def _initial_state(value: Any) -> TargetState:
         return TargetState.STARTED
     mapping = {"RUNNING": TargetState.STARTED, "PAUSED": TargetState.PAUSED, "STOPPED": TargetState.STOPPED}
     if not isinstance(value, str) or value.upper() not in mapping:
-        raise BadRequestError(f"Invalid initial state {value}; must be one of RUNNING, PAUSED, STOPPED")
+        raise UnreadableBodyError(f"Invalid initial_state {value}: not one of RUNNING, PAUSED, STOPPED")
     return mapping[value.upper()]
 
 

@@ -33,11 +33,11 @@ WORKER_CONFIG = (
     .define("bootstrap.servers", ConfigType.LIST, "localhost:9092", Importance.HIGH,
             "A list of host/port pairs used to establish the initial connection to the Kafka cluster.")
     .define("client.id", ConfigType.STRING, "", Importance.LOW, "An id string passed to the server.")
-    .define("key.converter", ConfigType.CLASS, JSON_CONVERTER, Importance.HIGH,
+    .define("key.converter", ConfigType.CLASS, importance=Importance.HIGH, documentation=
             "Converter class used to convert between Kafka Connect format and the serialized form "
-            "that is written to Kafka (record keys).")
-    .define("value.converter", ConfigType.CLASS, JSON_CONVERTER, Importance.HIGH,
-            "Converter class for record values.")
+            "that is written to Kafka (record keys); required, as in Kafka.")
+    .define("value.converter", ConfigType.CLASS, importance=Importance.HIGH,
+            documentation="Converter class for record values; required, as in Kafka.")
     .define("header.converter", ConfigType.CLASS, SIMPLE_HEADER_CONVERTER, Importance.LOW,
             "HeaderConverter class used to convert between Kafka Connect format and the serialized "
             "form that is written to Kafka.")
@@ -81,41 +81,45 @@ COMMON_GROUP, TRANSFORMS_GROUP, PREDICATES_GROUP, ERROR_GROUP = (
 
 
 def _common() -> ConfigDef:
-    return (
-        ConfigDef()
-        .define("name", ConfigType.STRING, importance=Importance.HIGH,
-                documentation="Globally unique name to use for this connector.",
-                validator=non_empty_string, group=COMMON_GROUP, order_in_group=1,
-                width=Width.MEDIUM, display_name="Connector name")
-        .define("connector.class", ConfigType.STRING, importance=Importance.HIGH,
-                documentation="Name or alias of the class for this connector.",
-                group=COMMON_GROUP, order_in_group=2, width=Width.LONG, display_name="Connector class")
-        .define("tasks.max", ConfigType.INT, 1, Importance.HIGH, "Maximum number of tasks to use for "
-                "this connector.", validator=at_least(1), group=COMMON_GROUP, order_in_group=3,
-                width=Width.SHORT, display_name="Tasks max")
-        .define("tasks.max.enforce", ConfigType.BOOLEAN, True, Importance.LOW,
-                "(Deprecated) Whether to enforce that the tasks.max property is respected.",
-                group=COMMON_GROUP, order_in_group=4, display_name="Enforce tasks max")
-        .define("key.converter", ConfigType.CLASS, None, Importance.LOW, "Converter for record keys; "
-                "the worker's when unset.", group=COMMON_GROUP, order_in_group=5,
-                display_name="Key converter class")
-        .define("value.converter", ConfigType.CLASS, None, Importance.LOW, "Converter for record "
-                "values; the worker's when unset.", group=COMMON_GROUP, order_in_group=6,
-                display_name="Value converter class")
-        .define("header.converter", ConfigType.CLASS, None, Importance.LOW, "Converter for record "
-                "headers; the worker's when unset.", group=COMMON_GROUP, order_in_group=7,
-                display_name="Header converter class")
-        .define("config.action.reload", ConfigType.STRING, "restart", Importance.LOW,
-                "What to do when external configuration providers change a value: none or restart.",
-                validator=one_of("none", "restart"), group=COMMON_GROUP, order_in_group=8,
-                display_name="Reload Action")
-        .define("transforms", ConfigType.LIST, "", Importance.LOW, "Aliases for the transformations "
-                "to be applied to records.", group=TRANSFORMS_GROUP, order_in_group=9,
-                display_name="Transforms")
-        .define("predicates", ConfigType.LIST, "", Importance.LOW, "Aliases for the predicates used "
-                "by transformations.", group=PREDICATES_GROUP, order_in_group=10,
-                display_name="Predicates")
-    )
+    """Kafka's ConnectorConfig keys in its order (KIP-891's `*.plugin.version` included:
+    Strom runs one version of each plugin, so they only echo it)."""
+    d = ConfigDef()
+    d.define("name", ConfigType.STRING, importance=Importance.HIGH,
+             documentation="Globally unique name to use for this connector.",
+             validator=non_empty_string, group=COMMON_GROUP, order_in_group=1,
+             width=Width.MEDIUM, display_name="Connector name")
+    d.define("connector.class", ConfigType.STRING, importance=Importance.HIGH,
+             documentation="Name or alias of the class for this connector.",
+             group=COMMON_GROUP, order_in_group=2, width=Width.LONG, display_name="Connector class")
+    d.define("connector.plugin.version", ConfigType.STRING, None, Importance.MEDIUM,
+             "Version of the connector (informational: one version of each plugin is loaded).",
+             group=COMMON_GROUP, order_in_group=3, width=Width.MEDIUM, display_name="Connector version")
+    d.define("tasks.max", ConfigType.INT, 1, Importance.HIGH, "Maximum number of tasks to use for "
+             "this connector.", validator=at_least(1), group=COMMON_GROUP, order_in_group=4,
+             width=Width.SHORT, display_name="Tasks max")
+    d.define("tasks.max.enforce", ConfigType.BOOLEAN, True, Importance.LOW,
+             "(Deprecated) Whether to enforce that the tasks.max property is respected.",
+             group=COMMON_GROUP, order_in_group=5, width=Width.SHORT, display_name="Enforce tasks max")
+    order = 6
+    for role, label in (("key", "Key"), ("value", "Value"), ("header", "Header")):
+        d.define(f"{role}.converter", ConfigType.CLASS, None, Importance.LOW,
+                 f"Converter for record {role}s; the worker's when unset.", group=COMMON_GROUP,
+                 order_in_group=order, width=Width.SHORT, display_name=f"{label} converter class")
+        d.define(f"{role}.converter.plugin.version", ConfigType.STRING, None, Importance.LOW,
+                 f"Version of the {role} converter (informational).", group=COMMON_GROUP,
+                 order_in_group=order + 1, width=Width.SHORT, display_name=f"{label} converter version")
+        order += 2
+    d.define("transforms", ConfigType.LIST, "", Importance.LOW, "Aliases for the transformations "
+             "to be applied to records.", group=TRANSFORMS_GROUP, order_in_group=12, width=Width.LONG,
+             display_name="Transforms")
+    d.define("predicates", ConfigType.LIST, "", Importance.LOW, "Aliases for the predicates used "
+             "by transformations.", group=PREDICATES_GROUP, order_in_group=13, width=Width.LONG,
+             display_name="Predicates")
+    d.define("config.action.reload", ConfigType.STRING, "restart", Importance.LOW,
+             "What to do when external configuration providers change a value: none or restart.",
+             validator=one_of("none", "restart"), group=COMMON_GROUP, order_in_group=14,
+             width=Width.MEDIUM, display_name="Reload Action")
+    return d
 
 
 def _errors(definition: ConfigDef) -> ConfigDef:
@@ -124,23 +128,25 @@ def _errors(definition: ConfigDef) -> ConfigDef:
         .define("errors.retry.timeout", ConfigType.LONG, 0, Importance.MEDIUM,
                 "The maximum duration in milliseconds that a failed operation will be reattempted. "
                 "The default is 0, which means no retries will be attempted. Use -1 for infinite "
-                "retries.", group=ERROR_GROUP, order_in_group=1, display_name="Retry Timeout for Errors")
+                "retries.", group=ERROR_GROUP, order_in_group=1, width=Width.MEDIUM,
+                display_name="Retry Timeout for Errors")
         .define("errors.retry.delay.max.ms", ConfigType.LONG, 60_000, Importance.MEDIUM,
                 "The maximum duration in milliseconds between consecutive retry attempts.",
-                group=ERROR_GROUP, order_in_group=2, display_name="Maximum Delay Between Retries for Errors")
+                group=ERROR_GROUP, order_in_group=2, width=Width.MEDIUM,
+                display_name="Maximum Delay Between Retries for Errors")
         .define("errors.tolerance", ConfigType.STRING, "none", Importance.MEDIUM,
                 "Behavior for tolerating errors during connector operation. 'none' is the default "
                 "value and signals that any error will result in an immediate connector task failure; "
                 "'all' changes the behavior to skip over problematic records.",
                 validator=one_of("none", "all"), group=ERROR_GROUP, order_in_group=3,
-                display_name="Error Tolerance")
+                width=Width.SHORT, display_name="Error Tolerance")
         .define("errors.log.enable", ConfigType.BOOLEAN, False, Importance.MEDIUM,
                 "If true, write each error and the details of the failed operation and problematic "
                 "record to the Connect application log.", group=ERROR_GROUP, order_in_group=4,
-                display_name="Log Errors")
+                width=Width.SHORT, display_name="Log Errors")
         .define("errors.log.include.messages", ConfigType.BOOLEAN, False, Importance.MEDIUM,
                 "Whether to include in the log the Connect record that resulted in a failure.",
-                group=ERROR_GROUP, order_in_group=5, display_name="Log Error Details")
+                group=ERROR_GROUP, order_in_group=5, width=Width.SHORT, display_name="Log Error Details")
     )
 
 
@@ -148,44 +154,55 @@ def _sink_extras(definition: ConfigDef) -> ConfigDef:
     return (
         definition
         .define("topics", ConfigType.LIST, "", Importance.HIGH, "List of topics to consume, separated "
-                "by commas", group=COMMON_GROUP, order_in_group=4, display_name="Topics")
+                "by commas", group=COMMON_GROUP, order_in_group=4, width=Width.LONG, display_name="Topics")
         .define("topics.regex", ConfigType.STRING, "", Importance.HIGH, "Regular expression giving "
-                "topics to consume.", group=COMMON_GROUP, order_in_group=4, display_name="Topics regex")
+                "topics to consume.", group=COMMON_GROUP, order_in_group=4, width=Width.LONG,
+                display_name="Topics regex")
         .define("errors.deadletterqueue.topic.name", ConfigType.STRING, "", Importance.MEDIUM,
                 "The name of the topic to be used as the dead letter queue (DLQ) for messages that "
                 "result in an error when processed by this sink connector, or its transformations or "
-                "converters.", group=ERROR_GROUP, order_in_group=6,
+                "converters.", group=ERROR_GROUP, order_in_group=6, width=Width.MEDIUM,
                 display_name="Dead Letter Queue Topic Name")
         .define("errors.deadletterqueue.topic.replication.factor", ConfigType.SHORT, 3,
                 Importance.MEDIUM, "Replication factor used to create the dead letter queue topic "
-                "when it doesn't already exist.", group=ERROR_GROUP, order_in_group=7,
+                "when it doesn't already exist.", group=ERROR_GROUP, order_in_group=7, width=Width.MEDIUM,
                 display_name="Dead Letter Queue Topic Replication Factor")
         .define("errors.deadletterqueue.context.headers.enable", ConfigType.BOOLEAN, False,
                 Importance.MEDIUM, "If true, add headers containing error context to the messages "
-                "written to the dead letter queue.", group=ERROR_GROUP, order_in_group=8,
+                "written to the dead letter queue.", group=ERROR_GROUP, order_in_group=8, width=Width.MEDIUM,
                 display_name="Enable Error Context Headers")
     )
 
 
 def _source_extras(definition: ConfigDef) -> ConfigDef:
+    eos = "Exactly Once Support"
     return (
         definition
         .define("topic.creation.groups", ConfigType.LIST, "", Importance.LOW,
                 "Groups of configurations for topics created by source connectors",
-                group="Topic Creation", order_in_group=1, display_name="Topic Creation Groups")
+                group="Topic Creation", order_in_group=1, width=Width.LONG,
+                display_name="Topic Creation Groups")
         .define("exactly.once.support", ConfigType.STRING, "requested", Importance.MEDIUM,
-                "Whether to require the connector to support exactly-once semantics.",
-                validator=one_of("requested", "required", case_insensitive=True),
-                group="Exactly Once Support", order_in_group=1, display_name="Exactly once support")
+                "Whether to require the connector to support exactly-once semantics (accepted, not "
+                "acted on yet).", validator=one_of("requested", "required", case_insensitive=True),
+                group=eos, order_in_group=2, width=Width.SHORT, display_name="Exactly once support")
+        .define("transaction.boundary", ConfigType.STRING, "poll", Importance.MEDIUM,
+                "Where exactly-once source transactions end: poll, interval or connector (accepted, "
+                "not acted on yet).", validator=one_of("poll", "interval", "connector",
+                                                      case_insensitive=True),
+                group=eos, order_in_group=3, width=Width.SHORT, display_name="Transaction Boundary")
+        .define("transaction.boundary.interval.ms", ConfigType.LONG, None, Importance.LOW,
+                "The transaction interval when transaction.boundary=interval.", group=eos,
+                order_in_group=4, width=Width.SHORT, display_name="Transaction boundary interval")
         .define("offsets.storage.topic", ConfigType.STRING, None, Importance.LOW,
-                "The name of a separate offsets topic to use for this connector.",
-                group="offsets.topic", order_in_group=1, display_name="Offsets topic")
+                "The name of a separate offsets topic to use for this connector (distributed mode).",
+                group="offsets.topic", order_in_group=1, width=Width.LONG, display_name="Offsets topic")
     )
 
 
 def connector_config_def(kind: str | None) -> ConfigDef:
     """The keys every connector of `kind` ("source", "sink" or None) has."""
-    definition = _errors(_common())
+    definition = _errors(_common())  # sink keys come after the error keys, as in Kafka
     if kind == "sink":
         return _sink_extras(definition)
     if kind == "source":

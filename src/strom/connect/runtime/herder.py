@@ -14,6 +14,7 @@ statuses in compacted topics and work shared through the group protocol.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import traceback
@@ -39,6 +40,16 @@ from strom.connect.version import VERSION
 
 log = logging.getLogger(__name__)
 
+UNKNOWN = "Unknown connector {name}"
+ALTERED = "The offsets for this connector have been altered successfully"
+RESET = "The offsets for this connector have been reset successfully"
+# what Kafka answers when the connector's alter_offsets did not confirm (its default)
+ALTERED_FRAMEWORK = ("The Connect framework-managed offsets for this connector have been altered "
+                     "successfully. However, if this connector manages offsets externally, they will "
+                     "need to be manually altered in the system that the connector uses.")
+RESET_FRAMEWORK = ("The Connect framework-managed offsets for this connector have been reset "
+                   "successfully. However, if this connector manages offsets externally, they will "
+                   "need to be manually reset in the system that the connector uses.")
 STOPPED_FIRST = ("Connectors must be in the STOPPED state before their offsets can be modified. This "
                  "can be done for the specified connector by issuing a 'PUT' request to the "
                  "'/connectors/{name}/stop' endpoint")
@@ -80,10 +91,11 @@ class StandaloneHerder:
 
     # --- reading --------------------------------------------------------------------------
 
-    def _entry(self, name: str) -> ConnectorEntry:
+    def _entry(self, name: str, missing: str = "Connector {name} not found") -> ConnectorEntry:
+        """The connector called `name`; NotFoundError worded as Kafka words it for the caller."""
         entry = self.connectors.get(name)
         if entry is None:
-            raise NotFoundError(f"Connector {name} not found")
+            raise NotFoundError(missing.format(name=name))
         return entry
 
     def names(self) -> list[str]:
@@ -103,11 +115,27 @@ class StandaloneHerder:
 
     def status(self, name: str) -> dict[str, Any]:
         with self.lock:
-            entry = self._entry(name)
+            entry = self._entry(name, "No status found for connector {name}")
             connector = entry.status or Status(State.UNASSIGNED, self.worker_id)
-            tasks = [self._task_status(entry, i).as_json(id=i) for i in range(len(entry.task_configs))]
-            return {"name": name, "connector": connector.as_json(version=VERSION), "tasks": tasks,
-                    "type": entry.kind}
+            tasks = [self._task_status(entry, i).as_json(id=i, version=self._task_version(entry, i))
+                     for i in range(len(entry.task_configs))]
+            return {"name": name, "connector": connector.as_json(version=self._version(entry)),
+                    "tasks": tasks, "type": entry.kind}
+
+    def _version(self, entry: ConnectorEntry) -> str | None:
+        """The connector plugin's version (KIP-891 shows it in statuses)."""
+        try:
+            connector = entry.connector or self.worker.new_connector(entry.config)
+            return str(connector.version())
+        except Exception:  # noqa: BLE001 - a plugin that cannot say has no version
+            return None
+
+    def _task_version(self, entry: ConnectorEntry, number: int) -> str | None:
+        task = entry.tasks.get(number)
+        try:
+            return None if task is None else str(task.parts.task.version())
+        except Exception:  # noqa: BLE001 - a plugin that cannot say has no version
+            return None
 
     def _task_status(self, entry: ConnectorEntry, task: int) -> Status:
         return entry.task_status.get(task, Status(State.UNASSIGNED, self.worker_id))
@@ -117,7 +145,7 @@ class StandaloneHerder:
             entry = self._entry(name)
             if not 0 <= task < len(entry.task_configs):
                 raise NotFoundError(f"No status found for task {name}-{task}")
-            return self._task_status(entry, task).as_json(id=task, version=VERSION)
+            return self._task_status(entry, task).as_json(id=task, version=self._task_version(entry, task))
 
     def task_configs(self, name: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -126,8 +154,10 @@ class StandaloneHerder:
                     for i, c in enumerate(entry.task_configs)]
 
     def topics(self, name: str) -> dict[str, Any]:
+        """KIP-558's active topics; an unknown connector has none (Kafka answers the same)."""
         with self.lock:
-            return {name: {"topics": sorted(self._entry(name).topics)}}
+            entry = self.connectors.get(name)
+            return {name: {"topics": sorted(entry.topics) if entry else []}}
 
     def reset_topics(self, name: str) -> None:
         with self.lock:
@@ -136,7 +166,9 @@ class StandaloneHerder:
     # --- validation -------------------------------------------------------------------------
 
     def validate(self, props: Mapping[str, str]) -> dict[str, Any]:
-        """Kafka's validate answer for a connector config (`/config/validate`)."""
+        """Kafka's validate answer for a connector config (`/config/validate`): values of
+        unset converters are the worker's, plugin versions are filled in, and `name` is the
+        connector class as the request gave it."""
         class_name = props.get("connector.class")
         if not class_name:
             raise BadRequestError("Connector config " + str(dict(props)) + " contains no connector type")
@@ -146,14 +178,25 @@ class StandaloneHerder:
             raise BadRequestError(str(exc)) from exc
         connector = cls()
         common = enrich(connector_config_def(connector_kind(cls)), props, self.worker.plugins)
-        values = common.validate(props)
+        values = common.validate(self._with_defaults(props, connector))
         _check_sink_topics(props, values, connector_kind(cls))
         own: ConfigDef = connector.config()
         own_values = connector.validate(props)
         merged = common.merge(own)
-        desc = self.worker.plugins.describe(class_name)
         groups = common.groups() + [g for g in own.groups() if g not in common.groups()]
-        return config_infos(desc.name if desc else class_name, merged, values + own_values, groups)
+        return config_infos(class_name, merged, values + own_values, groups)
+
+    def _with_defaults(self, props: Mapping[str, str], connector: Connector) -> dict[str, str]:
+        filled = dict(props)
+        filled.setdefault("connector.plugin.version", connector.version())
+        for role in ("key.converter", "value.converter", "header.converter"):
+            filled.setdefault(role, str(self.worker.config.get(role)))
+            filled.setdefault(role + ".plugin.version", VERSION)
+        for alias_key in ("transforms", "predicates"):
+            for alias in str(props.get(alias_key, "")).split(","):
+                if alias.strip():
+                    filled.setdefault(f"{alias_key}.{alias.strip()}.plugin.version", VERSION)
+        return filled
 
     def _checked(self, props: Mapping[str, str]) -> None:
         infos = self.validate(props)
@@ -197,7 +240,7 @@ class StandaloneHerder:
 
     def pause(self, name: str) -> None:
         with self.lock:
-            entry = self._entry(name)
+            entry = self._entry(name, UNKNOWN)
             if entry.target is TargetState.STOPPED:
                 entry.target = TargetState.PAUSED
                 self._start(entry)
@@ -209,7 +252,7 @@ class StandaloneHerder:
 
     def resume(self, name: str) -> None:
         with self.lock:
-            entry = self._entry(name)
+            entry = self._entry(name, UNKNOWN)
             previous, entry.target = entry.target, TargetState.STARTED
             if previous is TargetState.STOPPED:
                 self._start(entry)
@@ -222,7 +265,7 @@ class StandaloneHerder:
     def stop_connector(self, name: str) -> None:
         """KIP-875's stop: the connector and its tasks shut down, task configs dropped."""
         with self.lock:
-            entry = self._entry(name)
+            entry = self._entry(name, UNKNOWN)
             self._shutdown(entry)
             entry.target = TargetState.STOPPED
             entry.task_configs = []
@@ -232,7 +275,7 @@ class StandaloneHerder:
     def restart(self, name: str, include_tasks: bool, only_failed: bool) -> dict[str, Any] | None:
         """KIP-745: None for a plain restart (204), else the status with RESTARTING marks."""
         with self.lock:
-            entry = self._entry(name)
+            entry = self._entry(name, UNKNOWN)
             plain = not include_tasks and not only_failed
             failed = entry.status is not None and entry.status.state is State.FAILED
             restart_connector = not only_failed or failed
@@ -256,7 +299,7 @@ class StandaloneHerder:
 
     def restart_task(self, name: str, task: int) -> None:
         with self.lock:
-            entry = self._entry(name)
+            entry = self._entry(name, UNKNOWN)
             if task not in entry.tasks and not 0 <= task < len(entry.task_configs):
                 raise NotFoundError(f"Task {name}-{task} not found")
             self._restart_task(entry, task)
@@ -300,27 +343,40 @@ class StandaloneHerder:
     def alter_offsets(self, name: str, body: Any) -> dict[str, str]:
         entries = body.get("offsets") if isinstance(body, dict) else None
         if not isinstance(entries, list) or not entries:
-            raise BadRequestError("The offsets to be modified must not be null or empty")
+            raise BadRequestError("Partitions / offsets need to be provided for an alter offsets request")
         with self.lock:
             entry = self._stopped(name)
+            confirmed = self._confirm(entry, entries)
             if entry.kind == "source":
                 _alter_source(self.worker, name, entries)
             else:
                 from strom.connect.runtime.sink_offsets import alter
 
                 alter(self.worker.clients, f"connect-{name}", entries)
-        return {"message": "The offsets for this connector have been altered successfully"}
+        return {"message": ALTERED if confirmed else ALTERED_FRAMEWORK}
+
+    def _confirm(self, entry: ConnectorEntry, entries: list[Any] | None) -> bool:
+        """The connector's `alter_offsets` verdict (KIP-875): True if it handled them."""
+        connector = self.worker.new_connector(entry.config)
+        offsets: dict[Any, Any] = {}
+        for item in entries or []:
+            if isinstance(item, dict):
+                offsets[json.dumps(item.get("partition"), sort_keys=True)] = item.get("offset")
+        return bool(connector.alter_offsets(entry.config, offsets))
 
     def reset_offsets(self, name: str) -> dict[str, str]:
         with self.lock:
             entry = self._stopped(name)
+            current = self.offsets(name)["offsets"]
+            confirmed = self._confirm(entry, [{"partition": o["partition"], "offset": None}
+                                              for o in current])
             if entry.kind == "source":
                 self.worker.store.remove_connector(name)
             else:
                 from strom.connect.runtime.sink_offsets import reset
 
                 reset(self.worker.clients, f"connect-{name}")
-        return {"message": "The offsets for this connector have been reset successfully"}
+        return {"message": RESET if confirmed else RESET_FRAMEWORK}
 
     def _stopped(self, name: str) -> ConnectorEntry:
         entry = self._entry(name)

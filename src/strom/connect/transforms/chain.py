@@ -140,25 +140,31 @@ def enrich(definition: ConfigDef, config: Mapping[str, Any], plugins: Plugins) -
 
 def _enrich_alias(enriched: ConfigDef, config: Mapping[str, Any], plugins: Plugins, prefix: str,
                   group: str, base: type) -> None:
+    """Kafka's order: `type` (0), `plugin.version` (1), then the rest by name (2, 3, ...)."""
+    alias = group.split(": ", 1)[1]
+    noun = "Transformation" if base is Transformation else "Predicate"
+
     def check_class(name: str, value: Any) -> None:
         plugins.find(str(value), base, name)
 
     enriched.define(prefix + "type", ConfigType.CLASS, importance=Importance.HIGH,
-                    documentation="Class for the '" + group.split(": ", 1)[1] + "' transformation.",
-                    validator=check_class, group=group, order_in_group=0, width=Width.LONG,
-                    display_name="Transformation type for " + group.split(": ", 1)[1])
+                    documentation=f"Class for the '{alias}' {noun.lower()}.", validator=check_class,
+                    group=group, order_in_group=0, width=Width.LONG, display_name=f"{noun} type for {alias}")
+    enriched.define(prefix + "plugin.version", ConfigType.STRING, None, Importance.LOW,
+                    f"Version of the '{alias}' {noun.lower()} (informational).", group=group,
+                    order_in_group=1, width=Width.LONG, display_name=f"{noun} version for {alias}")
+    rest: list[ConfigKey] = []
     if base is Transformation:
-        enriched.define(prefix + "predicate", ConfigType.STRING, None, Importance.MEDIUM,
-                        "The alias of a predicate used to determine whether to apply this "
-                        "transformation.", group=group, order_in_group=1)
-        enriched.define(prefix + "negate", ConfigType.BOOLEAN, False, Importance.MEDIUM,
-                        "Whether the configured predicate should be negated.", group=group,
-                        order_in_group=2)
+        rest.append(ConfigKey("predicate", ConfigType.STRING, None, None, Importance.MEDIUM,
+                              "The alias of a predicate used to determine whether to apply this "
+                              "transformation."))
+        rest.append(ConfigKey("negate", ConfigType.BOOLEAN, False, None, Importance.MEDIUM,
+                              "Whether the configured predicate should be negated."))
     desc = plugins.describe(str(config.get(prefix + "type", "")))
-    if desc is None or not issubclass(desc.cls, base):
-        return
-    plugin: Transformation | Predicate = desc.cls()  # type: ignore[assignment]  # checked above
-    for key in plugin.config().keys.values():
+    if desc is not None and issubclass(desc.cls, base):
+        plugin: Transformation | Predicate = desc.cls()  # type: ignore[assignment]  # checked above
+        rest.extend(plugin.config().keys.values())
+    for order, key in enumerate(sorted(rest, key=lambda k: k.name), start=2):
         enriched.define_key(ConfigKey(prefix + key.name, key.type, key.default, key.validator,
-                                      key.importance, key.documentation, group, -1, key.width,
+                                      key.importance, key.documentation, group, order, key.width,
                                       key.name))
