@@ -28,6 +28,9 @@ from strom.broker.handlers import (
     producer_ids,
     reassignments,
     topics,
+    transactions,
+    txn_offsets,
+    txn_partitions,
 )
 
 MODULES: tuple[ModuleType, ...] = (
@@ -49,4 +52,7 @@ MODULES: tuple[ModuleType, ...] = (
     leader_epochs,
     elect_leaders,
     reassignments,
+    transactions,
+    txn_offsets,
+    txn_partitions,
 )

@@ -1,0 +1,160 @@
+"""The transaction coordinator through real clients: confluent-kafka's transactional
+producer (init_transactions, send_offsets_to_transaction, commit and abort), fencing of
+a zombie instance, and kafka-python's admin-free raw view of the answers.
+
+Offsets sent to a transaction become visible to OffsetFetch only after the commit; an
+aborted transaction's offsets never do. Producing records in a transaction needs the
+partition side (transactional produce, markers in data partitions) and is tested with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from support.broker_process import BrokerProcess
+from support.clients import create_topic, unique_topic
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def txn_producer(broker: BrokerProcess, txn_id: str, **extra: object) -> Producer:
+    return Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": txn_id,
+                     "transaction.timeout.ms": 60_000, **extra})
+
+
+def group_metadata(broker: BrokerProcess, group: str) -> tuple[Consumer, object]:
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    return consumer, consumer.consumer_group_metadata()
+
+
+def committed(broker: BrokerProcess, group: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        [tp] = consumer.committed([TopicPartition(topic, 0)], timeout=20)
+        return tp.offset
+    finally:
+        consumer.close()
+
+
+def test_offsets_committed_in_a_transaction(broker: BrokerProcess) -> None:
+    topic = unique_topic("txn-in")
+    create_topic(broker.bootstrap, topic, 1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    producer = txn_producer(broker, f"t-{uuid.uuid4().hex[:8]}")
+    producer.init_transactions(30)
+    consumer, metadata = group_metadata(broker, group)
+    try:
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction([TopicPartition(topic, 0, 42)], metadata, 30)
+        producer.commit_transaction(30)
+        assert committed(broker, group, topic) == 42
+
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction([TopicPartition(topic, 0, 99)], metadata, 30)
+        producer.abort_transaction(30)
+        assert committed(broker, group, topic) == 42  # the aborted offsets never show
+    finally:
+        consumer.close()
+
+
+def test_a_second_instance_fences_the_first(broker: BrokerProcess) -> None:
+    topic = unique_topic("txn-fence")
+    create_topic(broker.bootstrap, topic, 1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    txn_id = f"t-{uuid.uuid4().hex[:8]}"
+    zombie = txn_producer(broker, txn_id)
+    zombie.init_transactions(30)
+    consumer, metadata = group_metadata(broker, group)
+    try:
+        zombie.begin_transaction()
+        zombie.send_offsets_to_transaction([TopicPartition(topic, 0, 7)], metadata, 30)
+        successor = txn_producer(broker, txn_id)
+        successor.init_transactions(30)  # aborts the zombie's open transaction
+        with pytest.raises(KafkaException) as raised:
+            zombie.commit_transaction(30)
+        error = raised.value.args[0]
+        assert error.code() == KafkaError._FENCED or error.fatal()
+        assert committed(broker, group, topic) < 0  # the zombie's offsets were aborted
+        successor.begin_transaction()
+        successor.send_offsets_to_transaction([TopicPartition(topic, 0, 8)], metadata, 30)
+        successor.commit_transaction(30)
+        assert committed(broker, group, topic) == 8
+    finally:
+        consumer.close()
+
+
+def test_transaction_timeout_above_the_maximum_is_refused(broker: BrokerProcess) -> None:
+    producer = txn_producer(broker, f"t-{uuid.uuid4().hex[:8]}",
+                            **{"transaction.timeout.ms": 900_001})
+    with pytest.raises(KafkaException) as raised:
+        producer.init_transactions(30)
+    assert raised.value.args[0].code() == KafkaError.INVALID_TRANSACTION_TIMEOUT
+
+
+def test_describe_and_list_transactions(broker: BrokerProcess) -> None:
+    from support.raw_client import RawClient
+
+    topic = unique_topic("txn-describe")
+    create_topic(broker.bootstrap, topic, 1)
+    txn_id = f"t-{uuid.uuid4().hex[:8]}"
+    producer = txn_producer(broker, txn_id)
+    producer.init_transactions(30)
+    consumer, metadata = group_metadata(broker, f"g-{uuid.uuid4().hex[:8]}")
+    raw = RawClient(broker.bootstrap)
+    try:
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction([TopicPartition(topic, 0, 1)], metadata, 30)
+        coordinator_answer = raw.request(10, 4, key_type=1, coordinator_keys=[txn_id]).body
+        assert coordinator_answer.coordinators[0].error_code == 0
+        described = raw.request(65, 0, transactional_ids=[txn_id, "nobody-" + txn_id]).body
+        state, missing = described.transaction_states
+        assert state.transaction_state == "Ongoing" and state.producer_epoch == 0
+        assert [t.topic for t in state.topics] == ["__consumer_offsets"]
+        assert missing.error_code == 105  # TRANSACTIONAL_ID_NOT_FOUND
+        listed = raw.request(66, 1, state_filters=["Ongoing", "Bogus"], producer_id_filters=[],
+                             duration_filter=-1).body
+        assert [t.transactional_id for t in listed.transaction_states] == [txn_id]
+        assert list(listed.unknown_state_filters) == ["Bogus"]
+        producer.commit_transaction(30)
+        listed = raw.request(66, 0, state_filters=["Ongoing"], producer_id_filters=[]).body
+        assert txn_id not in {t.transactional_id for t in listed.transaction_states}
+    finally:
+        raw.close()
+        consumer.close()
+
+
+def test_transactional_offsets_and_states_survive_a_sigkill(broker_factory) -> None:  # type: ignore[no-untyped-def]
+    """Transactional offsets are in __consumer_offsets (a transactional batch, later its
+    marker), and the coordinator's state in __transaction_state: a transaction open
+    across a SIGKILL still commits its offsets, and the producer id's epoch is bumped
+    after it, not reset."""
+    import signal
+
+    node = broker_factory()
+    topic = unique_topic("txn-kill")
+    create_topic(node.bootstrap, topic, 1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    txn_id = f"t-{uuid.uuid4().hex[:8]}"
+    producer = txn_producer(node, txn_id)
+    producer.init_transactions(30)
+    consumer, metadata = group_metadata(node, group)
+    producer.begin_transaction()
+    producer.send_offsets_to_transaction([TopicPartition(topic, 0, 42)], metadata, 30)
+    consumer.close()
+    # the broker dies between TxnOffsetCommit and EndTxn: the open transaction and its
+    # held offsets are loaded back from the two internal topics, and the commit lands
+    node.kill(signal.SIGKILL)
+    node.restart()
+    producer.commit_transaction(60)
+    assert committed(node, group, topic) == 42
+    from support.raw_client import RawClient
+
+    with RawClient(node.bootstrap) as raw:
+        first = raw.request(22, 4, transactional_id=txn_id, transaction_timeout=60_000,
+                            producer_id=-1, producer_epoch=-1).body
+    assert first.error_code == 0 and first.producer_epoch == 1  # epoch 0 was loaded back
