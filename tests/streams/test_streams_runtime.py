@@ -228,3 +228,27 @@ def test_streams_global_table_is_read_whole_before_tasks_run(gbroker: BrokerProc
     assert app.error is None
     got = dict(read_all(gbroker.bootstrap, out, 1))
     assert got == {f"o{i}": f"name{i % 20}" for i in range(100)}
+
+
+@pytest.mark.slow
+def test_streams_two_instances_share_the_work_and_count_exactly(gbroker: BrokerProcess,
+                                                               tmp_path: Path) -> None:
+    """Two instances of one application: a rebalance moves tasks (commit, close, restore
+    from the changelog on the other side); with no crash the counts are exact."""
+    app_id, inp, out = unique_topic("wc2"), unique_topic("lines"), unique_topic("counts")
+    create_topic(gbroker.bootstrap, inp, 4)
+    create_topic(gbroker.bootstrap, out, 1)
+    first, second = _lines(2000, 5), _lines(2000, 6)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in first])
+    one = _word_count(gbroker, tmp_path, app_id, inp, out, "state-1", 1)
+    wait_until(lambda: read_all(gbroker.bootstrap, out, 1), 60, "first counts")
+    two = _word_count(gbroker, tmp_path, app_id, inp, out, "state-2", 2)
+    wait_until(lambda: "is running" in two.log_text(), 60, "the second instance has tasks",
+               detail=two.log_text)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in second])
+    wait_caught_up(gbroker.bootstrap, app_id, inp, 4, one)
+    wait_caught_up(gbroker.bootstrap, app_id, f"{app_id}-counts-store-repartition", 4, two)
+    assert one.alive() and two.alive()
+    assert two.stop(signal.SIGTERM) == 0, two.log_text()
+    assert one.stop(signal.SIGTERM) == 0, one.log_text()
+    assert _counts(gbroker, out) == _expected(first + second)
