@@ -1,0 +1,31 @@
+"""Java kafka-clients transactions, against Strom and against Apache Kafka 4.4 as the
+oracle: offsets sent to committed and aborted transactions, a zombie producer fenced by a
+second instance of its transactional.id, the Admin's listTransactions and
+describeTransactions. The checks live in `java/StromTransactions.java`."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support.interop import Target
+
+pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
+
+
+def run_check(target: Target, classes: Path, lib: Path, check: str) -> None:
+    cmd = ["java", "-Xmx512m",
+           f"-Dlog4j2.configurationFile={lib.parent / 'tools-log4j2.properties'}",
+           "-cp", f"{classes}:{lib / '*'}", "StromTransactions", target.bootstrap, check]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0 and f"PASS {check}" in result.stdout, (
+        f"Java check {check!r} failed against {target.name} (exit {result.returncode}):\n"
+        f"{result.stdout[-6000:]}\nstderr:\n{result.stderr[-4000:]}")
+
+
+@pytest.mark.parametrize("check", ["txn-offsets", "txn-fence", "txn-admin"])
+def test_java_transactions(check: str, target: Target, interop_classes: Path,
+                           kafka_lib: Path) -> None:
+    run_check(target, interop_classes, kafka_lib, check)
