@@ -4,13 +4,15 @@ and goes on; with the default `none` the task fails with Kafka's message."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from confluent_kafka import Producer
 from connect_support import CONVERTERS, lines, read_topic, wait_for
 
+from strom.connect import ConfigDef, RetriableError, SinkConnector, SinkRecord, SinkTask
 from strom.connect.runtime.herder import StandaloneHerder
 from strom.connect.runtime.standalone import build
 from strom.testing import StromBroker
@@ -84,3 +86,58 @@ def test_without_tolerance_the_task_fails(tmp_path: Path, strom_broker: StromBro
     assert answer is not None and answer["connector"]["state"] == "RUNNING"
     assert [t["state"] for t in answer["tasks"]] == ["RESTARTING"]
     wait_for(lambda: herder.status("failing-sink")["tasks"][0]["state"] == "FAILED", "the second failure")
+
+
+class FlakySinkTask(SinkTask):
+    """Refuses the first two batches that carry records with a RetriableError."""
+
+    received: ClassVar[list[str]] = []
+    refusals: ClassVar[int] = 0
+
+    def version(self) -> str:
+        return "1"
+
+    def start(self, props: Mapping[str, str]) -> None:
+        """Nothing to set up."""
+
+    def put(self, records: Sequence[SinkRecord]) -> None:
+        if records and FlakySinkTask.refusals < 2:
+            FlakySinkTask.refusals += 1
+            self.context.timeout(100)
+            raise RetriableError("downstream busy")
+        FlakySinkTask.received.extend(str(r.value) for r in records)
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+class FlakySinkConnector(SinkConnector):
+    def version(self) -> str:
+        return "1"
+
+    def config(self) -> ConfigDef:
+        return ConfigDef()
+
+    def start(self, props: Mapping[str, str]) -> None:
+        self.props = dict(props)
+
+    def task_class(self) -> type[FlakySinkTask]:
+        return FlakySinkTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [self.props]
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+def test_retriable_put_redelivers_the_same_batch(strom_broker: StromBroker, herder: StandaloneHerder) -> None:
+    strom_broker.create_topic("connect-flaky-in")
+    produce(strom_broker.bootstrap_servers, "connect-flaky-in", [GOOD, AFTER])
+    herder.worker.plugins.add(FlakySinkConnector)
+    herder.put_config("flaky", {"connector.class": "FlakySinkConnector", "topics": "connect-flaky-in",
+                                "key.converter": "org.apache.kafka.connect.storage.StringConverter"},
+                      allow_replace=False)
+    wait_for(lambda: FlakySinkTask.received == ["hello", "after"], "the batch after two refusals")
+    assert FlakySinkTask.refusals == 2
+    assert herder.status("flaky")["tasks"][0]["state"] == "RUNNING"

@@ -78,6 +78,7 @@ class WorkerSinkTask(WorkerTask):
         self.retry_backoff_s = DEFAULT_RETRY_BACKOFF_S
         self.next_commit = 0.0
         self.paused_for_pause = False
+        self.closed = False
         self.topics: set[str] = set()
 
     @staticmethod
@@ -114,9 +115,11 @@ class WorkerSinkTask(WorkerTask):
     def close_task(self, failed: bool) -> None:
         try:
             if not failed and self.consumer is not None and self.assigned:
-                self.commit_offsets(closing=True)
+                self.commit_offsets()
                 self.parts.task.close(sorted(self.assigned, key=lambda t: (t.topic, t.partition)))
         finally:
+            # the consumer's close revokes the partitions: the task must not see that
+            self.closed = True
             try:
                 self.parts.task.stop()
             finally:
@@ -212,7 +215,7 @@ class WorkerSinkTask(WorkerTask):
 
     # --- offsets and rebalances ------------------------------------------------------------------
 
-    def commit_offsets(self, partitions: set[TopicPartition] | None = None, closing: bool = False) -> None:
+    def commit_offsets(self, partitions: set[TopicPartition] | None = None) -> None:
         self.next_commit = time.monotonic() + self.flush_interval_s
         scope = self.assigned if partitions is None else partitions
         current = {tp: o for tp, o in self.current.items() if tp in scope}
@@ -235,6 +238,8 @@ class WorkerSinkTask(WorkerTask):
         self.parts.task.open(gained)
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+        if self.closed:
+            return
         lost = {TopicPartition(p.topic, p.partition) for p in partitions}
         try:
             self.commit_offsets(lost)
@@ -243,6 +248,8 @@ class WorkerSinkTask(WorkerTask):
         self._forget(lost)
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
+        if self.closed:
+            return
         self._forget({TopicPartition(p.topic, p.partition) for p in partitions})
 
     def _forget(self, lost: set[TopicPartition]) -> None:
