@@ -60,6 +60,18 @@ def test_retriable_errors_are_retried_within_the_timeout() -> None:
     assert waits == [0.3, 0.6, 1.0, 1.0]  # doubling from 300 ms, capped at the max delay
 
 
+def test_no_retry_timeout_means_one_attempt() -> None:
+    attempts: list[int] = []
+
+    def busy() -> None:
+        attempts.append(1)
+        raise RetriableError("busy")
+
+    with pytest.raises(ToleranceExceededError):
+        ErrorHandler(errors_config(), "c-0", sleep=lambda s: False).execute(Stage.TRANSFORMATION, "t", busy)
+    assert len(attempts) == 1  # errors.retry.timeout=0, Kafka's default
+
+
 def test_tolerance_none_fails_and_all_skips_and_reports() -> None:
     def bad() -> None:
         raise DataError("boom")

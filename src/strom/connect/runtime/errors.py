@@ -123,34 +123,46 @@ class ErrorHandler:
         self._stop.set()
 
     def execute(self, stage: Stage, executing_class: str, operation: Callable[[], T],
-                record: ErrorContext | None = None) -> T:
+                record: Callable[[], ErrorContext] | None = None) -> T:
         """`operation()`'s result, after retries; raises Skipped if the failure is tolerated,
-        ToleranceExceededError (with the cause) if not."""
+        ToleranceExceededError (with the cause) if not. `record` makes the failure's context
+        (the consumed record) only when there is a failure: this runs for every record."""
         try:
-            return self._with_retries(operation)
-        except Exception as exc:
-            context = record or ErrorContext(stage, executing_class, exc)
-            context.stage, context.executing_class, context.error = stage, executing_class, exc
-            self.failed += 1
-            if stage not in TOLERABLE or not self.tolerate_all:
-                raise ToleranceExceededError("Tolerance exceeded in error handler") from exc
-            for reporter in self.reporters:
-                reporter(context)
-            raise Skipped(str(exc)) from exc
+            return operation()
+        except RetriableError as first:
+            try:
+                return self._retry(operation, first)
+            except Exception as exc:  # noqa: BLE001 - every failure meets the tolerance rule
+                self._failed(stage, executing_class, exc, record)
+        except Exception as exc:  # noqa: BLE001 - every failure meets the tolerance rule
+            self._failed(stage, executing_class, exc, record)
+        raise AssertionError("unreachable: _failed always raises")
 
-    def _with_retries(self, operation: Callable[[], T]) -> T:
+    def _failed(self, stage: Stage, executing_class: str, exc: Exception,
+                record: Callable[[], ErrorContext] | None) -> None:
+        context = record() if record is not None else ErrorContext(stage, executing_class, exc)
+        context.stage, context.executing_class, context.error = stage, executing_class, exc
+        self.failed += 1
+        if stage not in TOLERABLE or not self.tolerate_all:
+            raise ToleranceExceededError("Tolerance exceeded in error handler") from exc
+        for reporter in self.reporters:
+            reporter(context)
+        raise Skipped(str(exc)) from exc
+
+    def _retry(self, operation: Callable[[], T], error: RetriableError) -> T:
+        """Attempts after a first RetriableError, while `errors.retry.timeout` allows."""
         deadline = None if self.retry_timeout_ms < 0 else time.monotonic() + self.retry_timeout_ms / 1000
         delay = INITIAL_BACKOFF_S
         while True:
+            if deadline is not None and time.monotonic() + delay > deadline:
+                raise error
+            if self._sleep(min(delay, self.max_delay_ms / 1000)):
+                raise error  # the task is stopping
+            delay *= 2
             try:
                 return operation()
-            except RetriableError:
-                now = time.monotonic()
-                if deadline is not None and now + delay > deadline:
-                    raise
-                if self._sleep(min(delay, self.max_delay_ms / 1000)):
-                    raise
-                delay *= 2
+            except RetriableError as again:
+                error = again
 
 
 class LogReporter:

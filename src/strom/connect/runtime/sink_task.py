@@ -160,9 +160,11 @@ class WorkerSinkTask(WorkerTask):
         if tp.topic not in self.topics:
             self.topics.add(tp.topic)
             self.on_topic(tp.topic)
-        context = ErrorContext(Stage.KAFKA_CONSUME, "", Exception(), tp.topic, tp.partition,
-                               message.offset(), message.key(), message.value(),
-                               list(message.headers() or []))
+        def context() -> ErrorContext:
+            return ErrorContext(Stage.KAFKA_CONSUME, "", Exception(), tp.topic, tp.partition,
+                                message.offset(), message.key(), message.value(),
+                                list(message.headers() or []))
+
         try:
             record = self._convert(message, context)
             out = self.parts.errors.execute(Stage.TRANSFORMATION, "transformation chain",
@@ -171,7 +173,7 @@ class WorkerSinkTask(WorkerTask):
         except Skipped:
             return None
 
-    def _convert(self, message: Any, context: ErrorContext) -> SinkRecord:
+    def _convert(self, message: Any, context: Callable[[], ErrorContext]) -> SinkRecord:
         parts, topic = self.parts, message.topic()
         key = parts.errors.execute(Stage.KEY_CONVERTER, parts.converter_names[0],
                                    lambda: parts.key_converter.to_connect_data(topic, message.key()), context)
