@@ -1,0 +1,53 @@
+"""`strom connect` management verbs against a running worker's REST API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from connect_support import CONVERTERS, serving, wait_for, write_properties
+from typer.testing import CliRunner
+
+from strom.cli.main import app
+from strom.testing import StromBroker, free_port
+
+pytestmark = pytest.mark.slow
+GENERATOR = "strom.connect.connectors.generator.OrderGeneratorSourceConnector"
+
+
+@pytest.fixture
+def url(tmp_path: Path, strom_broker: StromBroker) -> Iterator[str]:
+    with serving({"bootstrap.servers": strom_broker.bootstrap_servers, **CONVERTERS,
+                  "offset.storage.file.filename": str(tmp_path / "offsets"),
+                  "offset.flush.interval.ms": "100",
+                  "listeners": f"http://127.0.0.1:{free_port()}"}) as (standalone, _):
+        yield standalone.rest_url()
+
+
+def run(url: str, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["connect", *args, "--url", url])
+    return result.exit_code, result.output
+
+
+def test_create_list_stop_offsets_delete(tmp_path: Path, url: str, strom_broker: StromBroker) -> None:
+    strom_broker.create_topic("connect-cli-orders")
+    config = write_properties(tmp_path / "orders.properties", {
+        "name": "cli-orders", "connector.class": GENERATOR, "topic": "connect-cli-orders",
+        "max.records": 20, "batch.size": 5})
+    code, out = run(url, "create", str(config))
+    assert code == 0 and json.loads(out)["name"] == "cli-orders"
+    running = "cli-orders\tsource\tRUNNING\ttasks: RUNNING"
+    wait_for(lambda: running in run(url, "list")[1], "a running connector")
+    wait_for(lambda: '"seq": 19' in run(url, "offsets", "cli-orders")[1], "the offset of order 19")
+    assert run(url, "offsets", "cli-orders", "--reset")[0] == 1  # not stopped yet
+    assert run(url, "stop", "cli-orders")[0] == 0
+    assert json.loads(run(url, "status", "cli-orders")[1])["connector"]["state"] == "STOPPED"
+    new = tmp_path / "offsets.json"
+    new.write_text(json.dumps({"offsets": [{"partition": {"generator": "orders"}, "offset": {"seq": 4}}]}))
+    assert run(url, "offsets", "cli-orders", "--set", str(new))[0] == 0
+    assert '"seq": 4' in run(url, "offsets", "cli-orders")[1]
+    assert run(url, "delete", "cli-orders")[0] == 0
+    code, out = run(url, "status", "cli-orders")
+    assert code == 1 and "No status found for connector cli-orders (HTTP 404)" in out
