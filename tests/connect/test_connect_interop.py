@@ -150,3 +150,65 @@ ORDER_FREE = {"insert_field_schemaless", "replace_field_include", "flatten_schem
 
 def _parsed(answer: dict[str, Any]) -> dict[str, Any]:
     return {k: json.loads(v) if k in ("key", "value") and v else v for k, v in answer.items()}
+
+
+# --- the Connect group protocol (distributed mode's JoinGroup metadata and assignments) ------
+
+ASSIGNMENTS = {
+    "eager": {"version": 0, "error": 0, "leader": "worker-1", "leader_url": "http://w1:8083/",
+              "offset": 12, "connectors": ["orders"], "tasks": [["orders", 0], ["orders", 1]],
+              "revoked_connectors": [], "revoked_tasks": [], "delay": 0},
+    "cooperative": {"version": 1, "error": 0, "leader": "worker-2", "leader_url": "http://w2:8083/",
+                    "offset": 40, "connectors": ["a"], "tasks": [["a", 0], ["b", 2]],
+                    "revoked_connectors": ["c"], "revoked_tasks": [["c", 0], ["c", 1]], "delay": 0},
+    "sessioned-delay": {"version": 2, "error": 1, "leader": "w", "leader_url": "http://w:8083/",
+                        "offset": -1, "connectors": [], "tasks": [], "revoked_connectors": [],
+                        "revoked_tasks": [], "delay": 30000},
+}
+
+
+def _assignment(spec: dict[str, Any]) -> Any:
+    from strom.connect.runtime.distributed.protocol import Assignment
+
+    return Assignment(spec["version"], spec["error"], spec["leader"], spec["leader_url"], spec["offset"],
+                      tuple(spec["connectors"]), tuple(map(tuple, spec["tasks"])),
+                      tuple(spec["revoked_connectors"]), tuple(map(tuple, spec["revoked_tasks"])),
+                      spec["delay"])
+
+
+def _as_spec(assignment: Any) -> dict[str, Any]:
+    spec = {"version": assignment.version, "error": assignment.error, "leader": assignment.leader,
+            "leader_url": assignment.leader_url, "offset": assignment.config_offset,
+            "connectors": sorted(assignment.connectors), "tasks": sorted(map(list, assignment.tasks))}
+    if assignment.version >= 1:
+        spec.update(revoked_connectors=sorted(assignment.revoked_connectors),
+                    revoked_tasks=sorted(map(list, assignment.revoked_tasks)), delay=assignment.delay)
+    return spec
+
+
+@pytest.mark.parametrize("name", sorted(ASSIGNMENTS))
+def test_connect_protocol_assignment_bytes_equal_kafkas(oracle: KafkaOracle, name: str) -> None:
+    from strom.connect.runtime.distributed.protocol import decode_assignment, encode_assignment
+
+    spec = ASSIGNMENTS[name]
+    ours = encode_assignment(_assignment(spec))
+    assert ours.hex() == oracle.ask({"op": "encode_assignment", **spec})["hex"]
+    eager_fields = {k: v for k, v in spec.items() if not k.startswith(("revoked", "delay"))}
+    expected = spec if spec["version"] >= 1 else eager_fields
+    assert oracle.ask({"op": "decode_assignment", "hex": ours.hex()}) == expected
+    assert _as_spec(decode_assignment(ours)) == expected
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_connect_protocol_metadata_bytes_equal_kafkas(oracle: KafkaOracle, version: int) -> None:
+    from strom.connect.runtime.distributed.protocol import WorkerState, decode_metadata, encode_metadata
+
+    allocation = dict(ASSIGNMENTS["cooperative"], version=version) if version else None
+    state = WorkerState(version, "http://w3:8083/", 99, _assignment(allocation) if allocation else None)
+    ours = encode_metadata(state)
+    request = {"op": "encode_metadata", "version": version, "url": state.url, "offset": 99,
+               "allocation": allocation}
+    assert ours.hex() == oracle.ask(request)["hex"]
+    decoded = oracle.ask({"op": "decode_metadata", "hex": ours.hex()})
+    assert (decoded["version"], decoded["url"], decoded["offset"]) == (version, state.url, 99)
+    assert decode_metadata(ours) == state

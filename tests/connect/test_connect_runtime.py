@@ -126,3 +126,25 @@ def test_worker_config_reads_kafkas_names() -> None:
     assert config.client_props("producer.") == {"linger.ms": "10"}  # Java-only names dropped
     with pytest.raises(ConfigError):
         WorkerConfig({"key.converter": "a", "value.converter": "b", "listeners": "https://:8443"}).listener()
+
+
+def test_connect_protocol_round_trip_and_truncation() -> None:
+    from strom.connect.runtime.distributed.protocol import (
+        Assignment,
+        Compatibility,
+        ProtocolError,
+        WorkerState,
+        decode_assignment,
+        decode_metadata,
+        encode_assignment,
+        encode_metadata,
+    )
+
+    assignment = Assignment(2, 0, "w1", "http://w1:8083/", 3, ("a",), (("a", 0),), ("b",), (("b", 1),), 500)
+    assert decode_assignment(encode_assignment(assignment)) == assignment
+    state = WorkerState(2, "http://w2:8083/", 3, assignment)
+    raw = encode_metadata(state)
+    assert decode_metadata(raw) == state
+    with pytest.raises(ProtocolError):
+        decode_metadata(raw[:-3])
+    assert [c.protocol for c in Compatibility.SESSIONED.offered()] == ["sessioned", "compatible", "default"]

@@ -7,6 +7,9 @@
 //    "topic":"t","partition":0,"timestamp":123,"key":"<envelope>","value":"<envelope>",
 //    "headers":[["name","<envelope>"]]}
 //   -> {"dropped":false,"topic":..,"partition":..,"timestamp":..,"key":..,"value":..,"headers":[..]}
+//   {"op":"encode_metadata"|"encode_assignment", ...fields...}       -> {"hex":"..."}
+//   {"op":"decode_metadata"|"decode_assignment","hex":"..."}         -> the fields
+//     (the Connect group protocol: ConnectProtocol / IncrementalCooperativeConnectProtocol)
 //   errors -> {"error":"<exception class>: <message>"}
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -26,6 +29,17 @@ import org.apache.kafka.connect.json.JsonConverter;
 import org.apache.kafka.connect.sink.SinkRecord;
 import org.apache.kafka.connect.transforms.Transformation;
 import org.apache.kafka.connect.transforms.predicates.Predicate;
+import org.apache.kafka.connect.runtime.distributed.ConnectProtocol;
+import org.apache.kafka.connect.runtime.distributed.ExtendedAssignment;
+import org.apache.kafka.connect.runtime.distributed.ExtendedWorkerState;
+import org.apache.kafka.connect.runtime.distributed.IncrementalCooperativeConnectProtocol;
+import org.apache.kafka.connect.util.ConnectorTaskId;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.TreeSet;
 
 public class ConnectInterop {
     static final ObjectMapper MAPPER = new ObjectMapper();
@@ -116,9 +130,96 @@ public class ConnectInterop {
         return res;
     }
 
+    static List<String> names(JsonNode node) {
+        List<String> out = new ArrayList<>();
+        if (node != null) for (JsonNode n : node) out.add(n.asText());
+        return out;
+    }
+
+    static List<ConnectorTaskId> taskIds(JsonNode node) {
+        List<ConnectorTaskId> out = new ArrayList<>();
+        if (node != null) for (JsonNode n : node) out.add(new ConnectorTaskId(n.get(0).asText(), n.get(1).asInt()));
+        return out;
+    }
+
+    static ExtendedAssignment assignmentOf(JsonNode a) {
+        return new ExtendedAssignment((short) a.get("version").asInt(), (short) a.get("error").asInt(),
+            a.get("leader").asText(), a.get("leader_url").asText(), a.get("offset").asLong(),
+            names(a.get("connectors")), taskIds(a.get("tasks")), names(a.get("revoked_connectors")),
+            taskIds(a.get("revoked_tasks")), a.get("delay").asInt());
+    }
+
+    static ObjectNode assignmentJson(ConnectProtocol.Assignment a, short version) {
+        ObjectNode res = MAPPER.createObjectNode();
+        res.put("version", version);
+        res.put("error", a.error());
+        res.put("leader", a.leader());
+        res.put("leader_url", a.leaderUrl());
+        res.put("offset", a.offset());
+        putSorted(res.putArray("connectors"), a.connectors());
+        putTasks(res.putArray("tasks"), a.tasks());
+        if (a instanceof ExtendedAssignment e && version >= 1) {
+            putSorted(res.putArray("revoked_connectors"), e.revokedConnectors());
+            putTasks(res.putArray("revoked_tasks"), e.revokedTasks());
+            res.put("delay", e.delay());
+        }
+        return res;
+    }
+
+    static void putSorted(ArrayNode out, Collection<String> names) {
+        for (String n : new TreeSet<>(names)) out.add(n);
+    }
+
+    static void putTasks(ArrayNode out, Collection<ConnectorTaskId> tasks) {
+        for (ConnectorTaskId t : new TreeSet<>(tasks)) { ArrayNode p = out.addArray(); p.add(t.connector()); p.add(t.task()); }
+    }
+
+    static ObjectNode protocol(String op, JsonNode req) {
+        ObjectNode res = MAPPER.createObjectNode();
+        if (op.equals("encode_assignment")) {
+            ExtendedAssignment a = assignmentOf(req);
+            ByteBuffer b = a.version() == 0
+                ? ConnectProtocol.serializeAssignment(new ConnectProtocol.Assignment(a.error(), a.leader(), a.leaderUrl(), a.offset(), a.connectors(), a.tasks()))
+                : IncrementalCooperativeConnectProtocol.serializeAssignment(a, a.version() == 2);
+            res.put("hex", hex(b));
+        } else if (op.equals("encode_metadata")) {
+            int version = req.get("version").asInt();
+            JsonNode alloc = req.get("allocation");
+            ByteBuffer b = version == 0
+                ? ConnectProtocol.serializeMetadata(new ConnectProtocol.WorkerState(req.get("url").asText(), req.get("offset").asLong()))
+                : IncrementalCooperativeConnectProtocol.serializeMetadata(new ExtendedWorkerState(req.get("url").asText(),
+                    req.get("offset").asLong(), alloc == null || alloc.isNull() ? null : assignmentOf(alloc)), version == 2);
+            res.put("hex", hex(b));
+        } else if (op.equals("decode_assignment")) {
+            ByteBuffer b = ByteBuffer.wrap(HexFormat.of().parseHex(req.get("hex").asText()));
+            short version = b.getShort(0);
+            return version == 0 ? assignmentJson(ConnectProtocol.deserializeAssignment(b), version)
+                : assignmentJson(IncrementalCooperativeConnectProtocol.deserializeAssignment(b), version);
+        } else {
+            ByteBuffer b = ByteBuffer.wrap(HexFormat.of().parseHex(req.get("hex").asText()));
+            short version = b.getShort(0);
+            ConnectProtocol.WorkerState w = version == 0 ? ConnectProtocol.deserializeMetadata(b)
+                : IncrementalCooperativeConnectProtocol.deserializeMetadata(b);
+            res.put("version", version);
+            res.put("url", w.url());
+            res.put("offset", w.offset());
+            if (w instanceof ExtendedWorkerState e && e.assignment() != null) {
+                res.set("allocation", assignmentJson(e.assignment(), e.assignment().version()));
+            }
+        }
+        return res;
+    }
+
+    static String hex(ByteBuffer b) {
+        byte[] out = new byte[b.remaining()];
+        b.duplicate().get(out);
+        return HexFormat.of().formatHex(out);
+    }
+
     static ObjectNode handle(JsonNode req) throws Exception {
         String op = req.get("op").asText();
         if (op.equals("transform")) return transform(req);
+        if (op.startsWith("encode_") || op.startsWith("decode_")) return protocol(op, req);
         boolean schemas = req.get("schemas").asBoolean();
         // convert: text -> Connect data (with the given schemas.enable) -> text again;
         // fromdata: read with schemas, write with the requested setting.
