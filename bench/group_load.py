@@ -16,10 +16,12 @@ partition).
    committed offsets (records in `__consumer_offsets`).
 3. `--wait-clean`: the broker runs with `log.cleaner.backoff.ms=200`; the bench waits
    until the bytes of `__consumer_offsets` on disk stop falling (the cleaner finished).
+   `--cleaner-off` runs with `log.cleaner.enable=false`, as before the cleaner existed.
 4. The broker stops cleanly; the bytes of `__consumer_offsets` are counted (.log files, and
    everything in its directories).
 5. The broker is started `--restarts` times in a fresh Python process each
-   (`strom.testing.StromBroker` on the same data dir, the same `Broker`): the time of each
+   (`strom.testing.StromBroker` on the same data dir, the same `Broker`, its cleaner off so
+   every restart loads the same log): the time of each
    partition load (`GroupCoordinator.load`, the replay into the group shard) is summed;
    the start-to-ready time is reported too. Then every group's offsets are fetched and
    checked against the last round.
@@ -29,7 +31,7 @@ roll: the cleaner never touches the active segment, and at 100 MiB (Kafka's defa
 workload (~100 MB over 50 partitions) would stay in one active segment per partition.
 Both runs use the same setting, so only cleaning differs.
 
-    python bench/group_load.py [--wait-clean] [--json]
+    python bench/group_load.py [--wait-clean | --cleaner-off] [--segment-bytes N] [--json]
 """
 
 from __future__ import annotations
@@ -193,7 +195,10 @@ def measure_in_process(data: Path) -> None:
     coordinator_log.setLevel(logging.INFO)
     coordinator_log.addHandler(Keep())
     t0 = time.perf_counter()
-    broker = StromBroker(data_dir=data, keep_data=True).start()
+    # the cleaner stays off here: every restart then loads the same log, the one the
+    # write phase left (a cleaner that ran between restarts would shrink it)
+    broker = StromBroker(data_dir=data, keep_data=True,
+                         properties={"log.cleaner.enable": "false"}).start()
     started = time.perf_counter() - t0
     try:
         groups = verify_offsets(broker.bootstrap_servers)
@@ -232,8 +237,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                  "offsets.topic.replication.factor": "1", "strom.metrics.port": "-1"}
     if args.wait_clean:
         overrides["log.cleaner.backoff.ms"] = "200"
+    if args.cleaner_off:
+        overrides["log.cleaner.enable"] = "false"
     broker = BrokerProcess(data, overrides=overrides).start()
     result: dict[str, Any] = {"groups": args.groups, "rounds": args.rounds,
+                              "cleaner": "off" if args.cleaner_off else "on",
                               "partitions_per_commit": args.partitions,
                               "segment_bytes": args.segment_bytes}
     try:
@@ -274,6 +282,8 @@ def main() -> None:
     parser.add_argument("--segment-bytes", type=int, default=1 << 20)
     parser.add_argument("--restarts", type=int, default=3)
     parser.add_argument("--wait-clean", action="store_true")
+    parser.add_argument("--cleaner-off", action="store_true",
+                        help="log.cleaner.enable=false: the run as before the cleaner")
     parser.add_argument("--settle", type=float, default=15.0,
                         help="seconds without the log shrinking that mean cleaning is done")
     parser.add_argument("--clean-timeout", type=float, default=900.0)
