@@ -47,7 +47,10 @@ class App:
 
 def produce(bootstrap: str, topic: str, records: Iterable[tuple[str | None, str, int | None]]
             ) -> None:
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+    # keys partitioned as Kafka's Java producer does (murmur2), as Streams expects of its
+    # input: librdkafka's default (CRC32) would put a key elsewhere than a repartition does
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5,
+                         "partitioner": "murmur2_random"})
     for key, value, ts in records:
         kwargs: dict[str, Any] = {} if ts is None else {"timestamp": ts}
         producer.produce(topic, value=value.encode(), key=None if key is None else key.encode(),

@@ -133,3 +133,40 @@ def test_streams_stream_global_table_join_by_selected_key() -> None:
         assert driver.create_output_topic("left", S, S).read_values_to_list() == ["ann:3",
                                                                                  "None:4"]
         assert driver.get_state_store("customers-store").get("c1") == "ann"
+
+
+def _fk_join(kind: str) -> list[tuple[str, str | None]]:
+    builder = StreamsBuilder()
+    orders = builder.table("orders", S, Serdes.Json)
+    customers = builder.table("customers", S, S)
+    joined = getattr(orders, kind)(customers, lambda order, name: f"{name}:{order['amount']}",
+                                   foreign_key=lambda order: order["customer"])
+    joined.to_stream().to("out", S, S)
+    topology = builder.build()
+    subs = topology.subtopologies()
+    assert [s.source_topics[0] for s in subs] == ["orders", "customers"]  # no repartition
+    assert any(t.endswith("-subscription-registration-topic") for t in topology.internal_topics)
+    with TopologyTestDriver(topology, "fk") as driver:
+        o = driver.create_input_topic("orders", S, Serdes.Json)
+        c = driver.create_input_topic("customers", S, S)
+        c.pipe_input("c1", "ann", 1)
+        o.pipe_input("o1", {"customer": "c1", "amount": 5}, 2)
+        o.pipe_input("o2", {"customer": "c2", "amount": 7}, 3)
+        c.pipe_input("c2", "bob", 4)
+        c.pipe_input("c1", "anna", 5)
+        o.pipe_input("o1", {"customer": "c2", "amount": 5}, 6)   # moves to another customer
+        c.pipe_input("c1", "x", 7)                                 # nobody subscribes to c1
+        o.pipe_input("o2", None, 8)
+        c.pipe_input("c2", None, 9)
+        return driver.create_output_topic("out", S, S).read_key_values_to_list()
+
+
+def test_streams_foreign_key_inner_join() -> None:
+    assert _fk_join("join") == [("o1", "ann:5"), ("o2", "bob:7"), ("o1", "anna:5"),
+                                ("o1", "bob:5"), ("o2", None), ("o1", None)]
+
+
+def test_streams_foreign_key_left_join() -> None:
+    assert _fk_join("left_join") == [("o1", "ann:5"), ("o2", "None:7"), ("o2", "bob:7"),
+                                     ("o1", "anna:5"), ("o1", "bob:5"), ("o2", None),
+                                     ("o1", "None:5")]

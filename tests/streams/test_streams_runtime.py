@@ -252,3 +252,42 @@ def test_streams_two_instances_share_the_work_and_count_exactly(gbroker: BrokerP
     assert two.stop(signal.SIGTERM) == 0, two.log_text()
     assert one.stop(signal.SIGTERM) == 0, one.log_text()
     assert _counts(gbroker, out) == _expected(first + second)
+
+
+def test_streams_foreign_key_join_across_differently_partitioned_tables(
+        gbroker: BrokerProcess, tmp_path: Path) -> None:
+    """Orders (3 partitions) joined to customers (2 partitions) by the customer id in the
+    order: subscriptions travel to the customers' partitions and answers back."""
+    from strom.streams import Serdes, StreamsBuilder
+    from strom.streams.runtime.app import StreamsApp
+
+    app_id = unique_topic("fk")
+    customers_topic, orders_topic, out = (unique_topic("customers"), unique_topic("orders"),
+                                          unique_topic("enriched"))
+    create_topic(gbroker.bootstrap, customers_topic, 2)
+    create_topic(gbroker.bootstrap, orders_topic, 3)
+    create_topic(gbroker.bootstrap, out, 1)
+    produce(gbroker.bootstrap, customers_topic, [(f"c{i}", f"name{i}", None) for i in range(10)])
+    produce(gbroker.bootstrap, orders_topic,
+            [(f"o{i}", json.dumps({"customer": f"c{i % 10}"}), None) for i in range(60)])
+    builder = StreamsBuilder()
+    customers = builder.table(customers_topic, Serdes.String, Serdes.String)
+    (builder.table(orders_topic, Serdes.String, Serdes.Json)
+     .join(customers, lambda order, name: name, foreign_key=lambda order: order["customer"])
+     .to_stream().to(out, Serdes.String, Serdes.String))
+    app = StreamsApp(builder, app_id, gbroker.bootstrap, state_dir=tmp_path,
+                     commit_interval_ms=200, consumer_properties={"session.timeout.ms": 6000})
+    app.start()
+    try:
+        wait_until(lambda: len(latest(read_all(gbroker.bootstrap, out, 1))) >= 60 or app.error,
+                   60, "60 joined orders")
+    finally:
+        assert app.close()
+    assert app.error is None
+    assert latest(read_all(gbroker.bootstrap, out, 1)) == {f"o{i}": f"name{i % 10}"
+                                                           for i in range(60)}
+    topics = AdminClient({"bootstrap.servers": gbroker.bootstrap}).list_topics(timeout=10).topics
+    registration = [t for t in topics if t.startswith(app_id) and t.endswith("registration-topic")]
+    response = [t for t in topics if t.startswith(app_id) and t.endswith("response-topic")]
+    assert len(topics[registration[0]].partitions) == 2  # as the customers
+    assert len(topics[response[0]].partitions) == 3  # as the orders

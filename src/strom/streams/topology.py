@@ -81,6 +81,9 @@ class InternalTopic:
     name: str
     config: Mapping[str, str]
     partitions: int | None = None  # None: as many as the sub-topology that writes it reads
+    # True: as many as the sub-topology that *reads* it has from its other sources (a
+    # topic joined to a table there, such as the foreign-key join topics)
+    copartitioned: bool = False
 
 
 @dataclass
@@ -172,9 +175,11 @@ class Topology:
         return self
 
     def add_internal_topic(self, name: str, config: Mapping[str, str] = REPARTITION_CONFIG,
-                           partitions: int | None = None) -> Topology:
+                           partitions: int | None = None, copartitioned: bool = False
+                           ) -> Topology:
         """Declare `name` (without the application id) as a topic the runtime creates."""
-        self.internal_topics[name] = InternalTopic(name, dict(config), partitions)
+        self.internal_topics[name] = InternalTopic(name, dict(config), partitions,
+                                                   copartitioned)
         return self
 
     def _add(self, node: Node, parents: list[str]) -> None:

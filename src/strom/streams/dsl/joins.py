@@ -1,6 +1,7 @@
 """Joins. Built: stream-table (inner, left), stream-global-table (inner, left),
-stream-stream windowed (inner, left, outer), table-table (inner, left, outer).
-Designed, for a later session: foreign-key joins, versioned tables (below).
+stream-stream windowed (inner, left, outer), table-table (inner, left, outer),
+foreign-key (inner, left; in `fk_join`). Designed, for a later session: versioned
+tables (below).
 
 - **Stream-stream windowed** (`Stream.join(other, joiner, JoinWindows)`): both sides
   co-partitioned (repartitioned if their keys changed); each side writes its records into
@@ -15,7 +16,7 @@ Designed, for a later session: foreign-key joins, versioned tables (below).
 - **Table-table** (inner/left/outer): both tables materialized in the same task; a change
   on either side looks up the other's store and forwards `Change(joined new, joined
   old)`, timestamped with the larger of the two timestamps.
-- **Foreign-key table-table** (KIP-213): the left side sends subscription records
+- **Foreign-key table-table** (KIP-213, built in `fk_join`): the left side sends subscription records
   (`<name>-subscription-registration-topic`, keyed by the foreign key, carrying a hash
   of the left value) to the right table's partition; the right side answers on
   `<name>-subscription-response-topic` keyed by the left key; the left drops answers

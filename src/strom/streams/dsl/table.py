@@ -159,15 +159,32 @@ class Table:
 
     # --- joins --------------------------------------------------------------------------
 
-    def join(self, other: Table, joiner: Callable[[Any, Any], Any],
-             name: str | None = None) -> Table:
-        """Inner table-table join: a row for keys present in both tables."""
+    def join(self, other: Table, joiner: Callable[[Any, Any], Any], name: str | None = None, *,
+             foreign_key: Callable[[Any], Any] | None = None) -> Table:
+        """Inner table-table join: a row for keys present in both tables; with
+        `foreign_key`, each row meets the `other` row whose key `foreign_key(value)` names
+        (a foreign-key join: no co-partitioning needed, the result keyed as this table)."""
+        if foreign_key is not None:
+            return self._fk_join(other, joiner, foreign_key, True, name)
         return self._join(other, joiner, False, False, name)
 
     def left_join(self, other: Table, joiner: Callable[[Any, Any], Any],
-                  name: str | None = None) -> Table:
-        """Every row of this table, `joiner(value, None)` where `other` has none."""
+                  name: str | None = None, *,
+                  foreign_key: Callable[[Any], Any] | None = None) -> Table:
+        """Every row of this table, `joiner(value, None)` where `other` has none (also as
+        a foreign-key join)."""
+        if foreign_key is not None:
+            return self._fk_join(other, joiner, foreign_key, False, name)
         return self._join(other, joiner, True, False, name)
+
+    def _fk_join(self, other: Table, joiner: Callable[[Any, Any], Any],
+                 foreign_key: Callable[[Any], Any], inner: bool, name: str | None) -> Table:
+        from strom.streams.dsl.fk_join import build_fk_join
+
+        if self.windowed or other.windowed:
+            raise TopologyError("windowed tables cannot be joined")
+        node = build_fk_join(self, other, joiner, foreign_key, inner, name)
+        return Table(self.builder, node, self.key_serde, None, None, TableFlags())
 
     def outer_join(self, other: Table, joiner: Callable[[Any, Any], Any],
                    name: str | None = None) -> Table:

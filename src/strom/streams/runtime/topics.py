@@ -61,10 +61,18 @@ class _Planner:
             return self.result.tasks[sub.id]
         if sub.id in seen:
             raise TopologyError(f"sub-topology {sub.id} reads its own output")
-        counts = [self.partitions_of(t, seen | {sub.id}) for t in sub.source_topics]
-        _check_copartitioned(sub, counts)
+        follow = [t for t in sub.source_topics if self._copartitioned(t)]
+        leading = [t for t in sub.source_topics if t not in follow]
+        counts = [self.partitions_of(t, seen | {sub.id}) for t in leading]
+        _check_copartitioned(sub, leading, counts)
         self.result.tasks[sub.id] = max(counts)
+        for topic in follow:
+            self.result.partitions[physical_topic(self.topology, topic, self.app)] = max(counts)
         return self.result.tasks[sub.id]
+
+    def _copartitioned(self, topic: str) -> bool:
+        internal = self.topology.internal_topics.get(topic)
+        return internal is not None and internal.copartitioned
 
     def partitions_of(self, topic: str, seen: frozenset[int]) -> int:
         name = physical_topic(self.topology, topic, self.app)
@@ -77,11 +85,11 @@ class _Planner:
         return self.result.partitions[name]
 
 
-def _check_copartitioned(sub: SubTopology, counts: list[int]) -> None:
+def _check_copartitioned(sub: SubTopology, topics: list[str], counts: list[int]) -> None:
     if sub.stores and len(set(counts)) > 1:
         raise TopologyError(
             f"sub-topology {sub.id} joins topics that are not co-partitioned: "
-            f"{dict(zip(sub.source_topics, counts, strict=True))}; repartition one side")
+            f"{dict(zip(topics, counts, strict=True))}; repartition one side")
 
 
 def external_partitions(clients: KafkaClients, topology: Topology) -> dict[str, int]:

@@ -1,0 +1,265 @@
+"""Foreign-key table-table joins (KIP-213): a left row meets the right row whose key its
+value names, wherever that row lives; neither table is repartitioned.
+
+    orders.join(customers, lambda order, customer: {...},
+                foreign_key=lambda order: order["customer"])
+
+The flow, as in Kafka Streams:
+
+1. A left change sends *subscriptions* to the subscription topic, keyed by foreign key
+   (so they reach the right table's partition): "subscribe PK with this value hash" to
+   the new foreign key, "unsubscribe PK" to an old foreign key it moved away from.
+2. The right side keeps subscriptions in a store keyed `[len(fk): 4][fk][pk]` (Kafka's
+   CombinedKey layout, so a prefix scan finds a foreign key's subscribers) and answers
+   each one with the right row on the response topic, keyed by PK; a change of a right
+   row answers every subscriber of its key.
+3. The left side joins an answer with the left row's current value, unless the value's
+   hash no longer matches the subscription's: the answer is stale (the row changed since)
+   and a fresher one is on its way.
+
+Topics (with the application id prefix): `<name>-subscription-registration-topic`
+(co-partitioned with the right table) and `<name>-subscription-response-topic`
+(co-partitioned with the left table); store `<name>-subscription-store`, logged. The
+subscription and response values are Strom's own layouts (documented below), not yet
+Kafka's SubscriptionWrapper bytes, and the hash is BLAKE2b-128 where Kafka uses
+MurmurHash3-128: Strom and Java instances cannot share one FK join yet.
+
+Subscription value: `[instruction: 1][has hash: 1][hash: 16 if any][pk bytes]`.
+Response value: `[has hash: 1][hash: 16 if any][has value: 1][right value bytes]`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from strom.streams.dsl.change import Change
+from strom.streams.processor import Processor
+from strom.streams.record import Record
+from strom.streams.serdes import BytesSerde, Serde
+from strom.streams.state.stores import Stores
+
+if TYPE_CHECKING:
+    from strom.streams.dsl.table import Table
+
+UNSUBSCRIBE = 0  # Kafka's DELETE_KEY_NO_PROPAGATE
+UNSUBSCRIBE_AND_ANSWER = 1  # DELETE_KEY_AND_PROPAGATE: the left row is gone
+SUBSCRIBE_ANSWER_NULL = 2  # PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE (left join)
+SUBSCRIBE_ANSWER_IF_FOUND = 3  # PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE (inner join)
+
+
+def value_hash(data: bytes | None) -> bytes | None:
+    return None if data is None else hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _encode_hash(digest: bytes | None) -> bytes:
+    return b"\x00" if digest is None else b"\x01" + digest
+
+
+def _decode_hash(data: bytes, at: int) -> tuple[bytes | None, int]:
+    if data[at] == 0:
+        return None, at + 1
+    return data[at + 1:at + 17], at + 17
+
+
+def combined_key(fk: bytes, pk: bytes) -> bytes:
+    return struct.pack(">i", len(fk)) + fk + pk
+
+
+class SubscriptionSend(Processor):
+    """Left side: a change of a row sends (un)subscriptions to the foreign keys."""
+
+    def __init__(self, left_store: str, foreign_key: Callable[[Any], Any], inner: bool,
+                 fk_serde: Serde[Any] | None, sinks: tuple[str, str]) -> None:
+        self._left_name = left_store
+        self._foreign_key = foreign_key
+        self._inner = inner
+        self._fk_serde_arg = fk_serde
+        self.subscription_sink, self.response_sink = sinks
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._left = context.get_state_store(self._left_name)
+        self._fk_serde = self._fk_serde_arg or context.default_key_serde
+
+    def _fk(self, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        fk = self._foreign_key(value)
+        return None if fk is None else self._fk_serde.serialize(self._left.topic, fk)
+
+    def process(self, record: Record) -> None:
+        if record.key is None:
+            return
+        change: Change = record.value
+        pk = self._left.key_serde.serialize(self._left.topic, record.key) or b""
+        new_fk, old_fk = self._fk(change.new), self._fk(change.old)
+        if change.new is None:
+            if old_fk is not None:
+                self._send(record, old_fk, UNSUBSCRIBE_AND_ANSWER, None, pk)
+            return
+        if old_fk is not None and old_fk != new_fk:
+            self._send(record, old_fk, UNSUBSCRIBE, None, pk)
+        if new_fk is not None:
+            digest = value_hash(self._left.value_serde.serialize(self._left.topic, change.new))
+            instruction = SUBSCRIBE_ANSWER_IF_FOUND if self._inner else SUBSCRIBE_ANSWER_NULL
+            self._send(record, new_fk, instruction, digest, pk)
+        elif not self._inner:  # no foreign key: a left join still has a row
+            self._send_direct(record)
+
+    def _send(self, record: Record, fk: bytes, instruction: int, digest: bytes | None,
+              pk: bytes) -> None:
+        value = bytes([instruction]) + _encode_hash(digest) + pk
+        self.context.forward(Record(fk, value, record.timestamp, record.headers),
+                             to=self.subscription_sink)
+
+    def _send_direct(self, record: Record) -> None:
+        """A row without a foreign key answers itself (with no right value)."""
+        pk = self._left.key_serde.serialize(self._left.topic, record.key) or b""
+        digest = value_hash(self._left.value_serde.serialize(self._left.topic, record.value.new))
+        self.context.forward(Record(pk, _encode_hash(digest) + b"\x00", record.timestamp),
+                             to=self.response_sink)
+
+
+class SubscriptionReceive(Processor):
+    """Right side: keep a subscription, answer it with the right row."""
+
+    def __init__(self, subscriptions: str, right_store: str) -> None:
+        self._sub_name = subscriptions
+        self._right_name = right_store
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._subs = context.get_state_store(self._sub_name)
+        self._right = context.get_state_store(self._right_name)
+
+    def process(self, record: Record) -> None:
+        fk: bytes = record.key
+        data: bytes = record.value
+        instruction = data[0]
+        digest, at = _decode_hash(data, 1)
+        pk = data[at:]
+        key = combined_key(fk, pk)
+        if instruction in (UNSUBSCRIBE, UNSUBSCRIBE_AND_ANSWER):
+            self._subs.delete(key)
+            if instruction == UNSUBSCRIBE_AND_ANSWER:
+                self._answer(record, pk, digest, None)
+            return
+        self._subs.put(key, bytes([instruction]) + _encode_hash(digest), record.timestamp)
+        found = self._right.get(self._right.key_serde.deserialize(self._right.topic, fk))
+        if found is None and instruction == SUBSCRIBE_ANSWER_IF_FOUND:
+            return
+        self._answer(record, pk, digest, found)
+
+    def _answer(self, record: Record, pk: bytes, digest: bytes | None, right: Any) -> None:
+        raw = None if right is None else self._right.value_serde.serialize(self._right.topic, right)
+        value = _encode_hash(digest) + (b"\x00" if raw is None else b"\x01" + raw)
+        self.context.forward(Record(pk, value, record.timestamp, record.headers))
+
+
+class ForeignChange(Processor):
+    """Right side: a change of a right row answers every subscriber of its key."""
+
+    def __init__(self, subscriptions: str, right_store: str) -> None:
+        self._sub_name = subscriptions
+        self._right_name = right_store
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._subs = context.get_state_store(self._sub_name)
+        self._right = context.get_state_store(self._right_name)
+
+    def process(self, record: Record) -> None:
+        if record.key is None:
+            return
+        change: Change = record.value
+        fk = self._right.key_serde.serialize(self._right.topic, record.key) or b""
+        prefix = struct.pack(">i", len(fk)) + fk
+        raw = (None if change.new is None
+               else self._right.value_serde.serialize(self._right.topic, change.new))
+        for key, data in self._subs.range(prefix, None):
+            if not key.startswith(prefix):
+                break
+            digest, _ = _decode_hash(data, 1)
+            value = _encode_hash(digest) + (b"\x00" if raw is None else b"\x01" + raw)
+            self.context.forward(Record(key[len(prefix):], value, record.timestamp,
+                                        record.headers))
+
+
+class ResponseResolve(Processor):
+    """Left side: join an answer with the row's current value, unless it is stale."""
+
+    def __init__(self, left_store: str, right_value_serde: Serde[Any] | None,
+                 joiner: Callable[[Any, Any], Any], inner: bool) -> None:
+        self._left_name = left_store
+        self._right_serde_arg = right_value_serde
+        self._joiner = joiner
+        self._inner = inner
+
+    def init(self, context: Any) -> None:
+        super().init(context)
+        self._left = context.get_state_store(self._left_name)
+        self._right_serde = self._right_serde_arg or context.default_value_serde
+
+    def process(self, record: Record) -> None:
+        data: bytes = record.value
+        digest, at = _decode_hash(data, 0)
+        key = self._left.key_serde.deserialize(self._left.topic, record.key)
+        current = self._left.get(key)
+        raw_current = (None if current is None
+                       else self._left.value_serde.serialize(self._left.topic, current))
+        if value_hash(raw_current) != digest:
+            return  # the row changed since it subscribed: a newer answer follows
+        right = None
+        if data[at] == 1:
+            right = self._right_serde.deserialize(self._left.topic, data[at + 1:])
+        missing = current is None or (right is None and self._inner)
+        result = None if missing else self._joiner(current, right)
+        self.context.forward(Record(key, Change(result, None), record.timestamp,
+                                    record.headers))
+
+
+def build_fk_join(left: Table, right: Table, joiner: Callable[[Any, Any], Any],
+                  foreign_key: Callable[[Any], Any], inner: bool, name: str | None) -> str:
+    """Add the nodes, topics and store of a foreign-key join; the result node's name."""
+    builder = left.builder
+    namer, topology = builder.namer, builder.topology
+    left_store, right_store = left.materialize(), right.materialize()
+    left.enable_send_old_values()
+    base = name or namer.name("KTABLE-FK-JOIN-")
+    sub_topic, resp_topic = (f"{base}-subscription-registration-topic",
+                             f"{base}-subscription-response-topic")
+    sub_store = f"{base}-subscription-store"
+    for topic in (sub_topic, resp_topic):
+        topology.add_internal_topic(topic, copartitioned=True)
+    raw = BytesSerde()
+    fk_serde, right_value_serde = right.key_serde, right.value_serde
+    sinks = (f"{sub_topic}-sink", f"{base}-direct-sink")
+    supplier = lambda: SubscriptionSend(left_store, foreign_key, inner, fk_serde, sinks)  # noqa: E731
+    topology.add_processor(f"{base}-subscription-send", supplier, left.node)
+    topology.add_sink(f"{sub_topic}-sink", sub_topic, f"{base}-subscription-send",
+                      key_serde=raw, value_serde=raw)
+    topology.add_sink(f"{base}-direct-sink", resp_topic, f"{base}-subscription-send",
+                      key_serde=raw, value_serde=raw)
+    topology.connect_processor_and_state_stores(f"{base}-subscription-send", stores=[left_store])
+    topology.add_source(f"{sub_topic}-source", sub_topic, key_serde=raw, value_serde=raw)
+    topology.add_processor(f"{base}-subscription-receive",
+                           lambda: SubscriptionReceive(sub_store, right_store),
+                           f"{sub_topic}-source")
+    topology.add_processor(f"{base}-foreign-change",
+                           lambda: ForeignChange(sub_store, right_store), right.node)
+    topology.add_state_store(Stores.key_value(sub_store, raw, raw),
+                             f"{base}-subscription-receive", f"{base}-foreign-change")
+    topology.connect_processor_and_state_stores(f"{base}-subscription-receive",
+                                                stores=[right_store])
+    topology.connect_processor_and_state_stores(f"{base}-foreign-change", stores=[right_store])
+    topology.add_sink(f"{resp_topic}-sink", resp_topic, f"{base}-subscription-receive",
+                      f"{base}-foreign-change", key_serde=raw, value_serde=raw)
+    topology.add_source(f"{resp_topic}-source", resp_topic, key_serde=raw, value_serde=raw)
+    result = f"{base}-result"
+    topology.add_processor(result, lambda: ResponseResolve(left_store, right_value_serde, joiner,
+                                                           inner), f"{resp_topic}-source")
+    topology.connect_processor_and_state_stores(result, stores=[left_store])
+    return result
