@@ -11,7 +11,7 @@ from strom.streams import Serdes, TopologyTestDriver
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "streams"))
 
-import fraud_detection  # noqa: E402
+import fraud_detection
 
 J, S = Serdes.Json, Serdes.String
 MINUTE = 60_000
