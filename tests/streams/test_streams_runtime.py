@@ -15,6 +15,7 @@ import random
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 from streams_runtime_support import (
@@ -26,11 +27,17 @@ from streams_runtime_support import (
     wait_caught_up,
 )
 
-from support.broker_process import BrokerProcess, wait_until
+from support.broker_process import BrokerProcess, free_port, wait_until
 from support.clients import create_topic, unique_topic
 
 # a killed member leaves the group after 6 s (the broker's minimum), not librdkafka's 45 s
 FAST_REJOIN = ("--consumer-property", "session.timeout.ms=6000")
+def _processed(metrics_text: str) -> int:
+    """The sum of strom_streams_records_processed_total over tasks."""
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics_text.splitlines()
+               if line.startswith("strom_streams_records_processed_total{"))
+
+
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
 
 
@@ -217,12 +224,17 @@ def test_streams_global_table_is_read_whole_before_tasks_run(gbroker: BrokerProc
     (builder.stream(orders_topic, key_serde=Serdes.String, value_serde=Serdes.Json)
      .join(customers, lambda order, name: name, key_selector=lambda _, o: o["customer"])
      .to(out, Serdes.String, Serdes.String))
+    port = free_port()
     app = StreamsApp(builder, app_id, gbroker.bootstrap, state_dir=tmp_path,
-                     commit_interval_ms=200, consumer_properties={"session.timeout.ms": 6000})
+                     commit_interval_ms=200, consumer_properties={"session.timeout.ms": 6000},
+                     metrics_port=port)
     app.start()
     try:
         wait_until(lambda: len(read_all(gbroker.bootstrap, out, 1)) >= 100 or app.error, 60,
                    "100 enriched orders")
+        wait_until(lambda: _processed(httpx.get(f"http://127.0.0.1:{port}/metrics").text) == 100,
+                   30, "100 records processed in the metrics")
+        assert "strom_streams_commits_total" in app.metrics_text()
     finally:
         assert app.close()
     assert app.error is None

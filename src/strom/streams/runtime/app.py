@@ -55,6 +55,7 @@ class StreamsApp:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stream_thread: StreamThread | None = None
+        self._metrics_server: Any = None
 
     def _prepare(self) -> StreamThread:
         app = self.config.application_id
@@ -70,6 +71,8 @@ class StreamsApp:
         if self.state is not State.CREATED:
             raise StreamsError(f"cannot start an application in state {self.state.value}")
         self.stream_thread = self._prepare()
+        if self.config.metrics_port is not None:
+            self._metrics_server = self.stream_thread.metrics.serve(self.config.metrics_port)
         self.state = State.RUNNING
         self._thread = threading.Thread(target=self._run, name=f"{self.config.application_id}-1",
                                         daemon=True)
@@ -110,7 +113,14 @@ class StreamsApp:
                     return False
         if self.state is not State.ERROR:
             self.state = State.NOT_RUNNING
+        if self._metrics_server is not None:
+            self._metrics_server[0].shutdown()
+            self._metrics_server = None
         return True
+
+    def metrics_text(self) -> str:
+        """The Prometheus exposition of this application's metrics."""
+        return "" if self.stream_thread is None else self.stream_thread.metrics.text()
 
     def describe(self) -> str:
         return self.topology.describe()

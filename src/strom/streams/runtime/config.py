@@ -12,6 +12,7 @@
 | poll_ms | poll.ms | 100 |
 | client_properties | (client prefixes) | librdkafka properties for every client |
 | consumer_properties | main.consumer.* | librdkafka properties of the group consumer only |
+| metrics_port | (JMX) | None: Prometheus `/metrics` on this port when set |
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class StreamsConfig:
     skip_bad_records: bool = False
     client_properties: Mapping[str, Any] = field(default_factory=dict)
     consumer_properties: Mapping[str, Any] = field(default_factory=dict)
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if not self.application_id:

@@ -17,6 +17,7 @@ from typing import Any
 
 from strom.streams.errors import StreamsError
 from strom.streams.runtime import checkpoint
+from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.state.api import ChangelogEntry
 from strom.streams.task import Task
 
@@ -36,8 +37,8 @@ def prepare_task_dir(task: Task, task_dir: Path) -> dict[tuple[str, int], int]:
     return offsets
 
 
-def restore_task(task: Task, consumer: Any, offsets: dict[tuple[str, int], int]
-                 ) -> dict[tuple[str, int], int]:
+def restore_task(task: Task, consumer: Any, offsets: dict[tuple[str, int], int],
+                 metrics: StreamsMetrics | None = None) -> dict[tuple[str, int], int]:
     """Replay each logged store's changelog; the last offset restored per partition."""
     from confluent_kafka import TopicPartition
 
@@ -55,11 +56,12 @@ def restore_task(task: Task, consumer: Any, offsets: dict[tuple[str, int], int]
         log.info("task %s: restoring store %s from %s-%s offsets %s..%s", task.id, name, topic,
                  task.partition, start, high)
         restored[(topic, task.partition)] = _replay(consumer, store, topic, task.partition,
-                                                    start, high)
+                                                    start, high, metrics)
     return restored
 
 
-def _replay(consumer: Any, store: Any, topic: str, partition: int, start: int, end: int) -> int:
+def _replay(consumer: Any, store: Any, topic: str, partition: int, start: int, end: int,
+            metrics: StreamsMetrics | None) -> int:
     from confluent_kafka import TopicPartition
 
     consumer.assign([TopicPartition(topic, partition, start)])
@@ -77,6 +79,9 @@ def _replay(consumer: Any, store: Any, topic: str, partition: int, start: int, e
                 position = msg.offset() + 1
             store.restore(entries)
             count += len(entries)
+            if metrics is not None:
+                metrics.restore_progress(store.name, partition, len(entries),
+                                         max(0, end - position))
             if not entries:  # compaction leaves gaps: ask where the consumer stands
                 found = consumer.position([TopicPartition(topic, partition)])[0].offset
                 position = max(position, found)

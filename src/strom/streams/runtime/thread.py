@@ -27,6 +27,7 @@ from strom.streams.record import ConsumedRecord, ProducedRecord
 from strom.streams.runtime import checkpoint
 from strom.streams.runtime.config import StreamsConfig
 from strom.streams.runtime.global_updater import GlobalUpdater
+from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.runtime.restore import prepare_task_dir, restore_task
 from strom.streams.runtime.topics import Plan
 from strom.streams.task import Task, TaskEnv
@@ -86,6 +87,7 @@ class StreamThread:
                            lambda: time.time_ns() // 1_000_000, config.default_key_serde,
                            config.default_value_serde, config.timestamp_extractor,
                            config.app_state_dir, config.skip_bad_records)
+        self.metrics = StreamsMetrics(app)
         self.globals = GlobalUpdater(topology, config, clients)
         self.env.global_stores = self.globals.state.stores
         self.processed = 0
@@ -164,7 +166,8 @@ class StreamThread:
             task_dir = self.config.app_state_dir / task.id
             offsets = prepare_task_dir(task, task_dir)
             task.open_stores()
-            self._changelog_offsets.update(restore_task(task, self.restore_consumer, offsets))
+            self._changelog_offsets.update(
+                restore_task(task, self.restore_consumer, offsets, self.metrics))
             task.init_processors()
             self.consumer.resume(self._task_partitions[task.id])
             log.info("task %s is running", task.id)
@@ -192,7 +195,9 @@ class StreamThread:
         for task in self.tasks.values():
             if task in self._restoring:
                 continue
-            self.processed += task.process()
+            done = task.process()
+            self.processed += done
+            self.metrics.processed[task.id] += done
             task.maybe_punctuate_wall_clock()
             requested = task.take_commit_request() or requested
         return requested
@@ -203,6 +208,7 @@ class StreamThread:
         """At-least-once: stores, then producer, then offsets, then checkpoints."""
         from confluent_kafka import TopicPartition
 
+        started = time.monotonic()
         running = [t for t in self.tasks.values() if t not in self._restoring]
         for task in running:
             task.flush()
@@ -216,6 +222,20 @@ class StreamThread:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         for task in running:
             self._write_checkpoint(task)
+        self.metrics.committed(time.monotonic() - started)
+        self._measure_lag(offsets)
+
+    def _measure_lag(self, offsets: list[Any]) -> None:
+        """Records between each committed position and its partition's end (as cached)."""
+        from confluent_kafka import KafkaException
+
+        for tp in offsets:
+            try:
+                _, high = self.consumer.get_watermark_offsets(tp, cached=True)
+            except KafkaException:  # no cached answer yet: keep the old value
+                continue
+            if high >= 0:
+                self.metrics.lag[(tp.topic, tp.partition)] = max(0, high - tp.offset)
 
     def _write_checkpoint(self, task: Task) -> None:
         persistent = {name: topic for name, topic in task.changelog_topics().items()
