@@ -11,6 +11,9 @@ this broker's own, "" the cluster-wide default. A change is validated here, writ
 the metadata store, and applied by every broker when its image arrives (the server
 feeds `BrokerConfig.set_dynamic`), so the answer to this request already reflects it.
 
+BROKER_LOGGER resources are the broker's log levels (`strom.broker.log_levels`):
+described, and changed by IncrementalAlterConfigs only, as in Kafka.
+
 Request-level checks come first, with Kafka's answers: a resource named twice, a config
 named twice in one resource, a null value where one is needed.
 """
@@ -24,6 +27,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from strom.broker import log_levels
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
 from strom.broker.network import dispatch
@@ -126,6 +130,21 @@ def _describe_broker(ctx: RequestContext, name: str, synonyms: bool, docs: bool
     return NONE, None, entries
 
 
+def _describe_loggers(ctx: RequestContext, name: str
+                      ) -> tuple[ErrorCode, str | None, list[dict[str, Any]]]:
+    """Every logger with its level (source DYNAMIC_BROKER_LOGGER_CONFIG), Kafka's way."""
+    if name == "":
+        return ErrorCode.invalid_request, "Broker id must not be empty", []
+    if not name.lstrip("-").isdigit():
+        return ErrorCode.invalid_request, f"Broker id must be an integer, but it is: {name}", []
+    if int(name) != ctx.broker_id:
+        return (ErrorCode.invalid_request,
+                f"Unexpected broker id, expected {ctx.broker_id} but received {name}", [])
+    entries = [_entry(logger, level, ConfigSource.DYNAMIC_BROKER_LOGGER_CONFIG, None, [], False)
+               for logger, level in log_levels.current_levels().items()]
+    return NONE, None, entries
+
+
 @dispatch.handles(ApiKey.DESCRIBE_CONFIGS, 1, 4)
 async def describe_configs(ctx: RequestContext, request: Any) -> Any:
     include_synonyms = bool(getattr(request, "include_synonyms", False))
@@ -138,7 +157,7 @@ async def describe_configs(ctx: RequestContext, request: Any) -> Any:
         elif kind == BROKER:
             code, message, entries = _describe_broker(ctx, name, include_synonyms, docs)
         elif kind == BROKER_LOGGER:
-            code, message, entries = NONE, None, []
+            code, message, entries = _describe_loggers(ctx, name)
         else:
             code, message, entries = ErrorCode.invalid_request, f"Unsupported resource type {kind}", []
         keys = resource.configuration_keys
@@ -193,18 +212,36 @@ def _alter_broker(ctx: RequestContext, name: str, change: Change, validate_only:
              ", ".join(f"{k}={v}" for k, v in sorted(resulting.items())) or "(none)")
 
 
-def _alter(ctx: RequestContext, resource: Any, change: Change, validate_only: bool) -> Outcome:
+def _alter_loggers(ctx: RequestContext, resource: Any, validate_only: bool) -> None:
+    """IncrementalAlterConfigs on BROKER_LOGGER: this broker's log levels, now."""
+    name = resource.resource_name
+    if not name.lstrip("-").isdigit():
+        raise Refused(ErrorCode.invalid_request, f"Node id must be an integer, but it is: {name}")
+    if int(name) != ctx.broker_id:
+        raise Refused(ErrorCode.invalid_request,
+                      f"Unexpected node id. Expected {ctx.broker_id}, but received {name}")
+    ops = [log_levels.LoggerOp(op.name, int(op.config_operation), op.value)
+           for op in resource.configs]
+    try:
+        log_levels.apply(ops, validate_only)
+    except log_levels.LoggerChangeRefused as exc:
+        raise Refused(exc.code, str(exc)) from exc
+
+
+def _alter(ctx: RequestContext, resource: Any, change: Change | None,
+           validate_only: bool) -> Outcome:
+    """`change` is None for IncrementalAlterConfigs on BROKER_LOGGER (operations, not a
+    set of values); legacy AlterConfigs knows no broker loggers, as in Kafka."""
     kind, name = int(resource.resource_type), resource.resource_name
     try:
-        if kind == TOPIC:
-            _alter_topic(ctx, name, change, validate_only)
-        elif kind == BROKER:
-            _alter_broker(ctx, name, change, validate_only)
-        elif kind == BROKER_LOGGER:
-            raise Refused(ErrorCode.invalid_request,
-                          "Strom does not change its log levels through broker-logger configs")
-        else:
+        if kind == BROKER_LOGGER and change is None:
+            _alter_loggers(ctx, resource, validate_only)
+        elif change is None or kind not in (TOPIC, BROKER):
             raise Refused(ErrorCode.invalid_request, f"Unknown resource type {kind}")
+        elif kind == TOPIC:
+            _alter_topic(ctx, name, change, validate_only)
+        else:
+            _alter_broker(ctx, name, change, validate_only)
     except Refused as exc:
         return exc.code, exc.message
     return NONE, None
@@ -226,7 +263,8 @@ def _precheck(resource: Any, null_ok: Callable[[Any], bool]) -> Outcome | None:
     return None
 
 
-def _respond_each(ctx: RequestContext, request: Any, change_for: Callable[[Any], Change],
+def _respond_each(ctx: RequestContext, request: Any,
+                  change_for: Callable[[Any], Change | None],
                   null_ok: Callable[[Any], bool]) -> list[dict[str, Any]]:
     seen = Counter((int(r.resource_type), r.resource_name) for r in request.resources)
     responses = []
@@ -295,8 +333,9 @@ def _list_change(kind: int, op: Any, operation: int, value: str | None) -> str:
 
 @dispatch.handles(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1)
 async def incremental_alter_configs(ctx: RequestContext, request: Any) -> Any:
-    def ops(resource: Any) -> Change:
-        return _incremental(int(resource.resource_type), resource.configs)
+    def ops(resource: Any) -> Change | None:
+        kind = int(resource.resource_type)
+        return None if kind == BROKER_LOGGER else _incremental(kind, resource.configs)
 
     responses = _respond_each(ctx, request, ops,
                               lambda c: int(c.config_operation) == DELETE)

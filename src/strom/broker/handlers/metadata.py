@@ -129,7 +129,7 @@ def _answers(ctx: RequestContext, request: Any, image: MetadataImage) -> list[An
     for item in requested:
         name = getattr(item, "name", None)
         topic_id = uuid_or_none(getattr(item, "topic_id", None))
-        if name is None and topic_id is not None:
+        if not name and topic_id is not None:  # the Java client sends "" with an id
             topic = image.topic_by_id(topic_id)
             answers.append(topic or Missing(None, topic_id, ErrorCode.unknown_topic_id))
         else:
