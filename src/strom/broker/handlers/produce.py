@@ -17,6 +17,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
+from strom.broker.handlers import produce_txn
 from strom.broker.handlers.common import (
     NONE,
     UNKNOWN_TOPIC,
@@ -27,7 +28,6 @@ from strom.broker.network import dispatch
 from strom.broker.replication.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.protocol.api_keys import ApiKey
-from strom.protocol.records import ATTRIBUTES_OFFSET, CURRENT_MAGIC, MAGIC_OFFSET, Attr
 from strom.protocol.schema import build, millis, uuid_or_none
 
 
@@ -97,40 +97,20 @@ async def _await_replication(pending: _Pending, timeout_ms: int) -> None:
                          error_message=_isr_too_small(partition, len(partition.isr)))
 
 
-def _has_transactional_records(request: Any) -> bool:
-    """Kafka refuses a whole request that carries transactional batches without a
-    transactional id (or, until transactions exist here, with one)."""
-    for topic_data in request.topic_data:
-        for part in topic_data.partition_data:
-            data = part.records
-            low_byte = ATTRIBUTES_OFFSET + 1  # attributes are a big-endian int16
-            if (data and len(data) > low_byte and data[MAGIC_OFFSET] == CURRENT_MAGIC
-                    and data[low_byte] & Attr.TRANSACTIONAL):
-                return True
-    return False
-
-
-def _refusal(request: Any) -> tuple[ErrorCode, str] | None:
-    """An error for every partition of the request, as Kafka sends before appending."""
-    if request.transactional_id is not None:
-        return (ErrorCode.transactional_id_authorization_failed,
-                "transactions are not supported by this broker yet")
-    if _has_transactional_records(request):
-        return (ErrorCode.transactional_id_authorization_failed,
-                "transactional records need a transactional id")
-    return None
-
-
 def _produce_to(ctx: RequestContext, topic_data: Any, acks: int,
-                refusal: tuple[ErrorCode, str] | None, pending: _Pending) -> list[dict[str, Any]]:
+                refusal: tuple[ErrorCode, str] | None, verdicts: produce_txn.Verdicts,
+                pending: _Pending) -> list[dict[str, Any]]:
     name = getattr(topic_data, "name", None)
     topic, code = resolve_topic(ctx, name, uuid_or_none(getattr(topic_data, "topic_id", None)))
     parts = []
     for part in topic_data.partition_data:
+        verdict = verdicts.get((topic.name, part.index), NONE) if topic is not None else NONE
         if acks not in (-1, 0, 1):
             parts.append(_partition_error(part.index, ErrorCode.invalid_required_acks))
         elif refusal is not None:
             parts.append(_partition_error(part.index, *refusal))
+        elif verdict != NONE:
+            parts.append(_partition_error(part.index, verdict))
         elif topic is None or part.index not in topic.partitions:
             parts.append(_partition_error(part.index, code if topic is None else UNKNOWN_TOPIC))
         elif topic.name in INTERNAL_TOPICS:
@@ -146,9 +126,10 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     acks = int(request.acks)
     responses = []
     pending: _Pending = []
-    refusal = _refusal(request)
+    refusal = produce_txn.refusal(ctx, request)
+    verdicts = await produce_txn.verify(ctx, request) if refusal is None else {}
     for topic_data in request.topic_data:
-        parts = _produce_to(ctx, topic_data, acks, refusal, pending)
+        parts = _produce_to(ctx, topic_data, acks, refusal, verdicts, pending)
         responses.append({"name": getattr(topic_data, "name", None),
                           "topic_id": uuid_or_none(getattr(topic_data, "topic_id", None)),
                           "partition_responses": parts})

@@ -388,6 +388,10 @@ class Partition:
         self._wake_waiters()
         return AppendResult(base_offset=info.first_offset, log_start_offset=self.log_start_offset)
 
+    def in_transaction(self, producer_id: int) -> bool:
+        """Has this producer a transaction open here (its batches need no verification)?"""
+        return producer_id in self._plog.producers.ongoing
+
     def transaction_stats(self) -> TransactionStats:
         """For metrics: open transactions, aborted ones indexed, the last stable offset."""
         return TransactionStats(len(self._plog.producers.ongoing), len(self._plog.aborted),

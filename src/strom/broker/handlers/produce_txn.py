@@ -1,0 +1,89 @@
+"""Transactional produce: who may write transactional batches, and KIP-890 verification.
+
+A batch with the transactional bit needs the request's transactional id (Kafka answers
+TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise, for every partition). The first
+transactional batch a producer writes to a partition in a transaction is verified with
+the transaction coordinator first (KIP-890 part 1: AddPartitionsToTxn verify-only, or a
+local call when the coordinator is this broker): a write that arrives after its
+transaction ended — a retry delayed past EndTxn, the KAFKA-17754 class of bug — is
+refused instead of opening a transaction nobody will ever end. Later batches of the same
+open transaction need no check: the partition already counts it open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker.context import RequestContext
+from strom.broker.handlers.common import resolve_topic
+from strom.protocol.records import (
+    ATTRIBUTES_OFFSET,
+    CURRENT_MAGIC,
+    HEADER_SIZE,
+    MAGIC_OFFSET,
+    Attr,
+    InvalidBatch,
+    read_header,
+)
+from strom.protocol.schema import uuid_or_none
+
+Verdicts = dict[tuple[str, int], ErrorCode]  # by topic name, whatever the request used
+
+
+def is_transactional(records: Any) -> bool:
+    low_byte = ATTRIBUTES_OFFSET + 1  # attributes are a big-endian int16
+    return bool(records and len(records) > low_byte and records[MAGIC_OFFSET] == CURRENT_MAGIC
+                and records[low_byte] & Attr.TRANSACTIONAL)
+
+
+def has_transactional_records(request: Any) -> bool:
+    return any(is_transactional(part.records)
+               for topic_data in request.topic_data for part in topic_data.partition_data)
+
+
+def refusal(ctx: RequestContext, request: Any) -> tuple[ErrorCode, str] | None:
+    """An error for every partition of the request, as Kafka sends before appending."""
+    if request.transactional_id is not None and ctx.services.transactions is None:
+        return (ErrorCode.transactional_id_authorization_failed,
+                "transactions are not enabled on this broker")
+    if request.transactional_id is None and has_transactional_records(request):
+        return (ErrorCode.transactional_id_authorization_failed,
+                "transactional records need a transactional id")
+    return None
+
+
+async def verify(ctx: RequestContext, request: Any) -> Verdicts:
+    """Ask the coordinator about every partition where a producer starts a transaction."""
+    transactions = ctx.services.transactions
+    if request.transactional_id is None or transactions is None:
+        return {}
+    asks: dict[tuple[str, int], Any] = {}
+    for topic_data in request.topic_data:
+        topic, _ = resolve_topic(ctx, getattr(topic_data, "name", None),
+                                 uuid_or_none(getattr(topic_data, "topic_id", None)))
+        if topic is None:
+            continue  # answered as unknown by the produce handler
+        name = topic.name
+        for part in topic_data.partition_data:
+            header = _transactional_header(part.records)
+            partition = ctx.partitions.get(name, part.index)
+            if (header is None or partition is None or not partition.is_leader
+                    or partition.in_transaction(header.producer_id)):
+                continue
+            asks[(name, part.index)] = transactions.verify_partition(
+                str(request.transactional_id), header.producer_id, header.producer_epoch,
+                name, part.index)
+    answers = await asyncio.gather(*asks.values())
+    return dict(zip(asks, answers, strict=True))
+
+
+def _transactional_header(records: Any) -> Any:
+    if not is_transactional(records) or len(records) < HEADER_SIZE:
+        return None
+    try:
+        return read_header(records)
+    except InvalidBatch:
+        return None  # the validator answers it
