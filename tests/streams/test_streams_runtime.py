@@ -20,6 +20,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
 from streams_runtime_support import (
     App,
+    committed,
     latest,
     latest_json,
     produce,
@@ -28,7 +29,7 @@ from streams_runtime_support import (
 )
 
 from support.broker_process import BrokerProcess, free_port, wait_until
-from support.clients import create_topic, unique_topic
+from support.clients import create_topic, unique_topic, watermarks
 
 # a killed member leaves the group after 6 s (the broker's minimum), not librdkafka's 45 s
 FAST_REJOIN = ("--consumer-property", "session.timeout.ms=6000")
@@ -77,6 +78,11 @@ def test_streams_word_count_restarts_and_restores_from_changelog(gbroker: Broker
     _caught_up(gbroker, app_id, inp, app)
     assert app.stop(signal.SIGTERM) == 0, app.log_text()
     assert _counts(gbroker, out) == _expected(first)
+    # consumed repartition records were deleted up to the committed offsets
+    repartition = f"{app_id}-counts-store-repartition"
+    purged = committed(gbroker.bootstrap, app_id, repartition, 3)
+    assert any(watermarks(gbroker.bootstrap, repartition, p)[0] > 0 for p in range(3))
+    assert all(watermarks(gbroker.bootstrap, repartition, p)[0] <= purged[p] for p in range(3))
 
     admin = AdminClient({"bootstrap.servers": gbroker.bootstrap})
     topics = admin.list_topics(timeout=10).topics

@@ -13,6 +13,7 @@
 | client_properties | (client prefixes) | librdkafka properties for every client |
 | consumer_properties | main.consumer.* | librdkafka properties of the group consumer only |
 | metrics_port | (JMX) | None: Prometheus `/metrics` on this port when set |
+| repartition_purge_interval_ms | repartition.purge.interval.ms | 30000 (and at close) |
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class StreamsConfig:
     client_properties: Mapping[str, Any] = field(default_factory=dict)
     consumer_properties: Mapping[str, Any] = field(default_factory=dict)
     metrics_port: int | None = None
+    repartition_purge_interval_ms: int = 30_000
 
     def __post_init__(self) -> None:
         if not self.application_id:

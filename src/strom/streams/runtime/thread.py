@@ -15,13 +15,14 @@ are paused until their task's stores are restored from the changelogs.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import defaultdict
 from typing import Any
 
-from strom.client import KafkaClients
+from strom.client import KafkaClientError, KafkaClients
 from strom.streams.errors import StreamsError
 from strom.streams.record import ConsumedRecord, ProducedRecord
 from strom.streams.runtime import checkpoint
@@ -88,6 +89,9 @@ class StreamThread:
                            config.default_value_serde, config.timestamp_extractor,
                            config.app_state_dir, config.skip_bad_records)
         self.metrics = StreamsMetrics(app)
+        self._repartition_topics = {physical_topic(topology, t, app)
+                                    for t in topology.internal_topics}
+        self._next_purge = 0.0
         self.globals = GlobalUpdater(topology, config, clients)
         self.env.global_stores = self.globals.state.stores
         self.processed = 0
@@ -156,7 +160,7 @@ class StreamThread:
                 if requested or time.monotonic() >= next_commit:
                     self.commit()
                     next_commit = time.monotonic() + interval
-            self.commit()
+            self.commit(final=True)
         finally:
             self._shutdown()
 
@@ -204,8 +208,9 @@ class StreamThread:
 
     # --- commit -----------------------------------------------------------------------
 
-    def commit(self) -> None:
-        """At-least-once: stores, then producer, then offsets, then checkpoints."""
+    def commit(self, final: bool = False) -> None:
+        """At-least-once: stores, then producer, then offsets, then checkpoints. `final`
+        (a clean stop) also purges the repartition topics now and waits for it."""
         from confluent_kafka import TopicPartition
 
         started = time.monotonic()
@@ -224,6 +229,27 @@ class StreamThread:
             self._write_checkpoint(task)
         self.metrics.committed(time.monotonic() - started)
         self._measure_lag(offsets)
+        self._maybe_purge(offsets, final)
+
+    def _maybe_purge(self, offsets: list[Any], now_and_wait: bool) -> None:
+        """Delete repartition records the group has committed past (Kafka Streams does,
+        so repartition topics, kept with retention.ms=-1, do not grow forever)."""
+        now = time.monotonic()
+        if now < self._next_purge and not now_and_wait:
+            return
+        self._next_purge = now + self.config.repartition_purge_interval_ms / 1000
+        purgeable = [tp for tp in offsets if tp.topic in self._repartition_topics]
+        if not purgeable:
+            return
+        futures = self.clients.admin().delete_records(purgeable,
+                                                      request_timeout=self.clients.timeout)
+        for tp, future in futures.items():
+            future.add_done_callback(functools.partial(_log_purge_failure, tp))
+        if now_and_wait:
+            try:
+                self.clients.wait(futures.values())
+            except KafkaClientError as exc:  # purging is housekeeping: never fail a stop
+                log.warning("repartition purge at close: %s", exc)
 
     def _measure_lag(self, offsets: list[Any]) -> None:
         """Records between each committed position and its partition's end (as cached)."""
@@ -255,3 +281,8 @@ class StreamThread:
             self.restore_consumer.close()
             self.globals.close()
             self.producer.flush(10)
+
+
+def _log_purge_failure(tp: Any, future: Any) -> None:
+    if future.exception() is not None:
+        log.warning("could not purge %s-%s: %s", tp.topic, tp.partition, future.exception())
