@@ -97,6 +97,7 @@ def validate_update(config: BrokerConfig, resulting: Mapping[str, str],
         except InvalidConfig as exc:
             raise DynamicConfigRefused(str(definition.invalid(raw, exc))) from exc
     _check_cleaner_threads(config, resulting, per_broker)
+    _check_thread_pools(config, resulting)
 
 
 def _check_cleaner_threads(config: BrokerConfig, resulting: Mapping[str, str],
@@ -120,6 +121,39 @@ def _check_cleaner_threads(config: BrokerConfig, resulting: Mapping[str, str],
         raise DynamicConfigRefused(
             f"Invalid value org.apache.kafka.common.config.ConfigException: {reason} "
             "for configuration Invalid dynamic configuration")
+
+
+# Kafka's dynamic thread pools and their defaults. Strom has no such pools (it keeps the
+# values for tools that read them back) but refuses the changes Kafka refuses.
+THREAD_POOLS = {"num.io.threads": 8, "num.network.threads": 3, "num.replica.fetchers": 1,
+                "num.recovery.threads.per.data.dir": 2, "background.threads": 10}
+
+
+def _check_thread_pools(config: BrokerConfig, resulting: Mapping[str, str]) -> None:
+    """Kafka's DynamicThreadPool rule: at least 1, within half to double of the current."""
+    for name, default in THREAD_POOLS.items():
+        if name not in resulting:
+            continue
+        try:
+            wanted = int(resulting[name])
+        except ValueError:
+            raise DynamicConfigRefused(f"Invalid value {resulting[name]} for configuration "
+                                       f"{name}: Not a number of type INT") from None
+        current = int(config.raw(name) or default)
+        if wanted == current:
+            continue
+        prefix = f"Dynamic thread count update validation failed for {name}={wanted}"
+        reason = None
+        if wanted <= 0:
+            reason = f"{prefix}, value should be at least 1"
+        elif wanted < current // 2:
+            reason = f"{prefix}, value should be at least half the current value {current}"
+        elif wanted > current * 2:
+            reason = f"{prefix}, value should not be greater than double the current value {current}"
+        if reason is not None:
+            raise DynamicConfigRefused(
+                f"Invalid value org.apache.kafka.common.config.ConfigException: {reason} "
+                "for configuration Invalid dynamic configuration")
 
 
 def java_set(names: Iterable[str]) -> str:

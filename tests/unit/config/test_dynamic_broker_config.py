@@ -104,6 +104,10 @@ def test_the_default_resource_lists_only_the_dynamic_defaults() -> None:
      "Invalid value org.apache.kafka.common.config.ConfigException: Log cleaner threads "
      "cannot be increased to more than double the current value 1 for configuration "
      "Invalid dynamic configuration"),
+    ({"num.io.threads": "100"}, True,
+     "Invalid value org.apache.kafka.common.config.ConfigException: Dynamic thread count "
+     "update validation failed for num.io.threads=100, value should not be greater than "
+     "double the current value 8 for configuration Invalid dynamic configuration"),
 ])
 def test_refused_changes_say_what_kafka_says(update: dict[str, str], per_broker: bool,
                                              message: str) -> None:
