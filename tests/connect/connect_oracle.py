@@ -3,11 +3,17 @@ the same operations on Strom Connect, so tests compare the two outputs byte for 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -96,3 +102,54 @@ def _answer(record: Any, conv: JsonConverter) -> dict[str, Any]:
             "timestamp": record.timestamp, "key": write(record.key_schema, record.key),
             "value": write(record.value_schema, record.value),
             "headers": [[h.key, write(h.schema, h.value)] for h in record.headers]}
+
+
+CONFORMANCE_SOURCE = Path(__file__).parent / "java" / "conformance" / "ConformanceConnectors.java"
+CONFORMANCE_PREFIX = "strom.conformance.ConformanceConnectors$"
+
+
+def compile_conformance_connectors(classes: Path) -> Path:
+    """Kafka Connect's side of the test connectors, with ServiceLoader manifests."""
+    classpath = kafka_dist.classpath()
+    subprocess.run(["javac", "-nowarn", "-d", str(classes), "-cp", classpath, str(CONFORMANCE_SOURCE)],
+                   check=True, capture_output=True)
+    services = classes / "META-INF" / "services"
+    services.mkdir(parents=True, exist_ok=True)
+    for kind, name in (("source.SourceConnector", "CountingSourceConnector"),
+                       ("sink.SinkConnector", "DiscardSinkConnector")):
+        (services / f"org.apache.kafka.connect.{kind}").write_text(f"{CONFORMANCE_PREFIX}{name}\n")
+    return classes
+
+
+def kafka_connect_command(main_class: str, worker_properties: Path, classes: Path) -> list[str]:
+    """`java ... ConnectStandalone|ConnectDistributed worker.properties` with the test connectors."""
+    command = kafka_dist.tool_command(f"org.apache.kafka.connect.cli.{main_class}", str(worker_properties))
+    command[command.index("-cp") + 1] = f"{classes}:{kafka_dist.classpath()}"
+    return command
+
+
+@contextlib.contextmanager
+def running_kafka_connect(command: list[str], port: int, log_path: Path) -> Iterator[httpx.Client]:
+    """Kafka Connect started from `command`, its REST API answering; SIGTERM at the end."""
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while not _answers(client, proc, log_path):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"Kafka Connect did not answer; see {log_path}")
+                time.sleep(0.5)
+            yield client
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _answers(client: httpx.Client, proc: subprocess.Popen[bytes], log_path: Path) -> bool:
+    if proc.poll() is not None:
+        raise AssertionError(f"Kafka Connect exited with {proc.returncode}; see {log_path}")
+    try:
+        return client.get("/connectors").status_code == 200
+    except httpx.TransportError:
+        return False

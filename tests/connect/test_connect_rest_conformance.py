@@ -12,28 +12,20 @@ is listed in KAFKA_BUGS instead of being compared.
 from __future__ import annotations
 
 import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from connect_oracle import compile_conformance_connectors, kafka_connect_command, running_kafka_connect
 from connect_support import serving, wait_for, write_properties
 
 from strom.testing import StromBroker, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import kafka_dist  # noqa: E402
-
 pytestmark = [pytest.mark.interop, pytest.mark.slow,
               pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK")]
 
-JAVA_SOURCE = Path(__file__).parent / "java" / "conformance" / "ConformanceConnectors.java"
 TOPIC = "connect-conformance"
 SOURCE = {"connector.class": "CountingSource", "topic": TOPIC}
 SINK = {"connector.class": "DiscardSink", "topics": TOPIC}
@@ -166,41 +158,15 @@ class Side:
 @pytest.fixture(scope="module")
 def kafka_connect(tmp_path_factory: pytest.TempPathFactory, strom_broker: StromBroker) -> Iterator[Side]:
     work = tmp_path_factory.mktemp("kafka-connect")
-    classes = work / "classes"
-    classpath = kafka_dist.classpath()
-    subprocess.run(["javac", "-nowarn", "-d", str(classes), "-cp", classpath, str(JAVA_SOURCE)],
-                   check=True, capture_output=True)
-    services = classes / "META-INF" / "services"
-    services.mkdir(parents=True)
-    prefix = "strom.conformance.ConformanceConnectors$"
-    for kind, name in (("source.SourceConnector", "CountingSourceConnector"),
-                       ("sink.SinkConnector", "DiscardSinkConnector")):
-        (services / f"org.apache.kafka.connect.{kind}").write_text(f"{prefix}{name}\n")
+    classes = compile_conformance_connectors(work / "classes")
     port = free_port()
     worker = write_properties(work / "worker.properties", {
         "bootstrap.servers": strom_broker.bootstrap_servers, **CONVERTERS,
         "offset.storage.file.filename": work / "offsets", "offset.flush.interval.ms": 200,
         "listeners": f"http://127.0.0.1:{port}"})
-    command = kafka_dist.tool_command("org.apache.kafka.connect.cli.ConnectStandalone", str(worker))
-    command[command.index("-cp") + 1] = f"{classes}:{classpath}"
-    with open(work / "connect.log", "wb") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            wait_for(lambda: _answers(client, proc), "Kafka Connect's REST API", timeout=120)
-            yield Side("kafka", client)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
-
-
-def _answers(client: httpx.Client, proc: subprocess.Popen[bytes]) -> bool:
-    if proc.poll() is not None:
-        raise AssertionError(f"Kafka Connect exited with {proc.returncode}; see its connect.log")
-    try:
-        return client.get("/connectors").status_code == 200
-    except httpx.TransportError:
-        return False
+    with running_kafka_connect(kafka_connect_command("ConnectStandalone", worker, classes), port,
+                               work / "connect.log") as client:
+        yield Side("kafka", client)
 
 
 @pytest.fixture(scope="module")

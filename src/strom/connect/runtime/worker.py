@@ -32,8 +32,9 @@ from strom.connect.transforms.chain import build_chain, enrich
 log = logging.getLogger(__name__)
 
 TASK_CLASS = "task.class"
+# murmur2: Java's default partitioner, so a keyed record lands where Kafka Connect puts it
 PRODUCER_DEFAULTS = {"acks": "all", "enable.idempotence": True, "linger.ms": 5,
-                     "max.in.flight.requests.per.connection": 5}
+                     "max.in.flight.requests.per.connection": 5, "partitioner": "murmur2_random"}
 CONSUMER_DEFAULTS = {"enable.auto.commit": False, "auto.offset.reset": "earliest",
                      "enable.partition.eof": False}
 
