@@ -474,7 +474,9 @@ class CleanJob:
         if needs_horizon:
             horizon = self.plan.now_ms + self.plan.log.config.delete_retention_ms
             self._note_horizon(horizon)
-        elif header.attributes & Attr.DELETE_HORIZON:
+        elif header.attributes & Attr.DELETE_HORIZON and any(r.is_tombstone for r in kept):
+            # a tombstone kept under a horizon still ahead: clean again when it passes (a
+            # batch whose tombstones are gone keeps its flag but asks for nothing)
             self._note_horizon(header.base_timestamp)
         if len(kept) == len(slices) and horizon is None:
             return raw

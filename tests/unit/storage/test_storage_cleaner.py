@@ -251,3 +251,23 @@ def test_the_throttler_sleeps_off_what_went_over_the_rate(monkeypatch: pytest.Mo
     unlimited = cleaner.Throttler(float("inf"))
     unlimited.account(10**9)
     assert len(slept) == 2
+
+
+def test_no_clean_is_due_once_the_tombstones_are_gone(manager: LogManager,
+                                                      clock: FakeClock) -> None:
+    """A batch keeps its delete-horizon flag after its tombstones went; that must not make
+    the log due again and again (the cleaner spun on it)."""
+    log = manager.get_or_create("t", 5, COMPACT)
+    put(log, [(b"a", b"1"), (b"b", b"1")])
+    put(log, [(b"a", None), (b"b", b"2")])  # one batch: a tombstone beside a live value
+    for i in range(12):
+        put(log, [(b"pad", b"%d" % i)])
+    log.roll()
+    cleaner = CleanerManager(manager, CleanerConfig())
+    assert cleaner.clean_once(clock.now) == ("t", 5)
+    clock.advance(DAY)
+    assert cleaner.clean_once(clock.now) == ("t", 5), "the horizon passed: clean"
+    assert b"a" not in {k for _, k, _ in records(log)}
+    assert cleaner.state[("t", 5)].horizon_ms is None
+    clock.advance(DAY)
+    assert cleaner.clean_once(clock.now) is None, "nothing left to expire"
