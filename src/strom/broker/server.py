@@ -290,10 +290,11 @@ class Broker:
         self.cleaning.start()
 
     def _cleanable_below(self, key: tuple[str, int]) -> int:
-        """The cleaner stops at the high watermark; a log without a partition (stray,
+        """The cleaner stops at the last stable offset (the high watermark, or the first
+        record of the oldest open transaction); a log without a partition (stray,
         offline) is left alone."""
         partition = self.replicas.partitions.get(key)
-        return 0 if partition is None else partition.high_watermark
+        return 0 if partition is None else partition.last_stable_offset
 
     def _producer_last_offsets(self, key: tuple[str, int]) -> dict[int, int]:
         partition = self.replicas.partitions.get(key)
