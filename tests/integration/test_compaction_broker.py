@@ -138,3 +138,31 @@ def test_every_client_reads_through_gaps_and_emptied_batches(broker_factory: Any
     lines = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
     assert {r["key"].encode(): r["payload"].encode() for r in lines} == model
     assert lines[-1]["offset"] == 199
+
+
+def test_cleaner_threads_follow_a_dynamic_config_change(broker_factory: Any) -> None:
+    from confluent_kafka.admin import (
+        AdminClient,
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        ResourceType,
+    )
+
+    broker = broker_factory(FAST_CLEANER)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    resource = ConfigResource(ResourceType.BROKER, "0", incremental_configs=[
+        ConfigEntry("log.cleaner.threads", "2",
+                    incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([resource], request_timeout=20)[resource].result()
+    wait_for("the cleaner to take the new thread count",
+             lambda: "log cleaner reconfigured: 2 thread(s)" in broker.log_text())
+    topics = [create_topic(broker.bootstrap, unique_topic("two-threads"), 1, COMPACT)
+              for _ in range(2)]
+    for topic in topics:
+        produce("confluent", broker.bootstrap, topic,
+                [Msg(0, b"k%d" % (i % 5), b"%d-" % i + b"y" * 200) for i in range(100)],
+                librdkafka={"batch.num.messages": 3})
+    for topic in topics:
+        wait_for("both topics to be compacted", lambda t=topic: len(
+            consume("confluent", broker.bootstrap, t, {0: BEGINNING}, {0: 100})) < 30)

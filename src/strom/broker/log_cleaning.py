@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Mapping
 
-from strom.config.broker import BrokerConfig
+from strom.config.broker import BrokerConfig, BrokerConfigChange
 from strom.storage import LogManager
 from strom.storage.cleaner import CleanAborted, CleanerConfig, CleanJob
 from strom.storage.cleaner_manager import CleanerManager
@@ -43,48 +43,78 @@ def cleaner_config(config: BrokerConfig) -> CleanerConfig:
 
 
 class LogCleaning:
-    """Runs the cleaner for the logs of one ``LogManager``."""
+    """Runs the cleaner for the logs of one ``LogManager``; follows dynamic changes of the
+    ``log.cleaner.*`` settings (threads are added or retired, the throttle and map size
+    apply to the next clean), as Kafka's dynamic broker configs allow."""
 
     def __init__(
         self,
         logs: LogManager,
-        config: CleanerConfig,
+        config: BrokerConfig,
         clock: Callable[[], int],
         high_watermark: Callable[[TopicPartition], int | None],
         producers: Callable[[TopicPartition], Mapping[int, int]],
     ) -> None:
-        self.manager = CleanerManager(logs, config)
+        self.config = config
+        self.manager = CleanerManager(logs, cleaner_config(config))
         self._clock = clock
         self._high_watermark = high_watermark
         self._producers = producers
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._tasks: list[asyncio.Task[None]] = []
-        self._jobs: set[CleanJob] = set()
+        # one single-thread pool per cleaner thread, so threads come and go one by one
+        self._workers: list[tuple[asyncio.Task[None], concurrent.futures.ThreadPoolExecutor]] = []
+        self._jobs: dict[concurrent.futures.ThreadPoolExecutor, CleanJob] = {}
+        self._started = False
+        config.subscribe(self._reconfigure)
 
     def start(self) -> None:
+        self._started = True
         config = self.manager.config
         if not config.enable or config.threads < 1:
             log.info("log cleaner disabled: compacted topics are not compacted")
             return
-        self._pool = concurrent.futures.ThreadPoolExecutor(config.threads, "strom-cleaner")
-        self._tasks = [asyncio.create_task(self._run(), name=f"log-cleaner-{i}")
-                       for i in range(config.threads)]
+        self._resize(config.threads)
+
+    def _reconfigure(self, change: BrokerConfigChange) -> None:
+        if not any(name.startswith("log.cleaner.") for name in change.changed):
+            return
+        config = cleaner_config(self.config)
+        self.manager.reconfigure(config)
+        if self._started and config.enable:
+            self._resize(config.threads)
+        log.info("log cleaner reconfigured: %d thread(s), %s bytes/s, backoff %d ms",
+                 config.threads, config.io_max_bytes_per_second, config.backoff_ms)
+
+    def _resize(self, threads: int) -> None:
+        while len(self._workers) < threads:
+            pool = concurrent.futures.ThreadPoolExecutor(1, f"strom-cleaner-{len(self._workers)}")
+            task = asyncio.create_task(self._run(pool), name=f"log-cleaner-{len(self._workers)}")
+            self._workers.append((task, pool))
+        while len(self._workers) > threads:
+            task, pool = self._workers.pop()
+            self._retire(task, pool)
+
+    def _retire(self, task: asyncio.Task[None], pool: concurrent.futures.ThreadPoolExecutor
+                ) -> None:
+        job = self._jobs.get(pool)
+        if job is not None:
+            job.abort()
+        task.cancel()
+        pool.shutdown(wait=False)  # its clean stops at the next batch
 
     async def stop(self) -> None:
-        for job in list(self._jobs):
-            job.abort()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        workers, self._workers = self._workers, []
+        for task, pool in workers:
+            self._retire(task, pool)
+        for task, _ in workers:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)  # an aborted clean stops at its next batch
+        for _, pool in workers:
+            pool.shutdown(wait=True)
 
-    async def _run(self) -> None:
+    async def _run(self, pool: concurrent.futures.ThreadPoolExecutor) -> None:
         while True:
             try:
-                cleaned = await self.clean_one()
+                cleaned = await self.clean_one(pool)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -93,16 +123,17 @@ class LogCleaning:
             if not cleaned:
                 await asyncio.sleep(self.manager.config.backoff_ms / 1000)
 
-    async def clean_one(self) -> bool:
+    async def clean_one(self, pool: concurrent.futures.ThreadPoolExecutor | None = None) -> bool:
         """Clean the dirtiest due log; False if none was due."""
         chosen = self.manager.next_job(self._clock(), self._high_watermark, self._producers)
         if chosen is None:
             return False
         key, job = chosen
         loop = asyncio.get_running_loop()
-        self._jobs.add(job)
+        if pool is not None:
+            self._jobs[pool] = job
         try:
-            await loop.run_in_executor(self._pool, job.run)
+            await loop.run_in_executor(pool, job.run)
         except (CorruptLog, OSError, KafkaStorageError) as exc:
             self.manager.failed(key, job, exc)
             return True
@@ -111,7 +142,8 @@ class LogCleaning:
             self.manager.in_progress.discard(key)
             raise
         finally:
-            self._jobs.discard(job)
+            if pool is not None:
+                self._jobs.pop(pool, None)
         installed = self.manager.install(job)
-        await loop.run_in_executor(self._pool, self.manager.finish, key, job, installed)
+        await loop.run_in_executor(pool, self.manager.finish, key, job, installed)
         return True

@@ -21,7 +21,7 @@ from pathlib import Path
 from strom.broker import dynamic_config, handlers
 from strom.broker.hosts.group_host import GroupHost
 from strom.broker.hosts.txn_host import TransactionHost
-from strom.broker.log_cleaning import LogCleaning, cleaner_config
+from strom.broker.log_cleaning import LogCleaning
 from strom.broker.network.connection import KafkaConnection
 from strom.broker.network.connection_limits import ConnectionLimits
 from strom.broker.observability.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
@@ -87,10 +87,10 @@ class Broker:
         self.groups = GroupHost(config, clock, self.store, self.replicas, self.admin)
         self.transactions = TransactionHost(
             config, clock, self.store, self.replicas, self.admin, self.producer_ids.next_id,
-            self.peers, LocalMarkerWriter(self.replicas, self.groups.on_offsets_marker))
+            LocalMarkerWriter(self.replicas, self.groups.on_offsets_marker))
         self.metrics = BrokerMetrics(self.broker_id)
-        self.cleaning = LogCleaning(self.logs, cleaner_config(config), clock,
-                                    self._cleanable_below, self._producer_last_offsets)
+        self.cleaning = LogCleaning(self.logs, config, clock, self._cleanable_below,
+                                    self._producer_last_offsets)
         self.services = Services(self.broker_id, config, self.store, self.replicas, self.groups,
                                  self.admin, self.metrics, self.producer_ids, self.transactions)
         self.metrics_server: MetricsServer | None = None
