@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 from streams_runtime_support import (
     App,
@@ -29,7 +30,7 @@ from streams_runtime_support import (
 )
 
 from support.broker_process import BrokerProcess, free_port, wait_until
-from support.clients import create_topic, unique_topic, watermarks
+from support.clients import confluent_consumer, create_topic, unique_topic, watermarks
 
 # a killed member leaves the group after 6 s (the broker's minimum), not librdkafka's 45 s
 FAST_REJOIN = ("--consumer-property", "session.timeout.ms=6000")
@@ -309,3 +310,74 @@ def test_streams_foreign_key_join_across_differently_partitioned_tables(
     response = [t for t in topics if t.startswith(app_id) and t.endswith("response-topic")]
     assert len(topics[registration[0]].partitions) == 2  # as the customers
     assert len(topics[response[0]].partitions) == 3  # as the orders
+
+
+def test_streams_key_partitions_match_librdkafka_murmur2(gbroker: BrokerProcess) -> None:
+    """Where interactive queries look for a key is where a murmur2 producer put it."""
+    from strom.streams.partitioning import partition_for
+
+    topic = unique_topic("m2")
+    create_topic(gbroker.bootstrap, topic, 7)
+    keys = [f"key-{i}-{'x' * (i % 5)}" for i in range(200)]
+    produce(gbroker.bootstrap, topic, [(k, "v", None) for k in keys])
+    with confluent_consumer(gbroker.bootstrap) as consumer:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(7)])
+        placed: dict[str, int] = {}
+        while len(placed) < len(keys):
+            for msg in consumer.consume(500, 1.0):
+                if msg.error() is None:
+                    placed[msg.key().decode()] = msg.partition()
+    assert placed == {k: partition_for(k.encode(), 7) for k in keys}
+
+
+def test_streams_interactive_queries_answer_any_key_from_any_instance(
+        gbroker: BrokerProcess, tmp_path: Path) -> None:
+    """Two instances; every word's count is asked of the first one over HTTP: keys it
+    does not host are forwarded to the instance that does."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "streams"))
+    import word_count
+
+    from strom.streams.runtime.app import StreamsApp
+
+    app_id, inp, out = unique_topic("iq"), unique_topic("lines"), unique_topic("counts")
+    create_topic(gbroker.bootstrap, inp, 4)
+    create_topic(gbroker.bootstrap, out, 1)
+    lines = _lines(400, 7)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in lines])
+    servers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    apps = [StreamsApp(word_count.build(inp, out), app_id, gbroker.bootstrap,
+                       state_dir=tmp_path / f"s{i}", commit_interval_ms=200,
+                       application_server=servers[i],
+                       consumer_properties={"session.timeout.ms": 6000})
+            for i in range(2)]
+    for app in apps:
+        app.start()
+    try:
+        base = f"http://{servers[0]}/v1"
+
+        def spread() -> bool:
+            instances = httpx.get(f"{base}/metadata").json()["instances"]
+            return len(instances) == 2 and all(i["partitions"] for i in instances)
+
+        wait_until(spread, 60, "both instances own partitions")
+        expected = _expected(lines)
+
+        def answers() -> dict[str, int]:
+            found = {}
+            for word in expected:
+                reply = httpx.get(f"{base}/stores/counts-store/keys/{word}")
+                if reply.status_code == 200 and reply.json()["value"] is not None:
+                    found[word] = reply.json()["value"]
+            return found
+
+        wait_until(lambda: answers() == expected, 60, "every count answered",
+                   detail=lambda: f"{answers()} vs {expected}")
+        servers_seen = {httpx.get(f"{base}/stores/counts-store/keys/{w}").json()["server"]
+                        for w in expected}
+        assert servers_seen == set(servers)  # some answers came from the other instance
+    finally:
+        for app in apps:
+            assert app.close()
+    assert all(app.error is None for app in apps)

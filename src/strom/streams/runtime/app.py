@@ -24,6 +24,8 @@ from strom.streams.dsl.builder import StreamsBuilder
 from strom.streams.errors import StreamsError
 from strom.streams.runtime import topics
 from strom.streams.runtime.config import StreamsConfig
+from strom.streams.runtime.queries import Queries
+from strom.streams.runtime.queries_http import QueryServer
 from strom.streams.runtime.thread import StreamThread
 from strom.streams.topology import Topology
 
@@ -56,6 +58,8 @@ class StreamsApp:
         self._thread: threading.Thread | None = None
         self.stream_thread: StreamThread | None = None
         self._metrics_server: Any = None
+        self.queries = Queries(self)
+        self._query_server: QueryServer | None = None
 
     def _prepare(self) -> StreamThread:
         app = self.config.application_id
@@ -73,6 +77,10 @@ class StreamsApp:
         self.stream_thread = self._prepare()
         if self.config.metrics_port is not None:
             self._metrics_server = self.stream_thread.metrics.serve(self.config.metrics_port)
+        if self.config.application_server:
+            self._query_server = QueryServer(self.queries, self.config.application_server,
+                                             self.config.query_key_parser)
+            self._query_server.start()
         self.state = State.RUNNING
         self._thread = threading.Thread(target=self._run, name=f"{self.config.application_id}-1",
                                         daemon=True)
@@ -116,6 +124,9 @@ class StreamsApp:
         if self._metrics_server is not None:
             self._metrics_server[0].shutdown()
             self._metrics_server = None
+        if self._query_server is not None:
+            self._query_server.stop()
+            self._query_server = None
         return True
 
     def metrics_text(self) -> str:

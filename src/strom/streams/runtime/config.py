@@ -14,12 +14,14 @@
 | consumer_properties | main.consumer.* | librdkafka properties of the group consumer only |
 | metrics_port | (JMX) | None: Prometheus `/metrics` on this port when set |
 | repartition_purge_interval_ms | repartition.purge.interval.ms | 30000 (and at close) |
+| application_server | application.server | None; `host:port` serves interactive queries |
+| query_key_parser | - | `str`: turns a key in a query URL into the store's key type |
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,8 @@ class StreamsConfig:
     consumer_properties: Mapping[str, Any] = field(default_factory=dict)
     metrics_port: int | None = None
     repartition_purge_interval_ms: int = 30_000
+    application_server: str | None = None
+    query_key_parser: Callable[[str], Any] = str
 
     def __post_init__(self) -> None:
         if not self.application_id:

@@ -77,8 +77,9 @@ class StreamThread:
         self.producer = clients.producer({
             "client.id": f"{client}-producer", "acks": "all", "enable.idempotence": True,
             "linger.ms": 5, "partitioner": "murmur2_random", "on_delivery": self._on_delivery})
+        server = f"@{config.application_server}" if config.application_server else ""
         self.consumer = clients.consumer({
-            "client.id": f"{client}-consumer", "group.id": app, "enable.auto.commit": False,
+            "client.id": f"{client}-consumer{server}", "group.id": app, "enable.auto.commit": False,
             "auto.offset.reset": config.auto_offset_reset,
             "partition.assignment.strategy": "range", **config.consumer_properties})
         self.restore_consumer = clients.consumer({
