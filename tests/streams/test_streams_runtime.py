@@ -381,3 +381,62 @@ def test_streams_interactive_queries_answer_any_key_from_any_instance(
         for app in apps:
             assert app.close()
     assert all(app.error is None for app in apps)
+
+
+def test_streams_reset_makes_an_application_start_over(gbroker: BrokerProcess,
+                                                       tmp_path: Path) -> None:
+    """After a reset, a run counts the same input again from zero: offsets back at the
+    start, changelog and repartition topics gone (not restored into the new run)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "streams"))
+    import word_count
+
+    from strom.client import KafkaClients
+    from strom.streams.errors import StreamsError
+    from strom.streams.runtime.app import StreamsApp
+    from strom.streams.runtime.reset import reset_application
+
+    app_id, inp, out = unique_topic("reset"), unique_topic("lines"), unique_topic("counts")
+    create_topic(gbroker.bootstrap, inp, 2)
+    create_topic(gbroker.bootstrap, out, 1)
+    lines = _lines(100, 8)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in lines])
+    clients = KafkaClients(gbroker.bootstrap)
+
+    def run_once() -> dict[str, int]:
+        app = StreamsApp(word_count.build(inp, out), app_id, gbroker.bootstrap,
+                         state_dir=tmp_path, commit_interval_ms=200,
+                         consumer_properties={"session.timeout.ms": 6000})
+        app.start()
+        try:
+            wait_caught_up(gbroker.bootstrap, app_id, inp, 2, _AppAlive(app))
+            wait_caught_up(gbroker.bootstrap, app_id, f"{app_id}-counts-store-repartition", 2,
+                           _AppAlive(app))
+            with pytest.raises(StreamsError, match="active member"):
+                reset_application(clients, app_id, [inp])
+        finally:
+            assert app.close()
+        return _counts(gbroker, out)
+
+    assert run_once() == _expected(lines)
+    first_run_updates = len(read_all(gbroker.bootstrap, out, 1))
+    report = reset_application(clients, app_id, [inp], state_dir=tmp_path)
+    assert report.deleted_topics == [f"{app_id}-counts-store-changelog",
+                                     f"{app_id}-counts-store-repartition"]
+    assert report.removed_state_dir == tmp_path / app_id
+    assert run_once() == _expected(lines)  # from zero again, not doubled
+    assert len(read_all(gbroker.bootstrap, out, 1)) == 2 * first_run_updates  # all input again
+
+
+class _AppAlive:
+    """What wait_caught_up asks of an app run in this process."""
+
+    def __init__(self, app: object) -> None:
+        self.app = app
+
+    def alive(self) -> bool:
+        return getattr(self.app, "error", None) is None
+
+    def log_text(self) -> str:
+        return repr(getattr(self.app, "error", None))
