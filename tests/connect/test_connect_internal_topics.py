@@ -15,6 +15,8 @@ from connect_support import CONVERTERS, wait_for, write_properties
 
 from strom.client import KafkaClients
 from strom.connect.runtime.distributed.kafka_log import KafkaBasedLog
+from strom.connect.runtime.distributed.member import GroupMember
+from strom.connect.runtime.distributed.protocol import WorkerState, decode_assignment, encode_metadata
 from strom.connect.runtime.distributed.records import (
     ConfigState,
     StatusState,
@@ -120,3 +122,26 @@ def test_kafka_connect_reads_what_strom_wrote(kafka_connect: httpx.Client, clien
     log.flush()
     log.stop()
     wait_for(lambda: running(kafka_connect, "from-strom"), "Kafka Connect running Strom's connector config")
+
+
+def test_a_strom_member_joins_kafka_connects_group(kafka_connect: httpx.Client, clients: KafkaClients,
+                                                   strom_broker: StromBroker) -> None:
+    """The Java worker leads; Strom's member offers `sessioned` metadata and decodes the
+    incremental cooperative assignment the Java leader computes for it."""
+    configs = ConfigState()
+    log = KafkaBasedLog(clients, TOPICS["config.storage.topic"], lambda k, v, p, o: configs.apply(k, v, o))
+    log.start()
+    log.stop()
+    metadata = encode_metadata(WorkerState(2, "http://127.0.0.1:1/", configs.offset))
+    member = GroupMember(strom_broker.bootstrap_servers, "itopics-cluster", rebalance_timeout_ms=60_000)
+    try:
+        joined = member.join([("sessioned", metadata)], lambda protocol, members: {})
+        assignment = decode_assignment(joined.assignment)
+        java_url = str(kafka_connect.base_url).rstrip("/") + "/"
+        assert (joined.protocol, joined.is_leader) == ("sessioned", False)
+        assert (assignment.version, assignment.error) == (2, 0)
+        assert assignment.leader_url == java_url
+        assert assignment.config_offset == configs.offset
+    finally:
+        member.leave()
+        member.close()

@@ -93,12 +93,13 @@ class ConfigState:
     restarts: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     session_key: dict[str, Any] | None = None
     inconsistent: set[str] = field(default_factory=set)
-    offset: int = -1
+    offset: int = -1  # -1 until a record is read, as Kafka's ClusterConfigState
     _pending: dict[str, dict[int, dict[str, str]]] = field(default_factory=dict)
 
     def apply(self, key: bytes | None, value: bytes | None, offset: int) -> None:
-        """Fold one record; unknown keys are skipped, as Kafka skips them."""
-        self.offset = offset
+        """Fold one record; unknown keys are skipped, as Kafka skips them. `offset` becomes
+        the position after it: the config offset workers exchange in JoinGroup metadata."""
+        self.offset = offset + 1
         text = (key or b"").decode("utf-8", errors="replace")
         data = _json(value)
         for prefix, handler in self._handlers():
