@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from support.broker_process import wait_until
 from support.clients import (
     BEGINNING,
     CLIENTS,
@@ -31,14 +30,6 @@ COMPACT = {"cleanup.policy": "compact", "segment.bytes": "2048",
            "min.cleanable.dirty.ratio": "0.01"}
 
 
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
 
 def test_a_compacted_topic_keeps_the_latest_value_per_key(broker_factory: Any) -> None:
     broker = broker_factory(FAST_CLEANER)
@@ -56,7 +47,7 @@ def test_a_compacted_topic_keeps_the_latest_value_per_key(broker_factory: Any) -
         records = consume("confluent", broker.bootstrap, topic, {0: BEGINNING}, {0: 600})
         return len(records) < 100
 
-    wait_for("the cleaner to compact the topic", compacted)
+    wait_until(compacted, 60, "the cleaner to compact the topic")
     records = consume("confluent", broker.bootstrap, topic, {0: BEGINNING}, {0: 600})
     latest = {r.key: r.value for r in records}
     assert latest == model
@@ -96,7 +87,7 @@ def test_consumer_offsets_are_compacted_and_survive_a_restart(broker_factory: An
     def log_bytes() -> int:
         return sum(p.stat().st_size for p in offsets_dir.glob("*.log"))
 
-    wait_for("__consumer_offsets to be compacted", lambda: log_bytes() < 4096 * 3)
+    wait_until(lambda: log_bytes() < 4096 * 3, 60, "__consumer_offsets to be compacted")
     broker.stop()
     again = broker_factory(overrides)
     consumer = Consumer({"bootstrap.servers": again.bootstrap, "group.id": "compacted-group"})
@@ -122,7 +113,7 @@ def test_every_client_reads_through_gaps_and_emptied_batches(broker_factory: Any
     def compacted() -> bool:
         return len(consume("confluent", broker.bootstrap, topic, {0: BEGINNING}, {0: 200})) < 40
 
-    wait_for("the cleaner to compact the topic", compacted)
+    wait_until(compacted, 60, "the cleaner to compact the topic")
     data = b"".join(p.read_bytes() for p in sorted((broker.data_dir / f"{topic}-0").glob("*.log")))
     from strom.protocol.records import scan_batches
 
@@ -155,8 +146,8 @@ def test_cleaner_threads_follow_a_dynamic_config_change(broker_factory: Any) -> 
         ConfigEntry("log.cleaner.threads", "2",
                     incremental_operation=AlterConfigOpType.SET)])
     admin.incremental_alter_configs([resource], request_timeout=20)[resource].result()
-    wait_for("the cleaner to take the new thread count",
-             lambda: "log cleaner reconfigured: 2 thread(s)" in broker.log_text())
+    wait_until(lambda: "log cleaner reconfigured: 2 thread(s)" in broker.log_text(),
+               60, "the cleaner to take the new thread count")
     topics = [create_topic(broker.bootstrap, unique_topic("two-threads"), 1, COMPACT)
               for _ in range(2)]
     for topic in topics:
@@ -164,5 +155,6 @@ def test_cleaner_threads_follow_a_dynamic_config_change(broker_factory: Any) -> 
                 [Msg(0, b"k%d" % (i % 5), b"%d-" % i + b"y" * 200) for i in range(100)],
                 librdkafka={"batch.num.messages": 3})
     for topic in topics:
-        wait_for("both topics to be compacted", lambda t=topic: len(
-            consume("confluent", broker.bootstrap, t, {0: BEGINNING}, {0: 100})) < 30)
+        wait_until(lambda t=topic: len(
+            consume("confluent", broker.bootstrap, t, {0: BEGINNING}, {0: 100})) < 30,
+                60, "both topics to be compacted")

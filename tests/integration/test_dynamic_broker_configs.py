@@ -10,7 +10,6 @@ raw client sends those requests; per-broker ones go through confluent-kafka's ad
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ from confluent_kafka.admin import (
 )
 from kio.schema.errors import ErrorCode
 
-from support.broker_process import BrokerProcess
+from support.broker_process import BrokerProcess, wait_until
 from support.clients import Msg, create_topic, produce, unique_topic, watermarks
 from support.raw_client import RawClient
 
@@ -34,12 +33,6 @@ BROKER, TOPIC = 4, 2
 SET, DELETE = 0, 1
 DYN_BROKER, DYN_DEFAULT, STATIC, DEFAULT = 2, 3, 4, 5
 
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
-        time.sleep(0.2)
 
 
 def incremental(raw: RawClient, kind: int, name: str, *ops: tuple[str, int, str | None],
@@ -175,8 +168,8 @@ def test_a_cluster_wide_retention_change_reaches_running_logs(broker_factory: An
             ("log.retention.ms", "60000", DYN_DEFAULT), ("log.retention.hours", "168", DEFAULT)])
         assert describe(raw, TOPIC, pinned, ["retention.ms"])["retention.ms"][:2] == (
             "86400000", 1)
-    wait_for("the plain topic's expired segments to go",
-             lambda: watermarks(broker.bootstrap, plain)[0] > 0)
+    wait_until(lambda: watermarks(broker.bootstrap, plain)[0] > 0,
+               30, "the plain topic's expired segments to go")
     assert watermarks(broker.bootstrap, pinned)[0] == 0, "a topic override still wins"
 
 

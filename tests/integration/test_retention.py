@@ -5,13 +5,13 @@ beginning then start at the new log start offset."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from support.broker_process import wait_until
 from support.clients import (
     BEGINNING,
     CLIENTS,
@@ -33,14 +33,6 @@ SMALL_BATCHES = {"batch.num.messages": 5}  # so that segments roll every ~20 rec
 FAST_RETENTION = {"log.segment.bytes": str(SEGMENT_BYTES),
                   "log.retention.check.interval.ms": "500"}
 
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def payload(i: int) -> bytes:
@@ -81,10 +73,8 @@ def test_retention_ms_deletes_expired_segments(broker_factory: Any) -> None:
     first_kept = max(b for b in segment_bases(broker.data_dir, topic) if b <= 200)
     assert first_kept > 0, "the old records should span several segments"
 
-    wait_for("the log start offset to advance",
-             lambda: watermarks(broker.bootstrap, topic)[0] > 0)
-    wait_for("expired segments to go",
-             lambda: segment_bases(broker.data_dir, topic)[0] == first_kept)
+    wait_until(lambda: watermarks(broker.bootstrap, topic)[0] > 0, 30, "the log start offset to advance")
+    wait_until(lambda: segment_bases(broker.data_dir, topic)[0] == first_kept, 30, "expired segments to go")
     low, high = watermarks(broker.bootstrap, topic)
     assert (low, high) == (first_kept, 230)
     assert "00000000000000000000.log" not in segment_files(broker.data_dir, topic)
@@ -112,8 +102,8 @@ def test_compact_only_topics_ignore_time_and_size_retention(broker_factory: Any)
                 "none", librdkafka=SMALL_BATCHES)
     # Once retention has run for the other two, it has run for the compact topic as well.
     for policy in ("compact,delete", "delete"):
-        wait_for(f"retention of the {policy} topic",
-                 lambda t=topics[policy]: watermarks(broker.bootstrap, t)[0] > 0)
+        wait_until(lambda t=topics[policy]: watermarks(broker.bootstrap, t)[0] > 0,
+                   30, f"retention of the {policy} topic")
     assert watermarks(broker.bootstrap, topics["compact"]) == (0, 200)
     assert segment_bases(broker.data_dir, topics["compact"])[0] == 0
     records = consume("confluent", broker.bootstrap, topics["compact"], {0: BEGINNING}, {0: 200})
@@ -130,8 +120,8 @@ def test_retention_bytes_keeps_the_log_near_the_limit(broker_factory: Any) -> No
             librdkafka=SMALL_BATCHES)
     assert watermarks(broker.bootstrap, topic)[1] == 300
 
-    wait_for("the log to shrink to retention.bytes",
-             lambda: log_bytes(broker.data_dir, topic) <= limit + SEGMENT_BYTES)
+    wait_until(lambda: log_bytes(broker.data_dir, topic) <= limit + SEGMENT_BYTES,
+               30, "the log to shrink to retention.bytes")
     low, high = watermarks(broker.bootstrap, topic)
     assert high == 300 and low > 0
     size = log_bytes(broker.data_dir, topic)
