@@ -151,7 +151,9 @@ def test_streams_tumbling_window_count_with_grace_drops_late_records() -> None:
         out = driver.create_output_topic("out", TimeWindowedSerde(S, 10), L)
         got = [(r.key, r.value, r.timestamp) for r in out.read_records_to_list()]
         store = driver.get_state_store("per-window")
-        assert store.fetch_range("a", 0, 100) == [(0, 2), (10, 1), (20, 1)]
+        # retention = size + grace = 15 behind the newest window start (30): as in Kafka,
+        # older windows are gone from every read
+        assert store.fetch_range("a", 0, 100) == [(20, 1)]
         changelog = driver.create_output_topic("w-per-window-changelog").read_raw()
     assert got == [(Windowed("a", Window(0, 10)), 1, 1), (Windowed("a", Window(10, 20)), 1, 12),
                    (Windowed("a", Window(0, 10)), 2, 3), (Windowed("a", Window(20, 30)), 1, 20),
@@ -188,8 +190,8 @@ def test_streams_session_windows_merge_and_retract() -> None:
         out = driver.create_output_topic("out", SessionWindowedSerde(S), L)
         got = [(r.key.window, r.value, r.timestamp) for r in out.read_records_to_list()]
         store = driver.get_state_store("sessions")
-        assert [(w.window, v) for w, v in store.fetch("u")] == [(Window(0, 5), 2),
-                                                                (Window(20, 30), 2)]
+        # retention = gap + grace = 10 behind the newest session end (30): [0, 5] expired
+        assert [(w.window, v) for w, v in store.fetch("u")] == [(Window(20, 30), 2)]
         changelog = driver.create_output_topic("s-sessions-changelog").read_raw()
     assert got == [(Window(0, 0), 1, 0), (Window(0, 0), None, 0), (Window(0, 5), 2, 5),
                    (Window(30, 30), 1, 30), (Window(30, 30), None, 30), (Window(20, 30), 2, 30)]

@@ -28,9 +28,25 @@ class SessionStore(LoggedStore):
                  *, retention_ms: int, persistent: bool, logging: bool) -> None:
         super().__init__(name, key_serde, value_serde, persistent=persistent, logging=logging)
         self.retention_ms = retention_ms
+        self._observed = -1  # the largest session end written
+
+    @property
+    def live_from(self) -> int:
+        """Sessions ending before this are expired: invisible, as in Kafka's stores."""
+        return self._observed - self.retention_ms + 1
+
+    def restore(self, entries: Any) -> None:
+        entries = list(entries)
+        for store_key, _, _ in entries:
+            self._observed = max(self._observed, split_session_key(store_key)[2])
+        super().restore(entries)
 
     def put(self, session: Windowed, value: Any) -> None:
-        """Write the session's aggregate; None removes the session."""
+        """Write the session's aggregate; None removes the session. A session that
+        ended before the retention is not written."""
+        self._observed = max(self._observed, session.window.end)
+        if session.window.end < self.live_from:
+            return
         raw = None if value is None else self.value_serde.serialize(self.topic, value)
         store_key = session_key(self._key(session.key), session.window.start, session.window.end)
         self._write(store_key, raw, self.context.record_timestamp())
@@ -39,6 +55,8 @@ class SessionStore(LoggedStore):
         self.put(session, None)
 
     def fetch_session(self, key: Any, start: int, end: int) -> Any:
+        if end < self.live_from:
+            return None
         data = self.map.get(session_key(self._key(key), start, end))
         return None if data is None else self.value_serde.deserialize(self.topic, data)
 
@@ -47,7 +65,8 @@ class SessionStore(LoggedStore):
         raw_key = self._key(key)
         size = len(raw_key) + SESSION_SUFFIX_SIZE
         found = []
-        for store_key, data in list(self.map.scan(raw_key + timestamp_bytes(max(earliest_end, 0)))):
+        earliest_end = max(earliest_end, self.live_from, 0)
+        for store_key, data in list(self.map.scan(raw_key + timestamp_bytes(earliest_end))):
             if not store_key.startswith(raw_key):
                 break
             if len(store_key) != size:
@@ -66,6 +85,8 @@ class SessionStore(LoggedStore):
         found = []
         for store_key, data in self.map.scan():
             raw_key, start, end = split_session_key(store_key)
+            if end < self.live_from:
+                continue
             found.append((Windowed(self.key_serde.deserialize(self.topic, raw_key),
                                    Window(start, end)),
                           self.value_serde.deserialize(self.topic, data)))

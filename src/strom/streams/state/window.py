@@ -1,8 +1,9 @@
 """`WindowStore`: values per (key, window start), keyed as Kafka's WindowKeySchema.
 
-Windows older than the retention (measured against the largest window start seen, the
-store's observed stream time) are not written and are dropped at flush, as Kafka's
-segmented store drops expired segments. With `retain_duplicates` (stream-stream joins)
+Windows older than the retention, measured against the largest window start written
+(the store's observed stream time), are neither written nor read: as in Kafka's stores,
+a window starting before `observed - retention + 1` is invisible to every fetch at once,
+and its entries are deleted at the next flush. With `retain_duplicates` (stream-stream joins)
 every put adds an entry with a new sequence number instead of replacing.
 """
 
@@ -53,7 +54,20 @@ class WindowStore(LoggedStore):
         found = self.fetch_with_timestamp(key, window_start)
         return None if found is None else found[0]
 
+    @property
+    def live_from(self) -> int:
+        """The earliest window start still retained."""
+        return self._observed - self.retention_ms + 1
+
+    def restore(self, entries: Any) -> None:
+        entries = list(entries)
+        for store_key, _, _ in entries:
+            self._observed = max(self._observed, split_window_key(store_key)[1])
+        super().restore(entries)
+
     def fetch_with_timestamp(self, key: Any, window_start: int) -> tuple[Any, int] | None:
+        if window_start < self.live_from:
+            return None
         data = self.map.get(window_key(self._key(key), window_start))
         if data is None:
             return None
@@ -64,7 +78,7 @@ class WindowStore(LoggedStore):
         """(window start, value) of `key` with `time_from <= start <= time_to`, by time."""
         raw_key = self._key(key)
         found = []
-        for store_key, data in self._scan_key(raw_key, time_from):
+        for store_key, data in self._scan_key(raw_key, max(time_from, self.live_from)):
             _, start, _ = split_window_key(store_key)
             if start > time_to:
                 break
@@ -76,7 +90,7 @@ class WindowStore(LoggedStore):
         """(window start, (value, timestamp)) of `key` in the range, by time."""
         raw_key = self._key(key)
         found = []
-        for store_key, data in self._scan_key(raw_key, time_from):
+        for store_key, data in self._scan_key(raw_key, max(time_from, self.live_from)):
             _, start, _ = split_window_key(store_key)
             if start > time_to:
                 break
@@ -88,6 +102,7 @@ class WindowStore(LoggedStore):
                   ) -> list[tuple[Windowed, Any]]:
         """Every window with a start in the range, by key then time."""
         found = []
+        time_from = max(time_from, self.live_from)
         for store_key, data in self.map.scan():
             raw_key, start, _ = split_window_key(store_key)
             if start < time_from or (time_to is not None and start > time_to):
