@@ -122,6 +122,9 @@ def test_a_killed_producers_transaction_is_listed_described_and_aborted(
     assert txn_id not in {t["transactional_id"]
                           for t in strom_json("txn", "list", "--state", "CompleteCommit", *b)}
     assert txn_id in strom("txn", "list", *b).stdout
+    assert [t["transactional_id"] for t in strom_json(
+        "txn", "list", "--transactional-id-pattern", f"{txn_id[:6]}.*", *b)] == [txn_id]
+    assert strom_json("txn", "list", "--duration-filter", "3600000", *b) == [], "open < 1 h"
 
     described = strom_json("txn", "describe", "--transactional-id", txn_id, *b)
     assert described["state"] == "Ongoing" and described["producer_id"] == pid
@@ -203,3 +206,5 @@ def test_errors_are_one_line(broker: BrokerProcess) -> None:
     scope = strom("txn", "find-hanging", *b, check=False)
     assert scope.returncode == 1 and "--topic or --broker-id" in scope.stderr
     assert strom_json("txn", "list", "--state", "Ongoing", *b) == []
+    down = strom("txn", "list", "-b", "127.0.0.1:1", check=False)
+    assert down.returncode == 1 and "_ALL_BROKERS_DOWN" in down.stderr
