@@ -200,6 +200,7 @@ def test_errors_are_one_line(broker: BrokerProcess) -> None:
     missing = strom("txn", "describe", "--transactional-id", unique("nobody"), *b, check=False)
     assert missing.returncode == 1
     assert "TRANSACTIONAL_ID_NOT_FOUND" in missing.stderr and "Traceback" not in missing.stderr
+    assert "strom txn list" in missing.stderr  # the hint names the command that helps
     unknown = strom("txn", "describe-producers", "--topic", unique("absent"), "--partition",
                     "0", *b, check=False)
     assert unknown.returncode == 1 and "UNKNOWN_TOPIC_OR_PARTITION" in unknown.stderr

@@ -26,6 +26,7 @@ import typer
 from strom.cli.common import (
     DEFAULT_BROKERS,
     Brokers,
+    CliError,
     Format,
     OutputFormat,
     fail,
@@ -163,9 +164,16 @@ def describe(
     partitions in it.
     """
     from strom.cli.output import Output
+    from strom.client import KafkaClientError
 
     with _admin(brokers, props) as admin:
-        d = admin.describe_transaction(transactional_id)
+        try:
+            d = admin.describe_transaction(transactional_id)
+        except KafkaClientError as exc:
+            if exc.name != "TRANSACTIONAL_ID_NOT_FOUND":
+                raise
+            raise CliError(exc.message, name=exc.name,
+                           hint="`strom txn list` shows the transactional ids") from None
     duration = _now_ms() - d.start_time_ms if d.start_time_ms is not None else None
     data = {"transactional_id": d.transactional_id, "coordinator": d.coordinator_id,
             "producer_id": d.producer_id, "producer_epoch": d.producer_epoch,
