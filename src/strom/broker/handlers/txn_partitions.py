@@ -4,7 +4,7 @@ WriteTxnMarkers is what a transaction coordinator on another broker sends to end
 transaction here; each marker is written by the same `LocalMarkerWriter` the local
 coordinator uses, all partitions at once. (It is a broker-to-broker API: once ACLs exist
 it needs ClusterAction, as in Kafka.) DescribeProducers reports the producers a
-partition leader tracks, open transactions included (`kafka-transactions.sh
+replica (leader or follower) tracks, open transactions included (`kafka-transactions.sh
 describe-producers`, `strom txn producers`).
 """
 
@@ -14,7 +14,7 @@ import asyncio
 from typing import Any
 
 from strom.broker.context import RequestContext
-from strom.broker.handlers.common import NONE, leader_partition
+from strom.broker.handlers.common import NONE, missing_partition_error
 from strom.broker.network import dispatch
 from strom.broker.replication.txn_markers import LocalMarkerWriter
 from strom.protocol.api_keys import ApiKey
@@ -47,9 +47,9 @@ async def write_txn_markers(ctx: RequestContext, request: Any) -> Any:
 def _producers(ctx: RequestContext, topic: str, index: int) -> dict[str, Any]:
     entry: dict[str, Any] = {"partition_index": index, "error_code": NONE,
                              "error_message": None, "active_producers": []}
-    partition, code = leader_partition(ctx, topic, index, -1)
+    partition = ctx.partitions.get(topic, index)  # any replica answers, as in Kafka
     if partition is None:
-        entry["error_code"] = code
+        entry["error_code"] = missing_partition_error(ctx, topic, index)
         return entry
     entry["active_producers"] = [
         {"producer_id": p.producer_id, "producer_epoch": p.producer_epoch,
