@@ -10,6 +10,7 @@ when no JDK is installed, as the interop suite does.
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -99,12 +100,21 @@ def table_table_join(b: StreamsBuilder) -> None:
     a.outer_join(c, _join).to_stream().to("out3", S, S)
 
 
-def stream_stream_join(b: StreamsBuilder) -> None:
+def session_grace(b: StreamsBuilder) -> None:
+    _counted(_in(b).group_by_key().windowed_by(SessionWindows.with_inactivity_gap(10, grace_ms=7))
+             .reduce(lambda x, y: f"{x},{y}"))
+
+
+def stream_stream_join(b: StreamsBuilder, windows: JoinWindows | None = None) -> None:
     left, right = _in(b, "l"), _in(b, "r")
-    windows = JoinWindows.of(10)
+    windows = windows or JoinWindows.of(10)
     left.join(right, _join, windows).to("out", S, S)
     left.left_join(right, _join, windows).to("out2", S, S)
     left.outer_join(right, _join, windows).to("out3", S, S)
+
+
+def stream_stream_join_asymmetric(b: StreamsBuilder) -> None:
+    stream_stream_join(b, JoinWindows.of(10, grace_ms=5).before(3))
 
 
 def fk_join(b: StreamsBuilder) -> None:
@@ -159,6 +169,32 @@ SCENARIOS: dict[str, tuple[Callable[[StreamsBuilder], None], list[Rec]]] = {
         ("users", "u1", "eu", 1), ("users", "u2", "eu", 2), ("users", "u1", "us", 3),
         ("users", "u2", None, 4), ("users", "u3", "us", 5)]),
 }
+
+
+def _random_records(seed: int, topics: tuple[str, ...], count: int = 60) -> list[Rec]:
+    """Keys from a small set, timestamps drifting forward with jumps back (late and
+    out-of-order records), values naming their position."""
+    rng = random.Random(seed)
+    records, now = [], 0
+    for i in range(count):
+        now += rng.choice((0, 1, 2, 3, 5, 8, 13))
+        ts = max(0, now - rng.choice((0, 0, 0, 4, 9, 20, 40)))
+        records.append((rng.choice(topics), rng.choice("abc"), f"v{i}", ts))
+    return records
+
+
+SCENARIOS["session_grace"] = (session_grace, SCENARIOS["session"][1])
+SCENARIOS["stream_stream_join_asymmetric"] = (stream_stream_join_asymmetric,
+                                              SCENARIOS["stream_stream_join"][1])
+for _seed in range(4):
+    for _name, _topics in (("tumbling", ("in",)), ("hopping", ("in",)), ("session", ("in",)),
+                           ("session_grace", ("in",)), ("sliding", ("in",)),
+                           ("suppress", ("in",)), ("stream_stream_join", ("l", "r")),
+                           ("stream_stream_join_asymmetric", ("l", "r")),
+                           ("table_table_join", ("a", "c")), ("stream_table_join", ("t", "in")),
+                           ("fk_join", ("orders", "customers"))):
+        SCENARIOS[f"{_name}:random-{_seed}"] = (SCENARIOS[_name][0],
+                                                _random_records(_seed, _topics))
 
 
 def _field(value: str | None) -> str:
@@ -220,7 +256,7 @@ def _strom_outputs(name: str) -> dict[str, list[Any]]:
     build, records = SCENARIOS[name]
     builder = StreamsBuilder()
     build(builder)
-    with TopologyTestDriver(builder.build(), f"oracle-{name}") as driver:
+    with TopologyTestDriver(builder.build(), f"oracle-{name.replace(':', '-')}") as driver:
         inputs = {}
         for topic, key, value, ts in records:
             if topic not in inputs:

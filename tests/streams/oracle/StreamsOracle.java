@@ -90,6 +90,11 @@ public class StreamsOracle {
                     .windowedBy(SessionWindows.ofInactivityGapWithNoGrace(Duration.ofMillis(10)))
                     .count().toStream().map(StreamsOracle::win), "out");
                 break;
+            case "session_grace":
+                out(in(b, "in").groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(Duration.ofMillis(10), Duration.ofMillis(7)))
+                    .reduce((x, y) -> x + "," + y).toStream().map(StreamsOracle::win), "out");
+                break;
             case "sliding":
                 out(in(b, "in").groupByKey()
                     .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(10), Duration.ofMillis(30)))
@@ -116,10 +121,14 @@ public class StreamsOracle {
                 out(a.outerJoin(c, StreamsOracle::join).toStream(), "out3");
                 break;
             }
-            case "stream_stream_join": {
+            case "stream_stream_join":
+            case "stream_stream_join_asymmetric": {
                 KStream<String, String> l = in(b, "l");
                 KStream<String, String> r = in(b, "r");
-                JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(10), Duration.ofMillis(0));
+                JoinWindows w = name.endsWith("asymmetric")
+                    ? JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(10), Duration.ofMillis(5))
+                        .before(Duration.ofMillis(3))
+                    : JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(10), Duration.ofMillis(0));
                 out(l.join(r, StreamsOracle::join, w, StreamJoined.with(S, S, S)), "out");
                 out(l.leftJoin(r, StreamsOracle::join, w, StreamJoined.with(S, S, S)), "out2");
                 out(l.outerJoin(r, StreamsOracle::join, w, StreamJoined.with(S, S, S)), "out3");
@@ -152,13 +161,14 @@ public class StreamsOracle {
 
     static void run(String name, List<String[]> records) {
         Properties props = new Properties();
-        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "oracle-" + name);
+        props.put(StreamsConfig.APPLICATION_ID_CONFIG, "oracle-" + name.replace(':', '-'));
         props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "unused:9092");
         props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
         props.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
         props.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
         System.out.println("#scenario " + name);
-        try (TopologyTestDriver driver = new TopologyTestDriver(build(name), props)) {
+        // "session:random-1": the session topology over another input
+        try (TopologyTestDriver driver = new TopologyTestDriver(build(name.split(":")[0]), props)) {
             Map<String, TestInputTopic<String, String>> inputs = new LinkedHashMap<>();
             for (String[] r : records) {
                 TestInputTopic<String, String> topic = inputs.computeIfAbsent(

@@ -6,7 +6,8 @@
   off, `statestore.cache.max.bytes=0`); `suppress` is how to get one result per window.
 - Windowed: a record for a window that ended at or before (observed stream time - grace)
   is late and dropped; observed stream time is the largest timestamp this processor saw.
-- Sessions: a record joins every session of its key within the inactivity gap; those
+- Sessions: late means the merged session ended before (observed stream time - grace -
+  inactivity gap). A record joins every session of its key within the gap; those
   sessions are removed (a tombstone is forwarded for each) and one merged session is
   written, forwarded with the session end as its timestamp.
 """
@@ -64,7 +65,10 @@ def reducer_as_aggregator(reducer: Callable[[Any, Any], Any]
     def aggregate(key: Any, value: Any, agg: Any) -> Any:
         return value if agg is unset else reducer(agg, value)
 
-    return (lambda: unset), aggregate, aggregate
+    def merge(key: Any, agg: Any, other: Any) -> Any:
+        return other if agg is unset else reducer(agg, other)
+
+    return (lambda: unset), aggregate, merge
 
 
 class WindowAggregateProcessor(Processor):
@@ -132,7 +136,8 @@ class SessionAggregateProcessor(Processor):
             return
         ts, gap = record.timestamp, self._windows.gap_ms
         self._observed = max(self._observed, ts)
-        close_time = self._observed - self._windows.grace_ms
+        # a session closes a gap after its end, plus grace (Kafka 3.3+, KIP-825)
+        close_time = self._observed - self._windows.grace_ms - gap
         merged = self._store.find_sessions(record.key, ts - gap, ts + gap)
         agg = self._initializer()
         start, end = ts, ts

@@ -104,7 +104,11 @@ class SubscriptionSend(Processor):
             self._send(record, old_fk, UNSUBSCRIBE, None, pk)
         if new_fk is not None:
             digest = value_hash(self._left.value_serde.serialize(self._left.topic, change.new))
-            instruction = SUBSCRIBE_ANSWER_IF_FOUND if self._inner else SUBSCRIBE_ANSWER_NULL
+            # an update must unset the previous result when the new key has no row: an
+            # inner join answers "nothing" too, except for a row seen for the first time
+            first_time = change.old is None
+            instruction = (SUBSCRIBE_ANSWER_IF_FOUND if self._inner and first_time
+                           else SUBSCRIBE_ANSWER_NULL)
             self._send(record, new_fk, instruction, digest, pk)
         elif not self._inner:  # no foreign key: a left join still has a row
             self._send_direct(record)

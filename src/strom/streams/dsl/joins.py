@@ -10,7 +10,8 @@ tables (below).
   side's store for `[t - before, t + after]` (mirrored for the right side). A match is
   emitted at once with the larger timestamp. For left/outer joins, a record without a
   match waits in the shared outer store (`KSTREAM-OUTERSHARED-<n>-store`, keys
-  `[timestamp: 8][is left: 1][key]`, values `[is left: 1][value]`, Kafka's layouts) and
+  `[timestamp: 8][is left: 1][key]`, values a list of `[is left: 1][value]`: records of
+  the same key, side and time are all kept, as Kafka's ListValueStore does) and
   is emitted with a None partner once stream time passes its window end plus grace
   (Kafka 3.1+ semantics: no eager null results); a later match removes it.
 - **Table-table** (inner/left/outer): both tables materialized in the same task; a change
@@ -65,10 +66,13 @@ class StreamTableJoinProcessor(Processor):
 
 
 class _TimeTracker:
-    """Stream time shared by both sides of one stream-stream join in one task."""
+    """Stream time shared by both sides of one stream-stream join in one task, and the
+    smallest timestamp that may be waiting in the outer store (a cheap "nothing can have
+    expired yet" test before scanning it, as Kafka's tracker keeps)."""
 
     def __init__(self) -> None:
         self.stream_time = -1
+        self.min_time = 2**63 - 1
 
 
 class StreamStreamJoinProcessor(Processor):
@@ -100,14 +104,13 @@ class StreamStreamJoinProcessor(Processor):
         return self._joiner(this, other) if self._is_left else self._joiner(other, this)
 
     def process(self, record: Record) -> None:
-        if record.key is None or record.value is None:
-            return
         ts = record.timestamp
         tracker = self._tracker
-        if ts > tracker.stream_time:
-            tracker.stream_time = ts
-            if self._outer is not None:
-                self._emit_expired(record)
+        tracker.stream_time = max(tracker.stream_time, ts)
+        if record.key is None or record.value is None:
+            return
+        if self._outer is not None and ts == tracker.stream_time:
+            self._emit_expired(record)
         self._this.put(record.key, record.value, ts, ts)
         matched = False
         for other_ts, other_value in self._other.fetch_range(
@@ -122,34 +125,45 @@ class StreamStreamJoinProcessor(Processor):
             self._hold(record)
 
     def _hold(self, record: Record) -> None:
-        closes = record.timestamp + self._after + self._windows.grace_ms
-        if closes < self._tracker.stream_time:
+        """Keep an unmatched record until its window closes; one whose window has already
+        passed stream time is answered at once (Kafka compares without the grace here)."""
+        if record.timestamp + self._after < self._tracker.stream_time:
             self.context.forward(record.with_value(self._join(record.value, None)))
             return
         assert self._outer is not None
+        self._tracker.min_time = min(self._tracker.min_time, record.timestamp)
         raw = self._this.value_serde.serialize(self._this.topic, record.value) or b""
-        self._outer.put(self._outer_key(self._is_left, record.key, record.timestamp),
-                        (b"\x01" if self._is_left else b"\x00") + raw, record.timestamp)
+        key = self._outer_key(self._is_left, record.key, record.timestamp)
+        held = _decode_list(self._outer.get(key))
+        held.append((b"\x01" if self._is_left else b"\x00") + raw)
+        self._outer.put(key, _encode_list(held), record.timestamp)
 
     def _outer_key(self, is_left: bool, key: Any, timestamp: int) -> bytes:
         raw = self._this.key_serde.serialize(self._this.topic, key) or b""
         return timestamp.to_bytes(8, "big", signed=True) + (b"\x01" if is_left else b"\x00") + raw
 
     def _emit_expired(self, record: Record) -> None:
-        """Held records whose window has closed, oldest first, with a None partner."""
+        """Held records whose window has closed, oldest first, with a None partner
+        (Kafka's emitNonJoinedOuterRecords, scan for scan)."""
         assert self._outer is not None
-        now, grace = self._tracker.stream_time, self._windows.grace_ms
-        soonest = min(self._windows.before_ms, self._windows.after_ms) + grace
+        tracker, grace = self._tracker, self._windows.grace_ms
+        if tracker.min_time + self._after + grace >= tracker.stream_time:
+            return  # nothing held can have closed yet
+        tracker.min_time = 2**63 - 1
+        open_sides: set[bool] = set()
         for raw_key, data in self._outer.range():
             ts = int.from_bytes(raw_key[:8], "big", signed=True)
-            if ts + soonest >= now:
-                break  # held in time order: nothing later can have closed
+            tracker.min_time = ts
+            if len(open_sides) == 2:
+                break
             is_left = raw_key[8] == 1
-            window_end = ts + (self._windows.after_ms if is_left else self._windows.before_ms)
-            if window_end + grace >= now:
+            look_back = self._windows.after_ms if is_left else self._windows.before_ms
+            if ts + look_back + grace >= tracker.stream_time:
+                open_sides.add(is_left)
                 continue
+            for item in _decode_list(data):
+                self._forward_unmatched(record, raw_key[9:], is_left, item[1:], ts)
             self._outer.delete(raw_key)
-            self._forward_unmatched(record, raw_key[9:], is_left, data[1:], ts)
 
     def _forward_unmatched(self, record: Record, raw_key: bytes, is_left: bool,
                            raw_value: bytes, ts: int) -> None:
@@ -159,6 +173,26 @@ class StreamStreamJoinProcessor(Processor):
         joined = self._joiner(value, None) if is_left else self._joiner(None, value)
         self.context.forward(Record(key, joined, ts, (), record.topic, record.partition,
                                     record.offset))
+
+
+def _encode_list(items: list[bytes]) -> bytes:
+    """Kafka's ListSerializer of byte arrays: the count, then each length and bytes (the
+    outer store keeps every unmatched record of one key, side and time)."""
+    parts = [len(items).to_bytes(4, "big")]
+    for item in items:
+        parts += [len(item).to_bytes(4, "big"), item]
+    return b"".join(parts)
+
+
+def _decode_list(data: bytes | None) -> list[bytes]:
+    if not data:
+        return []
+    count, at, items = int.from_bytes(data[:4], "big"), 4, []
+    for _ in range(count):
+        size = int.from_bytes(data[at:at + 4], "big")
+        items.append(data[at + 4:at + 4 + size])
+        at += 4 + size
+    return items
 
 
 class TableTableJoinProcessor(Processor):
