@@ -22,6 +22,7 @@ import pytest
 from strom.streams import (
     Grouped,
     JoinWindows,
+    Materialized,
     Serdes,
     SessionWindows,
     SlidingWindows,
@@ -128,6 +129,28 @@ def fk_join(b: StreamsBuilder) -> None:
                      foreign_key=fk).to_stream().to("out2", S, S)
 
 
+def table_ops(b: StreamsBuilder) -> None:
+    table = b.table("t", S, S)
+    table.filter(lambda k, v: v > "v3").to_stream().to("out", S, S)
+    table.map_values(lambda v: v + "!").to_stream().to("out2", S, S)
+    _in(b).to_table().to_stream().to("out3", S, S)
+
+
+def session_suppress(b: StreamsBuilder) -> None:
+    _counted(_in(b).group_by_key().windowed_by(SessionWindows.with_inactivity_gap(10, grace_ms=4))
+             .count().suppress(Suppressed.until_window_closes()))
+
+
+def reduce_aggregate(b: StreamsBuilder) -> None:
+    stream = _in(b)
+    stream.group_by_key().reduce(lambda x, y: f"{x},{y}").to_stream().to("out", S, S)
+    (stream.group_by_key().aggregate(lambda: "", lambda k, v, agg: agg + str(len(v)),
+                                     Materialized.as_(None, value_serde=S))
+     .to_stream().to("out2", S, S))
+    (stream.filter(lambda k, v: v.endswith("1")).select_key(lambda k, v: v)
+     .group_by_key(Grouped(None, S, S)).count().to_stream().map_values(str).to("out3", S, S))
+
+
 def table_groupby(b: StreamsBuilder) -> None:
     (b.table("users", S, S).group_by(lambda u, r: (r, r), Grouped(None, S, S)).count()
      .to_stream().map_values(str).to("out", S, S))
@@ -184,6 +207,11 @@ def _random_records(seed: int, topics: tuple[str, ...], count: int = 60) -> list
 
 
 SCENARIOS["session_grace"] = (session_grace, SCENARIOS["session"][1])
+SCENARIOS["session_suppress"] = (session_suppress, SCENARIOS["session"][1])
+SCENARIOS["table_ops"] = (table_ops, [("t", k, v, ts) for k, v, ts in [
+    ("a", "v5", 1), ("b", "v1", 2), ("a", "v2", 3), ("b", "v9", 4), ("a", None, 5),
+    ("c", None, 6)]] + [("in", "x", "1", 7), ("in", "x", None, 8)])
+SCENARIOS["reduce_aggregate"] = (reduce_aggregate, WINDOW_INPUT)
 SCENARIOS["stream_stream_join_asymmetric"] = (stream_stream_join_asymmetric,
                                               SCENARIOS["stream_stream_join"][1])
 for _seed in range(4):
@@ -192,6 +220,8 @@ for _seed in range(4):
                            ("suppress", ("in",)), ("stream_stream_join", ("l", "r")),
                            ("stream_stream_join_asymmetric", ("l", "r")),
                            ("table_table_join", ("a", "c")), ("stream_table_join", ("t", "in")),
+                           ("session_suppress", ("in",)), ("table_ops", ("t", "in")),
+                           ("reduce_aggregate", ("in",)),
                            ("fk_join", ("orders", "customers"))):
         SCENARIOS[f"{_name}:random-{_seed}"] = (SCENARIOS[_name][0],
                                                 _random_records(_seed, _topics))

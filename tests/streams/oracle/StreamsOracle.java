@@ -141,6 +141,28 @@ public class StreamsOracle {
                 out(orders.leftJoin(customers, v -> v.split(":")[0], (o, c) -> str(c) + ":" + o).toStream(), "out2");
                 break;
             }
+            case "table_ops": {
+                KTable<String, String> t = table(b, "t");
+                out(t.filter((k, v) -> v.compareTo("v3") > 0).toStream(), "out");
+                out(t.mapValues(v -> v + "!").toStream(), "out2");
+                out(in(b, "in").toTable().toStream(), "out3");
+                break;
+            }
+            case "session_suppress":
+                out(in(b, "in").groupByKey()
+                    .windowedBy(SessionWindows.ofInactivityGapAndGrace(Duration.ofMillis(10), Duration.ofMillis(4)))
+                    .count().suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded()))
+                    .toStream().map(StreamsOracle::win), "out");
+                break;
+            case "reduce_aggregate": {
+                KStream<String, String> s = in(b, "in");
+                out(s.groupByKey().reduce((x, y) -> x + "," + y).toStream(), "out");
+                out(s.groupByKey().aggregate(() -> "", (k, v, agg) -> agg + v.length(),
+                    org.apache.kafka.streams.kstream.Materialized.with(S, S)).toStream(), "out2");
+                out(s.filter((k, v) -> v.endsWith("1")).selectKey((k, v) -> v).groupByKey()
+                    .count().toStream().mapValues(v -> str(v)), "out3");
+                break;
+            }
             case "table_groupby":
                 out(table(b, "users").groupBy((u, r) -> KeyValue.pair(r, r), Grouped.with(S, S))
                     .count().toStream().mapValues(v -> str(v)), "out");

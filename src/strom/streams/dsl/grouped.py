@@ -193,4 +193,5 @@ class SessionWindowedStream(_Windowed):
             lambda: SessionAggregateProcessor(name, windows, initializer, aggregator, merger),
             "KSTREAM-AGGREGATE-")
         serde = SessionWindowedSerde(key_serde)
-        return self._table(node, name, serde, spec.value_serde, windows.grace_ms)
+        # a session can still grow for a gap after its end: suppression waits for both
+        return self._table(node, name, serde, spec.value_serde, windows.grace_ms + windows.gap_ms)
