@@ -206,7 +206,7 @@ class Broker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.transactions.coordinator.stop()  # markers under way: the next load resends
+        await self.transactions.stop()  # markers under way: the next load resends them
         await self.cleaning.stop()  # before the logs close: a clean under way is aborted
         self.replicas.fetchers.stop()
         self.peers.close()

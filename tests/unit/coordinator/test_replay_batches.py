@@ -40,7 +40,7 @@ class _Target:
         self.refused = refused  # offsets whose batch storage refuses, answering `error`
         self.error = error
 
-    def read(self, offset: int, max_bytes: int) -> Any:
+    def read(self, offset: int, max_bytes: int, **_: Any) -> Any:
         if offset in self.refused:
             return SimpleNamespace(records=b"", error=self.error)
         data = self.log.read(offset, max_bytes).data
@@ -128,9 +128,9 @@ def test_bytes_that_do_not_frame_as_a_batch_end_the_replay_with_a_report(
     target = _Target(log)
     junk = bytearray(good(2))
     junk[16] = 9  # magic 9: not a batch at all
-    target.read = lambda offset, max_bytes: SimpleNamespace(  # type: ignore[method-assign]
+    target.read = lambda offset, max_bytes, **_: SimpleNamespace(  # type: ignore[method-assign]
         records=bytes(junk), error=ErrorCode.none)
-    target.high_watermark = 5
+    target.log = SimpleNamespace(log_start_offset=0, log_end_offset=5)  # type: ignore[assignment]
     partitions: Any = SimpleNamespace(get=lambda t, p: target)
     entries = list(PartitionOffsetsLog(partitions, lambda: 0).replay(0))
     log.close()

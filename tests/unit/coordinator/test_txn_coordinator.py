@@ -280,3 +280,31 @@ def test_record_round_trip() -> None:
     key, value = records.serialize(record)
     assert codec.decode_key(key) == TXN and value is not None
     assert codec.decode_value(value) == record.value
+
+
+async def test_markers_wait_until_the_prepare_record_is_replicated() -> None:
+    """EndTxn answered with a replication timeout (a replica died, the ISR has not shrunk
+    yet): its PrepareCommit is in the log, so the markers follow once it replicates."""
+    env = Env()
+    replicated = asyncio.Event()
+
+    async def wait_durable(partition: int) -> E:
+        return E.none if replicated.is_set() else E.coordinator_not_available
+
+    env.coordinator.load(0, coordinator_epoch=7)
+    init = await env.coordinator.init_producer_id(TXN, 60_000, None)
+    pid, epoch = init.producer_id, init.producer_epoch
+    await env.coordinator.add_partitions(TXN, pid, epoch, [("a", 0)])
+    env.log.wait_durable = wait_durable  # type: ignore[method-assign]
+    assert await env.coordinator.end_transaction(TXN, pid, epoch, True) == E.not_coordinator
+    await asyncio.sleep(0.05)
+    assert env.markers.written == [] and env.state() == TxnState.PREPARE_COMMIT
+    assert await env.coordinator.end_transaction(TXN, pid, epoch, True) == \
+        E.concurrent_transactions  # the client's retry
+    replicated.set()
+    for _ in range(100):  # the marker task polls replication; wait for it to see it
+        if env.state() == TxnState.COMPLETE_COMMIT:
+            break
+        await asyncio.sleep(0.05)
+    assert env.markers.written == [("a", 0, pid, epoch, True, 7)]
+    assert env.state() == TxnState.COMPLETE_COMMIT

@@ -90,7 +90,11 @@ class PartitionOffsetsLog:
         return ErrorCode.none if replicated else ErrorCode.not_coordinator
 
     def replay(self, partition: int) -> Iterator[LogRecord | UnreadableBatch | MarkerEntry]:
-        """Every record up to the high watermark; never raises for what the log holds.
+        """Every record up to the log end; never raises for what the log holds.
+
+        The log end, not the high watermark, as Kafka's coordinators load: a leader just
+        elected may not know the high watermark its predecessor reached yet, and a
+        record its predecessor acknowledged (replicated here) lies beyond it.
 
         A batch that cannot be decoded (CRC mismatch, bad codec payload, more than
         `REPLAY_MAX_DECOMPRESSED` once decompressed, records that do not parse) is
@@ -104,7 +108,7 @@ class PartitionOffsetsLog:
         if target is None:
             return
         offset = target.log.log_start_offset
-        while offset < target.high_watermark:
+        while offset < target.log.log_end_offset:
             chunk, skipped = _read_or_skip(target, offset)
             if skipped is not None:
                 yield skipped
@@ -117,7 +121,7 @@ class PartitionOffsetsLog:
                 yield from _batch_entries(chunk, pos, header, offset)
                 offset = max(offset, header.next_offset)
             if offset == start:
-                yield UnreadableBatch(start, target.high_watermark - 1,
+                yield UnreadableBatch(start, target.log.log_end_offset - 1,
                                       "no well-formed batch here; the rest of the log is unread")
                 return
 
@@ -130,13 +134,13 @@ def _read_or_skip(target: Partition, offset: int) -> tuple[bytes, UnreadableBatc
     """Read at ``offset``; if storage refuses the batch there as corrupt, find the next
     offset it serves (a few steps: coordinator batches span few offsets) and report the
     range in between as unreadable."""
-    result = target.read(offset, LOAD_BUFFER_BYTES)
+    result = target.read(offset, LOAD_BUFFER_BYTES, up_to_log_end=True)
     if result.error == ErrorCode.none:
         return result.records, None
-    hw = target.high_watermark
+    hw = target.log.log_end_offset
     if result.error == ErrorCode.corrupt_message:
         for resume in range(offset + 1, min(offset + MAX_CORRUPT_SKIP, hw) + 1):
-            if resume == hw or target.read(resume, 1).error == ErrorCode.none:
+            if resume == hw or target.read(resume, 1, up_to_log_end=True).error == ErrorCode.none:
                 return b"", UnreadableBatch(offset, resume - 1, "the log holds a corrupt batch "
                                             "here (the storage error above names file and byte)")
     raise OffsetsLogUnreadable(f"cannot read {OFFSETS_TOPIC}-{target.index} at offset {offset}: "

@@ -7,8 +7,11 @@ partition's leader epoch is the coordinator epoch the loaded shard stamps on its
 
 Markers (`PartitionMarkers`, Kafka's TransactionMarkerChannelManager's transport): a
 partition led here is written by the local marker writer; a partition led elsewhere gets
-a WriteTxnMarkers request over the `PeerChannel`. A leader that moved or is unknown is an
-error the coordinator retries (it looks the leader up again each time).
+a WriteTxnMarkers request over a `PeerChannel` of the host's own. Not the replica
+fetchers' channel: a peer answers WriteTxnMarkers once the marker is replicated, which
+needs this broker's fetcher on that same peer, and a shared connection (one request at a
+time) would wait on itself, as Kafka keeps the marker channel on its own network client.
+A leader that moved or is unknown is an error the coordinator retries.
 
 KIP-890 part 1 (`verify_partition`): the partition side asks whether a transactional
 batch belongs to an open transaction, locally when the coordinator is here, otherwise
@@ -98,16 +101,18 @@ class PartitionMarkers:
 class TransactionHost:
     def __init__(self, config: BrokerConfig, clock: Callable[[], int], metadata: MetadataView,
                  partitions: PartitionDirectory, admin: TopicAdministration,
-                 new_producer_id: Callable[[], int], peers: PeerChannel,
+                 new_producer_id: Callable[[], int],
                  local_markers: MarkerWriter | None = None) -> None:
+        from strom.broker.replication.peer import PeerChannel
+
         self.config = config
         self.metadata = metadata
         self.partitions = partitions
         self.admin = admin
-        self.peers = peers
         self.broker_id = config.broker_id
+        self.peers = PeerChannel(self.broker_id)
         self.num_partitions = config.get_int("transaction.state.log.num.partitions")
-        self.markers = PartitionMarkers(self.broker_id, metadata, peers, local_markers)
+        self.markers = PartitionMarkers(self.broker_id, metadata, self.peers, local_markers)
         self.coordinator = TransactionCoordinator(
             PartitionOffsetsLog(partitions, clock, TRANSACTION_TOPIC),
             TxnConfig(
@@ -127,8 +132,10 @@ class TransactionHost:
             self._partition_exists,
         )
 
-    def set_local_markers(self, local: MarkerWriter) -> None:
-        self.markers.local = local
+    async def stop(self) -> None:
+        """Stop sending markers (the next coordinator resends them) and close the channel."""
+        await self.coordinator.stop()
+        self.peers.close()
 
     def _partition_exists(self, topic: str, partition: int) -> bool:
         info = self.metadata.image().topics.get(topic)

@@ -84,6 +84,7 @@ class TransactionStats(NamedTuple):
 class FollowerState:
     log_end_offset: int = -1
     last_caught_up_ms: int = 0
+    fetched: bool = False  # fetched since the last ISR proposal: only such a follower joins
 
 
 class Partition:
@@ -272,15 +273,20 @@ class Partition:
         if state is None:
             return
         state.log_end_offset = fetch_offset
+        state.fetched = True
         if fetch_offset >= self.log_end_offset:
             state.last_caught_up_ms = self._clock()
         self.maybe_advance_high_watermark()
 
     def isr_candidates(self) -> tuple[int, ...] | None:
         """A proposed ISR when followers should join; None when nothing to propose."""
+        # As Kafka, a follower joins on its own fetch: a dead replica's last position must
+        # not bring it back when another follower fetches (it would hold the HW forever).
         joining = [r for r, s in self.followers.items()
-                   if r not in self.isr and s.log_end_offset >= self.high_watermark
+                   if r not in self.isr and s.fetched and s.log_end_offset >= self.high_watermark
                    and s.log_end_offset >= 0]
+        for s in self.followers.values():
+            s.fetched = False
         if not joining:
             return None
         return tuple(r for r in self.replicas if r in self.isr or r in joining)

@@ -214,6 +214,8 @@ class TransactionCoordinator:
     async def _finish(self, partition: int, shard: TransactionCoordinatorShard, job: MarkerJob
                       ) -> None:
         try:
+            if not await self._durable(partition, shard):
+                return
             outcomes = await asyncio.gather(*(self._marker(partition, shard, job, tp)
                                               for tp in sorted(job.partitions)))
             if not all(outcomes) or self.runtime.shards.get(partition) is not shard:
@@ -223,6 +225,16 @@ class TransactionCoordinator:
             return
         except Exception:
             log.exception("cannot finish transaction %s", job.transactional_id)
+
+    async def _durable(self, partition: int, shard: TransactionCoordinatorShard) -> bool:
+        """Wait until the Prepare record is replicated (it may not have been when the
+        client was answered: a replica had died and the ISR had not shrunk yet); no
+        marker may be written for a decision a new leader could lose. False if moved."""
+        while self.runtime.shards.get(partition) is shard:
+            if await self.log.wait_durable(partition) == E.none:
+                return True
+            await asyncio.sleep(RETRY_MAX_S)
+        return False
 
     async def _marker(self, partition: int, shard: TransactionCoordinatorShard, job: MarkerJob,
                       tp: TopicPartition) -> bool:
@@ -240,6 +252,9 @@ class TransactionCoordinator:
                 return False
             if error == E.unknown_topic_or_partition and not self.partition_exists(*tp):
                 return True  # the topic was deleted: nothing left to mark
+            if delay == RETRY_MIN_S:  # once per marker: a leader moving is routine
+                log.info("marker for %s to %s-%d not written yet (%s); retrying",
+                         job.transactional_id, tp[0], tp[1], error.name)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
         return False

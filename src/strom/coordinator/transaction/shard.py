@@ -122,7 +122,7 @@ class TransactionCoordinatorShard:
             return Result(response=response if not isinstance(response, InitResult)
                           else InitResult(E.unknown_server_error))
         def then(error: ErrorCode) -> Result[object, records.TxnRecord]:
-            if error == E.none and notify:
+            if notify:  # written, if not yet replicated: the markers wait for that
                 self.on_prepared()
             return Result(response=response if error == E.none else _failed(response, error))
         return Result((records.of(meta),), response, then=then)
@@ -312,8 +312,7 @@ class TransactionCoordinatorShard:
             return Result()
 
         def then(error: ErrorCode) -> Result[None, records.TxnRecord]:
-            if error == E.none:
-                self.on_prepared()
+            self.on_prepared()  # the markers wait until the records are replicated
             return Result()
         return Result(tuple(out), None, then=then)
 
