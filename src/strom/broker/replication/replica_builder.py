@@ -29,9 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import errno
 import logging
+import os
 import shutil
+import sys
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,11 +87,13 @@ class ReplicaBuilder:
         self.prepared: dict[Key, Prepared] = {}
         self.building: set[Key] = set()  # being built in the background
         self._deleting: dict[Key, concurrent.futures.Future[None]] = {}
+        self._one_build = asyncio.Lock()  # batches build one after another (see build_many)
 
     @property
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, "strom-replicas")
+            self._pool = concurrent.futures.ThreadPoolExecutor(
+                WORKERS, "strom-replicas", initializer=_background_priority)
         return self._pool
 
     def close(self) -> None:
@@ -158,15 +164,21 @@ class ReplicaBuilder:
         return {**self._register(outcomes, placed), **dict(refused)}
 
     async def build_many(self, blueprints: Sequence[Blueprint]) -> dict[Key, Outcome]:
-        """Build in the pool; the loop only places, registers and waits."""
+        """Build in the pool; the loop only places, registers and waits.
+
+        One batch at a time: CreateTopics answers before its logs exist, so ten creates
+        in a row would otherwise build in four threads at once, taking the GIL from the
+        loop in turns (Metadata for 10,000 partitions asked meanwhile: 2.0-2.3 ms against
+        0.4 ms) without building much faster."""
         loop = asyncio.get_running_loop()
         pending = {self._deleting[bp.key] for bp in blueprints if bp.key in self._deleting}
         for future in pending:
             await asyncio.wrap_future(future)
-        todo, placed, refused = self._plan(blueprints)
-        outcomes = await loop.run_in_executor(self.pool, self._build_chunk, todo, placed)
-        if placed:
-            await loop.run_in_executor(self.pool, _fsync_dirs, set(placed.values()))
+        async with self._one_build:
+            todo, placed, refused = self._plan(blueprints)
+            outcomes = await loop.run_in_executor(self.pool, self._build_chunk, todo, placed)
+            if placed:
+                await loop.run_in_executor(self.pool, _fsync_dirs, set(placed.values()))
         return {**self._register(outcomes, placed), **dict(refused)}
 
     # --- prepared partitions (admin requests) -------------------------------------------
@@ -239,6 +251,17 @@ class ReplicaBuilder:
         if future.exception() is not None:
             log.error("removing the files of %d deleted partition(s) failed: %s",
                       len(keys), future.exception())
+
+
+def _background_priority() -> None:
+    """Pool threads run at nice 10 (Linux: a thread's own nice value). Logs are built
+    after CreateTopics answered, while clients already use the broker: on a busy 2-core
+    machine, Metadata for 10,000 partitions asked while their logs were being built took
+    0.5-3.2 ms (median of 20) with the builder at the loop's priority, 0.4-0.5 ms at nice
+    10, as when nothing is being built."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _fsync_dirs(dirs: Iterable[Path]) -> None:
