@@ -1,7 +1,9 @@
 """Java kafka-clients transactions, against Strom and against Apache Kafka 4.4 as the
 oracle: offsets sent to committed and aborted transactions, a zombie producer fenced by a
-second instance of its transactional.id, the Admin's listTransactions and
-describeTransactions. The checks live in `java/StromTransactions.java`."""
+second instance of its transactional.id (its open transaction aborted, its next send
+fenced), the Admin's listTransactions and describeTransactions, records produced in
+committed and aborted transactions read with isolation.level=read_committed. The checks
+live in `java/StromTransactions.java`."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ def run_check(target: Target, classes: Path, lib: Path, check: str) -> None:
         f"{result.stdout[-6000:]}\nstderr:\n{result.stderr[-4000:]}")
 
 
-@pytest.mark.parametrize("check", ["txn-offsets", "txn-fence", "txn-admin"])
+@pytest.mark.parametrize("check", ["txn-offsets", "txn-fence", "txn-admin", "txn-produce", "txn-zombie"])
 def test_java_transactions(check: str, target: Target, interop_classes: Path,
                            kafka_lib: Path) -> None:
     run_check(target, interop_classes, kafka_lib, check)

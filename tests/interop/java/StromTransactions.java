@@ -5,7 +5,7 @@
 //
 //   java -cp 'classes:<kafka lib>/*' StromTransactions <bootstrap> <check>...
 //
-// checks: txn-offsets, txn-fence, txn-admin, txn-produce. Each prints "PASS <check>" or a
+// checks: txn-offsets, txn-fence, txn-admin, txn-produce, txn-zombie. Each prints "PASS <check>" or a
 // stack trace; the exit code is the number of failed checks. Run by tests/interop.
 
 import java.time.Duration;
@@ -54,6 +54,7 @@ public final class StromTransactions {
                     case "txn-fence": fence(); break;
                     case "txn-admin": admin(); break;
                     case "txn-produce": produce(); break;
+                    case "txn-zombie": zombie(); break;
                     default: throw new IllegalArgumentException("unknown check " + check);
                 }
                 System.out.println("PASS " + check);
@@ -242,6 +243,67 @@ public final class StromTransactions {
                 eq(List.of("committed-1", "committed-2", "committed-3"), seen,
                    "read_committed sees only committed records");
             }
+        }
+    }
+
+    static List<String> readCommitted(String name, int expected) {
+        Properties p = new Properties();
+        p.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        p.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
+        List<String> seen = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(p)) {
+            TopicPartition tp = new TopicPartition(name, 0);
+            consumer.assign(List.of(tp));
+            consumer.seekToBeginning(List.of(tp));
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            while (seen.size() < expected && System.nanoTime() < deadline) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    seen.add(r.value());
+                }
+            }
+            // anything more would show up within a few more polls
+            for (int i = 0; i < 5; i++) {
+                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) {
+                    seen.add(r.value());
+                }
+            }
+        }
+        return seen;
+    }
+
+    /** A zombie whose transaction is open when a new instance starts: its records are
+     *  aborted, its next send and commit are fenced, the new instance's records commit. */
+    static void zombie() throws Exception {
+        String txnId = unique("java-zombie");
+        try (Admin admin = admin0()) {
+            String name = topic(admin, "java-txn-zombie");
+            KafkaProducer<String, String> zombie = transactional(txnId);
+            zombie.initTransactions();
+            zombie.beginTransaction();
+            zombie.send(new ProducerRecord<>(name, "k", "zombie-1")).get(30, TimeUnit.SECONDS);
+            try (KafkaProducer<String, String> successor = transactional(txnId)) {
+                successor.initTransactions();
+                boolean fenced = false;
+                try {
+                    zombie.send(new ProducerRecord<>(name, "k", "zombie-2")).get(30, TimeUnit.SECONDS);
+                    zombie.commitTransaction();
+                } catch (ProducerFencedException e) {
+                    fenced = true;
+                } catch (ExecutionException | KafkaException e) {
+                    Throwable cause = e.getCause();
+                    fenced = e instanceof ProducerFencedException
+                        || cause instanceof ProducerFencedException
+                        || (cause != null && cause.getClass().getSimpleName().equals("InvalidProducerEpochException"));
+                }
+                eq(true, fenced, "the zombie is fenced");
+                zombie.close(Duration.ZERO);
+                successor.beginTransaction();
+                successor.send(new ProducerRecord<>(name, "k", "successor"));
+                successor.commitTransaction();
+            }
+            eq(List.of("successor"), readCommitted(name, 1), "read_committed after the fencing");
         }
     }
 }
