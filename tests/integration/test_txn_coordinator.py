@@ -158,3 +158,42 @@ def test_transactional_offsets_and_states_survive_a_sigkill(broker_factory) -> N
         first = raw.request(22, 4, transactional_id=txn_id, transaction_timeout=60_000,
                             producer_id=-1, producer_epoch=-1).body
     assert first.error_code == 0 and first.producer_epoch == 1  # epoch 0 was loaded back
+
+
+def test_kafka_python_transactions(broker: BrokerProcess) -> None:
+    """kafka-python's transactional producer: committed records are read with
+    read_committed, aborted ones are not, offsets sent to a transaction commit with it."""
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.structs import OffsetAndMetadata
+    from kafka.structs import TopicPartition as KpPartition
+
+    topic = unique_topic("txn-kp")
+    create_topic(broker.bootstrap, topic, 1)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap,
+                             transactional_id=f"t-{uuid.uuid4().hex[:8]}")
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send(topic, b"committed-1")
+        producer.send_offsets_to_transaction({KpPartition(topic, 0): OffsetAndMetadata(3, "", -1)},
+                                             group)
+        producer.commit_transaction()
+        producer.begin_transaction()
+        producer.send(topic, b"aborted")
+        producer.flush()
+        producer.abort_transaction()
+        producer.begin_transaction()
+        producer.send(topic, b"committed-2")
+        producer.commit_transaction()
+    finally:
+        producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, isolation_level="read_committed",
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    try:
+        consumer.assign([KpPartition(topic, 0)])
+        values = [m.value for m in consumer]
+    finally:
+        consumer.close()
+    assert values == [b"committed-1", b"committed-2"]
+    assert committed(broker, group, topic) == 3
