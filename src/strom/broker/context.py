@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Services,
         TopicAdministration,
     )
+    from strom.cluster.image import BrokerInfo
     from strom.config.broker import BrokerConfig
 
 
@@ -34,6 +35,12 @@ class RequestContext:
     correlation_id: int
     client_id: str | None
     peer: str
+    principal: str = "User:ANONYMOUS"
+    """Who sent the request: `User:<name>` from SASL or the TLS certificate, else
+    User:ANONYMOUS (what the authorizer is to decide on)."""
+    advertised: tuple[str, int] | None = None
+    """This broker's advertised host and port on the listener the request came in on,
+    when it is not the registered (first) one: Kafka answers with that listener's."""
 
     # The faces, by name (one shared `Services` per broker keeps a request's context small).
 
@@ -68,6 +75,12 @@ class RequestContext:
     @property
     def producer_ids(self) -> ProducerIds:
         return self.services.producer_ids
+
+    def endpoint(self, broker: BrokerInfo) -> tuple[str, int]:
+        """Where clients of this listener reach `broker` (Metadata, FindCoordinator)."""
+        if self.advertised is not None and broker.broker_id == self.services.broker_id:
+            return self.advertised
+        return broker.host, broker.port
 
     def response_type(self) -> type:
         return apis.response_type(self.api_key, self.api_version)

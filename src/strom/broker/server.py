@@ -31,6 +31,7 @@ from strom.broker.replication.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replication.replica_manager import ReplicaManager
 from strom.broker.replication.txn_markers import LocalMarkerWriter
 from strom.broker.resource_budget import raise_open_file_limit
+from strom.broker.security import listener as listener_security
 from strom.broker.services import Services
 from strom.broker.topic_admin import TopicAdmin
 from strom.cluster.controller import Controller
@@ -135,13 +136,18 @@ class Broker:
         self.groups.on_image(image)
         self.transactions.on_image(image)
         check_listeners(self.config)  # `strom server` checked before; this is for embedders
+        securities = listener_security.build_all(self.config, listener_security.scram_lookup_from(
+            lambda: self.store.image().user_configs))
         for listener in self.config.listeners:
+            security = securities[listener.name.upper()]
             server = await loop.create_server(
-                lambda: KafkaConnection(self.services, self.connection_limits,
-                                        self.connections, self.metrics),
+                lambda security=security: KafkaConnection(
+                    self.services, self.connection_limits, self.connections, self.metrics,
+                    security),
                 host=listener.host or None,
                 port=listener.port,
                 reuse_address=True,
+                ssl=security.ssl_context,
             )
             self._servers.append(server)
             for sock in server.sockets:

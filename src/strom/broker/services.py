@@ -51,6 +51,8 @@ class MetadataWriter(MetadataView, Protocol):
 
     def set_broker_configs(self, broker_id: int | None, configs: Mapping[str, str]) -> None: ...
 
+    def set_user_configs(self, user: str, configs: Mapping[str, str]) -> None: ...
+
 
 class PartitionDirectory(Protocol):
     """The partitions hosted here, by (topic, index)."""

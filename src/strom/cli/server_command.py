@@ -56,6 +56,9 @@ def _check(config: BrokerConfig) -> None:
     from strom.config.security_protocols import check_listeners
 
     check_listeners(config)
+    from strom.broker.security.listener import check as check_listener_security
+
+    check_listener_security(config)  # keystores, truststores, SASL users load
     ConnectionLimits(config)
 
 

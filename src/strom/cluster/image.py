@@ -83,6 +83,9 @@ class MetadataImage:
     broker_configs: dict[str, dict[str, str]] = field(default_factory=dict)
     """Dynamic broker configs by entity (`broker_entity`): a store may hold only the
     entities this broker applies (its own and the defaults)."""
+    user_configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Configs of user entities by user name: SCRAM credentials in Kafka's stored form
+    (`strom.broker.security.credentials`)."""
 
     def dynamic_broker_configs(self, broker_id: int | None) -> dict[str, str]:
         return self.broker_configs.get(broker_entity(broker_id), {})

@@ -88,6 +88,12 @@ class MetadataStore(Protocol):
         an empty mapping removes them. The next image carries them."""
         ...
 
+    def set_user_configs(self, user: str, configs: Mapping[str, str]) -> None:
+        """Replace the configs of one user entity (SCRAM credentials, Kafka's
+        `/config/users/<user>`); an empty mapping removes the user. The next image
+        carries them in `user_configs`."""
+        ...
+
     def update_topic(
         self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
     ) -> TopicInfo | None:

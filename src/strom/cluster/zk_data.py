@@ -12,6 +12,8 @@
     /config/topics/<topic>            {"version": 1, "config": {name: value}}
     /config/brokers/<default>         {"version": 1, "config": {name: value}}: dynamic
     /config/brokers/<id>                broker configs, cluster-wide and per broker
+    /config/users/<user>              {"version": 1, "config": {"SCRAM-SHA-256":
+                                        "salt=..,stored_key=..,server_key=..,iterations=N"}}
     /config/changes/config_change_N   sequential {"version": 2, "entity_path":
                                         "brokers/<default>"}: Kafka's change notice
     /latest_producer_id_block         {"version": 1, "broker": N, "block_start": S,
@@ -36,6 +38,7 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+from urllib.parse import quote, unquote
 
 from strom.cluster.image import BrokerInfo, PartitionInfo, TopicInfo
 
@@ -46,11 +49,12 @@ BROKER_IDS = "/brokers/ids"
 TOPICS = "/brokers/topics"
 TOPIC_CONFIGS = "/config/topics"
 BROKER_CONFIGS = "/config/brokers"
+USER_CONFIGS = "/config/users"
 CONFIG_CHANGES = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
 PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, BROKER_CONFIGS, CONFIG_CHANGES,
-                    "/cluster")
+                    USER_CONFIGS, "/cluster")
 
 
 def broker_path(broker_id: int) -> str:
@@ -68,6 +72,21 @@ def topic_config_path(topic: str) -> str:
 def broker_config_path(entity: str) -> str:
     """`entity` is a broker id or `<default>` (strom.cluster.image.broker_entity)."""
     return f"{BROKER_CONFIGS}/{entity}"
+
+
+def sanitize_user(user: str) -> str:
+    """A user name as Kafka writes it in a znode name (its Sanitizer: URL encoding,
+    `*` as %2A, `~` as %7E)."""
+    return quote(user, safe="").replace("~", "%7E")
+
+
+def desanitize_user(entity: str) -> str:
+    return unquote(entity)
+
+
+def user_config_path(user: str) -> str:
+    """`/config/users/<sanitized user>`: the user entity's configs (SCRAM credentials)."""
+    return f"{USER_CONFIGS}/{sanitize_user(user)}"
 
 
 def encode_config_change(entity_path: str) -> bytes:

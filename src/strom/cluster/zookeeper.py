@@ -75,6 +75,8 @@ class ZooKeeperMetadataStore:
         self._topics: dict[str, TopicInfo] = {}
         self._configs: dict[str, dict[str, str]] = {}
         self._broker_configs: dict[str, dict[str, str]] = {}  # <default> and our own id
+        self._user_configs: dict[str, dict[str, str]] = {}  # by user name
+        self._watched_users: set[str] = set()
         self._watched: set[str] = set()
         self._controller_id = -1
         self._cluster_id = cluster_id
@@ -109,6 +111,7 @@ class ZooKeeperMetadataStore:
         for entity in (broker_entity(None), broker_entity(self.me.broker_id)):
             self._client.DataWatch(zd.broker_config_path(entity),
                                    self._broker_config_watcher(entity))
+        self._client.ChildrenWatch(zd.USER_CONFIGS, self._on_user_entities)
         self._client.ChildrenWatch(zd.BROKER_IDS, self._on_broker_ids)
         self._client.ChildrenWatch(zd.TOPICS, self._on_topic_names)
         self._client.DataWatch(zd.CONTROLLER, self._on_controller)
@@ -196,6 +199,7 @@ class ZooKeeperMetadataStore:
                 topics=dict(self._topics),
                 epoch=self._image.epoch + 1,
                 broker_configs=dict(self._broker_configs),
+                user_configs=dict(self._user_configs),
             )
             self._image = image
         if threading.get_ident() == self._loop_thread or self._loop is None:
@@ -307,6 +311,34 @@ class ZooKeeperMetadataStore:
                     self._broker_configs.pop(entity, None)
             self._publish()
             return not self._closed
+
+        return watch
+
+    def _on_user_entities(self, children: list[str]) -> None:
+        """User entities (SCRAM credentials): each watched from its first sighting; a
+        removed znode drops the user."""
+        for entity in children:
+            if entity not in self._watched_users:
+                self._watched_users.add(entity)
+                self._client.DataWatch(f"{zd.USER_CONFIGS}/{entity}",
+                                       self._user_config_watcher(entity))
+
+    def _user_config_watcher(self, entity: str) -> Callable[..., bool]:
+        user = zd.desanitize_user(entity)
+
+        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
+            configs = zd.decode_configs(data)
+            with self._lock:
+                if self._user_configs.get(user, {}) == configs:
+                    return data is not None and not self._closed
+                if configs:
+                    self._user_configs[user] = configs
+                else:
+                    self._user_configs.pop(user, None)
+            self._publish()
+            if data is None:
+                self._watched_users.discard(entity)
+            return data is not None and not self._closed
 
         return watch
 
@@ -472,6 +504,28 @@ class ZooKeeperMetadataStore:
                 else:
                     self._broker_configs.pop(entity, None)
             self._publish()
+
+    def set_user_configs(self, user: str, configs: Mapping[str, str]) -> None:
+        """Write `/config/users/<user>` and a change notice, as Kafka's ZooKeeper mode
+        did for SCRAM credentials; every broker's watch picks it up."""
+        path, data = zd.user_config_path(user), zd.encode_configs(dict(configs))
+        try:
+            self._client.set(path, data)
+        except NoNodeError:
+            try:
+                self._client.create(path, data, makepath=True)
+            except NodeExistsError:
+                self._client.set(path, data)
+        self._client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
+                            zd.encode_config_change(f"users/{zd.sanitize_user(user)}"),
+                            sequence=True, makepath=True)
+        self._purge_config_changes()
+        with self._lock:  # seen at once by the caller, before the watch fires
+            if configs:
+                self._user_configs[user] = dict(configs)
+            else:
+                self._user_configs.pop(user, None)
+        self._publish()
 
     def _purge_config_changes(self) -> None:
         """Drop change notices older than 15 minutes (Kafka's expiry of them)."""

@@ -127,6 +127,27 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
                   "HTTP port for /metrics, /healthz and /readyz on strom.metrics.host; "
                   "-1 = off, 0 = any free port; the default is skipped with a warning if taken",
                   min=-1, read_only=True),
+        # security (strom.broker.security): Kafka's names and defaults; secrets are
+        # PASSWORD, so DescribeConfigs shows no value for them
+        ConfigDef("ssl.client.auth", T.STRING, "none", read_only=True,
+                  choices=("required", "requested", "none")),
+        ConfigDef("ssl.keystore.type", T.STRING, "JKS", read_only=True),
+        ConfigDef("ssl.keystore.location", T.STRING, None, read_only=True),
+        ConfigDef("ssl.truststore.type", T.STRING, "JKS", read_only=True),
+        ConfigDef("ssl.truststore.location", T.STRING, None, read_only=True),
+        ConfigDef("ssl.protocol", T.STRING, "TLSv1.3", read_only=True),
+        ConfigDef("ssl.enabled.protocols", T.LIST, "TLSv1.2,TLSv1.3", read_only=True),
+        ConfigDef("ssl.cipher.suites", T.LIST, None, read_only=True),
+        ConfigDef("ssl.principal.mapping.rules", T.STRING, "DEFAULT", read_only=True),
+        ConfigDef("ssl.endpoint.identification.algorithm", T.STRING, "https", read_only=True),
+        ConfigDef("sasl.enabled.mechanisms", T.LIST, "GSSAPI", read_only=True),
+        ConfigDef("connections.max.reauth.ms", T.LONG, "0", read_only=True),
+        ConfigDef("inter.broker.listener.name", T.STRING, None, read_only=True),
+        ConfigDef("security.inter.broker.protocol", T.STRING, "PLAINTEXT", read_only=True),
+        *(ConfigDef(name, T.PASSWORD, None, read_only=True, sensitive=True) for name in (
+            "ssl.key.password", "ssl.keystore.password", "ssl.truststore.password",
+            "ssl.keystore.key", "ssl.keystore.certificate.chain",
+            "ssl.truststore.certificates", "sasl.jaas.config")),
         ConfigDef("strom.metadata.file", T.STRING, None,
                   "embedded metadata store file; default <first log dir>/strom-metadata.json",
                   read_only=True),

@@ -1,11 +1,15 @@
-"""Listener names → security protocols, and refusing the protocols Strom does not speak.
+"""Listener names → security protocols, and the inter-broker listener.
 
 Kafka names each listener (`NAME://host:port`) and finds its security protocol through
 `listener.security.protocol.map`; a name the map does not hold is a configuration
-error. Strom speaks PLAINTEXT only. Serving plaintext on a listener the operator
-declared as SSL or SASL would hand clients an unencrypted, unauthenticated port while
-the configuration says otherwise, so such a listener stops the start instead, before
-anything is bound, until TLS and SASL exist.
+error. Strom serves all four protocols: PLAINTEXT, SSL (`strom.broker.security.tls`),
+SASL_PLAINTEXT and SASL_SSL (`strom.broker.security.authenticator`).
+
+Brokers reach each other through the first advertised listener, which they register.
+Until the replication client speaks TLS and SASL itself, a broker in a ZooKeeper cluster
+refuses to start when that listener is not PLAINTEXT (rather than have its followers
+fail to fetch at run time); `inter.broker.listener.name` and
+`security.inter.broker.protocol` are checked as Kafka checks them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,8 @@ from strom.config.defs import InvalidConfig
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 DEFAULT_MAP = ",".join(f"{p}:{p}" for p in PROTOCOLS)
-SUPPORTED = frozenset({"PLAINTEXT"})
+SUPPORTED = frozenset(PROTOCOLS)
+INTER_BROKER_SUPPORTED = frozenset({"PLAINTEXT"})
 
 
 def parse_protocol_map(raw: str) -> dict[str, str]:
@@ -40,6 +45,10 @@ def parse_protocol_map(raw: str) -> dict[str, str]:
     return mapping
 
 
+def protocol_map(config: BrokerConfig) -> dict[str, str]:
+    return parse_protocol_map(config.raw("listener.security.protocol.map") or DEFAULT_MAP)
+
+
 def security_protocol(listener: Listener, mapping: dict[str, str]) -> str:
     """The protocol of one listener; an unmapped name is Kafka's configuration error."""
     protocol = mapping.get(listener.name.upper())
@@ -50,15 +59,44 @@ def security_protocol(listener: Listener, mapping: dict[str, str]) -> str:
     return protocol
 
 
+def inter_broker_listener(config: BrokerConfig) -> str:
+    """The name of the listener brokers use among themselves (Kafka's rules: the name,
+    or the first listener of `security.inter.broker.protocol`, never both)."""
+    name = config.props.get("inter.broker.listener.name")
+    protocol = config.props.get("security.inter.broker.protocol")
+    if name and protocol:
+        raise InvalidConfig("Only one of inter.broker.listener.name and "
+                            "security.inter.broker.protocol should be set.")
+    advertised = [ln.name.upper() for ln in config.advertised_listeners]
+    if name:
+        if name.upper() not in advertised:
+            raise InvalidConfig(f"inter.broker.listener.name must be a listener name defined "
+                                f"in advertised.listeners. The valid options based on currently "
+                                f"configured listeners are {','.join(advertised)}")
+        return name.upper()
+    wanted = (protocol or "PLAINTEXT").upper()
+    mapping = protocol_map(config)
+    for listener in config.advertised_listeners:
+        if mapping.get(listener.name.upper()) == wanted:
+            return listener.name.upper()
+    return advertised[0]  # a single-protocol broker: its first listener
+
+
 def check_listeners(config: BrokerConfig) -> None:
-    """Raise InvalidConfig (one line) unless every listener resolves to PLAINTEXT."""
-    mapping = parse_protocol_map(config.raw("listener.security.protocol.map") or DEFAULT_MAP)
+    """Raise InvalidConfig (one line) unless every listener resolves to a protocol and,
+    in a ZooKeeper cluster, brokers can reach each other."""
+    mapping = protocol_map(config)
     listeners = config.listeners
     advertised = config.raw("advertised.listeners")
     for listener in listeners + (parse_listeners(advertised) if advertised else []):
-        protocol = security_protocol(listener, mapping)
-        if protocol not in SUPPORTED:
-            raise InvalidConfig(
-                f"listener {listener.name}://{listener.host}:{listener.port} uses security "
-                f"protocol {protocol}, which Strom does not implement yet; only PLAINTEXT "
-                "listeners can be served")
+        security_protocol(listener, mapping)
+    if not config.get_str("zookeeper.connect"):
+        return
+    inter_broker_listener(config)
+    registered = config.advertised_listeners[0]
+    protocol = security_protocol(registered, mapping)
+    if protocol not in INTER_BROKER_SUPPORTED:
+        raise InvalidConfig(
+            f"listener {registered.name} ({protocol}) is the first advertised listener, "
+            "which other brokers replicate through; Strom's replication client speaks "
+            "PLAINTEXT only so far: list a PLAINTEXT listener first")

@@ -29,7 +29,8 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         endpoint_type=endpoint_type,
         cluster_id=image.cluster_id,
         controller_id=image.controller_id,
-        brokers=[{"broker_id": b.broker_id, "host": b.host, "port": b.port, "rack": b.rack}
+        brokers=[{"broker_id": b.broker_id, "host": ctx.endpoint(b)[0],
+                  "port": ctx.endpoint(b)[1], "rack": b.rack}
                  for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)],
         cluster_authorized_operations=AUTHORIZED_OPERATIONS_UNKNOWN,
     )

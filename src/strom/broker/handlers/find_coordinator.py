@@ -50,8 +50,8 @@ def _answer(ctx: RequestContext, entry: dict[str, Any], error: ErrorCode, leader
         entry.update(error_code=ErrorCode.coordinator_not_available,
                      error_message="The coordinator is not available.")
         return entry
-    entry.update(error_code=ErrorCode.none, node_id=broker.broker_id, host=broker.host,
-                 port=broker.port)
+    host, port = ctx.endpoint(broker)
+    entry.update(error_code=ErrorCode.none, node_id=broker.broker_id, host=host, port=port)
     return entry
 
 

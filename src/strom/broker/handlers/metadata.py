@@ -155,7 +155,7 @@ async def handle(ctx: RequestContext, request: Any) -> EncodedBody:
                    encode_topic(w, answer, image.live_broker_ids, ctx.broker_id, here))
         entries.append(encoded.data)
         errors += encoded.errors
-    brokers = [BrokerRow(b.broker_id, b.host, b.port, b.rack)
+    brokers = [BrokerRow(b.broker_id, *ctx.endpoint(b), b.rack)
                for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)]
     return EncodedBody(w.body(brokers, image.cluster_id, image.controller_id, entries), errors)
 

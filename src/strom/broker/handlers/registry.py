@@ -30,6 +30,8 @@ from strom.broker.handlers import (
     produce,
     producer_ids,
     reassignments,
+    sasl,
+    scram_credentials,
     topics,
     transactions,
     txn_offsets,
@@ -38,6 +40,8 @@ from strom.broker.handlers import (
 
 MODULES: tuple[ModuleType, ...] = (
     api_versions,
+    sasl,
+    scram_credentials,
     metadata,
     produce,
     fetch,

@@ -26,12 +26,15 @@ from strom.broker.network.connection_limits import (
     ConnectionLimits,
     normalise_ip,
 )
+from strom.broker.security.authenticator import Answer, Authenticator, SaslRefused
+from strom.broker.security.principal import ANONYMOUS, NoMatchingRule, certificate_principal
 from strom.protocol import apis, framing
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.framing import FrameDecoder, FrameError, RequestDecodeError
 
 if TYPE_CHECKING:
     from strom.broker.observability.metrics import BrokerMetrics
+    from strom.broker.security.listener import ListenerSecurity
     from strom.broker.services import Services
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,8 @@ _monotonic = time.monotonic
 
 class KafkaConnection(asyncio.Protocol):
     def __init__(self, services: Services, limits: ConnectionLimits,
-                 connections: set[KafkaConnection], metrics: BrokerMetrics) -> None:
+                 connections: set[KafkaConnection], metrics: BrokerMetrics,
+                 security: ListenerSecurity | None = None) -> None:
         self.services = services  # what the handlers of its requests see
         self.limits = limits
         self.connections = connections  # the broker's open connections, this one included
@@ -62,6 +66,12 @@ class KafkaConnection(asyncio.Protocol):
         self._partial = 0  # bytes of an incomplete frame counted in limits.partial_bytes
         self._queued = 0  # bytes of queued frames counted in limits.queued_bytes
         self._pool = self.limits.queued_max > 0  # queued.max.request.bytes in force
+        self.security = security if security is not None and security.protocol != "PLAINTEXT" \
+            else None  # None: PLAINTEXT, nothing to authenticate
+        self.advertised = security.advertised if security is not None else None
+        self.principal = ANONYMOUS  # TLS: the certificate's; SASL: once authenticated
+        self.auth: Authenticator | None = None  # SASL listeners: the state machine
+        self._close_after_write = False
         now = _monotonic()
         self.last_received = now  # read by the limits' sweep
         self.last_done = now
@@ -81,11 +91,33 @@ class KafkaConnection(asyncio.Protocol):
             self._closed = True
             transport.close()
             return
+        if self.security is not None and not self._authenticate_tls(transport):
+            return
         self._admitted = True
         self.connections.add(self)
         self.metrics.connection_opened()
         if self.limits.memory_paused:
             self.sync_reading()
+
+    def _authenticate_tls(self, transport: asyncio.BaseTransport) -> bool:
+        """The TLS principal (asyncio calls connection_made once the handshake is done)
+        and, on SASL listeners, the authenticator; False when the connection went."""
+        security = self.security
+        assert security is not None
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            try:
+                self.principal = certificate_principal(
+                    ssl_object.getpeercert(binary_form=True), security.principal_rules)
+            except (NoMatchingRule, ValueError) as exc:
+                log.info("Failed authentication with %s (SSL handshake: %s)", self.peer, exc)
+                self.limits.release(self.ip)
+                self._closed = True
+                transport.close()
+                return False
+        if security.sasl:
+            self.auth = Authenticator(security, self.peer)
+        return True
 
     def data_received(self, data: bytes) -> None:
         self.last_received = _monotonic()
@@ -227,11 +259,17 @@ class KafkaConnection(asyncio.Protocol):
                 return
             if response is not None and not self._closed and self.transport is not None:
                 self.transport.writelines(response)  # one writev: record data never joined
+                if self._close_after_write:  # a refused SASL exchange: answer, then go
+                    self.close()  # the transport sends what it holds before closing
+                    return
                 if not self._can_write.is_set():
                     await self._can_write.wait()
         self.last_done = _monotonic()
 
     async def _handle(self, frame: memoryview) -> list[Buffer] | None:
+        auth = self.auth
+        if auth is not None and auth.wants_raw_token:
+            return self._raw_token(auth, frame)
         try:
             request = framing.decode_request(frame)
         except RequestDecodeError as exc:
@@ -246,6 +284,8 @@ class KafkaConnection(asyncio.Protocol):
                 f"unsupported API {apis.api_name(request.api_key)} (key {request.api_key}) "
                 f"version {request.api_version}"
             )
+        if auth is not None and self._sasl_takes(auth, request.api_key):
+            return self._sasl_answer(auth, request)
         ctx = RequestContext(
             services=self.services,
             api_key=request.api_key,
@@ -253,6 +293,8 @@ class KafkaConnection(asyncio.Protocol):
             correlation_id=request.correlation_id,
             client_id=request.client_id,
             peer=self.peer,
+            principal=self.principal,
+            advertised=self.advertised,
         )
         started = time.perf_counter()
         try:
@@ -266,6 +308,34 @@ class KafkaConnection(asyncio.Protocol):
         return framing.response_buffers(
             request.correlation_id, request.api_key, request.api_version, body
         )
+
+
+    # --- SASL (strom.broker.security.authenticator) ------------------------------------
+
+    def _sasl_takes(self, auth: Authenticator, api_key: int) -> bool:
+        try:
+            return auth.takes(api_key)
+        except SaslRefused as exc:
+            raise _CloseConnection(str(exc)) from None
+
+    def _sasl_answer(self, auth: Authenticator, request: framing.DecodedRequest
+                     ) -> list[Buffer]:
+        answer: Answer = auth.answer(request.api_key, request.api_version, request.body)
+        if auth.principal is not None:
+            self.principal = auth.principal
+        self._close_after_write = answer.close
+        return framing.response_buffers(request.correlation_id, request.api_key,
+                                        request.api_version, answer.body)
+
+    def _raw_token(self, auth: Authenticator, frame: memoryview) -> list[Buffer]:
+        """SaslHandshake v0: the exchange goes on in raw size-prefixed tokens."""
+        try:
+            reply = auth.raw_token(bytes(frame))
+        except SaslRefused as exc:
+            raise _CloseConnection(f"SASL authentication failed: {exc}") from None
+        if auth.principal is not None:
+            self.principal = auth.principal
+        return [len(reply).to_bytes(4, "big") + reply]
 
 
 class _CloseConnection(Exception):
