@@ -244,6 +244,15 @@ async def test_verify_only(env: Env) -> None:
     assert env.coordinator.verify(TXN, pid, epoch, [("a", 0), ("a", 1)]) == {
         ("a", 0): E.none, ("a", 1): E.transaction_abortable}
     assert env.coordinator.verify(TXN, pid, epoch - 1, [("a", 0)]) == {("a", 0): E.producer_fenced}
+    env.markers.gate = asyncio.Event()
+    await env.coordinator.end_transaction(TXN, pid, epoch, True)
+    assert env.coordinator.verify(TXN, pid, epoch, [("a", 0)]) == {
+        ("a", 0): E.concurrent_transactions}
+    env.markers.gate.set()
+    await env.settle()
+    # the transaction ended: a late batch for it cannot start another (KAFKA-17754)
+    assert env.coordinator.verify(TXN, pid, epoch, [("a", 0)]) == {
+        ("a", 0): E.transaction_abortable}
 
 
 async def test_not_loaded_partition_answers_not_coordinator() -> None:

@@ -230,10 +230,11 @@ class TransactionCoordinatorShard:
         error, meta = self._check_producer(txn_id, producer_id, epoch)
         if meta is None:
             return dict.fromkeys(wanted, error)
-        if meta.state == S.PREPARE_EPOCH_FENCE:
+        if meta.state in PREPARING:
             return dict.fromkeys(wanted, E.concurrent_transactions)
-        return {tp: E.none if meta.state == S.ONGOING and tp in meta.partitions
-                else E.transaction_abortable for tp in wanted}
+        # Kafka looks only at the partitions: they are cleared when the transaction ends
+        return {tp: E.none if tp in meta.partitions else E.transaction_abortable
+                for tp in wanted}
 
     # --- EndTxn -----------------------------------------------------------------------
 
