@@ -197,3 +197,44 @@ def test_kafka_python_transactions(broker: BrokerProcess) -> None:
         consumer.close()
     assert values == [b"committed-1", b"committed-2"]
     assert committed(broker, group, topic) == 3
+
+
+def test_txn_offset_commit_outside_the_transaction_is_refused(broker: BrokerProcess) -> None:
+    """KIP-890 part 1 for offsets: a TxnOffsetCommit whose group partition was not added
+    to the producer's transaction (no AddOffsetsToTxn, or a retry after the end) writes
+    nothing: TRANSACTION_ABORTABLE from v4, INVALID_TXN_STATE below, as Kafka 4.4."""
+    import time
+
+    from support.raw_client import RawClient
+
+    topic = unique_topic("txn-late")
+    create_topic(broker.bootstrap, topic, 1)
+    txn_id, group = f"t-{uuid.uuid4().hex[:8]}", f"g-{uuid.uuid4().hex[:8]}"
+    with RawClient(broker.bootstrap) as raw:
+        deadline = time.monotonic() + 30
+        while True:  # the coordinators' topics are created and loaded on first use
+            found = [raw.request(10, 4, key_type=k, coordinator_keys=[key]).body.coordinators[0]
+                     for k, key in ((0, group), (1, txn_id))]
+            init = raw.request(22, 4, transactional_id=txn_id, transaction_timeout=60_000,
+                               producer_id=-1, producer_epoch=-1).body
+            if all(c.error_code == 0 for c in found) and init.error_code == 0:
+                break
+            assert time.monotonic() < deadline, (found, init)
+            time.sleep(0.2)
+
+        def commit(version: int) -> int:
+            body = raw.request(28, version, transactional_id=txn_id, group_id=group,
+                               producer_id=init.producer_id, producer_epoch=init.producer_epoch,
+                               generation_id=-1, member_id="", group_instance_id=None,
+                               topics=[{"name": topic, "partitions": [
+                                   {"partition_index": 0, "committed_offset": 5,
+                                    "committed_leader_epoch": -1,
+                                    "committed_metadata": ""}]}]).body
+            return int(body.topics[0].partitions[0].error_code)
+
+        assert commit(4) == 120  # TRANSACTION_ABORTABLE
+        assert commit(3) == 48  # INVALID_TXN_STATE
+        stable = raw.request(9, 8, groups=[{"group_id": group, "topics": [
+            {"name": topic, "partition_indexes": [0]}]}], require_stable=True).body
+        part = stable.groups[0].topics[0].partitions[0]
+        assert (part.error_code, part.committed_offset) == (0, -1)  # nothing held
