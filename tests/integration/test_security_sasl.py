@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -466,3 +468,35 @@ def test_librdkafka_reauthenticates_and_keeps_producing(sasl: Sasl) -> None:
     log = sasl.broker.log_text()
     assert "session of User:scram256 expired" not in log, \
         "the client was cut off instead of re-authenticating"
+
+
+# --- strom user scram -----------------------------------------------------------------
+
+
+def _strom(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "strom", *args], input=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_strom_user_scram_over_sasl_ssl(sasl: Sasl) -> None:
+    """The CLI sets, lists and deletes credentials, itself authenticated over SASL_SSL
+    (-X passes librdkafka's security properties), and the new user can log in."""
+    auth = ["-b", sasl.address("SASL_SSL"), "-X", "security.protocol=SASL_SSL",
+            "-X", f"ssl.ca.location={sasl.ca_file}", "-X", "sasl.mechanism=PLAIN",
+            "-X", "sasl.username=admin", "-X", "sasl.password=admin-secret"]
+    done = _strom("user", "scram", "set", "dave", "-m", "SCRAM-SHA-512", "--iterations", "4096",
+                  "--password-stdin", *auth, stdin="dave-secret\n")
+    assert done.returncode == 0, done.stderr
+    assert "dave-secret" not in done.stdout + done.stderr
+    listed = _strom("user", "scram", "list", "--format", "json", *auth)
+    assert listed.returncode == 0, listed.stderr
+    assert {"user": "dave", "mechanism": "SCRAM-SHA-512", "iterations": 4096} in \
+        json.loads(listed.stdout)
+    conf = sasl.librdkafka("SASL_SSL", "SCRAM-SHA-512", "dave", "dave-secret")
+    assert AdminClient(conf).list_topics(timeout=15).brokers
+    refused = _strom("user", "scram", "set", "erin", "--iterations", "100", "--password-stdin",
+                     *auth, stdin="x\n")
+    assert refused.returncode != 0 and "iterations" in refused.stderr.lower(), refused.stderr
+    assert _strom("user", "scram", "delete", "dave", "-m", "SCRAM-SHA-512", *auth).returncode == 0
+    gone = _strom("user", "scram", "list", "dave", *auth)
+    assert gone.returncode != 0 and "does not exist" in gone.stderr, gone.stderr

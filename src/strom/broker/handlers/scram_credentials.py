@@ -31,7 +31,7 @@ _TYPE_OF = {name: code for code, name in MECHANISM_TYPES.items()}
 @dispatch.handles(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0)
 async def describe(ctx: RequestContext, request: Any) -> Any:
     users = ctx.metadata.image().user_configs
-    if request.users is None:
+    if not request.users:  # null or empty: every user (Kafka reads both so)
         names = sorted(u for u, c in users.items() if user_credentials(c))
         results = [_described(u, users[u]) for u in names]
         return ctx.respond(throttle_time=0, error_code=ErrorCode.none, results=results)
