@@ -60,6 +60,18 @@ def test_offsets_committed_in_a_transaction(broker: BrokerProcess) -> None:
         assert committed(broker, group, topic) == 42  # the aborted offsets never show
     finally:
         consumer.close()
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + 20
+    while True:  # the CompleteAbort record follows the markers
+        with urllib.request.urlopen(broker.metrics_url, timeout=10) as response:
+            text = response.read().decode()
+        if 'strom_transactional_ids{state="CompleteAbort"}' in text or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert 'strom_transactional_ids{state="CompleteAbort"}' in text
+    assert "strom_transaction_coordinator_partitions 50.0" in text
 
 
 def test_a_second_instance_fences_the_first(broker: BrokerProcess) -> None:

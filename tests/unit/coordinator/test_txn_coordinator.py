@@ -190,6 +190,7 @@ async def test_timed_out_transaction_is_aborted_with_an_epoch_bump(env: Env) -> 
     assert env.state() == TxnState.COMPLETE_ABORT
     assert env.markers.written == [("a", 0, pid, epoch + 1, False, 7)]
     assert await env.coordinator.end_transaction(TXN, pid, epoch, True) == E.producer_fenced
+    assert env.coordinator.timed_out == 1  # strom_transactions_timed_out
 
 
 async def test_idle_transactional_id_expires(env: Env) -> None:

@@ -259,6 +259,7 @@ class BrokerCollector:
         yield from self._requests()
         yield from self._partitions()
         yield from self._groups()
+        yield from self._transactions()
         yield from self._broker()
         yield from self._storage()
         yield from _cleaner(self.broker.cleaning.manager)
@@ -401,6 +402,29 @@ class BrokerCollector:
             by_state.add_metric([state], count)
         yield from (committed, lag, members, by_state)
         yield from _coordinator_loads(coordinator)
+
+    def _transactions(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        host = getattr(self.broker, "transactions", None)  # absent in older embedders' fakes
+        if host is None:
+            return
+        coordinator = host.coordinator
+        states: dict[str, int] = {}
+        for meta in coordinator.transactions():
+            states[meta.state.display] = states.get(meta.state.display, 0) + 1
+        by_state = GaugeMetricFamily(
+            "strom_transactional_ids", "Transactional ids coordinated here, per state.",
+            labels=["state"])
+        for state, count in sorted(states.items()):
+            by_state.add_metric([state], count)
+        yield by_state
+        yield CounterMetricFamily(
+            "strom_transactions_timed_out", "Transactions the coordinator aborted because they "
+            "stayed open longer than their timeout.", value=coordinator.timed_out)
+        yield GaugeMetricFamily(
+            "strom_transaction_coordinator_partitions",
+            "__transaction_state partitions loaded here.", value=len(coordinator.owned))
 
     def _broker(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily

@@ -73,6 +73,7 @@ class TransactionCoordinator:
         self.runtime: CoordinatorRuntime[TransactionCoordinatorShard, records.TxnRecord] = (
             CoordinatorRuntime(txn_log, scheduler, records.serialize, TRANSACTION_TOPIC))
         self.skipped_records: dict[int, int] = {}  # partition -> records a load skipped
+        self._timed_out_unloaded = 0  # timeout aborts of shards since unloaded
         self._inflight: set[tuple[int, MarkerJob]] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -129,7 +130,15 @@ class TransactionCoordinator:
         return shard
 
     def unload(self, partition: int) -> None:
+        shard = self.runtime.shards.get(partition)
+        if shard is not None:
+            self._timed_out_unloaded += shard.timed_out
         self.runtime.unload(partition)
+
+    @property
+    def timed_out(self) -> int:
+        """Transactions aborted here for their timeout since the broker started."""
+        return self._timed_out_unloaded + sum(s.timed_out for s in self.runtime.shards.values())
 
     async def _write(self, txn_id: str, op: Operation[R], refused: Callable[[ErrorCode], R]
                      ) -> R:

@@ -83,6 +83,7 @@ class TransactionCoordinatorShard:
         self.on_prepared = on_prepared
         self.txns: dict[str, TransactionMetadata] = {}
         self.preparing: set[str] = set()
+        self.timed_out = 0  # transactions this shard aborted for their timeout (metrics)
 
     # --- the fold ---------------------------------------------------------------------
 
@@ -296,6 +297,7 @@ class TransactionCoordinatorShard:
                 log.info("aborting transaction %s of producer %d: open longer than %d ms",
                          meta.transactional_id, meta.producer_id, meta.timeout_ms)
                 out.extend(self._abort_fenced(meta, None).records)
+                self.timed_out += 1
         return self._batch(out)
 
     def expire_ids(self) -> Result[None, records.TxnRecord]:
