@@ -318,3 +318,47 @@ async def test_markers_wait_until_the_prepare_record_is_replicated() -> None:
         await asyncio.sleep(0.05)
     assert env.markers.written == [("a", 0, pid, epoch, True, 7)]
     assert env.state() == TxnState.COMPLETE_COMMIT
+
+
+async def test_transaction_version_2_bumps_the_epoch_at_every_end(env: Env) -> None:
+    """KIP-890 part 2: EndTxn v5 bumps the epoch (markers carry it, so a late write of
+    the ended transaction is fenced) and answers the epoch the producer goes on with; a
+    retry with the epoch below is answered again; an abort with nothing added works."""
+    init = await env.coordinator.init_producer_id(TXN, 60_000, None)
+    pid, epoch = init.producer_id, init.producer_epoch
+    await env.coordinator.add_partitions(TXN, pid, epoch, [("a", 0)])
+    ended = await env.coordinator.end_transaction_v2(TXN, pid, epoch, True)
+    assert (ended.error, ended.producer_id, ended.producer_epoch) == (E.none, pid, epoch + 1)
+    await env.settle()
+    assert env.markers.written == [("a", 0, pid, epoch + 1, True, 7)]
+    assert env.state() == TxnState.COMPLETE_COMMIT
+    retry = await env.coordinator.end_transaction_v2(TXN, pid, epoch, True)
+    assert (retry.error, retry.producer_epoch) == (E.none, epoch + 1)
+    assert (await env.coordinator.end_transaction_v2(TXN, pid, epoch, False)).error == \
+        E.invalid_txn_state
+    # the next transaction runs at the new epoch; an abort with nothing added bumps again
+    aborted = await env.coordinator.end_transaction_v2(TXN, pid, epoch + 1, False)
+    assert (aborted.error, aborted.producer_epoch) == (E.none, epoch + 2)
+    await env.settle()
+    assert env.state() == TxnState.COMPLETE_ABORT
+    assert (await env.coordinator.end_transaction_v2(TXN, pid, epoch + 2, True)).error == \
+        E.invalid_txn_state
+    assert (await env.coordinator.end_transaction_v2(TXN, pid, epoch, True)).error == \
+        E.producer_fenced
+    _, value = env.log.partitions[0][-1]
+    assert value is not None and value[:2] == b"\x00\x01"  # TransactionLogValue v1, as Kafka
+
+
+async def test_transaction_version_2_past_an_exhausted_epoch(env: Env) -> None:
+    await env.coordinator.init_producer_id(TXN, 60_000, None)
+    shard = env.coordinator.runtime.shards[0]
+    shard.txns[TXN].producer_epoch = 32766
+    pid = shard.txns[TXN].producer_id
+    await env.coordinator.add_partitions(TXN, pid, 32766, [("a", 0)])
+    ended = await env.coordinator.end_transaction_v2(TXN, pid, 32766, True)
+    assert (ended.error, ended.producer_id, ended.producer_epoch) == (E.none, 1001, 0)
+    await env.settle()
+    assert env.markers.written == [("a", 0, pid, 32767, True, 7)]
+    assert env.coordinator.describe(TXN)[1].producer_id == 1001  # type: ignore[union-attr]
+    retry = await env.coordinator.end_transaction_v2(TXN, pid, 32766, True)
+    assert (retry.error, retry.producer_id, retry.producer_epoch) == (E.none, 1001, 0)

@@ -188,6 +188,13 @@ class TransactionCoordinator:
             txn_id, lambda shard: shard.end_transaction(txn_id, producer_id, epoch, commit),
             lambda error: error)
 
+    async def end_transaction_v2(self, txn_id: str, producer_id: int, epoch: int,
+                                 commit: bool) -> InitResult:
+        """EndTxn v5+ (transaction version 2): the answer names the id and epoch to go on."""
+        return await self._write(
+            txn_id, lambda shard: shard.end_transaction_v2(txn_id, producer_id, epoch, commit),
+            InitResult)
+
     # --- reads ------------------------------------------------------------------------
 
     def describe(self, txn_id: str) -> tuple[ErrorCode, TransactionMetadata | None]:

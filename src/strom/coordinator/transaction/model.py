@@ -59,7 +59,8 @@ VALID_PREVIOUS: dict[TxnState, tuple[TxnState, ...]] = {
     S.EMPTY: (S.EMPTY, *COMPLETE),
     S.ONGOING: (S.ONGOING, S.EMPTY, *COMPLETE),
     S.PREPARE_COMMIT: (S.ONGOING,),
-    S.PREPARE_ABORT: (S.ONGOING, S.PREPARE_EPOCH_FENCE),
+    # from rest too: transaction version 2 aborts with an epoch bump whatever the state
+    S.PREPARE_ABORT: (S.ONGOING, S.PREPARE_EPOCH_FENCE, S.EMPTY, *COMPLETE),
     S.COMPLETE_COMMIT: (S.PREPARE_COMMIT,),
     S.COMPLETE_ABORT: (S.PREPARE_ABORT,),
     S.DEAD: (S.EMPTY, *COMPLETE),
@@ -89,6 +90,8 @@ class TransactionMetadata:
     last_update_ms: int = -1
     last_producer_epoch: int = NO_PRODUCER_EPOCH
     previous_producer_id: int = NO_PRODUCER_ID
+    next_producer_id: int = NO_PRODUCER_ID  # TV2: the id a Complete record switches to
+    client_transaction_version: int = 0  # 2: the client ends transactions with EndTxn v5+
 
     def sorted_partitions(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
         """The partitions grouped by topic, in a stable order (as the record holds them)."""

@@ -27,7 +27,9 @@ class TxnRecord:
 
 
 def serialize(record: TxnRecord) -> tuple[bytes, bytes | None]:
-    value = None if record.value is None else codec.encode_value(record.value)
+    """Kafka's bytes: value version 1 for a transaction version 2 client, as Kafka."""
+    value = None if record.value is None else codec.encode_value(
+        record.value, 1 if record.value.client_transaction_version >= 2 else 0)
     return codec.encode_key(record.transactional_id), value
 
 
@@ -44,6 +46,8 @@ def of(meta: TransactionMetadata) -> TxnRecord:
         start_ms=meta.start_ms,
         previous_producer_id=(meta.previous_producer_id
                               if meta.previous_producer_id != NO_PRODUCER_ID else -1),
+        next_producer_id=meta.next_producer_id,
+        client_transaction_version=meta.client_transaction_version,
     )
     return TxnRecord(meta.transactional_id, value, meta.last_producer_epoch)
 
@@ -66,4 +70,6 @@ def to_metadata(record: TxnRecord) -> TransactionMetadata:
         last_update_ms=value.last_update_ms,
         last_producer_epoch=record.last_producer_epoch,
         previous_producer_id=value.previous_producer_id,
+        next_producer_id=value.next_producer_id,
+        client_transaction_version=value.client_transaction_version,
     )

@@ -31,6 +31,7 @@ from strom.coordinator.transaction.config import TxnConfig
 from strom.coordinator.transaction.model import (
     AT_REST,
     COMPLETE,
+    MAX_EPOCH,
     NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID,
     PREPARING,
@@ -257,6 +258,54 @@ class TransactionCoordinatorShard:
             return Result(response=E.concurrent_transactions)
         return Result(response=E.invalid_txn_state)
 
+    def end_transaction_v2(self, txn_id: str, producer_id: int, epoch: int, commit: bool
+                           ) -> Result[InitResult, records.TxnRecord]:
+        """EndTxn v5+ (transaction version 2, KIP-890 part 2): every end bumps the epoch,
+        so a late write of the ended transaction is fenced at the partition; the answer
+        carries the producer id and epoch the client continues with. A retry (its epoch
+        one below, or the last of an exhausted id) is recognised and answered again."""
+        meta = self.txns.get(txn_id)
+        if meta is None:
+            return Result(response=InitResult(E.invalid_producer_id_mapping))
+        retry_overflow = (meta.previous_producer_id == producer_id and meta.producer_epoch == 0
+                          and epoch == MAX_EPOCH - 1)
+        retry_bump = meta.producer_epoch == epoch + 1
+        if meta.producer_id != producer_id and not retry_overflow:
+            return Result(response=InitResult(E.invalid_producer_id_mapping))
+        if not _valid_v2_epoch(meta, epoch, retry_bump, retry_overflow):
+            return Result(response=InitResult(E.producer_fenced))
+        target = S.PREPARE_COMMIT if commit else S.PREPARE_ABORT
+        return self._end_v2(meta, target, retry_bump or retry_overflow)
+
+    def _end_v2(self, meta: TransactionMetadata, target: TxnState, retry: bool
+                ) -> Result[InitResult, records.TxnRecord]:
+        state = meta.state
+        current = InitResult(E.none, meta.producer_id, meta.producer_epoch)
+        if state == S.ONGOING:
+            return self._prepare_v2(meta, target, meta.partitions)
+        if state in PREPARING:
+            return Result(response=InitResult(
+                E.concurrent_transactions if state == target else E.invalid_txn_state))
+        completed = S.COMPLETE_COMMIT if target == S.PREPARE_COMMIT else S.COMPLETE_ABORT
+        if retry:
+            return Result(response=current if state == completed else InitResult(
+                E.invalid_txn_state))
+        if target == S.PREPARE_ABORT and state in AT_REST:
+            return self._prepare_v2(meta, target, set())  # an abort with nothing added
+        return Result(response=InitResult(E.invalid_txn_state))
+
+    def _prepare_v2(self, meta: TransactionMetadata, target: TxnState,
+                    partitions: set[TopicPartition]) -> Result[InitResult, records.TxnRecord]:
+        next_id = self.new_producer_id() if epoch_exhausted(meta.producer_epoch) else (
+            NO_PRODUCER_ID)
+        epoch = meta.producer_epoch + 1
+        new = self._next(meta, state=target, producer_epoch=epoch,
+                         last_producer_epoch=meta.producer_epoch, next_producer_id=next_id,
+                         client_transaction_version=2, partitions=set(partitions))
+        answer = (InitResult(E.none, next_id, 0) if next_id != NO_PRODUCER_ID
+                  else InitResult(E.none, meta.producer_id, epoch))
+        return self._write(new, answer, notify=True)  # type: ignore[return-value]
+
     def marker_jobs(self) -> list[MarkerJob]:
         """Every prepared transaction whose markers are owed."""
         jobs = []
@@ -274,6 +323,10 @@ class TransactionCoordinatorShard:
             return Result(response=E.none)  # completed already (a duplicate job)
         state = S.COMPLETE_COMMIT if meta.state == S.PREPARE_COMMIT else S.COMPLETE_ABORT
         new = self._next(meta, state=state, partitions=set())
+        if meta.next_producer_id != NO_PRODUCER_ID:  # TV2 past an exhausted epoch
+            new = replace(new, producer_id=meta.next_producer_id, producer_epoch=0,
+                          previous_producer_id=meta.producer_id, next_producer_id=NO_PRODUCER_ID,
+                          last_producer_epoch=NO_PRODUCER_EPOCH)
         return self._write(new, E.none)  # type: ignore[return-value]
 
     # --- timers -----------------------------------------------------------------------
@@ -335,6 +388,16 @@ def _valid_expected(meta: TransactionMetadata, expected: tuple[int, int]) -> boo
     producer_id, epoch = expected
     return (meta.producer_epoch == NO_PRODUCER_EPOCH or producer_id == meta.producer_id
             or (producer_id == meta.previous_producer_id and epoch_exhausted(epoch)))
+
+
+def _valid_v2_epoch(meta: TransactionMetadata, epoch: int, retry_bump: bool,
+                    retry_overflow: bool) -> bool:
+    """Kafka's TV2 rule: the same epoch continues, the epoch below is a retry of an end."""
+    if meta.state in PREPARING:
+        return retry_bump
+    if meta.state in COMPLETE:
+        return retry_bump or retry_overflow or epoch == meta.producer_epoch
+    return epoch == meta.producer_epoch
 
 
 def _failed(response: object, error: ErrorCode) -> object:
