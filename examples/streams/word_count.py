@@ -41,12 +41,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--input", default="streams-plaintext-input")
     parser.add_argument("--output", default="streams-wordcount-output")
     parser.add_argument("--state-dir", default=None)
-    parser.add_argument("--commit-interval-ms", type=int, default=30_000)
+    parser.add_argument("--commit-interval-ms", type=int, default=None,
+                        help="default: 30000, or 100 under exactly-once")
+    parser.add_argument("--processing-guarantee", default="at_least_once",
+                        choices=["at_least_once", "exactly_once_v2"])
     parser.add_argument("--consumer-property", action="append", default=[], metavar="KEY=VALUE",
                         help="a librdkafka property of the group consumer (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings: dict[str, Any] = {"commit_interval_ms": args.commit_interval_ms}
+    settings: dict[str, Any] = {"commit_interval_ms": args.commit_interval_ms,
+                                "processing_guarantee": args.processing_guarantee}
     if args.state_dir:
         settings["state_dir"] = args.state_dir
     settings["consumer_properties"] = dict(p.split("=", 1) for p in args.consumer_property)

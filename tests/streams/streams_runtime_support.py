@@ -84,21 +84,25 @@ def wait_caught_up(bootstrap: str, group: str, topic: str, partitions: int, app:
                detail=lambda: f"{committed(bootstrap, group, topic, partitions)} vs {ends}")
 
 
-def read_all(bootstrap: str, topic: str, partitions: int) -> list[tuple[str, str]]:
-    """Every record of the topic, per partition in offset order."""
+def read_all(bootstrap: str, topic: str, partitions: int, *, committed_only: bool = False
+             ) -> list[tuple[str, str]]:
+    """Every record of the topic, per partition in offset order (`committed_only`: as a
+    read_committed consumer sees it)."""
     ends = end_offsets(bootstrap, topic, range(partitions))
     found: list[tuple[str, str]] = []
-    with confluent_consumer(bootstrap) as consumer:
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        positions = dict.fromkeys(range(partitions), 0)
+    isolation = "read_committed" if committed_only else "read_uncommitted"
+    with confluent_consumer(bootstrap, **{"isolation.level": isolation}) as consumer:
+        tps = [TopicPartition(topic, p, 0) for p in range(partitions)]
+        consumer.assign(tps)
         deadline = time.monotonic() + 60
-        while any(positions[p] < end for p, end in ends.items()):
-            assert time.monotonic() < deadline, f"could not read {topic} to {ends}"
+        while True:
             for msg in consumer.consume(1000, 0.5):
                 if msg.error() is None:
                     found.append((msg.key().decode(), msg.value().decode()))
-                    positions[msg.partition()] = msg.offset() + 1
-    return found
+            positions = {tp.partition: tp.offset for tp in consumer.position(tps)}
+            if all(positions[p] >= end for p, end in ends.items() if end > 0):
+                return found
+            assert time.monotonic() < deadline, f"could not read {topic} to {ends}: {positions}"
 
 
 def latest(records: list[tuple[str, str]]) -> dict[str, str]:

@@ -440,3 +440,41 @@ class _AppAlive:
 
     def log_text(self) -> str:
         return repr(getattr(self.app, "error", None))
+
+
+@pytest.mark.slow
+def test_streams_exactly_once_counts_exactly_across_kills(gbroker: BrokerProcess,
+                                                          tmp_path: Path) -> None:
+    """exactly_once_v2: killed twice mid-run and restarted, the committed output (as a
+    read_committed consumer sees it) holds the exact counts: every record's effect on the
+    store, the changelog, the output and the offsets committed together or not at all."""
+    app_id, inp, out = unique_topic("eos"), unique_topic("lines"), unique_topic("counts")
+    create_topic(gbroker.bootstrap, inp, 3)
+    create_topic(gbroker.bootstrap, out, 1)
+    batches = [_lines(3000, 10), _lines(3000, 11), _lines(2000, 12)]
+
+    def start(run: int) -> App:
+        return App("word_count.py", tmp_path / f"eos-{run}.log", "--bootstrap-servers",
+                   gbroker.bootstrap, "--application-id", app_id, "--input", inp, "--output",
+                   out, "--state-dir", str(tmp_path / "state"), "--processing-guarantee",
+                   "exactly_once_v2", *FAST_REJOIN)
+
+    def committed_counts(running: bool = True) -> dict[str, int]:
+        assert not running or app.alive(), app.log_text()
+        records = read_all(gbroker.bootstrap, out, 1, committed_only=True)
+        return {word: int(count) for word, count in latest(records).items()}
+
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in batches[0]])
+    app = start(1)
+    wait_until(committed_counts, 60, "first committed counts")
+    app.stop(signal.SIGKILL)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in batches[1]])
+    app = start(2)
+    wait_until(lambda: sum(committed_counts().values()) > sum(_expected(batches[0]).values()),
+               60, "counts past the first batch")
+    app.stop(signal.SIGKILL)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in batches[2]])
+    app = start(3)
+    _caught_up(gbroker, app_id, inp, app)
+    assert app.stop(signal.SIGTERM) == 0, app.log_text()
+    assert committed_counts(running=False) == _expected(batches[0] + batches[1] + batches[2])

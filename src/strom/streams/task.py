@@ -369,6 +369,10 @@ class Task:
     def buffered(self) -> int:
         return sum(len(q.records) for q in self._queues.values())
 
+    def has_buffered(self, topic: str, partition: int) -> bool:
+        queue = self._queues.get((topic, partition))
+        return queue is not None and bool(queue.records)
+
     # --- processing -------------------------------------------------------------------
 
     def process(self, max_records: int = 1_000_000) -> int:

@@ -5,8 +5,8 @@
 | application_id | application.id | required: group id, internal topic prefix |
 | bootstrap_servers | bootstrap.servers | required |
 | state_dir | state.dir | `<tmp>/strom-streams` (the app's stores under `<state_dir>/<application_id>`) |
-| commit_interval_ms | commit.interval.ms | 30000 (at-least-once) |
-| processing_guarantee | processing.guarantee | `at_least_once` (only one built yet) |
+| commit_interval_ms | commit.interval.ms | 30000 (at-least-once), 100 (exactly-once) |
+| processing_guarantee | processing.guarantee | `at_least_once`, or `exactly_once_v2` |
 | replication_factor | replication.factor | -1: the broker's default |
 | auto_offset_reset | auto.offset.reset (consumer) | `earliest`, as Kafka Streams sets it |
 | poll_ms | poll.ms | 100 |
@@ -30,6 +30,8 @@ from strom.streams.serdes import BytesSerde, Serde
 from strom.streams.timestamps import FailOnInvalidTimestamp, TimestampExtractor
 
 AT_LEAST_ONCE = "at_least_once"
+EXACTLY_ONCE_V2 = "exactly_once_v2"
+GUARANTEES = (AT_LEAST_ONCE, EXACTLY_ONCE_V2)
 
 
 @dataclass
@@ -37,7 +39,7 @@ class StreamsConfig:
     application_id: str
     bootstrap_servers: str
     state_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()) / "strom-streams")
-    commit_interval_ms: int = 30_000
+    commit_interval_ms: int | None = None  # None: 30000, or 100 under exactly-once
     processing_guarantee: str = AT_LEAST_ONCE
     replication_factor: int = -1
     auto_offset_reset: str = "earliest"
@@ -57,10 +59,16 @@ class StreamsConfig:
     def __post_init__(self) -> None:
         if not self.application_id:
             raise ValueError("application_id is required")
-        if self.processing_guarantee != AT_LEAST_ONCE:
-            raise ValueError(f"processing_guarantee {self.processing_guarantee!r} is not "
-                             "supported yet (only at_least_once)")
+        if self.processing_guarantee not in GUARANTEES:
+            raise ValueError(f"processing_guarantee must be one of {GUARANTEES}, "
+                             f"not {self.processing_guarantee!r}")
+        if self.commit_interval_ms is None:
+            self.commit_interval_ms = 100 if self.exactly_once else 30_000
         self.state_dir = Path(self.state_dir)
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.processing_guarantee == EXACTLY_ONCE_V2
 
     @property
     def app_state_dir(self) -> Path:

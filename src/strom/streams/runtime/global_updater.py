@@ -37,7 +37,9 @@ class GlobalUpdater:
         if self.state.topics():
             self._consumer = clients.consumer({
                 "client.id": f"{config.application_id}-global-consumer",
-                "group.id": f"{config.application_id}-global", "enable.auto.commit": False})
+                "group.id": f"{config.application_id}-global", "enable.auto.commit": False,
+                "isolation.level": ("read_committed" if config.exactly_once
+                                    else "read_uncommitted")})
 
     def bootstrap(self) -> None:
         """Read every global topic to its current end."""

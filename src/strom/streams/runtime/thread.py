@@ -29,6 +29,7 @@ from strom.streams.runtime import checkpoint
 from strom.streams.runtime.config import StreamsConfig
 from strom.streams.runtime.global_updater import GlobalUpdater
 from strom.streams.runtime.metrics import StreamsMetrics
+from strom.streams.runtime.process_id import process_id
 from strom.streams.runtime.restore import prepare_task_dir, restore_task
 from strom.streams.runtime.topics import Plan
 from strom.streams.task import Task, TaskEnv
@@ -74,17 +75,27 @@ class StreamThread:
         self._delivery_error: Any = None
         self._lock = threading.Lock()
         client = f"{app}-StreamThread-{thread_index}"
+        self.eos = config.exactly_once
+        self._in_txn = False
+        # exactly-once: a transactional producer, and consumers that see committed data only
+        producer_eos = ({"transactional.id": f"{app}-{process_id(config.app_state_dir)}-"
+                                             f"{thread_index}",
+                         # Kafka Streams' 10 s, but librdkafka wants it >= the socket timeout
+                         "transaction.timeout.ms": max(10_000, int(clients.timeout * 1000))}
+                        if self.eos else {})
+        isolation = {"isolation.level": "read_committed" if self.eos else "read_uncommitted"}
         self.producer = clients.producer({
             "client.id": f"{client}-producer", "acks": "all", "enable.idempotence": True,
-            "linger.ms": 5, "partitioner": "murmur2_random", "on_delivery": self._on_delivery})
+            "linger.ms": 5, "partitioner": "murmur2_random", "on_delivery": self._on_delivery,
+            **producer_eos})
         server = f"@{config.application_server}" if config.application_server else ""
         self.consumer = clients.consumer({
             "client.id": f"{client}-consumer{server}", "group.id": app, "enable.auto.commit": False,
             "auto.offset.reset": config.auto_offset_reset,
-            "partition.assignment.strategy": "range", **config.consumer_properties})
+            "partition.assignment.strategy": "range", **isolation, **config.consumer_properties})
         self.restore_consumer = clients.consumer({
             "client.id": f"{client}-restore-consumer", "group.id": f"{app}-restore",
-            "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+            "enable.auto.commit": False, "auto.offset.reset": "earliest", **isolation})
         self.env = TaskEnv(app, _ProducerCollector(self.producer),
                            lambda: time.time_ns() // 1_000_000, config.default_key_serde,
                            config.default_value_serde, config.timestamp_extractor,
@@ -126,7 +137,7 @@ class StreamThread:
 
     def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
         log.info("revoked %s", [(p.topic, p.partition) for p in partitions])
-        self.commit()
+        self.commit(closing_tasks=True)
         self._close_tasks()
 
     def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
@@ -143,11 +154,15 @@ class StreamThread:
     # --- the loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
+        if self.eos:
+            # fences an earlier producer with this transactional id, aborting its transaction
+            self.producer.init_transactions(self.clients.timeout)
+            self._begin()
         self.globals.bootstrap()
         topics = sorted(self._subs)
         self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
-        interval = self.config.commit_interval_ms / 1000
+        interval = (self.config.commit_interval_ms or 30_000) / 1000
         next_commit = time.monotonic() + interval
         try:
             while not stop.is_set():
@@ -173,6 +188,8 @@ class StreamThread:
             task.open_stores()
             self._changelog_offsets.update(
                 restore_task(task, self.restore_consumer, offsets, self.metrics))
+            if self.eos:  # a crash from now on leaves no checkpoint: wipe and restore
+                checkpoint.remove(task_dir)
             task.init_processors()
             self.consumer.resume(self._task_partitions[task.id])
             log.info("task %s is running", task.id)
@@ -209,28 +226,79 @@ class StreamThread:
 
     # --- commit -----------------------------------------------------------------------
 
-    def commit(self, final: bool = False) -> None:
-        """At-least-once: stores, then producer, then offsets, then checkpoints. `final`
-        (a clean stop) also purges the repartition topics now and waits for it."""
-        from confluent_kafka import TopicPartition
-
+    def commit(self, final: bool = False, closing_tasks: bool = False) -> None:
+        """Stores, then output, then offsets, then checkpoints. At-least-once: flush the
+        producer and commit the offsets; exactly-once: the offsets join the producer's
+        transaction, which commits (and a new one begins unless `final`). Under
+        exactly-once checkpoints are written only when tasks close (`closing_tasks`, `final`).
+        `final` (a clean stop) also purges the repartition topics now and waits for it."""
         started = time.monotonic()
         running = [t for t in self.tasks.values() if t not in self._restoring]
         for task in running:
             task.flush()
-        self.clients.flush(self.producer)
-        if self._delivery_error is not None:
-            raise StreamsError(f"a record could not be delivered: {self._delivery_error}")
-        offsets = [TopicPartition(topic, partition, offset)
-                   for task in running
-                   for (topic, partition), offset in task.processed_offsets.items()]
-        if offsets:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
-        for task in running:
-            self._write_checkpoint(task)
+        offsets = self._committable(running)
+        if self.eos:
+            self._commit_transaction(offsets, begin_next=not final)
+        else:
+            self._commit_at_least_once(offsets)
+        if final or closing_tasks or not self.eos:
+            for task in running:
+                self._write_checkpoint(task)
         self.metrics.committed(time.monotonic() - started)
         self._measure_lag(offsets)
         self._maybe_purge(offsets, final)
+
+    def _committable(self, running: list[Task]) -> list[Any]:
+        """The offsets to commit: after the last record processed, or the consumer's
+        position where nothing is buffered (past transaction markers, as Kafka Streams
+        commits, so a drained partition shows no lag)."""
+        from confluent_kafka import TopicPartition
+
+        wanted = {(topic, partition): offset for task in running
+                  for (topic, partition), offset in task.processed_offsets.items()}
+        drained = [TopicPartition(t, p) for task in running
+                   for (t, p) in task.processed_offsets if not task.has_buffered(t, p)]
+        if drained:
+            for tp in self.consumer.position(drained):
+                if tp.offset > wanted[(tp.topic, tp.partition)]:
+                    wanted[(tp.topic, tp.partition)] = tp.offset
+        return [TopicPartition(t, p, o) for (t, p), o in wanted.items()]
+
+    def _commit_at_least_once(self, offsets: list[Any]) -> None:
+        self.clients.flush(self.producer)
+        if self._delivery_error is not None:
+            raise StreamsError(f"a record could not be delivered: {self._delivery_error}")
+        if offsets:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+
+    def _commit_transaction(self, offsets: list[Any], begin_next: bool) -> None:
+        from confluent_kafka import KafkaException
+
+        timeout = self.clients.timeout
+        if not self._in_txn:  # after the final commit (a revocation while closing)
+            if not offsets:
+                return
+            self._begin()
+        try:
+            if offsets:
+                self.producer.send_offsets_to_transaction(
+                    offsets, self.consumer.consumer_group_metadata(), timeout)
+            self.producer.commit_transaction(timeout)
+            self._in_txn = False
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if error is not None and getattr(error, "txn_requires_abort", lambda: False)():
+                self.producer.abort_transaction(timeout)
+                self._in_txn = False
+            raise StreamsError(f"the transaction could not commit: {exc}") from exc
+        if self._delivery_error is not None:
+            raise StreamsError(f"a record could not be delivered: {self._delivery_error}")
+        if begin_next:
+            self._begin()
+
+    def _begin(self) -> None:
+        self.producer.begin_transaction()
+        self._in_txn = True
 
     def _maybe_purge(self, offsets: list[Any], now_and_wait: bool) -> None:
         """Delete repartition records the group has committed past (Kafka Streams does,
