@@ -135,15 +135,18 @@ class NodeContext:
         return self._task.partition
 
     def forward(self, record: Record, to: str | None = None) -> None:
+        # no try/finally on this hot path: an exception ends the task's processing anyway
         task = self._task
         previous = task.current_timestamp
         task.current_timestamp = record.timestamp
-        try:
+        if to is None:
             for child in self._children:
-                if to is None or child.name == to:
+                child.process(record)
+        else:
+            for child in self._children:
+                if child.name == to:
                     child.process(record)
-        finally:
-            task.current_timestamp = previous
+        task.current_timestamp = previous
 
     def get_state_store(self, name: str) -> Any:
         if name in self._stores:

@@ -14,6 +14,9 @@ from strom.streams.state.base import LoggedStore
 from strom.streams.state.key_schema import unstamped
 
 
+_IMMUTABLE = (str, bytes, int, float)
+
+
 class KeyValueStore(LoggedStore):
     def get(self, key: Any) -> Any:
         found = self.get_with_timestamp(key)
@@ -64,8 +67,17 @@ class KeyValueStore(LoggedStore):
     def approximate_num_entries(self) -> int:
         return self.map.count()
 
+    _last_key: Any = None
+    _last_raw = b""
+
     def _key(self, key: Any) -> bytes:
+        """The serialized key; the last one is remembered, since a read-modify-write (every
+        aggregation) serializes the same key object twice in a row (immutable keys only:
+        a dict key could change in between)."""
+        if key is self._last_key and type(key) in _IMMUTABLE:
+            return self._last_raw
         raw: bytes | None = self.key_serde.serialize(self.topic, key)
         if raw is None:
             raise ValueError(f"store {self.name!r}: a key may not be None")
+        self._last_key, self._last_raw = key, raw
         return raw
