@@ -13,7 +13,6 @@ from typing import Any
 from strom.streams.state.base import LoggedStore
 from strom.streams.state.key_schema import unstamped
 
-
 _IMMUTABLE = (str, bytes, int, float)
 
 
