@@ -8,10 +8,12 @@ live in `java/StromTransactions.java`."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support.broker_process import BrokerProcess
 from support.interop import Target
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(300)]
@@ -27,7 +29,28 @@ def run_check(target: Target, classes: Path, lib: Path, check: str) -> None:
         f"{result.stdout[-6000:]}\nstderr:\n{result.stderr[-4000:]}")
 
 
-@pytest.mark.parametrize("check", ["txn-offsets", "txn-fence", "txn-admin", "txn-produce", "txn-zombie"])
+CHECKS = ["txn-offsets", "txn-fence", "txn-admin", "txn-produce", "txn-zombie"]
+
+
+@pytest.mark.parametrize("check", CHECKS)
 def test_java_transactions(check: str, target: Target, interop_classes: Path,
                            kafka_lib: Path) -> None:
     run_check(target, interop_classes, kafka_lib, check)
+
+
+@pytest.fixture(scope="module")
+def strom_tv2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """Strom advertising transaction.version 2 (KIP-890 part 2), as Kafka 4.4 does on a
+    new cluster: the Java client then ends transactions with EndTxn v5 epoch bumps and
+    adds partitions through produce v12+ and TxnOffsetCommit v5."""
+    proc = BrokerProcess(tmp_path_factory.mktemp("interop-strom-tv2") / "data",
+                         overrides={"strom.transaction.version": "2"}).start()
+    yield Target("strom-tv2", proc.bootstrap, 0)
+    code = proc.stop()
+    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_java_transactions_version_2(check: str, strom_tv2: Target, interop_classes: Path,
+                                     kafka_lib: Path) -> None:
+    run_check(strom_tv2, interop_classes, kafka_lib, check)

@@ -92,6 +92,14 @@ class TransactionCoordination(Protocol):
     async def verify_partition(self, transactional_id: str, producer_id: int,
                                producer_epoch: int, topic: str, partition: int) -> ErrorCode: ...
 
+    async def add_partition(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                            topic: str, partition: int) -> ErrorCode: ...
+
+    @property
+    def transaction_version(self) -> int:
+        """The finalized `transaction.version` feature ApiVersions advertises (1 or 2)."""
+        ...
+
 
 class TopicAdministration(Protocol):
     """Create, grow and delete topics under the broker's rules and budget."""

@@ -111,6 +111,9 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("transaction.state.log.min.isr", T.INT, "2", read_only=True),
         ConfigDef("transaction.max.timeout.ms", T.INT, "900000", min=1),
         ConfigDef("transactional.id.expiration.ms", T.INT, "604800000", min=1),
+        ConfigDef("strom.transaction.version", T.SHORT, "1", "the transaction.version feature "
+                  "advertised to clients (Kafka's finalized feature): 2 lets them end "
+                  "transactions with epoch bumps (KIP-890 part 2)", min=1, max=2, read_only=True),
         ConfigDef("producer.id.expiration.ms", T.INT, "86400000", min=1),
         ConfigDef("producer.id.expiration.check.interval.ms", T.INT, "600000",
                   "how often idle idempotent producers are looked for (an internal setting "

@@ -20,9 +20,24 @@ def _api_keys() -> list[dict[str, int]]:
     ]
 
 
+def _features(ctx: RequestContext) -> dict[str, Any]:
+    """Kafka's `transaction.version` feature, finalized at 2 only when configured
+    (`strom.transaction.version`): a Kafka 4 client then ends transactions with epoch
+    bumps (KIP-890 part 2); without it clients stay on transaction version 1."""
+    txns = ctx.services.transactions
+    if txns is None or txns.transaction_version < 2:
+        return {}
+    return {"supported_features": [{"name": "transaction.version", "min_version": 0,
+                                    "max_version": 2}],
+            "finalized_features_epoch": 1,
+            "finalized_features": [{"name": "transaction.version", "max_version_level": 2,
+                                    "min_version_level": 2}]}
+
+
 @dispatch.handles(ApiKey.API_VERSIONS, 0, 4)
 async def handle(ctx: RequestContext, request: Any) -> Any:
-    return build(ctx.response_type(), error_code=ErrorCode.none, api_keys=_api_keys())
+    return build(ctx.response_type(), error_code=ErrorCode.none, api_keys=_api_keys(),
+                 **_features(ctx))
 
 
 def unsupported_version_response(correlation_id: int) -> bytes:

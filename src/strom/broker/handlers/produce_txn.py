@@ -30,6 +30,7 @@ from strom.protocol.records import (
 )
 from strom.protocol.schema import uuid_or_none
 
+FIRST_ADDING_PRODUCE = 12
 Verdicts = dict[tuple[str, int], ErrorCode]  # by topic name, whatever the request used
 
 
@@ -60,6 +61,10 @@ async def verify(ctx: RequestContext, request: Any) -> Verdicts:
     transactions = ctx.services.transactions
     if request.transactional_id is None or transactions is None:
         return {}
+    # Produce v12+ comes from a client on transaction version 2 (KIP-890 part 2), which
+    # sends no AddPartitionsToTxn: the leader adds the partition, as Kafka's does.
+    check = (transactions.add_partition if ctx.api_version >= FIRST_ADDING_PRODUCE
+             else transactions.verify_partition)
     asks: dict[tuple[str, int], Any] = {}
     for topic_data in request.topic_data:
         topic, _ = resolve_topic(ctx, getattr(topic_data, "name", None),
@@ -73,7 +78,7 @@ async def verify(ctx: RequestContext, request: Any) -> Verdicts:
             if (header is None or partition is None or not partition.is_leader
                     or partition.in_transaction(header.producer_id)):
                 continue
-            asks[(name, part.index)] = transactions.verify_partition(
+            asks[(name, part.index)] = check(
                 str(request.transactional_id), header.producer_id, header.producer_epoch,
                 name, part.index)
     answers = await asyncio.gather(*asks.values())

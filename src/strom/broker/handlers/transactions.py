@@ -108,13 +108,22 @@ async def add_offsets(ctx: RequestContext, request: Any) -> Any:
     return ctx.respond(error_code=fenced_for(error, ctx.api_version, 2))
 
 
-@dispatch.handles(ApiKey.END_TXN, 0, 4)
+FIRST_TV2_END_TXN = 5  # EndTxn v5+: the client runs transaction version 2
+
+
+@dispatch.handles(ApiKey.END_TXN, 0, 5)
 async def end_txn(ctx: RequestContext, request: Any) -> Any:
     txns = face(ctx)
     if txns is None:
         return ctx.respond(error_code=E.coordinator_not_available)
     if not request.transactional_id:
         return ctx.respond(error_code=E.invalid_request)
+    if ctx.api_version >= FIRST_TV2_END_TXN:
+        result = await txns.coordinator.end_transaction_v2(
+            request.transactional_id, int(request.producer_id), int(request.producer_epoch),
+            bool(request.committed))
+        return ctx.respond(error_code=result.error, producer_id=result.producer_id,
+                           producer_epoch=result.producer_epoch)
     error = await txns.coordinator.end_transaction(request.transactional_id,
                                                    int(request.producer_id),
                                                    int(request.producer_epoch),

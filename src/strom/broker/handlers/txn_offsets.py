@@ -9,7 +9,9 @@ Before writing, the group's partition is verified with the transaction coordinat
 Kafka's group coordinator does (KIP-890 part 1): a commit whose partition is not in the
 producer's open transaction (no AddOffsetsToTxn before it, or a late retry after the
 transaction ended) is refused, TRANSACTION_ABORTABLE from v4 and INVALID_TXN_STATE below,
-instead of leaving offsets no marker will ever decide.
+instead of leaving offsets no marker will ever decide. From v5 (transaction version 2,
+KIP-890 part 2) the commit adds the partition to the transaction instead, as a client on
+transaction version 2 sends no AddOffsetsToTxn.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from strom.protocol.api_keys import ApiKey
 OFFSETS_TOPIC = "__consumer_offsets"
 FIRST_ABORTABLE_VERSION = 4  # clients that know TRANSACTION_ABORTABLE
 FIRST_FENCED_VERSION = 3  # clients that know PRODUCER_FENCED (KIP-588)
+FIRST_ADDING_VERSION = 5  # transaction version 2: the commit adds its partition itself
 
 
 async def _verified(ctx: RequestContext, request: Any) -> ErrorCode:
@@ -39,8 +42,10 @@ async def _verified(ctx: RequestContext, request: Any) -> ErrorCode:
     producer_id = int(request.producer_id)
     if target is not None and target.is_leader and target.in_transaction(producer_id):
         return ErrorCode.none  # the transaction is already open there
-    error = await txns.verify_partition(request.transactional_id, producer_id,
-                                        int(request.producer_epoch), OFFSETS_TOPIC, partition)
+    check = (txns.add_partition if ctx.api_version >= FIRST_ADDING_VERSION
+             else txns.verify_partition)
+    error = await check(request.transactional_id, producer_id, int(request.producer_epoch),
+                        OFFSETS_TOPIC, partition)
     if error == ErrorCode.transaction_abortable and ctx.api_version < FIRST_ABORTABLE_VERSION:
         return ErrorCode.invalid_txn_state
     return fenced_for(error, ctx.api_version, FIRST_FENCED_VERSION)

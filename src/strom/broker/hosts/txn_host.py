@@ -132,6 +132,10 @@ class TransactionHost:
             self._partition_exists,
         )
 
+    @property
+    def transaction_version(self) -> int:
+        return self.config.get_int("strom.transaction.version")
+
     async def stop(self) -> None:
         """Stop sending markers (the next coordinator resends them) and close the channel."""
         await self.coordinator.stop()
@@ -207,18 +211,36 @@ class TransactionHost:
         if index in self.coordinator.owned:
             return self.coordinator.verify(transactional_id, producer_id, producer_epoch,
                                            [tp])[tp]
+        return await self._ask_coordinator(index, transactional_id, producer_id,
+                                           producer_epoch, tp, verify_only=True)
+
+    async def add_partition(self, transactional_id: str, producer_id: int, producer_epoch: int,
+                            topic: str, partition: int) -> ErrorCode:
+        """KIP-890 part 2 (transaction version 2): a produce v12+ or TxnOffsetCommit v5
+        adds its partition to the producer's transaction itself, through the coordinator."""
+        tp = (topic, partition)
+        index = self.coordinator.partition_for(transactional_id)
+        if index in self.coordinator.owned:
+            return await self.coordinator.add_partitions(transactional_id, producer_id,
+                                                         producer_epoch, [tp])
+        return await self._ask_coordinator(index, transactional_id, producer_id,
+                                           producer_epoch, tp, verify_only=False)
+
+    async def _ask_coordinator(self, index: int, transactional_id: str, producer_id: int,
+                               producer_epoch: int, tp: tuple[str, int], verify_only: bool
+                               ) -> ErrorCode:
         image = self.metadata.image()
         info = image.topics.get(TRANSACTION_TOPIC)
         state = None if info is None else info.partitions.get(index)
         broker = None if state is None else image.brokers.get(state.leader)
         if broker is None or broker.broker_id == self.broker_id:
             return self.coordinator.ownership_error(transactional_id)
-        return await self._verify_remote(broker.broker_id, broker.host, broker.port,
-                                         transactional_id, producer_id, producer_epoch, tp)
+        return await self._remote(broker.broker_id, broker.host, broker.port, transactional_id,
+                                  producer_id, producer_epoch, tp, verify_only)
 
-    async def _verify_remote(self, broker_id: int, host: str, port: int, transactional_id: str,
-                             producer_id: int, producer_epoch: int, tp: tuple[str, int]
-                             ) -> ErrorCode:
+    async def _remote(self, broker_id: int, host: str, port: int, transactional_id: str,
+                      producer_id: int, producer_epoch: int, tp: tuple[str, int],
+                      verify_only: bool) -> ErrorCode:
         from kio.schema.add_partitions_to_txn.v4.request import AddPartitionsToTxnRequest
 
         from strom.broker.replication.peer import PeerError
@@ -226,7 +248,7 @@ class TransactionHost:
 
         request = build(AddPartitionsToTxnRequest, transactions=[{
             "transactional_id": transactional_id, "producer_id": producer_id,
-            "producer_epoch": producer_epoch, "verify_only": True,
+            "producer_epoch": producer_epoch, "verify_only": verify_only,
             "topics": [{"name": tp[0], "partitions": [tp[1]]}]}])
         try:
             response: Any = await self.peers.connection(broker_id, host, port).request(
