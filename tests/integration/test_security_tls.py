@@ -151,21 +151,27 @@ def test_kafka_python_over_tls(tls: Tls) -> None:
         consumer.close()
 
 
-def _tls_api_versions(tls: Tls, listener: str, ctx: ssl.SSLContext) -> bool:
-    """True when an ApiVersions request over TLS is answered; False when the broker
-    refused the handshake or closed the connection."""
+def _tls_refusal(tls: Tls, listener: str, ctx: ssl.SSLContext) -> str | None:
+    """None when an ApiVersions request over TLS is answered, else how the broker
+    refused: the TLS alert it sent, or 'closed'."""
     client = RawClient(tls.address(listener), timeout=15)
     try:
         client.sock = ctx.wrap_socket(client.sock, server_hostname="localhost")
         client.request(API_VERSIONS, 3, make_request(API_VERSIONS, 3, {
             "client_software_name": "t", "client_software_version": "1"}))
-        return True
+        return None
     except TimeoutError:
-        return True  # a hang is not a clean refusal: the caller's assertion fails
-    except (ssl.SSLError, OSError, ConnectionClosed):
-        return False
+        return None  # a hang is not a clean refusal: the caller's assertion fails
+    except ssl.SSLError as exc:
+        return exc.reason or str(exc)
+    except (OSError, ConnectionClosed):
+        return "closed"
     finally:
         client.close()
+
+
+def _tls_api_versions(tls: Tls, listener: str, ctx: ssl.SSLContext) -> bool:
+    return _tls_refusal(tls, listener, ctx) is None
 
 
 def test_a_trusted_client_certificate_is_served(tls: Tls) -> None:
@@ -177,7 +183,12 @@ def test_bad_client_certificates_are_refused(tls: Tls, who: str | None) -> None:
     """An unknown CA, an expired certificate, none at all, and a certificate the mapping
     rules do not accept (OU=sales): each connection is refused, the broker serves on."""
     ctx = tls.pki.client_context(getattr(tls.pki, who) if who else None, who or "none")
-    assert not _tls_api_versions(tls, "MTLS", ctx)
+    refusal = _tls_refusal(tls, "MTLS", ctx)
+    # the client learns why, as from Kafka: a TLS alert (its certificate is checked in
+    # the handshake), or a close once the handshake is done (no mapping rule matched)
+    expected = {"rogue": "ALERT_UNKNOWN_CA", "expired": "ALERT_CERTIFICATE_EXPIRED",
+                None: "ALERT_CERTIFICATE_REQUIRED", "bob": "closed"}[who]
+    assert refusal is not None and expected in refusal, refusal
     assert tls.broker.is_alive()
     assert _tls_api_versions(tls, "MTLS", tls.pki.client_context(tls.pki.alice, "alice"))
 

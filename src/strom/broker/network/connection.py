@@ -105,6 +105,14 @@ class KafkaConnection(asyncio.Protocol):
         security = self.security
         assert security is not None
         ssl_object = transport.get_extra_info("ssl_object")
+        failed = getattr(ssl_object, "handshake_error", None)
+        if failed is not None:  # see tls.AlertingSSLObject: close, sending its alert
+            log.info("Failed authentication with %s (SSL handshake failed: %s)", self.peer,
+                     getattr(failed, "reason", None) or failed)
+            self.limits.release(self.ip)
+            self._closed = True
+            transport.close()
+            return False
         if ssl_object is not None:
             try:
                 self.principal = certificate_principal(

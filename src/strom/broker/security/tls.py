@@ -21,6 +21,7 @@ import ssl
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from strom.config.broker import BrokerConfig
 from strom.config.defs import InvalidConfig
@@ -63,7 +64,44 @@ def server_context(config: BrokerConfig, listener: str, protocol: str) -> ssl.SS
     ctx.verify_mode = CLIENT_AUTH[client_auth(config, listener, protocol)]
     if ctx.verify_mode != ssl.CERT_NONE:
         _load_truststore(ctx, get)
+    ctx.sslobject_class = AlertingSSLObject
     return ctx
+
+
+class AlertingSSLObject(ssl.SSLObject):
+    """Lets a failed server handshake send its TLS alert before the connection closes.
+
+    asyncio's and uvloop's TLS transports abort the socket the moment `do_handshake`
+    raises, dropping the alert OpenSSL has just written (e.g. "unknown CA" for an
+    untrusted client certificate): the client then sees a bare close, which the Java
+    client retries until its timeout instead of failing at once with an SSL error, as it
+    does against Kafka. So a failed handshake is kept in `handshake_error` and reported as
+    done; the connection sees the error first thing (`connection_made`) and closes, and
+    the transport's orderly close writes out what the failed handshake left behind."""
+
+    handshake_error: ssl.SSLError | None = None
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as exc:
+            self.handshake_error = exc
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        if self.handshake_error is not None:
+            return None
+        return super().getpeercert(binary_form)
+
+    def read(self, len: int = 1024, buffer: Any = None) -> Any:
+        if self.handshake_error is not None:
+            raise ssl.SSLZeroReturnError("TLS handshake failed")  # nothing more to read
+        return super().read(len, buffer) if buffer is not None else super().read(len)
+
+    def unwrap(self) -> None:
+        if self.handshake_error is None:
+            super().unwrap()
 
 
 def client_context(get: GetConfig) -> ssl.SSLContext:
