@@ -29,13 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import errno
 import logging
-import os
 import shutil
-import sys
-import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -92,8 +88,7 @@ class ReplicaBuilder:
     @property
     def pool(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(
-                WORKERS, "strom-replicas", initializer=_background_priority)
+            self._pool = concurrent.futures.ThreadPoolExecutor(WORKERS, "strom-replicas")
         return self._pool
 
     def close(self) -> None:
@@ -169,7 +164,9 @@ class ReplicaBuilder:
         One batch at a time: CreateTopics answers before its logs exist, so ten creates
         in a row would otherwise build in four threads at once, taking the GIL from the
         loop in turns (Metadata for 10,000 partitions asked meanwhile: 2.0-2.3 ms against
-        0.4 ms) without building much faster."""
+        0.5-1.3 ms) without building much faster. The pool's threads keep the loop's
+        priority: at nice 10 the loop kept 0.4 ms, but on a busy machine the logs were
+        then starved, and a producer waited seconds longer for them."""
         loop = asyncio.get_running_loop()
         pending = {self._deleting[bp.key] for bp in blueprints if bp.key in self._deleting}
         for future in pending:
@@ -251,17 +248,6 @@ class ReplicaBuilder:
         if future.exception() is not None:
             log.error("removing the files of %d deleted partition(s) failed: %s",
                       len(keys), future.exception())
-
-
-def _background_priority() -> None:
-    """Pool threads run at nice 10 (Linux: a thread's own nice value). Logs are built
-    after CreateTopics answered, while clients already use the broker: on a busy 2-core
-    machine, Metadata for 10,000 partitions asked while their logs were being built took
-    0.5-3.2 ms (median of 20) with the builder at the loop's priority, 0.4-0.5 ms at nice
-    10, as when nothing is being built."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def _fsync_dirs(dirs: Iterable[Path]) -> None:
