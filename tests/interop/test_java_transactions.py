@@ -29,7 +29,7 @@ def run_check(target: Target, classes: Path, lib: Path, check: str) -> None:
         f"{result.stdout[-6000:]}\nstderr:\n{result.stderr[-4000:]}")
 
 
-CHECKS = ["txn-offsets", "txn-fence", "txn-admin", "txn-produce", "txn-zombie"]
+CHECKS = ["txn-offsets", "txn-fence", "txn-admin", "txn-produce", "txn-zombie", "txn-timeout"]
 
 
 @pytest.mark.parametrize("check", CHECKS)

@@ -5,7 +5,7 @@
 //
 //   java -cp 'classes:<kafka lib>/*' StromTransactions <bootstrap> <check>...
 //
-// checks: txn-offsets, txn-fence, txn-admin, txn-produce, txn-zombie. Each prints "PASS <check>" or a
+// checks: txn-offsets, txn-fence, txn-admin, txn-produce, txn-zombie, txn-timeout. Each prints "PASS <check>" or a
 // stack trace; the exit code is the number of failed checks. Run by tests/interop.
 
 import java.time.Duration;
@@ -55,6 +55,7 @@ public final class StromTransactions {
                     case "txn-admin": admin(); break;
                     case "txn-produce": produce(); break;
                     case "txn-zombie": zombie(); break;
+                    case "txn-timeout": timeout(); break;
                     default: throw new IllegalArgumentException("unknown check " + check);
                 }
                 System.out.println("PASS " + check);
@@ -304,6 +305,55 @@ public final class StromTransactions {
                 successor.commitTransaction();
             }
             eq(List.of("successor"), readCommitted(name, 1), "read_committed after the fencing");
+        }
+    }
+
+    /** A transaction left open past its timeout is aborted by the coordinator: its records
+     *  never become visible, the producer's commit fails (fenced under transaction version
+     *  1, abortable under 2), and a later transaction of the same id commits. */
+    static void timeout() throws Exception {
+        String txnId = unique("java-timeout");
+        try (Admin admin = admin0()) {
+            String name = topic(admin, "java-txn-timeout");
+            Properties p = new Properties();
+            p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+            p.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+            p.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, txnId);
+            p.put(ProducerConfig.TRANSACTION_TIMEOUT_CONFIG, 2000);
+            p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 30000);
+            KafkaProducer<String, String> producer = new KafkaProducer<>(p);
+            producer.initTransactions();
+            producer.beginTransaction();
+            producer.send(new ProducerRecord<>(name, "k", "timed-out")).get(30, TimeUnit.SECONDS);
+            // the coordinator looks for timed-out transactions every 10 s (Kafka's default)
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            TransactionState state = TransactionState.ONGOING;
+            while (state == TransactionState.ONGOING && System.nanoTime() < deadline) {
+                Thread.sleep(250);
+                state = admin.describeTransactions(List.of(txnId)).description(txnId)
+                    .get(30, TimeUnit.SECONDS).state();
+            }
+            eq(true, state != TransactionState.ONGOING, "the coordinator ended the transaction");
+            boolean failed = false;
+            try {
+                producer.commitTransaction();
+            } catch (KafkaException e) {
+                failed = true;
+            }
+            eq(true, failed, "the commit of a timed-out transaction fails");
+            try {
+                producer.abortTransaction();
+            } catch (KafkaException e) {
+                producer.close(Duration.ZERO);  // fenced (transaction version 1): start afresh
+                producer = new KafkaProducer<>(p);
+                producer.initTransactions();
+            }
+            producer.beginTransaction();
+            producer.send(new ProducerRecord<>(name, "k", "after"));
+            producer.commitTransaction();
+            producer.close();
+            eq(List.of("after"), readCommitted(name, 1), "read_committed after the timeout");
         }
     }
 }
