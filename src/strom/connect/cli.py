@@ -1,6 +1,7 @@
 """`strom connect`: run a Connect worker, and manage connectors through its REST API.
 
     strom connect standalone worker.properties [connector.properties ...]
+    strom connect distributed worker.properties
     strom connect list | status NAME | create FILE | delete NAME
     strom connect restart NAME [--include-tasks] [--only-failed] | pause | resume | stop NAME
     strom connect offsets NAME
@@ -43,11 +44,17 @@ def standalone(
 
 @app.command()
 def distributed(
-    worker_properties: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+    worker_properties: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                                      help="worker.properties (Kafka's names).")],
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
-    """Distributed mode (workers sharing group.id) is not built yet."""
-    typer.echo("strom connect distributed: not implemented yet; use `strom connect standalone`", err=True)
-    raise typer.Exit(2)
+    """Run one worker of a Connect cluster as connect-distributed.sh does: workers sharing
+    `group.id` divide the work; configs, offsets and statuses live in Kafka topics."""
+    from strom.connect.runtime.distributed.run import run
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    raise typer.Exit(run(worker_properties, log_level.lower()))
 
 
 Url = Annotated[str, typer.Option("--url", envvar="STROM_CONNECT_URL",

@@ -29,7 +29,7 @@ from strom.connect.api.errors import (
     NotFoundError,
 )
 from strom.connect.runtime.config import connector_config_def
-from strom.connect.runtime.herder import StandaloneHerder
+from strom.connect.runtime.herder_api import Herder
 from strom.connect.runtime.status import TargetState
 from strom.connect.version import KAFKA_API_VERSION
 
@@ -75,7 +75,7 @@ def _flag(request: Request, name: str) -> bool:
 class ConnectApi:
     """The routes, bound to one herder; `cluster_id` is answered by `GET /`."""
 
-    def __init__(self, herder: StandaloneHerder, cluster_id: str | None = None) -> None:
+    def __init__(self, herder: Herder, cluster_id: str | None = None) -> None:
         self.herder = herder
         self.cluster_id = cluster_id
         self.logger_changes: dict[str, int] = {}
@@ -336,7 +336,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return error_response(500, str(exc) or type(exc).__name__)
 
 
-def build_app(herder: StandaloneHerder, cluster_id: str | None = None) -> Starlette:
+def build_app(herder: Herder, cluster_id: str | None = None) -> Starlette:
     api = ConnectApi(herder, cluster_id)
     return Starlette(routes=api.routes(), exception_handlers={
         ConnectError: _connect_error, HTTPException: _http_error, Exception: _unexpected})

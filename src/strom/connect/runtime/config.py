@@ -74,6 +74,28 @@ WORKER_CONFIG = (
             "Distributed mode: the topic of connector and task statuses.")
     .define("topic.creation.enable", ConfigType.BOOLEAN, True, Importance.LOW,
             "Whether source connectors may create their topics (topic.creation.* settings).")
+    .define("config.storage.replication.factor", ConfigType.SHORT, 3, Importance.LOW,
+            "Replication factor of the config topic when it is created (-1: the broker's).")
+    .define("offset.storage.replication.factor", ConfigType.SHORT, 3, Importance.LOW,
+            "Replication factor of the offsets topic when it is created (-1: the broker's).")
+    .define("status.storage.replication.factor", ConfigType.SHORT, 3, Importance.LOW,
+            "Replication factor of the status topic when it is created (-1: the broker's).")
+    .define("offset.storage.partitions", ConfigType.INT, 25, Importance.LOW,
+            "Partitions of the offsets topic when it is created.")
+    .define("status.storage.partitions", ConfigType.INT, 5, Importance.LOW,
+            "Partitions of the status topic when it is created.")
+    .define("session.timeout.ms", ConfigType.INT, 10_000, Importance.HIGH,
+            "How long the group waits for a silent worker before it rebalances without it.")
+    .define("heartbeat.interval.ms", ConfigType.INT, 3_000, Importance.HIGH,
+            "How often a worker heartbeats to the group coordinator.")
+    .define("rebalance.timeout.ms", ConfigType.INT, 60_000, Importance.HIGH,
+            "How long a rebalance waits for every worker to rejoin.")
+    .define("scheduled.rebalance.max.delay.ms", ConfigType.INT, 300_000, Importance.LOW,
+            "How long the work of a departed worker waits for it to come back before it is "
+            "reassigned.")
+    .define("connect.protocol", ConfigType.STRING, "sessioned", Importance.LOW,
+            "The Connect group protocol: sessioned (the only one Strom speaks yet).",
+            validator=one_of("sessioned"))
 )
 
 COMMON_GROUP, TRANSFORMS_GROUP, PREDICATES_GROUP, ERROR_GROUP = (

@@ -22,21 +22,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from strom.connect.api.config import ConfigDef, ConfigValue, config_infos
 from strom.connect.api.connector import Connector
 from strom.connect.api.errors import (
     AlreadyExistsError,
     BadRequestError,
-    ConfigError,
     ConnectError,
     NotFoundError,
 )
-from strom.connect.runtime.config import connector_config_def
 from strom.connect.runtime.status import State, Status, TargetState, TaskId
+from strom.connect.runtime.validation import check_config, validate_config
 from strom.connect.runtime.worker import Worker, connector_kind
 from strom.connect.runtime.worker_task import WorkerTask
-from strom.connect.transforms.chain import enrich
-from strom.connect.version import VERSION
 
 log = logging.getLogger(__name__)
 
@@ -166,46 +162,11 @@ class StandaloneHerder:
     # --- validation -------------------------------------------------------------------------
 
     def validate(self, props: Mapping[str, str]) -> dict[str, Any]:
-        """Kafka's validate answer for a connector config (`/config/validate`): values of
-        unset converters are the worker's, plugin versions are filled in, and `name` is the
-        connector class as the request gave it."""
-        class_name = props.get("connector.class")
-        if not class_name:
-            raise BadRequestError("Connector config " + str(dict(props)) + " contains no connector type")
-        try:
-            cls = self.worker.plugins.connector_class(class_name)
-        except ConfigError as exc:
-            raise BadRequestError(str(exc)) from exc
-        connector = cls()
-        common = enrich(connector_config_def(connector_kind(cls)), props, self.worker.plugins)
-        values = common.validate(self._with_defaults(props, connector))
-        _check_sink_topics(props, values, connector_kind(cls))
-        own: ConfigDef = connector.config()
-        own_values = connector.validate(props)
-        merged = common.merge(own)
-        groups = common.groups() + [g for g in own.groups() if g not in common.groups()]
-        return config_infos(class_name, merged, values + own_values, groups)
-
-    def _with_defaults(self, props: Mapping[str, str], connector: Connector) -> dict[str, str]:
-        filled = dict(props)
-        filled.setdefault("connector.plugin.version", connector.version())
-        for role in ("key.converter", "value.converter", "header.converter"):
-            filled.setdefault(role, str(self.worker.config.get(role)))
-            filled.setdefault(role + ".plugin.version", VERSION)
-        for alias_key in ("transforms", "predicates"):
-            for alias in str(props.get(alias_key, "")).split(","):
-                if alias.strip():
-                    filled.setdefault(f"{alias_key}.{alias.strip()}.plugin.version", VERSION)
-        return filled
+        """Kafka's validate answer for a connector config (`/config/validate`)."""
+        return validate_config(self.worker, props)
 
     def _checked(self, props: Mapping[str, str]) -> None:
-        infos = self.validate(props)
-        errors = [e for c in infos["configs"] for e in c["value"]["errors"]]
-        if errors:
-            raise BadRequestError(
-                f"Connector configuration is invalid and contains the following {len(errors)} error(s):\n"
-                + "\n".join(errors) + "\nYou can also find the above list of errors at the endpoint "
-                "`/connector-plugins/{connectorType}/config/validate`")
+        check_config(self.worker, props)
 
     # --- changing ------------------------------------------------------------------------------
 
@@ -491,23 +452,6 @@ class StandaloneHerder:
 
 def _trace(error: BaseException) -> str:
     return "".join(traceback.format_exception(error))
-
-
-def _check_sink_topics(props: Mapping[str, str], values: list[ConfigValue], kind: str) -> None:
-    """Kafka's SinkConnectorConfig.validate: exactly one of topics and topics.regex."""
-    if kind != "sink":
-        return
-    has_topics = bool(str(props.get("topics", "")).strip())
-    has_regex = bool(str(props.get("topics.regex", "")).strip())
-    message = None
-    if has_topics and has_regex:
-        message = "topics and topics.regex are mutually exclusive options, but both are set."
-    elif not has_topics and not has_regex:
-        message = "Must configure one of topics or topics.regex"
-    if message:
-        for value in values:
-            if value.name in ("topics", "topics.regex"):
-                value.errors.append(message)
 
 
 def _alter_source(worker: Worker, name: str, entries: list[Any]) -> None:

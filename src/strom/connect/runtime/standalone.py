@@ -25,6 +25,7 @@ from strom.connect.api.errors import ConfigError, ConnectError
 from strom.connect.plugins import Plugins
 from strom.connect.runtime.config import WorkerConfig
 from strom.connect.runtime.herder import StandaloneHerder
+from strom.connect.runtime.herder_api import Herder
 from strom.connect.runtime.offsets import FileOffsetStore
 from strom.connect.runtime.worker import Worker
 
@@ -74,7 +75,7 @@ def create_from_files(herder: StandaloneHerder, files: Sequence[Path]) -> None:
         log.info("Created connector %s", name)
 
 
-def cluster_id(herder: StandaloneHerder) -> str | None:
+def cluster_id(herder: Herder) -> str | None:
     """The Kafka cluster's id for `GET /`; None if the cluster cannot tell now."""
     clients = herder.worker.clients
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import socket
 import struct
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ class GroupMember:
         self.member_id = ""
         self.generation = -1
         self.coordinator: Connection | None = None
+        # one request at a time on the coordinator connection: the herder's thread joins,
+        # a heartbeat thread heartbeats (Kafka's AbstractCoordinator has the same split)
+        self.io_lock = threading.RLock()
 
     # --- coordinator ------------------------------------------------------------------------
 
@@ -135,12 +139,13 @@ class GroupMember:
         self.coordinator = None
 
     def _call(self, api_key: ApiKey, version: int, **fields: Any) -> Any:
-        conn = self._coordinator()
-        try:
-            return conn.request(api_key, version, build(_request_type(api_key, version), **fields))
-        except (OSError, ConnectionError):
-            self._lost_coordinator()
-            raise
+        with self.io_lock:
+            conn = self._coordinator()
+            try:
+                return conn.request(api_key, version, build(_request_type(api_key, version), **fields))
+            except (OSError, ConnectionError):
+                self._lost_coordinator()
+                raise
 
     # --- membership ---------------------------------------------------------------------------
 

@@ -182,6 +182,7 @@ class StatusState:
     connectors: dict[str, Status] = field(default_factory=dict)
     tasks: dict[tuple[str, int], Status] = field(default_factory=dict)
     topics: dict[str, set[str]] = field(default_factory=dict)
+    generations: dict[Any, int] = field(default_factory=dict)
 
     def apply(self, key: bytes | None, value: bytes | None, offset: int = -1) -> None:
         text = (key or b"").decode("utf-8", errors="replace")
@@ -197,9 +198,18 @@ class StatusState:
             found = self.topics.setdefault(connector, set())
             (found.add if data is not None else found.discard)(topic)
 
-    @staticmethod
-    def _status(table: dict[Any, Status], key: Any, data: Any) -> None:
+    def _status(self, table: dict[Any, Status], key: Any, data: Any) -> None:
+        """A newer status wins; one from an older generation written by another worker is a
+        late write of a worker that lost the task in a rebalance, and is ignored (Kafka's rule)."""
         if data is None:
             table.pop(key, None)
+            self.generations.pop(key, None)
             return
-        table[key] = Status(State(data["state"]), str(data.get("worker_id", "")), data.get("trace"))
+        status = Status(State(data["state"]), str(data.get("worker_id", "")), data.get("trace"))
+        generation = int(data.get("generation") or 0)
+        current = table.get(key)
+        if current is not None and current.worker_id != status.worker_id \
+                and generation < self.generations.get(key, 0):
+            return
+        table[key] = status
+        self.generations[key] = generation

@@ -23,6 +23,7 @@ class TopicOffsetStore:
     def __init__(self, clients: KafkaClients, topic: str, partitions: int = DEFAULT_PARTITIONS,
                  replication_factor: int = -1) -> None:
         self._lock = threading.Lock()
+        self._reading = threading.Lock()
         self._data: dict[str, str] = {}
         self.log = KafkaBasedLog(clients, topic, self._on_record, partitions=partitions,
                                  replication_factor=replication_factor, client_id="connect-offsets")
@@ -43,8 +44,10 @@ class TopicOffsetStore:
                 self._data[key.decode()] = value.decode()
 
     def refresh(self) -> None:
-        """Catch up with offsets other workers wrote."""
-        self.log.read_to_end()
+        """Catch up with offsets other workers wrote (one reader at a time: the log's
+        consumer is not shared between threads)."""
+        with self._reading:
+            self.log.read_to_end()
 
     def get(self, connector: str, partition: Mapping[str, Any]) -> dict[str, Any] | None:
         with self._lock:

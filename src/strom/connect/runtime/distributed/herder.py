@@ -1,0 +1,661 @@
+"""`DistributedHerder`: a worker of a Connect cluster (workers sharing `group.id`).
+
+Everything the cluster knows lives in three compacted topics (see `records`): configs and
+target states in `config.storage.topic`, statuses in `status.storage.topic`, source
+offsets in `offset.storage.topic`. Work is divided by the group: the worker joins with
+its allocation in its metadata (`member`), the leader computes an incremental cooperative
+assignment (`assignor`), and each worker stops what it lost and starts what it got.
+
+One herder thread does the group work and applies config changes, in ticks:
+rebalance when asked to (a revocation, a scheduled delay, a change in the set of
+connectors or task counts, a failed heartbeat), read the config topic to its end, apply
+what changed to what this worker runs, heartbeat. REST handlers run on other threads and
+never touch running work except through the config topic: a request writes a record and
+waits until this worker's herder thread has read it, so every worker applies the same
+changes in the same order (the config topic has one partition). A task restart for a task
+that runs elsewhere is forwarded to its worker's REST API.
+
+Simplifications, for now: the worker that runs a connector writes its task configs to
+the config topic itself (Kafka forwards them to the leader); REST writes are not forwarded
+to the leader (the single-partition config topic already orders them); only the
+`sessioned` protocol is offered; requests are not signed with the session key.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from strom.connect.api.connector import Connector
+from strom.connect.api.errors import BadRequestError, ConnectError, NotFoundError
+from strom.connect.runtime.config import WorkerConfig
+from strom.connect.runtime.distributed import records
+from strom.connect.runtime.distributed.assignor import AssignorState, TaskKey, assign
+from strom.connect.runtime.distributed.kafka_log import KafkaBasedLog
+from strom.connect.runtime.distributed.member import GroupMember
+from strom.connect.runtime.distributed.protocol import (
+    Assignment,
+    WorkerState,
+    decode_assignment,
+    decode_metadata,
+    encode_assignment,
+    encode_metadata,
+)
+from strom.connect.runtime.herder import ALTERED_FRAMEWORK, RESET_FRAMEWORK, STOPPED_FIRST, UNKNOWN
+from strom.connect.runtime.status import State, Status, TargetState, TaskId
+from strom.connect.runtime.validation import check_config, validate_config
+from strom.connect.runtime.worker import Worker, connector_kind
+from strom.connect.runtime.worker_task import WorkerTask
+
+log = logging.getLogger(__name__)
+
+PROTOCOL = "sessioned"
+CATCH_UP_INTERVAL_S = 0.5
+APPLY_TIMEOUT_S = 30.0
+SLOW_S = 2.0
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What this worker last acted on for one connector: config, target state, tasks."""
+
+    config: dict[str, str] | None
+    target: TargetState | None
+    tasks: tuple[tuple[tuple[str, str], ...], ...]
+
+
+class DistributedHerder:
+    def __init__(self, worker: Worker, config: WorkerConfig, url: str) -> None:
+        self.worker = worker
+        self.url = url
+        self.worker_id = url.removeprefix("http://").rstrip("/")
+        clients = worker.clients
+        self.configs = records.ConfigState()
+        self.statuses = records.StatusState()
+        self.config_log = KafkaBasedLog(clients, _required(config, "config.storage.topic"), self._on_config,
+                                        partitions=1,
+                                        replication_factor=config.get_int("config.storage.replication.factor"),
+                                        client_id="connect-configs")
+        self.status_log = KafkaBasedLog(clients, _required(config, "status.storage.topic"), self._on_status,
+                                        partitions=config.get_int("status.storage.partitions"),
+                                        replication_factor=config.get_int("status.storage.replication.factor"),
+                                        client_id="connect-statuses")
+        self.member = GroupMember(config.bootstrap_servers, _required(config, "group.id"),
+                                  session_timeout_ms=config.get_int("session.timeout.ms"),
+                                  rebalance_timeout_ms=config.get_int("rebalance.timeout.ms"))
+        self.heartbeat_s = config.get_int("heartbeat.interval.ms") / 1000
+        self.max_delay_ms = config.get_int("scheduled.rebalance.max.delay.ms")
+        self.assignor_state = AssignorState()
+        self.lock = threading.RLock()
+        self.status_lock = threading.Lock()
+        self.applied_offset = threading.Condition()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="connect-herder", daemon=True)
+        self.heartbeats = threading.Thread(target=self._heartbeat_loop, name="connect-heartbeat", daemon=True)
+        self.joined = threading.Event()  # set while the member is in a stable generation
+        # what the group gave this worker, and what of it runs
+        self.assigned_connectors: set[str] = set()
+        self.assigned_tasks: set[TaskKey] = set()
+        self.connectors: dict[str, Connector] = {}
+        self.tasks: dict[TaskKey, WorkerTask] = {}
+        self.applied: dict[str, Applied] = {}
+        self.changed: set[str] = set()
+        self.generation = -1
+        self.leader_url = ""
+        self.rejoin_needed = True
+        self.rejoin_at: float | None = None
+        self.last_catch_up = 0.0
+        self.read_offset = -1
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.config_log.start()
+        self.status_log.start()
+        store = self.worker.store
+        if hasattr(store, "start"):
+            store.start()
+        self.thread.start()
+        self.heartbeats.start()
+
+    def stop(self) -> None:
+        """Leave the group and stop this worker's connectors and tasks."""
+        self.stopping.set()
+        self.thread.join(60)
+        self.heartbeats.join(10)
+        self.config_log.stop()
+        self.status_log.stop()
+        store = self.worker.store
+        if hasattr(store, "stop"):
+            store.stop()
+
+    def _run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                self._tick()
+        except Exception:
+            log.exception("The Connect herder thread failed; this worker leaves its group")
+        finally:
+            with self.lock:
+                self._stop_everything()
+            self.member.leave()
+            self.member.close()
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        if self.rejoin_needed or (self.rejoin_at is not None and now >= self.rejoin_at):
+            self._rebalance()
+        if now - self.last_catch_up >= CATCH_UP_INTERVAL_S:
+            self._catch_up()
+        if self.changed:
+            started = time.monotonic()
+            with self.lock:
+                self._apply_changes()
+            if time.monotonic() - started > SLOW_S:
+                log.warning("Applying config changes took %.1f s", time.monotonic() - started)
+        self.stopping.wait(0.05)
+
+    def _heartbeat_loop(self) -> None:
+        """Heartbeats on their own thread, so starting or stopping slow tasks on the herder
+        thread never makes the group think this worker died."""
+        while not self.stopping.wait(self.heartbeat_s):
+            if self.joined.is_set() and not self.member.heartbeat():
+                self.joined.clear()
+                self.rejoin_needed = True
+
+    def _catch_up(self) -> None:
+        self.last_catch_up = time.monotonic()
+        self.config_log.read_to_end()
+        with self.applied_offset:
+            self.read_offset = self.configs.offset
+            self.applied_offset.notify_all()
+
+    # --- the group --------------------------------------------------------------------------
+
+    def _metadata(self) -> bytes:
+        allocation = Assignment(2, 0, "", self.leader_url, self.configs.offset,
+                                tuple(sorted(self.assigned_connectors)), tuple(sorted(self.assigned_tasks)))
+        return encode_metadata(WorkerState(2, self.url, self.configs.offset, allocation))
+
+    def _assign(self, protocol: str, members: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
+        """The leader's plan (see `assignor`), after reading every config change."""
+        self.config_log.read_to_end()
+        allocations: dict[str, tuple[set[str], set[TaskKey]]] = {}
+        for member_id, metadata in members:
+            allocation = decode_metadata(metadata).allocation
+            allocations[member_id] = (set(allocation.connectors), set(allocation.tasks)) \
+                if allocation is not None else (set(), set())
+        counts = {name: len(self.configs.tasks.get(name, [])) for name in self.configs.connectors}
+        plan = assign(allocations, counts, leader_id=self.member.member_id, leader_url=self.url,
+                      config_offset=self.configs.offset, state=self.assignor_state,
+                      now_ms=int(time.time() * 1000), max_delay_ms=self.max_delay_ms)
+        return {member: encode_assignment(a) for member, a in plan.items()}
+
+    def _rebalance(self) -> None:
+        self.rejoin_needed, self.rejoin_at = False, None
+        self.joined.clear()
+        joined = self.member.join([(PROTOCOL, self._metadata())], self._assign)
+        self.joined.set()
+        assignment = decode_assignment(joined.assignment)
+        self.generation, self.leader_url = joined.generation, assignment.leader_url
+        self._catch_up()
+        started = time.monotonic()
+        with self.lock:
+            self._apply_assignment(assignment)
+        if time.monotonic() - started > SLOW_S:
+            log.warning("Applying generation %d's assignment took %.1f s", joined.generation,
+                        time.monotonic() - started)
+        if assignment.revoked_connectors or assignment.revoked_tasks:
+            self.rejoin_needed = True  # the cooperative second round assigns what was revoked
+        if assignment.delay > 0:
+            self.rejoin_at = time.monotonic() + assignment.delay / 1000
+        log.info("Joined generation %d as %s: +%s %s, -%s %s", joined.generation,
+                 "leader" if joined.is_leader else "member", list(assignment.connectors),
+                 list(assignment.tasks), list(assignment.revoked_connectors), list(assignment.revoked_tasks))
+
+    def _apply_assignment(self, assignment: Assignment) -> None:
+        for name in assignment.revoked_connectors:
+            self.assigned_connectors.discard(name)
+            self._stop_connector(name, State.UNASSIGNED)
+        for key in assignment.revoked_tasks:
+            self.assigned_tasks.discard(key)
+            self._stop_task(key, State.UNASSIGNED)
+        self.assigned_connectors |= set(assignment.connectors)
+        self.assigned_tasks |= {(c, int(n)) for c, n in assignment.tasks}
+        for name in assignment.connectors:
+            self._start_connector(name)
+        for key in assignment.tasks:
+            self._start_task((key[0], int(key[1])))
+
+    # --- config changes -------------------------------------------------------------------------
+
+    def _on_config(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> None:
+        self.configs.apply(key, value, offset)
+        name = _connector_of(key)
+        if name is not None:
+            self.changed.add(name)
+
+    def _on_status(self, key: bytes | None, value: bytes | None, partition: int, offset: int) -> None:
+        self.statuses.apply(key, value, offset)
+
+    def _snapshot(self, name: str) -> Applied:
+        tasks = tuple(tuple(sorted(t.items())) for t in self.configs.tasks.get(name, []))
+        return Applied(self.configs.connectors.get(name), self.configs.target_states.get(name), tasks)
+
+    def _apply_changes(self) -> None:
+        changed, self.changed = self.changed, set()
+        for name in sorted(changed):
+            before, after = self.applied.get(name), self._snapshot(name)
+            self.applied[name] = after
+            if before is None or len(before.tasks) != len(after.tasks) or \
+                    (before.config is None) != (after.config is None):
+                self.rejoin_needed = True  # what the group divides has changed
+            self._apply_change(name, before, after)
+            self._apply_restart(name)
+
+    def _apply_change(self, name: str, before: Applied | None, after: Applied) -> None:
+        if after.config is None:
+            self._stop_connector(name, None)
+            for key in [k for k in self.tasks if k[0] == name]:
+                self._stop_task(key, None)
+            return
+        if self._pause_or_resume(name, before, after):
+            return
+        config_moved = before is None or before.config != after.config or before.target != after.target
+        if config_moved and name in self.assigned_connectors:
+            self._stop_connector(name, None)
+            self._start_connector(name)
+        if before is None or before.tasks != after.tasks or before.target != after.target:
+            for key in sorted(k for k in self.assigned_tasks if k[0] == name):
+                self._stop_task(key, None)
+                self._start_task(key)
+
+    def _pause_or_resume(self, name: str, before: Applied | None, after: Applied) -> bool:
+        """Only the target state moved between STARTED and PAUSED: tasks pause or resume in
+        place (a paused sink keeps its partitions), the connector's status follows."""
+        running = (TargetState.STARTED, TargetState.PAUSED)
+        if before is None or before.config != after.config or before.tasks != after.tasks \
+                or before.target not in running or after.target not in running:
+            return False
+        paused = after.target is TargetState.PAUSED
+        for key, task in self.tasks.items():
+            if key[0] == name:
+                (task.pause if paused else task.resume)()
+        if name in self.connectors:
+            self._write_status(records.connector_status_key(name), State.PAUSED if paused else State.RUNNING,
+                               None, self.connectors[name].version())
+        return True
+
+    def _apply_restart(self, name: str) -> None:
+        request = self.configs.restarts.pop(name, None)
+        if request is None:
+            return
+        include_tasks, only_failed = request
+        failed = self._local_status(records.connector_status_key(name)) is State.FAILED
+        if name in self.assigned_connectors and (not only_failed or failed):
+            self._write_status(records.connector_status_key(name), State.RESTARTING, None, None)
+            self._stop_connector(name, None)
+            self._start_connector(name)
+        if include_tasks:
+            for key in sorted(k for k in self.assigned_tasks if k[0] == name):
+                task_failed = self._local_status(records.task_status_key(*key)) is State.FAILED
+                if not only_failed or task_failed:
+                    self._write_status(records.task_status_key(*key), State.RESTARTING, None, None)
+                    self._stop_task(key, None)
+                    self._start_task(key)
+
+    def _local_status(self, key: str) -> State | None:
+        table: dict[Any, Status]
+        if key.startswith(records.STATUS_CONNECTOR_PREFIX):
+            table, lookup = self.statuses.connectors, key[len(records.STATUS_CONNECTOR_PREFIX):]
+            found = table.get(lookup)
+        else:
+            name, _, number = key[len(records.STATUS_TASK_PREFIX):].rpartition("-")
+            found = self.statuses.tasks.get((name, int(number)))
+        return None if found is None else found.state
+
+    # --- running work ------------------------------------------------------------------------
+
+    def _start_connector(self, name: str) -> None:
+        config = self.configs.connectors.get(name)
+        if config is None or name in self.connectors:
+            return
+        target = self.configs.target_states.get(name, TargetState.STARTED)
+        version = None
+        if target is TargetState.STOPPED:
+            self._write_status(records.connector_status_key(name), State.STOPPED, None, None)
+            return
+        try:
+            connector = self.worker.new_connector(config)
+            version = connector.version()
+            connector.initialize(_Context(self, name))
+            connector.start(config)
+            self.connectors[name] = connector
+            self._publish_task_configs(name, connector, config)
+        except Exception as exc:
+            log.exception("Failed to start connector %s", name)
+            self._write_status(records.connector_status_key(name), State.FAILED, _trace(exc), version)
+            return
+        state = State.PAUSED if target is TargetState.PAUSED else State.RUNNING
+        self._write_status(records.connector_status_key(name), state, None, version)
+
+    def _publish_task_configs(self, name: str, connector: Connector, config: Mapping[str, str]) -> None:
+        """Write the connector's task configs and their commit if they differ from the topic's."""
+        configs = self.worker.task_configs(connector, config)
+        if configs == self.configs.tasks.get(name):
+            return
+        for number, task_config in enumerate(configs):
+            self.config_log.send(*records.task_config_record(name, number, task_config))
+        self.config_log.send(*records.commit_record(name, len(configs)))
+        self.config_log.flush()
+
+    def _start_task(self, key: TaskKey) -> None:
+        name, number = key
+        config = self.configs.connectors.get(name)
+        task_configs = self.configs.tasks.get(name, [])
+        target = self.configs.target_states.get(name, TargetState.STARTED)
+        startable = number < len(task_configs) and target is not TargetState.STOPPED
+        if config is None or not startable or key in self.tasks:
+            return
+        task_id = TaskId(name, number)
+        refresh = getattr(self.worker.store, "refresh", None)
+        if refresh is not None:
+            refresh()  # offsets the task's previous worker committed
+        try:
+            connector = self.worker.new_connector(config)
+            task = self.worker.build_task(task_id, connector, config, task_configs[number],
+                                          self._on_task_status,
+                                          lambda topic: self._on_topic(name, number, topic))
+        except Exception as exc:
+            log.exception("Failed to start task %s", task_id)
+            self._write_status(records.task_status_key(name, number), State.FAILED, _trace(exc), None)
+            return
+        self.tasks[key] = task
+        task.start(paused=target is TargetState.PAUSED)
+
+    def _stop_connector(self, name: str, state: State | None) -> None:
+        connector = self.connectors.pop(name, None)
+        if connector is not None:
+            try:
+                connector.stop()
+            except Exception:
+                log.exception("Failed to stop connector %s", name)
+        if state is not None and name in self.configs.connectors:
+            self._write_status(records.connector_status_key(name), state, None, None)
+
+    def _stop_task(self, key: TaskKey, state: State | None) -> None:
+        task = self.tasks.pop(key, None)
+        if task is not None:
+            task.stop()
+            task.await_stop()
+        if state is not None and key[0] in self.configs.connectors:
+            self._write_status(records.task_status_key(*key), state, None, None)
+
+    def _stop_everything(self) -> None:
+        for key in list(self.tasks):
+            self._stop_task(key, State.UNASSIGNED)
+        for name in list(self.connectors):
+            self._stop_connector(name, State.UNASSIGNED)
+
+    def _on_task_status(self, task_id: TaskId, state: State, trace: str | None) -> None:
+        """From task threads: no lock (the herder waits for tasks while holding it)."""
+        task = self.tasks.get((task_id.connector, task_id.task))
+        version = None if task is None else task.parts.task.version()
+        self._write_status(records.task_status_key(task_id.connector, task_id.task), state, trace, version)
+
+    def _on_topic(self, name: str, task: int, topic: str) -> None:
+        self.status_log.send(*records.topic_status_record(topic, name, task, int(time.time() * 1000)))
+
+    def _write_status(self, key: str, state: State, trace: str | None, version: str | None) -> None:
+        self.status_log.send(*records.status_record(key, Status(state, self.worker_id, trace),
+                                                    max(self.generation, 0), version))
+
+    # --- REST: reading ------------------------------------------------------------------------
+
+    def _read_statuses(self) -> None:
+        self.status_log.flush()
+        with self.status_lock:
+            self.status_log.read_to_end()
+
+    def _known(self, name: str, missing: str = "Connector {name} not found") -> dict[str, str]:
+        config = self.configs.connectors.get(name)
+        if config is None:
+            raise NotFoundError(missing.format(name=name))
+        return config
+
+    def names(self) -> list[str]:
+        return sorted(self.configs.connectors)
+
+    def info(self, name: str) -> dict[str, Any]:
+        config = self._known(name)
+        count = len(self.configs.tasks.get(name, []))
+        return {"name": name, "config": dict(config),
+                "tasks": [TaskId(name, i).as_json() for i in range(count)], "type": self._kind(config)}
+
+    def _kind(self, config: Mapping[str, str]) -> str:
+        return connector_kind(self.worker.plugins.connector_class(config.get("connector.class", "")))
+
+    def config(self, name: str) -> dict[str, str]:
+        return dict(self._known(name))
+
+    def status(self, name: str) -> dict[str, Any]:
+        config = self._known(name, "No status found for connector {name}")
+        self._read_statuses()
+        connector = self.statuses.connectors.get(name, Status(State.UNASSIGNED, self.worker_id))
+        tasks = [self._task_status(name, i).as_json(id=i, version=self._version(config))
+                 for i in range(len(self.configs.tasks.get(name, [])))]
+        return {"name": name, "connector": connector.as_json(version=self._version(config)),
+                "tasks": tasks, "type": self._kind(config)}
+
+    def _version(self, config: Mapping[str, str]) -> str | None:
+        try:
+            return str(self.worker.new_connector(config).version())
+        except Exception:  # noqa: BLE001 - a plugin that cannot say has no version
+            return None
+
+    def _task_status(self, name: str, number: int) -> Status:
+        return self.statuses.tasks.get((name, number), Status(State.UNASSIGNED, self.worker_id))
+
+    def task_status(self, name: str, task: int) -> dict[str, Any]:
+        config = self._known(name)
+        if not 0 <= task < len(self.configs.tasks.get(name, [])):
+            raise NotFoundError(f"No status found for task {name}-{task}")
+        self._read_statuses()
+        return self._task_status(name, task).as_json(id=task, version=self._version(config))
+
+    def task_configs(self, name: str) -> list[dict[str, Any]]:
+        self._known(name)
+        return [{"id": TaskId(name, i).as_json(), "config": dict(c)}
+                for i, c in enumerate(self.configs.tasks.get(name, []))]
+
+    def topics(self, name: str) -> dict[str, Any]:
+        self._read_statuses()
+        return {name: {"topics": sorted(self.statuses.topics.get(name, set()))}}
+
+    def reset_topics(self, name: str) -> None:
+        self._known(name)
+        self._read_statuses()
+        for topic in sorted(self.statuses.topics.get(name, set())):
+            key, _ = records.topic_status_record(topic, name, 0, 0)
+            self.status_log.send(key, None)
+        self.status_log.flush()
+
+    def validate(self, props: Mapping[str, str]) -> dict[str, Any]:
+        return validate_config(self.worker, props)
+
+    # --- REST: changing (through the config topic) ----------------------------------------------
+
+    def _write_and_wait(self, *written: tuple[bytes, bytes | None]) -> None:
+        """Write config records and wait until this worker's herder thread has read them."""
+        for key, value in written:
+            self.config_log.send(key, value)
+        self.config_log.flush()
+        with self.applied_offset:
+            target = max(self.read_offset, 0) + len(written)  # offsets count from 0; -1 is "none read"
+            if not self.applied_offset.wait_for(lambda: self.read_offset >= target, APPLY_TIMEOUT_S):
+                raise ConnectError("Timed out waiting for the herder to read the config topic")
+
+    def put_config(self, name: str, config: Mapping[str, str], allow_replace: bool,
+                   initial_state: TargetState = TargetState.STARTED) -> tuple[bool, dict[str, Any]]:
+        props = {str(k): str(v) for k, v in config.items()}
+        props.setdefault("name", name)
+        if props["name"] != name:
+            raise BadRequestError(f"Connector name configuration ({props['name']}) doesn't match "
+                                  f"connector name in the URL ({name})")
+        check_config(self.worker, props)
+        exists = name in self.configs.connectors
+        if exists and not allow_replace:
+            from strom.connect.api.errors import AlreadyExistsError
+
+            raise AlreadyExistsError(f"Connector {name} already exists")
+        writes = [] if exists else [records.target_state_record(name, initial_state)]
+        writes.append(records.connector_config_record(name, props))
+        self._write_and_wait(*writes)
+        return not exists, self.info(name)
+
+    def delete(self, name: str) -> None:
+        self._known(name)
+        self._write_and_wait(records.connector_config_record(name, None),
+                             records.target_state_record(name, None))
+
+    def pause(self, name: str) -> None:
+        self._known(name, UNKNOWN)
+        self._write_and_wait(records.target_state_record(name, TargetState.PAUSED))
+
+    def resume(self, name: str) -> None:
+        self._known(name, UNKNOWN)
+        self._write_and_wait(records.target_state_record(name, TargetState.STARTED))
+
+    def stop_connector(self, name: str) -> None:
+        """KIP-875: the stopped target state, and an empty task set (as Kafka writes it)."""
+        self._known(name, UNKNOWN)
+        self._write_and_wait(records.target_state_record(name, TargetState.STOPPED),
+                             records.commit_record(name, 0))
+
+    def restart(self, name: str, include_tasks: bool, only_failed: bool) -> dict[str, Any] | None:
+        self._known(name, UNKNOWN)
+        answer = None if not include_tasks and not only_failed else self.status(name)
+        if answer is not None:
+            _mark_restarting(answer, include_tasks, only_failed)
+        self._write_and_wait(records.restart_record(name, include_tasks, only_failed))
+        return answer
+
+    def restart_task(self, name: str, task: int) -> None:
+        self._known(name, UNKNOWN)
+        if not 0 <= task < len(self.configs.tasks.get(name, [])):
+            raise NotFoundError(f"Task {name}-{task} not found")
+        key = (name, task)
+        with self.lock:
+            if key in self.assigned_tasks:
+                self._stop_task(key, None)
+                self._start_task(key)
+                return
+        self._forward_task_restart(name, task)
+
+    def _forward_task_restart(self, name: str, task: int) -> None:
+        """The task runs on another worker: ask its REST API (worker ids are host:port)."""
+        import httpx
+
+        self._read_statuses()
+        owner = self._task_status(name, task).worker_id
+        if not owner or owner == self.worker_id:
+            raise ConnectError(f"Task {name}-{task} is not running on any worker")
+        response = httpx.post(f"http://{owner}/connectors/{name}/tasks/{task}/restart", timeout=30)
+        if response.status_code >= 400:
+            raise ConnectError(f"Restarting task {name}-{task} on {owner} failed: {response.text}")
+
+    # --- REST: offsets (KIP-875) ----------------------------------------------------------------
+
+    def offsets(self, name: str) -> dict[str, Any]:
+        config = self._known(name)
+        if self._kind(config) == "source":
+            refresh = getattr(self.worker.store, "refresh", None)
+            if refresh is not None:
+                refresh()
+            return {"offsets": [{"partition": p, "offset": o} for p, o in self.worker.store.entries(name)]}
+        from strom.connect.runtime.sink_offsets import committed
+
+        return {"offsets": committed(self.worker.clients, f"connect-{name}")}
+
+    def _stopped(self, name: str) -> dict[str, str]:
+        config = self._known(name)
+        if self.configs.target_states.get(name) is not TargetState.STOPPED:
+            raise BadRequestError(STOPPED_FIRST.replace("{name}", name))
+        return config
+
+    def alter_offsets(self, name: str, body: Any) -> dict[str, str]:
+        entries = body.get("offsets") if isinstance(body, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise BadRequestError("Partitions / offsets need to be provided for an alter offsets request")
+        config = self._stopped(name)
+        if self._kind(config) == "source":
+            from strom.connect.runtime.herder import _alter_source
+
+            _alter_source(self.worker, name, entries)
+        else:
+            from strom.connect.runtime.sink_offsets import alter
+
+            alter(self.worker.clients, f"connect-{name}", entries)
+        return {"message": ALTERED_FRAMEWORK}
+
+    def reset_offsets(self, name: str) -> dict[str, str]:
+        config = self._stopped(name)
+        if self._kind(config) == "source":
+            self.worker.store.remove_connector(name)
+        else:
+            from strom.connect.runtime.sink_offsets import reset
+
+            reset(self.worker.clients, f"connect-{name}")
+        return {"message": RESET_FRAMEWORK}
+
+
+class _Context:
+    """The `ConnectorContext` of a connector run by a distributed worker."""
+
+    def __init__(self, herder: DistributedHerder, name: str) -> None:
+        self.herder, self.name = herder, name
+
+    def request_task_reconfiguration(self) -> None:
+        self.herder.changed.add(self.name)
+
+    def raise_error(self, error: Exception) -> None:
+        self.herder._write_status(records.connector_status_key(self.name), State.FAILED,
+                                  _trace(error), None)
+
+
+def _mark_restarting(answer: dict[str, Any], include_tasks: bool, only_failed: bool) -> None:
+    if not only_failed or answer["connector"]["state"] == State.FAILED.value:
+        answer["connector"]["state"] = State.RESTARTING.value
+    for task in answer["tasks"] if include_tasks else []:
+        if not only_failed or task["state"] == State.FAILED.value:
+            task["state"] = State.RESTARTING.value
+
+
+def _connector_of(key: bytes | None) -> str | None:
+    """The connector a config record is about, or None (the session key)."""
+    text = (key or b"").decode("utf-8", errors="replace")
+    for prefix in (records.CONNECTOR_PREFIX, records.COMMIT_PREFIX, records.TARGET_STATE_PREFIX,
+                   records.RESTART_PREFIX):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    if text.startswith(records.TASK_PREFIX):
+        return text[len(records.TASK_PREFIX):].rpartition("-")[0] or None
+    return None
+
+
+def _required(config: WorkerConfig, name: str) -> str:
+    value = config.get(name)
+    if not value:
+        from strom.connect.api.errors import ConfigError
+
+        raise ConfigError(f'Missing required configuration "{name}" which has no default value.')
+    return str(value)
+
+
+def _trace(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
