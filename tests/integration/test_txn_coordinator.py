@@ -250,3 +250,58 @@ def test_txn_offset_commit_outside_the_transaction_is_refused(broker: BrokerProc
             {"name": topic, "partition_indexes": [0]}]}], require_stable=True).body
         part = stable.groups[0].topics[0].partitions[0]
         assert (part.error_code, part.committed_offset) == (0, -1)  # nothing held
+
+
+def _ready_producer(raw, txn_id: str):  # type: ignore[no-untyped-def]
+    """InitProducerId for ``txn_id`` once the coordinator is up (created on first use)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        found = raw.request(10, 4, key_type=1, coordinator_keys=[txn_id]).body.coordinators[0]
+        init = raw.request(22, 4, transactional_id=txn_id, transaction_timeout=60_000,
+                           producer_id=-1, producer_epoch=-1).body
+        if found.error_code == 0 and init.error_code == 0:
+            return init
+        assert time.monotonic() < deadline, (found, init)
+        time.sleep(0.2)
+
+
+def test_wire_versions_of_the_producer_requests(broker: BrokerProcess) -> None:
+    """PRODUCER_FENCED (90) for the versions of KIP-588, INVALID_PRODUCER_EPOCH (47) before;
+    AddPartitionsToTxn v4 carries several transactions, verify-only ones among them."""
+    from support.raw_client import RawClient
+
+    topic = unique_topic("txn-wire")
+    create_topic(broker.bootstrap, topic, 2)
+    txn_id = f"t-{uuid.uuid4().hex[:8]}"
+    with RawClient(broker.bootstrap) as raw:
+        init = _ready_producer(raw, txn_id)
+        pid, epoch = init.producer_id, init.producer_epoch
+
+        def add(version: int, at_epoch: int) -> int:
+            body = raw.request(24, version, v3_and_below_transactional_id=txn_id,
+                               v3_and_below_producer_id=pid,
+                               v3_and_below_producer_epoch=at_epoch,
+                               v3_and_below_topics=[{"name": topic, "partitions": [0]}]).body
+            return int(body.results_by_topic_v3_and_below[0].results_by_partition[0]
+                       .partition_error_code)
+
+        assert add(1, epoch + 1) == 47 and add(3, epoch + 1) == 90
+        assert add(3, epoch) == 0
+        assert raw.request(26, 1, transactional_id=txn_id, producer_id=pid,
+                           producer_epoch=epoch + 1, committed=True).body.error_code == 47
+        batch = raw.request(24, 4, transactions=[
+            {"transactional_id": txn_id, "producer_id": pid, "producer_epoch": epoch,
+             "verify_only": True, "topics": [{"name": topic, "partitions": [0, 1]}]},
+            {"transactional_id": "nobody-" + txn_id, "producer_id": pid,
+             "producer_epoch": epoch, "verify_only": True,
+             "topics": [{"name": topic, "partitions": [0]}]}]).body
+        assert batch.error_code == 0
+        mine, nobody = batch.results_by_transaction
+        codes = {int(r.partition_index): int(r.partition_error_code)
+                 for r in mine.topic_results[0].results_by_partition}
+        assert codes == {0: 0, 1: 120}  # in the transaction / not: TRANSACTION_ABORTABLE
+        assert nobody.topic_results[0].results_by_partition[0].partition_error_code == 49
+        assert raw.request(26, 3, transactional_id=txn_id, producer_id=pid,
+                           producer_epoch=epoch, committed=False).body.error_code == 0
