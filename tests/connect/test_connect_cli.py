@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 from strom.cli.main import app
 from strom.testing import StromBroker, free_port
 
-pytestmark = pytest.mark.slow
 GENERATOR = "strom.connect.connectors.generator.OrderGeneratorSourceConnector"
 
 

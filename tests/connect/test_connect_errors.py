@@ -17,7 +17,6 @@ from strom.connect.runtime.herder import StandaloneHerder
 from strom.connect.runtime.standalone import build
 from strom.testing import StromBroker
 
-pytestmark = pytest.mark.slow
 GOOD = b'{"schema":{"type":"string","optional":false},"payload":"hello"}'
 AFTER = b'{"schema":{"type":"string","optional":false},"payload":"after"}'
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-import pytest
-
 from strom.connect.runtime.distributed.member import GroupMember, JoinResult
 from strom.connect.runtime.distributed.protocol import (
     Assignment,
@@ -19,8 +17,6 @@ from strom.connect.runtime.distributed.protocol import (
     encode_metadata,
 )
 from strom.testing import StromBroker
-
-pytestmark = pytest.mark.slow
 
 
 def assign(protocol: str, members: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:

@@ -15,7 +15,6 @@ from strom.connect.converters import JsonConverter
 from strom.connect.runtime.standalone import Standalone, build
 from strom.testing import StromBroker
 
-pytestmark = pytest.mark.slow
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "connect.md"
 
 

@@ -15,7 +15,6 @@ from connect_support import CONVERTERS, read_topic, serving, wait_for
 
 from strom.testing import StromBroker, free_port
 
-pytestmark = pytest.mark.slow
 GENERATOR = "strom.connect.connectors.generator.OrderGeneratorSourceConnector"
 
 
