@@ -363,11 +363,11 @@ class DistributedHerder:
         if config is None or not startable or key in self.tasks:
             return
         task_id = TaskId(name, number)
-        refresh = getattr(self.worker.store, "refresh", None)
-        if refresh is not None:
-            refresh()  # offsets the task's previous worker committed
         try:
             connector = self.worker.new_connector(config)
+            refresh = getattr(self.worker.store, "refresh", None)
+            if refresh is not None and connector_kind(connector) == "source":
+                refresh()  # offsets the task's previous worker committed
             task = self.worker.build_task(task_id, connector, config, task_configs[number],
                                           self._on_task_status,
                                           lambda topic: self._on_topic(name, number, topic))
