@@ -20,6 +20,7 @@ with AddPartitionsToTxn v4 `verify_only` to the coordinator's broker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -75,27 +76,83 @@ class PartitionMarkers:
     async def _remote(self, broker_id: int, host: str, port: int, topic: str, partition: int,
                       producer_id: int, producer_epoch: int, committed: bool,
                       coordinator_epoch: int) -> ErrorCode:
+        tp = (topic, partition)
+        answers = await self._remote_batch(broker_id, host, port, [tp], producer_id,
+                                           producer_epoch, committed, coordinator_epoch)
+        return answers[tp]
+
+    async def write_markers(self, partitions: list[tuple[str, int]], producer_id: int,
+                            producer_epoch: int, committed: bool, coordinator_epoch: int
+                            ) -> dict[tuple[str, int], ErrorCode]:
+        """Every marker of a transaction at once: the local ones in parallel, one
+        WriteTxnMarkers per other broker with all its partitions (as Kafka's channel)."""
+        image = self.metadata.image()
+        out: dict[tuple[str, int], ErrorCode] = {}
+        local: list[tuple[str, int]] = []
+        remote: dict[int, list[tuple[str, int]]] = {}
+        for tp in partitions:
+            info = image.topics.get(tp[0])
+            state = None if info is None else info.partitions.get(tp[1])
+            if state is None:
+                out[tp] = ErrorCode.unknown_topic_or_partition
+            elif state.leader == self.broker_id and self.local is not None:
+                local.append(tp)
+            elif state.leader not in image.brokers:
+                out[tp] = ErrorCode.not_leader_or_follower
+            else:
+                remote.setdefault(state.leader, []).append(tp)
+        calls = [self._local_batch(local, producer_id, producer_epoch, committed,
+                                   coordinator_epoch)]
+        for broker_id, tps in remote.items():
+            broker = image.brokers[broker_id]
+            calls.append(self._remote_batch(broker_id, broker.host, broker.port, tps,
+                                            producer_id, producer_epoch, committed,
+                                            coordinator_epoch))
+        for answers in await asyncio.gather(*calls):
+            out.update(answers)
+        return out
+
+    async def _local_batch(self, partitions: list[tuple[str, int]], producer_id: int,
+                           producer_epoch: int, committed: bool, coordinator_epoch: int
+                           ) -> dict[tuple[str, int], ErrorCode]:
+        if not partitions or self.local is None:
+            return {}
+        local = self.local
+        codes = await asyncio.gather(*(
+            local.write_marker(t, p, producer_id, producer_epoch, committed, coordinator_epoch)
+            for t, p in partitions))
+        return dict(zip(partitions, codes, strict=True))
+
+    async def _remote_batch(self, broker_id: int, host: str, port: int,
+                            partitions: list[tuple[str, int]], producer_id: int,
+                            producer_epoch: int, committed: bool, coordinator_epoch: int
+                            ) -> dict[tuple[str, int], ErrorCode]:
         from kio.schema.write_txn_markers.v1.request import WriteTxnMarkersRequest
 
         from strom.broker.replication.peer import PeerError
         from strom.protocol.schema import build
 
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in partitions:
+            by_topic.setdefault(topic, []).append(partition)
         request = build(WriteTxnMarkersRequest, markers=[{
             "producer_id": producer_id, "producer_epoch": producer_epoch,
             "transaction_result": committed, "coordinator_epoch": coordinator_epoch,
-            "topics": [{"name": topic, "partition_indexes": [partition]}]}])
+            "topics": [{"name": t, "partition_indexes": ps} for t, ps in by_topic.items()]}])
+        out = dict.fromkeys(partitions, ErrorCode.unknown_server_error)
         try:
             response = await self.peers.connection(broker_id, host, port).request(
                 ApiKey.WRITE_TXN_MARKERS, WRITE_TXN_MARKERS_VERSION, request)
         except PeerError as exc:
             log.info("WriteTxnMarkers to broker %d failed: %s; retried", broker_id, exc)
-            return ErrorCode.coordinator_not_available
+            return dict.fromkeys(partitions, ErrorCode.coordinator_not_available)
         for marker in response.markers:
             for result in marker.topics:
                 for p in result.partitions:
-                    if result.name == topic and int(p.partition_index) == partition:
-                        return ErrorCode(p.error_code)
-        return ErrorCode.unknown_server_error
+                    key = (result.name, int(p.partition_index))
+                    if key in out:
+                        out[key] = ErrorCode(p.error_code)
+        return out
 
 
 class TransactionHost:

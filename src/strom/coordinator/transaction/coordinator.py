@@ -232,9 +232,7 @@ class TransactionCoordinator:
         try:
             if not await self._durable(partition, shard):
                 return
-            outcomes = await asyncio.gather(*(self._marker(partition, shard, job, tp)
-                                              for tp in sorted(job.partitions)))
-            if not all(outcomes) or self.runtime.shards.get(partition) is not shard:
+            if not await self._markers(partition, shard, job):
                 return  # fenced or moved: the next coordinator finishes it
             await self.runtime.write(partition, lambda s: s.complete(job))
         except CoordinatorNotActive:
@@ -252,28 +250,57 @@ class TransactionCoordinator:
             await asyncio.sleep(RETRY_MAX_S)
         return False
 
-    async def _marker(self, partition: int, shard: TransactionCoordinatorShard, job: MarkerJob,
-                      tp: TopicPartition) -> bool:
-        """Write one marker, retrying until it lands; False if this coordinator must stop."""
+    async def _markers(self, partition: int, shard: TransactionCoordinatorShard, job: MarkerJob
+                       ) -> bool:
+        """Write every marker of ``job``, retrying those that do not land (a leader moved,
+        replicas lag) until all do; False if this coordinator must stop."""
+        remaining = set(job.partitions)
         delay = RETRY_MIN_S
-        while self.runtime.shards.get(partition) is shard:
-            error = await self.markers.write_marker(tp[0], tp[1], job.producer_id,
-                                                    job.producer_epoch, job.committed,
-                                                    shard.coordinator_epoch)
-            if error == E.none or error in SKIPPED:
-                return True
-            if error in FENCED:
-                log.warning("marker for %s to %s-%d refused (%s): this coordinator stops",
-                            job.transactional_id, tp[0], tp[1], error.name)
+        while remaining:
+            if self.runtime.shards.get(partition) is not shard:
                 return False
-            if error == E.unknown_topic_or_partition and not self.partition_exists(*tp):
-                return True  # the topic was deleted: nothing left to mark
-            if delay == RETRY_MIN_S:  # once per marker: a leader moving is routine
-                log.info("marker for %s to %s-%d not written yet (%s); retrying",
-                         job.transactional_id, tp[0], tp[1], error.name)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RETRY_MAX_S)
-        return False
+            results = await self._send(sorted(remaining), job, shard.coordinator_epoch)
+            for tp, error in results.items():
+                verdict = self._verdict(job, tp, error)
+                if verdict is None:
+                    continue
+                if not verdict:
+                    return False
+                remaining.discard(tp)
+            if remaining:
+                if delay == RETRY_MIN_S:  # once per transaction: a leader moving is routine
+                    log.info("markers for %s not written yet to %s; retrying",
+                             job.transactional_id, sorted(remaining))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+        return True
+
+    async def _send(self, partitions: list[TopicPartition], job: MarkerJob,
+                    coordinator_epoch: int) -> dict[TopicPartition, ErrorCode]:
+        """One attempt at every marker: batched per broker when the writer can (Kafka's
+        channel sends one WriteTxnMarkers per broker), else partition by partition."""
+        batch = getattr(self.markers, "write_markers", None)
+        if batch is not None:
+            result: dict[TopicPartition, ErrorCode] = await batch(
+                partitions, job.producer_id, job.producer_epoch, job.committed,
+                coordinator_epoch)
+            return result
+        codes = await asyncio.gather(*(
+            self.markers.write_marker(t, p, job.producer_id, job.producer_epoch, job.committed,
+                                      coordinator_epoch) for t, p in partitions))
+        return dict(zip(partitions, codes, strict=True))
+
+    def _verdict(self, job: MarkerJob, tp: TopicPartition, error: ErrorCode) -> bool | None:
+        """True: the partition is done; False: this coordinator stops; None: retry it."""
+        if error == E.none or error in SKIPPED:
+            return True
+        if error in FENCED:
+            log.warning("marker for %s to %s-%d refused (%s): this coordinator stops",
+                        job.transactional_id, tp[0], tp[1], error.name)
+            return False
+        if error == E.unknown_topic_or_partition and not self.partition_exists(*tp):
+            return True  # the topic was deleted: nothing left to mark
+        return None
 
     async def stop(self) -> None:
         for task in list(self._tasks):
