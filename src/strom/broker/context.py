@@ -39,6 +39,8 @@ class RequestContext:
     """Who sent the request: `User:<name>` from SASL or the TLS certificate, else
     User:ANONYMOUS (what the authorizer is to decide on)."""
     advertised: tuple[str, int] | None = None
+    listener: str | None = None
+    """The name of the listener the request came in on (upper case)."""
     """This broker's advertised host and port on the listener the request came in on,
     when it is not the registered (first) one: Kafka answers with that listener's."""
 
@@ -78,6 +80,10 @@ class RequestContext:
 
     def endpoint(self, broker: BrokerInfo) -> tuple[str, int]:
         """Where clients of this listener reach `broker` (Metadata, FindCoordinator)."""
+        if self.listener is not None:
+            found = broker.endpoint(self.listener)
+            if found is not None:
+                return found
         if self.advertised is not None and broker.broker_id == self.services.broker_id:
             return self.advertised
         return broker.host, broker.port

@@ -94,12 +94,34 @@ class Broker:
                                     self._producer_last_offsets)
         self.services = Services(self.broker_id, config, self.store, self.replicas, self.groups,
                                  self.admin, self.metrics, self.producer_ids, self.transactions)
+        self._secure_peer_channels()
         self.metrics_server: MetricsServer | None = None
         self.ready = False  # /readyz: logs loaded, listeners bound, not stopping
 
+    def _secure_peer_channels(self) -> None:
+        """Brokers reach each other on the inter-broker listener, with its TLS and SASL
+        (replica fetches, transaction markers, AddPartitionsToTxn verification)."""
+        from strom.broker.security.peer_client import build_inter_broker
+
+        if not self.config.get_str("zookeeper.connect"):
+            return  # a single broker has no peers
+        security = build_inter_broker(self.config)
+        if security.protocol == "PLAINTEXT" and \
+                security.listener == self.config.advertised_listeners[0].name.upper():
+            return  # the registered address already is the inter-broker one
+
+        def endpoint(broker_id: int) -> tuple[str, int] | None:
+            info = self.store.image().brokers.get(broker_id)
+            return None if info is None else info.endpoint(security.listener)
+
+        for channel in (self.peers, self.transactions.peers):
+            channel.use(security.open, endpoint)
+
     def _open_store(self) -> MetadataStore:
-        listener = self.config.advertised_listeners[0]
-        me = BrokerInfo(self.broker_id, listener.host, listener.port, self.config.raw("broker.rack"))
+        advertised = self.config.advertised_listeners
+        listener = advertised[0]
+        me = BrokerInfo(self.broker_id, listener.host, listener.port, self.config.raw("broker.rack"),
+                        tuple((ln.name.upper(), ln.host, ln.port) for ln in advertised))
         connect = self.config.get_str("zookeeper.connect")
         if connect:
             from strom.cluster.zookeeper import ZooKeeperMetadataStore

@@ -25,6 +25,16 @@ class BrokerInfo:
     host: str
     port: int
     rack: str | None = None
+    endpoints: tuple[tuple[str, str, int], ...] = field(default=(), compare=False)
+    """Every advertised listener as (NAME, host, port); `host`/`port` are the first's.
+    Clients are answered with the endpoint of the listener they came in on, brokers
+    reach each other on the inter-broker listener's."""
+
+    def endpoint(self, listener: str) -> tuple[str, int] | None:
+        for name, host, port in self.endpoints:
+            if name == listener:
+                return host, port
+        return None
 
 
 @dataclass(frozen=True)

@@ -107,12 +107,28 @@ def loads(data: bytes | None) -> dict[str, Any]:
 
 
 def encode_broker(broker: BrokerInfo) -> bytes:
-    return dumps({"version": 5, "host": broker.host, "port": broker.port, "rack": broker.rack})
+    doc: dict[str, Any] = {"version": 5, "host": broker.host, "port": broker.port,
+                           "rack": broker.rack}
+    if broker.endpoints:  # Kafka's registration lists every listener as NAME://host:port
+        doc["endpoints"] = [f"{name}://{_bracketed(host)}:{port}"
+                            for name, host, port in broker.endpoints]
+    return dumps(doc)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def decode_broker(broker_id: int, data: bytes) -> BrokerInfo:
     doc = loads(data)
-    return BrokerInfo(broker_id, str(doc["host"]), int(doc["port"]), doc.get("rack"))
+    endpoints = []
+    for text in doc.get("endpoints") or ():
+        name, _, rest = str(text).partition("://")
+        host, _, port = rest.rpartition(":")
+        if name and port.isdigit():
+            endpoints.append((name.upper(), host.strip("[]"), int(port)))
+    return BrokerInfo(broker_id, str(doc["host"]), int(doc["port"]), doc.get("rack"),
+                      tuple(endpoints))
 
 
 def encode_topic(topic: TopicInfo) -> bytes:

@@ -147,6 +147,7 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("connections.max.reauth.ms", T.LONG, "0", read_only=True),
         ConfigDef("inter.broker.listener.name", T.STRING, None, read_only=True),
         ConfigDef("security.inter.broker.protocol", T.STRING, "PLAINTEXT", read_only=True),
+        ConfigDef("sasl.mechanism.inter.broker.protocol", T.STRING, "GSSAPI", read_only=True),
         *(ConfigDef(name, T.PASSWORD, None, read_only=True, sensitive=True) for name in (
             "ssl.key.password", "ssl.keystore.password", "ssl.truststore.password",
             "ssl.keystore.key", "ssl.keystore.certificate.chain",

@@ -5,11 +5,10 @@ Kafka names each listener (`NAME://host:port`) and finds its security protocol t
 error. Strom serves all four protocols: PLAINTEXT, SSL (`strom.broker.security.tls`),
 SASL_PLAINTEXT and SASL_SSL (`strom.broker.security.authenticator`).
 
-Brokers reach each other through the first advertised listener, which they register.
-Until the replication client speaks TLS and SASL itself, a broker in a ZooKeeper cluster
-refuses to start when that listener is not PLAINTEXT (rather than have its followers
-fail to fetch at run time); `inter.broker.listener.name` and
-`security.inter.broker.protocol` are checked as Kafka checks them.
+Brokers register every advertised listener and reach each other on the inter-broker one
+(`inter.broker.listener.name`, or the first listener of `security.inter.broker.protocol`;
+`strom.broker.security.peer_client` speaks its TLS and SASL); the two settings are
+checked as Kafka checks them.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from strom.config.defs import InvalidConfig
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 DEFAULT_MAP = ",".join(f"{p}:{p}" for p in PROTOCOLS)
 SUPPORTED = frozenset(PROTOCOLS)
-INTER_BROKER_SUPPORTED = frozenset({"PLAINTEXT"})
 
 
 def parse_protocol_map(raw: str) -> dict[str, str]:
@@ -83,20 +81,11 @@ def inter_broker_listener(config: BrokerConfig) -> str:
 
 
 def check_listeners(config: BrokerConfig) -> None:
-    """Raise InvalidConfig (one line) unless every listener resolves to a protocol and,
-    in a ZooKeeper cluster, brokers can reach each other."""
+    """Raise InvalidConfig (one line) unless every listener resolves to a protocol and
+    the inter-broker listener is one of them."""
     mapping = protocol_map(config)
     listeners = config.listeners
     advertised = config.raw("advertised.listeners")
     for listener in listeners + (parse_listeners(advertised) if advertised else []):
         security_protocol(listener, mapping)
-    if not config.get_str("zookeeper.connect"):
-        return
     inter_broker_listener(config)
-    registered = config.advertised_listeners[0]
-    protocol = security_protocol(registered, mapping)
-    if protocol not in INTER_BROKER_SUPPORTED:
-        raise InvalidConfig(
-            f"listener {registered.name} ({protocol}) is the first advertised listener, "
-            "which other brokers replicate through; Strom's replication client speaks "
-            "PLAINTEXT only so far: list a PLAINTEXT listener first")

@@ -69,6 +69,7 @@ class KafkaConnection(asyncio.Protocol):
         self.security = security if security is not None and security.protocol != "PLAINTEXT" \
             else None  # None: PLAINTEXT, nothing to authenticate
         self.advertised = security.advertised if security is not None else None
+        self.listener = security.name.upper() if security is not None else None
         self.principal = ANONYMOUS  # TLS: the certificate's; SASL: once authenticated
         self.auth: Authenticator | None = None  # SASL listeners: the state machine
         self._close_after_write = False
@@ -303,6 +304,7 @@ class KafkaConnection(asyncio.Protocol):
             peer=self.peer,
             principal=self.principal,
             advertised=self.advertised,
+            listener=self.listener,
         )
         started = time.perf_counter()
         try:

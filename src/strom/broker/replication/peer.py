@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import logging
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from strom.protocol import framing
@@ -27,9 +28,22 @@ class PeerError(Exception):
     pass
 
 
+Connector = Callable[[str, int, str], Awaitable[tuple[asyncio.StreamReader,
+                                                     asyncio.StreamWriter]]]
+"""Opens a connection to (host, port) as client id: TLS and SASL done when the
+inter-broker listener asks for them (`strom.broker.security.peer_client`)."""
+
+
+async def _plain_connect(host: str, port: int, client_id: str
+                         ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(host, port)
+
+
 class PeerConnection:
-    def __init__(self, host: str, port: int, client_id: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, host: str, port: int, client_id: str, timeout_s: float = 30.0,
+                 connect: Connector = _plain_connect) -> None:
         self.host, self.port = host, port
+        self.connect = connect
         self.client_id = client_id
         self.timeout_s = timeout_s
         self._reader: asyncio.StreamReader | None = None
@@ -50,7 +64,8 @@ class PeerConnection:
 
     async def _round_trip(self, api_key: ApiKey, version: int, body: Any) -> Any:
         if self._writer is None:
-            self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+            self._reader, self._writer = await self.connect(self.host, self.port,
+                                                            self.client_id)
         assert self._reader is not None
         correlation = next(self._correlation)
         try:
@@ -77,13 +92,24 @@ class PeerChannel:
     def __init__(self, my_id: int) -> None:
         self.my_id = my_id
         self._connections: dict[int, PeerConnection] = {}
+        self._connect: Connector = _plain_connect
+        self._endpoint: Callable[[int], tuple[str, int] | None] = lambda broker_id: None
+
+    def use(self, connect: Connector,
+            endpoint: Callable[[int], tuple[str, int] | None]) -> None:
+        """Reach brokers on the inter-broker listener: `endpoint(id)` is its address
+        (None: the address the caller passes), `connect` opens TLS/SASL connections."""
+        self._connect, self._endpoint = connect, endpoint
+        self.close()
 
     def connection(self, broker_id: int, host: str, port: int) -> PeerConnection:
+        host, port = self._endpoint(broker_id) or (host, port)
         conn = self._connections.get(broker_id)
         if conn is None or (conn.host, conn.port) != (host, port):
             if conn is not None:
                 conn.close()
-            conn = PeerConnection(host, port, f"strom-broker-{self.my_id}")
+            conn = PeerConnection(host, port, f"strom-broker-{self.my_id}",
+                                  connect=self._connect)
             self._connections[broker_id] = conn
         return conn
 

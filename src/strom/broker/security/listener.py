@@ -117,5 +117,10 @@ def build_all(config: BrokerConfig, scram_lookup: CredentialLookup
 
 
 def check(config: BrokerConfig) -> None:
-    """What `strom server` runs before binding: every listener can be served."""
+    """What `strom server` runs before binding: every listener can be served, and the
+    inter-broker listener can be reached."""
+    from strom.broker.security.peer_client import build_inter_broker
+
     build_all(config, lambda user, mechanism: None)
+    if config.get_str("zookeeper.connect"):
+        build_inter_broker(config)
