@@ -500,3 +500,26 @@ def test_strom_user_scram_over_sasl_ssl(sasl: Sasl) -> None:
     assert _strom("user", "scram", "delete", "dave", "-m", "SCRAM-SHA-512", *auth).returncode == 0
     gone = _strom("user", "scram", "list", "dave", *auth)
     assert gone.returncode != 0 and "does not exist" in gone.stderr, gone.stderr
+
+
+def test_jaas_configs_are_masked_and_never_logged(sasl: Sasl) -> None:
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": sasl.broker.bootstrap})
+    resource = ConfigResource(ResourceType.BROKER, "0")
+    entries = admin.describe_configs([resource])[resource].result(timeout=15)
+    for name in ("listener.name.sasl_ssl.plain.sasl.jaas.config",
+                 "listener.name.sasl_ssl.ssl.keystore.key"):
+        assert entries[name].is_sensitive and entries[name].value is None, entries[name]
+    assert entries["sasl.enabled.mechanisms"].value == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    log = sasl.broker.log_text()
+    for secret in ("alice-secret", "admin-secret", "s256-secret", "s512-secret"):
+        assert secret not in log
+
+
+def test_a_second_api_versions_before_authentication_closes(sasl: Sasl) -> None:
+    with RawClient(sasl.address("SASL_PLAINTEXT")) as client:
+        assert int(_api_versions(client).error_code) == 0
+        client.send(API_VERSIONS, 3, make_request(API_VERSIONS, 3, {
+            "client_software_name": "t", "client_software_version": "1"}))
+        assert client.is_closed_by_peer()

@@ -183,3 +183,28 @@ def test_unusable_listener_settings_are_refused(tmp_path: Path, props: dict[str,
         build_all(config, lambda u, m: None)
     assert caught.value.args[0].startswith("listener ")
     assert KEY_PASSWORD not in str(caught.value)
+
+
+def test_pkcs12_truststore_and_cipher_suites(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    pki = make_pki(tmp_path)
+    truststore = tmp_path / "trust.p12"
+    truststore.write_bytes(pkcs12.serialize_key_and_certificates(
+        None, None, None, [pki.ca.cert], BestAvailableEncryption(b"trust-pw")))
+    config = BrokerConfig({
+        "listeners": "SSL://127.0.0.1:0",
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(pki.broker_p12_keystore()),
+        "ssl.keystore.password": "store-secret",
+        "ssl.truststore.type": "PKCS12",
+        "ssl.truststore.location": str(truststore),
+        "ssl.truststore.password": "trust-pw",
+        "ssl.client.auth": "required",
+        "ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_AES_256_GCM_SHA384",
+    })
+    context = build_all(config, lambda u, m: None)["SSL"].ssl_context
+    assert context is not None and context.verify_mode == ssl.CERT_REQUIRED
+    assert len(context.get_ca_certs()) == 1
+    tls12 = {c["name"] for c in context.get_ciphers() if c["protocol"] == "TLSv1.2"}
+    assert tls12 == {"ECDHE-ECDSA-AES256-GCM-SHA384"}
