@@ -62,6 +62,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tls]:
         "listener.name.external.ssl.key.password": STORE_PASSWORD,
         "listener.name.modern.ssl.client.auth": "none",
         "listener.name.modern.ssl.enabled.protocols": "TLSv1.3",
+        "strom.request.receive.timeout.ms": "2000",  # also bounds a TLS handshake
     }).start()
     yield Tls(pki, broker, ports)
     code = broker.stop()
@@ -233,3 +234,14 @@ def test_secrets_are_masked_in_describe_configs(tls: Tls) -> None:
     assert entries["ssl.client.auth"].value == "required"
     assert KEY_PASSWORD not in Path(tls.broker.log_path).read_text()
     assert STORE_PASSWORD not in Path(tls.broker.log_path).read_text()
+
+
+def test_a_client_that_never_finishes_its_handshake_is_dropped(tls: Tls) -> None:
+    """A TLS handshake holds no connection slot until it is done, so one left hanging
+    is closed after strom.request.receive.timeout.ms rather than kept."""
+    with socket.create_connection(("127.0.0.1", tls.ports["EXTERNAL"]), timeout=30) as sock:
+        sock.sendall(b"\x16\x03\x01")  # the first bytes of a ClientHello, then nothing
+        received = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(1024):  # TimeoutError (30 s): kept open, the bug
+                received += chunk

@@ -170,6 +170,11 @@ class Broker:
                 port=listener.port,
                 reuse_address=True,
                 ssl=security.ssl_context,
+                # a TLS handshake counts against no connection limit until it is done:
+                # one left hanging goes after the slow-sender timeout, not asyncio's 60 s
+                ssl_handshake_timeout=(
+                    self.config.get_int("strom.request.receive.timeout.ms") / 1000
+                    if security.ssl_context is not None else None),
             )
             self._servers.append(server)
             for sock in server.sockets:
