@@ -140,3 +140,49 @@ def test_retriable_put_redelivers_the_same_batch(strom_broker: StromBroker, herd
     wait_for(lambda: FlakySinkTask.received == ["hello", "after"], "the batch after two refusals")
     assert FlakySinkTask.refusals == 2
     assert herder.status("flaky")["tasks"][0]["state"] == "RUNNING"
+
+
+class PickySinkTask(SinkTask):
+    """Reports every record whose value is "bad" through the errant record reporter."""
+
+    kept: ClassVar[list[str]] = []
+
+    def version(self) -> str:
+        return "1"
+
+    def start(self, props: Mapping[str, str]) -> None:
+        self.report = self.context.errant_record_reporter()
+
+    def put(self, records: Sequence[SinkRecord]) -> None:
+        for record in records:
+            if record.value == "bad":
+                self.report(record, ValueError("no bad values downstream"))
+            else:
+                PickySinkTask.kept.append(str(record.value))
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+class PickySinkConnector(FlakySinkConnector):
+    def task_class(self) -> type[PickySinkTask]:  # type: ignore[override]  # a narrower task
+        return PickySinkTask
+
+
+def test_errant_record_reporter_sends_to_the_dlq(strom_broker: StromBroker, herder: StandaloneHerder) -> None:
+    strom_broker.create_topic("connect-picky-in")
+    produce(strom_broker.bootstrap_servers, "connect-picky-in", [b"good", b"bad", b"fine"])
+    herder.worker.plugins.add(PickySinkConnector)
+    herder.put_config("picky", {
+        "connector.class": "PickySinkConnector", "topics": "connect-picky-in",
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "errors.tolerance": "all", "errors.deadletterqueue.topic.name": "connect-picky-dlq",
+        "errors.deadletterqueue.topic.replication.factor": "1",
+        "errors.deadletterqueue.context.headers.enable": "true"}, allow_replace=False)
+    wait_for(lambda: PickySinkTask.kept == ["good", "fine"], "the good records")
+    [dead] = read_topic(strom_broker.bootstrap_servers, "connect-picky-dlq", 1)
+    headers = dict(dead.headers())
+    assert (dead.value(), headers["__connect.errors.stage"], headers["__connect.errors.offset"]) == \
+        (b"bad", b"TASK_PUT", b"1")
+    assert headers["__connect.errors.exception.class.name"] == b"builtins.ValueError"

@@ -18,7 +18,7 @@ Semantics follow Kafka Connect:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -76,6 +76,11 @@ class SinkTaskContext(Protocol):
 
     def request_commit(self) -> None:
         """Ask for an offset commit soon, ahead of `offset.flush.interval.ms`."""
+
+    def errant_record_reporter(self) -> Callable[[SinkRecord, BaseException], None]:
+        """KIP-610: report a record the task cannot write (dead letter queue, or failure
+        without `errors.tolerance=all`)."""
+        ...
 
 
 class Task(ABC):

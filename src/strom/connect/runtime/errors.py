@@ -122,6 +122,20 @@ class ErrorHandler:
         """Cut any retry backoff short (the task is stopping)."""
         self._stop.set()
 
+    def flush(self) -> None:
+        """Wait until reported records are written (before the offsets past them are
+        committed: a record skipped to the DLQ must be in the DLQ first)."""
+        for reporter in self.reporters:
+            flush = getattr(reporter, "flush", None)
+            if flush is not None:
+                flush()
+
+    def report(self, context: ErrorContext) -> None:
+        """A failure the task reported itself (KIP-610's ErrantRecordReporter)."""
+        self.failed += 1
+        for reporter in self.reporters:
+            reporter(context)
+
     def execute(self, stage: Stage, executing_class: str, operation: Callable[[], T],
                 record: Callable[[], ErrorContext] | None = None) -> T:
         """`operation()`'s result, after retries; raises Skipped if the failure is tolerated,
@@ -197,6 +211,12 @@ class DeadLetterQueueReporter:
             headers.extend(self._context_headers(context))
         self.producer.produce(self.topic, value=context.value, key=context.key, headers=headers)
         self.producer.poll(0)
+
+    def flush(self) -> None:
+        remaining = self.producer.flush(30)
+        if remaining:
+            raise ConnectError(f"{remaining} records could not be written to the dead letter queue "
+                               f"{self.topic}")
 
     def _context_headers(self, context: ErrorContext) -> list[tuple[str, bytes | None]]:
         error = context.error

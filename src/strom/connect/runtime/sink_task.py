@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from strom.connect.api.errors import RetriableError
+from strom.connect.api.errors import ConnectError, RetriableError
 from strom.connect.api.records import SinkRecord
 from strom.connect.api.task import TopicPartition
 from strom.connect.data.headers import Headers
@@ -57,6 +57,13 @@ class SinkContext:
     def request_commit(self) -> None:
         self.owner.next_commit = 0.0
 
+    def errant_record_reporter(self) -> Callable[[SinkRecord, BaseException], None]:
+        """KIP-610: a task reports a record it cannot write; with errors.tolerance=all it
+        is logged and sent to the dead letter queue as its consumed bytes, else the task
+        fails. The DLQ write is flushed before the record's offset is committed."""
+        return self.owner.report_errant
+
+
 
 class WorkerSinkTask(WorkerTask):
     def __init__(self, parts: TaskParts, listener: StatusListener, shutdown_timeout_s: float, *,
@@ -80,6 +87,7 @@ class WorkerSinkTask(WorkerTask):
         self.paused_for_pause = False
         self.closed = False
         self.topics: set[str] = set()
+        self.raw: dict[tuple[str, int | None, int | None], tuple[Any, Any, list[Any]]] = {}
 
     @staticmethod
     def kafka_tp(tp: TopicPartition, offset: int | None = None) -> Any:
@@ -107,6 +115,7 @@ class WorkerSinkTask(WorkerTask):
         if self.paused:
             self._unread(messages)
             return
+        self.raw.clear()
         records = [r for r in (self._record(m) for m in messages) if r is not None]
         self._deliver(records)
         if time.monotonic() >= self.next_commit:
@@ -157,6 +166,9 @@ class WorkerSinkTask(WorkerTask):
             return None
         tp = TopicPartition(message.topic(), message.partition())
         self.current[tp] = message.offset() + 1
+        if self.parts.errors.reporters:  # the consumed bytes, for an errant record report
+            self.raw[(tp.topic, tp.partition, message.offset())] = (
+                message.key(), message.value(), list(message.headers() or []))
         if tp.topic not in self.topics:
             self.topics.add(tp.topic)
             self.on_topic(tp.topic)
@@ -217,8 +229,20 @@ class WorkerSinkTask(WorkerTask):
 
     # --- offsets and rebalances ------------------------------------------------------------------
 
+    def report_errant(self, record: SinkRecord, error: BaseException) -> None:
+        if not self.parts.errors.tolerate_all:
+            raise ConnectError("Tolerance exceeded in error handler") from error
+        raw = self.raw.get((record.original_topic or record.topic, record.original_kafka_partition,
+                            record.original_kafka_offset))
+        key, value, headers = raw if raw is not None else (None, None, [])
+        self.parts.errors.report(ErrorContext(
+            Stage.TASK_PUT, f"{type(self.parts.task).__module__}.{type(self.parts.task).__qualname__}",
+            error, record.original_topic or record.topic, record.original_kafka_partition,
+            record.original_kafka_offset, key, value, headers))
+
     def commit_offsets(self, partitions: set[TopicPartition] | None = None) -> None:
         self.next_commit = time.monotonic() + self.flush_interval_s
+        self.parts.errors.flush()
         scope = self.assigned if partitions is None else partitions
         current = {tp: o for tp, o in self.current.items() if tp in scope}
         if not current or self.cancelled:
