@@ -11,8 +11,9 @@ Each test runs a real `strom server` process and talks to it over TCP:
 - `strom.request.receive.timeout.ms` closes a sender that stopped in the middle of a frame;
 - `queued.max.request.bytes` pauses reading on every connection while queued requests
   hold more than that;
-- a listener whose security protocol is not PLAINTEXT stops `strom server` before it
-  binds anything; the metrics port binds `strom.metrics.host` (loopback), not the
+- a listener that cannot be served (TLS without a keystore, SASL without a mechanism
+  Strom implements, an unmapped name) stops `strom server` before it binds anything
+  (TLS and SASL themselves: test_security_*.py); the metrics port binds `strom.metrics.host` (loopback), not the
   listener's interfaces.
 
 127.0.0.2 is a second loopback address: a socket bound to 127.0.0.1 does not answer on
@@ -292,7 +293,7 @@ def run_server(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess[s
     ("CLIENTS://127.0.0.1:{port}", "CLIENTS:SASL_SSL", "SASL_SSL"),
     ("INTERNAL://127.0.0.1:{port}", None, "no security protocol defined for listener INTERNAL"),
 ])
-def test_a_listener_that_is_not_plaintext_stops_the_start(
+def test_an_unusable_listener_stops_the_start(
         tmp_path: Path, listeners: str, protocol_map: str | None, needle: str) -> None:
     port, other = free_port(), free_port()
     overrides = [f"listeners={listeners.format(port=port, other=other)}"]
