@@ -478,3 +478,42 @@ def test_streams_exactly_once_counts_exactly_across_kills(gbroker: BrokerProcess
     _caught_up(gbroker, app_id, inp, app)
     assert app.stop(signal.SIGTERM) == 0, app.log_text()
     assert committed_counts(running=False) == _expected(batches[0] + batches[1] + batches[2])
+
+
+@pytest.mark.slow
+def test_streams_application_rides_out_a_broker_restart(tmp_path: Path) -> None:
+    """The broker restarts under a running application: librdkafka reconnects, commits
+    retry until it is back, and the counts come out right."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "streams"))
+    import word_count
+
+    from strom.streams.runtime.app import StreamsApp
+
+    broker = BrokerProcess(tmp_path / "data", overrides={"group.initial.rebalance.delay.ms": "0"})
+    broker.start()
+    try:
+        app_id, inp, out = unique_topic("bounce"), unique_topic("lines"), unique_topic("counts")
+        create_topic(broker.bootstrap, inp, 2)
+        create_topic(broker.bootstrap, out, 1)
+        first, second = _lines(300, 13), _lines(300, 14)
+        produce(broker.bootstrap, inp, [(None, line, None) for line in first])
+        app = StreamsApp(word_count.build(inp, out), app_id, broker.bootstrap,
+                         state_dir=tmp_path / "state", commit_interval_ms=200,
+                         consumer_properties={"session.timeout.ms": 6000})
+        app.start()
+        alive = _AppAlive(app)
+        try:
+            wait_caught_up(broker.bootstrap, app_id, inp, 2, alive)
+            broker.restart()
+            produce(broker.bootstrap, inp, [(None, line, None) for line in second])
+            wait_caught_up(broker.bootstrap, app_id, inp, 2, alive, timeout=180)
+            wait_caught_up(broker.bootstrap, app_id, f"{app_id}-counts-store-repartition", 2,
+                           alive, timeout=180)
+        finally:
+            assert app.close()
+        assert app.error is None
+        assert _counts(broker, out) == _expected(first + second)
+    finally:
+        broker.stop()

@@ -15,6 +15,7 @@
 | metrics_port | (JMX) | None: Prometheus `/metrics` on this port when set |
 | repartition_purge_interval_ms | repartition.purge.interval.ms | 30000 (and at close) |
 | application_server | application.server | None; `host:port` serves interactive queries |
+| task_timeout_ms | task.timeout.ms | 300000: how long a commit retries while brokers are away |
 | query_key_parser | - | `str`: turns a key in a query URL into the store's key type |
 """
 
@@ -54,6 +55,7 @@ class StreamsConfig:
     metrics_port: int | None = None
     repartition_purge_interval_ms: int = 30_000
     application_server: str | None = None
+    task_timeout_ms: int = 300_000
     query_key_parser: Callable[[str], Any] = str
 
     def __post_init__(self) -> None:

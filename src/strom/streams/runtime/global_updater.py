@@ -18,6 +18,7 @@ from strom.client import KafkaClients
 from strom.streams.errors import StreamsError
 from strom.streams.global_state import GlobalState
 from strom.streams.record import ConsumedRecord
+from strom.streams.runtime import consumer_errors
 from strom.streams.runtime.config import StreamsConfig
 from strom.streams.topology import Topology
 
@@ -71,9 +72,8 @@ class GlobalUpdater:
             return
         for msg in self._consumer.consume(500, timeout):
             if msg.error() is not None:
-                if msg.error().code() == -191:  # _PARTITION_EOF
-                    continue
-                raise StreamsError(f"global consumer: {msg.error()}")
+                consumer_errors.check(msg.error(), "global consumer")
+                continue
             self.state.apply(ConsumedRecord(msg.topic(), msg.partition(), msg.offset(),
                                             msg.timestamp()[1], msg.key(), msg.value(),
                                             tuple(msg.headers() or ())))

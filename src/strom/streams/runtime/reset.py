@@ -2,11 +2,11 @@
 `kafka-streams-application-reset` tool does; `strom streams reset APP` is to call this).
 
 1. The group `application_id` must have no active members (stop every instance first).
-2. Its committed offsets on input topics go back to the earliest offsets.
+2. Its committed offsets on input topics go back to the earliest offsets, and those on
+   its internal topics to 0 (the topics come back empty).
 3. Its internal topics are deleted: every topic named `<application_id>-...` ending in
    `-changelog`, `-repartition`, `-subscription-registration-topic` or
-   `-subscription-response-topic` (Kafka's resetter finds them by the same names); their
-   committed offsets go with the group's reset.
+   `-subscription-response-topic` (Kafka's resetter finds them by the same names).
 4. Optionally, the instance's local state directory is removed (each machine's own).
 """
 
@@ -49,13 +49,18 @@ def reset_application(clients: KafkaClients, application_id: str, input_topics: 
     specs = {TopicPartition(topic, p): OffsetSpec.earliest()
              for topic, info in metadata.items() for p in info.partitions}
     report.input_offsets = list_offsets(clients, specs)
-    if report.input_offsets:
+    report.deleted_topics = internal_topics(clients, application_id)
+    # the group's offsets on internal topics go to 0 too: the topics come back empty, and
+    # an old offset left behind would skip the new records (or wait for them to catch up)
+    internal = clients.topic_metadata(report.deleted_topics) if report.deleted_topics else {}
+    reset_to = dict(report.input_offsets)
+    reset_to.update({(topic, p): 0 for topic, info in internal.items() for p in info.partitions})
+    if reset_to:
         request = ConsumerGroupTopicPartitions(application_id, [
             TopicPartition(topic, partition, offset)
-            for (topic, partition), offset in sorted(report.input_offsets.items())])
+            for (topic, partition), offset in sorted(reset_to.items())])
         results(clients, clients.admin().alter_consumer_group_offsets(
             [request], request_timeout=clients.timeout))
-    report.deleted_topics = internal_topics(clients, application_id)
     if report.deleted_topics:
         results(clients, clients.admin().delete_topics(
             report.deleted_topics, request_timeout=clients.timeout,

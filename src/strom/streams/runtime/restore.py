@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from strom.streams.errors import StreamsError
-from strom.streams.runtime import checkpoint
+from strom.streams.runtime import checkpoint, consumer_errors
 from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.state.api import ChangelogEntry
 from strom.streams.task import Task
@@ -74,7 +74,8 @@ def _replay(consumer: Any, store: Any, topic: str, partition: int, start: int, e
             entries: list[ChangelogEntry] = []
             for msg in consumer.consume(BATCH, 0.5):
                 if msg.error() is not None:
-                    raise StreamsError(f"restoring {topic}-{partition}: {msg.error()}")
+                    consumer_errors.check(msg.error(), f"restoring {topic}-{partition}")
+                    continue
                 entries.append((msg.key(), msg.value(), msg.timestamp()[1]))
                 position = msg.offset() + 1
             store.restore(entries)

@@ -20,12 +20,13 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from strom.client import KafkaClientError, KafkaClients
 from strom.streams.errors import StreamsError
 from strom.streams.record import ConsumedRecord, ProducedRecord
-from strom.streams.runtime import checkpoint
+from strom.streams.runtime import checkpoint, consumer_errors
 from strom.streams.runtime.config import StreamsConfig
 from strom.streams.runtime.global_updater import GlobalUpdater
 from strom.streams.runtime.metrics import StreamsMetrics
@@ -199,9 +200,8 @@ class StreamThread:
         for msg in messages:
             error = msg.error()
             if error is not None:
-                if error.code() == -191:  # _PARTITION_EOF
-                    continue
-                raise StreamsError(f"consumer error: {error}")
+                consumer_errors.check(error, "consumer")
+                continue
             topic, partition = msg.topic(), msg.partition()
             task_id = f"{self._subs[topic].id}_{partition}"
             batches[task_id].append(ConsumedRecord(topic, partition, msg.offset(),
@@ -265,11 +265,27 @@ class StreamThread:
         return [TopicPartition(t, p, o) for (t, p), o in wanted.items()]
 
     def _commit_at_least_once(self, offsets: list[Any]) -> None:
-        self.clients.flush(self.producer)
+        self._retrying("flushing the producer", lambda: self.clients.flush(self.producer))
         if self._delivery_error is not None:
             raise StreamsError(f"a record could not be delivered: {self._delivery_error}")
         if offsets:
-            self.consumer.commit(offsets=offsets, asynchronous=False)
+            self._retrying("committing offsets",
+                           lambda: self.consumer.commit(offsets=offsets, asynchronous=False))
+
+    def _retrying(self, what: str, action: Callable[[], Any]) -> Any:
+        """Run `action`, again while it fails for a reason that passes (brokers down or
+        restarting), up to `task_timeout_ms` (Kafka Streams' task.timeout.ms)."""
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + self.config.task_timeout_ms / 1000
+        while True:
+            try:
+                return action()
+            except (KafkaClientError, KafkaException) as exc:
+                if not _passing(exc) or time.monotonic() > deadline:
+                    raise
+                log.warning("%s: %s; retrying", what, exc)
+                time.sleep(0.5)
 
     def _commit_transaction(self, offsets: list[Any], begin_next: bool) -> None:
         from confluent_kafka import KafkaException
@@ -281,9 +297,11 @@ class StreamThread:
             self._begin()
         try:
             if offsets:
-                self.producer.send_offsets_to_transaction(
-                    offsets, self.consumer.consumer_group_metadata(), timeout)
-            self.producer.commit_transaction(timeout)
+                self._retrying("sending offsets to the transaction",
+                               lambda: self.producer.send_offsets_to_transaction(
+                                   offsets, self.consumer.consumer_group_metadata(), timeout))
+            self._retrying("committing the transaction",
+                           lambda: self.producer.commit_transaction(timeout))
             self._in_txn = False
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
@@ -350,6 +368,16 @@ class StreamThread:
             self.restore_consumer.close()
             self.globals.close()
             self.producer.flush(10)
+
+
+def _passing(exc: Exception) -> bool:
+    """Whether an error may go away by itself (retriable, or the brokers unreachable)."""
+    if isinstance(exc, KafkaClientError):
+        return exc.retriable and not exc.fatal
+    error = exc.args[0] if exc.args else None
+    if error is None or error.fatal():
+        return False
+    return bool(error.retriable()) or error.code() < 0
 
 
 def _log_purge_failure(tp: Any, future: Any) -> None:
