@@ -8,8 +8,8 @@
 
 The management verbs speak Kafka Connect's REST API (`--url`, or `STROM_CONNECT_URL`,
 default http://localhost:8083), so they work against Kafka Connect too. This module
-imports Typer only; the runtime and httpx load inside the commands, so `strom` starts
-as fast as before.
+imports Typer only; the runtime loads inside the commands, so `strom` starts as fast
+as before.
 """
 
 from __future__ import annotations
@@ -64,19 +64,14 @@ DEFAULT_URL = "http://localhost:8083"
 
 def _call(url: str, method: str, path: str, body: Any = None) -> Any:
     """One REST call; Kafka Connect's error body becomes a one-line error and exit 1."""
-    import httpx
+    from strom.connect.rest.client import RestError, call
 
     try:
-        response = httpx.request(method, url.rstrip("/") + path, json=body, timeout=60)
-    except httpx.HTTPError as exc:
-        typer.echo(f"error: cannot reach {url}: {exc}", err=True)
+        return call(url, method, path, body)
+    except RestError as exc:
+        suffix = f" (HTTP {exc.status})" if exc.status else ""
+        typer.echo(f"error: {exc}{suffix}", err=True)
         raise typer.Exit(1) from None
-    answer = response.json() if response.content else None
-    if response.status_code >= 400:
-        message = answer.get("message") if isinstance(answer, dict) else response.text
-        typer.echo(f"error: {message} (HTTP {response.status_code})", err=True)
-        raise typer.Exit(1)
-    return answer
 
 
 def _show(answer: Any) -> None:

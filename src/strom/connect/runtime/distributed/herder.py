@@ -559,15 +559,16 @@ class DistributedHerder:
 
     def _forward_task_restart(self, name: str, task: int) -> None:
         """The task runs on another worker: ask its REST API (worker ids are host:port)."""
-        import httpx
+        from strom.connect.rest.client import RestError, call
 
         self._read_statuses()
         owner = self._task_status(name, task).worker_id
         if not owner or owner == self.worker_id:
             raise ConnectError(f"Task {name}-{task} is not running on any worker")
-        response = httpx.post(f"http://{owner}/connectors/{name}/tasks/{task}/restart", timeout=30)
-        if response.status_code >= 400:
-            raise ConnectError(f"Restarting task {name}-{task} on {owner} failed: {response.text}")
+        try:
+            call(f"http://{owner}", "POST", f"/connectors/{name}/tasks/{task}/restart", timeout=30)
+        except RestError as exc:
+            raise ConnectError(f"Restarting task {name}-{task} on {owner} failed: {exc}") from exc
 
     # --- REST: offsets (KIP-875) ----------------------------------------------------------------
 
