@@ -71,12 +71,15 @@ class Sasl:
 def sasl(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sasl]:
     base = tmp_path_factory.mktemp("sasl")
     pki = make_pki(base / "pki")
-    ports = {name: free_port() for name in ("PLAINTEXT", "SASL_SSL", "SASL_PLAINTEXT", "REAUTH")}
+    ports = {name: free_port() for name in ("PLAINTEXT", "SASL_SSL", "SASL_PLAINTEXT", "REAUTH",
+                                            "OAUTH")}
     overrides = {
         "listeners": ",".join(f"{n}://127.0.0.1:{p}" for n, p in ports.items()),
         "listener.security.protocol.map":
             "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,"
-            "REAUTH:SASL_PLAINTEXT",
+            "REAUTH:SASL_PLAINTEXT,OAUTH:SASL_PLAINTEXT",
+        "listener.name.oauth.sasl.enabled.mechanisms": "OAUTHBEARER",
+        "listener.name.oauth.connections.max.reauth.ms": "600000",
         "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         "listener.name.sasl_plaintext.sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256",
         "listener.name.sasl_ssl.ssl.keystore.type": "PEM",
@@ -522,4 +525,55 @@ def test_a_second_api_versions_before_authentication_closes(sasl: Sasl) -> None:
         assert int(_api_versions(client).error_code) == 0
         client.send(API_VERSIONS, 3, make_request(API_VERSIONS, 3, {
             "client_software_name": "t", "client_software_version": "1"}))
+        assert client.is_closed_by_peer()
+
+
+
+# --- OAUTHBEARER with unsecured tokens (development) -----------------------------------
+
+
+def _jwt(claims: dict[str, Any], alg: str = "none") -> str:
+    def part(doc: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': alg})}.{part(claims)}."
+
+
+def _bearer(token: str) -> bytes:
+    return f"n,,\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def test_confluent_kafka_with_an_unsecured_oauthbearer_token(sasl: Sasl) -> None:
+    topic = unique_topic("oauth")
+    conf = {"bootstrap.servers": sasl.address("OAUTH"), "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "OAUTHBEARER", "enable.sasl.oauthbearer.unsecure.jwt": True,
+            "sasl.oauthbearer.config": "principal=carol lifeSeconds=3600"}
+    assert len(_roundtrip(conf, topic, 5)) == 5
+
+
+def test_oauthbearer_session_ends_with_the_token(sasl: Sasl) -> None:
+    with RawClient(sasl.address("OAUTH")) as client:
+        assert int(_handshake(client, "OAUTHBEARER").error_code) == 0
+        body = _authenticate(client, _bearer(_jwt({"sub": "carol",
+                                                   "exp": time.time() + 20})))
+        assert int(body.error_code) == 0
+        lifetime_ms = body.session_lifetime.total_seconds() * 1000
+        assert 0 < lifetime_ms <= 20000  # the token's, not connections.max.reauth.ms
+        assert _metadata(client).brokers
+
+
+@pytest.mark.parametrize("token", [
+    _jwt({"sub": "carol", "exp": 1000}),  # expired
+    _jwt({"sub": "carol", "exp": 4102444800}, alg="HS256"),  # signed: not validated here
+    _jwt({"exp": 4102444800}),  # no principal
+    "not-a-token",
+])
+def test_bad_oauthbearer_tokens_get_a_challenge_then_fail(sasl: Sasl, token: str) -> None:
+    with RawClient(sasl.address("OAUTH")) as client:
+        assert int(_handshake(client, "OAUTHBEARER").error_code) == 0
+        challenge = _authenticate(client, _bearer(token))
+        assert int(challenge.error_code) == 0
+        assert json.loads(challenge.auth_bytes) == {"status": "invalid_token"}
+        final = _authenticate(client, b"\x01")
+        assert int(final.error_code) == SASL_AUTHENTICATION_FAILED
         assert client.is_closed_by_peer()

@@ -24,6 +24,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from strom.broker.security.listener import ListenerSecurity
+from strom.broker.security.oauthbearer import OAuthBearerServer
 from strom.broker.security.plain import PlainServer
 from strom.broker.security.scram import AuthenticationFailed, ScramServer
 from strom.protocol import apis
@@ -66,7 +67,7 @@ class Authenticator:
         self.principal: str | None = None
         self.mechanism: str | None = None
         self.reauthenticating = False
-        self._server: PlainServer | ScramServer | None = None
+        self._server: PlainServer | ScramServer | OAuthBearerServer | None = None
         self._expires_at: float | None = None
 
     # --- what the connection asks ------------------------------------------------------
@@ -135,9 +136,11 @@ class Authenticator:
         self.state = State.AUTHENTICATE if version >= 1 else State.RAW_TOKENS
         return Answer(build(response, error_code=ErrorCode.none, mechanisms=enabled))
 
-    def _new_server(self, mechanism: str) -> PlainServer | ScramServer:
+    def _new_server(self, mechanism: str) -> PlainServer | ScramServer | OAuthBearerServer:
         if mechanism == "PLAIN":
             return PlainServer(self.security.plain_users)
+        if mechanism == "OAUTHBEARER":
+            return OAuthBearerServer()
         lookup = self.security.scram_lookup
         assert lookup is not None  # every SASL listener has one
         return ScramServer(mechanism, lookup)
@@ -180,6 +183,7 @@ class Authenticator:
         none) a v1+ SaslAuthenticate answer carries."""
         assert self._server is not None
         principal = f"User:{self._server.username}"
+        token_expiry = getattr(self._server, "expires_at_ms", None)
         if self.reauthenticating and principal != self.principal:
             self.state = State.FAILED
             return 0
@@ -188,6 +192,8 @@ class Authenticator:
         self.reauthenticating = False
         self._server = None
         reauth = self.security.reauth_ms
+        if reauth > 0 and token_expiry is not None:  # KIP-368: never past the token's expiry
+            reauth = max(1, min(reauth, int(token_expiry - time.time() * 1000)))
         self._expires_at = self.clock() + reauth / 1000 if reauth > 0 else None
         if reauth > 0:
             log.debug("%s authenticated as %s for %d ms", self.peer, principal, reauth)

@@ -9,6 +9,7 @@ Configuration errors raise InvalidConfig before anything is bound.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,7 +21,8 @@ from strom.config.broker import BrokerConfig
 from strom.config.defs import InvalidConfig
 from strom.config.security_protocols import protocol_map, security_protocol
 
-SUPPORTED_MECHANISMS = ("PLAIN", *MECHANISMS)
+log = logging.getLogger(__name__)
+SUPPORTED_MECHANISMS = ("PLAIN", *MECHANISMS, "OAUTHBEARER")
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ def build(config: BrokerConfig, name: str, protocol: str,
         return ListenerSecurity(name, protocol, context, rules)
     mechanisms = _mechanisms(config, name)
     users = _plain_users(config, name) if "PLAIN" in mechanisms else {}
+    if "OAUTHBEARER" in mechanisms:
+        _check_oauthbearer(config, name)
     reauth = config.props.get(f"listener.name.{name.lower()}.connections.max.reauth.ms")
     reauth_ms = int(reauth if reauth is not None else config.raw("connections.max.reauth.ms")
                     or 0)
@@ -72,6 +76,17 @@ def _mechanisms(config: BrokerConfig, name: str) -> tuple[str, ...]:
             f"listener {name}: SASL mechanism(s) {', '.join(unsupported) or '(none)'} not "
             f"supported; set sasl.enabled.mechanisms to some of {', '.join(SUPPORTED_MECHANISMS)}")
     return mechanisms
+
+
+def _check_oauthbearer(config: BrokerConfig, name: str) -> None:
+    """Only Kafka's default, unsecured token validation exists: say so loudly, and
+    refuse a configured validator (e.g. JWKS) rather than silently not applying it."""
+    key = f"listener.name.{name.lower()}.oauthbearer.sasl.server.callback.handler.class"
+    if config.props.get(key):
+        raise InvalidConfig(f"{key}: only unsecured OAUTHBEARER tokens are implemented "
+                            "(leave it unset, for development only)")
+    log.warning("listener %s accepts OAUTHBEARER with unsecured tokens: any client can "
+                "claim any principal; for development only", name)
 
 
 def _plain_users(config: BrokerConfig, name: str) -> dict[str, str]:
