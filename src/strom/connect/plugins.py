@@ -40,6 +40,7 @@ _BUILTIN_MODULES = (
     "strom.connect.transforms.timestamps", "strom.connect.transforms.flatten",
     "strom.connect.transforms.routing", "strom.connect.transforms.headers",
     "strom.connect.connectors.file", "strom.connect.connectors.generator",
+    "strom.connect.connectors.http_sink",
 )
 
 #: Kafka's class names for the converters Strom implements.
