@@ -151,6 +151,14 @@ def reduce_aggregate(b: StreamsBuilder) -> None:
      .group_by_key(Grouped(None, S, S)).count().to_stream().map_values(str).to("out3", S, S))
 
 
+def versioned_join(b: StreamsBuilder) -> None:
+    table = b.table("t", S, S, materialized=Materialized.as_("versioned", versioned_history_ms=50))
+    stream = _in(b)
+    stream.join(table, _join).to("out", S, S)
+    stream.left_join(table, _join).to("out2", S, S)
+    table.to_stream().to("out3", S, S)
+
+
 def table_groupby(b: StreamsBuilder) -> None:
     (b.table("users", S, S).group_by(lambda u, r: (r, r), Grouped(None, S, S)).count()
      .to_stream().map_values(str).to("out", S, S))
@@ -212,6 +220,11 @@ SCENARIOS["table_ops"] = (table_ops, [("t", k, v, ts) for k, v, ts in [
     ("a", "v5", 1), ("b", "v1", 2), ("a", "v2", 3), ("b", "v9", 4), ("a", None, 5),
     ("c", None, 6)]] + [("in", "x", "1", 7), ("in", "x", None, 8)])
 SCENARIOS["reduce_aggregate"] = (reduce_aggregate, WINDOW_INPUT)
+SCENARIOS["versioned_join"] = (versioned_join, [
+    ("t", "k", "t10", 10), ("t", "k", "t30", 30), ("in", "k", "s5", 5), ("in", "k", "s15", 15),
+    ("in", "k", "s35", 35), ("t", "k", "t20", 20), ("in", "k", "s25", 25), ("t", "k", None, 40),
+    ("in", "k", "s45", 45), ("in", "k", "s22", 22), ("t", "k", "t100", 100),
+    ("in", "k", "s60", 60), ("in", "k", "s40", 40), ("t", "k", "t45", 45)])
 SCENARIOS["stream_stream_join_asymmetric"] = (stream_stream_join_asymmetric,
                                               SCENARIOS["stream_stream_join"][1])
 for _seed in range(4):
@@ -221,7 +234,7 @@ for _seed in range(4):
                            ("stream_stream_join_asymmetric", ("l", "r")),
                            ("table_table_join", ("a", "c")), ("stream_table_join", ("t", "in")),
                            ("session_suppress", ("in",)), ("table_ops", ("t", "in")),
-                           ("reduce_aggregate", ("in",)),
+                           ("reduce_aggregate", ("in",)), ("versioned_join", ("t", "in")),
                            ("fk_join", ("orders", "customers"))):
         SCENARIOS[f"{_name}:random-{_seed}"] = (SCENARIOS[_name][0],
                                                 _random_records(_seed, _topics))

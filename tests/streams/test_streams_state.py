@@ -168,3 +168,27 @@ def test_streams_changelog_configs_follow_kafka_defaults() -> None:
     assert Stores.key_value("a").changelog_config() == {"cleanup.policy": "compact"}
     cfg = Stores.window("w", retention_ms=1000, window_size_ms=10).changelog_config()
     assert cfg == {"cleanup.policy": "compact,delete", "retention.ms": str(1000 + 86_400_000)}
+
+
+def test_streams_versioned_store_answers_as_of_a_time() -> None:
+    from strom.streams.state.versioned import LATEST, NOT_PUT
+
+    spec = Stores.versioned("v", S, S, history_retention_ms=50, persistent=False)
+    codes: list[int] = []
+
+    def action(store: Any, record: Record) -> None:
+        codes.append(store.put(record.key, record.value, record.timestamp))
+
+    with _driver(spec, action) as driver:
+        inp = driver.create_input_topic("in", S, S)
+        for value, ts in [("a", 10), ("c", 30), ("b", 20), (None, 40), ("z", 100), ("old", 45)]:
+            inp.pipe_input("k", value, ts)
+        store = driver.get_state_store("v")
+        assert codes == [LATEST, LATEST, 30, LATEST, LATEST, NOT_PUT]
+        assert store.get("k") == ("z", 100)
+        assert store.get("k", as_of=55) is None  # deleted at 40
+        assert store.get("k", as_of=49) is None  # older than the history (100 - 50)
+        assert store.get("k", as_of=75) is None  # still deleted until 100
+        changelog = driver.create_output_topic("app-v-changelog").read_raw()
+    assert [(r.key, r.value, r.timestamp) for r in changelog] == [
+        (b"k", b"a", 10), (b"k", b"c", 30), (b"k", b"b", 20), (b"k", None, 40), (b"k", b"z", 100)]

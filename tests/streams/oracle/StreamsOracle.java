@@ -163,6 +163,17 @@ public class StreamsOracle {
                     .count().toStream().mapValues(v -> str(v)), "out3");
                 break;
             }
+            case "versioned_join": {
+                KTable<String, String> t = b.table("t", Consumed.with(S, S),
+                    org.apache.kafka.streams.kstream.Materialized.<String, String>as(
+                        org.apache.kafka.streams.state.Stores.persistentVersionedKeyValueStore(
+                            "versioned", Duration.ofMillis(50))).withKeySerde(S).withValueSerde(S));
+                KStream<String, String> s = in(b, "in");
+                out(s.join(t, StreamsOracle::join), "out");
+                out(s.leftJoin(t, StreamsOracle::join), "out2");
+                out(t.toStream(), "out3");
+                break;
+            }
             case "table_groupby":
                 out(table(b, "users").groupBy((u, r) -> KeyValue.pair(r, r), Grouped.with(S, S))
                     .count().toStream().mapValues(v -> str(v)), "out");

@@ -91,6 +91,13 @@ class StreamsBuilder:
                    value_serde: Serde[Any] | None) -> StoreSpec:
         """A key-value store as `materialized` says, its name generated when unnamed."""
         name = materialized.name or self.namer.name(prefix)
+        if materialized.versioned_history_ms is not None:
+            return Stores.versioned(name, materialized.key_serde or key_serde,
+                                    materialized.value_serde or value_serde,
+                                    history_retention_ms=materialized.versioned_history_ms,
+                                    persistent=materialized.persistent,
+                                    logging=materialized.logging,
+                                    changelog_config=materialized.changelog_config)
         return Stores.key_value(name, materialized.key_serde or key_serde,
                                 materialized.value_serde or value_serde,
                                 persistent=materialized.persistent,

@@ -1,7 +1,7 @@
 """Joins. Built: stream-table (inner, left), stream-global-table (inner, left),
 stream-stream windowed (inner, left, outer), table-table (inner, left, outer),
-foreign-key (inner, left; in `fk_join`). Designed, for a later session: versioned
-tables (below).
+foreign-key (inner, left; in `fk_join`), and stream-table joins against a versioned
+table look the row up as of the record's timestamp.
 
 - **Stream-stream windowed** (`Stream.join(other, joiner, JoinWindows)`): both sides
   co-partitioned (repartitioned if their keys changed); each side writes its records into
@@ -27,9 +27,9 @@ tables (below).
   partitions of the topic into a store of its own (no changelog: the topic is the
   changelog), read to its end before any task starts; a stream-global-table join maps
   each record to the table key with a `key_selector` and needs no co-partitioning.
-- **Versioned tables** (KIP-889) for temporal stream-table joins: a versioned key-value
-  store keeping each key's history for a retention, looked up `as of` the stream
-  record's timestamp.
+- **Versioned tables** (KIP-889, built: `state.versioned`) for temporal stream-table
+  joins: each key's history kept for a retention, looked up as of the stream record's
+  timestamp. Left to do: out-of-order updates through derived tables (Kafka's `isLatest`).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from typing import Any
 from strom.streams.dsl.change import Change
 from strom.streams.processor import Processor
 from strom.streams.record import Record
+from strom.streams.state.versioned import VersionedKeyValueStore
 from strom.streams.windows import JoinWindows
 
 
@@ -59,7 +60,11 @@ class StreamTableJoinProcessor(Processor):
     def process(self, record: Record) -> None:
         if record.key is None or record.value is None:
             return
-        other = self._store.get(record.key)
+        if isinstance(self._store, VersionedKeyValueStore):  # the row as of the record's time
+            found = self._store.get(record.key, as_of=record.timestamp)
+            other = None if found is None else found[0]
+        else:
+            other = self._store.get(record.key)
         if other is None and not self._left:
             return
         self.context.forward(record.with_value(self._joiner(record.value, other)))

@@ -25,6 +25,7 @@ class Materialized:
     logging: bool = True
     changelog_config: Mapping[str, str] = field(default_factory=dict)
     retention_ms: int | None = None
+    versioned_history_ms: int | None = None  # a versioned store (KIP-889) keeping this much
 
     @classmethod
     def as_(cls, name: str, key_serde: Serde[Any] | None = None,

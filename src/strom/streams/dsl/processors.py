@@ -13,6 +13,7 @@ from typing import Any
 from strom.streams.dsl.change import Change, TableFlags
 from strom.streams.processor import Processor
 from strom.streams.record import Record
+from strom.streams.state.versioned import NOT_PUT, VersionedKeyValueStore
 
 KeyValueFn = Callable[[Any, Any], Any]
 
@@ -126,12 +127,25 @@ class TableSourceProcessor(Processor):
     def init(self, context: Any) -> None:
         super().init(context)
         self._store = context.get_state_store(self._store_name)
+        self._versioned = isinstance(self._store, VersionedKeyValueStore)
 
     def process(self, record: Record) -> None:
         if record.key is None:
             return
+        if self._versioned:
+            self._process_versioned(record)
+            return
         old = self._store.get(record.key)
         self._store.put(record.key, record.value, record.timestamp)
+        self.context.forward(record.with_value(Change(record.value, old)))
+
+    def _process_versioned(self, record: Record) -> None:
+        """A versioned table takes late updates into its history and forwards them (as
+        Kafka's KTableSource does); one older than the history is dropped."""
+        latest = self._store.get(record.key)
+        if self._store.put(record.key, record.value, record.timestamp) == NOT_PUT:
+            return
+        old = None if latest is None else latest[0]
         self.context.forward(record.with_value(Change(record.value, old)))
 
 

@@ -64,6 +64,14 @@ def _session(spec: StoreSpec) -> StateStore:
                         logging=spec.logging_enabled, **spec.options)
 
 
+def _versioned(spec: StoreSpec) -> StateStore:
+    from strom.streams.state.versioned import VersionedKeyValueStore
+
+    return VersionedKeyValueStore(spec.name, spec.key_serde, spec.value_serde,
+                                  persistent=spec.persistent, logging=spec.logging_enabled,
+                                  **spec.options)
+
+
 def _windowed_config(retention_ms: int, extra: Mapping[str, str] | None) -> dict[str, str]:
     return {"cleanup.policy": "compact,delete",
             "retention.ms": str(retention_ms + ADDITIONAL_RETENTION_MS), **(extra or {})}
@@ -77,6 +85,19 @@ class Stores:
                   ) -> StoreSpec:
         return StoreSpec(name, _kv, key_serde, value_serde, persistent, logging,
                          {"cleanup.policy": "compact", **(changelog_config or {})})
+
+    @staticmethod
+    def versioned(name: str, key_serde: Serde[Any] | None = None,
+                  value_serde: Serde[Any] | None = None, *, history_retention_ms: int,
+                  persistent: bool = True, logging: bool = True,
+                  changelog_config: Mapping[str, str] | None = None) -> StoreSpec:
+        """A versioned key-value store (KIP-889); its changelog keeps the history too
+        (`min.compaction.lag.ms` = history retention + 1 day, as Kafka sets it)."""
+        config = {"cleanup.policy": "compact",
+                  "min.compaction.lag.ms": str(history_retention_ms + ADDITIONAL_RETENTION_MS),
+                  **(changelog_config or {})}
+        return StoreSpec(name, _versioned, key_serde, value_serde, persistent, logging, config,
+                         {"history_retention_ms": history_retention_ms})
 
     @staticmethod
     def window(name: str, key_serde: Serde[Any] | None = None,
