@@ -253,3 +253,38 @@ def test_streams_auto_advancing_input_topic() -> None:
         inp.pipe_input(None, "c")
         out = driver.create_output_topic("out", S, S).read_records_to_list()
         assert [r.timestamp for r in out] == [100, 105, 210]
+
+
+def test_streams_bad_records_go_to_the_dead_letter_topic() -> None:
+    class Picky(Processor):
+        def process(self, record: Record) -> None:
+            if record.value == 13:
+                raise RuntimeError("unlucky")
+            self.context.forward(record)
+
+    t = (Topology().add_source("src", "in", value_serde=Serdes.Long)
+         .add_processor("picky", Picky, "src")
+         .add_sink("out", "out", "picky", value_serde=Serdes.Long))
+    with TopologyTestDriver(t, dead_letter_topic="dlq",
+                            continue_on_processing_error=True) as driver:
+        driver.pipe_raw("in", b"k", b"short", 1)                 # cannot be deserialized
+        driver.pipe_raw("in", None, struct.pack(">q", 13), 2)    # fails in the processor
+        driver.pipe_raw("in", None, struct.pack(">q", 5), 3)
+        assert driver.create_output_topic("out", S, Serdes.Long).read_values_to_list() == [5]
+        dead = driver.create_output_topic("dlq").read_raw()
+    assert [(r.key, r.value) for r in dead] == [(b"k", b"short"), (None, struct.pack(">q", 13))]
+    headers = dict(dead[1].headers)
+    assert headers["__streams.errors.exception"] == b"RuntimeError"
+    assert headers["__streams.errors.message"] == b"unlucky"
+    assert (headers["__streams.errors.topic"], headers["__streams.errors.offset"]) == (b"in", b"1")
+    assert b"unlucky" in headers["__streams.errors.stacktrace"]
+
+
+def test_streams_processing_errors_fail_by_default() -> None:
+    class Broken(Processor):
+        def process(self, record: Record) -> None:
+            raise RuntimeError("boom")
+
+    t = Topology().add_source("src", "in").add_processor("p", Broken, "src")
+    with TopologyTestDriver(t) as driver, pytest.raises(RuntimeError, match="boom"):
+        driver.pipe_raw("in", None, b"x", 1)

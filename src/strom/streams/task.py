@@ -21,6 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ class TaskEnv:
     timestamp_extractor: TimestampExtractor = field(default_factory=FailOnInvalidTimestamp)
     state_dir: Path | None = None
     skip_bad_records: bool = False  # Kafka's LogAndContinueExceptionHandler when True
+    continue_on_processing_error: bool = False  # Kafka's ProcessingExceptionHandler (KIP-1033)
+    dead_letter_topic: str | None = None  # bad records go there, with the error (KIP-1034)
     global_stores: dict[str, StateStore] = field(default_factory=dict)
 
 
@@ -345,7 +348,7 @@ class Task:
             record = self._deserialize(queue, consumed)
             if record is not None:
                 queue.records.append(record)
-            else:
+            elif not queue.records:  # skipped; never commit past a record still queued
                 self.processed_offsets[key] = consumed.offset + 1
 
     def _deserialize(self, queue: _Queue, consumed: ConsumedRecord) -> Record | None:
@@ -356,11 +359,12 @@ class Task:
                             consumed.timestamp, consumed.headers, consumed.topic,
                             consumed.partition, consumed.offset)
         except (SerializationError, ValueError, TypeError) as exc:
-            if not self.env.skip_bad_records:
-                raise SerializationError(
-                    f"{consumed.topic}-{consumed.partition}@{consumed.offset}: {exc}") from exc
-            log.warning("skipping %s-%s@%s: %s", consumed.topic, consumed.partition,
-                        consumed.offset, exc)
+            where = f"{consumed.topic}-{consumed.partition}@{consumed.offset}"
+            if not (self.env.skip_bad_records or self.env.dead_letter_topic):
+                raise SerializationError(f"{where}: {exc}") from exc
+            log.warning("skipping %s: %s", where, exc)
+            self._dead_letter(consumed.topic, consumed.partition, consumed.offset,
+                              consumed.key, consumed.value, consumed.timestamp, exc)
             return None
         timestamp = source.extractor(record, queue.partition_time)
         if timestamp < 0:
@@ -404,10 +408,41 @@ class Task:
         self.current_timestamp = record.timestamp
         try:
             queue.source.run.process(record)
+        except Exception as exc:
+            if not self.env.continue_on_processing_error:
+                raise
+            self._processing_failed(queue, record, exc)
         finally:
             self.current_record = None
         self.processed_offsets[(record.topic or "", record.partition)] = record.offset + 1
         self.maybe_punctuate_stream_time()
+
+    def _processing_failed(self, queue: _Queue, record: Record, exc: Exception) -> None:
+        """Log the failure, send the input record to the dead-letter topic, go on."""
+        log.warning("processing %s-%s@%s failed, skipped: %r", record.topic, record.partition,
+                    record.offset, exc)
+        source = queue.source
+        topic = record.topic or ""
+        self._dead_letter(topic, record.partition, record.offset,
+                          source.key_serde.serialize(topic, record.key),
+                          source.value_serde.serialize(topic, record.value), record.timestamp,
+                          exc)
+
+    def _dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None,
+                     value: bytes | None, timestamp: int, exc: Exception) -> None:
+        """The record as read, with headers that say what went wrong and where (KIP-1034's
+        names), on the dead-letter topic, if the application has one."""
+        if self.env.dead_letter_topic is None:
+            return
+        headers = [("__streams.errors.exception", type(exc).__name__.encode()),
+                   ("__streams.errors.message", str(exc).encode()),
+                   ("__streams.errors.stacktrace",
+                    "".join(traceback.format_exception(exc)).encode()),
+                   ("__streams.errors.topic", topic.encode()),
+                   ("__streams.errors.partition", str(partition).encode()),
+                   ("__streams.errors.offset", str(offset).encode())]
+        self.env.collector.send(ProducedRecord(self.env.dead_letter_topic, key, value,
+                                               max(timestamp, 0), headers))
 
     # --- punctuation ------------------------------------------------------------------
 

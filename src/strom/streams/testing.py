@@ -56,14 +56,18 @@ class TopologyTestDriver:
                  initial_wall_clock_ms: int = 0, default_key_serde: Serde[Any] | None = None,
                  default_value_serde: Serde[Any] | None = None,
                  timestamp_extractor: TimestampExtractor | None = None,
-                 skip_bad_records: bool = False, state_dir: str | Path | None = None) -> None:
+                 skip_bad_records: bool = False, state_dir: str | Path | None = None,
+                 continue_on_processing_error: bool = False,
+                 dead_letter_topic: str | None = None) -> None:
         self.topology = topology
         self._wall_clock_ms = initial_wall_clock_ms
         self._own_dir = state_dir is None
         self._state_dir = Path(state_dir) if state_dir else Path(tempfile.mkdtemp("-streams"))
         env = TaskEnv(application_id, self, lambda: self._wall_clock_ms,
                       default_key_serde or BytesSerde(), default_value_serde or BytesSerde(),
-                      state_dir=self._state_dir, skip_bad_records=skip_bad_records)
+                      state_dir=self._state_dir, skip_bad_records=skip_bad_records,
+                      continue_on_processing_error=continue_on_processing_error,
+                      dead_letter_topic=dead_letter_topic)
         if timestamp_extractor is not None:
             env.timestamp_extractor = timestamp_extractor
         self.env = env

@@ -16,6 +16,9 @@
 | repartition_purge_interval_ms | repartition.purge.interval.ms | 30000 (and at close) |
 | application_server | application.server | None; `host:port` serves interactive queries |
 | task_timeout_ms | task.timeout.ms | 300000: how long a commit retries while brokers are away |
+| skip_bad_records | default.deserialization.exception.handler | False: fail; True: log and continue |
+| continue_on_processing_error | processing.exception.handler | False: fail; True: log and continue |
+| dead_letter_topic | errors.dead.letter.queue.topic.name | None; bad records go there with the error |
 | query_key_parser | - | `str`: turns a key in a query URL into the store's key type |
 """
 
@@ -50,6 +53,8 @@ class StreamsConfig:
     default_value_serde: Serde[Any] = field(default_factory=BytesSerde)
     timestamp_extractor: TimestampExtractor = field(default_factory=FailOnInvalidTimestamp)
     skip_bad_records: bool = False
+    continue_on_processing_error: bool = False
+    dead_letter_topic: str | None = None
     client_properties: Mapping[str, Any] = field(default_factory=dict)
     consumer_properties: Mapping[str, Any] = field(default_factory=dict)
     metrics_port: int | None = None

@@ -100,7 +100,8 @@ class StreamThread:
         self.env = TaskEnv(app, _ProducerCollector(self.producer),
                            lambda: time.time_ns() // 1_000_000, config.default_key_serde,
                            config.default_value_serde, config.timestamp_extractor,
-                           config.app_state_dir, config.skip_bad_records)
+                           config.app_state_dir, config.skip_bad_records,
+                           config.continue_on_processing_error, config.dead_letter_topic)
         self.metrics = StreamsMetrics(app)
         self._repartition_topics = {physical_topic(topology, t, app)
                                     for t in topology.internal_topics}
