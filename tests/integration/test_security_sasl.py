@@ -577,3 +577,23 @@ def test_bad_oauthbearer_tokens_get_a_challenge_then_fail(sasl: Sasl, token: str
         final = _authenticate(client, b"\x01")
         assert int(final.error_code) == SASL_AUTHENTICATION_FAILED
         assert client.is_closed_by_peer()
+
+
+def test_a_failed_login_is_answered_at_once_and_closed_after_the_delay(tmp_path: Path) -> None:
+    """connection.failed.authentication.delay.ms (5 s here): the failure answer comes at
+    once, the connection stays open (reading nothing) until the delay has passed."""
+    port = free_port()
+    broker = BrokerProcess(tmp_path / "data", port=port, overrides={
+        "listeners": f"SASL_PLAINTEXT://127.0.0.1:{port}",
+        "sasl.enabled.mechanisms": "PLAIN",
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config": PLAIN_JAAS,
+        "connection.failed.authentication.delay.ms": "5000"}).start()
+    try:
+        with RawClient(broker.bootstrap) as client:
+            assert int(_handshake(client, "PLAIN").error_code) == 0
+            body = _authenticate(client, b"\0alice\0wrong")
+            assert int(body.error_code) == SASL_AUTHENTICATION_FAILED
+            assert not client.is_closed_by_peer(timeout=1.0)  # 4 s short of the delay
+            assert client.is_closed_by_peer(timeout=15.0)
+    finally:
+        assert broker.stop() == 0

@@ -111,9 +111,11 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("transaction.state.log.min.isr", T.INT, "2", read_only=True),
         ConfigDef("transaction.max.timeout.ms", T.INT, "900000", min=1),
         ConfigDef("transactional.id.expiration.ms", T.INT, "604800000", min=1),
-        ConfigDef("strom.transaction.version", T.SHORT, "1", "the transaction.version feature "
-                  "advertised to clients (Kafka's finalized feature): 2 lets them end "
-                  "transactions with epoch bumps (KIP-890 part 2)", min=1, max=2, read_only=True),
+        ConfigDef("strom.transaction.version", T.SHORT, "2", "the transaction.version feature "
+                  "advertised to clients (Kafka's finalized feature; 2 on a new Kafka 4.4 "
+                  "cluster): 2 lets them end transactions with epoch bumps (KIP-890 part 2), "
+                  "1 keeps them on AddPartitionsToTxn and EndTxn v4", min=1, max=2,
+                  read_only=True),
         ConfigDef("producer.id.expiration.ms", T.INT, "86400000", min=1),
         ConfigDef("producer.id.expiration.check.interval.ms", T.INT, "600000",
                   "how often idle idempotent producers are looked for (an internal setting "
@@ -145,6 +147,8 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("ssl.endpoint.identification.algorithm", T.STRING, "https", read_only=True),
         ConfigDef("sasl.enabled.mechanisms", T.LIST, "GSSAPI", read_only=True),
         ConfigDef("connections.max.reauth.ms", T.LONG, "0", read_only=True),
+        ConfigDef("connection.failed.authentication.delay.ms", T.INT, "100", min=0,
+                  read_only=True),
         ConfigDef("inter.broker.listener.name", T.STRING, None, read_only=True),
         ConfigDef("security.inter.broker.protocol", T.STRING, "PLAINTEXT", read_only=True),
         ConfigDef("sasl.mechanism.inter.broker.protocol", T.STRING, "GSSAPI", read_only=True),

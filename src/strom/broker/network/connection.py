@@ -269,7 +269,7 @@ class KafkaConnection(asyncio.Protocol):
             if response is not None and not self._closed and self.transport is not None:
                 self.transport.writelines(response)  # one writev: record data never joined
                 if self._close_after_write:  # a refused SASL exchange: answer, then go
-                    self.close()  # the transport sends what it holds before closing
+                    self._close_after_failed_authentication()
                     return
                 if not self._can_write.is_set():
                     await self._can_write.wait()
@@ -321,6 +321,20 @@ class KafkaConnection(asyncio.Protocol):
 
 
     # --- SASL (strom.broker.security.authenticator) ------------------------------------
+
+    def _close_after_failed_authentication(self) -> None:
+        """Kafka's connection.failed.authentication.delay.ms: the answer goes out now and
+        the close follows after the delay, so that each guess of a password costs the
+        guesser that long; nothing more is read meanwhile."""
+        delay_ms = self.services.config.get_int("connection.failed.authentication.delay.ms")
+        self._release_bytes()
+        if self.transport is not None and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        if delay_ms <= 0:
+            self.close()  # the transport sends what it holds before closing
+        else:
+            asyncio.get_running_loop().call_later(delay_ms / 1000, self.close)
 
     def _sasl_takes(self, auth: Authenticator, api_key: int) -> bool:
         try:

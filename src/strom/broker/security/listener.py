@@ -43,7 +43,7 @@ class ListenerSecurity:
 
 
 def build(config: BrokerConfig, name: str, protocol: str,
-          scram_lookup: CredentialLookup) -> ListenerSecurity:
+          scram_lookup: CredentialLookup, quiet: bool = False) -> ListenerSecurity:
     """Resolve one listener's security; InvalidConfig when it cannot be served."""
     context = None
     rules: list[principal.Rule] = []
@@ -59,7 +59,7 @@ def build(config: BrokerConfig, name: str, protocol: str,
     mechanisms = _mechanisms(config, name)
     users = _plain_users(config, name) if "PLAIN" in mechanisms else {}
     if "OAUTHBEARER" in mechanisms:
-        _check_oauthbearer(config, name)
+        _check_oauthbearer(config, name, quiet)
     reauth = config.props.get(f"listener.name.{name.lower()}.connections.max.reauth.ms")
     reauth_ms = int(reauth if reauth is not None else config.raw("connections.max.reauth.ms")
                     or 0)
@@ -78,15 +78,16 @@ def _mechanisms(config: BrokerConfig, name: str) -> tuple[str, ...]:
     return mechanisms
 
 
-def _check_oauthbearer(config: BrokerConfig, name: str) -> None:
+def _check_oauthbearer(config: BrokerConfig, name: str, quiet: bool) -> None:
     """Only Kafka's default, unsecured token validation exists: say so loudly, and
     refuse a configured validator (e.g. JWKS) rather than silently not applying it."""
     key = f"listener.name.{name.lower()}.oauthbearer.sasl.server.callback.handler.class"
     if config.props.get(key):
         raise InvalidConfig(f"{key}: only unsecured OAUTHBEARER tokens are implemented "
                             "(leave it unset, for development only)")
-    log.warning("listener %s accepts OAUTHBEARER with unsecured tokens: any client can "
-                "claim any principal; for development only", name)
+    if not quiet:
+        log.warning("listener %s accepts OAUTHBEARER with unsecured tokens: any client can "
+                    "claim any principal; for development only", name)
 
 
 def _plain_users(config: BrokerConfig, name: str) -> dict[str, str]:
@@ -110,7 +111,7 @@ def scram_lookup_from(user_configs: Callable[[], dict[str, dict[str, str]]]
     return lookup
 
 
-def build_all(config: BrokerConfig, scram_lookup: CredentialLookup
+def build_all(config: BrokerConfig, scram_lookup: CredentialLookup, quiet: bool = False
               ) -> dict[str, ListenerSecurity]:
     """Every listener's security by upper-case name; InvalidConfig naming the listener."""
     mapping = protocol_map(config)
@@ -121,7 +122,7 @@ def build_all(config: BrokerConfig, scram_lookup: CredentialLookup
         protocol = security_protocol(listener, mapping)
         name = listener.name.upper()
         try:
-            security = build(config, listener.name, protocol, scram_lookup)
+            security = build(config, listener.name, protocol, scram_lookup, quiet)
             built[name] = security if name == first or name not in advertised else \
                 replace(security, advertised=advertised[name])
         except InvalidConfig as exc:
@@ -136,6 +137,6 @@ def check(config: BrokerConfig) -> None:
     inter-broker listener can be reached."""
     from strom.broker.security.peer_client import build_inter_broker
 
-    build_all(config, lambda user, mechanism: None)
+    build_all(config, lambda user, mechanism: None, quiet=True)  # warnings: at start
     if config.get_str("zookeeper.connect"):
         build_inter_broker(config)
