@@ -128,3 +128,22 @@ def test_a_broker_with_a_wrong_password_stays_out_of_the_isr(zookeeper: ZooKeepe
     finally:
         codes = cluster.shutdown()
     assert all(code == 0 for code in codes.values()), codes
+
+
+def test_replication_over_mutual_tls(zookeeper: ZooKeeperServer, tmp_path: Path) -> None:
+    """INTERNAL as SSL with client certificates required: each broker verifies the
+    leader's certificate and presents its own keystore as the client certificate."""
+    cluster, internal = _secured_cluster(zookeeper, tmp_path, dict.fromkeys((1, 2, 3), "-"), {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SSL",
+        "listener.name.internal.ssl.client.auth": "required"})
+    try:
+        cluster.start()
+        cluster.create_topic("mtls", 3, 3, {"min.insync.replicas": "3"})
+        cluster.wait_for_isr("mtls", range(3), cluster.brokers)
+        _produce_all_acks(cluster, "mtls", 100)
+        reached = set(re.findall(r"connected to the broker at 127\.0\.0\.1:(\d+) on listener "
+                                 r"INTERNAL \(SSL\)", cluster.logs(200000)))
+        assert reached == {str(p) for p in internal.values()}, (reached, internal)
+    finally:
+        codes = cluster.shutdown()
+    assert all(code == 0 for code in codes.values()), codes
