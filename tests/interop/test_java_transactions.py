@@ -3,7 +3,8 @@ oracle: offsets sent to committed and aborted transactions, a zombie producer fe
 second instance of its transactional.id (its open transaction aborted, its next send
 fenced), the Admin's listTransactions and describeTransactions, records produced in
 committed and aborted transactions read with isolation.level=read_committed. The checks
-live in `java/StromTransactions.java`."""
+live in `java/StromTransactions.java`. Strom runs them at transaction version 2 (its default,
+as a new Kafka 4.4 cluster) and at version 1."""
 
 from __future__ import annotations
 
@@ -39,18 +40,18 @@ def test_java_transactions(check: str, target: Target, interop_classes: Path,
 
 
 @pytest.fixture(scope="module")
-def strom_tv2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """Strom advertising transaction.version 2 (KIP-890 part 2), as Kafka 4.4 does on a
-    new cluster: the Java client then ends transactions with EndTxn v5 epoch bumps and
-    adds partitions through produce v12+ and TxnOffsetCommit v5."""
-    proc = BrokerProcess(tmp_path_factory.mktemp("interop-strom-tv2") / "data",
-                         overrides={"strom.transaction.version": "2"}).start()
-    yield Target("strom-tv2", proc.bootstrap, 0)
+def strom_tv1(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """Strom finalizing transaction.version 1 (`strom.transaction.version=1`): the Java
+    client then adds partitions with AddPartitionsToTxn/AddOffsetsToTxn and ends
+    transactions with EndTxn v4, the protocol of brokers before KIP-890 part 2."""
+    proc = BrokerProcess(tmp_path_factory.mktemp("interop-strom-tv1") / "data",
+                         overrides={"strom.transaction.version": "1"}).start()
+    yield Target("strom-tv1", proc.bootstrap, 0)
     code = proc.stop()
     assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()}"
 
 
 @pytest.mark.parametrize("check", CHECKS)
-def test_java_transactions_version_2(check: str, strom_tv2: Target, interop_classes: Path,
+def test_java_transactions_version_1(check: str, strom_tv1: Target, interop_classes: Path,
                                      kafka_lib: Path) -> None:
-    run_check(strom_tv2, interop_classes, kafka_lib, check)
+    run_check(strom_tv1, interop_classes, kafka_lib, check)
