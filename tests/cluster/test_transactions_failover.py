@@ -4,7 +4,8 @@ Three transactional producers whose ids all hash to `__transaction_state` partit
 by one broker run transactions back to back (five records into each of three partitions
 per transaction); a fourth producer with a small transaction.timeout.ms opens a
 transaction on the same coordinator, writes, and then hangs (never commits). That broker
-is SIGKILLed while transactions are open or committing. Its `__transaction_state`
+is SIGKILLed right after, while transactions are open or committing (and before the hanging
+one's timeout runs out, so only a successor can abort it). Its `__transaction_state`
 partitions (replicated, min ISR 2) move to the survivors, which load the open and
 prepared transactions and finish them. Afterwards, read with read_committed:
 
@@ -175,13 +176,7 @@ def test_coordinator_killed_mid_transactions_all_or_nothing(cluster_factory) -> 
     hang_id, loop_ids = ids[0], ids[1:]
     bootstrap = ",".join(cluster.brokers[b].bootstrap for b in cluster.running())
 
-    # the hanging transaction: records written, never committed
     hanging = new_producer(bootstrap, hang_id, timeout_ms=HANG_TIMEOUT_MS)
-    hanging.begin_transaction()
-    for p in range(PARTITIONS):
-        hanging.produce(TOPIC, f"{hang_id}|hang|{p}".encode(), partition=p)
-    assert hanging.flush(60) == 0
-
     stop = threading.Event()
     outcomes = {txn_id: Outcomes() for txn_id in loop_ids}
     threads = [threading.Thread(target=run_transactions, args=(bootstrap, t, stop, outcomes[t]),
@@ -190,6 +185,12 @@ def test_coordinator_killed_mid_transactions_all_or_nothing(cluster_factory) -> 
         thread.start()
     wait_until(lambda: all(len(o.committed) >= 3 for o in outcomes.values()), 120,
                "every producer commits before the kill")
+    # the hanging transaction: records written, never committed; its timeout runs out
+    # after the kill, so a surviving broker's coordinator must abort it
+    hanging.begin_transaction()
+    for p in range(PARTITIONS):
+        hanging.produce(TOPIC, f"{hang_id}|hang|{p}".encode(), partition=p)
+    assert hanging.flush(60) == 0
     started = time.monotonic()
     cluster.kill(victim)
     before = {t: max(o.committed) for t, o in outcomes.items()}
