@@ -152,3 +152,23 @@ def test_java_client_with_an_untrusted_certificate_is_refused(secured: Secured) 
                                  timeout=120)
     assert result.returncode != 0
     assert "SSL" in result.stdout + result.stderr
+
+
+def test_kafka_configs_manages_scram_users(secured: Secured) -> None:
+    """kafka-configs --entity-type users: add a SCRAM credential, describe it, log in
+    with it from the Java client, delete it."""
+    target = secured.target
+    name = f"user-{uuid.uuid4().hex[:6]}"
+    common = ["--bootstrap-server", target.bootstrap, "--entity-type", "users",
+              "--entity-name", name]
+    target.tool_ok("ConfigCommand", *common, "--alter", "--add-config",
+                   "SCRAM-SHA-512=[iterations=8192,password=pw-secret]")
+    described = target.tool_ok("ConfigCommand", *common, "--describe")
+    assert "SCRAM-SHA-512=iterations=8192" in described, described
+    target.tool_ok("TopicCommand", "--bootstrap-server", secured.sasl_ssl, "--command-config",
+                   secured.sasl("SCRAM-SHA-512", name, "pw-secret"), "--list")
+    target.tool_ok("ConfigCommand", *common, "--alter", "--delete-config", "SCRAM-SHA-512")
+    refused = target.tool("TopicCommand", "--bootstrap-server", secured.sasl_ssl,
+                          "--command-config", secured.sasl("SCRAM-SHA-512", name, "pw-secret"),
+                          "--list")
+    assert refused.returncode != 0 and "Authentication failed" in refused.stdout + refused.stderr
