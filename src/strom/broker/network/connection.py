@@ -319,7 +319,6 @@ class KafkaConnection(asyncio.Protocol):
             request.correlation_id, request.api_key, request.api_version, body
         )
 
-
     # --- SASL (strom.broker.security.authenticator) ------------------------------------
 
     def _close_after_failed_authentication(self) -> None:
