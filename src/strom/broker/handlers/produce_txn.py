@@ -82,7 +82,19 @@ async def verify(ctx: RequestContext, request: Any) -> Verdicts:
                 str(request.transactional_id), header.producer_id, header.producer_epoch,
                 name, part.index)
     answers = await asyncio.gather(*asks.values())
-    return dict(zip(asks, answers, strict=True))
+    return {tp: _for_produce(code) for tp, code in zip(asks, answers, strict=True)}
+
+
+# The coordinator cannot answer yet (moving, loading, not created, busy ending the last
+# transaction): Kafka's leader answers a produce NOT_ENOUGH_REPLICAS, which every client
+# version retries, rather than coordinator errors a producer does not expect from Produce.
+_RETRY_LATER = frozenset({ErrorCode.coordinator_not_available, ErrorCode.not_coordinator,
+                          ErrorCode.coordinator_load_in_progress,
+                          ErrorCode.concurrent_transactions})
+
+
+def _for_produce(code: ErrorCode) -> ErrorCode:
+    return ErrorCode.not_enough_replicas if code in _RETRY_LATER else code
 
 
 def _transactional_header(records: Any) -> Any:
