@@ -201,7 +201,10 @@ class LocalMetadataStore:
                  if image.user_configs else "")
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
+        # owner-only: the file holds SCRAM salted keys (ZooKeeper guards them with ACLs)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a leftover .tmp keeps its mode through O_CREAT
+        with open(fd, "w", encoding="utf-8") as f:
             f.write(f'{{{brokers}"topics":[{topics}],{users}"version":1}}')
             f.flush()
             os.fsync(f.fileno())

@@ -22,3 +22,15 @@ def test_the_file_is_the_sorted_compact_json_of_every_topic(tmp_path: Path) -> N
     assert path.read_text() == json.dumps(doc, separators=(",", ":"), sort_keys=True)
     again = LocalMetadataStore(path, BrokerInfo(1, "h", 9092), "c").image()
     assert again.topics == store.image().topics
+
+
+def test_only_the_owner_can_read_the_file(tmp_path: Path) -> None:
+    """It holds SCRAM salted keys: 0600, also when it was written wider before."""
+    path = tmp_path / "meta.json"
+    path.write_text('{"topics":[],"version":1}')
+    path.chmod(0o644)
+    (tmp_path / "meta.tmp").write_text("left over")
+    (tmp_path / "meta.tmp").chmod(0o666)
+    store = LocalMetadataStore(path, BrokerInfo(1, "h", 9092), "c")
+    store.create_topics([NewTopic("t", {0: [1]}, {})])
+    assert path.stat().st_mode & 0o777 == 0o600
