@@ -16,6 +16,7 @@
 | repartition_purge_interval_ms | repartition.purge.interval.ms | 30000 (and at close) |
 | application_server | application.server | None; `host:port` serves interactive queries |
 | task_timeout_ms | task.timeout.ms | 300000: how long a commit retries while brokers are away |
+| max_task_idle_ms | max.task.idle.ms | 0: a task waits for an empty input partition with lag |
 | skip_bad_records | default.deserialization.exception.handler | False: fail; True: log and continue |
 | continue_on_processing_error | processing.exception.handler | False: fail; True: log and continue |
 | dead_letter_topic | errors.dead.letter.queue.topic.name | None; bad records go there with the error |
@@ -61,6 +62,7 @@ class StreamsConfig:
     repartition_purge_interval_ms: int = 30_000
     application_server: str | None = None
     task_timeout_ms: int = 300_000
+    max_task_idle_ms: int = 0
     query_key_parser: Callable[[str], Any] = str
 
     def __post_init__(self) -> None:

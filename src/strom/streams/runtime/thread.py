@@ -71,6 +71,7 @@ class StreamThread:
         self.tasks: dict[str, Task] = {}
         self._task_partitions: dict[str, list[Any]] = defaultdict(list)
         self._restoring: list[Task] = []
+        self._idle_since: dict[str, float] = {}
         self._changelog_offsets: dict[tuple[str, int], int] = {}
         self._changelogs = set(the_plan.changelogs)
         self._delivery_error: Any = None
@@ -218,12 +219,39 @@ class StreamThread:
         for task in self.tasks.values():
             if task in self._restoring:
                 continue
-            done = task.process()
+            done = task.process() if self._ready(task) else 0
             self.processed += done
             self.metrics.processed[task.id] += done
             task.maybe_punctuate_wall_clock()
             requested = task.take_commit_request() or requested
         return requested
+
+    def _ready(self, task: Task) -> bool:
+        """Whether the task may process now (Kafka's max.task.idle.ms = 0): a task that
+        reads several partitions waits while one of them has nothing buffered but more
+        on the broker, so records are taken in timestamp order across them (a join's
+        table side is read before the stream records that come later in time). A lag
+        still unknown after `max_task_idle_ms` (or 2 s) stops the wait."""
+        partitions = self._task_partitions.get(task.id, [])
+        if len(partitions) < 2:
+            return True
+        waiting = [tp for tp in partitions if not task.has_buffered(tp.topic, tp.partition)]
+        if not waiting or all(self._caught_up(tp) for tp in waiting):
+            self._idle_since.pop(task.id, None)
+            return True
+        since = self._idle_since.setdefault(task.id, time.monotonic())
+        return time.monotonic() - since > max(self.config.max_task_idle_ms, 2000) / 1000
+
+    def _caught_up(self, tp: Any) -> bool:
+        """The consumer has fetched everything the broker had for `tp` (as last seen)."""
+        from confluent_kafka import KafkaException
+
+        try:
+            high = self.consumer.get_watermark_offsets(tp, cached=True)[1]
+            position = self.consumer.position([tp])[0].offset
+        except KafkaException:
+            return False
+        return high >= 0 and position >= high
 
     # --- commit -----------------------------------------------------------------------
 
