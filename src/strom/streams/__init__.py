@@ -1,11 +1,12 @@
 """Strom Streams: Kafka Streams' processing model in Python, on any Kafka-compatible cluster.
 
-    from strom.streams import StreamsBuilder, Serdes, StreamsApp
+    from strom.streams import Grouped, Serdes, StreamsBuilder
+    from strom.streams.runtime.app import StreamsApp
 
     builder = StreamsBuilder()
     (builder.stream("lines", value_serde=Serdes.String)
         .flat_map_values(str.split)
-        .group_by(lambda key, word: word, Grouped(key_serde=Serdes.String))
+        .group_by(lambda key, word: word, Grouped(None, Serdes.String, Serdes.String))
         .count()
         .to_stream()
         .to("counts"))
