@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from strom.broker.replication.peer import PeerChannel
     from strom.broker.replication.replica_manager import ReplicaManager
     from strom.broker.topic_admin import CreatePlan, TopicSpec
+    from strom.cluster.acls import Ace, Resource
     from strom.cluster.image import MetadataImage, TopicInfo
     from strom.cluster.store import MetadataError
     from strom.config.broker import BrokerConfig
@@ -52,6 +53,8 @@ class MetadataWriter(MetadataView, Protocol):
     def set_broker_configs(self, broker_id: int | None, configs: Mapping[str, str]) -> None: ...
 
     def set_user_configs(self, user: str, configs: Mapping[str, str]) -> None: ...
+
+    def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None: ...
 
 
 class PartitionDirectory(Protocol):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from strom.cluster.acls import AclTable
+
 
 @dataclass(frozen=True)
 class BrokerInfo:
@@ -96,6 +98,9 @@ class MetadataImage:
     user_configs: dict[str, dict[str, str]] = field(default_factory=dict)
     """Configs of user entities by user name: SCRAM credentials in Kafka's stored form
     (`strom.broker.security.credentials`)."""
+    acls: AclTable = field(default_factory=dict)
+    """ACL entries by resource pattern (`strom.cluster.acls`); a pattern with none is
+    absent."""
 
     def dynamic_broker_configs(self, broker_id: int | None) -> dict[str, str]:
         return self.broker_configs.get(broker_entity(broker_id), {})

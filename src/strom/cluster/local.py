@@ -26,6 +26,7 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from strom.cluster.acls import Ace, AclTable, Resource
 from strom.cluster.image import (
     BrokerInfo,
     MetadataImage,
@@ -51,6 +52,7 @@ class LocalMetadataStore:
         self._path = path
         self._listeners: list[Callable[[MetadataImage], None]] = []
         topics, broker_configs, user_configs = self._load() if path.exists() else ({}, {}, {})
+        acls = _load_acls(path) if path.exists() else {}
         self._image = MetadataImage(
             cluster_id=cluster_id,
             controller_id=broker.broker_id,
@@ -58,6 +60,7 @@ class LocalMetadataStore:
             topics=topics,
             broker_configs=broker_configs,
             user_configs=user_configs,
+            acls=acls,
         )
 
     # --- reading ----------------------------------------------------------------------
@@ -163,6 +166,12 @@ class LocalMetadataStore:
             users[user] = dict(configs)
         self._publish(replace(self._image, user_configs=users, epoch=self._image.epoch + 1))
 
+    def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
+        acls = {k: v for k, v in self._image.acls.items() if k != resource}
+        if entries:
+            acls[resource] = entries
+        self._publish(replace(self._image, acls=acls, epoch=self._image.epoch + 1))
+
     def update_topic(
         self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
     ) -> TopicInfo | None:
@@ -205,7 +214,8 @@ class LocalMetadataStore:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # a leftover .tmp keeps its mode through O_CREAT
         with open(fd, "w", encoding="utf-8") as f:
-            f.write(f'{{{brokers}"topics":[{topics}],{users}"version":1}}')
+            f.write(f'{{{_acls_text(image.acls)}{brokers}"topics":[{topics}],{users}'
+                    '"version":1}')
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self._path)
@@ -219,6 +229,24 @@ class LocalMetadataStore:
         user_configs = {str(user): {str(k): str(v) for k, v in configs.items()}
                         for user, configs in doc.get("user_configs", {}).items()}
         return {t.name: t for t in topics}, broker_configs, user_configs
+
+
+def _acls_text(acls: AclTable) -> str:
+    """The "acls" member (first, when there are any): Kafka's ZooKeeper JSON of each
+    resource pattern's entries, beside the pattern."""
+    if not acls:
+        return ""
+    docs = [{"resourceType": r.type, "patternType": r.pattern, "name": r.name,
+             "acls": [a.to_json() for a in sorted(entries)]}
+            for r, entries in sorted(acls.items())]
+    return '"acls":' + json.dumps(docs, separators=(",", ":")) + ","
+
+
+def _load_acls(path: Path) -> AclTable:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {Resource(str(d["resourceType"]), str(d["patternType"]), str(d["name"])):
+            frozenset(Ace.from_json(a) for a in d["acls"])
+            for d in doc.get("acls", [])}
 
 
 def _new_partition(partition: int, replicas: list[int]) -> PartitionInfo:

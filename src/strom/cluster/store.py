@@ -13,6 +13,7 @@ from typing import Protocol
 
 from kio.schema.errors import ErrorCode
 
+from strom.cluster.acls import Ace, Resource
 from strom.cluster.image import MetadataImage, TopicInfo
 
 MAX_TOPIC_NAME = 249
@@ -92,6 +93,11 @@ class MetadataStore(Protocol):
         """Replace the configs of one user entity (SCRAM credentials, Kafka's
         `/config/users/<user>`); an empty mapping removes the user. The next image
         carries them in `user_configs`."""
+        ...
+
+    def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
+        """Replace the ACL entries of one resource pattern; an empty set removes it.
+        The next image carries them in `acls`."""
         ...
 
     def update_topic(

@@ -40,7 +40,9 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, Roll
 from kazoo.protocol.states import KazooState
 from kio.schema.errors import ErrorCode
 
+from strom.cluster import zk_acls
 from strom.cluster import zk_data as zd
+from strom.cluster.acls import Ace, AclTable, Resource
 from strom.cluster.image import (
     BrokerInfo,
     MetadataImage,
@@ -77,6 +79,7 @@ class ZooKeeperMetadataStore:
         self._broker_configs: dict[str, dict[str, str]] = {}  # <default> and our own id
         self._user_configs: dict[str, dict[str, str]] = {}  # by user name
         self._watched_users: set[str] = set()
+        self._acls: AclTable = {}
         self._watched: set[str] = set()
         self._controller_id = -1
         self._cluster_id = cluster_id
@@ -112,6 +115,9 @@ class ZooKeeperMetadataStore:
             self._client.DataWatch(zd.broker_config_path(entity),
                                    self._broker_config_watcher(entity))
         self._client.ChildrenWatch(zd.USER_CONFIGS, self._on_user_entities)
+        for notices in (zk_acls.LITERAL_CHANGES, zk_acls.EXTENDED_CHANGES):
+            self._client.ensure_path(notices)
+            self._client.ChildrenWatch(notices, self._on_acl_change)
         self._client.ChildrenWatch(zd.BROKER_IDS, self._on_broker_ids)
         self._client.ChildrenWatch(zd.TOPICS, self._on_topic_names)
         self._client.DataWatch(zd.CONTROLLER, self._on_controller)
@@ -200,6 +206,7 @@ class ZooKeeperMetadataStore:
                 epoch=self._image.epoch + 1,
                 broker_configs=dict(self._broker_configs),
                 user_configs=dict(self._user_configs),
+                acls=dict(self._acls),
             )
             self._image = image
         if threading.get_ident() == self._loop_thread or self._loop is None:
@@ -525,6 +532,27 @@ class ZooKeeperMetadataStore:
                 self._user_configs[user] = dict(configs)
             else:
                 self._user_configs.pop(user, None)
+        self._publish()
+
+    def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
+        """Kafka's ACL znode and change notice (strom.cluster.zk_acls)."""
+        zk_acls.write(self._client, resource, entries)
+        with self._lock:  # seen at once by the caller, before the watch fires
+            if entries:
+                self._acls[resource] = entries
+            else:
+                self._acls.pop(resource, None)
+        self._publish()
+
+    def _on_acl_change(self, _children: list[str]) -> None:
+        """A change notice (ours or another broker's or Kafka's tools'): re-read all."""
+        if self._closed:
+            return
+        acls = zk_acls.read_all(self._client)
+        with self._lock:
+            if acls == self._acls:
+                return
+            self._acls = acls
         self._publish()
 
     def _purge_config_changes(self) -> None:

@@ -1,0 +1,96 @@
+"""The ACL authorizer: may this principal, from this host, do this to this resource?
+
+Kafka's StandardAuthorizer/AclAuthorizer semantics, on the ACLs of the metadata image:
+it is on only when `authorizer.class.name` is set (off, everything is allowed, Kafka's
+default); `super.users` may do anything; every ACL whose pattern covers the resource
+(the literal name, the literal `*`, or a prefix) and whose principal (or `User:*`) and
+host (or `*`) match is considered; one matching DENY refuses, whatever ALLOWs exist;
+otherwise a matching ALLOW grants. ALLOW Read, Write, Delete or Alter imply Describe,
+ALLOW AlterConfigs implies DescribeConfigs, `All` matches every operation. A resource
+that no ACL at all covers is allowed only with `allow.everyone.if.no.acl.found`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from strom.cluster.acls import WILDCARD, Ace, AclTable, Resource, applies
+
+KNOWN_CLASSES = ("org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                 "kafka.security.authorizer.AclAuthorizer",
+                 "kafka.security.auth.SimpleAclAuthorizer")
+
+_IMPLIED_BY = {"Describe": {"Describe", "Read", "Write", "Delete", "Alter"},
+               "DescribeConfigs": {"DescribeConfigs", "AlterConfigs"}}
+
+
+def enabled(class_name: str | None) -> bool:
+    """Kafka's class names, or any other non-empty one, turn ACLs on; empty is off."""
+    return bool(class_name and class_name.strip())
+
+
+def parse_super_users(raw: str | None) -> frozenset[str]:
+    """`super.users` is semicolon-separated (a principal may contain commas)."""
+    return frozenset(p.strip() for p in (raw or "").split(";") if p.strip())
+
+
+def host_of(peer: str) -> str:
+    """The client's address without its port ("[::1]:5" and "1.2.3.4:5" alike)."""
+    host = peer.rsplit(":", 1)[0] if ":" in peer else peer
+    return host.strip("[]")
+
+
+class Authorizer:
+    """Answers from the current ACLs (`acls()`, the image's, read on each question so a
+    change applies at once) and the three configs."""
+
+    def __init__(self, acls: Callable[[], AclTable], super_users: frozenset[str],
+                 allow_if_no_acl: bool) -> None:
+        self._acls = acls
+        self.super_users = super_users
+        self.allow_if_no_acl = allow_if_no_acl
+
+    def authorize(self, principal: str, host: str, operation: str, resource_type: str,
+                  name: str) -> bool:
+        if principal in self.super_users:
+            return True
+        covering = [(r, aces) for r, aces in self._acls().items()
+                    if applies(r, resource_type, name)]
+        if not any(aces for _, aces in covering):
+            return self.allow_if_no_acl
+        entries = [a for _, aces in covering for a in aces if _matches(a, principal, host)]
+        if any(a.permission == "Deny" and a.operation in (operation, "All") for a in entries):
+            return False
+        granting = _IMPLIED_BY.get(operation, {operation}) | {"All"}
+        return any(a.permission == "Allow" and a.operation in granting for a in entries)
+
+    def authorize_any(self, principal: str, host: str, operation: str,
+                      resource_type: str) -> bool:
+        """Whether some resource of the type may be the object of `operation` (Kafka's
+        authorizeByResourceType, used for IdempotentWrite through Write on any topic): an
+        ALLOW for the principal that no DENY of the same or a wider pattern cancels."""
+        if principal in self.super_users:
+            return True
+        typed = {r: aces for r, aces in self._acls().items() if r.type == resource_type}
+        denied = [r for r, aces in typed.items() for a in aces
+                  if _matches(a, principal, host) and a.permission == "Deny"
+                  and a.operation in (operation, "All")]
+        if any(r.name == WILDCARD for r in denied):
+            return False
+        for resource, aces in typed.items():
+            if any(_matches(a, principal, host) and a.permission == "Allow"
+                   and a.operation in (operation, "All") for a in aces) \
+                    and not any(_covers(d, resource) for d in denied):
+                return True
+        return self.allow_if_no_acl and not any(typed.values())
+
+
+def _matches(ace: Ace, principal: str, host: str) -> bool:
+    return ace.principal in (principal, "User:*") and ace.host in (host, WILDCARD)
+
+
+def _covers(wider: Resource, resource: Resource) -> bool:
+    """Whether a DENY on `wider` applies to everything `resource` names."""
+    if wider.pattern == "LITERAL":
+        return resource.pattern == "LITERAL" and wider.name == resource.name
+    return resource.name.startswith(wider.name)
