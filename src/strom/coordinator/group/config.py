@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from strom.coordinator.group.consumer_group import ConsumerConfig
 from strom.coordinator.runtime import AppendLog
 
 
@@ -19,6 +20,7 @@ class GroupConfig:
     max_group_size: int = 2**31 - 1  # group.max.size
     offset_metadata_max_bytes: int = 4096  # offset.metadata.max.bytes
     offsets_retention_ms: int = 7 * 24 * 3600 * 1000  # offsets.retention.minutes
+    consumer: ConsumerConfig = field(default_factory=ConsumerConfig)  # group.consumer.* (KIP-848 groups)
 
 
 @dataclass(frozen=True, slots=True)

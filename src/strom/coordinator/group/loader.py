@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from strom.coordinator.group import codec, records
+from strom.coordinator.group import codec, records, records_848
 from strom.coordinator.group.config import LogRecord, MarkerEntry, UnreadableBatch
 
 log = logging.getLogger(__name__)
@@ -107,6 +107,10 @@ class PartitionLoad:
     # --- one record -------------------------------------------------------------------
 
     def _apply(self, entry: LogRecord) -> None:
+        if entry.key is not None and records_848.record_type(entry.key) is not None:
+            value = entry.value
+            self.replay(_decode(BAD_VALUE, lambda k: records_848.decode(k, value), entry.key))
+            return
         key = _decode(BAD_KEY, codec.decode_key, entry.key)
         value = entry.value
         record: records.Record

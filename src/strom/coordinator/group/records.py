@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from strom.coordinator.group import codec
+from strom.coordinator.group import codec, records_848
 from strom.coordinator.group.model import CommittedOffset, Group
 
 TopicPartition = tuple[str, int]
@@ -43,11 +43,13 @@ class GroupRecord:
     value: codec.GroupValue | None
 
 
-Record = OffsetRecord | GroupRecord | TxnMarker
+Record = OffsetRecord | GroupRecord | TxnMarker | records_848.ConsumerRecord
 
 
 def serialize(record: Record) -> tuple[bytes, bytes | None]:
     """Key and value bytes in Kafka's own encoding."""
+    if isinstance(record, records_848.ConsumerRecord):
+        return records_848.serialize(record)
     if isinstance(record, OffsetRecord):
         value = None if record.value is None else codec.encode_offset_value(record.value)
         return codec.encode_offset_key(record.key), value

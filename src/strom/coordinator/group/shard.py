@@ -21,8 +21,14 @@ from collections.abc import Callable, Iterable, Iterator
 
 from kio.schema.errors import ErrorCode
 
-from strom.coordinator.group import codec, records
+from strom.coordinator.group import codec, records, records_848
 from strom.coordinator.group.config import GroupConfig
+from strom.coordinator.group.consumer_group import (
+    ConsumerGroups,
+    HeartbeatRequest,
+    HeartbeatResult,
+    TopicsView,
+)
 from strom.coordinator.group.membership import JoinRequest, Membership, new_member_id
 from strom.coordinator.group.model import (
     CommittedOffset,
@@ -46,18 +52,22 @@ class GroupCoordinatorShard:
 
     def __init__(self, partition: int, config: GroupConfig, timer: Timer, clock: Callable[[], int],
                  partition_exists: Callable[[str, int], bool], tokens: Iterator[int],
-                 mint_member_id: Callable[[str], str] = new_member_id) -> None:
+                 mint_member_id: Callable[[str], str] = new_member_id,
+                 topics: TopicsView = dict) -> None:
         self.partition = partition
         self.config = config
         self.clock = clock
         self.groups: dict[str, Group] = {}
         self.membership = Membership(config, timer, clock, self.groups, tokens, mint_member_id)
         self.offsets = Offsets(config, clock, partition_exists, self.groups, self.membership)
+        self.consumer = ConsumerGroups(config.consumer, timer, topics)  # KIP-848 groups
 
     # --- the fold ---------------------------------------------------------------------
 
     def replay(self, record: records.Record) -> None:
-        if isinstance(record, records.OffsetRecord):
+        if isinstance(record, records_848.ConsumerRecord):
+            self.consumer.replay(record)
+        elif isinstance(record, records.OffsetRecord):
             if record.producer_id >= 0:
                 self._replay_pending(record)
             else:
@@ -116,6 +126,7 @@ class GroupCoordinatorShard:
         for group in self.groups.values():
             for member in group.members.values():
                 self.membership.schedule_expiry(group, member)
+        self.consumer.on_loaded()
 
     def on_unloaded(self) -> Result[None, records.Record]:
         out: Effects[records.Record] = Effects()
@@ -131,6 +142,10 @@ class GroupCoordinatorShard:
         if not (self.config.min_session_timeout_ms <= req.session_timeout_ms
                 <= self.config.max_session_timeout_ms):
             return Result(response=JoinResult(ErrorCode.invalid_session_timeout, member_id=req.member_id))
+        consumer = self.consumer.groups.get(req.group_id)
+        if consumer is not None and consumer.members:
+            return Result(response=JoinResult(ErrorCode.inconsistent_group_protocol,
+                                              member_id=req.member_id))
         group = self.groups.get(req.group_id)
         if group is None:
             if req.member_id:
@@ -164,11 +179,26 @@ class GroupCoordinatorShard:
         results = [self.membership.leave(group, mid, iid, out) for mid, iid in members]
         return out.result((ErrorCode.none, results))
 
+    def consumer_heartbeat(self, req: HeartbeatRequest) -> Result[HeartbeatResult, records.Record]:
+        """ConsumerGroupHeartbeat; a classic group of that id is not a consumer group."""
+        classic = self.groups.get(req.group_id)
+        if classic is not None and classic.members:
+            return Result(response=HeartbeatResult(
+                ErrorCode.group_id_not_found, f"Group {req.group_id} is not a consumer group."))
+        done = self.consumer.heartbeat(req)
+        return Result(done.records, done.response)
+
     # --- offsets ----------------------------------------------------------------------
 
     def commit(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None,
                commits: list[OffsetCommit]) -> Result[CommitResponse, records.Record]:
-        return self.offsets.commit(group_id, generation_id, member_id, instance_id, commits)
+        error = self.consumer.commit_error(group_id, member_id, generation_id)
+        if error is None:
+            return self.offsets.commit(group_id, generation_id, member_id, instance_id, commits)
+        if error != ErrorCode.none:
+            return Result(response=(error, {(c.topic, c.partition): error for c in commits}))
+        # A consumer group's member and epoch are checked: the offsets are a simple group's.
+        return self.offsets.commit(group_id, -1, "", None, commits)
 
     def txn_commit(self, group_id: str, producer: tuple[int, int], generation_id: int,
                    member_id: str, commits: list[OffsetCommit]

@@ -1,0 +1,259 @@
+"""KIP-848 consumer group records of `__consumer_offsets`, in Kafka's own encoding.
+
+Kafka 4.x stores a consumer group (the new rebalance protocol) as several record types
+next to the classic ones; the key's leading int16 is the record type (Kafka's apiKey):
+
+    3  ConsumerGroupMetadata             key: group        value: epoch, tag 0 metadata hash
+    4  ConsumerGroupPartitionMetadata    key: group        (deprecated by KIP-1101; read,
+                                                            never written)
+    5  ConsumerGroupMemberMetadata       key: group, member value: instance id, rack id,
+                                         client id, client host, subscribed topic names,
+                                         subscribed regex, rebalance timeout, server assignor
+    6  ConsumerGroupTargetAssignmentMetadata  key: group   value: assignment epoch
+    7  ConsumerGroupTargetAssignmentMember    key: group, member  value: partitions by topic id
+    8  ConsumerGroupCurrentMemberAssignment   key: group, member  value: member epoch,
+                                         previous epoch, state int8, assigned partitions,
+                                         partitions pending revocation
+
+Keys are non-flexible (int16-length strings); values are version 0, flexible (KIP-482
+compact strings and arrays, tagged fields after each struct), so Kafka's tools read what
+Strom writes and Strom reads what Kafka 4.4 writes (tagged fields it does not know are
+skipped). Topics are named by id in assignments, as Kafka does, so a deleted and
+recreated topic is a different topic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from strom.coordinator.group.codec import CodecError, _Reader, _Writer
+
+GROUP_METADATA = 3
+PARTITION_METADATA = 4
+MEMBER_METADATA = 5
+TARGET_METADATA = 6
+TARGET_MEMBER = 7
+CURRENT_ASSIGNMENT = 8
+TYPES = frozenset({GROUP_METADATA, PARTITION_METADATA, MEMBER_METADATA, TARGET_METADATA,
+                   TARGET_MEMBER, CURRENT_ASSIGNMENT})
+_MEMBER_KEYED = frozenset({MEMBER_METADATA, TARGET_MEMBER, CURRENT_ASSIGNMENT})
+
+Assignment = Mapping[uuid.UUID, frozenset[int]]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMetadataValue:
+    epoch: int
+    metadata_hash: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionMetadataValue:
+    epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMetadataValue:
+    instance_id: str | None
+    rack_id: str | None
+    client_id: str
+    client_host: str
+    subscribed_topics: tuple[str, ...]
+    subscribed_regex: str | None
+    rebalance_timeout_ms: int
+    server_assignor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetMetadataValue:
+    assignment_epoch: int
+
+
+@dataclass(frozen=True, slots=True)
+class TargetMemberValue:
+    partitions: Assignment
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentAssignmentValue:
+    member_epoch: int
+    previous_member_epoch: int
+    state: int
+    assigned: Assignment
+    pending_revocation: Assignment = field(default_factory=dict)
+
+
+Value = (GroupMetadataValue | PartitionMetadataValue | MemberMetadataValue | TargetMetadataValue
+         | TargetMemberValue | CurrentAssignmentValue)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerRecord:
+    """One KIP-848 record: its type, group, member (member-keyed types) and value
+    (None: a tombstone)."""
+
+    type: int
+    group: str
+    member: str | None
+    value: Value | None
+
+
+# --- writing ---------------------------------------------------------------------------
+
+class _FlexWriter(_Writer):
+    def uvarint(self, v: int) -> None:
+        out = bytearray()
+        while v >= 0x80:
+            out.append((v & 0x7F) | 0x80)
+            v >>= 7
+        out.append(v)
+        self.parts.append(bytes(out))
+
+    def cstring(self, v: str | None) -> None:
+        if v is None:
+            self.uvarint(0)
+            return
+        data = v.encode()
+        self.uvarint(len(data) + 1)
+        self.parts.append(data)
+
+    def no_tags(self) -> None:
+        self.uvarint(0)
+
+    def assignment(self, value: Assignment) -> None:
+        self.uvarint(len(value) + 1)
+        for topic_id in sorted(value):
+            self.parts.append(topic_id.bytes)
+            parts = sorted(value[topic_id])
+            self.uvarint(len(parts) + 1)
+            for p in parts:
+                self.i32(p)
+            self.no_tags()
+
+
+def encode_key(record: ConsumerRecord) -> bytes:
+    w = _Writer()
+    w.i16(record.type)
+    w.string(record.group)
+    if record.type in _MEMBER_KEYED:
+        w.string(record.member or "")
+    return w.done()
+
+
+def encode_value(value: Value) -> bytes:
+    """Version 0 of the value's type."""
+    w = _FlexWriter()
+    w.i16(0)
+    if isinstance(value, GroupMetadataValue):
+        w.i32(value.epoch)
+    elif isinstance(value, MemberMetadataValue):
+        _write_member(w, value)
+    elif isinstance(value, TargetMetadataValue):
+        w.i32(value.assignment_epoch)
+    elif isinstance(value, TargetMemberValue):
+        w.assignment(value.partitions)
+    elif isinstance(value, CurrentAssignmentValue):
+        w.i32(value.member_epoch)
+        w.i32(value.previous_member_epoch)
+        w.parts.append(bytes([value.state & 0xFF]))
+        w.assignment(value.assigned)
+        w.assignment(value.pending_revocation)
+    else:
+        raise ValueError(f"Strom does not write {type(value).__name__}")
+    w.no_tags()
+    return w.done()
+
+
+def _write_member(w: _FlexWriter, value: MemberMetadataValue) -> None:
+    w.cstring(value.instance_id)
+    w.cstring(value.rack_id)
+    w.cstring(value.client_id)
+    w.cstring(value.client_host)
+    w.uvarint(len(value.subscribed_topics) + 1)
+    for topic in value.subscribed_topics:
+        w.cstring(topic)
+    w.cstring(value.subscribed_regex)
+    w.i32(value.rebalance_timeout_ms)
+    w.cstring(value.server_assignor)
+
+
+def serialize(record: ConsumerRecord) -> tuple[bytes, bytes | None]:
+    return encode_key(record), None if record.value is None else encode_value(record.value)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+def record_type(key: bytes) -> int | None:
+    """The record type of a key if it is one of this module's, else None."""
+    if len(key) < 2:
+        return None
+    kind = int.from_bytes(key[:2], "big", signed=True)
+    return kind if kind in TYPES else None
+
+
+def decode(key: bytes, value: bytes | None) -> ConsumerRecord:
+    """A KIP-848 record from its key and value bytes; raises `CodecError` only."""
+    r = _Reader(key)
+    kind = r.i16()
+    if kind not in TYPES:
+        raise CodecError(f"not a consumer group record type: {kind}")
+    group = r.required_string()
+    member = r.required_string() if kind in _MEMBER_KEYED else None
+    return ConsumerRecord(kind, group, member, None if value is None else _decode_value(kind, value))
+
+
+def _decode_value(kind: int, data: bytes) -> Value:
+    r = _Reader(data, flexible=True)
+    version = r.i16()
+    if version != 0:
+        raise CodecError(f"unknown version {version} of consumer group record type {kind}")
+    if kind == GROUP_METADATA:
+        epoch = r.i32()
+        return GroupMetadataValue(epoch, _tagged_i64(r, tag=0))
+    if kind == PARTITION_METADATA:
+        return PartitionMetadataValue(r.i32())  # the topics that follow are not needed
+    if kind == MEMBER_METADATA:
+        value: Value = _read_member(r)
+    elif kind == TARGET_METADATA:
+        value = TargetMetadataValue(r.i32())
+    elif kind == TARGET_MEMBER:
+        value = TargetMemberValue(_read_assignment(r))
+    else:
+        value = CurrentAssignmentValue(r.i32(), r.i32(), r._take(1)[0], _read_assignment(r),
+                                       _read_assignment(r))
+    r.tagged_fields()
+    return value
+
+
+def _tagged_i64(r: _Reader, tag: int) -> int:
+    """The int64 tagged field ``tag`` of the struct's tag section (0 if absent)."""
+    found = 0
+    for _ in range(r.uvarint()):
+        this, size = r.uvarint(), r.uvarint()
+        chunk = r._take(size)
+        if this == tag and size == 8:
+            found = int.from_bytes(chunk, "big", signed=True)
+    return found
+
+
+def _read_strings(r: _Reader) -> tuple[str, ...]:
+    return tuple(r.required_string() for _ in range(r.array_length()))
+
+
+def _read_member(r: _Reader) -> MemberMetadataValue:
+    return MemberMetadataValue(
+        instance_id=r.string(), rack_id=r.string(), client_id=r.string() or "",
+        client_host=r.string() or "", subscribed_topics=_read_strings(r),
+        subscribed_regex=r.string(), rebalance_timeout_ms=r.i32(),
+        server_assignor=r.string())
+
+
+def _read_assignment(r: _Reader) -> dict[uuid.UUID, frozenset[int]]:
+    out: dict[uuid.UUID, frozenset[int]] = {}
+    for _ in range(r.array_length()):
+        topic_id = uuid.UUID(bytes=r._take(16))
+        out[topic_id] = frozenset(r.i32() for _ in range(r.array_length()))
+        r.tagged_fields()  # AssignmentEpochs (KIP-1251, tag 0) is not used here
+    return out
