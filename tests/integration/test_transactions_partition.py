@@ -5,6 +5,7 @@ after a restart, and after the cleaner ran), read_uncommitted consumers see ever
 from __future__ import annotations
 
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -34,6 +35,14 @@ def read_all(bootstrap: str, topic: str, isolation: str, settle_s: float = 3.0) 
     finally:
         consumer.close()
     return got
+
+
+def scrape(broker: Any) -> dict[str, float]:
+    """Unlabelled and labelled samples of the broker's /metrics, by their exposition name."""
+    with urllib.request.urlopen(broker.metrics_url, timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    return {name: float(value) for name, _, value in
+            (line.rpartition(" ") for line in lines if line and not line.startswith("#"))}
 
 
 def watermarks(bootstrap: str, topic: str, isolation: str) -> tuple[int, int]:
@@ -73,6 +82,9 @@ def test_open_transactions_hold_read_committed_consumers_back(broker_factory: An
 
     assert watermarks(broker.bootstrap, topic, "read_committed")[1] == 1
     assert watermarks(broker.bootstrap, topic, "read_uncommitted")[1] == 4
+    metrics = scrape(broker)
+    assert metrics["strom_open_transactions"] == 1.0
+    assert metrics[f'strom_last_stable_offset_lag{{partition="0",topic="{topic}"}}'] == 3.0
     assert read_all(broker.bootstrap, topic, "read_committed") == [b"before"]
     assert read_all(broker.bootstrap, topic, "read_uncommitted") == [b"before", b"t1", b"t2",
                                                                      b"during"]
