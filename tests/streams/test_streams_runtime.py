@@ -549,3 +549,52 @@ def test_streams_join_reads_the_table_before_later_stream_records(gbroker: Broke
     finally:
         assert app.close()
     assert len(read_all(gbroker.bootstrap, out, 1)) == 20000
+
+
+def test_streams_standby_makes_a_takeover_restore_only_the_tail(
+        gbroker: BrokerProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two instances with a standby replica each: when one leaves, the other takes its
+    tasks over from its standby's checkpoint, not from the changelog's start, and the
+    counts stay exact."""
+    import logging
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "streams"))
+    import word_count
+
+    from strom.streams.runtime import StreamsApp
+
+    app_id, inp, out = unique_topic("sb"), unique_topic("lines"), unique_topic("counts")
+    create_topic(gbroker.bootstrap, inp, 4)
+    create_topic(gbroker.bootstrap, out, 1)
+    first, second = _lines(2000, 15), _lines(2000, 16)
+    produce(gbroker.bootstrap, inp, [(None, line, None) for line in first])
+    apps = [StreamsApp(word_count.build(inp, out), app_id, gbroker.bootstrap,
+                       state_dir=tmp_path / f"s{i}", commit_interval_ms=200,
+                       num_standby_replicas=1, consumer_properties={"session.timeout.ms": 6000})
+            for i in range(2)]
+    for app in apps:
+        app.start()
+    try:
+        def both_have_standbys() -> bool:
+            return all(a.stream_thread is not None and a.stream_thread.standbys.tasks
+                       and a.stream_thread.tasks for a in apps)
+
+        wait_until(both_have_standbys, 60, "tasks and standbys on both instances")
+        produce(gbroker.bootstrap, inp, [(None, line, None) for line in second])
+        wait_caught_up(gbroker.bootstrap, app_id, inp, 4, _AppAlive(apps[0]))
+        wait_caught_up(gbroker.bootstrap, app_id, f"{app_id}-counts-store-repartition", 4,
+                       _AppAlive(apps[0]))
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="strom.streams.runtime.restore"):
+            assert apps[1].close()
+            wait_until(lambda: len(apps[0].stream_thread.tasks) == 8 and  # type: ignore[union-attr]
+                       not apps[0].stream_thread._restoring, 60,  # type: ignore[union-attr]
+                       "the first instance runs every task")
+        starts = [int(r.getMessage().split(" offsets ")[1].split("..")[0])
+                  for r in caplog.records if " offsets " in r.getMessage()]
+        # a standby that kept up leaves nothing to restore; never a restore from offset 0
+        assert all(start > 0 for start in starts), starts
+    finally:
+        assert apps[0].close()
+    assert _counts(gbroker, out) == _expected(first + second)

@@ -17,6 +17,7 @@
 | application_server | application.server | None; `host:port` serves interactive queries |
 | task_timeout_ms | task.timeout.ms | 300000: how long a commit retries while brokers are away |
 | max_task_idle_ms | max.task.idle.ms | 0: a task waits for an empty input partition with lag |
+| num_standby_replicas | num.standby.replicas | 0; > 0: warm copies of other instances' tasks |
 | skip_bad_records | default.deserialization.exception.handler | False: fail; True: log and continue |
 | continue_on_processing_error | processing.exception.handler | False: fail; True: log and continue |
 | dead_letter_topic | errors.dead.letter.queue.topic.name | None; bad records go there with the error |
@@ -63,6 +64,7 @@ class StreamsConfig:
     application_server: str | None = None
     task_timeout_ms: int = 300_000
     max_task_idle_ms: int = 0
+    num_standby_replicas: int = 0
     query_key_parser: Callable[[str], Any] = str
 
     def __post_init__(self) -> None:

@@ -32,6 +32,7 @@ from strom.streams.runtime.global_updater import GlobalUpdater
 from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.runtime.process_id import process_id
 from strom.streams.runtime.restore import prepare_task_dir, restore_task
+from strom.streams.runtime.standby import Standbys
 from strom.streams.runtime.topics import Plan
 from strom.streams.task import Task, TaskEnv
 from strom.streams.topology import SubTopology, Topology, physical_topic
@@ -107,6 +108,8 @@ class StreamThread:
         self._repartition_topics = {physical_topic(topology, t, app)
                                     for t in topology.internal_topics}
         self._next_purge = 0.0
+        self.standbys = Standbys(topology, config, clients, the_plan, self.env)
+        self._standbys_stale = False
         self.globals = GlobalUpdater(topology, config, clients)
         self.env.global_stores = self.globals.state.stores
         self.processed = 0
@@ -126,6 +129,8 @@ class StreamThread:
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
         log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
         consumer.assign(partitions)
+        self.standbys.release({f"{self._subs[tp.topic].id}_{tp.partition}" for tp in partitions})
+        self._standbys_stale = True
         for tp in partitions:
             sub = self._subs[tp.topic]
             task_id = f"{sub.id}_{tp.partition}"
@@ -170,6 +175,7 @@ class StreamThread:
         try:
             while not stop.is_set():
                 self._restore_pending()
+                self._follow_standbys()
                 self.globals.poll()
                 messages = self.consumer.consume(self.config.max_poll_records,
                                                  self.config.poll_ms / 1000)
@@ -182,6 +188,12 @@ class StreamThread:
             self.commit(final=True)
         finally:
             self._shutdown()
+
+    def _follow_standbys(self) -> None:
+        if self._standbys_stale and not self._restoring:
+            self.standbys.update(set(self.tasks))
+            self._standbys_stale = False
+        self.standbys.poll()
 
     def _restore_pending(self) -> None:
         while self._restoring:
@@ -273,6 +285,7 @@ class StreamThread:
         if final or closing_tasks or not self.eos:
             for task in running:
                 self._write_checkpoint(task)
+        self.standbys.checkpoint()
         self.metrics.committed(time.monotonic() - started)
         self._measure_lag(offsets)
         self._maybe_purge(offsets, final)
@@ -395,6 +408,7 @@ class StreamThread:
             self.consumer.close()
         finally:
             self.restore_consumer.close()
+            self.standbys.close()
             self.globals.close()
             self.producer.flush(10)
 
