@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 class App:
     """An example script running as its own process (so it can be SIGKILLed)."""
 
+    started: list[App] = []  # every one, for `kill_leftovers` after each test
+
     def __init__(self, script: str, log_path: Path, *args: str) -> None:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the process
@@ -31,6 +33,16 @@ class App:
         self.proc = subprocess.Popen(
             [sys.executable, str(REPO / "examples" / "streams" / script), *args],
             stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        App.started.append(self)
+
+    @classmethod
+    def kill_leftovers(cls) -> None:
+        """SIGKILL the apps a failed test left running."""
+        for app in cls.started:
+            if app.alive():
+                app.proc.kill()
+                app.proc.wait(30)
+        cls.started.clear()
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         self.proc.send_signal(sig)

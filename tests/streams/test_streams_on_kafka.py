@@ -23,6 +23,13 @@ from support.interop import kafka_dist
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 
+@pytest.fixture(autouse=True)
+def _no_leftover_apps() -> Iterator[None]:
+    """A failed test must not leave example processes running."""
+    yield
+    App.kill_leftovers()
+
+
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon"]
 
 

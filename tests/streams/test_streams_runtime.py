@@ -13,6 +13,7 @@ import collections
 import json
 import random
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -38,6 +39,13 @@ def _processed(metrics_text: str) -> int:
     """The sum of strom_streams_records_processed_total over tasks."""
     return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics_text.splitlines()
                if line.startswith("strom_streams_records_processed_total{"))
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_apps() -> Iterator[None]:
+    """A failed test must not leave example processes running."""
+    yield
+    App.kill_leftovers()
 
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
