@@ -106,6 +106,14 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("group.min.session.timeout.ms", T.INT, "6000"),
         ConfigDef("group.max.session.timeout.ms", T.INT, "1800000"),
         ConfigDef("group.max.size", T.INT, str(2**31 - 1), min=1),
+        ConfigDef("group.coordinator.rebalance.protocols", T.LIST, "classic", "the group "
+                  "protocols served: classic, and consumer (KIP-848: ConsumerGroupHeartbeat "
+                  "and ConsumerGroupDescribe are advertised only with it; Kafka 4 defaults to "
+                  "classic,consumer)", read_only=True),
+        ConfigDef("group.consumer.session.timeout.ms", T.INT, "45000", min=1, read_only=True),
+        ConfigDef("group.consumer.heartbeat.interval.ms", T.INT, "5000", min=1, read_only=True),
+        ConfigDef("group.consumer.max.size", T.INT, str(2**31 - 1), min=1, read_only=True),
+        ConfigDef("group.consumer.assignors", T.LIST, "uniform,range", read_only=True),
         ConfigDef("transaction.state.log.num.partitions", T.INT, "50", read_only=True),
         ConfigDef("transaction.state.log.replication.factor", T.SHORT, "3", read_only=True),
         ConfigDef("transaction.state.log.min.isr", T.INT, "2", read_only=True),
@@ -149,6 +157,12 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("connections.max.reauth.ms", T.LONG, "0", read_only=True),
         ConfigDef("connection.failed.authentication.delay.ms", T.INT, "100", min=0,
                   read_only=True),
+        ConfigDef("authorizer.class.name", T.STRING, "",
+                  "set (Kafka's StandardAuthorizer or AclAuthorizer): ACLs are enforced",
+                  read_only=True),
+        ConfigDef("super.users", T.STRING, None, "principals ACLs never refuse, ';'-separated",
+                  read_only=True),
+        ConfigDef("allow.everyone.if.no.acl.found", T.BOOLEAN, "false", read_only=True),
         ConfigDef("inter.broker.listener.name", T.STRING, None, read_only=True),
         ConfigDef("security.inter.broker.protocol", T.STRING, "PLAINTEXT", read_only=True),
         ConfigDef("sasl.mechanism.inter.broker.protocol", T.STRING, "GSSAPI", read_only=True),

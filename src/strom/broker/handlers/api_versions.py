@@ -7,16 +7,20 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
+from strom.broker.handlers.consumer_groups import CONSUMER_APIS, consumer_protocol_enabled
 from strom.broker.network import dispatch
 from strom.protocol import apis, framing
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
 
 
-def _api_keys() -> list[dict[str, int]]:
+def _api_keys(ctx: RequestContext | None = None) -> list[dict[str, int]]:
+    """The registry's APIs; the KIP-848 ones only when the consumer protocol is enabled
+    (`group.coordinator.rebalance.protocols`), since clients switch to it on sight."""
+    hidden = set() if ctx is not None and consumer_protocol_enabled(ctx) else CONSUMER_APIS
     return [
         {"api_key": key, "min_version": lo, "max_version": hi}
-        for key, lo, hi in dispatch.advertised()
+        for key, lo, hi in dispatch.advertised() if key not in hidden
     ]
 
 
@@ -36,7 +40,7 @@ def _features(ctx: RequestContext) -> dict[str, Any]:
 
 @dispatch.handles(ApiKey.API_VERSIONS, 0, 4)
 async def handle(ctx: RequestContext, request: Any) -> Any:
-    return build(ctx.response_type(), error_code=ErrorCode.none, api_keys=_api_keys(),
+    return build(ctx.response_type(), error_code=ErrorCode.none, api_keys=_api_keys(ctx),
                  **_features(ctx))
 
 

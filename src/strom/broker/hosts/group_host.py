@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from kio.schema.errors import ErrorCode
 from strom.cluster.image import MetadataImage
 from strom.cluster.store import MetadataError
 from strom.coordinator.group.config import GroupConfig, LogRecord, MarkerEntry, UnreadableBatch
+from strom.coordinator.group.consumer_group import ConsumerConfig
 from strom.coordinator.group.coordinator import GroupCoordinator
 from strom.coordinator.runtime import LoopScheduler
 from strom.protocol import records
@@ -188,6 +190,11 @@ def _marker_entry(chunk: bytes, pos: int, header: records.BatchHeader
         yield MarkerEntry(header.base_offset, header.producer_id, marker.committed)
 
 
+def _names(value: str | None) -> tuple[str, ...]:
+    """A list config's entries (`group.consumer.assignors`)."""
+    return tuple(n.strip() for n in (value or "").split(",") if n.strip())
+
+
 class GroupHost:
     def __init__(self, config: BrokerConfig, clock: Callable[[], int], metadata: MetadataView,
                  partitions: PartitionDirectory, admin: TopicAdministration) -> None:
@@ -207,11 +214,22 @@ class GroupHost:
                 max_group_size=config.get_int("group.max.size"),
                 offset_metadata_max_bytes=config.get_int("offset.metadata.max.bytes"),
                 offsets_retention_ms=config.get_int("offsets.retention.minutes") * 60_000,
+                consumer=ConsumerConfig(
+                    session_timeout_ms=config.get_int("group.consumer.session.timeout.ms"),
+                    heartbeat_interval_ms=config.get_int("group.consumer.heartbeat.interval.ms"),
+                    max_size=config.get_int("group.consumer.max.size"),
+                    assignors=_names(config.get_str("group.consumer.assignors"))),
             ),
             LoopScheduler(),
             clock,
             self._partition_exists,
+            topics=self._topics,
         )
+
+    def _topics(self) -> dict[str, tuple[uuid.UUID, int]]:
+        """Name -> (id, partition count) of every topic: what consumer groups subscribe to."""
+        return {name: (info.topic_id, info.partition_count)
+                for name, info in self.metadata.image().topics.items()}
 
     def _partition_exists(self, topic: str, partition: int) -> bool:
         info = self.metadata.image().topics.get(topic)

@@ -19,7 +19,9 @@ state outside the fold.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 import uuid
 import zlib
 from collections.abc import Callable, Mapping
@@ -297,6 +299,9 @@ class ConsumerGroups:
                                    "RebalanceTimeoutMs must be provided in first request.")
         if req.member_epoch != 0 and not req.member_id:
             return HeartbeatResult(ErrorCode.invalid_request, "MemberId can't be empty.")
+        if req.subscribed_regex is not None and compile_regex(req.subscribed_regex) is None:
+            return HeartbeatResult(ErrorCode.invalid_regular_expression,
+                                   f"SubscribedTopicRegex {req.subscribed_regex} is invalid.")
         if req.server_assignor and req.server_assignor not in self.config.assignors:
             return HeartbeatResult(ErrorCode.unsupported_assignor,
                                    f"ServerAssignor {req.server_assignor} is not supported.")
@@ -396,8 +401,8 @@ class ConsumerGroups:
 
     def _subscribed(self, group: ConsumerGroup) -> dict[str, tuple[uuid.UUID, int]]:
         topics = self.topics()
-        names = {t for m in group.members.values() for t in m.subscribed_topics}
-        return {n: topics[n] for n in sorted(names) if n in topics}
+        names = {t for m in group.members.values() for t in member_topics(m, topics)}
+        return {n: topics[n] for n in sorted(names)}
 
     def _hash(self, group: ConsumerGroup) -> int:
         """Changes when a subscribed topic appears, goes or changes its partition count."""
@@ -411,8 +416,8 @@ class ConsumerGroups:
         if group.assignment_epoch >= group.epoch:
             return
         subscribed = self._subscribed(group)
-        subscriptions = {m.member_id: frozenset(subscribed[t][0] for t in m.subscribed_topics
-                                                if t in subscribed)
+        subscriptions = {m.member_id: frozenset(subscribed[t][0]
+                                                for t in member_topics(m, subscribed))
                          for m in group.members.values()}
         counts = {topic_id: n for topic_id, n in subscribed.values()}
         assign = assignors.ASSIGNORS[group.assignor(assignors.DEFAULT)]
@@ -541,6 +546,26 @@ class ConsumerGroups:
             return (ErrorCode.stale_member_epoch if member_epoch < member.member_epoch
                     else ErrorCode.fenced_member_epoch)
         return ErrorCode.none
+
+
+@functools.lru_cache(maxsize=256)
+def compile_regex(pattern: str) -> re.Pattern[str] | None:
+    """A subscription regex (Kafka uses RE2/J; its common syntax is Python's too)."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return None
+
+
+def member_topics(member: ConsumerMember, topics: Mapping[str, object]) -> list[str]:
+    """Existing topics the member subscribes to: by name, or matching its regex in full
+    (internal topics such as __consumer_offsets are left out of regex matches)."""
+    names = [t for t in member.subscribed_topics if t in topics]
+    regex = compile_regex(member.subscribed_regex) if member.subscribed_regex else None
+    if regex is not None:
+        names += [t for t in topics if not t.startswith("__") and regex.fullmatch(t)
+                  and t not in names]
+    return names
 
 
 def _copy(member: ConsumerMember, **changes: Any) -> ConsumerMember:

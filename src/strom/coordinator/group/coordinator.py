@@ -23,6 +23,12 @@ from kio.schema.errors import ErrorCode
 
 from strom.coordinator.group import records
 from strom.coordinator.group.config import GroupConfig, OffsetsLog, partition_for
+from strom.coordinator.group.consumer_group import (
+    ConsumerGroup,
+    HeartbeatRequest,
+    HeartbeatResult,
+    TopicsView,
+)
 from strom.coordinator.group.loader import PartitionLoad
 from strom.coordinator.group.membership import JoinRequest, new_member_id
 from strom.coordinator.group.model import CommittedOffset, Group, JoinResult, SyncResult
@@ -48,12 +54,14 @@ class GroupCoordinator:
         clock: Callable[[], int],
         partition_exists: Callable[[str, int], bool],
         mint_member_id: Callable[[str], str] = new_member_id,
+        topics: TopicsView = dict,
     ) -> None:
         self.log = offsets_log
         self.config = config
         self.clock = clock
         self.partition_exists = partition_exists
         self.mint_member_id = mint_member_id
+        self.topics = topics  # name -> (id, partitions), for KIP-848 consumer groups
         self.runtime: CoordinatorRuntime[GroupCoordinatorShard, records.Record] = (
             CoordinatorRuntime(offsets_log, scheduler, records.serialize, OFFSETS_TOPIC))
         # (partition, reason) -> records skipped by loads: strom_coordinator_skipped_records
@@ -105,7 +113,8 @@ class GroupCoordinator:
 
     def _build(self, partition: int, timer: Timer) -> GroupCoordinatorShard:
         shard = GroupCoordinatorShard(partition, self.config, timer, self.clock,
-                                      self.partition_exists, self._tokens, self.mint_member_id)
+                                      self.partition_exists, self._tokens, self.mint_member_id,
+                                      self.topics)
         state = PartitionLoad(partition, shard.replay)
         try:
             for entry in self.log.replay(partition):
@@ -167,6 +176,19 @@ class GroupCoordinator:
                     ) -> tuple[ErrorCode, list[ErrorCode]]:
         return await self._write(group_id, lambda shard: shard.leave(group_id, members),
                                  lambda error: (error, []))
+
+    async def consumer_heartbeat(self, req: HeartbeatRequest) -> HeartbeatResult:
+        """ConsumerGroupHeartbeat (KIP-848)."""
+        return await self._write(req.group_id, lambda shard: shard.consumer_heartbeat(req),
+                                 lambda error: HeartbeatResult(error))
+
+    def consumer_describe(self, group_id: str) -> tuple[ErrorCode, ConsumerGroup | None]:
+        """ConsumerGroupDescribe: GROUP_ID_NOT_FOUND for an unknown or classic group."""
+        error, shard = self._shard(group_id)
+        if shard is None:
+            return error, None
+        group = shard.consumer.groups.get(group_id)
+        return (ErrorCode.none, group) if group is not None else (ErrorCode.group_id_not_found, None)
 
     # --- offsets ----------------------------------------------------------------------
 
