@@ -23,6 +23,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
 from strom.broker.network import dispatch
+from strom.broker.security.api_authorization import LISTED
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.cluster.image import MetadataImage, TopicInfo
 from strom.cluster.store import MetadataError
@@ -121,7 +122,10 @@ def _lookup_or_create(ctx: RequestContext, name: str, auto_create: bool) -> Answ
 def _answers(ctx: RequestContext, request: Any, image: MetadataImage) -> list[Answer]:
     requested = request.topics
     if requested is None or (ctx.api_version == 0 and not requested):
-        return list(image.topics_by_name)
+        listed = LISTED.get()  # under an authorizer: those the principal may Describe
+        if listed is None:
+            return list(image.topics_by_name)
+        return [t for t in image.topics_by_name if listed(t.name)]
     auto_create = ctx.config.get_bool("auto.create.topics.enable") and getattr(
         request, "allow_auto_topic_creation", True
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from strom.broker.handlers import (
+    acls,
     api_versions,
     client_quotas,
     configs,
@@ -43,6 +44,7 @@ MODULES: tuple[ModuleType, ...] = (
     api_versions,
     sasl,
     scram_credentials,
+    acls,
     metadata,
     produce,
     fetch,

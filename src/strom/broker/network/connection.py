@@ -26,6 +26,7 @@ from strom.broker.network.connection_limits import (
     ConnectionLimits,
     normalise_ip,
 )
+from strom.broker.security import api_authorization
 from strom.broker.security.authenticator import Answer, Authenticator, SaslRefused
 from strom.broker.security.principal import ANONYMOUS, NoMatchingRule, certificate_principal
 from strom.protocol import apis, framing
@@ -308,7 +309,7 @@ class KafkaConnection(asyncio.Protocol):
         )
         started = time.perf_counter()
         try:
-            body = await registration.handler(ctx, request.body)
+            body = await api_authorization.handle(ctx, registration.handler, request.body)
         except Exception:
             self.metrics.request_failed(request.api_key, time.perf_counter() - started)
             raise

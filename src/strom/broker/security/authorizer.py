@@ -13,8 +13,13 @@ that no ACL at all covers is allowed only with `allow.everyone.if.no.acl.found`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from strom.cluster.acls import WILDCARD, Ace, AclTable, Resource, applies
+
+if TYPE_CHECKING:
+    from strom.broker.context import RequestContext
+    from strom.config.broker import BrokerConfig
 
 KNOWN_CLASSES = ("org.apache.kafka.metadata.authorizer.StandardAuthorizer",
                  "kafka.security.authorizer.AclAuthorizer",
@@ -94,3 +99,16 @@ def _covers(wider: Resource, resource: Resource) -> bool:
     if wider.pattern == "LITERAL":
         return resource.pattern == "LITERAL" and wider.name == resource.name
     return resource.name.startswith(wider.name)
+
+
+def from_config(config: BrokerConfig, acls: Callable[[], AclTable]) -> Authorizer | None:
+    """The broker's authorizer, or None when `authorizer.class.name` is empty (Kafka's
+    default: no ACLs, every request allowed)."""
+    if not enabled(config.get_str("authorizer.class.name")):
+        return None
+    return Authorizer(acls, parse_super_users(config.get_str("super.users")),
+                      config.get_bool("allow.everyone.if.no.acl.found"))
+
+
+def for_request(ctx: RequestContext) -> Authorizer | None:
+    return from_config(ctx.config, lambda: ctx.metadata.image().acls)

@@ -1,0 +1,510 @@
+"""Which operation on which resource each API needs, in one table: Kafka's authorization
+of requests, applied around the handlers.
+
+`handle` is the one entry point (the connection calls it instead of the handler). With
+no authorizer it is the handler itself. Otherwise the API's entry in `CHECKS` decides,
+as Kafka 4.4's request handlers do:
+
+- a request-wide check answers the whole request with the API's error
+  (GROUP_/TRANSACTIONAL_ID_/CLUSTER_AUTHORIZATION_FAILED) without calling the handler;
+- a per-item check (topics of Produce, Fetch, ListOffsets, OffsetCommit, CreateTopics,
+  ...; groups of DescribeGroups; configs resources) passes the authorized items to the
+  handler and answers the others with TOPIC_/GROUP_/CLUSTER_AUTHORIZATION_FAILED beside
+  its answer;
+- listings (Metadata for all topics, ListGroups, OffsetFetch for all topics) drop what
+  the principal may not Describe.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+from kio.serial import entity_reader
+
+from strom.broker.context import RequestContext
+from strom.broker.security.authorizer import Authorizer, for_request, host_of
+from strom.cluster.acls import CLUSTER_NAME
+from strom.protocol.api_keys import ApiKey
+from strom.protocol.framing import EncodedBody
+from strom.protocol.schema import build
+
+Handler = Callable[[RequestContext, Any], Awaitable[Any]]
+TOPIC_DENIED = ErrorCode.topic_authorization_failed
+GROUP_DENIED = ErrorCode.group_authorization_failed
+CLUSTER_DENIED = ErrorCode.cluster_authorization_failed
+TXN_DENIED = ErrorCode.transactional_id_authorization_failed
+
+
+@dataclass(frozen=True)
+class Check:
+    """One request under one authorizer: `allowed(op, type, name)` for this principal."""
+
+    ctx: RequestContext
+    authorizer: Authorizer
+    handler: Handler
+
+    def allowed(self, operation: str, resource_type: str, name: str) -> bool:
+        return self.authorizer.authorize(self.ctx.principal, host_of(self.ctx.peer),
+                                         operation, resource_type, name)
+
+    def cluster(self, operation: str) -> bool:
+        return self.allowed(operation, "Cluster", CLUSTER_NAME)
+
+    def topic_name(self, item: Any) -> str | None:
+        """A request topic's name, from its name or (newer versions) its id."""
+        name = getattr(item, "name", None)
+        if name is not None:
+            return str(name)
+        topic_id = getattr(item, "topic_id", None)
+        topic = None if topic_id is None else self.ctx.metadata.image().topic_by_id(topic_id)
+        return None if topic is None else topic.name
+
+
+Rule = Callable[[Check, Any], Awaitable[Any]]
+
+LISTED: ContextVar[Callable[[str], bool] | None] = ContextVar("listed", default=None)
+"""While a Metadata request for every topic is answered under an authorizer: whether a
+topic may be listed (Describe). The Metadata handler writes its answer as bytes, so it
+asks this rather than being filtered afterwards."""
+
+
+async def handle(ctx: RequestContext, handler: Handler, request: Any) -> Any:
+    """Answer `request`: through the handler, as far as the principal may."""
+    rule = CHECKS.get(ctx.api_key)
+    if rule is None:
+        return await handler(ctx, request)
+    authorizer = for_request(ctx)
+    if authorizer is None:
+        return await handler(ctx, request)
+    return await rule(Check(ctx, authorizer, handler), request)
+
+
+# --- building blocks ------------------------------------------------------------------
+
+
+def requires(operation: str, resource_type: str, name_of: Callable[[Any], str | None],
+             error: ErrorCode) -> Rule:
+    """A request-wide check; refused, the answer is the response with `error` as its
+    top-level error code (every other field zero)."""
+
+    async def rule(check: Check, request: Any) -> Any:
+        name = name_of(request)
+        allowed = (check.cluster(operation) if resource_type == "Cluster"
+                   else name is None or check.allowed(operation, resource_type, name))
+        if not allowed:
+            return check.ctx.respond(throttle_time=0, error_code=error)
+        return await check.handler(check.ctx, request)
+
+    return rule
+
+
+@dataclass(frozen=True)
+class Items:
+    """Where a per-item API keeps its items in the request and its answers in the
+    response, and what a refused item's answer looks like."""
+
+    request_field: str
+    response_field: str
+    entry_class: str
+    denied_entry: Callable[[Check, Any, ErrorCode], dict[str, Any]]
+
+
+async def split(check: Check, request: Any, items: Items,
+                verdict: Callable[[Any], ErrorCode | None]) -> Any:
+    """Pass the allowed items to the handler; answer the refused ones beside it."""
+    allowed, refused = [], []
+    for item in getattr(request, items.request_field) or ():
+        error = verdict(item)
+        if error is None:
+            allowed.append(item)
+        else:
+            refused.append((item, error))
+    if not refused:
+        return await check.handler(check.ctx, request)
+    if allowed:
+        response = await check.handler(
+            check.ctx, dataclasses.replace(request, **{items.request_field: tuple(allowed)}))
+        if response is None:  # acks=0
+            return None
+        response = _entity(check.ctx, response)
+    else:
+        response = check.ctx.respond(throttle_time=0)
+    entry = check.ctx.response_class(items.entry_class)
+    extra = tuple(build(entry, items.denied_entry(check, item, error)) for item, error in refused)
+    return dataclasses.replace(
+        response, **{items.response_field: tuple(getattr(response, items.response_field)) + extra})
+
+
+def _entity(ctx: RequestContext, response: Any) -> Any:
+    """A response as an entity: one a hot path (Fetch) wrote as bytes is read back (only
+    when some of its topics were refused, so rarely)."""
+    if not isinstance(response, EncodedBody):
+        return response
+    data = b"".join(bytes(part) for part in response.parts)
+    entity: Any
+    entity, _ = entity_reader(ctx.response_type())(data, 0)
+    return entity
+
+
+def partitions_entry(partitions_field: str, index_field: str, out_partitions: str,
+                     out_index: str, **extra: Any) -> Callable[[Check, Any, ErrorCode],
+                                                                dict[str, Any]]:
+    """A refused topic's answer: every partition it asked for, with the error."""
+
+    def entry(check: Check, item: Any, error: ErrorCode) -> dict[str, Any]:
+        partitions = [{out_index: getattr(p, index_field), "error_code": error,
+                       "partition_error_code": error, **extra}
+                      for p in getattr(item, partitions_field)]
+        return {"name": getattr(item, "name", None), "topic_id": getattr(item, "topic_id", None),
+                out_partitions: partitions}
+
+    return entry
+
+
+def topic_verdict(check: Check, operation: str) -> Callable[[Any], ErrorCode | None]:
+    def verdict(item: Any) -> ErrorCode | None:
+        name = check.topic_name(item)
+        if name is None or check.allowed(operation, "Topic", name):
+            return None  # an unknown topic id: the handler's UNKNOWN_TOPIC_ID
+        return TOPIC_DENIED
+
+    return verdict
+
+
+# --- the APIs -------------------------------------------------------------------------
+
+_PRODUCE = Items("topic_data", "responses", "TopicProduceResponse",
+                 partitions_entry("partition_data", "index", "partition_responses", "index",
+                                  base_offset=-1, log_append_time=-1, log_start_offset=-1))
+
+
+async def _produce(check: Check, request: Any) -> Any:
+    """Write on the transactional id (a transactional produce), Write on each topic."""
+    txn = getattr(request, "transactional_id", None)
+    if txn is not None and not check.allowed("Write", "TransactionalId", txn):
+        return await split(check, request, _PRODUCE, lambda _item: TXN_DENIED)
+    return await split(check, request, _PRODUCE, topic_verdict(check, "Write"))
+
+
+_FETCH = Items("topics", "responses", "FetchableTopicResponse",
+               partitions_entry("partitions", "partition", "partitions", "partition_index",
+                                high_watermark=-1, last_stable_offset=-1,
+                                log_start_offset=-1, preferred_read_replica=-1))
+
+
+async def _fetch(check: Check, request: Any) -> Any:
+    """ClusterAction for a replica's fetch, Read on each topic for a consumer's."""
+    state = getattr(request, "replica_state", None)
+    replica = getattr(state, "replica_id", None) if state is not None \
+        else getattr(request, "replica_id", -1)
+    if replica is not None and replica >= 0:
+        if check.cluster("ClusterAction"):
+            return await check.handler(check.ctx, request)
+        return await split(check, request, _FETCH, lambda _item: TOPIC_DENIED)
+    return await split(check, request, _FETCH, topic_verdict(check, "Read"))
+
+
+_LIST_OFFSETS = Items("topics", "topics", "ListOffsetsTopicResponse",
+                      partitions_entry("partitions", "partition_index", "partitions",
+                                       "partition_index", timestamp=-1, offset=-1,
+                                       leader_epoch=-1))
+
+
+async def _list_offsets(check: Check, request: Any) -> Any:
+    return await split(check, request, _LIST_OFFSETS, topic_verdict(check, "Describe"))
+
+
+def _commit_items(entry_class: str) -> Items:
+    return Items("topics", "topics", entry_class,
+                 partitions_entry("partitions", "partition_index", "partitions",
+                                  "partition_index"))
+
+
+async def _offset_commit(check: Check, request: Any) -> Any:
+    """Read on the group (else every partition GROUP_AUTHORIZATION_FAILED) and on each
+    topic."""
+    items = _commit_items("OffsetCommitResponseTopic")
+    if not check.allowed("Read", "Group", request.group_id):
+        return await split(check, request, items, lambda _item: GROUP_DENIED)
+    return await split(check, request, items, topic_verdict(check, "Read"))
+
+
+async def _txn_offset_commit(check: Check, request: Any) -> Any:
+    """Write on the transactional id, Read on the group and on each topic."""
+    items = _commit_items("TxnOffsetCommitResponseTopic")
+    if not check.allowed("Write", "TransactionalId", request.transactional_id):
+        return await split(check, request, items, lambda _item: TXN_DENIED)
+    if not check.allowed("Read", "Group", request.group_id):
+        return await split(check, request, items, lambda _item: GROUP_DENIED)
+    return await split(check, request, items, topic_verdict(check, "Read"))
+
+
+async def _metadata(check: Check, request: Any) -> Any:
+    """Requested topics need Describe (and, to be auto-created, Create on the cluster or
+    the topic); an all-topics answer lists only those the principal may Describe."""
+    if request.topics is None or (check.ctx.api_version == 0 and not request.topics):
+        token = LISTED.set(lambda name: check.allowed("Describe", "Topic", name))
+        try:
+            return await check.handler(check.ctx, request)
+        finally:
+            LISTED.reset(token)
+    image = check.ctx.metadata.image()
+    creating = bool(getattr(request, "allow_auto_topic_creation", False)) and \
+        check.ctx.config.get_bool("auto.create.topics.enable")
+
+    def verdict(item: Any) -> ErrorCode | None:
+        name = check.topic_name(item)
+        if name is None:
+            return None
+        if not check.allowed("Describe", "Topic", name):
+            return TOPIC_DENIED
+        if creating and name not in image.topics and not (
+                check.cluster("Create") or check.allowed("Create", "Topic", name)):
+            return TOPIC_DENIED
+        return None
+
+    items = Items("topics", "topics", "MetadataResponseTopic",
+                  lambda _c, item, error: {"name": item.name, "error_code": error,
+                                           "topic_authorized_operations": -2147483648})
+    return await split(check, request, items, verdict)
+
+
+async def _offset_fetch(check: Check, request: Any) -> Any:
+    """Describe on each group, and on the topics: ones asked for by name are refused
+    with TOPIC_AUTHORIZATION_FAILED, an all-topics answer drops them."""
+    if getattr(request, "groups", None) is None:  # v0-7: one group
+        if not check.allowed("Describe", "Group", request.group_id):
+            return check.ctx.respond(throttle_time=0, error_code=GROUP_DENIED, topics=[])
+        response = await check.handler(check.ctx, request)
+        topics = _fetched_topics(check, response.topics, named=request.topics is not None)
+        return dataclasses.replace(response, topics=topics)
+    items = Items("groups", "groups", "OffsetFetchResponseGroup",
+                  lambda _c, item, error: {"group_id": item.group_id, "error_code": error})
+    response = await split(check, request, items, lambda g: None if check.allowed(
+        "Describe", "Group", g.group_id) else GROUP_DENIED)
+    asked = {g.group_id: g.topics is not None for g in request.groups}
+    groups = tuple(dataclasses.replace(g, topics=_fetched_topics(check, g.topics,
+                                                                 asked.get(g.group_id, True)))
+                   for g in response.groups)
+    return dataclasses.replace(response, groups=groups)
+
+
+def _fetched_topics(check: Check, topics: Any, named: bool) -> tuple[Any, ...]:
+    kept = []
+    for topic in topics or ():
+        if check.allowed("Describe", "Topic", topic.name):
+            kept.append(topic)
+        elif named:
+            kept.append(dataclasses.replace(topic, partitions=tuple(
+                dataclasses.replace(p, committed_offset=-1, metadata="", error_code=TOPIC_DENIED)
+                for p in topic.partitions)))
+    return tuple(kept)
+
+
+def _group_id(request: Any) -> str | None:
+    return str(request.group_id)
+
+
+async def _list_groups(check: Check, request: Any) -> Any:
+    """Every group with Describe on the cluster, else those the principal may Describe."""
+    response = await check.handler(check.ctx, request)
+    if check.cluster("Describe"):
+        return response
+    kept = tuple(g for g in response.groups if check.allowed("Describe", "Group", g.group_id))
+    return dataclasses.replace(response, groups=kept)
+
+
+async def _describe_groups(check: Check, request: Any) -> Any:
+    items = Items("groups", "groups", "DescribedGroup",
+                  lambda _c, group, error: {"group_id": group, "error_code": error,
+                                            "authorized_operations": -2147483648})
+    return await split(check, request, items, lambda g: None if check.allowed(
+        "Describe", "Group", g) else GROUP_DENIED)
+
+
+async def _delete_groups(check: Check, request: Any) -> Any:
+    items = Items("groups_names", "results", "DeletableGroupResult",
+                  lambda _c, group, error: {"group_id": group, "error_code": error})
+    return await split(check, request, items, lambda g: None if check.allowed(
+        "Delete", "Group", g) else GROUP_DENIED)
+
+
+_COORDINATOR_KINDS = {0: ("Group", GROUP_DENIED), 1: ("TransactionalId", TXN_DENIED)}
+
+
+async def _find_coordinator(check: Check, request: Any) -> Any:
+    """Describe on the group or the transactional id whose coordinator is asked for."""
+    kind = _COORDINATOR_KINDS.get(int(request.key_type))
+    if kind is None:
+        return await check.handler(check.ctx, request)
+    resource_type, error = kind
+    if getattr(request, "coordinator_keys", None) is None:  # v0-3: one key
+        if check.allowed("Describe", resource_type, request.key):
+            return await check.handler(check.ctx, request)
+        return check.ctx.respond(throttle_time=0, error_code=error, node_id=-1, host="",
+                                 port=-1)
+    items = Items("coordinator_keys", "coordinators", "Coordinator",
+                  lambda _c, key, e: {"key": key, "node_id": -1, "host": "", "port": -1,
+                                      "error_code": e})
+    return await split(check, request, items, lambda key: None if check.allowed(
+        "Describe", resource_type, key) else error)
+
+
+def _named_topics(operation: str, request_field: str, response_field: str, entry_class: str,
+                  *, cluster_too: bool = False) -> Rule:
+    """A per-topic admin API: `operation` on each topic (or, `cluster_too`, on the
+    cluster, as CreateTopics accepts)."""
+    items = Items(request_field, response_field, entry_class,
+                  lambda _c, item, error: {"name": item.name,
+                                           "topic_id": getattr(item, "topic_id", None),
+                                           "error_code": error,
+                                           "error_message": "Authorization failed.",
+                                           "num_partitions": -1, "replication_factor": -1,
+                                           "topic_config_error_code": error})
+
+    async def rule(check: Check, request: Any) -> Any:
+        if cluster_too and check.cluster(operation):
+            return await check.handler(check.ctx, request)
+        return await split(check, request, items, topic_verdict(check, operation))
+
+    return rule
+
+
+_CONFIG_RESOURCES = {2: "Topic", 4: "Cluster", 8: "Cluster"}  # topic, broker, broker logger
+
+
+def _configs(operation: str, response_field: str, entry_class: str) -> Rule:
+    """DescribeConfigs/AlterConfigs: on the topic, or on the cluster for brokers."""
+    items = Items("resources", response_field, entry_class,
+                  lambda _c, r, error: {"resource_type": r.resource_type,
+                                        "resource_name": r.resource_name,
+                                        "error_code": error, "configs": [],
+                                        "error_message": "Authorization failed."})
+
+    async def rule(check: Check, request: Any) -> Any:
+        def verdict(resource: Any) -> ErrorCode | None:
+            kind = _CONFIG_RESOURCES.get(int(resource.resource_type))
+            if kind == "Topic" and not check.allowed(operation, "Topic",
+                                                     resource.resource_name):
+                return TOPIC_DENIED
+            if kind == "Cluster" and not check.cluster(operation):
+                return CLUSTER_DENIED
+            return None
+
+        return await split(check, request, items, verdict)
+
+    return rule
+
+
+async def _init_producer_id(check: Check, request: Any) -> Any:
+    """Write on the transactional id; an idempotent producer needs IdempotentWrite on
+    the cluster or Write on some topic."""
+    txn = request.transactional_id
+    if txn is not None:
+        if not check.allowed("Write", "TransactionalId", txn):
+            return check.ctx.respond(throttle_time=0, error_code=TXN_DENIED, producer_id=-1,
+                                     producer_epoch=-1)
+    elif not (check.cluster("IdempotentWrite") or check.authorizer.authorize_any(
+            check.ctx.principal, host_of(check.ctx.peer), "Write", "Topic")):
+        return check.ctx.respond(throttle_time=0, error_code=CLUSTER_DENIED, producer_id=-1,
+                                 producer_epoch=-1)
+    return await check.handler(check.ctx, request)
+
+
+async def _add_offsets_to_txn(check: Check, request: Any) -> Any:
+    if not check.allowed("Write", "TransactionalId", request.transactional_id):
+        return check.ctx.respond(throttle_time=0, error_code=TXN_DENIED)
+    if not check.allowed("Read", "Group", request.group_id):
+        return check.ctx.respond(throttle_time=0, error_code=GROUP_DENIED)
+    return await check.handler(check.ctx, request)
+
+
+async def _add_partitions_to_txn(check: Check, request: Any) -> Any:
+    """v0-3: Write on the transactional id, then on every topic; a refused topic fails
+    the request, its partitions TOPIC_AUTHORIZATION_FAILED and the others
+    OPERATION_NOT_ATTEMPTED. v4+ (brokers' verification): ClusterAction."""
+    txn = getattr(request, "v3_and_below_transactional_id", None)
+    if txn is None:
+        if check.cluster("ClusterAction"):
+            return await check.handler(check.ctx, request)
+        return check.ctx.respond(throttle_time=0, error_code=CLUSTER_DENIED)
+    topics = request.v3_and_below_topics
+    if not check.allowed("Write", "TransactionalId", txn):
+        errors = {t.name: TXN_DENIED for t in topics}
+    else:
+        errors = {t.name: TOPIC_DENIED for t in topics
+                  if not check.allowed("Write", "Topic", t.name)}
+        if not errors:
+            return await check.handler(check.ctx, request)
+    results = [{"name": t.name, "results_by_partition": [
+        {"partition_index": p, "partition_error_code":
+         errors.get(t.name, ErrorCode.operation_not_attempted)} for p in t.partitions]}
+        for t in topics]
+    return check.ctx.respond(throttle_time=0, results_by_topic_v3_and_below=results)
+
+
+def _cluster(operation: str) -> Rule:
+    return requires(operation, "Cluster", lambda _r: CLUSTER_NAME, CLUSTER_DENIED)
+
+
+def _txn_id(request: Any) -> str | None:
+    return str(request.transactional_id)
+
+
+async def _write_txn_markers(check: Check, request: Any) -> Any:
+    """ClusterAction: only brokers write transaction markers."""
+    if check.cluster("ClusterAction"):
+        return await check.handler(check.ctx, request)
+    markers = [{"producer_id": m.producer_id, "topics": [
+        {"name": t.name, "partitions": [{"partition_index": p, "error_code": CLUSTER_DENIED}
+                                        for p in t.partition_indexes]} for t in m.topics]}
+        for m in request.markers]
+    return check.ctx.respond(markers=markers)
+
+
+CHECKS: dict[int, Rule] = {
+    ApiKey.PRODUCE: _produce,
+    ApiKey.FETCH: _fetch,
+    ApiKey.LIST_OFFSETS: _list_offsets,
+    ApiKey.METADATA: _metadata,
+    ApiKey.OFFSET_COMMIT: _offset_commit,
+    ApiKey.OFFSET_FETCH: _offset_fetch,
+    ApiKey.FIND_COORDINATOR: _find_coordinator,
+    ApiKey.JOIN_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.LEAVE_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.SYNC_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.DESCRIBE_GROUPS: _describe_groups,
+    ApiKey.LIST_GROUPS: _list_groups,
+    ApiKey.DELETE_GROUPS: _delete_groups,
+    ApiKey.CREATE_TOPICS: _named_topics("Create", "topics", "topics", "CreatableTopicResult",
+                                        cluster_too=True),
+    ApiKey.DELETE_TOPICS: _named_topics("Delete", "topics", "responses",
+                                        "DeletableTopicResult"),
+    ApiKey.CREATE_PARTITIONS: _named_topics("Alter", "topics", "results",
+                                            "CreatePartitionsTopicResult"),
+    ApiKey.DESCRIBE_CONFIGS: _configs("DescribeConfigs", "results", "DescribeConfigsResult"),
+    ApiKey.ALTER_CONFIGS: _configs("AlterConfigs", "responses",
+                                   "AlterConfigsResourceResponse"),
+    ApiKey.INCREMENTAL_ALTER_CONFIGS: _configs("AlterConfigs", "responses",
+                                               "AlterConfigsResourceResponse"),
+    ApiKey.INIT_PRODUCER_ID: _init_producer_id,
+    ApiKey.ADD_PARTITIONS_TO_TXN: _add_partitions_to_txn,
+    ApiKey.ADD_OFFSETS_TO_TXN: _add_offsets_to_txn,
+    ApiKey.END_TXN: requires("Write", "TransactionalId", _txn_id, TXN_DENIED),
+    ApiKey.TXN_OFFSET_COMMIT: _txn_offset_commit,
+    ApiKey.WRITE_TXN_MARKERS: _write_txn_markers,
+    ApiKey.DESCRIBE_LOG_DIRS: _cluster("Describe"),
+    ApiKey.ELECT_LEADERS: _cluster("Alter"),
+    ApiKey.ALTER_PARTITION_REASSIGNMENTS: _cluster("Alter"),
+    ApiKey.LIST_PARTITION_REASSIGNMENTS: _cluster("Describe"),
+    ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: _cluster("Describe"),
+    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: _cluster("Alter"),
+}
+"""Kafka's authorization per API; an API absent here is not checked (ApiVersions, the
+SASL exchange, and those whose handler checks itself: the ACL APIs)."""
