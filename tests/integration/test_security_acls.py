@@ -208,3 +208,26 @@ def test_without_an_authorizer_acl_apis_are_security_disabled(admin: AdminClient
     with RawClient(broker.bootstrap) as raw:
         body = raw.request(DESCRIBE_ACLS, 3, make_request(DESCRIBE_ACLS, 3, ANY_FILTER)).body
     assert body.error_code == SECURITY_DISABLED
+
+
+def test_cli_creates_lists_and_deletes_acls(secured: Secured) -> None:
+    from support.cli import strom, strom_json
+
+    login = ["-b", f"127.0.0.1:{secured.port}", "-X", "security.protocol=SASL_PLAINTEXT",
+             "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=admin",
+             "-X", "sasl.password=admin-secret"]
+    topic = unique_topic("acl-cli")
+    _topic(secured.admin("admin"), topic)
+    assert _produce(secured.conf("bob"), topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    out = strom("acl", "create", "--principal", "User:bob", "-o", "Write", "-o", "Describe",
+                "--topic", "acl-cli", "--pattern", "prefixed", *login).stdout
+    assert "created ALLOW WRITE for User:bob on TOPIC acl-cli (PREFIXED)" in out
+    assert _produce(secured.conf("bob"), topic) is None
+    listed = strom_json("acl", "list", "--principal", "User:bob", "--topic", "acl-cli",
+                        *login)
+    assert sorted((r["operation"], r["pattern"], r["resource_name"]) for r in listed) == [
+        ("DESCRIBE", "PREFIXED", "acl-cli"), ("WRITE", "PREFIXED", "acl-cli")]
+    deleted = strom_json("acl", "delete", "--principal", "User:bob", "--topic", "acl-cli",
+                         "-o", "Write", *login)
+    assert [(r["operation"], r["permission"]) for r in deleted] == [("WRITE", "ALLOW")]
+    assert _produce(secured.conf("bob"), topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
