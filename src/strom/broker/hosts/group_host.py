@@ -203,6 +203,7 @@ class GroupHost:
         self.partitions = partitions
         self.admin = admin
         self.broker_id = config.broker_id
+        self._topic_ids: dict[str, uuid.UUID] = {}  # the last image's topics, to see deletions
         self.num_partitions = config.get_int("offsets.topic.num.partitions")
         self.coordinator = GroupCoordinator(
             PartitionOffsetsLog(partitions, clock),
@@ -267,6 +268,12 @@ class GroupHost:
         return ErrorCode.none
 
     def on_image(self, image: MetadataImage) -> None:
+        topic_ids = {name: info.topic_id for name, info in image.topics.items()}
+        deleted = {name for name, topic_id in self._topic_ids.items()
+                   if topic_ids.get(name) != topic_id}
+        self._topic_ids = topic_ids
+        if deleted:  # (a topic deleted and created again has a new id)
+            self.coordinator.drop_topics(deleted)
         topic = image.topics.get(OFFSETS_TOPIC)
         me = self.broker_id
         leading = set()

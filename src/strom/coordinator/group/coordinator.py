@@ -249,6 +249,18 @@ class GroupCoordinator:
         return await self._write(group_id, lambda shard: shard.delete_group(group_id),
                                  lambda error: error)
 
+    def drop_topics(self, topics: set[str]) -> int:
+        """Deleted topics: their offsets leave every group this broker coordinates."""
+        dropped = 0
+        for partition in list(self.runtime.shards):
+            count, error = self.runtime.execute(partition, lambda shard: shard.drop_topics(topics))
+            if error == ErrorCode.none and count:
+                dropped += count
+        if dropped:
+            log.info("dropped %d committed offset(s) of deleted topics %s", dropped,
+                     ", ".join(sorted(topics)))
+        return dropped
+
     def expire_offsets(self) -> int:
         """Drop offsets of empty groups older than offsets.retention (Kafka 2.1+ rules)."""
         expired = 0

@@ -148,6 +148,22 @@ class Offsets:
                 response=(error, {}) if error != ErrorCode.none else (ErrorCode.none, results))
         return out.result((ErrorCode.none, results))
 
+    def drop_topics(self, topics: set[str]) -> CoordinatorResult[int, records.Record]:
+        """Topics were deleted: their committed offsets go from every group (Kafka's
+        onPartitionsDeleted), and an empty group left without offsets goes with them;
+        responds how many offsets were dropped."""
+        out: Effects[records.Record] = Effects()
+        dropped = 0
+        for group in self.groups.values():
+            gone = [tp for tp in group.offsets if tp[0] in topics]
+            if not gone:
+                continue
+            out.records.extend(records.offset_tombstone(group.group_id, tp) for tp in gone)
+            if len(gone) == len(group.offsets) and group.is_(S.EMPTY):
+                out.records.append(records.group_tombstone(group.group_id))
+            dropped += len(gone)
+        return out.result(dropped)
+
     def tombstones(self, group: Group) -> list[records.Record]:
         return [records.offset_tombstone(group.group_id, tp) for tp in group.offsets]
 

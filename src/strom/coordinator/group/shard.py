@@ -213,6 +213,9 @@ class GroupCoordinatorShard:
     def expire_offsets(self) -> Result[int, records.Record]:
         return self.offsets.expire()
 
+    def drop_topics(self, topics: set[str]) -> Result[int, records.Record]:
+        return self.offsets.drop_topics(topics)
+
     def fetch(self, group_id: str, topics: list[tuple[str, list[int]]] | None
               ) -> dict[TopicPartition, CommittedOffset | None]:
         return self.offsets.fetch(group_id, topics)
