@@ -145,7 +145,7 @@ def test_records_are_the_frames_own_bytes(version: int) -> None:
     assert bytes(stream).count(batch) == 2  # the bytes given to the decoder are untouched
 
 
-def test_a_frame_given_as_bytes_still_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_frame_given_as_bytes_still_reads() -> None:
     """Tools and tests decode bytes: the records are then read-only views of them."""
     from strom.protocol.records import encode_batch
 
