@@ -134,6 +134,22 @@ def test_produce_and_consume_need_acls(secured: Secured) -> None:
     assert errors & {KafkaError.GROUP_AUTHORIZATION_FAILED, KafkaError.TOPIC_AUTHORIZATION_FAILED}
 
 
+def test_a_fetch_without_read_is_refused_per_partition(secured: Secured) -> None:
+    """Describe but not Read on the topic: metadata, offsets and the group work, the
+    Fetch answers TOPIC_AUTHORIZATION_FAILED with empty (not null) records."""
+    admin = secured.admin("admin")
+    topic = unique_topic("acl-noread")
+    _topic(admin, topic)
+    assert _produce(secured.conf("admin"), topic) is None
+    _create_acls(admin, [
+        AclBinding(ResourceType.TOPIC, topic, ResourcePatternType.LITERAL, "User:alice", "*",
+                   AclOperation.DESCRIBE, ALLOW),
+        AclBinding(ResourceType.GROUP, "g-noread", ResourcePatternType.LITERAL, "User:alice",
+                   "*", AclOperation.READ, ALLOW)])
+    values, errors = _consume(secured.conf("alice"), topic, "g-noread")
+    assert (values, errors) == ([], {KafkaError.TOPIC_AUTHORIZATION_FAILED})
+
+
 def test_deny_wins_over_allow(secured: Secured) -> None:
     admin = secured.admin("admin")
     topic = unique_topic("acl-deny")

@@ -194,7 +194,8 @@ async def _produce(check: Check, request: Any) -> Any:
 _FETCH = Items("topics", "responses", "FetchableTopicResponse",
                partitions_entry("partitions", "partition", "partitions", "partition_index",
                                 high_watermark=-1, last_stable_offset=-1,
-                                log_start_offset=-1, preferred_read_replica=-1))
+                                log_start_offset=-1, preferred_read_replica=-1,
+                                records=b""))  # empty, not null: clients read its size
 
 
 async def _fetch(check: Check, request: Any) -> Any:
