@@ -153,3 +153,24 @@ def test_write_txn_markers_need_cluster_action() -> None:
                   _ctx(ApiKey.WRITE_TXN_MARKERS, 1, {}), body)
     assert [p.error_code for m in answer.markers for t in m.topics for p in t.partitions] == \
         [ErrorCode.cluster_authorization_failed] * 2
+
+
+def test_produce_refusals_and_acks_zero() -> None:
+    def produce(acks: int) -> tuple[Any, Recorder]:
+        body = request(ApiKey.PRODUCE, 9, acks=acks, timeout=1000, topic_data=[
+            {"name": "mine", "partition_data": [{"index": 0, "records": None}]},
+            {"name": "theirs", "partition_data": [{"index": 2, "records": None}]}])
+        handler = Recorder(lambda ctx, r: None if acks == 0 else ctx.respond(responses=[
+            {"name": t.name, "partition_responses": [{"index": 0}]} for t in r.topic_data]))
+        answer = call(lambda c, b: handle(c, handler, b),
+                      _ctx(ApiKey.PRODUCE, 9, _allow("Topic", "mine", "Write")), body)
+        return answer, handler
+
+    answer, handler = produce(1)
+    assert [t.name for t in handler.seen[0].topic_data] == ["mine"]
+    assert [(t.name, [(p.index, p.error_code, p.base_offset) for p in t.partition_responses])
+            for t in answer.responses] == [
+        ("mine", [(0, ErrorCode.none, 0)]),
+        ("theirs", [(2, ErrorCode.topic_authorization_failed, -1)])]
+    answer, handler = produce(0)
+    assert answer is None and [t.name for t in handler.seen[0].topic_data] == ["mine"]

@@ -184,11 +184,14 @@ _PRODUCE = Items("topic_data", "responses", "TopicProduceResponse",
 
 
 async def _produce(check: Check, request: Any) -> Any:
-    """Write on the transactional id (a transactional produce), Write on each topic."""
+    """Write on the transactional id (a transactional produce), Write on each topic;
+    acks=0 is never answered, refusals included (as the handler does with its errors)."""
     txn = getattr(request, "transactional_id", None)
     if txn is not None and not check.allowed("Write", "TransactionalId", txn):
-        return await split(check, request, _PRODUCE, lambda _item: TXN_DENIED)
-    return await split(check, request, _PRODUCE, topic_verdict(check, "Write"))
+        answer = await split(check, request, _PRODUCE, lambda _item: TXN_DENIED)
+    else:
+        answer = await split(check, request, _PRODUCE, topic_verdict(check, "Write"))
+    return None if int(request.acks) == 0 else answer
 
 
 _FETCH = Items("topics", "responses", "FetchableTopicResponse",
