@@ -174,3 +174,26 @@ def test_produce_refusals_and_acks_zero() -> None:
         ("theirs", [(2, ErrorCode.topic_authorization_failed, -1)])]
     answer, handler = produce(0)
     assert answer is None and [t.name for t in handler.seen[0].topic_data] == ["mine"]
+
+
+def test_offset_for_leader_epoch_replica_needs_cluster_action() -> None:
+    body = request(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, replica_id=2, topics=[
+        {"topic": "t", "partitions": [{"partition": 0, "current_leader_epoch": 0,
+                                       "leader_epoch": 0}]}])
+    handler = Recorder()
+    answer = call(lambda c, b: handle(c, handler, b),
+                  _ctx(ApiKey.OFFSET_FOR_LEADER_EPOCH, 4, _allow("Topic", "t", "All")), body)
+    assert handler.seen == []
+    assert [(t.topic, p.error_code, p.end_offset) for t in answer.topics
+            for p in t.partitions] == [("t", ErrorCode.topic_authorization_failed, -1)]
+
+
+def test_describe_transactions_per_id() -> None:
+    body = request(ApiKey.DESCRIBE_TRANSACTIONS, 0, transactional_ids=["mine", "other"])
+    handler = Recorder(lambda ctx, r: ctx.respond(throttle_time=0, transaction_states=[
+        {"transactional_id": t, "transaction_state": "Empty"} for t in r.transactional_ids]))
+    answer = call(lambda c, b: handle(c, handler, b),
+                  _ctx(ApiKey.DESCRIBE_TRANSACTIONS, 0,
+                       _allow("TransactionalId", "mine", "Describe")), body)
+    assert [(t.transactional_id, t.error_code) for t in answer.transaction_states] == [
+        ("mine", ErrorCode.none), ("other", ErrorCode.transactional_id_authorization_failed)]

@@ -57,9 +57,9 @@ class Check:
 
     def topic_name(self, item: Any) -> str | None:
         """A request topic's name, from its name or (newer versions) its id."""
-        name = getattr(item, "name", None)
-        if name is not None:
-            return str(name)
+        name = getattr(item, "name", None) or getattr(item, "topic", None)
+        if isinstance(name, str) and name:
+            return name
         topic_id = getattr(item, "topic_id", None)
         topic = None if topic_id is None else self.ctx.metadata.image().topic_by_id(topic_id)
         return None if topic is None else topic.name
@@ -471,6 +471,79 @@ async def _write_txn_markers(check: Check, request: Any) -> Any:
     return check.ctx.respond(markers=markers)
 
 
+_DELETE_RECORDS = Items("topics", "topics", "DeleteRecordsTopicResult",
+                        partitions_entry("partitions", "partition_index", "partitions",
+                                         "partition_index", low_watermark=-1))
+
+
+async def _delete_records(check: Check, request: Any) -> Any:
+    return await split(check, request, _DELETE_RECORDS, topic_verdict(check, "Delete"))
+
+
+def _epoch_entry(_check: Check, item: Any, error: ErrorCode) -> dict[str, Any]:
+    return {"topic": item.topic, "partitions": [
+        {"partition": p.partition, "error_code": error, "leader_epoch": -1, "end_offset": -1}
+        for p in item.partitions]}
+
+
+async def _offset_for_leader_epoch(check: Check, request: Any) -> Any:
+    """A replica's question needs ClusterAction, a consumer's Describe on the topic."""
+    items = Items("topics", "topics", "OffsetForLeaderTopicResult", _epoch_entry)
+    if getattr(request, "replica_id", -1) >= 0:
+        if check.cluster("ClusterAction"):
+            return await check.handler(check.ctx, request)
+        return await split(check, request, items, lambda _item: TOPIC_DENIED)
+    return await split(check, request, items, topic_verdict(check, "Describe"))
+
+
+async def _offset_delete(check: Check, request: Any) -> Any:
+    """Delete on the group, then Read on each topic."""
+    if not check.allowed("Delete", "Group", request.group_id):
+        return check.ctx.respond(throttle_time=0, error_code=GROUP_DENIED, topics=[])
+    items = Items("topics", "topics", "OffsetDeleteResponseTopic",
+                  partitions_entry("partitions", "partition_index", "partitions",
+                                   "partition_index"))
+    return await split(check, request, items, topic_verdict(check, "Read"))
+
+
+async def _describe_producers(check: Check, request: Any) -> Any:
+    items = Items("topics", "topics", "TopicResponse",
+                  lambda _c, item, error: {"name": item.name, "partitions": [
+                      {"partition_index": p, "error_code": error, "active_producers": []}
+                      for p in item.partition_indexes]})
+    return await split(check, request, items, topic_verdict(check, "Read"))
+
+
+async def _describe_transactions(check: Check, request: Any) -> Any:
+    items = Items("transactional_ids", "transaction_states", "TransactionState",
+                  lambda _c, txn, error: {"transactional_id": txn, "error_code": error,
+                                          "transaction_state": "", "producer_id": -1,
+                                          "producer_epoch": -1, "topics": []})
+    return await split(check, request, items, lambda txn: None if check.allowed(
+        "Describe", "TransactionalId", txn) else TXN_DENIED)
+
+
+async def _list_transactions(check: Check, request: Any) -> Any:
+    """Only the transactional ids the principal may Describe."""
+    response = await check.handler(check.ctx, request)
+    kept = tuple(t for t in response.transaction_states
+                 if check.allowed("Describe", "TransactionalId", t.transactional_id))
+    return dataclasses.replace(response, transaction_states=kept)
+
+
+async def _describe_topic_partitions(check: Check, request: Any) -> Any:
+    """Named topics need Describe; a listing of all drops those the principal may not."""
+    if request.topics:
+        items = Items("topics", "topics", "DescribeTopicPartitionsResponseTopic",
+                      lambda _c, item, error: {"name": item.name, "error_code": error,
+                                               "partitions": [],
+                                               "topic_authorized_operations": -2147483648})
+        return await split(check, request, items, topic_verdict(check, "Describe"))
+    response = await check.handler(check.ctx, request)
+    kept = tuple(t for t in response.topics if check.allowed("Describe", "Topic", t.name))
+    return dataclasses.replace(response, topics=kept)
+
+
 CHECKS: dict[int, Rule] = {
     ApiKey.PRODUCE: _produce,
     ApiKey.FETCH: _fetch,
@@ -504,6 +577,14 @@ CHECKS: dict[int, Rule] = {
     ApiKey.TXN_OFFSET_COMMIT: _txn_offset_commit,
     ApiKey.WRITE_TXN_MARKERS: _write_txn_markers,
     ApiKey.DESCRIBE_LOG_DIRS: _cluster("Describe"),
+    ApiKey.DELETE_RECORDS: _delete_records,
+    ApiKey.OFFSET_FOR_LEADER_EPOCH: _offset_for_leader_epoch,
+    ApiKey.OFFSET_DELETE: _offset_delete,
+    ApiKey.DESCRIBE_PRODUCERS: _describe_producers,
+    ApiKey.DESCRIBE_TRANSACTIONS: _describe_transactions,
+    ApiKey.LIST_TRANSACTIONS: _list_transactions,
+    ApiKey.DESCRIBE_TOPIC_PARTITIONS: _describe_topic_partitions,
+    ApiKey.DESCRIBE_CLIENT_QUOTAS: _cluster("DescribeConfigs"),
     ApiKey.ELECT_LEADERS: _cluster("Alter"),
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: _cluster("Alter"),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: _cluster("Describe"),
