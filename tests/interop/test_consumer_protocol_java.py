@@ -1,0 +1,145 @@
+"""The Java consumer (kafka-clients 4.4.0) with `group.protocol=consumer` (KIP-848), on
+Strom (with `group.coordinator.rebalance.protocols=classic,consumer`) and on Apache
+Kafka 4.4 as the oracle: two members split a topic; one is SIGKILLed and the other takes
+over once its session times out; what the survivor committed is where a new member
+starts, after a broker restart on Strom.
+
+Each member is a Java process (`java/StromConsumerProtocol.java`) that prints its
+assignment and records; the test reads those lines.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from support.broker_process import BrokerProcess
+from support.clients import create_topic
+from support.interop import Target
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(420)]
+WAIT_S = 120  # a SIGKILLed member leaves after group.consumer.session.timeout.ms (45 s)
+
+
+class Member:
+    """One Java group member and the lines it printed so far."""
+
+    def __init__(self, classes: Path, lib: Path, bootstrap: str, group: str, topic: str,
+                 seconds: int = 300) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            ["java", "-Xmx256m",
+             f"-Dlog4j2.configurationFile={lib.parent / 'tools-log4j2.properties'}",
+             "-cp", f"{classes}:{lib / '*'}", "StromConsumerProtocol", bootstrap, group,
+             topic, str(seconds)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def assigned(self) -> set[int] | None:
+        for line in reversed(self.lines):
+            if line.startswith("ASSIGNED"):
+                text = line[len("ASSIGNED"):].strip()
+                return {int(p) for p in text.split(",")} if text else set()
+        return None
+
+    def records(self) -> list[tuple[int, int]]:
+        return [(int(a), int(b)) for a, b in
+                (line.split()[1:3] for line in self.lines if line.startswith("RECORD "))]
+
+    def committed(self) -> int:
+        counts = [int(line.split()[1]) for line in self.lines if line.startswith("COMMITTED ")]
+        return max(counts, default=0)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def wait_for(what: str, done: Callable[[], bool], members: list[Member]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(0.2)
+    tails = "\n\n".join("\n".join(m.lines[-30:]) for m in members)
+    raise AssertionError(f"timed out waiting for {what}; member output:\n{tails}")
+
+
+def produce(bootstrap: str, topic: str, per_partition: int, partitions: int = 4) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for p in range(partitions):
+        for i in range(per_partition):
+            producer.produce(topic, value=f"v{i}".encode(), partition=p)
+    assert producer.flush(30) == 0
+
+
+@pytest.fixture(scope="module")
+def strom_848(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    proc = BrokerProcess(tmp_path_factory.mktemp("interop-848") / "data", overrides={
+        "group.coordinator.rebalance.protocols": "classic,consumer"}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(params=["strom", "kafka"])
+def broker(request: pytest.FixtureRequest, kafka_lib: Path) -> tuple[Target, BrokerProcess | None]:
+    if request.param == "strom":
+        proc: BrokerProcess = request.getfixturevalue("strom_848")
+        return Target("strom", proc.bootstrap, 0), proc
+    return request.getfixturevalue("kafka_target"), None
+
+
+def test_members_split_one_is_killed_the_other_takes_over_and_commits_hold(
+        broker: tuple[Target, BrokerProcess | None], interop_classes: Path,
+        kafka_lib: Path) -> None:
+    target, strom = broker
+    topic = create_topic(target.bootstrap, f"kip848-{uuid.uuid4().hex[:8]}", partitions=4)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    members: list[Member] = []
+
+    def member() -> Member:
+        members.append(Member(interop_classes, kafka_lib, target.bootstrap, group, topic))
+        return members[-1]
+
+    try:
+        first = member()
+        wait_for("the first member to own everything",
+                 lambda: first.assigned() == {0, 1, 2, 3}, members)
+        second = member()
+
+        def split() -> bool:
+            a, b = first.assigned(), second.assigned()
+            return a is not None and b is not None and len(a) == len(b) == 2 and not a & b
+
+        wait_for("the two members to split the partitions", split, members)
+        second.proc.send_signal(signal.SIGKILL)
+        wait_for("the survivor to take over", lambda: first.assigned() == {0, 1, 2, 3},
+                 members)
+        produce(target.bootstrap, topic, per_partition=5)
+        wait_for("the survivor to consume and commit everything",
+                 lambda: first.committed() >= 20, members)
+        first.stop()
+        if strom is not None:
+            strom.restart()
+        produce(target.bootstrap, topic, per_partition=1)
+        third = member()
+        wait_for("a new member to consume the new records", lambda: len(third.records()) >= 4,
+                 members)
+        assert sorted(third.records()) == [(p, 5) for p in range(4)], "committed offsets lost"
+    finally:
+        for m in members:
+            m.stop()
