@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from typing import Any
 
 from kazoo.exceptions import NodeExistsError, NoNodeError
@@ -28,6 +29,7 @@ LITERAL_CHANGES = "/kafka-acl-changes"
 EXTENDED_CHANGES = "/kafka-acl-extended-changes"
 CHANGE_PREFIX = "acl_changes_"
 PATHS = (LITERAL_ROOT, PREFIXED_ROOT, LITERAL_CHANGES, EXTENDED_CHANGES)
+NOTICE_EXPIRY_MS = 15 * 60 * 1000  # Kafka's: notices older than this are deleted
 
 
 def resource_path(resource: Resource) -> str:
@@ -64,6 +66,17 @@ def write(client: Any, resource: Resource, entries: frozenset[Ace]) -> None:
             client.delete(path)
     directory, data = _notice(resource)
     client.create(f"{directory}/{CHANGE_PREFIX}", data, sequence=True, makepath=True)
+    _purge(client, directory)
+
+
+def _purge(client: Any, directory: str) -> None:
+    """Drop this directory's notices older than 15 minutes, as Kafka's writer does."""
+    horizon_ms = time.time() * 1000 - NOTICE_EXPIRY_MS
+    for child in _children(client, directory):
+        stat = client.exists(f"{directory}/{child}")
+        if stat is not None and stat.ctime < horizon_ms:
+            with contextlib.suppress(NoNodeError):
+                client.delete(f"{directory}/{child}")
 
 
 def read_all(client: Any) -> AclTable:
