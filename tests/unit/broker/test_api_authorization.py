@@ -197,3 +197,14 @@ def test_describe_transactions_per_id() -> None:
                        _allow("TransactionalId", "mine", "Describe")), body)
     assert [(t.transactional_id, t.error_code) for t in answer.transaction_states] == [
         ("mine", ErrorCode.none), ("other", ErrorCode.transactional_id_authorization_failed)]
+
+
+def test_alter_scram_credentials_answers_every_user() -> None:
+    body = request(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, 0, deletions=[
+        {"name": "a", "mechanism": 1}], upsertions=[])
+    handler = Recorder()
+    answer = call(lambda c, b: handle(c, handler, b),
+                  _ctx(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, 0, {}), body)
+    assert handler.seen == []
+    assert [(r.user, r.error_code) for r in answer.results] == [
+        ("a", ErrorCode.cluster_authorization_failed)]

@@ -544,6 +544,17 @@ async def _describe_topic_partitions(check: Check, request: Any) -> Any:
     return dataclasses.replace(response, topics=kept)
 
 
+async def _alter_scram(check: Check, request: Any) -> Any:
+    """Alter on the cluster, else every user named is answered
+    CLUSTER_AUTHORIZATION_FAILED."""
+    if check.cluster("Alter"):
+        return await check.handler(check.ctx, request)
+    names = dict.fromkeys([d.name for d in request.deletions]
+                          + [u.name for u in request.upsertions])
+    return check.ctx.respond(throttle_time=0, results=[
+        {"user": name, "error_code": CLUSTER_DENIED, "error_message": None} for name in names])
+
+
 CHECKS: dict[int, Rule] = {
     ApiKey.PRODUCE: _produce,
     ApiKey.FETCH: _fetch,
@@ -589,7 +600,7 @@ CHECKS: dict[int, Rule] = {
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: _cluster("Alter"),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: _cluster("Describe"),
     ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS: _cluster("Describe"),
-    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: _cluster("Alter"),
+    ApiKey.ALTER_USER_SCRAM_CREDENTIALS: _alter_scram,
 }
 """Kafka's authorization per API; an API absent here is not checked (ApiVersions, the
 SASL exchange, and those whose handler checks itself: the ACL APIs)."""
