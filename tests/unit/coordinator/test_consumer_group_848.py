@@ -97,6 +97,10 @@ def test_first_member_gets_everything_at_epoch_one() -> None:
     assert first.error == ErrorCode.none
     assert (first.member_id, first.member_epoch, _parts(first.assignment)) == ("m1", 1, {0, 1, 2, 3})
     assert h.shard.consumer.groups["g"].state == "Stable"
+    current = [r for r in h.log if isinstance(r, r848.ConsumerRecord)
+               and r.type == r848.CURRENT_ASSIGNMENT][-1]
+    _, value = r848.serialize(current)
+    assert value is not None and value[10] == 0  # Kafka's MemberState.STABLE byte
     again = h.beat("m1", 1)
     assert again.member_epoch == 1 and again.assignment is None  # nothing changed
 

@@ -7,6 +7,7 @@ length + UTF-8; nullable strings use length -1; bytes are int32 length + data.
 Keys (the version selects the record type):
     0 or 1  OffsetCommitKey      group, topic, partition int32
     2       GroupMetadataKey     group
+    3-8     KIP-848 consumer group records: see `records_848`, which the loader asks first
 
 Values:
     OffsetCommitValue v3         offset int64, leader_epoch int32, metadata string,

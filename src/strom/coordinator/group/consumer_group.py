@@ -45,9 +45,14 @@ STATIC_LEAVE_EPOCH = -2
 class MemberState(IntEnum):
     """Kafka's MemberState values, as CurrentMemberAssignment stores them."""
 
+    STABLE = 0
     UNREVOKED_PARTITIONS = 1
     UNRELEASED_PARTITIONS = 2
-    STABLE = 3
+    UNKNOWN = 127  # a state a newer Kafka wrote: reconciled afresh on the next heartbeat
+
+    @classmethod
+    def of(cls, value: int) -> MemberState:
+        return cls(value) if value in cls._value2member_map_ else cls.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -237,7 +242,7 @@ class ConsumerGroups:
         elif isinstance(value, r848.CurrentAssignmentValue):
             member.member_epoch = value.member_epoch
             member.previous_member_epoch = value.previous_member_epoch
-            member.state = MemberState(value.state)
+            member.state = MemberState.of(value.state)
             member.assigned = dict(value.assigned)
             member.pending_revocation = dict(value.pending_revocation)
 
