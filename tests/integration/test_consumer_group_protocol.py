@@ -95,3 +95,20 @@ def test_two_consumers_split_then_one_takes_over_and_commits_survive_a_restart(
         assert {tp.partition: tp.offset for tp in committed} == {p: 10 + p for p in range(4)}
     finally:
         reader.close()
+
+
+def test_a_regex_subscription_picks_up_a_new_topic(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    proc = broker_factory(ENABLED)
+    prefix = f"re{uuid.uuid4().hex[:6]}"
+    first = create_topic(proc.bootstrap, f"{prefix}-a", partitions=2)
+    consumer = _consumer(proc.bootstrap, f"g-{prefix}")
+    try:
+        consumer.subscribe([f"^{prefix}-.*"])
+        _poll_until([consumer], lambda: {(tp.topic, tp.partition) for tp in consumer.assignment()}
+                    == {(first, 0), (first, 1)})
+        second = create_topic(proc.bootstrap, f"{prefix}-b", partitions=1)
+        _poll_until([consumer], lambda: (second, 0) in {(tp.topic, tp.partition)
+                                                         for tp in consumer.assignment()})
+    finally:
+        consumer.close()

@@ -233,3 +233,23 @@ def test_range_gives_consecutive_ranges() -> None:
     subs = {"a": frozenset({ORDERS}), "b": frozenset({ORDERS})}
     out = assignors.range_(subs, {ORDERS: 5}, {})
     assert out["a"][ORDERS] == {0, 1, 2} and out["b"][ORDERS] == {3, 4}
+
+
+def test_offsets_of_a_group_with_members_do_not_expire() -> None:
+    h = Harness()
+    h.beat()
+    h.run(h.shard.commit("g", 1, "m1", None, [OffsetCommit("orders", 0, 5, -1, "")]))
+    h.run(h.shard.commit("solo", -1, "", None, [OffsetCommit("orders", 0, 3, -1, "")]))
+    h.timer.now += h.config.offsets_retention_ms / 1000 + 1
+    assert h.run(h.shard.expire_offsets()) == 1  # the simple group's only
+    assert h.shard.fetch("g", None)[("orders", 0)].offset == 5
+
+
+def test_a_regex_subscription_follows_the_topics() -> None:
+    h = Harness()
+    first = h.beat(topics=(), subscribed_regex="aud.*")
+    assert set(first.assignment or {}) == {AUDIT}
+    h.topic_view["auditlog"] = (uuid.UUID(int=11), 1)
+    grown = h.beat("m1", 1)
+    assert set(grown.assignment or {}) == {AUDIT, uuid.UUID(int=11)}
+    assert h.beat(topics=(), subscribed_regex="(").error == ErrorCode.invalid_regular_expression

@@ -211,7 +211,16 @@ class GroupCoordinatorShard:
         return self.offsets.delete(group_id, partitions)
 
     def expire_offsets(self) -> Result[int, records.Record]:
-        return self.offsets.expire()
+        """Kafka's expiry, except that a consumer group with members keeps its offsets
+        (they live in a simple group, which is always empty to the classic rules)."""
+        done = self.offsets.expire()
+        active = {g for g, group in self.consumer.groups.items() if group.members}
+        if not active:
+            return done
+        kept = tuple(r for r in done.records
+                     if not (isinstance(r, records.OffsetRecord | records.GroupRecord)
+                             and r.key.group in active))
+        return Result(kept, sum(isinstance(r, records.OffsetRecord) for r in kept))
 
     def drop_topics(self, topics: set[str]) -> Result[int, records.Record]:
         return self.offsets.drop_topics(topics)
