@@ -23,7 +23,7 @@ class FakeCoordinator:
     errors: dict[str, str] = field(default_factory=dict)
     asked: list[tuple[str, Wanted]] = field(default_factory=list)
 
-    def fetch(self, group_id: str, wanted: Wanted
+    def fetch(self, group_id: str, wanted: Wanted, member: tuple[str, int] | None = None
               ) -> tuple[str, dict[tuple[str, int], CommittedOffset | None]]:
         self.asked.append((group_id, wanted))
         if group_id in self.errors:

@@ -253,3 +253,14 @@ def test_a_regex_subscription_follows_the_topics() -> None:
     grown = h.beat("m1", 1)
     assert set(grown.assignment or {}) == {AUDIT, uuid.UUID(int=11)}
     assert h.beat(topics=(), subscribed_regex="(").error == ErrorCode.invalid_regular_expression
+
+
+def test_offset_fetch_of_a_member_checks_its_epoch() -> None:
+    h = Harness()
+    h.beat()
+    consumer = h.shard.consumer
+    assert consumer.fetch_error("g", "m1", 1) == ErrorCode.none
+    assert consumer.fetch_error("g", "m1", 0) == ErrorCode.stale_member_epoch
+    assert consumer.fetch_error("g", "ghost", 1) == ErrorCode.unknown_member_id
+    assert consumer.fetch_error("g", "", -1) == ErrorCode.none  # an admin tool
+    assert consumer.fetch_error("classic", "x", 3) == ErrorCode.none

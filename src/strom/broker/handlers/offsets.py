@@ -35,9 +35,10 @@ async def offset_commit(ctx: RequestContext, request: Any) -> Any:
 
 
 def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool,
-                 require_stable: bool = False) -> dict[str, Any]:
+                 require_stable: bool = False, member: tuple[str, int] | None = None
+                 ) -> dict[str, Any]:
     wanted = None if topics is None else [(t.name, list(t.partition_indexes)) for t in topics]
-    error, offsets = ctx.groups.coordinator.fetch(group_id, wanted)
+    error, offsets = ctx.groups.coordinator.fetch(group_id, wanted, member)
     # transactional offsets not decided yet: a require_stable fetch is told to retry
     unstable = ctx.groups.coordinator.unstable(group_id) if require_stable else set()
     by_topic: dict[str, list[dict[str, Any]]] = {}
@@ -59,7 +60,10 @@ def _fetch_group(ctx: RequestContext, group_id: str, topics: Any, nested: bool,
 async def offset_fetch(ctx: RequestContext, request: Any) -> Any:
     if ctx.api_version >= 8:
         stable = bool(request.require_stable)
-        groups = [_fetch_group(ctx, g.group_id, g.topics, True, stable) for g in request.groups]
+        groups = [_fetch_group(ctx, g.group_id, g.topics, True, stable,
+                               (g.member_id or "", int(g.member_epoch))
+                               if ctx.api_version >= 9 else None)  # KIP-848 members
+                  for g in request.groups]
         return ctx.respond(groups=groups)
     result = _fetch_group(ctx, request.group_id, request.topics, False,
                           bool(getattr(request, "require_stable", False)))

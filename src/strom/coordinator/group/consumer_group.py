@@ -535,6 +535,17 @@ class ConsumerGroups:
 
     # --- offsets ----------------------------------------------------------------------
 
+    def fetch_error(self, group_id: str, member_id: str, member_epoch: int) -> ErrorCode:
+        """OffsetFetch v9+ from a member of a consumer group: it must be one, at its
+        current epoch (STALE_MEMBER_EPOCH otherwise, as Kafka); anyone else may fetch."""
+        group = self.groups.get(group_id)
+        if group is None or (member_epoch < 0 and not member_id):
+            return ErrorCode.none
+        member = group.members.get(member_id)
+        if member is None:
+            return ErrorCode.unknown_member_id
+        return ErrorCode.none if member_epoch == member.member_epoch else ErrorCode.stale_member_epoch
+
     def commit_error(self, group_id: str, member_id: str, member_epoch: int) -> ErrorCode | None:
         """OffsetCommit of a consumer group: None if this is not one; else the error
         (none when the member and its epoch are current). A commit without a member

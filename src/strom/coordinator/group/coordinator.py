@@ -200,10 +200,19 @@ class GroupCoordinator:
             lambda shard: shard.commit(group_id, generation_id, member_id, instance_id, commits),
             lambda error: (error, {(c.topic, c.partition): error for c in commits}))
 
-    def fetch(self, group_id: str, topics: list[tuple[str, list[int]]] | None
+    def fetch(self, group_id: str, topics: list[tuple[str, list[int]]] | None,
+              member: tuple[str, int] | None = None
               ) -> tuple[ErrorCode, dict[TopicPartition, CommittedOffset | None]]:
+        """Committed offsets; ``member`` (id, epoch: OffsetFetch v9+) is checked against
+        a consumer group's members."""
         error, shard = self._shard(group_id)
-        return (error, {}) if shard is None else (ErrorCode.none, shard.fetch(group_id, topics))
+        if shard is None:
+            return error, {}
+        if member is not None:
+            error = shard.consumer.fetch_error(group_id, *member)
+            if error != ErrorCode.none:
+                return error, {}
+        return ErrorCode.none, shard.fetch(group_id, topics)
 
     def unstable(self, group_id: str) -> set[TopicPartition]:
         """Partitions with transactional offsets pending (OffsetFetch require_stable)."""
