@@ -33,6 +33,7 @@ JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
 PASSWORDS = {"admin": "admin-secret", "alice": "alice-secret", "bob": "bob-secret"}
 ALLOW, DENY = AclPermissionType.ALLOW, AclPermissionType.DENY
 DESCRIBE_ACLS, CLUSTER_AUTHORIZATION_FAILED, SECURITY_DISABLED = 29, 31, 54
+TOPIC_AUTHORIZATION_FAILED = 29
 ANY_FILTER = {"resource_type_filter": 1, "pattern_type_filter": 1, "operation": 1,
               "permission_type": 1}
 
@@ -179,6 +180,20 @@ def test_metadata_lists_only_describable_topics(secured: Secured) -> None:
     topics = secured.admin("bob").list_topics(timeout=15).topics
     assert seen in topics and hidden not in topics
     assert {seen, hidden} <= set(admin.list_topics(timeout=15).topics)
+
+
+def test_metadata_for_refused_topics_still_names_the_brokers(secured: Secured) -> None:
+    """Every requested topic refused: the answer still carries the brokers and the
+    cluster (the Java client otherwise loops on Metadata instead of failing)."""
+    topic = unique_topic("acl-meta")
+    _topic(secured.admin("admin"), topic)
+    with RawClient(secured.broker.bootstrap) as raw:  # as User:ANONYMOUS: no ACLs
+        for version in (1, 12):
+            body = raw.request(3, version, make_request(3, version, {
+                "topics": [{"name": topic}], "allow_auto_topic_creation": False})).body
+            assert len(body.brokers) == 1 and body.controller_id >= 0
+            assert [(t.name, t.error_code) for t in body.topics] == [
+                (topic, TOPIC_AUTHORIZATION_FAILED)]
 
 
 def test_creating_topics_needs_create(secured: Secured) -> None:

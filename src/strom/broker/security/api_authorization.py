@@ -115,8 +115,10 @@ class Items:
 
 
 async def split(check: Check, request: Any, items: Items,
-                verdict: Callable[[Any], ErrorCode | None]) -> Any:
-    """Pass the allowed items to the handler; answer the refused ones beside it."""
+                verdict: Callable[[Any], ErrorCode | None], *, always: bool = False) -> Any:
+    """Pass the allowed items to the handler; answer the refused ones beside it. With
+    `always` the handler answers even when every item is refused (Metadata: its brokers
+    and cluster id are needed whatever the topics)."""
     allowed, refused = [], []
     for item in getattr(request, items.request_field) or ():
         error = verdict(item)
@@ -126,7 +128,7 @@ async def split(check: Check, request: Any, items: Items,
             refused.append((item, error))
     if not refused:
         return await check.handler(check.ctx, request)
-    if allowed:
+    if allowed or always:
         response = await check.handler(
             check.ctx, dataclasses.replace(request, **{items.request_field: tuple(allowed)}))
         if response is None:  # acks=0
@@ -275,7 +277,11 @@ async def _metadata(check: Check, request: Any) -> Any:
     items = Items("topics", "topics", "MetadataResponseTopic",
                   lambda _c, item, error: {"name": item.name, "error_code": error,
                                            "topic_authorized_operations": -2147483648})
-    return await split(check, request, items, verdict)
+    token = LISTED.set(lambda _name: False)  # v0 reads no topics as all topics: none
+    try:
+        return await split(check, request, items, verdict, always=True)
+    finally:
+        LISTED.reset(token)
 
 
 async def _offset_fetch(check: Check, request: Any) -> Any:
