@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupType, TopicPartition
 
 from support.broker_process import BrokerProcess
-from support.clients import create_topic, unique_topic
+from support.clients import admin, create_topic, unique_topic
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 HEARTBEAT, DESCRIBE = 68, 69
@@ -83,6 +83,10 @@ def test_two_consumers_split_then_one_takes_over_and_commits_survive_a_restart(
     assert {m.member_id for m in described.members} == {first.memberid(), second.memberid()}
     assert sorted(p for m in described.members for tp in m.assignment.topic_partitions
                   if tp.topic_name == topic for p in tp.partitions) == [0, 1, 2, 3]
+    client = admin(proc.bootstrap)  # must outlive its futures
+    listed = {g.group_id: g for g in client.list_consumer_groups().result(timeout=30).valid}
+    assert listed[group].type == ConsumerGroupType.CONSUMER
+    assert listed[group].state == ConsumerGroupState.STABLE
     second.close()
     _poll_until([first], lambda: _owned(first) == {0, 1, 2, 3})
     first.commit(offsets=[TopicPartition(topic, p, 10 + p) for p in range(4)],

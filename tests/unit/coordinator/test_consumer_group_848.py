@@ -264,3 +264,18 @@ def test_offset_fetch_of_a_member_checks_its_epoch() -> None:
     assert consumer.fetch_error("g", "ghost", 1) == ErrorCode.unknown_member_id
     assert consumer.fetch_error("g", "", -1) == ErrorCode.none  # an admin tool
     assert consumer.fetch_error("classic", "x", 3) == ErrorCode.none
+
+
+def test_delete_and_list_know_consumer_groups() -> None:
+    h = Harness()
+    h.beat()
+    h.run(h.shard.commit("g", 1, "m1", None, [OffsetCommit("orders", 0, 5, -1, "")]))
+    assert [g.group_id for g in h.shard.consumer.listed({"stable"})] == ["g"]
+    assert all(g.group_id != "g" for g in h.shard.list_groups(set()))  # not twice
+    assert h.run(h.shard.delete_group("g")) == ErrorCode.non_empty_group
+    h.beat("m1", -1, topics=None)
+    assert [g.state for g in h.shard.consumer.listed(set())] == ["Empty"]
+    assert h.run(h.shard.delete_group("g")) == ErrorCode.none
+    assert "g" not in h.shard.consumer.groups and h.shard.fetch("g", None) == {}
+    assert "g" not in h.reload().consumer.groups
+    assert h.run(h.shard.delete_group("g")) == ErrorCode.group_id_not_found

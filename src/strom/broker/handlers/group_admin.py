@@ -50,14 +50,18 @@ async def describe_groups(ctx: RequestContext, request: Any) -> Any:
 @dispatch.handles(ApiKey.LIST_GROUPS, 0, 5)
 async def list_groups(ctx: RequestContext, request: Any) -> Any:
     types = {t.lower() for t in getattr(request, "types_filter", ())}
-    if types and "classic" not in types:
-        return ctx.respond(error_code=ErrorCode.none, groups=[])
-    groups = ctx.groups.coordinator.list_groups(getattr(request, "states_filter", ()))
-    return ctx.respond(error_code=ErrorCode.none, groups=[
-        {"group_id": g.group_id, "protocol_type": g.protocol_type or "",
-         "group_state": g.state.value, "group_type": "classic"}
-        for g in sorted(groups, key=lambda g: g.group_id)
-    ])
+    states = getattr(request, "states_filter", ())
+    rows = []
+    if not types or "classic" in types:
+        rows += [{"group_id": g.group_id, "protocol_type": g.protocol_type or "",
+                  "group_state": g.state.value, "group_type": "classic"}
+                 for g in ctx.groups.coordinator.list_groups(states)]
+    if not types or "consumer" in types:  # KIP-848 groups
+        rows += [{"group_id": g.group_id, "protocol_type": "consumer", "group_state": g.state,
+                  "group_type": "consumer"}
+                 for g in ctx.groups.coordinator.list_consumer_groups(states)]
+    return ctx.respond(error_code=ErrorCode.none,
+                       groups=sorted(rows, key=lambda row: row["group_id"]))
 
 
 @dispatch.handles(ApiKey.DELETE_GROUPS, 0, 2)

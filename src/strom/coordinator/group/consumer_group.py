@@ -533,6 +533,20 @@ class ConsumerGroups:
         self.timer.schedule(_rebalance_key(group_id, member.member_id),
                             max(member.rebalance_timeout_ms, 0) / 1000, expire)
 
+    def tombstones(self, group_id: str) -> list[r848.ConsumerRecord] | None:
+        """What deletes the group: [] if there is none, None if it still has members."""
+        group = self.groups.get(group_id)
+        if group is None:
+            return []
+        if group.members:
+            return None
+        return [r848.ConsumerRecord(r848.TARGET_METADATA, group_id, None, None),
+                r848.ConsumerRecord(r848.GROUP_METADATA, group_id, None, None)]
+
+    def listed(self, wanted: set[str]) -> list[ConsumerGroup]:
+        """ListGroups: groups in one of the ``wanted`` states (lower case; empty: all)."""
+        return [g for g in self.groups.values() if not wanted or g.state.lower() in wanted]
+
     # --- offsets ----------------------------------------------------------------------
 
     def fetch_error(self, group_id: str, member_id: str, member_epoch: int) -> ErrorCode:

@@ -254,6 +254,11 @@ class GroupCoordinator:
         wanted = {s.lower() for s in states}
         return [g for shard in self.runtime.shards.values() for g in shard.list_groups(wanted)]
 
+    def list_consumer_groups(self, states: Iterable[str] = ()) -> list[ConsumerGroup]:
+        """KIP-848 consumer groups coordinated here (ListGroups with type ``consumer``)."""
+        wanted = {s.lower() for s in states}
+        return [g for shard in self.runtime.shards.values() for g in shard.consumer.listed(wanted)]
+
     async def delete_group(self, group_id: str) -> ErrorCode:
         return await self._write(group_id, lambda shard: shard.delete_group(group_id),
                                  lambda error: error)

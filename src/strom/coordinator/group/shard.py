@@ -237,16 +237,23 @@ class GroupCoordinatorShard:
 
     def list_groups(self, wanted: set[str]) -> Iterable[Group]:
         return [g for g in self.groups.values()
-                if not g.is_(S.DEAD) and (not wanted or g.state.value.lower() in wanted)]
+                if not g.is_(S.DEAD) and (not wanted or g.state.value.lower() in wanted)
+                and g.group_id not in self.consumer.groups]  # its offsets' holder, not a group
 
     def delete_group(self, group_id: str) -> Result[ErrorCode, records.Record]:
-        """DeleteGroups: an empty group's offsets and metadata, tombstoned together."""
-        group = self.groups.get(group_id)
-        if group is None or group.is_(S.DEAD):
-            return Result(response=ErrorCode.group_id_not_found)
-        if not group.is_(S.EMPTY):
+        """DeleteGroups: an empty group's offsets and metadata, tombstoned together (a
+        consumer group's: its target assignment and group metadata records)."""
+        consumer = self.consumer.tombstones(group_id)
+        if consumer is None:
             return Result(response=ErrorCode.non_empty_group)
-        tombstones = [*self.offsets.tombstones(group), records.group_tombstone(group_id)]
+        group = self.groups.get(group_id)
+        if (group is None or group.is_(S.DEAD)) and not consumer:
+            return Result(response=ErrorCode.group_id_not_found)
+        if group is not None and not group.is_(S.EMPTY, S.DEAD):
+            return Result(response=ErrorCode.non_empty_group)
+        tombstones: list[records.Record] = list(consumer)
+        if group is not None and not group.is_(S.DEAD):
+            tombstones += [*self.offsets.tombstones(group), records.group_tombstone(group_id)]
 
         def written(error: ErrorCode) -> Result[ErrorCode, records.Record]:
             if error == ErrorCode.none:
