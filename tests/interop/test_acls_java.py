@@ -198,3 +198,16 @@ def test_kafka_acls_lists_and_refuses_as_kafka_does(secured: Secured) -> None:
                            "--operation", "Read", "--topic", "mx-data")
     assert removed.returncode == 0, removed.stderr
     assert _consume(secured.conf("alice"), "mx-data", "mx-g2") == "TOPIC_AUTHORIZATION_FAILED"
+
+
+def test_java_idempotent_producer_needs_write(secured: Secured) -> None:
+    """Kafka's console producer is idempotent: InitProducerId needs IdempotentWrite on the
+    cluster or Write on some topic (alice has it, bob has not), then Write on the topic."""
+    def produce(user: str) -> Any:
+        return secured.target.tool("ConsoleProducer", "--bootstrap-server", secured.sasl,
+                                   "--topic", "mx-data", "--command-config",
+                                   secured.java_props(user), input="java-1\n", timeout=120)
+
+    assert produce("alice").returncode == 0
+    refused = produce("bob")
+    assert "Authorization" in refused.stdout + refused.stderr, secured.target.name
