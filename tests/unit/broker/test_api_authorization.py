@@ -104,7 +104,8 @@ def test_group_protocol_and_find_coordinator_need_the_group() -> None:
                    rebalance_timeout=10000, member_id="", protocol_type="consumer",
                    protocols=[])
     answer = call(lambda c, b: handle(c, handler, b), _ctx(ApiKey.JOIN_GROUP, 9, {}), join)
-    assert (answer.error_code, handler.seen) == (ErrorCode.group_authorization_failed, [])
+    assert (answer.error_code, answer.generation_id, handler.seen) == (
+        ErrorCode.group_authorization_failed, -1, [])
     find = request(ApiKey.FIND_COORDINATOR, 6, key_type=0, coordinator_keys=["mine", "other"])
     handler = Recorder(lambda ctx, r: ctx.respond(throttle_time=0, coordinators=[
         {"key": k, "node_id": 1, "host": "h", "port": 1} for k in r.coordinator_keys]))

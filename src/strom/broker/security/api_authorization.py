@@ -88,16 +88,16 @@ async def handle(ctx: RequestContext, handler: Handler, request: Any) -> Any:
 
 
 def requires(operation: str, resource_type: str, name_of: Callable[[Any], str | None],
-             error: ErrorCode) -> Rule:
+             error: ErrorCode, **refused: Any) -> Rule:
     """A request-wide check; refused, the answer is the response with `error` as its
-    top-level error code (every other field zero)."""
+    top-level error code, the `refused` fields, and every other field zero."""
 
     async def rule(check: Check, request: Any) -> Any:
         name = name_of(request)
         allowed = (check.cluster(operation) if resource_type == "Cluster"
                    else name is None or check.allowed(operation, resource_type, name))
         if not allowed:
-            return check.ctx.respond(throttle_time=0, error_code=error)
+            return check.ctx.respond(throttle_time=0, error_code=error, **refused)
         return await check.handler(check.ctx, request)
 
     return rule
@@ -569,7 +569,7 @@ CHECKS: dict[int, Rule] = {
     ApiKey.OFFSET_COMMIT: _offset_commit,
     ApiKey.OFFSET_FETCH: _offset_fetch,
     ApiKey.FIND_COORDINATOR: _find_coordinator,
-    ApiKey.JOIN_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.JOIN_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED, generation_id=-1),
     ApiKey.HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED),
     ApiKey.LEAVE_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
     ApiKey.SYNC_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
@@ -590,7 +590,8 @@ CHECKS: dict[int, Rule] = {
     ApiKey.INIT_PRODUCER_ID: _init_producer_id,
     ApiKey.ADD_PARTITIONS_TO_TXN: _add_partitions_to_txn,
     ApiKey.ADD_OFFSETS_TO_TXN: _add_offsets_to_txn,
-    ApiKey.END_TXN: requires("Write", "TransactionalId", _txn_id, TXN_DENIED),
+    ApiKey.END_TXN: requires("Write", "TransactionalId", _txn_id, TXN_DENIED, producer_id=-1,
+                             producer_epoch=-1),
     ApiKey.TXN_OFFSET_COMMIT: _txn_offset_commit,
     ApiKey.WRITE_TXN_MARKERS: _write_txn_markers,
     ApiKey.DESCRIBE_LOG_DIRS: _cluster("Describe"),
