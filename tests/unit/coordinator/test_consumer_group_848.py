@@ -279,3 +279,34 @@ def test_delete_and_list_know_consumer_groups() -> None:
     assert "g" not in h.shard.consumer.groups and h.shard.fetch("g", None) == {}
     assert "g" not in h.reload().consumer.groups
     assert h.run(h.shard.delete_group("g")) == ErrorCode.group_id_not_found
+
+
+def test_a_member_that_does_not_revoke_in_time_is_removed() -> None:
+    h = Harness()
+    h.beat()
+    h.beat()
+    h.beat("m1", 1)  # told to revoke two partitions
+    group = h.shard.consumer.groups["g"]
+    assert group.members["m1"].state == MemberState.UNREVOKED_PARTITIONS
+    for _ in range(4):  # both keep heartbeating; m1 never confirms the revocation
+        h.advance(10)
+        h.beat("m1", 1)
+        h.beat("m2", 2)
+    assert set(group.members) == {"m2"}
+    assert _parts(group.members["m2"].assigned) == {0, 1, 2, 3}
+
+
+def test_session_timers_start_again_after_a_load() -> None:
+    h = Harness()
+    h.beat()
+    h.shard = h.reload()
+    h.timer = h.shard.consumer.timer  # type: ignore[assignment]
+    h.advance(46)
+    assert not h.shard.consumer.groups["g"].members
+
+
+def test_describe_groups_does_not_show_a_consumer_group() -> None:
+    h = Harness()
+    h.beat()
+    h.run(h.shard.commit("g", 1, "m1", None, [OffsetCommit("orders", 0, 5, -1, "")]))
+    assert h.shard.describe("g") is None

@@ -232,7 +232,11 @@ class GroupCoordinatorShard:
     # --- administration ---------------------------------------------------------------
 
     def describe(self, group_id: str) -> Group | None:
+        """DescribeGroups: classic groups only; a consumer group is not found here, as
+        Kafka answers (ConsumerGroupDescribe describes it)."""
         group = self.groups.get(group_id)
+        if group_id in self.consumer.groups:
+            return None
         return None if group is None or group.is_(S.DEAD) else group
 
     def list_groups(self, wanted: set[str]) -> Iterable[Group]:
