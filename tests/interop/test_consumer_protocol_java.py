@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from support.broker_process import BrokerProcess
 from support.clients import create_topic
-from support.interop import Target
+from support.interop import Target, kafka_dist
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(420)]
 WAIT_S = 120  # a SIGKILLed member leaves after group.consumer.session.timeout.ms (45 s)
@@ -143,3 +143,33 @@ def test_members_split_one_is_killed_the_other_takes_over_and_commits_hold(
     finally:
         for m in members:
             m.stop()
+
+
+def test_kafka_reads_the_consumer_group_records_strom_writes(
+        tmp_path: Path, kafka_lib: Path) -> None:
+    """Kafka's own DumpLogSegments --offsets-decoder decodes every KIP-848 record type
+    Strom wrote to `__consumer_offsets`, field by field."""
+    proc = BrokerProcess(tmp_path / "data", overrides={
+        "group.coordinator.rebalance.protocols": "classic,consumer"}).start()
+    try:
+        topic = create_topic(proc.bootstrap, f"dump-{uuid.uuid4().hex[:8]}", partitions=2)
+        consumer = Consumer({"bootstrap.servers": proc.bootstrap, "group.id": "dump-group",
+                             "group.protocol": "consumer"})
+        consumer.subscribe([topic])
+        deadline = time.monotonic() + WAIT_S
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(0.2)
+        consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+        consumer.close()
+    finally:
+        proc.stop()
+    segments = [str(f) for f in (tmp_path / "data").glob("__consumer_offsets-*/*.log")
+                if f.stat().st_size > 0]
+    out = kafka_dist.run_tool("org.apache.kafka.tools.DumpLogSegments", "--offsets-decoder",
+                              "--files", ",".join(segments), check=True).stdout
+    for kind in ("3", "5", "6", "7", "8"):
+        assert f'key: {{"type":"{kind}","data":{{"groupId":"dump-group"' in out, out[-3000:]
+    assert f'"subscribedTopicNames":["{topic}"]' in out
+    assert '"memberEpoch":1,"previousMemberEpoch":0,"state":0' in out
+    assert '"partitions":[0,1]' in out and "payload: <DELETE>" in out
+    assert '"offset":3' in out
