@@ -262,3 +262,24 @@ def test_cli_creates_lists_and_deletes_acls(secured: Secured) -> None:
                          "-o", "Write", *login)
     assert [(r["operation"], r["permission"]) for r in deleted] == [("WRITE", "ALLOW")]
     assert _produce(secured.conf("bob"), topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_authorized_operations_are_reported_as_kafka_does(admin: AdminClient,
+                                                          secured: Secured) -> None:
+    """KIP-430: without an authorizer every supported operation; with one, those the
+    principal may do (cluster, through Metadata for librdkafka; groups)."""
+    every = {"ALTER", "ALTER_CONFIGS", "CLUSTER_ACTION", "CREATE", "DESCRIBE",
+             "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"}
+
+    def cluster_ops(client: AdminClient) -> set[str]:
+        described = client.describe_cluster(include_authorized_operations=True)
+        return {op.name for op in described.result(timeout=15).authorized_operations or []}
+
+    assert cluster_ops(admin) == every
+    assert cluster_ops(secured.admin("admin")) == every  # a super user
+    alice = secured.admin("alice")
+    assert cluster_ops(alice) == set()
+    _create_acls(secured.admin("admin"), [AclBinding(
+        ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, "User:alice", "*",
+        AclOperation.ALTER, ALLOW)])
+    assert cluster_ops(alice) == {"ALTER", "DESCRIBE"}  # Alter implies Describe

@@ -152,6 +152,20 @@ def _visible(conf: dict[str, Any]) -> list[str]:
     return sorted(t for t in topics if t.startswith("mx-") and not t.startswith("mx-new"))
 
 
+def _cluster_ops(conf: dict[str, Any]) -> list[str]:
+    """DescribeCluster's authorized operations (KIP-430)."""
+    admin = AdminClient(conf)  # kept: a collected client fails its futures
+    described = admin.describe_cluster(include_authorized_operations=True).result(timeout=30)
+    return sorted(op.name for op in described.authorized_operations or [])
+
+
+def _group_ops(conf: dict[str, Any], group: str) -> list[str]:
+    admin = AdminClient(conf)
+    described = admin.describe_consumer_groups(
+        [group], include_authorized_operations=True)[group].result(timeout=30)
+    return sorted(op.name for op in described.authorized_operations or [])
+
+
 def test_the_matrix_answers_as_kafka_does(secured: Secured) -> None:
     new = f"mx-new-{uuid.uuid4().hex[:6]}"
     answers = {
@@ -166,6 +180,10 @@ def test_the_matrix_answers_as_kafka_does(secured: Secured) -> None:
         "alice sees": _visible(secured.conf("alice")),
         "bob sees": _visible(secured.conf("bob")),
         "carol sees": _visible(secured.conf("carol")),
+        "alice cluster ops": _cluster_ops(secured.conf("alice")),
+        "carol cluster ops": _cluster_ops(secured.conf("carol")),
+        "admin cluster ops": _cluster_ops(secured.conf("admin")),
+        "alice group ops": _group_ops(secured.conf("alice"), "mx-g1"),
     }
     assert answers == {
         "alice produce mx-data": ALLOWED,
@@ -179,6 +197,11 @@ def test_the_matrix_answers_as_kafka_does(secured: Secured) -> None:
         "alice sees": ["mx-data", "mx-other", "mx-public"],
         "bob sees": [],
         "carol sees": ["mx-public"],
+        "alice cluster ops": [],
+        "carol cluster ops": ["DESCRIBE"],
+        "admin cluster ops": ["ALTER", "ALTER_CONFIGS", "CLUSTER_ACTION", "CREATE", "DESCRIBE",
+                              "DESCRIBE_CONFIGS", "IDEMPOTENT_WRITE"],
+        "alice group ops": ["DESCRIBE", "READ"],
     }, secured.target.name
 
 

@@ -23,7 +23,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
 from strom.broker.network import dispatch
-from strom.broker.security.api_authorization import LISTED
+from strom.broker.security.api_authorization import LISTED, OPERATIONS
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.cluster.image import MetadataImage, TopicInfo
 from strom.cluster.store import MetadataError
@@ -149,19 +149,23 @@ async def handle(ctx: RequestContext, request: Any) -> EncodedBody:
     offline = _offline_here(ctx, answers)
     entries: list[bytes] = []
     errors: list[int] = []
+    ops = OPERATIONS.get()  # KIP-430 authorized operations, when the request asks
     for answer in answers:
         if isinstance(answer, Missing):
             entries.append(w.topic(answer.error_code, answer.name, answer.topic_id, False, ()))
             errors.append(answer.error_code)
             continue
         here = offline.get(answer.name)
-        encoded = (cached_topic(w, answer, image) if here is None else
-                   encode_topic(w, answer, image.live_broker_ids, ctx.broker_id, here))
+        allowed = AUTHORIZED_OPERATIONS_UNKNOWN if ops is None else ops("Topic", answer.name)
+        encoded = (cached_topic(w, answer, image, allowed) if here is None else
+                   encode_topic(w, answer, image.live_broker_ids, ctx.broker_id, here, allowed))
         entries.append(encoded.data)
         errors += encoded.errors
     brokers = [BrokerRow(b.broker_id, *ctx.endpoint(b), b.rack)
                for b in sorted(image.brokers.values(), key=lambda b: b.broker_id)]
-    return EncodedBody(w.body(brokers, image.cluster_id, image.controller_id, entries), errors)
+    cluster = AUTHORIZED_OPERATIONS_UNKNOWN if ops is None else ops("Cluster", "kafka-cluster")
+    return EncodedBody(w.body(brokers, image.cluster_id, image.controller_id, entries,
+                              cluster_authorized_operations=cluster), errors)
 
 
 def _offline_here(ctx: RequestContext, answers: list[Answer]) -> dict[str, set[int]]:

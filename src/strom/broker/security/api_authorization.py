@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from kio.serial import entity_reader
 
 from strom.broker.context import RequestContext
 from strom.broker.security.authorizer import Authorizer, for_request, host_of
-from strom.cluster.acls import CLUSTER_NAME
+from strom.cluster.acls import CLUSTER_NAME, CODE
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.framing import EncodedBody
 from strom.protocol.schema import build
@@ -67,6 +67,11 @@ class Check:
 
 Rule = Callable[[Check, Any], Awaitable[Any]]
 
+UNKNOWN_OPERATIONS = -(2**31)  # Kafka's "not asked for" bit field
+OPERATIONS: ContextVar[Callable[[str, str], int] | None] = ContextVar("operations",
+                                                                      default=None)
+"""While a Metadata request that asks for authorized operations (KIP-430) is answered:
+the bit field for ("Topic" or "Cluster", name)."""
 LISTED: ContextVar[Callable[[str], bool] | None] = ContextVar("listed", default=None)
 """While a Metadata request for every topic is answered under an authorizer: whether a
 topic may be listed (Describe). The Metadata handler writes its answer as bytes, so it
@@ -74,14 +79,100 @@ asks this rather than being filtered afterwards."""
 
 
 async def handle(ctx: RequestContext, handler: Handler, request: Any) -> Any:
-    """Answer `request`: through the handler, as far as the principal may."""
+    """Answer `request`: through the handler, as far as the principal may; with the
+    authorized operations (KIP-430) where the client asks for them."""
     rule = CHECKS.get(ctx.api_key)
-    if rule is None:
+    report = REPORTS.get(ctx.api_key)
+    if rule is None and report is None:
         return await handler(ctx, request)
     authorizer = for_request(ctx)
-    if authorizer is None:
-        return await handler(ctx, request)
-    return await rule(Check(ctx, authorizer, handler), request)
+    token = _report_metadata_operations(ctx, authorizer, request)
+    try:
+        if authorizer is None or rule is None:
+            response = await handler(ctx, request)
+        else:
+            response = await rule(Check(ctx, authorizer, handler), request)
+    finally:
+        if token is not None:
+            OPERATIONS.reset(token)
+    return response if report is None else report(ctx, authorizer, request, response)
+
+
+def _report_metadata_operations(ctx: RequestContext, authorizer: Authorizer | None,
+                                request: Any) -> Token[Any] | None:
+    """Metadata writes its answer as bytes: the operations it is to report are handed
+    to it through OPERATIONS, for the resource types the request asks about."""
+    if ctx.api_key != ApiKey.METADATA:
+        return None
+    asked = {"Topic": bool(getattr(request, "include_topic_authorized_operations", False)),
+             "Cluster": bool(getattr(request, "include_cluster_authorized_operations", False))}
+    if not any(asked.values()):
+        return None
+
+    def ops(resource_type: str, name: str) -> int:
+        if not asked[resource_type]:
+            return UNKNOWN_OPERATIONS
+        return authorized_operations(ctx, authorizer, resource_type, name)
+
+    return OPERATIONS.set(ops)
+
+
+# --- authorized operations (KIP-430) ---------------------------------------------------
+
+SUPPORTED = {
+    "Topic": ("Read", "Write", "Create", "Describe", "Delete", "Alter", "DescribeConfigs",
+              "AlterConfigs"),
+    "Group": ("Read", "Describe", "Delete", "DescribeConfigs", "AlterConfigs"),
+    "Cluster": ("Create", "ClusterAction", "DescribeConfigs", "AlterConfigs",
+                "IdempotentWrite", "Alter", "Describe"),
+}
+"""The operations each resource type reports (Kafka's AclEntry.supportedOperations)."""
+
+
+def authorized_operations(ctx: RequestContext, authorizer: Authorizer | None,
+                          resource_type: str, name: str) -> int:
+    """Kafka's bit field (1 << operation code) of what the principal may do; without an
+    authorizer every supported operation."""
+    ops = SUPPORTED[resource_type]
+    if authorizer is not None:
+        host = host_of(ctx.peer)
+        ops = tuple(op for op in ops
+                    if authorizer.authorize(ctx.principal, host, op, resource_type, name))
+    return sum(1 << CODE[op] for op in ops)
+
+
+Report = Callable[[RequestContext, Authorizer | None, Any, Any], Any]
+
+
+def _cluster_operations(ctx: RequestContext, authorizer: Authorizer | None, request: Any,
+                        response: Any) -> Any:
+    if not getattr(request, "include_cluster_authorized_operations", False) or \
+            response.error_code != ErrorCode.none:
+        return response
+    return dataclasses.replace(response, cluster_authorized_operations=authorized_operations(
+        ctx, authorizer, "Cluster", CLUSTER_NAME))
+
+
+def _group_operations(ctx: RequestContext, authorizer: Authorizer | None, request: Any,
+                      response: Any) -> Any:
+    if not getattr(request, "include_authorized_operations", False):
+        return response
+    groups = tuple(g if g.error_code == GROUP_DENIED else dataclasses.replace(
+        g, authorized_operations=authorized_operations(ctx, authorizer, "Group", g.group_id))
+        for g in response.groups)
+    return dataclasses.replace(response, groups=groups)
+
+
+def _no_report(_ctx: RequestContext, _authorizer: Authorizer | None, _request: Any,
+               response: Any) -> Any:
+    return response  # Metadata: reported through OPERATIONS while it answers
+
+
+REPORTS: dict[int, Report] = {
+    ApiKey.METADATA: _no_report,
+    ApiKey.DESCRIBE_CLUSTER: _cluster_operations,
+    ApiKey.DESCRIBE_GROUPS: _group_operations,
+}
 
 
 # --- building blocks ------------------------------------------------------------------
