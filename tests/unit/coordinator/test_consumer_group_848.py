@@ -310,3 +310,26 @@ def test_describe_groups_does_not_show_a_consumer_group() -> None:
     h.beat()
     h.run(h.shard.commit("g", 1, "m1", None, [OffsetCommit("orders", 0, 5, -1, "")]))
     assert h.shard.describe("g") is None
+
+
+def test_empty_groups_change_protocol_as_kafka_converts_them() -> None:
+    from strom.coordinator.group.membership import JoinRequest
+
+    h = Harness()
+    h.beat()
+    h.run(h.shard.commit("g", 1, "m1", None, [OffsetCommit("orders", 0, 5, -1, "")]))
+    h.beat("m1", -1, topics=None)
+    pending = h.run(h.shard.join(JoinRequest("g", "", None, "c", "/h", 10_000, 10_000,
+                                             "consumer", [("range", b"")], False)))
+    h.advance(1)
+    classic = h.answer(pending)
+    assert classic.error == ErrorCode.none
+    assert "g" not in h.shard.consumer.groups and h.shard.describe("g") is not None
+    assert h.shard.fetch("g", None)[("orders", 0)].offset == 5
+    assert "g" not in h.reload().consumer.groups
+    h.run(h.shard.leave("g", [(classic.member_id, None)]))
+    back = h.beat()
+    assert back.error == ErrorCode.none and h.shard.consumer.groups["g"].members
+    assert h.shard.describe("g") is None  # the classic metadata went
+    assert h.reload().describe("g") is None
+    assert h.shard.fetch("g", None)[("orders", 0)].offset == 5

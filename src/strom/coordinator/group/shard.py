@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 
 from kio.schema.errors import ErrorCode
 
@@ -142,8 +143,10 @@ class GroupCoordinatorShard:
         if not (self.config.min_session_timeout_ms <= req.session_timeout_ms
                 <= self.config.max_session_timeout_ms):
             return Result(response=JoinResult(ErrorCode.invalid_session_timeout, member_id=req.member_id))
-        consumer = self.consumer.groups.get(req.group_id)
-        if consumer is not None and consumer.members:
+        # An empty consumer group becomes a classic one (as Kafka converts it); one with
+        # members refuses classic joiners.
+        consumer = self.consumer.tombstones(req.group_id)
+        if consumer is None:
             return Result(response=JoinResult(ErrorCode.inconsistent_group_protocol,
                                               member_id=req.member_id))
         group = self.groups.get(req.group_id)
@@ -151,7 +154,10 @@ class GroupCoordinatorShard:
             if req.member_id:
                 return Result(response=JoinResult(ErrorCode.unknown_member_id, member_id=req.member_id))
             group = self.groups[req.group_id] = Group(req.group_id, state_timestamp=self.clock())
-        return self.membership.join(group, req)
+        for record in consumer:
+            self.replay(record)
+        done = self.membership.join(group, req)
+        return replace(done, records=(*consumer, *done.records)) if consumer else done
 
     def sync(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None,
              protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]
@@ -186,7 +192,15 @@ class GroupCoordinatorShard:
             return Result(response=HeartbeatResult(
                 ErrorCode.group_id_not_found, f"Group {req.group_id} is not a consumer group."))
         done = self.consumer.heartbeat(req)
-        return Result(done.records, done.response)
+        joined = (isinstance(done.response, HeartbeatResult)
+                  and done.response.error == ErrorCode.none)
+        if classic is None or classic.protocol_type is None or not joined:
+            return Result(done.records, done.response)
+        # An empty classic group became this consumer group: its metadata goes, its
+        # offsets stay (as Kafka converts it).
+        tombstone = records.group_tombstone(req.group_id)
+        self.replay(tombstone)
+        return Result((*done.records, tombstone), done.response)
 
     # --- offsets ----------------------------------------------------------------------
 
@@ -235,14 +249,19 @@ class GroupCoordinatorShard:
         """DescribeGroups: classic groups only; a consumer group is not found here, as
         Kafka answers (ConsumerGroupDescribe describes it)."""
         group = self.groups.get(group_id)
-        if group_id in self.consumer.groups:
+        if group is None or group.is_(S.DEAD) or self._holds_offsets_only(group):
             return None
-        return None if group is None or group.is_(S.DEAD) else group
+        return group
+
+    def _holds_offsets_only(self, group: Group) -> bool:
+        """The classic entry of a consumer group: only the holder of its offsets."""
+        return (group.group_id in self.consumer.groups and group.protocol_type is None
+                and not group.members)
 
     def list_groups(self, wanted: set[str]) -> Iterable[Group]:
         return [g for g in self.groups.values()
                 if not g.is_(S.DEAD) and (not wanted or g.state.value.lower() in wanted)
-                and g.group_id not in self.consumer.groups]  # its offsets' holder, not a group
+                and not self._holds_offsets_only(g)]
 
     def delete_group(self, group_id: str) -> Result[ErrorCode, records.Record]:
         """DeleteGroups: an empty group's offsets and metadata, tombstoned together (a
