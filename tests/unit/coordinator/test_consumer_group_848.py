@@ -333,3 +333,14 @@ def test_empty_groups_change_protocol_as_kafka_converts_them() -> None:
     assert h.shard.describe("g") is None  # the classic metadata went
     assert h.reload().describe("g") is None
     assert h.shard.fetch("g", None)[("orders", 0)].offset == 5
+
+
+def test_members_choose_the_range_assignor() -> None:
+    h = Harness()
+    h.topic_view["orders"] = (ORDERS, 5)
+    h.beat(server_assignor="range")
+    h.beat(server_assignor="range")
+    group = h.shard.consumer.groups["g"]
+    assert group.assignor("uniform") == "range"
+    assert group.target == {"m1": {ORDERS: frozenset({0, 1, 2})},
+                            "m2": {ORDERS: frozenset({3, 4})}}

@@ -425,7 +425,7 @@ class ConsumerGroups:
                                                 for t in member_topics(m, subscribed))
                          for m in group.members.values()}
         counts = {topic_id: n for topic_id, n in subscribed.values()}
-        assign = assignors.ASSIGNORS[group.assignor(assignors.DEFAULT)]
+        assign = assignors.ASSIGNORS.get(group.assignor(assignors.DEFAULT), assignors.uniform)
         target = assign(subscriptions, counts, group.target)
         for member_id, partitions in target.items():
             if group.target.get(member_id) != partitions:
