@@ -209,3 +209,14 @@ def test_alter_scram_credentials_answers_every_user() -> None:
     assert handler.seen == []
     assert [(r.user, r.error_code) for r in answer.results] == [
         ("a", ErrorCode.cluster_authorization_failed)]
+
+
+def test_group_configs_need_the_group() -> None:
+    body = request(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, validate_only=False, resources=[
+        {"resource_type": 32, "resource_name": "g", "configs": []}])
+    handler = Recorder()
+    answer = call(lambda c, b: handle(c, handler, b),
+                  _ctx(ApiKey.INCREMENTAL_ALTER_CONFIGS, 1, _allow("Group", "g", "Read")), body)
+    assert handler.seen == []
+    assert [(r.resource_name, r.error_code) for r in answer.responses] == [
+        ("g", ErrorCode.group_authorization_failed)]

@@ -476,7 +476,8 @@ def _named_topics(operation: str, request_field: str, response_field: str, entry
     return rule
 
 
-_CONFIG_RESOURCES = {2: "Topic", 4: "Cluster", 8: "Cluster"}  # topic, broker, broker logger
+# topic, broker, broker logger, client metrics, group
+_CONFIG_RESOURCES = {2: "Topic", 4: "Cluster", 8: "Cluster", 16: "Cluster", 32: "Group"}
 
 
 def _configs(operation: str, response_field: str, entry_class: str) -> Rule:
@@ -495,6 +496,9 @@ def _configs(operation: str, response_field: str, entry_class: str) -> Rule:
                 return TOPIC_DENIED
             if kind == "Cluster" and not check.cluster(operation):
                 return CLUSTER_DENIED
+            if kind == "Group" and not check.allowed(operation, "Group",
+                                                     resource.resource_name):
+                return GROUP_DENIED
             return None
 
         return await split(check, request, items, verdict)
