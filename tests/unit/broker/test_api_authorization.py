@@ -220,3 +220,16 @@ def test_group_configs_need_the_group() -> None:
     assert handler.seen == []
     assert [(r.resource_name, r.error_code) for r in answer.responses] == [
         ("g", ErrorCode.group_authorization_failed)]
+
+
+def test_the_consumer_group_protocol_needs_the_group() -> None:
+    beat = request(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, group_id="g", member_id="m",
+                   member_epoch=0, rebalance_timeout=1000, topic_partitions=[])
+    answer = call(lambda c, b: handle(c, Recorder(), b),
+                  _ctx(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, {}), beat)
+    assert (answer.error_code, answer.member_epoch) == (ErrorCode.group_authorization_failed, -1)
+    body = request(ApiKey.CONSUMER_GROUP_DESCRIBE, 0, group_ids=["g"])
+    answer = call(lambda c, b: handle(c, Recorder(), b),
+                  _ctx(ApiKey.CONSUMER_GROUP_DESCRIBE, 0, {}), body)
+    assert [(g.group_id, g.error_code) for g in answer.groups] == [
+        ("g", ErrorCode.group_authorization_failed)]

@@ -411,6 +411,14 @@ def _group_id(request: Any) -> str | None:
     return str(request.group_id)
 
 
+async def _consumer_group_describe(check: Check, request: Any) -> Any:
+    items = Items("group_ids", "groups", "DescribedGroup",
+                  lambda _c, group, error: {"group_id": group, "error_code": error,
+                                            "authorized_operations": -2147483648})
+    return await split(check, request, items, lambda g: None if check.allowed(
+        "Describe", "Group", g) else GROUP_DENIED)
+
+
 async def _list_groups(check: Check, request: Any) -> Any:
     """Every group with Describe on the cluster, else those the principal may Describe."""
     response = await check.handler(check.ctx, request)
@@ -668,6 +676,9 @@ CHECKS: dict[int, Rule] = {
     ApiKey.HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED),
     ApiKey.LEAVE_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
     ApiKey.SYNC_GROUP: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.CONSUMER_GROUP_HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED,
+                                              member_epoch=-1),
+    ApiKey.CONSUMER_GROUP_DESCRIBE: _consumer_group_describe,
     ApiKey.DESCRIBE_GROUPS: _describe_groups,
     ApiKey.LIST_GROUPS: _list_groups,
     ApiKey.DELETE_GROUPS: _delete_groups,
