@@ -709,6 +709,7 @@ CHECKS: dict[int, Rule] = {
     ApiKey.LIST_TRANSACTIONS: _list_transactions,
     ApiKey.DESCRIBE_TOPIC_PARTITIONS: _describe_topic_partitions,
     ApiKey.DESCRIBE_CLIENT_QUOTAS: _cluster("DescribeConfigs"),
+    ApiKey.LIST_CONFIG_RESOURCES: _cluster("DescribeConfigs"),
     ApiKey.ELECT_LEADERS: _cluster("Alter"),
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: _cluster("Alter"),
     ApiKey.LIST_PARTITION_REASSIGNMENTS: _cluster("Describe"),
