@@ -69,7 +69,20 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
 
 
 def broker_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("strom-broker-")]
+    """Broker threads this test started: a session-scoped `strom_broker` fixture (the
+    plugin's, used by other suites) may be running beside them."""
+    return [t for t in threading.enumerate()
+            if t.name.startswith("strom-broker-") and t not in _SESSION_THREADS]
+
+
+_SESSION_THREADS: set[threading.Thread] = set()
+
+
+@pytest.fixture(autouse=True)
+def _ignore_running_brokers() -> None:
+    _SESSION_THREADS.clear()
+    _SESSION_THREADS.update(t for t in threading.enumerate()
+                            if t.name.startswith("strom-broker-"))
 
 
 @pytest.fixture
