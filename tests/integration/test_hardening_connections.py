@@ -13,8 +13,8 @@ Each test runs a real `strom server` process and talks to it over TCP:
   hold more than that;
 - a listener that cannot be served (TLS without a keystore, SASL without a mechanism
   Strom implements, an unmapped name) stops `strom server` before it binds anything
-  (TLS and SASL themselves: test_security_*.py); the metrics port binds `strom.metrics.host` (loopback), not the
-  listener's interfaces.
+  (TLS and SASL themselves: test_security_*.py); the metrics port binds
+  `strom.metrics.host` (loopback), not the listener's interfaces.
 
 127.0.0.2 is a second loopback address: a socket bound to 127.0.0.1 does not answer on
 it, one bound to every interface does, and a client can connect *from* it.
