@@ -97,7 +97,3 @@ def _applies(resource: Resource, name: str) -> bool:
     if resource.pattern == "LITERAL":
         return resource.name in (name, WILDCARD)
     return resource.pattern == "PREFIXED" and name.startswith(resource.name)
-
-
-def applies(resource: Resource, resource_type: str, name: str) -> bool:
-    return resource.type == resource_type and _applies(resource, name)

@@ -87,3 +87,12 @@ def test_filters() -> None:
 def test_host_of_peer() -> None:
     assert host_of("1.2.3.4:9092") == "1.2.3.4"
     assert host_of("[::1]:9092") == "::1"
+
+
+def test_a_new_table_is_seen_at_once() -> None:
+    tables: list[AclTable] = [{}]
+    a = Authorizer(lambda: tables[-1], frozenset(), False)
+    assert not a.authorize("User:a", "h", "Read", "Topic", "orders")
+    tables.append({T: frozenset({_allow("User:a", "Read")})})
+    assert a.authorize("User:a", "h", "Read", "Topic", "orders")
+    assert a.authorize("User:a", "h", "Read", "Topic", "orders")  # from the kept index

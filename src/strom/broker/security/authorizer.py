@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from strom.cluster.acls import WILDCARD, Ace, AclTable, Resource, applies
+from strom.cluster.acls import WILDCARD, Ace, AclTable, Resource
 
 if TYPE_CHECKING:
     from strom.broker.context import RequestContext
@@ -54,16 +54,24 @@ class Authorizer:
         self._acls = acls
         self.super_users = super_users
         self.allow_if_no_acl = allow_if_no_acl
+        self._indexed: tuple[AclTable, _Index] | None = None
+
+    def _covering(self, resource_type: str, name: str) -> list[frozenset[Ace]]:
+        """The entry sets of every pattern that covers the resource, from an index of
+        the current table (rebuilt when the table is another: a new image)."""
+        table = self._acls()
+        if self._indexed is None or self._indexed[0] is not table:
+            self._indexed = (table, _Index(table))
+        return self._indexed[1].covering(resource_type, name)
 
     def authorize(self, principal: str, host: str, operation: str, resource_type: str,
                   name: str) -> bool:
         if principal in self.super_users:
             return True
-        covering = [(r, aces) for r, aces in self._acls().items()
-                    if applies(r, resource_type, name)]
-        if not any(aces for _, aces in covering):
+        covering = self._covering(resource_type, name)
+        if not any(covering):
             return self.allow_if_no_acl
-        entries = [a for _, aces in covering for a in aces if _matches(a, principal, host)]
+        entries = [a for aces in covering for a in aces if _matches(a, principal, host)]
         if any(a.permission == "Deny" and a.operation in (operation, "All") for a in entries):
             return False
         granting = _IMPLIED_BY.get(operation, {operation}) | {"All"}
@@ -88,6 +96,29 @@ class Authorizer:
                     and not any(_covers(d, resource) for d in denied):
                 return True
         return self.allow_if_no_acl and not any(typed.values())
+
+
+class _Index:
+    """An ACL table by how a resource name finds its patterns: literal names (and the
+    literal `*`) by (type, name), prefixes by type."""
+
+    def __init__(self, table: AclTable) -> None:
+        self.literal: dict[tuple[str, str], frozenset[Ace]] = {}
+        self.prefixed: dict[str, list[tuple[str, frozenset[Ace]]]] = {}
+        for resource, aces in table.items():
+            if resource.pattern == "LITERAL":
+                self.literal[(resource.type, resource.name)] = aces
+            else:
+                self.prefixed.setdefault(resource.type, []).append((resource.name, aces))
+
+    def covering(self, resource_type: str, name: str) -> list[frozenset[Ace]]:
+        found = [aces for prefix, aces in self.prefixed.get(resource_type, ())
+                 if name.startswith(prefix)]
+        for key in ((resource_type, name), (resource_type, WILDCARD)):
+            aces = self.literal.get(key)
+            if aces is not None:
+                found.append(aces)
+        return found
 
 
 def _matches(ace: Ace, principal: str, host: str) -> bool:
