@@ -54,15 +54,17 @@ class Authorizer:
         self._acls = acls
         self.super_users = super_users
         self.allow_if_no_acl = allow_if_no_acl
-        self._indexed: tuple[AclTable, _Index] | None = None
 
     def _covering(self, resource_type: str, name: str) -> list[frozenset[Ace]]:
         """The entry sets of every pattern that covers the resource, from an index of
-        the current table (rebuilt when the table is another: a new image)."""
+        the current table: built once per table (a new image), shared by the requests
+        (an authorizer is made per request)."""
         table = self._acls()
-        if self._indexed is None or self._indexed[0] is not table:
-            self._indexed = (table, _Index(table))
-        return self._indexed[1].covering(resource_type, name)
+        last = _LAST_INDEX[0]
+        if last is None or last[0] is not table:
+            last = (table, _Index(table))
+            _LAST_INDEX[0] = last
+        return last[1].covering(resource_type, name)
 
     def authorize(self, principal: str, host: str, operation: str, resource_type: str,
                   name: str) -> bool:
@@ -119,6 +121,9 @@ class _Index:
             if aces is not None:
                 found.append(aces)
         return found
+
+
+_LAST_INDEX: list[tuple[AclTable, _Index] | None] = [None]
 
 
 def _matches(ace: Ace, principal: str, host: str) -> bool:
