@@ -48,12 +48,18 @@ class Member:
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
 
-    def assigned(self) -> set[int] | None:
+    def assigned_topics(self) -> set[tuple[str, int]] | None:
+        """(topic, partition) of the last ASSIGNED line, None before the first."""
         for line in reversed(self.lines):
             if line.startswith("ASSIGNED"):
                 text = line[len("ASSIGNED"):].strip()
-                return {int(p) for p in text.split(",")} if text else set()
+                pairs = [entry.rsplit(":", 1) for entry in text.split(",")] if text else []
+                return {(topic, int(p)) for topic, p in pairs}
         return None
+
+    def assigned(self) -> set[int] | None:
+        pairs = self.assigned_topics()
+        return None if pairs is None else {p for _, p in pairs}
 
     def records(self) -> list[tuple[int, int]]:
         return [(int(a), int(b)) for a, b in
@@ -173,3 +179,24 @@ def test_kafka_reads_the_consumer_group_records_strom_writes(
     assert '"memberEpoch":1,"previousMemberEpoch":0,"state":0' in out
     assert '"partitions":[0,1]' in out and "payload: <DELETE>" in out
     assert '"offset":3' in out
+
+
+def test_a_regex_subscription_picks_up_a_new_topic(
+        broker: tuple[Target, BrokerProcess | None], interop_classes: Path,
+        kafka_lib: Path) -> None:
+    """SubscriptionPattern: the broker resolves the regex, and a topic created later
+    that matches it joins the member's assignment."""
+    target, _ = broker
+    prefix = f"rx{uuid.uuid4().hex[:6]}"
+    first = create_topic(target.bootstrap, f"{prefix}-a", partitions=2)
+    member = Member(interop_classes, kafka_lib, target.bootstrap, f"g-{prefix}",
+                    f"regex:{prefix}-.*")
+    try:
+        wait_for("the regex to match the first topic",
+                 lambda: member.assigned_topics() == {(first, 0), (first, 1)}, [member])
+        second = create_topic(target.bootstrap, f"{prefix}-b", partitions=1)
+        wait_for("the new topic to join the assignment",
+                 lambda: member.assigned_topics() == {(first, 0), (first, 1), (second, 0)},
+                 [member])
+    finally:
+        member.stop()

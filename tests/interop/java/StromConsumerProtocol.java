@@ -3,7 +3,8 @@
 //
 //   java -cp 'classes:<kafka lib>/*' StromConsumerProtocol <bootstrap> <group> <topic> <seconds>
 //
-// Prints "ASSIGNED p,p,..." whenever its assignment changes, "RECORD p offset" for each
+// <topic> "regex:<pattern>" subscribes to a broker-side regular expression (KIP-848's
+// SubscriptionPattern) instead. Prints "ASSIGNED t:p,t:p,..." whenever its assignment changes, "RECORD p offset" for each
 // record, commits synchronously after every poll that returned records ("COMMITTED n":
 // n records so far), and closes
 // (leaving the group) after <seconds>, printing "CLOSED".
@@ -17,7 +18,7 @@ import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.ConsumerRecords;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.common.serialization.StringDeserializer;
 
 public final class StromConsumerProtocol {
@@ -36,7 +37,11 @@ public final class StromConsumerProtocol {
         String last = null;
         int committed = 0;
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
-            consumer.subscribe(Set.of(args[2]));
+            if (args[2].startsWith("regex:")) {
+                consumer.subscribe(new SubscriptionPattern(args[2].substring("regex:".length())));
+            } else {
+                consumer.subscribe(Set.of(args[2]));
+            }
             while (System.nanoTime() < deadline) {
                 ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(200));
                 for (ConsumerRecord<String, String> record : records) {
@@ -48,7 +53,7 @@ public final class StromConsumerProtocol {
                     System.out.println("COMMITTED " + committed);
                 }
                 String now = consumer.assignment().stream()
-                        .map(TopicPartition::partition).sorted().map(String::valueOf)
+                        .map(tp -> tp.topic() + ":" + tp.partition()).sorted()
                         .collect(Collectors.joining(","));
                 if (!now.equals(last)) {
                     System.out.println("ASSIGNED " + now);
