@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cramjam
 import crc32c
 
-from support.raw_client import _nullable, _varint
+from support.wire_spec import nullable, varint
 
 NOW_MS = int(time.time() * 1000)
 _TAIL = struct.Struct(">hiqqqhii")  # attributes .. records_count
@@ -39,11 +39,11 @@ class Case:
 
 def record(value: bytes | None, *, delta: int = 0, ts_delta: int = 0, key: bytes | None = None,
            headers: tuple[tuple[bytes, bytes | None], ...] = ()) -> bytes:
-    body = b"\x00" + _varint(ts_delta) + _varint(delta) + _nullable(key) + _nullable(value)
-    body += _varint(len(headers))
+    body = b"\x00" + varint(ts_delta) + varint(delta) + nullable(key) + nullable(value)
+    body += varint(len(headers))
     for hkey, hvalue in headers:
-        body += _nullable(hkey) + _nullable(hvalue)
-    return _varint(len(body)) + body
+        body += nullable(hkey) + nullable(hvalue)
+    return varint(len(body)) + body
 
 
 def records(count: int, size: int = 20, keyed: bool = True) -> bytes:
@@ -111,15 +111,15 @@ def corrupt_cases() -> list[Case]:
         Case("last-offset-delta-2^31-1", batch(good, count=3, last_offset_delta=2**31 - 1),
              invalid),
         Case("zero-records", batch(b"", count=0, last_offset_delta=0), invalid),
-        Case("record-length-lies-long", batch(_varint(200) + good[1:], count=3), either),
-        Case("record-length-negative", batch(_varint(-5) + good[1:], count=3), either),
+        Case("record-length-lies-long", batch(varint(200) + good[1:], count=3), either),
+        Case("record-length-negative", batch(varint(-5) + good[1:], count=3), either),
         Case("garbage-record-body", batch(bytes(range(256)) * 2, count=3), either),
         Case("trailing-garbage-after-records", batch(good + b"\x01\x02\x03", count=3), either),
         Case("offset-deltas-out-of-order",
              batch(record(b"a", delta=0) + record(b"b", delta=5), count=2), either,
              kafka=frozenset({"none"})),
         Case("negative-header-count",
-             batch(_varint(7) + b"\x00\x00\x00\x01\x02a" + _varint(-3), count=1), either),
+             batch(varint(7) + b"\x00\x00\x00\x01\x02a" + varint(-3), count=1), either),
         Case("varint-too-long", batch(b"\xff" * 12, count=1), either, kafka=server_error),
         Case("control-batch-from-client", batch(good, count=3, attributes=0x20), invalid),
         Case("producer-id-without-sequence",

@@ -31,6 +31,8 @@ import lz4.block  # type: ignore[import-untyped]
 import lz4.frame  # type: ignore[import-untyped]
 from kio.schema.errors import ErrorCode
 
+from support.wire_spec import nullable, varint
+
 GZIP, SNAPPY, LZ4, ZSTD = 1, 2, 3, 4
 CODECS = {"gzip": GZIP, "snappy": SNAPPY, "lz4": LZ4, "zstd": ZSTD}
 TRANSACTIONAL = 0x10
@@ -61,29 +63,14 @@ def error_name(code: int) -> str:
 # --- the wire format, from the spec --------------------------------------------------------
 
 
-def varint(value: int) -> bytes:
-    """Zig-zag varint (varlong for values beyond 32 bits), as records use."""
-    raw = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while raw & ~0x7F:
-        out.append((raw & 0x7F) | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
-
-
-def _nullable(value: bytes | None) -> bytes:
-    return varint(-1) if value is None else varint(len(value)) + value
-
-
 def record_body(offset_delta: int, key: bytes | None, value: bytes | None,
                 headers: Sequence[tuple[bytes | None, bytes | None]] = (),
                 ts_delta: int = 0, header_count: int | None = None) -> bytes:
     """One record without its length prefix; `header_count` may lie about `headers`."""
-    out = b"\x00" + varint(ts_delta) + varint(offset_delta) + _nullable(key) + _nullable(value)
+    out = b"\x00" + varint(ts_delta) + varint(offset_delta) + nullable(key) + nullable(value)
     out += varint(len(headers) if header_count is None else header_count)
     for hkey, hvalue in headers:
-        out += _nullable(hkey) + _nullable(hvalue)
+        out += nullable(hkey) + nullable(hvalue)
     return out
 
 

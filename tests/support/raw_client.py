@@ -31,6 +31,7 @@ from kio.static.constants import EntityType
 
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
+from support.wire_spec import nullable, varint
 
 API_VERSIONS = ApiKey.API_VERSIONS
 
@@ -205,20 +206,6 @@ def decode_response(frame: bytes, api_key: int, version: int) -> Response:
 # --- RecordBatch v2, written from the spec ----------------------------------------------
 
 
-def _varint(value: int) -> bytes:
-    raw = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while raw & ~0x7F:
-        out.append((raw & 0x7F) | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
-
-
-def _nullable(value: bytes | None) -> bytes:
-    return _varint(-1) if value is None else _varint(len(value)) + value
-
-
 def record_batch(
     values: Sequence[bytes | None],
     *,
@@ -237,9 +224,9 @@ def record_batch(
     base_ts = timestamps[0]
     body = bytearray()
     for delta, (key, value, ts) in enumerate(zip(keys, values, timestamps, strict=True)):
-        rec = (b"\x00" + _varint(ts - base_ts) + _varint(delta) + _nullable(key)
-               + _nullable(value) + _varint(0))
-        body += _varint(len(rec)) + rec
+        rec = (b"\x00" + varint(ts - base_ts) + varint(delta) + nullable(key)
+               + nullable(value) + varint(0))
+        body += varint(len(rec)) + rec
     tail = struct.pack(
         ">hiqqqhii", attributes, len(values) - 1, base_ts, max(timestamps),
         producer_id, producer_epoch, base_sequence, len(values),

@@ -12,6 +12,7 @@ import crc32c
 
 from strom.protocol.records import decode_records, encode_batch, scan_batches, validate_batches
 from strom.storage import AppendInfo, Log
+from support.wire_spec import varint
 
 
 class FakeClock:
@@ -90,16 +91,6 @@ def crash(log: Log) -> None:
     log._closed = True  # so a later close() is a no-op
 
 
-def _varint(value: int) -> bytes:
-    raw = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while raw & ~0x7F:
-        out.append((raw & 0x7F) | 0x80)
-        raw >>= 7
-    out.append(raw)
-    return bytes(out)
-
-
 def batch_with_timestamps(timestamps: list[int]) -> bytearray:
     """One uncompressed batch whose records carry the given timestamps (in order).
 
@@ -109,9 +100,9 @@ def batch_with_timestamps(timestamps: list[int]) -> bytearray:
     body = bytearray()
     for delta, ts in enumerate(timestamps):
         value = f"r{delta}".encode()
-        rec = b"\x00" + _varint(ts - base) + _varint(delta) + _varint(-1)
-        rec += _varint(len(value)) + value + _varint(0)
-        body += _varint(len(rec)) + rec
+        rec = b"\x00" + varint(ts - base) + varint(delta) + varint(-1)
+        rec += varint(len(value)) + value + varint(0)
+        body += varint(len(rec)) + rec
     tail = struct.pack(
         ">hiqqqhii", 0, len(timestamps) - 1, base, max(timestamps), -1, -1, -1, len(timestamps)
     ) + bytes(body)
