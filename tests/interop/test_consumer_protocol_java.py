@@ -33,13 +33,13 @@ class Member:
     """One Java group member and the lines it printed so far."""
 
     def __init__(self, classes: Path, lib: Path, bootstrap: str, group: str, topic: str,
-                 seconds: int = 300) -> None:
+                 seconds: int = 300, instance: str | None = None) -> None:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             ["java", "-Xmx256m",
              f"-Dlog4j2.configurationFile={lib.parent / 'tools-log4j2.properties'}",
              "-cp", f"{classes}:{lib / '*'}", "StromConsumerProtocol", bootstrap, group,
-             topic, str(seconds)],
+             topic, str(seconds), *([instance] if instance else [])],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -200,3 +200,41 @@ def test_a_regex_subscription_picks_up_a_new_topic(
                  [member])
     finally:
         member.stop()
+
+
+def test_a_static_member_returns_to_its_partitions_without_a_rebalance(
+        broker: tuple[Target, BrokerProcess | None], interop_classes: Path,
+        kafka_lib: Path) -> None:
+    """group.instance.id: a static member that closes leaves with epoch -2 and keeps its
+    partitions; its next incarnation gets them back and the other member is never
+    handed them."""
+    target, _ = broker
+    topic = create_topic(target.bootstrap, f"static-{uuid.uuid4().hex[:8]}", partitions=4)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    members: list[Member] = []
+
+    def member(instance: str, seconds: int = 300) -> Member:
+        members.append(Member(interop_classes, kafka_lib, target.bootstrap, group, topic,
+                              seconds, instance))
+        return members[-1]
+
+    try:
+        stayer = member("stayer")
+        wait_for("the first member", lambda: stayer.assigned() == {0, 1, 2, 3}, members)
+        leaver = member("leaver", seconds=30)
+
+        def split() -> bool:
+            a, b = stayer.assigned(), leaver.assigned()
+            return a is not None and b is not None and len(a) == len(b) == 2 and not a & b
+
+        wait_for("the split", split, members)
+        held, seen = leaver.assigned(), len(stayer.lines)
+        wait_for("the static member to close", lambda: "CLOSED" in leaver.lines, members)
+        back = member("leaver")
+        wait_for("its return", lambda: bool(back.assigned()), members)
+        assert back.assigned() == held
+        moved = [line for line in stayer.lines[seen:] if line.startswith("ASSIGNED")]
+        assert not moved, f"the other member was rebalanced: {moved}"
+    finally:
+        for m in members:
+            m.stop()

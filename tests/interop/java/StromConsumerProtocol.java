@@ -1,8 +1,10 @@
 // One member of a KIP-848 consumer group (group.protocol=consumer), driven by
 // tests/interop/test_consumer_protocol_java.py, which starts several and SIGKILLs some.
 //
-//   java -cp 'classes:<kafka lib>/*' StromConsumerProtocol <bootstrap> <group> <topic> <seconds>
+//   java -cp 'classes:<kafka lib>/*' StromConsumerProtocol <bootstrap> <group> <topic> <seconds> [instance id]
 //
+// With an instance id the member is static: close() leaves with epoch -2, keeping its
+// partitions for its return within the session timeout.
 // <topic> "regex:<pattern>" subscribes to a broker-side regular expression (KIP-848's
 // SubscriptionPattern) instead. Prints "ASSIGNED t:p,t:p,..." whenever its assignment changes, "RECORD p offset" for each
 // record, commits synchronously after every poll that returned records ("COMMITTED n":
@@ -33,6 +35,9 @@ public final class StromConsumerProtocol {
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        if (args.length > 4) {
+            props.put(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG, args[4]);
+        }
         long deadline = System.nanoTime() + Long.parseLong(args[3]) * 1_000_000_000L;
         String last = null;
         int committed = 0;
