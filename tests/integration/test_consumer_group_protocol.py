@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, ConsumerGroupState, ConsumerGroupType, TopicPartition
+from kio.schema.errors import ErrorCode
 
 from support.broker_process import BrokerProcess
 from support.clients import admin, create_topic, unique_topic
@@ -64,6 +65,13 @@ def _owned(consumer: Consumer) -> set[int]:
 def test_not_advertised_by_default(broker_factory: Callable[..., BrokerProcess]) -> None:
     proc = broker_factory()
     assert not {HEARTBEAT, DESCRIBE} & _api_keys(proc.bootstrap)
+    from support.raw_client import RawClient
+
+    with RawClient(proc.bootstrap) as raw:  # and refused if sent anyway
+        response = raw.request(HEARTBEAT, 0, group_id="g", member_id="", member_epoch=0,
+                               rebalance_timeout=30_000, subscribed_topic_names=["t"],
+                               topic_partitions=[])
+    assert response.body.error_code == ErrorCode.unsupported_version
 
 
 def test_two_consumers_split_then_one_takes_over_and_commits_survive_a_restart(
