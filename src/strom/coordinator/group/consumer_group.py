@@ -263,6 +263,7 @@ class ConsumerGroups:
 
     def heartbeat(self, req: HeartbeatRequest) -> Result:
         """ConsumerGroupHeartbeat: join (epoch 0), leave (-1, static -2) or heartbeat."""
+        self._out = []  # nothing left over from an operation that raised
         error = self._validate(req)
         if error is not None:
             return self._result(error)
@@ -506,6 +507,7 @@ class ConsumerGroups:
             self._emit(r848.ConsumerRecord(kind, group_id, member_id, None))
 
     def _fence(self, group_id: str, member_id: str, why: str) -> Result:
+        self._out = []
         group = self.groups.get(group_id)
         if group is not None and member_id in group.members:
             log.info("consumer group %s: member %s removed (%s)", group_id, member_id, why)
