@@ -205,6 +205,7 @@ class GroupHost:
         self.broker_id = config.broker_id
         self._topic_ids: dict[str, uuid.UUID] = {}  # the last image's topics, to see deletions
         self.num_partitions = config.get_int("offsets.topic.num.partitions")
+        self._topics_of: tuple[MetadataImage, dict[str, tuple[uuid.UUID, int]]] | None = None
         self.coordinator = GroupCoordinator(
             PartitionOffsetsLog(partitions, clock),
             GroupConfig(
@@ -228,9 +229,13 @@ class GroupHost:
         )
 
     def _topics(self) -> dict[str, tuple[uuid.UUID, int]]:
-        """Name -> (id, partition count) of every topic: what consumer groups subscribe to."""
-        return {name: (info.topic_id, info.partition_count)
-                for name, info in self.metadata.image().topics.items()}
+        """Name -> (id, partition count) of every topic: what consumer groups subscribe to
+        (built once per metadata image: every consumer heartbeat asks)."""
+        image = self.metadata.image()
+        if self._topics_of is None or self._topics_of[0] is not image:
+            self._topics_of = (image, {name: (info.topic_id, info.partition_count)
+                                       for name, info in image.topics.items()})
+        return self._topics_of[1]
 
     def _partition_exists(self, topic: str, partition: int) -> bool:
         info = self.metadata.image().topics.get(topic)
