@@ -41,6 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from support.broker_process import BrokerProcess, free_port, wait_until
 from support.cli import unique
 from support.raw_client import RawClient, create_topic, encode_request, make_request
+from support.raw_client import fetch as fetch_now
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -240,6 +241,9 @@ def test_reading_pauses_everywhere_while_queued_requests_exceed_the_pool(
     topic = unique("pool")
     with RawClient(broker.bootstrap) as admin:
         assert create_topic(admin, topic).error_code == 0
+        # CreateTopics answers before the log exists (as Kafka's controller does): until it
+        # does, A's Fetch would be answered at once instead of parking
+        wait_until(lambda: fetch_now(admin, topic, 0).error_code == 0, 30, "the log to exist")
     a, b = connect(broker), connect(broker)
     fetch = frame_of(1, 12, 1, replica_id=-1, max_wait=4000, min_bytes=1, max_bytes=1 << 20,
                      isolation_level=0, session_id=0, session_epoch=-1, rack_id="",

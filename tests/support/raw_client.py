@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import socket
 import struct
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -265,14 +266,33 @@ def batch_base_offsets(records: bytes) -> list[tuple[int, int]]:
 
 def create_topic(client: RawClient, name: str, partitions: int = 1,
                  configs: Mapping[str, str] | None = None, version: int = 5) -> Any:
-    """CreateTopics for one topic; returns its result entry (asserts nothing)."""
+    """CreateTopics for one topic; returns its result entry (asserts nothing).
+
+    CreateTopics answers once the metadata is written and the logs follow, as on Kafka;
+    a created topic is returned once every partition's log serves (raw requests do not
+    retry UNKNOWN_TOPIC_OR_PARTITION the way clients do)."""
     response = client.request(
         ApiKey.CREATE_TOPICS, version,
         topics=[{"name": name, "num_partitions": partitions, "replication_factor": 1,
                  "configs": [{"name": k, "value": v} for k, v in (configs or {}).items()]}],
         timeout=30_000,
     )
-    return response.body.topics[0]
+    result = response.body.topics[0]
+    if int(result.error_code) == 0:
+        for partition in range(partitions):
+            _wait_for_log(client, name, partition)
+    return result
+
+
+def _wait_for_log(client: RawClient, topic: str, partition: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while int(fetch(client, topic, 0, partition=partition).error_code) == UNKNOWN_TOPIC:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{topic}-{partition} has no log {timeout}s after its creation")
+        time.sleep(0.01)
+
+
+UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
 
 
 def topic_id(client: RawClient, name: str) -> Any:
