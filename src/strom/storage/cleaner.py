@@ -44,8 +44,8 @@ from strom.protocol.records import (
     crc_of,
     read_header,
 )
-from strom.storage import compaction
-from strom.storage.compaction import CONTROL_ABORT, RecordSlice
+from strom.storage import compaction, markers
+from strom.storage.compaction import RecordSlice
 from strom.storage.errors import CorruptLog
 from strom.storage.files import CLEANED_SUFFIX
 from strom.storage.log import Log
@@ -366,7 +366,7 @@ class CleanJob:
         pid = header.producer_id
         if header.is_control:
             first, keys = pending.pop(pid, (None, []))
-            if compaction.control_type(body, slices) == CONTROL_ABORT:
+            if compaction.control_type(body, slices) == markers.ABORT:
                 if first is not None:
                     self._aborted.setdefault(pid, []).append((first, header.base_offset))
                 return

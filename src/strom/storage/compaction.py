@@ -29,11 +29,10 @@ from strom.protocol.records import (
     read_varint,
     write_varint,
 )
+from strom.storage import markers
 
 _TAIL = struct.Struct(">hiqqqhii")  # attributes .. records_count: what the CRC covers first
 _PREFIX = struct.Struct(">qiibI")  # base offset, batch length, leader epoch, magic, crc
-_CONTROL_KEY = struct.Struct(">hh")  # version, type
-CONTROL_ABORT, CONTROL_COMMIT = 0, 1
 
 
 class RecordSlice(NamedTuple):
@@ -84,9 +83,7 @@ def slice_records(body: bytes, count: int) -> list[RecordSlice]:
 
 def control_type(body: bytes, slices: Sequence[RecordSlice]) -> int | None:
     """ABORT (0) or COMMIT (1) for a control batch's marker record; None if unreadable."""
-    if not slices or slices[0].key is None or len(slices[0].key) < _CONTROL_KEY.size:
-        return None
-    return int(_CONTROL_KEY.unpack_from(slices[0].key)[1])
+    return markers.marker_type(slices[0].key) if slices else None
 
 
 def rebuild(

@@ -35,13 +35,18 @@ def build(producer_id: int, producer_epoch: int, committed: bool, coordinator_ep
                         attributes=Attr.TRANSACTIONAL | Attr.CONTROL)
 
 
+def marker_type(key: bytes | None) -> int | None:
+    """ABORT or COMMIT from a control record's key; None if the key is not one."""
+    if key is None or len(key) < _KEY.size:
+        return None
+    return int(_KEY.unpack_from(key)[1])
+
+
 def parse(batch: bytes | memoryview) -> Marker | None:
     """The marker a control batch holds; None if it holds none we understand (Kafka skips
     unknown control record types)."""
     records = decode_records(batch)
-    if not records or records[0].key is None or len(records[0].key) < _KEY.size:
-        return None
-    _, kind = _KEY.unpack_from(records[0].key)
+    kind = marker_type(records[0].key) if records else None
     if kind not in (ABORT, COMMIT):
         return None
     value = records[0].value or b""
