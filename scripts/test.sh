@@ -15,6 +15,11 @@ command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 # ZooKeeper for tests/cluster (run from its jars with our own zoo.cfg; needs a JRE)
 [ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+# Strom Connect's connectors are tested against the real systems: PostgreSQL (sink, CDC
+# source with logical decoding) and Mosquitto (MQTT source/sink); tests start their own
+# server processes from these binaries, no system service is used
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 if [ ${#need_apt[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
