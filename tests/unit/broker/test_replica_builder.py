@@ -101,3 +101,19 @@ async def test_a_recreated_partition_waits_for_the_old_files_and_starts_empty(
     assert new is not None and new is not old
     assert new.log.log_end_offset == 0 and new.log.dir == old_dir
     assert not [p for p in old_dir.parent.iterdir() if p.name.endswith("-delete")]
+
+
+async def test_a_topic_recreated_while_its_logs_build_gets_the_new_configs(
+        node: tuple[ReplicaManager, LocalMetadataStore]) -> None:
+    replicas, store = node
+    many = {i: [1] for i in range(20)}  # above INLINE_CREATE_MAX: built in the background
+    store.create_topics([NewTopic("swap", many, {"retention.ms": "1000"})])
+    assert len(replicas.builder.building) == 20
+    store.delete_topics(["swap"])
+    store.create_topics([NewTopic("swap", many, {"cleanup.policy": "compact",
+                                                 "retention.ms": "5000"})])
+    await _settled(replicas)
+    for i in range(20):
+        partition = replicas.get("swap", i)
+        assert partition is not None
+        assert partition.log.config.compact and partition.log.config.retention_ms == 5000

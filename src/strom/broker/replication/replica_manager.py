@@ -173,7 +173,7 @@ class ReplicaManager:
         except RuntimeError:
             inline = True
         if inline:
-            self._adopt_built(self.builder.build_now(missing))
+            self._adopt_built(self.builder.build_now(missing), missing)
             return
         self.builder.building.update(bp.key for bp in missing)
         task = asyncio.ensure_future(self._create_in_background(missing))
@@ -185,15 +185,20 @@ class ReplicaManager:
             built = await self.builder.build_many(missing)
         finally:
             self.builder.building.difference_update(bp.key for bp in missing)
-        self._adopt_built(built)
+        self._adopt_built(built, missing)
         image = self._image
         if image is not None:
             for listener in list(self.ready_listeners):
                 listener(image)
 
-    def _adopt_built(self, built: Mapping[Key, Outcome]) -> None:
-        """Adopt what was built if the current image still assigns it here."""
+    def _adopt_built(self, built: Mapping[Key, Outcome], blueprints: Sequence[Blueprint]) -> None:
+        """Adopt what was built if the current image still assigns it here.
+
+        The image may have moved on while the logs were built: a topic deleted and created
+        again under the same name meanwhile is adopted with its new configs, not the ones
+        its blueprint carried (the log itself is empty either way)."""
         image = self._image
+        built_with = {bp.key: bp.configs for bp in blueprints}
         unwanted = []
         failed = 0
         for key, outcome in built.items():
@@ -208,6 +213,8 @@ class ReplicaManager:
                 unwanted.append(key)
             else:
                 outcome.topic_id = topic.topic_id
+                if built_with.get(key) != topic.configs:
+                    outcome.update(*self._settings(topic.configs))
                 self.partitions[key] = outcome
                 self._apply_role(outcome, info)
         if failed > OFFLINE_LOGGED:
