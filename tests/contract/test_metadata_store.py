@@ -32,10 +32,6 @@ from strom.cluster.store import MetadataError
 from support.metadata_stores import Backend, broker_info
 
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("test_names_that_differ_only_by_dot_and_underscore_collide", "zookeeper"):
-        "ZooKeeperMetadataStore.create_topic checks only validate_topic_name, not Kafka's "
-        "'.' versus '_' collision that LocalMetadataStore refuses (topic_admin.plan_create "
-        "does not check it either): in ZooKeeper mode 'a.b' and 'a_b' can both be created",
     ("test_a_change_computed_from_a_stale_read_is_applied_again", "local"):
         "LocalMetadataStore.update_topic writes what `change` returned even when the topic "
         "changed while `change` ran (no version check): the other write is lost",

@@ -427,9 +427,22 @@ class ZooKeeperMetadataStore:
 
     # --- writes (event loop thread) ---------------------------------------------------
 
+    def _refuse_collision(self, name: str) -> None:
+        """Kafka refuses names that differ only by '.' versus '_' (they clash in metrics).
+        Checked against the watched topic list, not a ZooKeeper read per create: a create
+        racing on another broker can slip through, as it could in Kafka's ZooKeeper mode."""
+        key = name.replace(".", "_")
+        with self._lock:
+            clash = next((t for t in self._topics if t != name and t.replace(".", "_") == key),
+                         None)
+        if clash is not None:
+            raise MetadataError(ErrorCode.invalid_topic_exception,
+                                f"Topic '{name}' collides with existing topic: {clash}")
+
     def create_topic(self, name: str, assignments: Mapping[int, list[int]],
                      configs: Mapping[str, str], *, internal: bool = False) -> TopicInfo:
         validate_topic_name(name)
+        self._refuse_collision(name)
         live = set(self._brokers)
         partitions = {}
         for p, replicas in assignments.items():
