@@ -175,7 +175,14 @@ class LocalMetadataStore:
     def update_topic(
         self, name: str, change: Callable[[TopicInfo], TopicInfo | None]
     ) -> TopicInfo | None:
-        updated = change(self._topic(name))
+        while True:
+            current = self._topic(name)
+            updated = change(current)
+            if self._image.topics.get(name) is current:
+                break
+            # written meanwhile (a nested write from inside `change`, or a listener):
+            # computing again on the current topic keeps both writes, as ZooKeeper's
+            # version check does
         if updated is not None:
             self._publish(self._image.with_topic(updated))
         return updated
