@@ -32,10 +32,6 @@ from strom.cluster.store import MetadataError
 from support.metadata_stores import Backend, broker_info
 
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("test_partition_epochs_and_reassignments_survive_a_restart", "local"):
-        "the local file keeps only leader, leader_epoch, replicas and isr per partition: "
-        "partition_epoch, controller_epoch and a reassignment's adding/removing are lost "
-        "on restart",
 }
 
 

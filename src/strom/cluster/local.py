@@ -294,17 +294,38 @@ def _topic_to_json(topic: TopicInfo) -> dict[str, Any]:
         "id": str(topic.topic_id),
         "internal": topic.internal,
         "configs": topic.configs,
-        "partitions": [
-            {
-                "partition": p.partition,
-                "leader": p.leader,
-                "leader_epoch": p.leader_epoch,
-                "replicas": list(p.replicas),
-                "isr": list(p.isr),
-            }
-            for p in topic.partitions.values()
-        ],
+        "partitions": [_partition_to_json(p) for p in topic.partitions.values()],
     }
+
+
+# Written only when not at their defaults: a file of a fresh cluster stays small, and
+# files written before these fields existed read as they did.
+_OPTIONAL_PARTITION_FIELDS = ("partition_epoch", "controller_epoch", "adding", "removing")
+
+
+def _partition_to_json(p: PartitionInfo) -> dict[str, Any]:
+    doc: dict[str, Any] = {"partition": p.partition, "leader": p.leader,
+                           "leader_epoch": p.leader_epoch, "replicas": list(p.replicas),
+                           "isr": list(p.isr)}
+    for name in _OPTIONAL_PARTITION_FIELDS:
+        value = getattr(p, name)
+        if value:
+            doc[name] = list(value) if isinstance(value, tuple) else value
+    return doc
+
+
+def _partition_from_json(p: dict[str, Any]) -> PartitionInfo:
+    return PartitionInfo(
+        partition=int(p["partition"]),
+        leader=int(p["leader"]),
+        leader_epoch=int(p["leader_epoch"]),
+        replicas=tuple(p["replicas"]),
+        isr=tuple(p["isr"]),
+        partition_epoch=int(p.get("partition_epoch", 0)),
+        adding=tuple(p.get("adding", ())),
+        removing=tuple(p.get("removing", ())),
+        controller_epoch=int(p.get("controller_epoch", 0)),
+    )
 
 
 def _topic_from_json(doc: dict[str, Any]) -> TopicInfo:
@@ -313,14 +334,5 @@ def _topic_from_json(doc: dict[str, Any]) -> TopicInfo:
         topic_id=uuid.UUID(doc["id"]),
         internal=bool(doc.get("internal", False)),
         configs=dict(doc.get("configs", {})),
-        partitions={
-            int(p["partition"]): PartitionInfo(
-                partition=int(p["partition"]),
-                leader=int(p["leader"]),
-                leader_epoch=int(p["leader_epoch"]),
-                replicas=tuple(p["replicas"]),
-                isr=tuple(p["isr"]),
-            )
-            for p in doc["partitions"]
-        },
+        partitions={int(p["partition"]): _partition_from_json(p) for p in doc["partitions"]},
     )
