@@ -64,3 +64,12 @@ def target(request: pytest.FixtureRequest, kafka_lib: Path) -> Target:
     """The broker under test: each test runs against Strom and against Apache Kafka."""
     fixture = "strom_target" if request.param == "strom" else "kafka_target"
     return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def eos_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
+    proc = BrokerProcess(tmp_path / "data",
+                         overrides={"group.initial.rebalance.delay.ms": "0"}).start()
+    yield proc
+    code = proc.stop()
+    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()[-4000:]}"

@@ -15,11 +15,9 @@ with read_committed holds every line exactly once and in order, and so does the 
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from support.broker_process import BrokerProcess, free_port, wait_until
+from support.broker_process import BrokerProcess, free_port, kill_process, stop_process, wait_until
 from support.clients import create_topic
 from support.interop import kafka_dist
 
@@ -91,28 +89,11 @@ class Worker:
         return response.json() if response.status_code == 200 else None
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(60)
+        kill_process(self.proc)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
         self.rest.close()
-        return int(self.proc.wait(30))
-
-
-@pytest.fixture
-def eos_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path / "data",
-                         overrides={"group.initial.rebalance.delay.ms": "0"}).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()[-4000:]}"
+        return stop_process(self.proc, grace_s=90)
 
 
 @pytest.fixture

@@ -14,19 +14,17 @@ duplicated record under the kill would show as a gap, a repeat or a wrong final 
 from __future__ import annotations
 
 import random
-import signal
 import struct
 import subprocess
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
-from support.broker_process import BrokerProcess, wait_until
+from support.broker_process import BrokerProcess, kill_process, stop_process, wait_until
 from support.clients import create_topic
 from support.interop import kafka_dist
 
@@ -68,27 +66,10 @@ class StreamsInstance:
         return bool(self.states) and self.states[-1] == "RUNNING"
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(60)
+        kill_process(self.proc)
 
     def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(90)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return int(self.proc.wait(30))
-
-
-@pytest.fixture
-def eos_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path / "data",
-                         overrides={"group.initial.rebalance.delay.ms": "0"}).start()
-    yield proc
-    code = proc.stop()
-    assert code == 0, f"broker exited with {code}; log:\n{proc.log_text()[-4000:]}"
+        return stop_process(self.proc, grace_s=90)
 
 
 def kind_of(word: str) -> str:

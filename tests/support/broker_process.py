@@ -44,6 +44,25 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str,
         time.sleep(interval)
 
 
+def kill_process(proc: subprocess.Popen[Any], sig: int = signal.SIGKILL,
+                 wait_s: float = 60) -> None:
+    """Signal a child that is still running (SIGKILL: no clean shutdown) and reap it."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    proc.wait(wait_s)
+
+
+def stop_process(proc: subprocess.Popen[Any], grace_s: float = 30) -> int:
+    """SIGTERM, then SIGKILL if the child has not exited within `grace_s`; its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return int(proc.wait(30))
+
+
 class BrokerProcess:
     """A `strom server` child process bound to a loopback port with its own data dir."""
 
@@ -100,22 +119,12 @@ class BrokerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
+        if self.proc is not None:
+            kill_process(self.proc, sig)
 
     def stop(self) -> int | None:
         """Graceful stop (SIGTERM); returns the exit code."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return None if self.proc is None else stop_process(self.proc)
 
     def restart(self) -> BrokerProcess:
         self.stop()
