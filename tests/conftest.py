@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
     from kafka import KafkaAdminClient
 
+    from strom.testing.postgres import PostgresServer
     from support.cluster import ZooKeeperServer
     from support.raw_client import RawClient
 
@@ -95,3 +96,13 @@ def zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZooKeeperSer
     zk = ZooKeeperServer(tmp_path_factory.mktemp("zookeeper")).start()
     yield zk
     zk.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One private PostgreSQL server (initdb in a temp dir, wal_level=logical) for the
+    session; tests create their own databases on it (`postgres.create_database`)."""
+    from strom.testing.postgres import PostgresServer
+
+    with PostgresServer() as server:
+        yield server

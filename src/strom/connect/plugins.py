@@ -41,6 +41,7 @@ _BUILTIN_MODULES = (
     "strom.connect.transforms.routing", "strom.connect.transforms.headers",
     "strom.connect.connectors.file", "strom.connect.connectors.generator",
     "strom.connect.connectors.http_sink",
+    "strom.connect.connectors.postgres",
 )
 
 #: Kafka's class names for the converters Strom implements.
