@@ -101,6 +101,10 @@ class MetadataImage:
     acls: AclTable = field(default_factory=dict)
     """ACL entries by resource pattern (`strom.cluster.acls`); a pattern with none is
     absent."""
+    client_quotas: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Client quota configs by entity path (`strom.cluster.quotas`: `users/<u>`,
+    `clients/<c>`, `users/<u>/clients/<c>`, names sanitized, `<default>` entities); a
+    user's quotas sit in the same entity as its SCRAM credentials in the stores."""
 
     def dynamic_broker_configs(self, broker_id: int | None) -> dict[str, str]:
         return self.broker_configs.get(broker_entity(broker_id), {})

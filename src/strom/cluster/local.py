@@ -11,7 +11,8 @@ topic (1,000 topics one by one took ~20 s, quadratic in the file size). The file
 compact JSON, which the C encoder writes ~5x faster than indented JSON. Dynamic broker
 configs (the cluster-wide defaults and this broker's own) sit in the same file under
 `broker_configs`, keyed as Kafka keys them in ZooKeeper (`<default>`, `<id>`); user
-entities (SCRAM credentials in Kafka's stored form) under `user_configs`.
+entities (SCRAM credentials in Kafka's stored form) under `user_configs`; client quota
+entities under `client_quotas`, keyed by Kafka's entity path (`strom.cluster.quotas`).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class LocalMetadataStore:
         self._listeners: list[Callable[[MetadataImage], None]] = []
         topics, broker_configs, user_configs = self._load() if path.exists() else ({}, {}, {})
         acls = _load_acls(path) if path.exists() else {}
+        client_quotas = _load_client_quotas(path) if path.exists() else {}
         self._image = MetadataImage(
             cluster_id=cluster_id,
             controller_id=broker.broker_id,
@@ -61,6 +63,7 @@ class LocalMetadataStore:
             broker_configs=broker_configs,
             user_configs=user_configs,
             acls=acls,
+            client_quotas=client_quotas,
         )
 
     # --- reading ----------------------------------------------------------------------
@@ -166,6 +169,13 @@ class LocalMetadataStore:
             users[user] = dict(configs)
         self._publish(replace(self._image, user_configs=users, epoch=self._image.epoch + 1))
 
+    def set_client_quotas(self, path: str, quotas: Mapping[str, str]) -> None:
+        entities = {k: v for k, v in self._image.client_quotas.items() if k != path}
+        if quotas:
+            entities[path] = dict(quotas)
+        self._publish(replace(self._image, client_quotas=entities,
+                              epoch=self._image.epoch + 1))
+
     def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
         acls = {k: v for k, v in self._image.acls.items() if k != resource}
         if entries:
@@ -215,13 +225,16 @@ class LocalMetadataStore:
         users = ('"user_configs":' + json.dumps(image.user_configs, separators=(",", ":"),
                                                 sort_keys=True) + ","
                  if image.user_configs else "")
+        quotas = ('"client_quotas":' + json.dumps(image.client_quotas, separators=(",", ":"),
+                                                  sort_keys=True) + ","
+                  if image.client_quotas else "")
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
         # owner-only: the file holds SCRAM salted keys (ZooKeeper guards them with ACLs)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # a leftover .tmp keeps its mode through O_CREAT
         with open(fd, "w", encoding="utf-8") as f:
-            f.write(f'{{{_acls_text(image.acls)}{brokers}"topics":[{topics}],{users}'
+            f.write(f'{{{_acls_text(image.acls)}{brokers}{quotas}"topics":[{topics}],{users}'
                     '"version":1}')
             f.flush()
             os.fsync(f.fileno())
@@ -236,6 +249,12 @@ class LocalMetadataStore:
         user_configs = {str(user): {str(k): str(v) for k, v in configs.items()}
                         for user, configs in doc.get("user_configs", {}).items()}
         return {t.name: t for t in topics}, broker_configs, user_configs
+
+
+def _load_client_quotas(path: Path) -> dict[str, dict[str, str]]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {str(entity): {str(k): str(v) for k, v in quotas.items()}
+            for entity, quotas in doc.get("client_quotas", {}).items()}
 
 
 def _acls_text(acls: AclTable) -> str:

@@ -95,6 +95,12 @@ class MetadataStore(Protocol):
         carries them in `user_configs`."""
         ...
 
+    def set_client_quotas(self, path: str, quotas: Mapping[str, str]) -> None:
+        """Replace the client quota configs of one entity (`strom.cluster.quotas` path);
+        an empty mapping removes them. A user entity keeps its SCRAM credentials beside
+        them. The next image carries them in `client_quotas`."""
+        ...
+
     def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
         """Replace the ACL entries of one resource pattern; an empty set removes it.
         The next image carries them in `acls`."""

@@ -14,6 +14,8 @@
     /config/brokers/<id>                broker configs, cluster-wide and per broker
     /config/users/<user>              {"version": 1, "config": {"SCRAM-SHA-256":
                                         "salt=..,stored_key=..,server_key=..,iterations=N"}}
+    /config/users/<user>/clients/<c>  client quotas (strom.cluster.zk_quotas); a user's
+    /config/clients/<client-id>         quotas share its znode with SCRAM credentials
     /config/changes/config_change_N   sequential {"version": 2, "entity_path":
                                         "brokers/<default>"}: Kafka's change notice
     /latest_producer_id_block         {"version": 1, "broker": N, "block_start": S,

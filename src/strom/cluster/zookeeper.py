@@ -40,7 +40,7 @@ from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, Roll
 from kazoo.protocol.states import KazooState
 from kio.schema.errors import ErrorCode
 
-from strom.cluster import zk_acls
+from strom.cluster import zk_acls, zk_quotas
 from strom.cluster import zk_data as zd
 from strom.cluster.acls import Ace, AclTable, Resource
 from strom.cluster.image import (
@@ -50,6 +50,7 @@ from strom.cluster.image import (
     TopicInfo,
     broker_entity,
 )
+from strom.cluster.quotas import split_user_configs, user_path
 from strom.cluster.store import ControllerMovedError, MetadataError, validate_topic_name
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class ZooKeeperMetadataStore:
         self._broker_configs: dict[str, dict[str, str]] = {}  # <default> and our own id
         self._user_configs: dict[str, dict[str, str]] = {}  # by user name
         self._watched_users: set[str] = set()
+        self._client_quotas: dict[str, dict[str, str]] = {}  # by entity path (cluster.quotas)
         self._acls: AclTable = {}
         self._watched: set[str] = set()
         self._controller_id = -1
@@ -115,6 +117,7 @@ class ZooKeeperMetadataStore:
             self._client.DataWatch(zd.broker_config_path(entity),
                                    self._broker_config_watcher(entity))
         self._client.ChildrenWatch(zd.USER_CONFIGS, self._on_user_entities)
+        self._client.ChildrenWatch(zd.CONFIG_CHANGES, self._on_config_change)
         for notices in (zk_acls.LITERAL_CHANGES, zk_acls.EXTENDED_CHANGES):
             self._client.ensure_path(notices)
             self._client.ChildrenWatch(notices, self._on_acl_change)
@@ -207,6 +210,7 @@ class ZooKeeperMetadataStore:
                 broker_configs=dict(self._broker_configs),
                 user_configs=dict(self._user_configs),
                 acls=dict(self._acls),
+                client_quotas=dict(self._client_quotas),
             )
             self._image = image
         if threading.get_ident() == self._loop_thread or self._loop is None:
@@ -334,7 +338,7 @@ class ZooKeeperMetadataStore:
         user = zd.desanitize_user(entity)
 
         def watch(data: bytes | None, stat: object, event: object = None) -> bool:
-            configs = zd.decode_configs(data)
+            configs, _ = split_user_configs(zd.decode_configs(data))  # quotas: by notice
             with self._lock:
                 if self._user_configs.get(user, {}) == configs:
                     return data is not None and not self._closed
@@ -528,7 +532,8 @@ class ZooKeeperMetadataStore:
     def set_user_configs(self, user: str, configs: Mapping[str, str]) -> None:
         """Write `/config/users/<user>` and a change notice, as Kafka's ZooKeeper mode
         did for SCRAM credentials; every broker's watch picks it up."""
-        path, data = zd.user_config_path(user), zd.encode_configs(dict(configs))
+        quotas = self._client_quotas.get(user_path(user), {})  # the same znode keeps them
+        path, data = zd.user_config_path(user), zd.encode_configs({**configs, **quotas})
         try:
             self._client.set(path, data)
         except NoNodeError:
@@ -545,6 +550,29 @@ class ZooKeeperMetadataStore:
                 self._user_configs[user] = dict(configs)
             else:
                 self._user_configs.pop(user, None)
+        self._publish()
+
+    def set_client_quotas(self, path: str, quotas: Mapping[str, str]) -> None:
+        """Kafka's quota znode and change notice (strom.cluster.zk_quotas)."""
+        zk_quotas.write(self._client, path, quotas)
+        self._purge_config_changes()
+        with self._lock:  # seen at once by the caller, before the watch fires
+            if quotas:
+                self._client_quotas[path] = dict(quotas)
+            else:
+                self._client_quotas.pop(path, None)
+        self._publish()
+
+    def _on_config_change(self, _children: list[str]) -> None:
+        """A config change notice (ours, another broker's, Kafka's tools'): re-read the
+        client quota entities, as Kafka's brokers did on each notice."""
+        if self._closed:
+            return
+        quotas = zk_quotas.read_all(self._client)
+        with self._lock:
+            if quotas == self._client_quotas:
+                return
+            self._client_quotas = quotas
         self._publish()
 
     def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
