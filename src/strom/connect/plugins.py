@@ -40,8 +40,8 @@ _BUILTIN_MODULES = (
     "strom.connect.transforms.timestamps", "strom.connect.transforms.flatten",
     "strom.connect.transforms.routing", "strom.connect.transforms.headers",
     "strom.connect.connectors.file", "strom.connect.connectors.generator",
-    "strom.connect.connectors.http_sink",
-    "strom.connect.connectors.postgres",
+    "strom.connect.connectors.http_sink", "strom.connect.connectors.mqtt_source",
+    "strom.connect.connectors.mqtt_sink", "strom.connect.connectors.postgres",
 )
 
 #: Kafka's class names for the converters Strom implements.
