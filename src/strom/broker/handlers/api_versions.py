@@ -8,6 +8,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
 from strom.broker.handlers.consumer_groups import CONSUMER_APIS, consumer_protocol_enabled
+from strom.broker.handlers.share_groups import SHARE_APIS, share_enabled
 from strom.broker.network import dispatch
 from strom.protocol import apis, framing
 from strom.protocol.api_keys import ApiKey
@@ -17,7 +18,9 @@ from strom.protocol.schema import build
 def _api_keys(ctx: RequestContext | None = None) -> list[dict[str, int]]:
     """The registry's APIs; the KIP-848 ones only when the consumer protocol is enabled
     (`group.coordinator.rebalance.protocols`), since clients switch to it on sight."""
-    hidden = set() if ctx is not None and consumer_protocol_enabled(ctx) else CONSUMER_APIS
+    hidden = set() if ctx is not None and consumer_protocol_enabled(ctx) else set(CONSUMER_APIS)
+    if ctx is None or not share_enabled(ctx):  # KIP-932: `share` in the same setting
+        hidden |= SHARE_APIS
     return [
         {"api_key": key, "min_version": lo, "max_version": hi}
         for key, lo, hi in dispatch.advertised() if key not in hidden

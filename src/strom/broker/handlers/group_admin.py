@@ -7,6 +7,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
+from strom.broker.handlers import share_groups
 from strom.broker.network import dispatch
 from strom.coordinator.group.model import Group, GroupState
 from strom.protocol.api_keys import ApiKey
@@ -60,6 +61,10 @@ async def list_groups(ctx: RequestContext, request: Any) -> Any:
         rows += [{"group_id": g.group_id, "protocol_type": "consumer", "group_state": g.state,
                   "group_type": "consumer"}
                  for g in ctx.groups.coordinator.list_consumer_groups(states)]
+    if not types or "share" in types:  # KIP-932 groups
+        rows += [{"group_id": g.group_id, "protocol_type": "share", "group_state": g.state,
+                  "group_type": "share"}
+                 for g in share_groups.listed_groups(ctx, {s.lower() for s in states})]
     return ctx.respond(error_code=ErrorCode.none,
                        groups=sorted(rows, key=lambda row: row["group_id"]))
 

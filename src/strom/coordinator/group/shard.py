@@ -41,6 +41,7 @@ from strom.coordinator.group.model import (
 )
 from strom.coordinator.group.offsets import CommitResponse, OffsetCommit, Offsets
 from strom.coordinator.runtime import CoordinatorResult, Effects, Timer
+from strom.coordinator.share.group import ShareGroups
 
 log = logging.getLogger(__name__)
 S = GroupState
@@ -62,6 +63,7 @@ class GroupCoordinatorShard:
         self.membership = Membership(config, timer, clock, self.groups, tokens, mint_member_id)
         self.offsets = Offsets(config, clock, partition_exists, self.groups, self.membership)
         self.consumer = ConsumerGroups(config.consumer, timer, topics)  # KIP-848 groups
+        self.share = ShareGroups(timer, topics)  # KIP-932 share groups (in memory)
 
     # --- the fold ---------------------------------------------------------------------
 
@@ -266,6 +268,8 @@ class GroupCoordinatorShard:
     def delete_group(self, group_id: str) -> Result[ErrorCode, records.Record]:
         """DeleteGroups: an empty group's offsets and metadata, tombstoned together (a
         consumer group's: its target assignment and group metadata records)."""
+        if group_id in self.share.groups:
+            return Result(response=self.share.delete(group_id))
         consumer = self.consumer.tombstones(group_id)
         if consumer is None:
             return Result(response=ErrorCode.non_empty_group)

@@ -1,0 +1,1 @@
+"""Share-partitions and share sessions on the partitions' leader (KIP-932)."""

@@ -1,0 +1,163 @@
+"""Share sessions and the share-partitions led here (Kafka's SharePartitionManager).
+
+A share consumer fetches with a share session per (group, member) on each broker:
+ShareSessionEpoch 0 opens one (replacing any earlier session; acknowledgements are not
+allowed with it), each later request carries the session's current epoch, which then
+moves on (1, 2, ... wrapping to 1), and -1 closes it. A wrong epoch is
+INVALID_SHARE_SESSION_EPOCH, a session this broker does not hold SHARE_SESSION_NOT_FOUND.
+Closing a session releases what its member still holds, as Kafka does.
+
+The share-partitions themselves (`SharePartition`) are created on first fetch, at the
+offset `share.auto.offset.reset` says (latest, Kafka's default, or earliest) unless a
+durable state says otherwise (`ShareStateStore`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker.share.partition import SharePartition, StateBatch
+
+TopicIdPartition = tuple[uuid.UUID, int]
+ShareKey = tuple[str, str, int]  # group, topic name, partition
+INITIAL_EPOCH = 0
+FINAL_EPOCH = -1
+MAX_EPOCH = 2**31 - 1
+
+
+def next_epoch(epoch: int) -> int:
+    return 1 if epoch >= MAX_EPOCH else epoch + 1
+
+
+@dataclass
+class ShareSession:
+    """One member's share session on this broker: its partitions and expected epoch."""
+
+    group_id: str
+    member_id: str
+    epoch: int
+    partitions: dict[TopicIdPartition, None] = field(default_factory=dict)  # ordered set
+
+
+@dataclass(frozen=True, slots=True)
+class ShareSettings:
+    """A group's share settings, resolved (group config, else the broker's)."""
+
+    lock_ms: int = 30_000
+    delivery_limit: int = 5
+    max_in_flight: int = 2000
+    auto_offset_reset: str = "latest"
+
+
+class ShareStateStore(Protocol):
+    """Where share-partition state survives restarts (Kafka: the share coordinator)."""
+
+    def read(self, key: ShareKey) -> tuple[int, int, list[StateBatch]] | None:
+        """(state epoch, start offset, batches), None if never written."""
+        ...
+
+    def write(self, key: ShareKey, state_epoch: int, start_offset: int,
+              batches: list[StateBatch]) -> None: ...
+
+
+class ShareManager:
+    """Sessions and share-partitions of this broker."""
+
+    def __init__(self, clock: Callable[[], int], store: ShareStateStore | None = None) -> None:
+        self.clock = clock
+        self.store = store
+        self.sessions: dict[tuple[str, str], ShareSession] = {}
+        self.partitions: dict[ShareKey, SharePartition] = {}
+
+    # --- sessions -----------------------------------------------------------------------
+
+    def open(self, group_id: str, member_id: str, epoch: int, added: Iterable[TopicIdPartition],
+             forgotten: Iterable[TopicIdPartition], acknowledging: bool
+             ) -> tuple[ErrorCode, ShareSession | None]:
+        """The session a ShareFetch runs in (see the module docstring)."""
+        key = (group_id, member_id)
+        if epoch == INITIAL_EPOCH:
+            if acknowledging:
+                return ErrorCode.invalid_request, None
+            self.close(group_id, member_id)
+            fresh = self.sessions[key] = ShareSession(group_id, member_id, next_epoch(0))
+            fresh.partitions.update(dict.fromkeys(added))
+            return ErrorCode.none, fresh
+        session = self.sessions.get(key)
+        if session is None:
+            return ErrorCode.share_session_not_found, None
+        if epoch == FINAL_EPOCH:
+            return ErrorCode.none, session
+        if session.epoch != epoch:
+            return ErrorCode.invalid_share_session_epoch, None
+        session.partitions.update(dict.fromkeys(added))
+        for tp in forgotten:
+            session.partitions.pop(tp, None)
+        session.epoch = next_epoch(epoch)
+        return ErrorCode.none, session
+
+    def acknowledging(self, group_id: str, member_id: str, epoch: int) -> ErrorCode:
+        """The session check of ShareAcknowledge: it never opens a session."""
+        if epoch == INITIAL_EPOCH:
+            return ErrorCode.invalid_share_session_epoch
+        session = self.sessions.get((group_id, member_id))
+        if session is None:
+            return ErrorCode.share_session_not_found
+        if epoch != FINAL_EPOCH:
+            if session.epoch != epoch:
+                return ErrorCode.invalid_share_session_epoch
+            session.epoch = next_epoch(epoch)
+        return ErrorCode.none
+
+    def close(self, group_id: str, member_id: str) -> int:
+        """End a member's session: what it still holds is released. How many records."""
+        if self.sessions.pop((group_id, member_id), None) is None:
+            return 0
+        released = 0
+        for key, share in self.partitions.items():
+            if key[0] == group_id:
+                count = share.release_member(member_id)
+                released += count
+                if count:
+                    self.persist(key)
+        return released
+
+    # --- share-partitions ---------------------------------------------------------------
+
+    def share_partition(self, key: ShareKey, settings: ShareSettings,
+                        start: Callable[[str], int]) -> SharePartition:
+        """The group's share-partition, created from its durable state or at the offset
+        ``start(auto_offset_reset)`` gives; its settings follow the group's configs."""
+        share = self.partitions.get(key)
+        if share is None:
+            share = SharePartition(0, self.clock)
+            stored = None if self.store is None else self.store.read(key)
+            if stored is None:
+                share.move_start(start(settings.auto_offset_reset))
+            else:
+                share.state_epoch, offset, batches = stored
+                share.restore(offset, batches)
+            self.partitions[key] = share
+        share.lock_ms = settings.lock_ms
+        share.delivery_limit = settings.delivery_limit
+        share.max_in_flight = settings.max_in_flight
+        return share
+
+    def persist(self, key: ShareKey) -> None:
+        """Write the share-partition's state (after acknowledgements and releases)."""
+        share = self.partitions.get(key)
+        if share is not None and self.store is not None:
+            self.store.write(key, share.state_epoch, share.start_offset, share.state_batches())
+
+    def group_partitions(self, group_id: str) -> dict[tuple[str, int], SharePartition]:
+        return {(k[1], k[2]): sp for k, sp in self.partitions.items() if k[0] == group_id}
+
+    def forget_group(self, group_id: str) -> None:
+        """DeleteGroups of a share group: its share-partitions go."""
+        for key in [k for k in self.partitions if k[0] == group_id]:
+            del self.partitions[key]

@@ -1,0 +1,198 @@
+"""Share groups (KIP-932) with Java's `KafkaShareConsumer` (kafka-clients 4.4.0), on Strom
+(with `group.coordinator.rebalance.protocols=classic,consumer,share`) and on Apache
+Kafka 4.4 as the oracle: several consumers on one partition, each record delivered to
+one consumer at a time; released records redelivered and rejected ones not; the
+delivery count limit (5); a consumer SIGKILLed holding records, which come back to
+another once their acquisition lock (30 s) expires.
+
+Each consumer is a Java process (`java/StromShareConsumer.java`) printing one line per
+record it got; the test reads those lines.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+
+from support.broker_process import BrokerProcess
+from support.clients import create_topic
+from support.interop import Target
+
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(420)]
+WAIT_S = 150  # a held record comes back after group.share.record.lock.duration.ms (30 s)
+
+
+class ShareMember:
+    """One Java share consumer and the lines it printed so far."""
+
+    def __init__(self, classes: Path, lib: Path, bootstrap: str, group: str, topic: str,
+                 mode: str = "accept", seconds: int = 300) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            ["java", "-Xmx256m",
+             f"-Dlog4j2.configurationFile={lib.parent / 'tools-log4j2.properties'}",
+             "-cp", f"{classes}:{lib / '*'}", "StromShareConsumer", bootstrap, group, topic,
+             mode, str(seconds)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def records(self) -> list[tuple[int, int, str]]:
+        """(offset, delivery count, acknowledgement) of every record received."""
+        out = []
+        for line in list(self.lines):
+            if line.startswith("RECORD "):
+                _, offset, count, _, ack = line.split()
+                out.append((int(offset), int(count), ack))
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def wait_for(what: str, done: Callable[[], bool], members: list[ShareMember]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        if done():
+            return
+        time.sleep(0.2)
+    tails = "\n\n".join("\n".join(m.lines[-30:]) for m in members)
+    raise AssertionError(f"timed out waiting for {what}; member output:\n{tails}")
+
+
+def produce(bootstrap: str, topic: str, count: int, start: int = 0) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(start, start + count):
+        producer.produce(topic, value=f"v{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+
+
+@pytest.fixture(scope="module")
+def strom_share(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    proc = BrokerProcess(tmp_path_factory.mktemp("interop-932") / "data", overrides={
+        "group.coordinator.rebalance.protocols": "classic,consumer,share"}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(params=["strom", "kafka"])
+def broker(request: pytest.FixtureRequest, kafka_lib: Path) -> Target:
+    if request.param == "strom":
+        proc: BrokerProcess = request.getfixturevalue("strom_share")
+        return Target("strom", proc.bootstrap, 0)
+    return request.getfixturevalue("kafka_target")  # type: ignore[no-any-return]
+
+
+class Scenario:
+    """A fresh topic (one partition) and share group, and the members started on it."""
+
+    def __init__(self, target: Target, classes: Path, lib: Path) -> None:
+        self.target, self.classes, self.lib = target, classes, lib
+        self.topic = create_topic(target.bootstrap, f"share-{uuid.uuid4().hex[:8]}",
+                                  partitions=1)
+        self.group = f"sg-{uuid.uuid4().hex[:8]}"
+        self.members: list[ShareMember] = []
+
+    def member(self, mode: str = "accept") -> ShareMember:
+        self.members.append(ShareMember(self.classes, self.lib, self.target.bootstrap,
+                                        self.group, self.topic, mode))
+        return self.members[-1]
+
+    def configured(self, member: ShareMember) -> None:
+        wait_for("the group config", lambda: any(line.startswith("CONFIG")
+                                                 for line in member.lines), self.members)
+
+    def stop(self) -> None:
+        for m in self.members:
+            m.stop()
+
+
+@pytest.fixture
+def scenario(broker: Target, interop_classes: Path, kafka_lib: Path) -> Iterator[Scenario]:
+    made = Scenario(broker, interop_classes, kafka_lib)
+    yield made
+    made.stop()
+
+
+def test_several_consumers_share_one_partition_each_record_once(scenario: Scenario) -> None:
+    members = [scenario.member() for _ in range(3)]
+    scenario.configured(members[0])
+    produce(scenario.target.bootstrap, scenario.topic, 60)
+
+    def everything() -> bool:
+        return {o for m in members for o, _, _ in m.records()} == set(range(60))
+
+    wait_for("all 60 records", everything, members)
+    seen = Counter(o for m in members for o, _, _ in m.records())
+    assert set(seen.values()) == {1}, f"a record was delivered twice: {seen}"
+    assert all(count == 1 for m in members for _, count, _ in m.records())
+
+
+def test_released_records_come_back_and_rejected_ones_do_not(scenario: Scenario) -> None:
+    releaser = scenario.member("release-once")
+    scenario.configured(releaser)
+    produce(scenario.target.bootstrap, scenario.topic, 10)
+    wait_for("every record released once and accepted on its second delivery",
+             lambda: {(o, c) for o, c, _ in releaser.records()}
+             == {(o, c) for o in range(10) for c in (1, 2)}, scenario.members)
+    releaser.stop()
+    rejecter = scenario.member("reject-once")
+    produce(scenario.target.bootstrap, scenario.topic, 10, start=10)
+    produce_marker = 20
+
+    def marker_seen() -> bool:
+        return any(o == produce_marker for o, _, _ in rejecter.records())
+
+    wait_for("the rejected records", lambda: {o for o, _, _ in rejecter.records()}
+             >= set(range(10, 20)), scenario.members)
+    produce(scenario.target.bootstrap, scenario.topic, 1, start=20)
+    wait_for("a later record", marker_seen, scenario.members)
+    rejected = [(o, c) for o, c, _ in rejecter.records() if 10 <= o < 20]
+    assert sorted(rejected) == [(o, 1) for o in range(10, 20)], "a rejected record came back"
+    assert not [o for o, _, _ in rejecter.records() if o < 10], "accepted records came back"
+
+
+def test_the_delivery_count_limit_archives_a_record_after_five_deliveries(
+        scenario: Scenario) -> None:
+    member = scenario.member("release")
+    scenario.configured(member)
+    produce(scenario.target.bootstrap, scenario.topic, 3)
+    wait_for("five deliveries of each record",
+             lambda: {(o, c) for o, c, _ in member.records() if o < 3}
+             == {(o, c) for o in range(3) for c in range(1, 6)}, scenario.members)
+    produce(scenario.target.bootstrap, scenario.topic, 1, start=3)
+    wait_for("the next record", lambda: any(o == 3 for o, _, _ in member.records()),
+             scenario.members)
+    assert max(c for o, c, _ in member.records() if o < 3) == 5
+
+
+def test_a_killed_consumers_records_come_back_when_their_lock_expires(
+        scenario: Scenario) -> None:
+    holder = scenario.member("hold")
+    scenario.configured(holder)
+    produce(scenario.target.bootstrap, scenario.topic, 5)
+    wait_for("the holder to acquire records", lambda: bool(holder.records()),
+             scenario.members)
+    held = {o for o, _, _ in holder.records()}
+    holder.proc.send_signal(signal.SIGKILL)
+    holder.proc.wait(timeout=30)
+    taker = scenario.member("accept")
+    wait_for("the held records to come back",
+             lambda: held <= {o for o, _, _ in taker.records()}, scenario.members)
+    again = {o: c for o, c, _ in taker.records() if o in held}
+    assert set(again.values()) == {2}, f"not a second delivery: {again}"

@@ -1,0 +1,150 @@
+"""The share-partition state machine (KIP-932) and share sessions, without sockets: a
+clock the test moves, members by name."""
+
+from __future__ import annotations
+
+import uuid
+
+from kio.schema.errors import ErrorCode
+
+from strom.broker.share.manager import ShareManager, ShareSettings
+from strom.broker.share.partition import Acquired, RecordState, SharePartition, StateBatch
+
+ACCEPT, RELEASE, REJECT, RENEW = 1, 2, 3, 4
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def make(start: int = 0, **kwargs: int) -> tuple[SharePartition, Clock]:
+    clock = Clock()
+    return SharePartition(start, clock, **kwargs), clock
+
+
+def test_records_are_acquired_by_one_member_at_a_time() -> None:
+    share, _ = make()
+    assert share.acquire("a", upto=10, max_records=4) == [Acquired(0, 3, 1)]
+    assert share.acquire("b", upto=10, max_records=100) == [Acquired(4, 9, 1)]
+    assert share.acquire("c", upto=10, max_records=100) == []
+    assert share.end_offset == 10
+
+
+def test_accepted_records_move_the_start_offset_and_are_never_acquired_again() -> None:
+    share, _ = make()
+    share.acquire("a", upto=5, max_records=5)
+    assert share.acknowledge("a", [(0, 2, (ACCEPT,))]) == ErrorCode.none
+    assert share.start_offset == 3
+    assert share.acquire("b", upto=5, max_records=10) == []
+
+
+def test_released_records_come_back_with_the_next_delivery_count() -> None:
+    share, _ = make()
+    share.acquire("a", upto=3, max_records=3)
+    assert share.acknowledge("a", [(0, 2, (ACCEPT, RELEASE, ACCEPT))]) == ErrorCode.none
+    assert share.next_fetch_offset() == 1
+    assert share.acquire("b", upto=3, max_records=10) == [Acquired(1, 1, 2)]
+
+
+def test_rejected_records_are_archived() -> None:
+    share, _ = make()
+    share.acquire("a", upto=2, max_records=2)
+    share.acknowledge("a", [(0, 1, (REJECT,))])
+    assert share.start_offset == 2 and not share.records
+
+
+def test_only_the_member_holding_a_record_acknowledges_it() -> None:
+    share, _ = make()
+    share.acquire("a", upto=2, max_records=2)
+    assert share.acknowledge("b", [(0, 0, (ACCEPT,))]) == ErrorCode.invalid_record_state
+    assert share.acknowledge("a", [(0, 5, (ACCEPT,))]) == ErrorCode.invalid_record_state
+    assert share.records[0].state == RecordState.ACQUIRED  # all or nothing
+    assert share.acknowledge("a", [(1, 0, (ACCEPT,))]) == ErrorCode.invalid_request
+
+
+def test_an_expired_lock_releases_the_records_and_a_late_ack_is_refused() -> None:
+    share, clock = make(lock_ms=30_000)
+    share.acquire("a", upto=3, max_records=3)
+    clock.now += 29_999
+    assert share.acquire("b", upto=3, max_records=3) == []
+    clock.now += 1
+    assert share.acquire("b", upto=3, max_records=3) == [Acquired(0, 2, 2)]
+    assert share.acknowledge("a", [(0, 2, (ACCEPT,))]) == ErrorCode.invalid_record_state
+
+
+def test_renew_extends_the_lock() -> None:
+    share, clock = make(lock_ms=1000)
+    share.acquire("a", upto=1, max_records=1)
+    clock.now += 900
+    assert share.acknowledge("a", [(0, 0, (RENEW,))]) == ErrorCode.none
+    clock.now += 900
+    assert share.expire_locks() == 0
+    assert share.acknowledge("a", [(0, 0, (ACCEPT,))]) == ErrorCode.none
+
+
+def test_the_delivery_count_limit_archives_a_record() -> None:
+    share, clock = make(delivery_limit=3, lock_ms=10)
+    deliveries = []
+    for _ in range(5):
+        got = share.acquire("a", upto=1, max_records=1)
+        deliveries += [g.delivery_count for g in got]
+        clock.now += 10  # the lock expires: released (or archived at the limit)
+    assert deliveries == [1, 2, 3]
+    assert share.start_offset == 1
+
+
+def test_the_in_flight_window_is_bounded() -> None:
+    share, _ = make(max_in_flight=4)
+    assert share.acquire("a", upto=100, max_records=100) == [Acquired(0, 3, 1)]
+    share.acknowledge("a", [(0, 1, (ACCEPT,))])
+    assert share.acquire("a", upto=100, max_records=100) == [Acquired(4, 5, 1)]
+
+
+def test_a_closed_members_records_are_released_at_once() -> None:
+    share, _ = make()
+    share.acquire("a", upto=2, max_records=2)
+    assert share.release_member("a") == 2
+    assert share.acquire("b", upto=2, max_records=2) == [Acquired(0, 1, 2)]
+
+
+def test_the_durable_form_restores_states_and_counts_without_locks() -> None:
+    share, clock = make(start=10)
+    share.acquire("a", upto=16, max_records=6)
+    share.acknowledge("a", [(11, 11, (ACCEPT,)), (12, 12, (RELEASE,)), (13, 13, (REJECT,))])
+    batches = share.state_batches()
+    assert batches[0] == StateBatch(10, 10, RecordState.AVAILABLE, 1)  # acquired: not kept
+    copy = SharePartition(0, clock)
+    copy.restore(share.start_offset, batches)
+    assert copy.start_offset == 10 and copy.end_offset == 16
+    assert copy.acquire("b", upto=20, max_records=100) == [
+        Acquired(10, 10, 2), Acquired(12, 12, 2), Acquired(14, 15, 2), Acquired(16, 19, 1)]
+
+
+def test_share_session_epochs() -> None:
+    manager = ShareManager(Clock())
+    tp = (uuid.uuid4(), 0)
+    assert manager.open("g", "m", 1, [tp], [], False)[0] == ErrorCode.share_session_not_found
+    assert manager.open("g", "m", 0, [tp], [], True)[0] == ErrorCode.invalid_request
+    error, session = manager.open("g", "m", 0, [tp], [], False)
+    assert error == ErrorCode.none and session is not None and session.epoch == 1
+    assert manager.open("g", "m", 2, [], [], False)[0] == ErrorCode.invalid_share_session_epoch
+    assert manager.open("g", "m", 1, [], [tp], False)[1] is not None
+    assert not session.partitions and session.epoch == 2
+    assert manager.acknowledging("g", "m", 0) == ErrorCode.invalid_share_session_epoch
+    assert manager.acknowledging("g", "m", 2) == ErrorCode.none
+    assert manager.acknowledging("g", "m", -1) == ErrorCode.none
+    manager.close("g", "m")
+    assert manager.acknowledging("g", "m", 3) == ErrorCode.share_session_not_found
+
+
+def test_a_new_share_partition_starts_where_share_auto_offset_reset_says() -> None:
+    manager = ShareManager(Clock())
+    starts = {"latest": 42, "earliest": 7}
+    latest = manager.share_partition(("g", "t", 0), ShareSettings(), starts.__getitem__)
+    earliest = manager.share_partition(("h", "t", 0), ShareSettings(auto_offset_reset="earliest"),
+                                       starts.__getitem__)
+    assert (latest.start_offset, earliest.start_offset) == (42, 7)

@@ -1,0 +1,73 @@
+"""Share group membership (KIP-932) on a coordinator shard, without sockets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from kio.schema.errors import ErrorCode
+
+from strom.coordinator.share.group import ShareGroups, ShareHeartbeat, simple_assign
+
+TOPIC = uuid.uuid4()
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.scheduled: dict[str, Callable[[], Any]] = {}
+
+    def schedule(self, key: str, delay_s: float, operation: Callable[[], Any]) -> None:
+        self.scheduled[key] = operation
+
+    def cancel(self, key: str) -> None:
+        self.scheduled.pop(key, None)
+
+    def time(self) -> float:
+        return 0.0
+
+
+def beat(groups: ShareGroups, member: str, epoch: int, topics: tuple[str, ...] | None = ("t",)
+         ) -> Any:
+    return groups.heartbeat(ShareHeartbeat("g", member, epoch, subscribed_topics=topics)).response
+
+
+def test_members_join_and_share_a_single_partition() -> None:
+    groups = ShareGroups(Timer(), lambda: {"t": (TOPIC, 1)})
+    a = beat(groups, "a", 0)
+    assert a.error == ErrorCode.none and a.member_epoch == 1 and a.assignment == {TOPIC: {0}}
+    b = beat(groups, "b", 0)
+    assert b.member_epoch == 2 and b.assignment == {TOPIC: {0}}  # both consume partition 0
+    assert beat(groups, "a", 1, None).member_epoch == 2
+    assert groups.groups["g"].state == "Stable"
+
+
+def test_fencing_unknown_members_and_leaving() -> None:
+    timer = Timer()
+    groups = ShareGroups(timer, lambda: {"t": (TOPIC, 2)})
+    beat(groups, "a", 0)
+    assert beat(groups, "a", 7, None).error == ErrorCode.fenced_member_epoch
+    assert beat(groups, "x", 1, None).error == ErrorCode.unknown_member_id
+    assert beat(groups, "a", 0, None).error == ErrorCode.invalid_request
+    assert beat(groups, "a", -1, None).member_epoch == -1
+    assert groups.groups["g"].state == "Empty" and not timer.scheduled
+    assert groups.delete("g") == ErrorCode.none
+
+
+def test_a_member_that_stops_heartbeating_is_removed() -> None:
+    timer = Timer()
+    groups = ShareGroups(timer, lambda: {"t": (TOPIC, 2)})
+    beat(groups, "a", 0)
+    beat(groups, "b", 0)
+    timer.scheduled.pop("share-session-g-b")()
+    assert set(groups.groups["g"].members) == {"a"}
+    assert groups.delete("g") == ErrorCode.non_empty_group
+
+
+def test_the_simple_assignor_spreads_partitions_or_shares_them() -> None:
+    parts = [(TOPIC, p) for p in range(4)]
+    spread = simple_assign(["a", "b"], parts)
+    assert spread == {"a": {TOPIC: frozenset({0, 2})}, "b": {TOPIC: frozenset({1, 3})}}
+    shared = simple_assign(["a", "b", "c"], parts[:2])
+    assert shared == {"a": {TOPIC: frozenset({0})}, "b": {TOPIC: frozenset({1})},
+                      "c": {TOPIC: frozenset({0})}}
