@@ -47,6 +47,9 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 
 def _status_of(exc: ConnectError) -> int:
+    status = getattr(exc, "status_code", None)  # a forwarded answer, a 409 or a 403
+    if isinstance(status, int):
+        return status
     for cls in type(exc).__mro__:
         if cls in _STATUS:
             return _STATUS[cls]
@@ -226,6 +229,31 @@ class ConnectApi:
     def reset_offsets(self, request: Request) -> Response:
         return JSONResponse(self.herder.reset_offsets(request.path_params["name"]))
 
+    # --- internal requests between workers (distributed mode) --------------------------------
+
+    async def put_task_configs(self, request: Request) -> Response:
+        """`PUT /connectors/{name}/tasks`: signed task configs for the leader to write."""
+        body, name = await request.body(), request.path_params["name"]
+        handler = getattr(self.herder, "put_task_configs", None)
+        if handler is None:
+            raise HTTPException(405)
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(handler, name, body, dict(request.headers))
+        return Response(status_code=204)
+
+    async def fence_zombies(self, request: Request) -> Response:
+        """`PUT /connectors/{name}/fence`: signed; the leader fences the connector's
+        transactional producers (KIP-618)."""
+        body, name = await request.body(), request.path_params["name"]
+        handler = getattr(self.herder, "fence_zombies", None)
+        if handler is None:
+            raise HTTPException(405)
+        from starlette.concurrency import run_in_threadpool
+
+        await run_in_threadpool(handler, name, body, dict(request.headers))
+        return Response(status_code=204)
+
     # --- loggers -----------------------------------------------------------------------------
 
     def loggers(self, request: Request) -> Response:
@@ -282,6 +310,7 @@ class ConnectApi:
             (c, self.get_connector, ["GET"]), (c, self.delete, ["DELETE"]),
             (c + "/config", self.get_config, ["GET"]), (c + "/config", self.put_config, ["PUT"]),
             (c + "/status", self.status, ["GET"]), (c + "/tasks", self.tasks, ["GET"]),
+            (c + "/tasks", self.put_task_configs, ["PUT"]), (c + "/fence", self.fence_zombies, ["PUT"]),
             (c + "/tasks/{task}/status", self.task_status, ["GET"]),
             (c + "/tasks/{task}/restart", self.restart_task, ["POST"]),
             (c + "/restart", self.restart, ["POST"]),
@@ -337,6 +366,10 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def build_app(herder: Herder, cluster_id: str | None = None) -> Starlette:
+    from starlette.middleware import Middleware
+
+    from strom.connect.runtime.distributed.internal import ForwardFlag
+
     api = ConnectApi(herder, cluster_id)
-    return Starlette(routes=api.routes(), exception_handlers={
+    return Starlette(routes=api.routes(), middleware=[Middleware(ForwardFlag)], exception_handlers={
         ConnectError: _connect_error, HTTPException: _http_error, Exception: _unexpected})

@@ -93,6 +93,22 @@ WORKER_CONFIG = (
     .define("scheduled.rebalance.max.delay.ms", ConfigType.INT, 300_000, Importance.LOW,
             "How long the work of a departed worker waits for it to come back before it is "
             "reassigned.")
+    .define("inter.worker.key.generation.algorithm", ConfigType.STRING, "HmacSHA256", Importance.LOW,
+            "Distributed mode: the algorithm of the session key the leader writes to the config "
+            "topic (KIP-507).", validator=one_of("HmacSHA256"))
+    .define("inter.worker.key.size", ConfigType.INT, None, Importance.LOW,
+            "Distributed mode: the session key's size in bits (the algorithm's default: 256).")
+    .define("inter.worker.key.ttl.ms", ConfigType.INT, 3_600_000, Importance.LOW,
+            "Distributed mode: how long a session key lives before the leader writes a new one.")
+    .define("inter.worker.signature.algorithm", ConfigType.STRING, "HmacSHA256", Importance.LOW,
+            "Distributed mode: the algorithm workers sign internal requests with.",
+            validator=one_of("HmacSHA256"))
+    .define("inter.worker.verification.algorithms", ConfigType.LIST, "HmacSHA256", Importance.LOW,
+            "Distributed mode: the signature algorithms this worker accepts on internal requests.")
+    .define("exactly.once.source.support", ConfigType.STRING, "disabled", Importance.HIGH,
+            "Distributed mode: exactly-once source tasks (KIP-618): disabled, preparing (fence "
+            "zombies, not transactional yet) or enabled.",
+            validator=one_of("disabled", "preparing", "enabled", case_insensitive=True))
     .define("connect.protocol", ConfigType.STRING, "sessioned", Importance.LOW,
             "The Connect group protocol: sessioned (the only one Strom speaks yet).",
             validator=one_of("sessioned"))
@@ -205,13 +221,14 @@ def _source_extras(definition: ConfigDef) -> ConfigDef:
                 group="Topic Creation", order_in_group=1, width=Width.LONG,
                 display_name="Topic Creation Groups")
         .define("exactly.once.support", ConfigType.STRING, "requested", Importance.MEDIUM,
-                "Whether to require the connector to support exactly-once semantics (accepted, not "
-                "acted on yet).", validator=one_of("requested", "required", case_insensitive=True),
+                "Whether to require the connector to support exactly-once semantics (distributed "
+                "workers with exactly.once.source.support=enabled).",
+                validator=one_of("requested", "required", case_insensitive=True),
                 group=eos, order_in_group=2, width=Width.SHORT, display_name="Exactly once support")
         .define("transaction.boundary", ConfigType.STRING, "poll", Importance.MEDIUM,
-                "Where exactly-once source transactions end: poll, interval or connector (accepted, "
-                "not acted on yet).", validator=one_of("poll", "interval", "connector",
-                                                      case_insensitive=True),
+                "Where exactly-once source transactions end: poll, interval or connector (only "
+                "for connectors that define their own boundaries).",
+                validator=one_of("poll", "interval", "connector", case_insensitive=True),
                 group=eos, order_in_group=3, width=Width.SHORT, display_name="Transaction Boundary")
         .define("transaction.boundary.interval.ms", ConfigType.LONG, None, Importance.LOW,
                 "The transaction interval when transaction.boundary=interval.", group=eos,

@@ -15,18 +15,21 @@ waits until this worker's herder thread has read it, so every worker applies the
 changes in the same order (the config topic has one partition). A task restart for a task
 that runs elsewhere is forwarded to its worker's REST API.
 
-Simplifications, for now: the worker that runs a connector writes its task configs to
-the config topic itself (Kafka forwards them to the leader); REST writes are not forwarded
-to the leader (the single-partition config topic already orders them); only the
-`sessioned` protocol is offered; requests are not signed with the session key.
+Config writes are the leader's, as in Kafka (see `internal`): a follower forwards a REST
+write to the leader's URL from the assignment, and the worker running a connector sends
+its task configs to the leader in a request signed with the session key the leader keeps
+in the config topic. While no leader is known, or the leader has a rebalance pending, a
+write answers 409. Only the `sessioned` protocol is offered.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 import traceback
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +37,7 @@ from typing import Any
 from strom.connect.api.connector import Connector
 from strom.connect.api.errors import BadRequestError, ConnectError, NotFoundError
 from strom.connect.runtime.config import WorkerConfig
-from strom.connect.runtime.distributed import records
+from strom.connect.runtime.distributed import internal, records
 from strom.connect.runtime.distributed.assignor import AssignorState, TaskKey, assign
 from strom.connect.runtime.distributed.kafka_log import KafkaBasedLog
 from strom.connect.runtime.distributed.member import GroupMember
@@ -58,6 +61,8 @@ PROTOCOL = "sessioned"
 CATCH_UP_INTERVAL_S = 0.5
 APPLY_TIMEOUT_S = 30.0
 SLOW_S = 2.0
+STABLE_WAIT_S = 15.0  # how long a write waits out a rebalance before answering 409
+FOLLOW_S = 5.0  # how long a follower waits to read what the leader wrote for it
 
 
 @dataclass(frozen=True)
@@ -107,6 +112,14 @@ class DistributedHerder:
         self.changed: set[str] = set()
         self.generation = -1
         self.leader_url = ""
+        self.leader_id = ""
+        self.retry_tasks_at: dict[str, float] = {}
+        self.key_algorithm = str(config.get("inter.worker.key.generation.algorithm"))
+        self.key_size = config.get("inter.worker.key.size")
+        self.key_ttl_ms = config.get_int("inter.worker.key.ttl.ms")
+        self.signature_algorithm = str(config.get("inter.worker.signature.algorithm"))
+        self.verification_algorithms = [str(a) for a in
+                                        config.get_list("inter.worker.verification.algorithms")]
         self.rejoin_needed = True
         self.rejoin_at: float | None = None
         self.last_catch_up = 0.0
@@ -152,6 +165,10 @@ class DistributedHerder:
             self._rebalance()
         if now - self.last_catch_up >= CATCH_UP_INTERVAL_S:
             self._catch_up()
+        if self.joined.is_set() and self.is_leader():
+            self._rotate_session_key()
+        if self.retry_tasks_at:
+            self._retry_task_configs(now)
         if self.changed:
             started = time.monotonic()
             with self.lock:
@@ -203,6 +220,7 @@ class DistributedHerder:
         self.joined.set()
         assignment = decode_assignment(joined.assignment)
         self.generation, self.leader_url = joined.generation, assignment.leader_url
+        self.leader_id = assignment.leader
         self._catch_up()
         started = time.monotonic()
         with self.lock:
@@ -345,14 +363,102 @@ class DistributedHerder:
         self._write_status(records.connector_status_key(name), state, None, version)
 
     def _publish_task_configs(self, name: str, connector: Connector, config: Mapping[str, str]) -> None:
-        """Write the connector's task configs and their commit if they differ from the topic's."""
+        """Have the connector's task configs written if they differ from the topic's: by this
+        worker if it leads, else by the leader through a signed request (retried every
+        second while the leader cannot be reached, as Kafka retries a reconfiguration)."""
         configs = self.worker.task_configs(connector, config)
         if configs == self.configs.tasks.get(name):
             return
+        if self.is_leader():
+            self._write_task_configs(name, configs)
+            return
+        body = json.dumps(configs).encode()
+        key = internal.parse_session_key(self.configs.session_key)
+        try:
+            if key is None or not self.leader_url:
+                raise internal.HttpStatusError(409, internal.NO_LEADER)
+            signature = internal.sign(key, body, self.signature_algorithm)
+            internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/tasks", raw=body,
+                          query={"forward": "true"}, headers=signature)
+        except internal.HttpStatusError as exc:
+            log.warning("Sending the task configs of %s to the leader failed (%s); retrying", name, exc)
+            self.retry_tasks_at[name] = time.monotonic() + 1.0
+
+    def _write_task_configs(self, name: str, configs: Sequence[Mapping[str, str]]) -> None:
+        """The leader's write: every task config, then the commit that makes them the set."""
         for number, task_config in enumerate(configs):
-            self.config_log.send(*records.task_config_record(name, number, task_config))
+            self.config_log.send(*records.task_config_record(name, number, dict(task_config)))
         self.config_log.send(*records.commit_record(name, len(configs)))
         self.config_log.flush()
+
+    def _retry_task_configs(self, now: float) -> None:
+        for name in [n for n, at in self.retry_tasks_at.items() if at <= now]:
+            del self.retry_tasks_at[name]
+            with self.lock:
+                connector, config = self.connectors.get(name), self.configs.connectors.get(name)
+                if connector is not None and config is not None:
+                    self._publish_task_configs(name, connector, config)
+
+    # --- leadership and the session key -------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        return bool(self.leader_id) and self.leader_id == self.member.member_id
+
+    def _rotate_session_key(self) -> None:
+        """The leader writes a session key when there is none or it has expired (KIP-507)."""
+        now = int(time.time() * 1000)
+        key = internal.parse_session_key(self.configs.session_key)
+        if key is not None and not key.expired(now, self.key_ttl_ms):
+            return
+        fresh = internal.new_session_key(self.key_algorithm, self.key_size, now)
+        self.config_log.send(records.SESSION_KEY.encode(), internal.session_key_value(fresh))
+        self.config_log.flush()
+        self._catch_up()
+
+    def _await_stable(self) -> None:
+        """Wait (a while) for a known leader and no pending rebalance; 409 otherwise, as
+        Kafka answers a request made while its worker is rebalancing."""
+        deadline = time.monotonic() + STABLE_WAIT_S
+        while not (self.joined.is_set() and self.leader_url and not self.rejoin_needed):
+            if time.monotonic() > deadline:
+                raise internal.HttpStatusError(409, internal.STALE if self.leader_url else internal.NO_LEADER)
+            self.stopping.wait(0.05)
+
+    def _forward(self, method: str, path: str, body: Any = None, query: Mapping[str, str] | None = None,
+                 writes: int = 1) -> tuple[int, Any] | None:
+        """None when this worker leads (it writes itself); otherwise the leader's answer to
+        the same request, after this worker has read about `writes` more config records (so
+        a read that follows sees the change, mostly)."""
+        self._await_stable()
+        if self.is_leader():
+            return None
+        flag = internal.next_forward_flag()
+        before = self.read_offset
+        answer = internal.send(self.leader_url, method, path, body, {**(query or {}), "forward": flag})
+        with self.applied_offset:
+            self.applied_offset.wait_for(lambda: self.read_offset >= max(before, 0) + writes, FOLLOW_S)
+        return answer
+
+    def put_task_configs(self, name: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """`PUT /connectors/{name}/tasks`: task configs from the worker running the
+        connector, signed; only the leader writes them."""
+        internal.verify(internal.parse_session_key(self.configs.session_key), body, headers,
+                        self.verification_algorithms)
+        try:
+            configs = json.loads(body)
+        except ValueError as exc:
+            raise BadRequestError(f"Unrecognized request body: {exc}") from exc
+        if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+            raise BadRequestError("Task configs must be a JSON array of objects")
+        self._await_stable()
+        if not self.is_leader():
+            signature = {h: headers[h.lower()]
+                         for h in (internal.SIGNATURE_HEADER, internal.ALGORITHM_HEADER)}
+            internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/tasks", raw=body,
+                          query={"forward": internal.next_forward_flag()}, headers=signature)
+            return
+        self._known(name)
+        self._write_task_configs(name, [{str(k): str(v) for k, v in c.items()} for c in configs])
 
     def _start_task(self, key: TaskKey) -> None:
         name, number = key
@@ -513,32 +619,59 @@ class DistributedHerder:
             from strom.connect.api.errors import AlreadyExistsError
 
             raise AlreadyExistsError(f"Connector {name} already exists")
+        forwarded = self._forward_config(name, props, allow_replace, initial_state, exists)
+        if forwarded is not None:
+            return forwarded
         writes = [] if exists else [records.target_state_record(name, initial_state)]
         writes.append(records.connector_config_record(name, props))
         self._write_and_wait(*writes)
         return not exists, self.info(name)
 
+    def _forward_config(self, name: str, props: dict[str, str], allow_replace: bool,
+                        initial_state: TargetState, exists: bool) -> tuple[bool, dict[str, Any]] | None:
+        if allow_replace:
+            answer = self._forward("PUT", f"/connectors/{_quote(name)}/config", props,
+                                   writes=1 if exists else 2)
+        else:
+            state = {TargetState.STARTED: "RUNNING"}.get(initial_state, initial_state.value)
+            answer = self._forward("POST", "/connectors", {"name": name, "config": props,
+                                                           "initial_state": state}, writes=2)
+        return None if answer is None else (answer[0] == 201, answer[1])
+
     def delete(self, name: str) -> None:
         self._known(name)
+        if self._forward("DELETE", f"/connectors/{_quote(name)}", writes=2) is not None:
+            return
         self._write_and_wait(records.connector_config_record(name, None),
                              records.target_state_record(name, None))
 
     def pause(self, name: str) -> None:
         self._known(name, UNKNOWN)
+        if self._forward("PUT", f"/connectors/{_quote(name)}/pause") is not None:
+            return
         self._write_and_wait(records.target_state_record(name, TargetState.PAUSED))
 
     def resume(self, name: str) -> None:
         self._known(name, UNKNOWN)
+        if self._forward("PUT", f"/connectors/{_quote(name)}/resume") is not None:
+            return
         self._write_and_wait(records.target_state_record(name, TargetState.STARTED))
 
     def stop_connector(self, name: str) -> None:
         """KIP-875: the stopped target state, and an empty task set (as Kafka writes it)."""
         self._known(name, UNKNOWN)
+        if self._forward("PUT", f"/connectors/{_quote(name)}/stop", writes=2) is not None:
+            return
         self._write_and_wait(records.target_state_record(name, TargetState.STOPPED),
                              records.commit_record(name, 0))
 
     def restart(self, name: str, include_tasks: bool, only_failed: bool) -> dict[str, Any] | None:
         self._known(name, UNKNOWN)
+        forwarded = self._forward("POST", f"/connectors/{_quote(name)}/restart",
+                                  query={"includeTasks": str(include_tasks).lower(),
+                                         "onlyFailed": str(only_failed).lower()})
+        if forwarded is not None:
+            return forwarded[1]
         answer = None if not include_tasks and not only_failed else self.status(name)
         if answer is not None:
             _mark_restarting(answer, include_tasks, only_failed)
@@ -594,6 +727,9 @@ class DistributedHerder:
         if not isinstance(entries, list) or not entries:
             raise BadRequestError("Partitions / offsets need to be provided for an alter offsets request")
         config = self._stopped(name)
+        forwarded = self._forward("PATCH", f"/connectors/{_quote(name)}/offsets", body, writes=0)
+        if forwarded is not None:
+            return forwarded[1]
         if self._kind(config) == "source":
             from strom.connect.runtime.herder import _alter_source
 
@@ -606,6 +742,9 @@ class DistributedHerder:
 
     def reset_offsets(self, name: str) -> dict[str, str]:
         config = self._stopped(name)
+        forwarded = self._forward("DELETE", f"/connectors/{_quote(name)}/offsets", writes=0)
+        if forwarded is not None:
+            return forwarded[1]
         if self._kind(config) == "source":
             self.worker.store.remove_connector(name)
         else:
@@ -647,6 +786,10 @@ def _connector_of(key: bytes | None) -> str | None:
     if text.startswith(records.TASK_PREFIX):
         return text[len(records.TASK_PREFIX):].rpartition("-")[0] or None
     return None
+
+
+def _quote(name: str) -> str:
+    return urllib.parse.quote(name, safe="")
 
 
 def _required(config: WorkerConfig, name: str) -> str:
