@@ -369,7 +369,9 @@ def build_app(herder: Herder, cluster_id: str | None = None) -> Starlette:
     from starlette.middleware import Middleware
 
     from strom.connect.runtime.distributed.internal import ForwardFlag
+    from strom.connect.runtime.metrics import metrics_route
 
     api = ConnectApi(herder, cluster_id)
-    return Starlette(routes=api.routes(), middleware=[Middleware(ForwardFlag)], exception_handlers={
-        ConnectError: _connect_error, HTTPException: _http_error, Exception: _unexpected})
+    handlers = {ConnectError: _connect_error, HTTPException: _http_error, Exception: _unexpected}
+    return Starlette(routes=[*api.routes(), metrics_route(herder)], middleware=[Middleware(ForwardFlag)],
+                     exception_handlers=handlers)

@@ -113,6 +113,9 @@ class ErrorHandler:
         self.task_id = task_id
         self.reporters: list[Reporter] = []
         self.failed = 0
+        # for the task-error metrics: attempts after a RetriableError, tolerated failures
+        self.retries = self.skipped = self.last_error_ms = 0
+        self.logging = bool(config.get("errors.log.enable"))
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait
         if config.get("errors.log.enable"):
@@ -132,9 +135,14 @@ class ErrorHandler:
 
     def report(self, context: ErrorContext) -> None:
         """A failure the task reported itself (KIP-610's ErrantRecordReporter)."""
-        self.failed += 1
+        self._skipped()
         for reporter in self.reporters:
             reporter(context)
+
+    def _skipped(self) -> None:
+        self.failed += 1
+        self.skipped += 1
+        self.last_error_ms = int(time.time() * 1000)
 
     def execute(self, stage: Stage, executing_class: str, operation: Callable[[], T],
                 record: Callable[[], ErrorContext] | None = None) -> T:
@@ -156,9 +164,10 @@ class ErrorHandler:
                 record: Callable[[], ErrorContext] | None) -> None:
         context = record() if record is not None else ErrorContext(stage, executing_class, exc)
         context.stage, context.executing_class, context.error = stage, executing_class, exc
-        self.failed += 1
         if stage not in TOLERABLE or not self.tolerate_all:
+            self.failed += 1
             raise ToleranceExceededError("Tolerance exceeded in error handler") from exc
+        self._skipped()
         for reporter in self.reporters:
             reporter(context)
         raise Skipped(str(exc)) from exc
@@ -173,6 +182,7 @@ class ErrorHandler:
             if self._sleep(min(delay, self.max_delay_ms / 1000)):
                 raise error  # the task is stopping
             delay *= 2
+            self.retries += 1
             try:
                 return operation()
             except RetriableError as again:
@@ -202,6 +212,7 @@ class DeadLetterQueueReporter:
     def __init__(self, producer: Any, topic: str, connector: str, task: int, with_headers: bool) -> None:
         self.producer, self.topic = producer, topic
         self.connector, self.task, self.with_headers = connector, task, with_headers
+        self.requests = self.failures = 0  # writes and refused writes, for the task-error metrics
 
     def __call__(self, context: ErrorContext) -> None:
         if context.topic is None:
@@ -209,8 +220,14 @@ class DeadLetterQueueReporter:
         headers = list(context.headers)
         if self.with_headers:
             headers.extend(self._context_headers(context))
-        self.producer.produce(self.topic, value=context.value, key=context.key, headers=headers)
+        self.producer.produce(self.topic, value=context.value, key=context.key, headers=headers,
+                              on_delivery=self._delivered)
+        self.requests += 1
         self.producer.poll(0)
+
+    def _delivered(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.failures += 1
 
     def flush(self) -> None:
         remaining = self.producer.flush(30)

@@ -115,6 +115,7 @@ class WorkerSinkTask(WorkerTask):
         if self.paused:
             self._unread(messages)
             return
+        self.metrics.records_in.add(len(messages))
         self.raw.clear()
         records = [r for r in (self._record(m) for m in messages) if r is not None]
         self._deliver(records)
@@ -212,7 +213,10 @@ class WorkerSinkTask(WorkerTask):
         """`put`, retried after a RetriableError with every partition paused meanwhile."""
         while not self.stopping.is_set():
             try:
+                putting = time.monotonic()
                 self.parts.task.put(records)
+                self.metrics.batch.since(putting)
+                self.metrics.records_out.add(len(records))
                 return
             except RetriableError as exc:
                 log.warning("%s RetriableException from SinkTask: %s", self.id, exc)
@@ -252,8 +256,14 @@ class WorkerSinkTask(WorkerTask):
                    if tp in scope and self.committed.get(tp) != o}
         if not offsets:
             return
-        self.consumer.commit(offsets=[self.kafka_tp(tp, o) for tp, o in offsets.items()],
-                             asynchronous=False)
+        committing = time.monotonic()
+        try:
+            self.consumer.commit(offsets=[self.kafka_tp(tp, o) for tp, o in offsets.items()],
+                                 asynchronous=False)
+        except Exception:
+            self.metrics.committed(False, committing)
+            raise
+        self.metrics.committed(True, committing)
         self.committed.update(offsets)
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:

@@ -62,7 +62,9 @@ class WorkerSourceTask(WorkerTask):
     def iteration(self) -> None:
         if self.wait_if_paused():
             return
+        polling = time.monotonic()
         records = self.parts.task.poll()
+        self.metrics.polled(len(records or ()), polling)
         for record in records or ():
             self._send(record)
         self.producer.poll(0)
@@ -127,6 +129,7 @@ class WorkerSourceTask(WorkerTask):
 
     def _delivered(self, record: SourceRecord, err: Any, msg: Any) -> None:
         if err is None:
+            self.metrics.records_out.add(1)
             self.parts.task.commit_record(record, RecordMetadata(msg.topic(), msg.partition(), msg.offset()))
             return
         from strom.client import KafkaClientError
@@ -146,13 +149,15 @@ class WorkerSourceTask(WorkerTask):
 
     def commit_offsets(self) -> bool:
         """Flush, then store the offsets of everything acknowledged; False if not all was."""
-        self.next_commit = time.monotonic() + self.flush_interval_s
+        self.next_commit = committing = time.monotonic()
+        self.next_commit += self.flush_interval_s
         snapshot = dict(self.pending)
         remaining = self.producer.flush(self.flush_timeout_s)
         self._check_send_error()
         if remaining:
             log.error("%s Failed to flush, timed out while waiting for producer to flush outstanding "
                       "%d messages", self.id, remaining)
+            self.metrics.committed(False, committing)
             return False
         if snapshot and not self.cancelled:
             self.store.put(self.id.connector, snapshot)
@@ -160,6 +165,7 @@ class WorkerSourceTask(WorkerTask):
                 if self.pending.get(key) == snapshot[key]:
                     del self.pending[key]
         self.parts.task.commit()
+        self.metrics.committed(True, committing)
         return True
 
     def close_task(self, failed: bool) -> None:

@@ -22,6 +22,7 @@ from strom.connect.converters.base import Converter
 from strom.connect.plugins import Plugins
 from strom.connect.runtime.config import JAVA_ONLY, WorkerConfig, connector_config_def
 from strom.connect.runtime.errors import DeadLetterQueueReporter, ErrorHandler
+from strom.connect.runtime.metrics import WorkerMetrics
 from strom.connect.runtime.offsets import OffsetStore
 from strom.connect.runtime.sink_task import WorkerSinkTask
 from strom.connect.runtime.source_task import WorkerSourceTask
@@ -53,6 +54,7 @@ class Worker:
         # one KafkaClients for every role: its own properties would override each role's, so
         # they stay empty and each client gets its role's layers as defaults
         self.clients = KafkaClients(config.bootstrap_servers, client_id="connect-worker")
+        self.metrics = WorkerMetrics()
 
     # --- configs ------------------------------------------------------------------------------
 
@@ -125,17 +127,21 @@ class Worker:
                           ErrorHandler(config, str(task_id)))
         timeout = int(self.config.get("task.shutdown.graceful.timeout.ms")) / 1000
         flush_interval = int(self.config.get("offset.flush.interval.ms")) / 1000
+        task: WorkerTask
         if connector_kind(connector) == "sink":
-            return WorkerSinkTask(parts, listener, timeout,
+            task = WorkerSinkTask(parts, listener, timeout,
                                   consumer_factory=lambda: self._consumer(task_id, config),
                                   flush_interval_s=flush_interval,
                                   subscription=(config.get_list("topics"), config.get_string("topics.regex")),
                                   dlq=self._dlq(task_id, config), on_topic=on_topic)
-        return WorkerSourceTask(parts, listener, timeout,
-                                producer_factory=lambda: self._producer(task_id, config),
-                                store=self.store, flush_interval_s=flush_interval,
-                                flush_timeout_s=int(self.config.get("offset.flush.timeout.ms")) / 1000,
-                                on_topic=lambda topic: self._on_source_topic(topic, config, on_topic))
+        else:
+            task = WorkerSourceTask(parts, listener, timeout,
+                                    producer_factory=lambda: self._producer(task_id, config),
+                                    store=self.store, flush_interval_s=flush_interval,
+                                    flush_timeout_s=int(self.config.get("offset.flush.timeout.ms")) / 1000,
+                                    on_topic=lambda topic: self._on_source_topic(topic, config, on_topic))
+        task.metrics = self.metrics.register(task_id, connector_kind(connector), parts.errors)
+        return task
 
     def _producer(self, task_id: TaskId, config: AbstractConfig) -> Any:
         props = {**PRODUCER_DEFAULTS, "client.id": f"connector-producer-{task_id}",

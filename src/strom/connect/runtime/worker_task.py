@@ -22,6 +22,7 @@ from typing import Any
 from strom.connect.api.config import AbstractConfig
 from strom.connect.converters.base import Converter
 from strom.connect.runtime.errors import ErrorHandler
+from strom.connect.runtime.metrics import TaskMetrics
 from strom.connect.runtime.status import State, TaskId
 from strom.connect.transforms.chain import TransformationChain
 
@@ -58,6 +59,7 @@ class WorkerTask(ABC):
         self.paused = False
         self._resumed = threading.Event()
         self.cancelled = False
+        self.metrics = TaskMetrics()  # the worker registers its own before start
         self.thread = threading.Thread(target=self._run, name=f"task-{self.id}", daemon=True)
 
     def start(self, paused: bool = False) -> None:
@@ -103,12 +105,14 @@ class WorkerTask(ABC):
     def _run(self) -> None:
         try:
             self.start_task()
+            self.metrics.started()
             self._report(State.PAUSED if self.paused else State.RUNNING)
             while not self.stopping.is_set():
                 self.iteration()
         except Exception as exc:
             log.error("%s Task threw an uncaught and unrecoverable exception. Task is being killed and "
                       "will not recover until manually restarted", self.id, exc_info=exc)
+            self.metrics.crashed()
             self._report(State.FAILED, "".join(traceback.format_exception(exc)))
             self._close_quietly(failed=True)
             return
