@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from strom.connect.api.config import ConfigDef, ConfigType, Importance, at_least, one_of
-from strom.connect.api.connector import SinkConnector
+from strom.connect.api.connector import SinkConnector, SourceConnector
 from strom.connect.api.errors import ConfigError
+from strom.connect.connectors.postgres_cdc import PostgresCdcSourceTask
 from strom.connect.connectors.postgres_common import define_connection
 from strom.connect.connectors.postgres_sink import PostgresSinkTask
 from strom.connect.version import VERSION
@@ -79,3 +80,59 @@ class PostgresSinkConnector(SinkConnector):
 
     def stop(self) -> None:
         """Nothing to release: tasks own their connections."""
+
+
+CDC_CONFIG = (
+    define_connection(ConfigDef())
+    .define("topic.prefix", ConfigType.STRING, importance=Importance.HIGH,
+            documentation="Topics are <topic.prefix>.<schema>.<table>; also the source "
+                          "partition's name, so keep it when the connector is recreated.")
+    .define("table.include.list", ConfigType.LIST, "", Importance.HIGH,
+            "Tables to capture, as schema.table (public if no schema); empty: every table "
+            "of schema.include.list.")
+    .define("schema.include.list", ConfigType.LIST, "public", Importance.MEDIUM,
+            "Schemas whose tables are captured when table.include.list is empty.")
+    .define("slot.name", ConfigType.STRING, "strom_cdc", Importance.MEDIUM,
+            "The logical replication slot (pgoutput) the changes are read from.")
+    .define("publication.name", ConfigType.STRING, "strom_cdc", Importance.MEDIUM,
+            "The publication naming the captured tables.")
+    .define("publication.autocreate", ConfigType.BOOLEAN, True, Importance.LOW,
+            "Create the publication for the captured tables if it is missing.")
+    .define("snapshot.mode", ConfigType.STRING, "initial", Importance.MEDIUM,
+            "initial: read the tables first, then stream; never: stream only.",
+            validator=one_of("initial", "never"))
+    .define("tombstones.on.delete", ConfigType.BOOLEAN, True, Importance.MEDIUM,
+            "Send a tombstone (key, null value) after each delete event, for compaction.")
+    .define("max.batch.size", ConfigType.INT, 2048, Importance.LOW,
+            "Most rows or changes read per poll.", validator=at_least(1))
+    .define("poll.interval.ms", ConfigType.INT, 500, Importance.LOW,
+            "Wait before reading the slot again when it had nothing new.", validator=at_least(0))
+    .define("slot.drop.on.stop", ConfigType.BOOLEAN, False, Importance.LOW,
+            "Drop the slot when the task stops (tests; loses the resume point).")
+)
+
+
+class PostgresCdcSourceConnector(SourceConnector):
+    """Change events of PostgreSQL tables: a snapshot, then logical decoding (pgoutput)."""
+
+    def version(self) -> str:
+        return VERSION
+
+    def config(self) -> ConfigDef:
+        return CDC_CONFIG
+
+    def start(self, props: Mapping[str, str]) -> None:
+        parsed = CDC_CONFIG.parse(props)
+        if not (parsed["connection.url"] or parsed["connection.host"]):
+            raise ConfigError("connection.url", "", "Set connection.url or connection.host")
+        self.props = dict(props)
+
+    def task_class(self) -> type[PostgresCdcSourceTask]:
+        return PostgresCdcSourceTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        """One task: a replication slot is one ordered stream."""
+        return [dict(self.props)]
+
+    def stop(self) -> None:
+        """Nothing to release: the task owns its connections."""
