@@ -196,3 +196,26 @@ def test_a_killed_consumers_records_come_back_when_their_lock_expires(
              lambda: held <= {o for o, _, _ in taker.records()}, scenario.members)
     again = {o: c for o, c, _ in taker.records() if o in held}
     assert set(again.values()) == {2}, f"not a second delivery: {again}"
+
+
+def test_nothing_acknowledged_is_delivered_again_after_a_broker_restart(
+        strom_share: BrokerProcess, interop_classes: Path, kafka_lib: Path) -> None:
+    """Strom only (the oracle's restart is Kafka's own share coordinator): the state
+    written in Kafka's ShareSnapshot format brings the share-partition back where it was."""
+    target = Target("strom", strom_share.bootstrap, 0)
+    scenario = Scenario(target, interop_classes, kafka_lib)
+    try:
+        first = scenario.member("accept")
+        scenario.configured(first)
+        produce(target.bootstrap, scenario.topic, 10)
+        wait_for("ten records accepted", lambda: {o for o, _, _ in first.records()}
+                 == set(range(10)) and "COMMITTED" in first.lines, scenario.members)
+        first.stop()
+        strom_share.restart()
+        produce(target.bootstrap, scenario.topic, 1, start=10)
+        second = scenario.member("accept")
+        wait_for("the new record", lambda: any(o == 10 for o, _, _ in second.records()),
+                 scenario.members)
+        assert [o for o, _, _ in second.records()] == [10], "acknowledged records came back"
+    finally:
+        scenario.stop()

@@ -4,11 +4,13 @@ clock the test moves, members by name."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from kio.schema.errors import ErrorCode
 
 from strom.broker.share.manager import ShareManager, ShareSettings
 from strom.broker.share.partition import Acquired, RecordState, SharePartition, StateBatch
+from strom.broker.share.state_store import FileShareStateStore, encode_key
 
 ACCEPT, RELEASE, REJECT, RENEW = 1, 2, 3, 4
 
@@ -148,3 +150,28 @@ def test_a_new_share_partition_starts_where_share_auto_offset_reset_says() -> No
     earliest = manager.share_partition(("h", "t", 0), ShareSettings(auto_offset_reset="earliest"),
                                        starts.__getitem__)
     assert (latest.start_offset, earliest.start_offset) == (42, 7)
+
+
+def test_the_state_store_round_trips_kafkas_share_snapshot(tmp_path: Path) -> None:
+    topic_id = uuid.uuid4()
+    store = FileShareStateStore(tmp_path, {"t": topic_id}.get, Clock())
+    assert store.read(("g", "t", 0)) is None
+    batches = [StateBatch(5, 6, RecordState.ARCHIVED, 5), StateBatch(7, 7, RecordState.AVAILABLE, 1)]
+    store.write(("g", "t", 0), 3, 5, batches)
+    assert store.read(("g", "t", 0)) == (3, 5, batches)
+    assert store.read(("g", "t", 1)) is None
+    key = encode_key("g", topic_id, 0)
+    assert key[:2] == b"\x00\x00" and key[-4:] == b"\x00\x00\x00\x00"  # type 0, partition 0
+
+
+def test_a_restarted_manager_does_not_deliver_acknowledged_records_again(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileShareStateStore(tmp_path, {"t": uuid.uuid4()}.get, clock)
+    before = ShareManager(clock, store)
+    share = before.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0)
+    share.acquire("a", upto=4, max_records=4)
+    share.acknowledge("a", [(0, 1, (ACCEPT,)), (3, 3, (ACCEPT,))])
+    before.persist(("g", "t", 0))
+    after = ShareManager(clock, store).share_partition(("g", "t", 0), ShareSettings(),
+                                                      lambda _: 0)
+    assert after.acquire("b", upto=6, max_records=10) == [Acquired(2, 2, 2), Acquired(4, 5, 1)]

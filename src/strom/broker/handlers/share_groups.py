@@ -3,14 +3,15 @@
 
 Kafka 4.4 serves share groups by default (its `share.version` feature is finalized at 2
 on a new cluster). Strom's share groups are not complete (membership is not written to
-`__consumer_offsets` and share state is not yet durable), so they are served only when
+`__consumer_offsets`, share state is local to the leader), so they are served only when
 `group.coordinator.rebalance.protocols` includes `share` (Kafka 4.0's switch for them);
 otherwise ApiVersions does not list these APIs and a request for one is refused with
 UNSUPPORTED_VERSION.
 
 Heartbeat and describe go to the group's coordinator shard (`strom.coordinator.share`);
 fetch and acknowledge run on the partitions' leader, on the share-partitions and share
-sessions of `strom.broker.share.manager`, one `ShareManager` per broker.
+sessions of `strom.broker.share.manager`, one `ShareManager` per broker, whose state
+survives restarts in Kafka's ShareSnapshot format (`strom.broker.share.state_store`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from strom.broker.context import RequestContext
 from strom.broker.network import dispatch
 from strom.broker.share.manager import FINAL_EPOCH, ShareManager, ShareSettings
 from strom.broker.share.partition import SharePartition
+from strom.broker.share.state_store import FileShareStateStore
 from strom.coordinator.share import service
 from strom.coordinator.share.group import ShareGroup, ShareHeartbeat
 from strom.coordinator.share.group import ShareSettings as MembershipSettings
@@ -49,7 +51,17 @@ def manager(ctx: RequestContext) -> ShareManager:
     """This broker's share manager, kept beside (and living as long as) its partitions."""
     found = _MANAGERS.get(ctx.partitions)
     if found is None:
-        found = _MANAGERS[ctx.partitions] = ShareManager(lambda: int(time.time() * 1000))
+        metadata = ctx.metadata
+
+        def topic_id(name: str) -> uuid.UUID | None:
+            topic = metadata.image().topics.get(name)
+            return None if topic is None else topic.topic_id
+
+        def clock() -> int:
+            return int(time.time() * 1000)
+
+        store = FileShareStateStore(ctx.config.log_dirs[0], topic_id, clock)
+        found = _MANAGERS[ctx.partitions] = ShareManager(clock, store)
     return found
 
 
