@@ -98,6 +98,9 @@ class MetadataImage:
     user_configs: dict[str, dict[str, str]] = field(default_factory=dict)
     """Configs of user entities by user name: SCRAM credentials in Kafka's stored form
     (`strom.broker.security.credentials`)."""
+    group_configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Group configs (the GROUP resource, `strom.config.group`) by group id; a group with
+    no override is absent."""
     acls: AclTable = field(default_factory=dict)
     """ACL entries by resource pattern (`strom.cluster.acls`); a pattern with none is
     absent."""

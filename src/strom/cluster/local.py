@@ -54,6 +54,7 @@ class LocalMetadataStore:
         self._listeners: list[Callable[[MetadataImage], None]] = []
         topics, broker_configs, user_configs = self._load() if path.exists() else ({}, {}, {})
         acls = _load_acls(path) if path.exists() else {}
+        group_configs = _load_group_configs(path) if path.exists() else {}
         client_quotas = _load_client_quotas(path) if path.exists() else {}
         self._image = MetadataImage(
             cluster_id=cluster_id,
@@ -63,6 +64,7 @@ class LocalMetadataStore:
             broker_configs=broker_configs,
             user_configs=user_configs,
             acls=acls,
+            group_configs=group_configs,
             client_quotas=client_quotas,
         )
 
@@ -176,6 +178,12 @@ class LocalMetadataStore:
         self._publish(replace(self._image, client_quotas=entities,
                               epoch=self._image.epoch + 1))
 
+    def set_group_configs(self, group_id: str, configs: Mapping[str, str]) -> None:
+        groups = {k: v for k, v in self._image.group_configs.items() if k != group_id}
+        if configs:
+            groups[group_id] = dict(configs)
+        self._publish(replace(self._image, group_configs=groups, epoch=self._image.epoch + 1))
+
     def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
         acls = {k: v for k, v in self._image.acls.items() if k != resource}
         if entries:
@@ -228,13 +236,17 @@ class LocalMetadataStore:
         quotas = ('"client_quotas":' + json.dumps(image.client_quotas, separators=(",", ":"),
                                                   sort_keys=True) + ","
                   if image.client_quotas else "")
+        groups = ('"group_configs":' + json.dumps(image.group_configs, separators=(",", ":"),
+                                                  sort_keys=True) + ","
+                  if image.group_configs else "")
         self._path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._path.with_suffix(".tmp")
         # owner-only: the file holds SCRAM salted keys (ZooKeeper guards them with ACLs)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)  # a leftover .tmp keeps its mode through O_CREAT
         with open(fd, "w", encoding="utf-8") as f:
-            f.write(f'{{{_acls_text(image.acls)}{brokers}{quotas}"topics":[{topics}],{users}'
+            f.write(f'{{{_acls_text(image.acls)}{brokers}{quotas}{groups}'
+                    f'"topics":[{topics}],{users}'
                     '"version":1}')
             f.flush()
             os.fsync(f.fileno())
@@ -255,6 +267,12 @@ def _load_client_quotas(path: Path) -> dict[str, dict[str, str]]:
     doc = json.loads(path.read_text(encoding="utf-8"))
     return {str(entity): {str(k): str(v) for k, v in quotas.items()}
             for entity, quotas in doc.get("client_quotas", {}).items()}
+
+
+def _load_group_configs(path: Path) -> dict[str, dict[str, str]]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    return {str(group): {str(k): str(v) for k, v in configs.items()}
+            for group, configs in doc.get("group_configs", {}).items()}
 
 
 def _acls_text(acls: AclTable) -> str:

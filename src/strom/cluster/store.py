@@ -95,6 +95,11 @@ class MetadataStore(Protocol):
         carries them in `user_configs`."""
         ...
 
+    def set_group_configs(self, group_id: str, configs: Mapping[str, str]) -> None:
+        """Replace the configs of one group (the GROUP resource); an empty mapping
+        removes them. The next image carries them in `group_configs`."""
+        ...
+
     def set_client_quotas(self, path: str, quotas: Mapping[str, str]) -> None:
         """Replace the client quota configs of one entity (`strom.cluster.quotas` path);
         an empty mapping removes them. A user entity keeps its SCRAM credentials beside

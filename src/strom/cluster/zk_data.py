@@ -55,8 +55,11 @@ USER_CONFIGS = "/config/users"
 CONFIG_CHANGES = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
+GROUP_CONFIGS = "/config/groups"
+"""Group configs (the GROUP resource): `/config/groups/<sanitized group id>`, Kafka's
+config JSON. Kafka keeps them only in KRaft; the path follows its entity layout."""
 PERSISTENT_PATHS = (BROKER_IDS, TOPICS, TOPIC_CONFIGS, BROKER_CONFIGS, CONFIG_CHANGES,
-                    USER_CONFIGS, "/cluster")
+                    USER_CONFIGS, GROUP_CONFIGS, "/cluster")
 
 
 def broker_path(broker_id: int) -> str:
@@ -84,6 +87,11 @@ def sanitize_user(user: str) -> str:
 
 def desanitize_user(entity: str) -> str:
     return unquote(entity)
+
+
+def group_config_path(group_id: str) -> str:
+    """`/config/groups/<sanitized group id>`: one group's configs."""
+    return f"{GROUP_CONFIGS}/{sanitize_user(group_id)}"
 
 
 def user_config_path(user: str) -> str:

@@ -80,6 +80,8 @@ class ZooKeeperMetadataStore:
         self._broker_configs: dict[str, dict[str, str]] = {}  # <default> and our own id
         self._user_configs: dict[str, dict[str, str]] = {}  # by user name
         self._watched_users: set[str] = set()
+        self._group_configs: dict[str, dict[str, str]] = {}  # by group id
+        self._watched_groups: set[str] = set()
         self._client_quotas: dict[str, dict[str, str]] = {}  # by entity path (cluster.quotas)
         self._acls: AclTable = {}
         self._watched: set[str] = set()
@@ -117,6 +119,7 @@ class ZooKeeperMetadataStore:
             self._client.DataWatch(zd.broker_config_path(entity),
                                    self._broker_config_watcher(entity))
         self._client.ChildrenWatch(zd.USER_CONFIGS, self._on_user_entities)
+        self._client.ChildrenWatch(zd.GROUP_CONFIGS, self._on_group_entities)
         self._client.ChildrenWatch(zd.CONFIG_CHANGES, self._on_config_change)
         for notices in (zk_acls.LITERAL_CHANGES, zk_acls.EXTENDED_CHANGES):
             self._client.ensure_path(notices)
@@ -209,6 +212,7 @@ class ZooKeeperMetadataStore:
                 epoch=self._image.epoch + 1,
                 broker_configs=dict(self._broker_configs),
                 user_configs=dict(self._user_configs),
+                group_configs=dict(self._group_configs),
                 acls=dict(self._acls),
                 client_quotas=dict(self._client_quotas),
             )
@@ -573,6 +577,56 @@ class ZooKeeperMetadataStore:
             if quotas == self._client_quotas:
                 return
             self._client_quotas = quotas
+        self._publish()
+
+    def _on_group_entities(self, children: list[str]) -> None:
+        """Groups with configs: each znode watched from its first sighting."""
+        for entity in children:
+            if entity not in self._watched_groups:
+                self._watched_groups.add(entity)
+                self._client.DataWatch(f"{zd.GROUP_CONFIGS}/{entity}",
+                                       self._group_config_watcher(entity))
+
+    def _group_config_watcher(self, entity: str) -> Callable[..., bool]:
+        group_id = zd.desanitize_user(entity)
+
+        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
+            configs = zd.decode_configs(data)
+            with self._lock:
+                if self._group_configs.get(group_id, {}) == configs:
+                    return data is not None and not self._closed
+                if configs:
+                    self._group_configs[group_id] = configs
+                else:
+                    self._group_configs.pop(group_id, None)
+            self._publish()
+            if data is None:
+                self._watched_groups.discard(entity)
+            return data is not None and not self._closed
+
+        return watch
+
+    def set_group_configs(self, group_id: str, configs: Mapping[str, str]) -> None:
+        """Write (or, with none left, delete) `/config/groups/<group>`; every broker's
+        watch picks it up."""
+        path = zd.group_config_path(group_id)
+        if configs:
+            data = zd.encode_configs(dict(configs))
+            try:
+                self._client.set(path, data)
+            except NoNodeError:
+                try:
+                    self._client.create(path, data, makepath=True)
+                except NodeExistsError:
+                    self._client.set(path, data)
+        else:
+            with contextlib.suppress(NoNodeError):
+                self._client.delete(path)
+        with self._lock:  # seen at once by the caller, before the watch fires
+            if configs:
+                self._group_configs[group_id] = dict(configs)
+            else:
+                self._group_configs.pop(group_id, None)
         self._publish()
 
     def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:

@@ -11,6 +11,10 @@ this broker's own, "" the cluster-wide default. A change is validated here, writ
 the metadata store, and applied by every broker when its image arrives (the server
 feeds `BrokerConfig.set_dynamic`), so the answer to this request already reflects it.
 
+GROUP resources are group configs (`strom.config.group`, Kafka's GroupConfig): every
+described name with its group override or the broker's value; changes validated against
+the broker's bounds and written to the metadata store, where the coordinators read them.
+
 BROKER_LOGGER resources are the broker's log levels (`strom.broker.log_levels`):
 described, and changed by IncrementalAlterConfigs only, as in Kafka.
 
@@ -35,6 +39,7 @@ from strom.cluster.store import MetadataError, validate_topic_name
 from strom.config.broker import broker_def
 from strom.config.defs import ConfigDef, ConfigSource, ConfigType, InvalidConfig
 from strom.config.dynamic import DynamicConfigRefused, describe_broker, validate_update
+from strom.config.group import describe_group_configs, validate_group_configs
 from strom.config.topic import (
     TOPIC_CONFIGS,
     Synonym,
@@ -44,7 +49,7 @@ from strom.config.topic import (
 from strom.protocol.api_keys import ApiKey
 
 log = logging.getLogger(__name__)
-TOPIC, BROKER, BROKER_LOGGER = 2, 4, 8
+TOPIC, BROKER, BROKER_LOGGER, GROUP = 2, 4, 8, 32
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 OP_NAMES = {APPEND: "APPEND", SUBTRACT: "SUBTRACT"}
 UNKNOWN_TYPE = 0  # DescribeConfigs' config_type for a name of no known type
@@ -145,6 +150,16 @@ def _describe_loggers(ctx: RequestContext, name: str
     return NONE, None, entries
 
 
+def _describe_group(ctx: RequestContext, name: str, synonyms: bool, docs: bool
+                    ) -> tuple[ErrorCode, str | None, list[dict[str, Any]]]:
+    if name == "":
+        return ErrorCode.invalid_request, "Group name must not be empty", []
+    overrides = ctx.metadata.image().group_configs.get(name, {})
+    entries = [_entry(e.name, e.value, e.source, e.definition, _chain(e.synonyms, synonyms), docs)
+               for e in describe_group_configs(overrides, ctx.config.props)]
+    return NONE, "", entries  # Kafka 4.4 answers a group with an empty message
+
+
 @dispatch.handles(ApiKey.DESCRIBE_CONFIGS, 1, 4)
 async def describe_configs(ctx: RequestContext, request: Any) -> Any:
     include_synonyms = bool(getattr(request, "include_synonyms", False))
@@ -158,6 +173,8 @@ async def describe_configs(ctx: RequestContext, request: Any) -> Any:
             code, message, entries = _describe_broker(ctx, name, include_synonyms, docs)
         elif kind == BROKER_LOGGER:
             code, message, entries = _describe_loggers(ctx, name)
+        elif kind == GROUP:
+            code, message, entries = _describe_group(ctx, name, include_synonyms, docs)
         else:
             code, message, entries = ErrorCode.invalid_request, f"Unsupported resource type {kind}", []
         keys = resource.configuration_keys
@@ -212,6 +229,24 @@ def _alter_broker(ctx: RequestContext, name: str, change: Change, validate_only:
              ", ".join(f"{k}={v}" for k, v in sorted(resulting.items())) or "(none)")
 
 
+def _alter_group(ctx: RequestContext, name: str, change: Change, validate_only: bool) -> None:
+    """The group's resulting overrides, checked whole against the broker's bounds (Kafka's
+    controller order); the coordinators read the stored set on their next use."""
+    if name == "":
+        raise Refused(ErrorCode.invalid_request, "Default group resources are not allowed.")
+    current = dict(ctx.metadata.image().group_configs.get(name, {}))
+    try:
+        resulting = {k: v.strip() for k, v in change(dict(current)).items()}
+        validate_group_configs(resulting, ctx.config.props)
+    except InvalidConfig as exc:
+        raise Refused(ErrorCode.invalid_config, str(exc)) from exc
+    if validate_only or resulting == current:
+        return
+    ctx.metadata.set_group_configs(name, resulting)
+    log.info("group %s configs are now: %s", name,
+             ", ".join(f"{k}={v}" for k, v in sorted(resulting.items())) or "(none)")
+
+
 def _alter_loggers(ctx: RequestContext, resource: Any, validate_only: bool) -> None:
     """IncrementalAlterConfigs on BROKER_LOGGER: this broker's log levels, now."""
     name = resource.resource_name
@@ -236,10 +271,12 @@ def _alter(ctx: RequestContext, resource: Any, change: Change | None,
     try:
         if kind == BROKER_LOGGER and change is None:
             _alter_loggers(ctx, resource, validate_only)
-        elif change is None or kind not in (TOPIC, BROKER):
+        elif change is None or kind not in (TOPIC, BROKER, GROUP):
             raise Refused(ErrorCode.invalid_request, f"Unknown resource type {kind}")
         elif kind == TOPIC:
             _alter_topic(ctx, name, change, validate_only)
+        elif kind == GROUP:
+            _alter_group(ctx, name, change, validate_only)
         else:
             _alter_broker(ctx, name, change, validate_only)
     except Refused as exc:
@@ -316,7 +353,7 @@ def _list_change(kind: int, op: Any, operation: int, value: str | None) -> str:
     """APPEND/SUBTRACT on a list config, starting from its current value or default."""
     definition = _list_definition(kind, op.name)
     if definition is None:
-        if kind == TOPIC:
+        if kind in (TOPIC, GROUP):  # Kafka 4.4 says so for a group's list config too
             raise InvalidConfig(f"Can't {OP_NAMES[operation]} to key {op.name} because its "
                                 "type is not LIST.")
         raise InvalidConfig(f"Config value {OP_NAMES[operation].lower()} is not allowed for "

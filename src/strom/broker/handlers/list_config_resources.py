@@ -5,8 +5,8 @@ Kafka 4.x's `kafka-configs.sh --describe` without an entity name and
 client-metrics resources only; version 1 lists the resource types asked for, or by
 default topics, brokers and broker loggers. As Kafka 4.4 answers: topics include the
 internal ones, brokers and broker loggers are the live broker ids, groups are listed
-only when they carry group configs and client-metrics resources only when defined,
-neither of which Strom has; a type Kafka cannot list is UNSUPPORTED_VERSION.
+only when they carry group configs (`strom.config.group`) and client-metrics resources
+only when defined (Strom has none); a type Kafka cannot list is UNSUPPORTED_VERSION.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ def _names(image: MetadataImage, kind: int) -> list[str]:
         return [topic.name for topic in image.topics_by_name]
     if kind in (BROKER, BROKER_LOGGER):
         return [str(broker_id) for broker_id in sorted(image.brokers)]
-    return []  # no group configs and no client-metrics resources exist in Strom
+    if kind == GROUP:
+        return sorted(image.group_configs)
+    return []  # no client-metrics resources exist in Strom
 
 
 @dispatch.handles(ApiKey.LIST_CONFIG_RESOURCES, 0, 1)

@@ -18,6 +18,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.cluster.image import MetadataImage
 from strom.cluster.store import MetadataError
+from strom.config.group import GroupConfigs
 from strom.coordinator.group.config import GroupConfig, LogRecord, MarkerEntry, UnreadableBatch
 from strom.coordinator.group.consumer_group import ConsumerConfig
 from strom.coordinator.group.coordinator import GroupCoordinator
@@ -206,6 +207,11 @@ class GroupHost:
         self._topic_ids: dict[str, uuid.UUID] = {}  # the last image's topics, to see deletions
         self.num_partitions = config.get_int("offsets.topic.num.partitions")
         self._topics_of: tuple[MetadataImage, dict[str, tuple[uuid.UUID, int]]] | None = None
+        self.group_configs = GroupConfigs(
+            lambda group_id: metadata.image().group_configs.get(group_id, {}),
+            lambda: config.props)
+        """Each group's resolved group configs (the GROUP resource): the read seam for
+        the consumer and share group coordinators."""
         self.coordinator = GroupCoordinator(
             PartitionOffsetsLog(partitions, clock),
             GroupConfig(
@@ -220,13 +226,18 @@ class GroupHost:
                     session_timeout_ms=config.get_int("group.consumer.session.timeout.ms"),
                     heartbeat_interval_ms=config.get_int("group.consumer.heartbeat.interval.ms"),
                     max_size=config.get_int("group.consumer.max.size"),
-                    assignors=_names(config.get_str("group.consumer.assignors"))),
+                    assignors=_names(config.get_str("group.consumer.assignors")),
+                    per_group=self._consumer_timeouts),
             ),
             LoopScheduler(),
             clock,
             self._partition_exists,
             topics=self._topics,
         )
+
+    def _consumer_timeouts(self, group_id: str) -> tuple[int, int]:
+        resolved = self.group_configs.for_group(group_id)
+        return resolved.consumer_session_timeout_ms, resolved.consumer_heartbeat_interval_ms
 
     def _topics(self) -> dict[str, tuple[uuid.UUID, int]]:
         """Name -> (id, partition count) of every topic: what consumer groups subscribe to

@@ -61,6 +61,15 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 5_000  # group.consumer.heartbeat.interval.ms
     max_size: int = 2**31 - 1  # group.consumer.max.size
     assignors: tuple[str, ...] = ("uniform", "range")  # group.consumer.assignors
+    per_group: Callable[[str], tuple[int, int]] | None = field(default=None, compare=False)
+    """A group's own session timeout and heartbeat interval (its group configs,
+    `strom.config.group`), read on every use so a change applies to a live group."""
+
+    def timeouts(self, group_id: str) -> tuple[int, int]:
+        """(session timeout, heartbeat interval) in ms for this group."""
+        if self.per_group is None:
+            return self.session_timeout_ms, self.heartbeat_interval_ms
+        return self.per_group(group_id)
 
 
 @dataclass
@@ -292,7 +301,7 @@ class ConsumerGroups:
         changed = member.member_epoch != sent_epoch or member.assigned != sent
         return self._result(HeartbeatResult(
             member_id=member.member_id, member_epoch=member.member_epoch,
-            heartbeat_interval_ms=self.config.heartbeat_interval_ms,
+            heartbeat_interval_ms=self.config.timeouts(group.group_id)[1],
             assignment=dict(member.assigned) if full or changed else None))
 
     def _validate(self, req: HeartbeatRequest) -> HeartbeatResult | None:
@@ -517,7 +526,7 @@ class ConsumerGroups:
 
     def _schedule_session(self, group_id: str, member_id: str) -> None:
         self.timer.schedule(_session_key(group_id, member_id),
-                            self.config.session_timeout_ms / 1000,
+                            self.config.timeouts(group_id)[0] / 1000,
                             lambda: self._fence(group_id, member_id, "session timeout"))
 
     def _schedule_rebalance(self, group_id: str, member: ConsumerMember) -> None:
