@@ -7,6 +7,7 @@ builds a context from fakes of those alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,11 @@ class RequestContext:
     """The name of the listener the request came in on (upper case)."""
     """This broker's advertised host and port on the listener the request came in on,
     when it is not the registered (first) one: Kafka answers with that listener's."""
+    size: int = 0
+    """The request's size in bytes (header and body, as Kafka's quotas count it)."""
+    mute: Callable[[int], None] | None = None
+    """Stops reading from the connection for that many ms (a client quota's throttle,
+    KIP-219); None where there is no connection."""
 
     # The faces, by name (one shared `Services` per broker keeps a request's context small).
 

@@ -26,6 +26,7 @@ from strom.broker.network.connection import KafkaConnection
 from strom.broker.network.connection_limits import ConnectionLimits
 from strom.broker.observability.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
 from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManager
+from strom.broker.quotas import ClientQuotas
 from strom.broker.replication.peer import PeerChannel
 from strom.broker.replication.replica_fetcher import ReplicaFetcherManager
 from strom.broker.replication.replica_manager import ReplicaManager
@@ -92,8 +93,10 @@ class Broker:
         self.metrics = BrokerMetrics(self.broker_id)
         self.cleaning = LogCleaning(self.logs, config, clock, self._cleanable_below,
                                     self._producer_last_offsets)
+        self.quotas = ClientQuotas(config, clock)
         self.services = Services(self.broker_id, config, self.store, self.replicas, self.groups,
-                                 self.admin, self.metrics, self.producer_ids, self.transactions)
+                                 self.admin, self.metrics, self.producer_ids, self.transactions,
+                                 self.quotas)
         self._secure_peer_channels()
         self.metrics_server: MetricsServer | None = None
         self.ready = False  # /readyz: logs loaded, listeners bound, not stopping
@@ -154,6 +157,8 @@ class Broker:
         self.replicas.ready_listeners.append(self.transactions.on_image)
         self.metrics.on_image(image)
         self.store.subscribe(self.metrics.on_image)
+        self.quotas.on_image(image)
+        self.store.subscribe(self.quotas.on_image)
         loop = asyncio.get_running_loop()
         self.groups.on_image(image)
         self.transactions.on_image(image)

@@ -20,6 +20,7 @@ from kio.schema.errors import ErrorCode
 if TYPE_CHECKING:
     from strom.broker.log_cleaning import LogCleaning
     from strom.broker.observability.metrics import BrokerMetrics
+    from strom.broker.quotas import ClientQuotas
     from strom.broker.replication.partition import Partition
     from strom.broker.replication.peer import PeerChannel
     from strom.broker.replication.replica_manager import ReplicaManager
@@ -198,6 +199,9 @@ class BrokerStatus(Protocol):
     @property
     def cleaning(self) -> LogCleaning: ...
 
+    @property
+    def quotas(self) -> ClientQuotas: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Services:
@@ -213,3 +217,4 @@ class Services:
     metrics: RequestMetrics
     producer_ids: ProducerIds
     transactions: TransactionCoordination | None = None  # None: no coordinator (tests)
+    quotas: ClientQuotas | None = None  # None: no client quotas (tests)

@@ -31,6 +31,7 @@ from strom.broker.handlers.common import (
     resolve_topic,
 )
 from strom.broker.network import dispatch
+from strom.broker.quotas.throttling import fetch_byte_cap, fetch_throttle
 from strom.broker.replication.partition import Partition
 from strom.protocol import fetch_response
 from strom.protocol.api_keys import ApiKey
@@ -57,6 +58,7 @@ class _FetchPlan:
         self.replica_id = int(replica_state.replica_id if replica_state is not None
                               else getattr(request, "replica_id", -1))
         self.targets: list[tuple[Any, str | None, Any, list[Any]]] = []
+        self.byte_cap = fetch_byte_cap(ctx) if self.replica_id < 0 else None  # quota
         self.partitions: list[Partition] = []
         for topic_req in request.topics:
             name = getattr(topic_req, "topic", None)
@@ -73,6 +75,8 @@ class _FetchPlan:
     def collect(self) -> tuple[list[dict[str, Any]], int, bool]:
         """Read every partition; returns (topic responses, bytes, any error)."""
         remaining = int(getattr(self.request, "max_bytes", 2**31 - 1))
+        if self.byte_cap is not None:
+            remaining = min(remaining, self.byte_cap)
         total = 0
         errored = False
         responses = []
@@ -156,8 +160,14 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
         for w in waiters:
             w.cancel()
-    _count_out(ctx, request, plan, responses)
     parts, errors = fetch_response.encode(ctx.api_version, responses)
+    if plan.replica_id < 0:
+        throttle_ms = fetch_throttle(ctx, sum(map(len, parts)))
+        if throttle_ms > 0:  # over its quota: an empty answer, as Kafka gives
+            parts, errors = fetch_response.encode(ctx.api_version, [],
+                                                  throttle_time_ms=throttle_ms)
+            return EncodedBody(parts, errors)
+    _count_out(ctx, request, plan, responses)
     return EncodedBody(parts, errors)  # the batches read from segments, written as they are
 
 

@@ -25,6 +25,7 @@ from strom.broker.handlers.common import (
     resolve_topic,
 )
 from strom.broker.network import dispatch
+from strom.broker.quotas.throttling import produce_throttle
 from strom.broker.replication.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.protocol.api_keys import ApiKey
@@ -133,8 +134,9 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         responses.append({"name": getattr(topic_data, "name", None),
                           "topic_id": uuid_or_none(getattr(topic_data, "topic_id", None)),
                           "partition_responses": parts})
+    throttle_ms = produce_throttle(ctx)  # over a client quota: muted for this long
     if acks == 0:
         return None
     if pending:
         await _await_replication(pending, millis(request.timeout))
-    return build(ctx.response_type(), responses=responses)
+    return build(ctx.response_type(), responses=responses, throttle_time=throttle_ms)

@@ -74,6 +74,9 @@ class KafkaConnection(asyncio.Protocol):
         self.principal = ANONYMOUS  # TLS: the certificate's; SASL: once authenticated
         self.auth: Authenticator | None = None  # SASL listeners: the state machine
         self._close_after_write = False
+        self._muted: asyncio.TimerHandle | None = None  # a client quota's throttle
+        self._unmuted = asyncio.Event()
+        self._unmuted.set()
         now = _monotonic()
         self.last_received = now  # read by the limits' sweep
         self.last_done = now
@@ -221,7 +224,7 @@ class KafkaConnection(asyncio.Protocol):
     def sync_reading(self) -> None:
         """Pause or resume reading: paused while this connection is backlogged or the
         broker's queued requests are over queued.max.request.bytes."""
-        paused = self._backlogged or self.limits.memory_paused
+        paused = self._backlogged or self.limits.memory_paused or self._muted is not None
         if paused == self._reading_paused or self._closed or self.transport is None:
             return
         self._reading_paused = paused
@@ -250,6 +253,9 @@ class KafkaConnection(asyncio.Protocol):
     async def _work(self) -> None:
         queue = self._queue
         while queue and not self._closed:
+            if self._muted is not None:
+                await self._unmuted.wait()  # throttled: the next request waits its turn
+                continue
             frame = queue.popleft()
             if self._queued:
                 self._queued -= len(frame)
@@ -306,6 +312,8 @@ class KafkaConnection(asyncio.Protocol):
             principal=self.principal,
             advertised=self.advertised,
             listener=self.listener,
+            size=len(frame),
+            mute=self.mute,
         )
         started = time.perf_counter()
         try:
@@ -319,6 +327,26 @@ class KafkaConnection(asyncio.Protocol):
         return framing.response_buffers(
             request.correlation_id, request.api_key, request.api_version, body
         )
+
+    def mute(self, throttle_ms: int) -> None:
+        """A client quota's throttle (KIP-219): the answer goes out now, then nothing is
+        read or handled from this connection for `throttle_ms`."""
+        if throttle_ms <= 0 or self._closed:
+            return
+        loop = asyncio.get_running_loop()
+        until = loop.time() + throttle_ms / 1000
+        if self._muted is not None:
+            if self._muted.when() >= until:
+                return
+            self._muted.cancel()
+        self._muted = loop.call_at(until, self._unmute)
+        self._unmuted.clear()
+        self.sync_reading()
+
+    def _unmute(self) -> None:
+        self._muted = None
+        self._unmuted.set()
+        self.sync_reading()
 
     # --- SASL (strom.broker.security.authenticator) ------------------------------------
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from strom.broker.quotas.metrics import collect as quota_metrics
 from strom.cluster.image import MetadataImage, PartitionInfo
 from strom.protocol import apis
 from strom.protocol.framing import EncodedBody
@@ -263,6 +264,7 @@ class BrokerCollector:
         yield from self._broker()
         yield from self._storage()
         yield from _cleaner(self.broker.cleaning.manager)
+        yield from quota_metrics(getattr(self.broker, "quotas", None))
 
     def _traffic(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily

@@ -653,6 +653,17 @@ async def _describe_topic_partitions(check: Check, request: Any) -> Any:
     return dataclasses.replace(response, topics=kept)
 
 
+async def _alter_client_quotas(check: Check, request: Any) -> Any:
+    """AlterConfigs on the cluster, else every entity is answered
+    CLUSTER_AUTHORIZATION_FAILED."""
+    if check.cluster("AlterConfigs"):
+        return await check.handler(check.ctx, request)
+    return check.ctx.respond(throttle_time=0, entries=[
+        {"error_code": CLUSTER_DENIED, "error_message": None, "entity": [
+            {"entity_type": e.entity_type, "entity_name": e.entity_name} for e in entry.entity]}
+        for entry in request.entries])
+
+
 async def _alter_scram(check: Check, request: Any) -> Any:
     """Alter on the cluster, else every user named is answered
     CLUSTER_AUTHORIZATION_FAILED."""
@@ -709,6 +720,7 @@ CHECKS: dict[int, Rule] = {
     ApiKey.LIST_TRANSACTIONS: _list_transactions,
     ApiKey.DESCRIBE_TOPIC_PARTITIONS: _describe_topic_partitions,
     ApiKey.DESCRIBE_CLIENT_QUOTAS: _cluster("DescribeConfigs"),
+    ApiKey.ALTER_CLIENT_QUOTAS: _alter_client_quotas,
     ApiKey.LIST_CONFIG_RESOURCES: _cluster("DescribeConfigs"),
     ApiKey.ELECT_LEADERS: _cluster("Alter"),
     ApiKey.ALTER_PARTITION_REASSIGNMENTS: _cluster("Alter"),
