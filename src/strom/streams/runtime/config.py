@@ -18,6 +18,10 @@
 | task_timeout_ms | task.timeout.ms | 300000: how long a commit retries while brokers are away |
 | max_task_idle_ms | max.task.idle.ms | 0: a task waits for an empty input partition with lag |
 | num_standby_replicas | num.standby.replicas | 0; > 0: warm copies of other instances' tasks |
+| acceptable_recovery_lag | acceptable.recovery.lag | 10000: lag that still counts as caught up |
+| max_warmup_replicas | max.warmup.replicas | 2: warm-up replicas placed at a time |
+| probing_rebalance_interval_ms | probing.rebalance.interval.ms | 600000: rejoin after warm-ups |
+| num_stream_threads | num.stream.threads | 1: stream threads (group members) in this instance |
 | skip_bad_records | default.deserialization.exception.handler | False: fail; True: log and continue |
 | continue_on_processing_error | processing.exception.handler | False: fail; True: log and continue |
 | dead_letter_topic | errors.dead.letter.queue.topic.name | None; bad records go there with the error |
@@ -65,6 +69,10 @@ class StreamsConfig:
     task_timeout_ms: int = 300_000
     max_task_idle_ms: int = 0
     num_standby_replicas: int = 0
+    acceptable_recovery_lag: int = 10_000
+    max_warmup_replicas: int = 2
+    probing_rebalance_interval_ms: int = 600_000
+    num_stream_threads: int = 1
     query_key_parser: Callable[[str], Any] = str
 
     def __post_init__(self) -> None:
@@ -80,6 +88,14 @@ class StreamsConfig:
     @property
     def exactly_once(self) -> bool:
         return self.processing_guarantee == EXACTLY_ONCE_V2
+
+    def group_timing(self) -> tuple[int, int, int]:
+        """(session, heartbeat interval, rebalance timeout) in ms: the consumer's
+        session.timeout.ms, heartbeat.interval.ms and max.poll.interval.ms."""
+        props = self.consumer_properties
+        return (int(props.get("session.timeout.ms", 45_000)),
+                int(props.get("heartbeat.interval.ms", 3_000)),
+                int(props.get("max.poll.interval.ms", 300_000)))
 
     @property
     def app_state_dir(self) -> Path:

@@ -1,16 +1,17 @@
 """Standby replicas: warm copies of the tasks another instance runs, so that taking one
 over restores only the changelog's tail instead of all of it.
 
-With `num_standby_replicas` > 0, each instance keeps, for every task of a sub-topology
-with persistent logged stores that it does not run, the task's stores open in the
-task's own state directory and follows their changelog partitions (a consumer of its
-own, assigned directly, read_committed under exactly-once), writing the task's
-checkpoint at every commit. When the task is assigned here, the standby is closed first
-(its checkpoint written) and the active task restores from that checkpoint on.
+With `num_standby_replicas` > 0, the group leader's assignor (`assignor`) gives each
+task with persistent logged stores that many standbys on other instances than its
+active, plus warm-up replicas on instances a task is to move to. A thread keeps the
+stores of its standby tasks open in the task's own state directory and follows their
+changelog partitions (a consumer of its own, assigned directly, read_committed under
+exactly-once), writing the task's checkpoint at every commit. When the task is assigned
+here, the standby is closed first (its checkpoint written) and the active task restores
+from that checkpoint on.
 
-Simplification: the range assignor knows nothing of standbys, so an instance shadows
-every task it does not run (with two instances that is exactly one replica of each);
-in-memory stores have no standbys (their state cannot outlive the standby's objects).
+Unlike Kafka, in-memory stores have no standbys (their state cannot outlive the
+standby's objects here: an active task is built anew, not recycled from its standby).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class Standbys:
         self._offsets: dict[tuple[str, int], int] = {}  # last offset applied per changelog
         self._stores: dict[tuple[str, int], Any] = {}  # changelog partition → store
         self._consumer: Any = None
-        if config.num_standby_replicas > 0:
+        if config.num_standby_replicas > 0 or config.max_warmup_replicas > 0:
             isolation = "read_committed" if config.exactly_once else "read_uncommitted"
             self._consumer = clients.consumer({
                 "client.id": f"{config.application_id}-standby-consumer",
@@ -64,16 +65,23 @@ class Standbys:
             self._close(task_id)
         self._reassign()
 
-    def update(self, active: set[str]) -> None:
-        """Follow every candidate task that is not active here."""
+    def update(self, assigned: set[str]) -> None:
+        """Follow exactly the `assigned` standby tasks (those that can have one)."""
         if self._consumer is None:
             return
-        for task_id in sorted(set(self.tasks) & active):
+        for task_id in sorted(set(self.tasks) - assigned):
             self._close(task_id)
         for task_id, (sub, partition) in sorted(self._candidates().items()):
-            if task_id not in active and task_id not in self.tasks:
+            if task_id in assigned and task_id not in self.tasks:
                 self._open(task_id, sub, partition)
         self._reassign()
+
+    def offsets_by_task(self) -> dict[str, dict[tuple[str, int], int]]:
+        """Each standby task's applied changelog offsets (its lag, for the assignor)."""
+        return {task_id: {(topic, task.partition): self._offsets[(topic, task.partition)]
+                          for topic in task.changelog_topics().values()
+                          if (topic, task.partition) in self._offsets}
+                for task_id, task in self.tasks.items()}
 
     def _open(self, task_id: str, sub: Any, partition: int) -> None:
         task = Task(self._topology, sub, partition, self._env)

@@ -7,10 +7,11 @@ output and changelog record acknowledged), then commit the consumed offsets
 synchronously, then write each task's checkpoint. A crash between two commits
 reprocesses the records since the last one: output may repeat, none is lost.
 
-Partitions are assigned by the consumer group `application.id` with the range assignor,
-which gives one member the same partition numbers of every topic it subscribes to when
-their counts are equal: co-partitioned topics land in the same task. Assigned partitions
-are paused until their task's stores are restored from the changelogs.
+Tasks are assigned by the group `application.id`, whose leader runs Strom's task
+assignor (`group`, `assignor`: Kafka Streams' StreamsPartitionAssignor and
+HighAvailabilityTaskAssignor, in essence), cooperatively: a rebalance revokes only the
+tasks that move, and the thread keeps processing the others. Assigned partitions are
+paused until their task's stores are restored from the changelogs.
 """
 
 from __future__ import annotations
@@ -20,17 +21,20 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from strom.client import KafkaClientError, KafkaClients
 from strom.streams.errors import StreamsError
 from strom.streams.record import ConsumedRecord, ProducedRecord
 from strom.streams.runtime import checkpoint, consumer_errors
+from strom.streams.runtime.assignor import AssignorConfig, MemberInfo
 from strom.streams.runtime.config import StreamsConfig
 from strom.streams.runtime.global_updater import GlobalUpdater
+from strom.streams.runtime.group import Joined, StreamsMembership
 from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.runtime.process_id import process_id
+from strom.streams.runtime.rebalance import TaskLayout, offset_sums
 from strom.streams.runtime.restore import prepare_task_dir, restore_task
 from strom.streams.runtime.standby import Standbys
 from strom.streams.runtime.topics import Plan
@@ -81,8 +85,8 @@ class StreamThread:
         self.eos = config.exactly_once
         self._in_txn = False
         # exactly-once: a transactional producer, and consumers that see committed data only
-        producer_eos = ({"transactional.id": f"{app}-{process_id(config.app_state_dir)}-"
-                                             f"{thread_index}",
+        self.process_id = process_id(config.app_state_dir)
+        producer_eos = ({"transactional.id": f"{app}-{self.process_id}-{thread_index}",
                          # Kafka Streams' 10 s, but librdkafka wants it >= the socket timeout
                          "transaction.timeout.ms": max(10_000, int(clients.timeout * 1000))}
                         if self.eos else {})
@@ -94,8 +98,16 @@ class StreamThread:
         server = f"@{config.application_server}" if config.application_server else ""
         self.consumer = clients.consumer({
             "client.id": f"{client}-consumer{server}", "group.id": app, "enable.auto.commit": False,
-            "auto.offset.reset": config.auto_offset_reset,
-            "partition.assignment.strategy": "range", **isolation, **config.consumer_properties})
+            "auto.offset.reset": config.auto_offset_reset, **isolation,
+            **config.consumer_properties})
+        session, heartbeat, rebalance = config.group_timing()
+        self.membership = StreamsMembership(config.bootstrap_servers, app,
+                                            f"{client}-consumer{server}", session,
+                                            min(heartbeat, session // 3), rebalance,
+                                            clients.timeout)
+        self.layout = TaskLayout(topology, app, the_plan)
+        self._probe_at_ms = 0
+        self.revoked: list[str] = []  # task ids given up in rebalances, in order (observable)
         self.restore_consumer = clients.consumer({
             "client.id": f"{client}-restore-consumer", "group.id": f"{app}-restore",
             "enable.auto.commit": False, "auto.offset.reset": "earliest", **isolation})
@@ -110,6 +122,7 @@ class StreamThread:
         self._next_purge = 0.0
         self.standbys = Standbys(topology, config, clients, the_plan, self.env)
         self._standbys_stale = False
+        self._standby_ids: set[str] = set()
         self.globals = GlobalUpdater(topology, config, clients)
         self.env.global_stores = self.globals.state.stores
         self.processed = 0
@@ -126,31 +139,76 @@ class StreamThread:
             if msg.offset() > self._changelog_offsets.get(key, -1):
                 self._changelog_offsets[key] = msg.offset()
 
-    def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
-        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
-        consumer.assign(partitions)
-        self.standbys.release({f"{self._subs[tp.topic].id}_{tp.partition}" for tp in partitions})
+    # --- the group ----------------------------------------------------------------------
+
+    def _rejoin(self) -> None:
+        """Join the group (again) and take on what the leader assigned."""
+        info = MemberInfo("", self.process_id, self.config.application_server,
+                          set(self.tasks), set(self.standbys.tasks),
+                          offset_sums(self.config.app_state_dir, self.tasks,
+                                      self.standbys.offsets_by_task()))
+        joined = self.membership.join(self.layout.topics(), info, self._lead)
+        log.info("generation %s: active %s, standby %s", joined.generation,
+                 joined.assignment.active, joined.assignment.standby)
+        self._apply(joined)
+
+    def _lead(self, members: list[MemberInfo]) -> dict[str, Any]:
+        """The leader's assignment of every member's tasks."""
+        cfg = self.config
+        space = self.layout.space(self.restore_consumer, self.clients.timeout)
+        settings = AssignorConfig(cfg.num_standby_replicas, cfg.acceptable_recovery_lag,
+                                  cfg.max_warmup_replicas, cfg.probing_rebalance_interval_ms)
+        return self.layout.plan(space, members, settings, time.time_ns() // 1_000_000)
+
+    def _apply(self, joined: Joined) -> None:
+        active = set(joined.assignment.active)
+        revoked = sorted(t for t in self.tasks if t not in active)
+        if revoked:
+            self._revoke(revoked)
+            self.membership.rejoin_needed.set()  # cooperative: a second round hands them on
+        added = [t for t in joined.assignment.active if t not in self.tasks]
+        if added:
+            self._assign(added)
+        self._standby_ids = set(joined.assignment.standby) - active
         self._standbys_stale = True
-        for tp in partitions:
-            sub = self._subs[tp.topic]
-            task_id = f"{sub.id}_{tp.partition}"
-            if task_id not in self.tasks:
-                task = Task(self.topology, sub, tp.partition, self.env)
-                task.set_partition_counts(self.plan.partitions)
-                self.tasks[task_id] = task
-                self._restoring.append(task)
-            self._task_partitions[task_id].append(tp)
-        if partitions:
-            consumer.pause(partitions)
+        self._probe_at_ms = joined.assignment.probe_at_ms
 
-    def _on_revoke(self, consumer: Any, partitions: list[Any]) -> None:
+    def _assign(self, task_ids: list[str]) -> None:
+        from confluent_kafka import TopicPartition
+
+        self.standbys.release(set(task_ids))
+        partitions = []
+        for task_id in task_ids:
+            sub = self._subs[self.layout.partitions[task_id][0][0]]
+            task = Task(self.topology, sub, int(task_id.rsplit("_", 1)[1]), self.env)
+            task.set_partition_counts(self.plan.partitions)
+            self.tasks[task_id] = task
+            self._restoring.append(task)
+            tps = [TopicPartition(t, p) for t, p in self.layout.partitions[task_id]]
+            self._task_partitions[task_id] = tps
+            partitions.extend(tps)
+        log.info("assigned %s", [(p.topic, p.partition) for p in partitions])
+        self.consumer.incremental_assign(partitions)
+        self.consumer.pause(partitions)
+
+    def _revoke(self, task_ids: list[str]) -> None:
+        """Commit, then close the tasks that leave (their checkpoints written)."""
+        closing = [self.tasks[t] for t in task_ids]
+        partitions = [tp for t in task_ids for tp in self._task_partitions[t]]
         log.info("revoked %s", [(p.topic, p.partition) for p in partitions])
-        self.commit(closing_tasks=True)
-        self._close_tasks()
+        self.commit(closing=closing)
+        self._drop(task_ids)
+        self.consumer.incremental_unassign(partitions)
+        self.revoked.extend(task_ids)
 
-    def _on_lost(self, consumer: Any, partitions: list[Any]) -> None:
-        log.warning("partitions lost: %s", [(p.topic, p.partition) for p in partitions])
-        self._close_tasks()
+    def _drop(self, task_ids: list[str]) -> None:
+        for task_id in task_ids:
+            task = self.tasks.pop(task_id)
+            task.close()
+            self._task_partitions.pop(task_id, None)
+            self._idle_since.pop(task_id, None)
+            if task in self._restoring:
+                self._restoring.remove(task)
 
     def _close_tasks(self) -> None:
         for task in self.tasks.values():
@@ -167,13 +225,12 @@ class StreamThread:
             self.producer.init_transactions(self.clients.timeout)
             self._begin()
         self.globals.bootstrap()
-        topics = sorted(self._subs)
-        self.consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                on_lost=self._on_lost)
+        self._rejoin()
         interval = (self.config.commit_interval_ms or 30_000) / 1000
         next_commit = time.monotonic() + interval
         try:
             while not stop.is_set():
+                self._maybe_rejoin()
                 self._restore_pending()
                 self._follow_standbys()
                 self.globals.poll()
@@ -189,9 +246,19 @@ class StreamThread:
         finally:
             self._shutdown()
 
+    def _maybe_rejoin(self) -> None:
+        """Rejoin when the group rebalances, after giving tasks up, or when a probing
+        rebalance is due (warm-up replicas may have caught up)."""
+        due = 0 < self._probe_at_ms <= time.time_ns() // 1_000_000
+        if due:
+            log.info("probing rebalance")
+            self._probe_at_ms = 0
+        if due or self.membership.rejoin_needed.is_set():
+            self._rejoin()
+
     def _follow_standbys(self) -> None:
         if self._standbys_stale and not self._restoring:
-            self.standbys.update(set(self.tasks))
+            self.standbys.update(self._standby_ids)
             self._standbys_stale = False
         self.standbys.poll()
 
@@ -267,11 +334,11 @@ class StreamThread:
 
     # --- commit -----------------------------------------------------------------------
 
-    def commit(self, final: bool = False, closing_tasks: bool = False) -> None:
+    def commit(self, final: bool = False, closing: Collection[Task] = ()) -> None:
         """Stores, then output, then offsets, then checkpoints. At-least-once: flush the
         producer and commit the offsets; exactly-once: the offsets join the producer's
         transaction, which commits (and a new one begins unless `final`). Under
-        exactly-once checkpoints are written only when tasks close (`closing_tasks`, `final`).
+        exactly-once checkpoints are written only for tasks that close (`closing`, `final`).
         `final` (a clean stop) also purges the repartition topics now and waits for it."""
         started = time.monotonic()
         running = [t for t in self.tasks.values() if t not in self._restoring]
@@ -282,8 +349,8 @@ class StreamThread:
             self._commit_transaction(offsets, begin_next=not final)
         else:
             self._commit_at_least_once(offsets)
-        if final or closing_tasks or not self.eos:
-            for task in running:
+        for task in running:
+            if final or task in closing or not self.eos:
                 self._write_checkpoint(task)
         self.standbys.checkpoint()
         self.metrics.committed(time.monotonic() - started)
@@ -311,8 +378,8 @@ class StreamThread:
         if self._delivery_error is not None:
             raise StreamsError(f"a record could not be delivered: {self._delivery_error}")
         if offsets:
-            self._retrying("committing offsets",
-                           lambda: self.consumer.commit(offsets=offsets, asynchronous=False))
+            wanted = {(tp.topic, tp.partition): tp.offset for tp in offsets}
+            self._retrying("committing offsets", lambda: self.membership.commit(wanted))
 
     def _retrying(self, what: str, action: Callable[[], Any]) -> Any:
         """Run `action`, again while it fails for a reason that passes (brokers down or
@@ -341,7 +408,7 @@ class StreamThread:
             if offsets:
                 self._retrying("sending offsets to the transaction",
                                lambda: self.producer.send_offsets_to_transaction(
-                                   offsets, self.consumer.consumer_group_metadata(), timeout))
+                                   offsets, self.membership.group_metadata(), timeout))
             self._retrying("committing the transaction",
                            lambda: self.producer.commit_transaction(timeout))
             self._in_txn = False
@@ -405,6 +472,7 @@ class StreamThread:
     def _shutdown(self) -> None:
         self._close_tasks()
         try:
+            self.membership.close(leave=True)  # the others rebalance now, not after a session
             self.consumer.close()
         finally:
             self.restore_consumer.close()
