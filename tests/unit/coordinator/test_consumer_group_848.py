@@ -194,6 +194,22 @@ def test_reload_through_the_bytes_rebuilds_the_groups() -> None:
     assert after.members == before.members
 
 
+def test_an_unknown_group_is_not_found_as_kafka_answers() -> None:
+    """Kafka 4.4 (asked directly): GROUP_ID_NOT_FOUND, "Consumer group g not found." for a
+    heartbeat, "Group g not found." for a leave; an unknown member of a known group is
+    UNKNOWN_MEMBER_ID with neither id nor epoch in the answer."""
+    h = Harness()
+    beat = h.beat("m1", 5)
+    assert (beat.error, beat.message) == (ErrorCode.group_id_not_found,
+                                          "Consumer group g not found.")
+    leave = h.beat("m1", -1)
+    assert (leave.error, leave.message) == (ErrorCode.group_id_not_found, "Group g not found.")
+    h.beat()
+    leave = h.beat("zzzz", -1)
+    assert (leave.error, leave.message, leave.member_id, leave.member_epoch) == (
+        ErrorCode.unknown_member_id, "Member zzzz is not a member of group g.", None, 0)
+
+
 def test_offset_commit_checks_the_member_epoch() -> None:
     h = Harness()
     h.beat()

@@ -278,10 +278,10 @@ class ConsumerGroups:
             return self._result(error)
         group = self.groups.get(req.group_id)
         if group is None:
-            if req.member_epoch != 0:
+            if req.member_epoch != 0:  # Kafka 4.4's answers, leaving or not
+                kind = "Group" if req.member_epoch < 0 else "Consumer group"
                 return self._result(HeartbeatResult(
-                    ErrorCode.unknown_member_id,
-                    f"Group {req.group_id} has no member {req.member_id}."))
+                    ErrorCode.group_id_not_found, f"{kind} {req.group_id} not found."))
             group = self.groups[req.group_id] = ConsumerGroup(req.group_id)
         if req.member_epoch in (LEAVE_EPOCH, STATIC_LEAVE_EPOCH):
             return self._leave(group, req)
@@ -492,8 +492,7 @@ class ConsumerGroups:
         if member is None:
             return self._result(HeartbeatResult(
                 ErrorCode.unknown_member_id,
-                f"Member {req.member_id} is not a member of group {req.group_id}.",
-                member_id=req.member_id, member_epoch=req.member_epoch))
+                f"Member {req.member_id} is not a member of group {req.group_id}."))
         if req.member_epoch == STATIC_LEAVE_EPOCH:
             # A static member leaving for a while keeps its partitions for its return.
             self._emit(_assignment_record(group.group_id, _copy(
