@@ -24,6 +24,7 @@ Sensors idle for an hour are dropped (Kafka's inactive sensor expiry).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ from strom.cluster.quotas import DEFAULT, desanitize, parse_value, sanitize
 
 USER_LEVEL, CLIENT_LEVEL, PAIR_LEVEL = 1, 2, 4
 INACTIVE_MS = 3_600_000
+_sanitized = functools.lru_cache(maxsize=4096)(sanitize)  # per principal, not per request
 _DEF = "\x00<default>"  # the default entity: unlike any sanitized user or real client id
 _SWEEP_EVERY_MS = 60_000
 
@@ -150,7 +152,7 @@ class ClientQuotaManager:
             sensor.bound = table.bound(key)
 
     def sensor(self, user: str, client_id: str, now_ms: int) -> Sensor:
-        key = self.table.key(sanitize(user), client_id)
+        key = self.table.key(_sanitized(user), client_id)
         sensor = self.sensors.get(key)
         if sensor is None:
             self._sweep(now_ms)
