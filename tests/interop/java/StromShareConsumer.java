@@ -5,6 +5,7 @@
 //
 // Sets the group's share.auto.offset.reset to earliest first (Admin, GROUP resource).
 // <mode> decides each record's acknowledgement: "accept"; "release" (always released);
+// "reject" (always rejected);
 // "release-once" (released on its first delivery, accepted after); "reject-once"
 // (rejected on its first delivery); "hold" (never acknowledged: the records stay
 // acquired until the consumer dies or their lock expires).
@@ -49,6 +50,7 @@ public final class StromShareConsumer {
     private static AcknowledgeType decide(String mode, short deliveries) {
         switch (mode) {
             case "release": return AcknowledgeType.RELEASE;
+            case "reject": return AcknowledgeType.REJECT;
             case "release-once": return deliveries == 1 ? AcknowledgeType.RELEASE : AcknowledgeType.ACCEPT;
             case "reject-once": return deliveries == 1 ? AcknowledgeType.REJECT : AcknowledgeType.ACCEPT;
             case "hold": return null;
