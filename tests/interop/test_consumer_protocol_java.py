@@ -154,7 +154,7 @@ def test_members_split_one_is_killed_the_other_takes_over_and_commits_hold(
 def test_kafka_reads_the_consumer_group_records_strom_writes(
         tmp_path: Path, kafka_lib: Path) -> None:
     """Kafka's own DumpLogSegments --offsets-decoder decodes every KIP-848 record type
-    Strom wrote to `__consumer_offsets`, field by field."""
+    Strom wrote to `__consumer_offsets` (16: a resolved regex too), field by field."""
     proc = BrokerProcess(tmp_path / "data", overrides={
         "group.coordinator.rebalance.protocols": "classic,consumer"}).start()
     try:
@@ -167,6 +167,13 @@ def test_kafka_reads_the_consumer_group_records_strom_writes(
             consumer.poll(0.2)
         consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
         consumer.close()
+        by_regex = Consumer({"bootstrap.servers": proc.bootstrap, "group.id": "dump-regex",
+                             "group.protocol": "consumer"})
+        by_regex.subscribe([f"^{topic}.*"])
+        deadline = time.monotonic() + WAIT_S
+        while not by_regex.assignment() and time.monotonic() < deadline:
+            by_regex.poll(0.2)
+        by_regex.close()
     finally:
         proc.stop()
     segments = [str(f) for f in (tmp_path / "data").glob("__consumer_offsets-*/*.log")
@@ -179,6 +186,9 @@ def test_kafka_reads_the_consumer_group_records_strom_writes(
     assert '"memberEpoch":1,"previousMemberEpoch":0,"state":0' in out
     assert '"partitions":[0,1]' in out and "payload: <DELETE>" in out
     assert '"offset":3' in out
+    regex_keys = [line for line in out.splitlines() if '{"type":"16"' in line]
+    assert regex_keys and '"groupId":"dump-regex"' in regex_keys[0], out[-3000:]
+    assert f'"topics":["{topic}"]' in regex_keys[0], regex_keys[0]
 
 
 def test_a_regex_subscription_picks_up_a_new_topic(

@@ -75,6 +75,9 @@ def test_records_round_trip_in_kafka_layout() -> None:
         r848.ConsumerRecord(r848.CURRENT_ASSIGNMENT, "g", "m", r848.CurrentAssignmentValue(
             3, 2, 1, {ORDERS: frozenset({0})}, {AUDIT: frozenset({1})})),
         r848.ConsumerRecord(r848.CURRENT_ASSIGNMENT, "g", "m", None),
+        r848.ConsumerRecord(r848.REGEX, "g", "aud.*",
+                            r848.RegexValue(("audit", "auditlog"), 7, 1_700_000_000_000)),
+        r848.ConsumerRecord(r848.REGEX, "g", "aud.*", None),
     ]
     for record in samples:
         key, value = r848.serialize(record)
@@ -83,6 +86,10 @@ def test_records_round_trip_in_kafka_layout() -> None:
     key, value = r848.serialize(samples[0])
     assert key == b"\x00\x03\x00\x01g"
     assert value == b"\x00\x00" + (3).to_bytes(4, "big") + b"\x00"  # version 0, no tags
+    key, value = r848.serialize(samples[-2])  # type 16: group and regex; topics, version, time
+    assert key == b"\x00\x10\x00\x01g\x00\x05aud.*"
+    assert value == (b"\x00\x00\x03\x06audit\x09auditlog" + (7).to_bytes(8, "big")
+                     + (1_700_000_000_000).to_bytes(8, "big") + b"\x00")
 
 
 def test_metadata_hash_tag_written_by_kafka_is_read() -> None:
@@ -269,6 +276,21 @@ def test_a_regex_subscription_follows_the_topics() -> None:
     grown = h.beat("m1", 1)
     assert set(grown.assignment or {}) == {AUDIT, uuid.UUID(int=11)}
     assert h.beat(topics=(), subscribed_regex="(").error == ErrorCode.invalid_regular_expression
+
+
+def test_resolved_regexes_are_records_folded_and_dropped() -> None:
+    """Kafka's record 16: what a regex matched is written, rebuilt by a load (the new
+    coordinator assigns from it), and tombstoned once no member subscribes with it."""
+    h = Harness()
+    h.beat(topics=(), subscribed_regex="aud.*")
+    h.topic_view["auditlog"] = (uuid.UUID(int=11), 1)
+    h.beat("m1", 1)
+    assert h.shard.consumer.groups["g"].regexes == {"aud.*": ("audit", "auditlog")}
+    reloaded = h.reload().consumer.groups["g"]
+    assert reloaded.regexes == {"aud.*": ("audit", "auditlog")}
+    h.beat("m1", -1, topics=None)
+    assert h.shard.consumer.groups["g"].regexes == {}
+    assert h.reload().consumer.groups["g"].regexes == {}
 
 
 def test_offset_fetch_of_a_member_checks_its_epoch() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import time
 import uuid
 import zlib
 from collections.abc import Callable, Mapping
@@ -104,6 +105,8 @@ class ConsumerGroup:
     assignment_epoch: int = 0
     members: dict[str, ConsumerMember] = field(default_factory=dict)
     target: dict[str, Assignment] = field(default_factory=dict)
+    regexes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Each subscribed regex and the topics it matched when last resolved (records 16)."""
 
     @property
     def state(self) -> str:
@@ -221,6 +224,12 @@ class ConsumerGroups:
             self._replay_target(group, record)
         elif record.type in (r848.MEMBER_METADATA, r848.CURRENT_ASSIGNMENT):
             self._replay_member(group, record)
+        elif record.type == r848.REGEX:
+            if value is None:
+                group.regexes.pop(record.member or "", None)
+            else:
+                assert isinstance(value, r848.RegexValue)
+                group.regexes[record.member or ""] = value.topics
 
     def _replay_target(self, group: ConsumerGroup, record: r848.ConsumerRecord) -> None:
         member_id = record.member or ""
@@ -410,14 +419,29 @@ class ConsumerGroups:
                 self._bump(group)
 
     def _bump(self, group: ConsumerGroup) -> None:
+        self._resolve_regexes(group)  # the new epoch's subscriptions, regexes resolved
         self._emit(r848.ConsumerRecord(r848.GROUP_METADATA, group.group_id, None,
                                        r848.GroupMetadataValue(group.epoch + 1,
                                                                self._hash(group))))
 
     def _subscribed(self, group: ConsumerGroup) -> dict[str, tuple[uuid.UUID, int]]:
         topics = self.topics()
-        names = {t for m in group.members.values() for t in member_topics(m, topics)}
+        names = {t for m in group.members.values() for t in subscribed_topics(group, m, topics)}
         return {n: topics[n] for n in sorted(names)}
+
+    def _resolve_regexes(self, group: ConsumerGroup) -> None:
+        """Record what each subscribed regex matches now (a record 16 when that changed)
+        and drop the regexes no member subscribes to any more (a tombstone)."""
+        wanted = {m.subscribed_regex for m in group.members.values() if m.subscribed_regex}
+        topics = self.topics()
+        for regex in sorted(wanted):
+            matched = tuple(regex_topics(regex, topics))
+            if group.regexes.get(regex) != matched:
+                self._emit(r848.ConsumerRecord(r848.REGEX, group.group_id, regex,
+                                               r848.RegexValue(matched, 0,
+                                                               int(time.time() * 1000))))
+        for regex in sorted(set(group.regexes) - wanted):
+            self._emit(r848.ConsumerRecord(r848.REGEX, group.group_id, regex, None))
 
     def _hash(self, group: ConsumerGroup) -> int:
         """Changes when a subscribed topic appears, goes or changes its partition count."""
@@ -426,13 +450,14 @@ class ConsumerGroups:
 
     def _refresh_target(self, group: ConsumerGroup) -> None:
         """New target assignment when the group epoch passed the assignment epoch."""
+        self._resolve_regexes(group)
         if self._hash(group) != group.metadata_hash:
             self._bump(group)
         if group.assignment_epoch >= group.epoch:
             return
         subscribed = self._subscribed(group)
-        subscriptions = {m.member_id: frozenset(subscribed[t][0]
-                                                for t in member_topics(m, subscribed))
+        subscriptions = {m.member_id: frozenset(subscribed[t][0] for t in
+                                                subscribed_topics(group, m, subscribed))
                          for m in group.members.values()}
         counts = {topic_id: n for topic_id, n in subscribed.values()}
         assign = assignors.ASSIGNORS.get(group.assignor(assignors.DEFAULT), assignors.uniform)
@@ -550,7 +575,9 @@ class ConsumerGroups:
             return []
         if group.members:
             return None
-        return [r848.ConsumerRecord(r848.TARGET_METADATA, group_id, None, None),
+        return [*(r848.ConsumerRecord(r848.REGEX, group_id, regex, None)
+                  for regex in sorted(group.regexes)),
+                r848.ConsumerRecord(r848.TARGET_METADATA, group_id, None, None),
                 r848.ConsumerRecord(r848.GROUP_METADATA, group_id, None, None)]
 
     def listed(self, wanted: set[str]) -> list[ConsumerGroup]:
@@ -597,14 +624,23 @@ def compile_regex(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
-def member_topics(member: ConsumerMember, topics: Mapping[str, object]) -> list[str]:
-    """Existing topics the member subscribes to: by name, or matching its regex in full
-    (internal topics such as __consumer_offsets are left out of regex matches)."""
+def regex_topics(pattern: str, topics: Mapping[str, object]) -> list[str]:
+    """The topics a subscription regex matches in full, in name order (internal topics
+    such as __consumer_offsets are left out)."""
+    regex = compile_regex(pattern)
+    if regex is None:
+        return []
+    return sorted(t for t in topics if not t.startswith("__") and regex.fullmatch(t))
+
+
+def subscribed_topics(group: ConsumerGroup, member: ConsumerMember,
+                      topics: Mapping[str, object]) -> list[str]:
+    """Existing topics the member subscribes to: by name, or among what its regex
+    matched when the group last resolved it (`ConsumerGroup.regexes`)."""
     names = [t for t in member.subscribed_topics if t in topics]
-    regex = compile_regex(member.subscribed_regex) if member.subscribed_regex else None
-    if regex is not None:
-        names += [t for t in topics if not t.startswith("__") and regex.fullmatch(t)
-                  and t not in names]
+    if member.subscribed_regex:
+        names += [t for t in group.regexes.get(member.subscribed_regex, ())
+                  if t in topics and t not in names]
     return names
 
 

@@ -14,6 +14,8 @@ next to the classic ones; the key's leading int16 is the record type (Kafka's ap
     8  ConsumerGroupCurrentMemberAssignment   key: group, member  value: member epoch,
                                          previous epoch, state int8, assigned partitions,
                                          partitions pending revocation
+   16  ConsumerGroupRegularExpression    key: group, regex  value: the topics it matched,
+                                         metadata version, resolution time (ms)
 
 Keys are non-flexible (int16-length strings); values are version 0, flexible (KIP-482
 compact strings and arrays, tagged fields after each struct), so Kafka's tools read what
@@ -36,9 +38,11 @@ MEMBER_METADATA = 5
 TARGET_METADATA = 6
 TARGET_MEMBER = 7
 CURRENT_ASSIGNMENT = 8
+REGEX = 16
 TYPES = frozenset({GROUP_METADATA, PARTITION_METADATA, MEMBER_METADATA, TARGET_METADATA,
-                   TARGET_MEMBER, CURRENT_ASSIGNMENT})
-_MEMBER_KEYED = frozenset({MEMBER_METADATA, TARGET_MEMBER, CURRENT_ASSIGNMENT})
+                   TARGET_MEMBER, CURRENT_ASSIGNMENT, REGEX})
+# Keys with a second string after the group: the member id, or the regex for REGEX.
+_MEMBER_KEYED = frozenset({MEMBER_METADATA, TARGET_MEMBER, CURRENT_ASSIGNMENT, REGEX})
 
 Assignment = Mapping[uuid.UUID, frozenset[int]]
 
@@ -85,8 +89,18 @@ class CurrentAssignmentValue:
     pending_revocation: Assignment = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class RegexValue:
+    """A subscription regex resolved against the topics: what it matched, at which
+    metadata version and when (Kafka re-resolves regexes from time to time)."""
+
+    topics: tuple[str, ...]
+    version: int = 0
+    timestamp: int = 0
+
+
 Value = (GroupMetadataValue | PartitionMetadataValue | MemberMetadataValue | TargetMetadataValue
-         | TargetMemberValue | CurrentAssignmentValue)
+         | TargetMemberValue | CurrentAssignmentValue | RegexValue)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +110,7 @@ class ConsumerRecord:
 
     type: int
     group: str
-    member: str | None
+    member: str | None  # the member id; the regex itself for REGEX
     value: Value | None
 
 
@@ -160,6 +174,12 @@ def encode_value(value: Value) -> bytes:
         w.parts.append(bytes([value.state & 0xFF]))
         w.assignment(value.assigned)
         w.assignment(value.pending_revocation)
+    elif isinstance(value, RegexValue):
+        w.uvarint(len(value.topics) + 1)
+        for topic in value.topics:
+            w.cstring(topic)
+        w.i64(value.version)
+        w.i64(value.timestamp)
     else:
         raise ValueError(f"Strom does not write {type(value).__name__}")
     w.no_tags()
@@ -220,6 +240,8 @@ def _decode_value(kind: int, data: bytes) -> Value:
         value = TargetMetadataValue(r.i32())
     elif kind == TARGET_MEMBER:
         value = TargetMemberValue(_read_assignment(r))
+    elif kind == REGEX:
+        value = RegexValue(_read_strings(r), r.i64(), r.i64())
     else:
         value = CurrentAssignmentValue(r.i32(), r.i32(), r._take(1)[0], _read_assignment(r),
                                        _read_assignment(r))
