@@ -42,9 +42,11 @@ def herder(tmp_path: Path, strom_broker: StromBroker) -> Iterator[StandaloneHerd
     standalone.herder.stop()
 
 
-def client(broker: Mosquitto, **tls: Any) -> mqtt.Client:
-    """A connected paho client with its network thread running."""
-    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{next(_ids)}")
+def client(broker: Mosquitto, clean_session: bool = True, **tls: Any) -> mqtt.Client:
+    """A connected paho client with its network thread running (reconnecting by itself)."""
+    device = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{next(_ids)}",
+                         clean_session=clean_session)
+    device.reconnect_delay_set(0.2, 1)
     if "user" in tls:
         device.username_pw_set(tls.pop("user"), tls.pop("password"))
     if tls:
@@ -72,10 +74,10 @@ def telemetry(devices: int, numbers: range) -> list[tuple[str, str]]:
 class Subscriber:
     """Collects (topic, payload, retained) of what arrives on `pattern`."""
 
-    def __init__(self, broker: Mosquitto, pattern: str, **kwargs: Any) -> None:
+    def __init__(self, broker: Mosquitto, pattern: str, clean_session: bool = True, **kwargs: Any) -> None:
         self.received: list[tuple[str, str, bool]] = []
         self.lock = threading.Lock()
-        self.client = client(broker, **kwargs)
+        self.client = client(broker, clean_session, **kwargs)
         self.client.on_message = self._message
         self.client.subscribe(pattern, qos=1)
 
@@ -190,6 +192,43 @@ def test_topic_to_mqtt_with_qos_and_retained(strom_broker: StromBroker, herder: 
             (f"actuators/{topic}/valve{v}", f"set:{96 + v}", True) for v in range(4)}
     finally:
         late.close()
+
+
+def committed(strom_broker: StromBroker, group: str, topic: str) -> int:
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": strom_broker.bootstrap_servers, "group.id": group})
+    try:
+        return max(consumer.committed([TopicPartition(topic, 0)], timeout=10)[0].offset, 0)
+    finally:
+        consumer.close()
+
+
+def test_sink_commits_nothing_the_mqtt_server_has_not_acknowledged(
+        strom_broker: StromBroker, herder: StandaloneHerder, mosquitto: Mosquitto,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Mosquitto stops: the sink's puts time out and are retried, the group's committed
+    offset stays where the acknowledged messages end; Mosquitto returns: all arrive."""
+    topic = "connect-mqtt-acked"
+    strom_broker.create_topic(topic)
+    listener = Subscriber(mosquitto, "acked/#", clean_session=False)  # survives the restart
+    try:
+        produce_lines(strom_broker, topic, [("k", f"m{i}") for i in range(30)])
+        herder.put_config("acked", {
+            "connector.class": "MqttSink", "topics": topic, "mqtt.server.uri": mosquitto.uri,
+            "mqtt.topic": "acked/${topic}", "mqtt.publish.timeout.ms": "1000",
+            "retry.backoff.ms": "200"}, allow_replace=False)
+        wait_for(lambda: len(listener.payloads()) >= 30, "30 messages")
+        wait_for(lambda: committed(strom_broker, "connect-acked", topic) == 30, "offset 30 committed")
+        mosquitto.stop()
+        produce_lines(strom_broker, topic, [("k", f"m{i}") for i in range(30, 60)])
+        wait_for(lambda: "RetriableException from SinkTask" in caplog.text, "a put that timed out")
+        assert committed(strom_broker, "connect-acked", topic) == 30
+        mosquitto.start()
+        wait_for(lambda: set(listener.payloads()) >= {f"m{i}" for i in range(60)}, "all 60 messages")
+        wait_for(lambda: committed(strom_broker, "connect-acked", topic) == 60, "offset 60 committed")
+    finally:
+        listener.close()
 
 
 @pytest.fixture
