@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from confluent_kafka import Producer
-from connect_support import CONVERTERS, wait_for
+from connect_support import CONVERTERS, read_topic, wait_for
 
 from strom.connect.api.config import ConfigType
 from strom.connect.connectors.postgres import SINK_CONFIG
@@ -204,3 +204,40 @@ def test_the_password_is_a_password() -> None:
     assert SINK_CONFIG.keys["connection.password"].type is ConfigType.PASSWORD
     assert "hidden" in repr(SINK_CONFIG.parse({"connection.url": "postgresql://h/d",
                                                "connection.password": "s3cret"})["connection.password"])
+
+
+def test_refused_rows_go_to_the_dead_letter_queue(strom_broker: StromBroker, herder: StandaloneHerder,
+                                                  postgres: PostgresServer, database: str) -> None:
+    topic = "pg-sink-refused"
+    strom_broker.create_topic(topic)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{topic}" (sku text PRIMARY KEY, count bigint CHECK (count >= 0))')
+    values = [b'{"sku": "a", "count": 1}', b'{"sku": "b", "count": -1}', b'"not a map"',
+              b'{"sku": "c", "count": 3}']
+    produce(strom_broker.bootstrap_servers, topic, [(b"k", v) for v in values])
+    herder.put_config("pg-refused", sink_config(postgres, database, topic, **{
+        "value.converter.schemas.enable": "false", "pk.mode": "record_value", "pk.fields": "sku",
+        "insert.mode": "upsert", "errors.tolerance": "all", "key.converter":
+        "org.apache.kafka.connect.storage.StringConverter",
+        "errors.deadletterqueue.topic.name": "pg-sink-refused-dlq",
+        "errors.deadletterqueue.topic.replication.factor": "1"}), allow_replace=False)
+    dead = read_topic(strom_broker.bootstrap_servers, "pg-sink-refused-dlq", 2)
+    assert sorted(m.value() for m in dead) == [b'"not a map"', b'{"sku": "b", "count": -1}']
+    wait_for(lambda: len(query(database, f'SELECT 1 FROM "{topic}"')) == 2, "the good rows")
+    assert query(database, f'SELECT sku, count FROM "{topic}" ORDER BY sku') == [("a", 1), ("c", 3)]
+    assert herder.status("pg-refused")["tasks"][0]["state"] == "RUNNING"
+
+
+def test_a_refused_row_fails_the_task_without_tolerance(strom_broker: StromBroker, herder: StandaloneHerder,
+                                                        postgres: PostgresServer, database: str) -> None:
+    topic = "pg-sink-strict"
+    strom_broker.create_topic(topic)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{topic}" (sku text PRIMARY KEY, count bigint CHECK (count >= 0))')
+    produce(strom_broker.bootstrap_servers, topic, [(b"k", b'{"sku": "a", "count": 1}'),
+                                                    (b"k", b'{"sku": "b", "count": -1}')])
+    herder.put_config("pg-strict", sink_config(postgres, database, topic, **{
+        "value.converter.schemas.enable": "false", "pk.mode": "record_value", "pk.fields": "sku",
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter"}), allow_replace=False)
+    wait_for(lambda: herder.status("pg-strict")["tasks"][0]["state"] == "FAILED", "the task to fail")
+    assert ("b",) not in query(database, f'SELECT sku FROM "{topic}"')

@@ -34,7 +34,10 @@ after an upsert of the same key stays after it). `put` returns only after the co
 and the runtime commits the consumed offsets only after `put` returned, so a crash
 redelivers records the database may already hold: at-least-once, and idempotent by key
 in upsert mode. A lost connection is a RetriableError (the batch is delivered again on a
-new connection); a row the database refuses fails the task.
+new connection). A record that cannot become a row, or a row the database refuses
+(a constraint, a value out of range), is handed to the errant record reporter: the dead
+letter queue under `errors.tolerance=all`, else the task fails; the batch is then written
+again row by row under savepoints so the other rows still commit in one transaction.
 """
 
 from __future__ import annotations
@@ -215,21 +218,55 @@ class PostgresSinkTask(SinkTask):
     # -- writing ----------------------------------------------------------------------
 
     def put(self, records: Sequence[SinkRecord]) -> None:
-        rows = [row for row in map(self.to_row, records) if row is not None]
-        if not rows:
+        pairs = self._rows(records)
+        if not pairs:
             return
         import psycopg
 
         try:
             conn = self._connection()
-            with conn.transaction():
-                self._write(conn, rows)
+            try:
+                with conn.transaction():
+                    self._write(conn, [row for _, row in pairs])
+            except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
+                self.tables.clear()  # DDL of the failed transaction was rolled back too
+                self._write_each(conn, pairs)
         except psycopg.OperationalError as exc:
             self._drop_connection()
             raise RetriableError(f"PostgreSQL connection failed: {exc}") from exc
         except psycopg.Error as exc:
-            self.tables.clear()  # DDL of the failed transaction was rolled back too
+            self.tables.clear()
             raise ConnectError(f"PostgreSQL refused the batch: {exc}") from exc
+
+    def _rows(self, records: Sequence[SinkRecord]) -> list[tuple[SinkRecord, Row]]:
+        """(record, row) of each record that writes something; a record that cannot be a
+        row goes to the errant record reporter (the DLQ, or the task fails)."""
+        pairs = []
+        for record in records:
+            try:
+                row = self.to_row(record)
+            except DataError as exc:
+                self.context.errant_record_reporter()(record, exc)
+                continue
+            if row is not None:
+                pairs.append((record, row))
+        return pairs
+
+    def _write_each(self, conn: psycopg.Connection[Any], pairs: list[tuple[SinkRecord, Row]]) -> None:
+        """The batch again, each row under its own savepoint, so the rows the database
+        refuses (constraint, value out of range) are reported one by one and the others
+        still commit together."""
+        import psycopg
+
+        report = self.context.errant_record_reporter()
+        with conn.transaction():
+            for record, row in pairs:
+                try:
+                    with conn.transaction():
+                        self._write(conn, [row])
+                except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+                    self.tables.clear()
+                    report(record, DataError(f"PostgreSQL refused the row: {exc}"))
 
     def _write(self, conn: psycopg.Connection[Any], rows: list[Row]) -> None:
         start = 0
