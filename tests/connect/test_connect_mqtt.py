@@ -117,6 +117,7 @@ def check_per_device_order(messages: list[Any], devices: int, count: int) -> Non
     assert seen == {f"d{d}": list(range(count)) for d in range(devices)}
 
 
+@pytest.mark.slow
 def test_devices_to_topic_across_a_task_stop_and_a_mosquitto_restart(
         strom_broker: StromBroker, herder: StandaloneHerder, mosquitto: Mosquitto) -> None:
     topic = "connect-mqtt-telemetry"
@@ -204,6 +205,7 @@ def committed(strom_broker: StromBroker, group: str, topic: str) -> int:
         consumer.close()
 
 
+@pytest.mark.slow
 def test_sink_commits_nothing_the_mqtt_server_has_not_acknowledged(
         strom_broker: StromBroker, herder: StandaloneHerder, mosquitto: Mosquitto,
         caplog: pytest.LogCaptureFixture) -> None:
