@@ -32,7 +32,6 @@ from typing import Any
 
 from strom.connect.api.config import ConfigDef, ConfigType, Importance, at_least, one_of
 from strom.connect.api.connector import SourceConnector
-from strom.connect.api.errors import ConnectError
 from strom.connect.api.records import SourceRecord
 from strom.connect.api.task import RecordMetadata, SourceTask
 from strom.connect.connectors import mqtt_common
@@ -191,9 +190,6 @@ class MqttSourceTask(SourceTask):
 
     def stop(self) -> None:
         """Disconnect: messages not yet acknowledged stay with the MQTT server's session."""
-        if self.connection is not None:
-            try:
-                mqtt_common.close(self.connection)
-            except Exception as exc:
-                raise ConnectError(f"Disconnecting from the MQTT server failed: {exc}") from exc
-            self.connection = None
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            mqtt_common.close(connection)
