@@ -162,26 +162,50 @@ def test_cdc_source_to_sink_copies_the_table(strom_broker: StromBroker, herder: 
         "connector.class": "PostgresSink", "topics": "cdc3.public.orders",
         "connection.url": postgres.url("cdc_e2e_target"), "table.name.format": "orders",
         "insert.mode": "upsert", "pk.mode": "record_key", "delete.enabled": "true", "auto.create": "true",
-        "transforms": "after",
+        "auto.evolve": "true", "transforms": "after",
         "transforms.after.type": "org.apache.kafka.connect.transforms.ExtractField$Value",
         "transforms.after.field": "after"}, allow_replace=False)
     events(strom_broker.bootstrap_servers, "cdc3.public.orders", 20)  # the snapshot is taken
     run(source, "UPDATE orders SET qty = qty * 10 WHERE id % 3 = 0", "DELETE FROM orders WHERE id % 4 = 0",
         "INSERT INTO orders (id, name) VALUES (100, 'late')",
-        "BEGIN; UPDATE orders SET name = 'renamed' WHERE id = 1; DELETE FROM orders WHERE id = 2; COMMIT")
-    table = ("SELECT id, name, qty, price, to_char(at, 'YYYY-MM-DD HH24:MI:SS.MS'), tags::text "
+        "BEGIN; UPDATE orders SET name = 'renamed' WHERE id = 1; DELETE FROM orders WHERE id = 2; COMMIT",
+        # a new column reaches the events (a new Relation message) and the sink adds it
+        "ALTER TABLE orders ADD COLUMN note text",
+        "INSERT INTO orders (id, name, note) VALUES (101, 'x', 'hi')",
+        "UPDATE orders SET note = 'old row' WHERE id = 5")
+    table = ("SELECT id, name, qty, price, to_char(at, 'YYYY-MM-DD HH24:MI:SS.MS'), tags::text, note "
              "FROM orders ORDER BY id")
 
     def rows(conninfo: str) -> list[tuple[Any, ...]]:
         with psycopg.connect(conninfo, options="-c TimeZone=UTC") as conn:
             try:
                 return conn.execute(table).fetchall()
-            except psycopg.errors.UndefinedTable:
-                return []
+            except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn):
+                return []  # the sink has not created the table or added the column yet
 
     expected = rows(source)
     wait_for(lambda: rows(target) == expected, "the copy to equal the source table")
-    assert len(expected) == 20 - 5 - 1 + 1
+    assert len(expected) == 20 - 5 - 1 + 2
+
+
+def test_a_lost_connection_is_reopened(strom_broker: StromBroker, herder: StandaloneHerder,
+                                       postgres: PostgresServer) -> None:
+    db = database(postgres, "cdc_reconnect")
+    run(db, "INSERT INTO orders (id, name) VALUES (0, 'seed')")
+    herder.put_config("cdc", cdc_config(postgres, "cdc_reconnect", "cdc5"), allow_replace=False)
+    topic = "cdc5.public.orders"
+    events(strom_broker.bootstrap_servers, topic, 1)
+    run(db, "INSERT INTO orders (id, name) VALUES (1, 'one')")
+    events(strom_broker.bootstrap_servers, topic, 2)
+    with psycopg.connect(db, autocommit=True) as conn:
+        killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE application_name = 'strom-connect' AND datname = 'cdc_reconnect'"
+                              ).fetchone()
+    assert killed is not None and killed[0] >= 1
+    run(db, "INSERT INTO orders (id, name) VALUES (2, 'two')", "UPDATE orders SET name = 'uno' WHERE id = 1")
+    seen = events(strom_broker.bootstrap_servers, topic, 4)
+    assert [(k["id"], v["op"]) for k, v in seen] == [(0, "r"), (1, "c"), (2, "c"), (1, "u")]
+    assert herder.status("cdc")["tasks"][0]["state"] == "RUNNING"
 
 
 @pytest.mark.slow

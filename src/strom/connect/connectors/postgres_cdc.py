@@ -32,7 +32,10 @@ commit, snapshot true/last/false, db, schema, table, txId, lsn), `op` (r, c, u, 
 delete holds the whole old row only under `REPLICA IDENTITY FULL`; with the default
 identity an update has no `before` and a delete's `before` has the key columns only.
 After a delete comes a tombstone (key, null value) unless `tombstones.on.delete=false`.
-Truncates are skipped (logged), as Debezium skips them by default.
+Truncates are skipped (logged), as Debezium skips them by default. A lost connection
+while streaming is reopened on the next poll (the position is kept in memory and the
+slot keeps the changes); during the snapshot it fails the task, whose restart snapshots
+again.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from strom.connect.api.errors import ConnectError, DataError, RetriableError
+from strom.connect.api.errors import ConnectError, DataError
 from strom.connect.api.records import SourceRecord
 from strom.connect.api.task import SourceTask
 from strom.connect.connectors import pgoutput
@@ -360,14 +363,17 @@ class PostgresCdcSourceTask(SourceTask):
                 self._close_snapshot()
             if records:
                 return records
-        try:
-            records = self._stream()
-        except Exception as exc:
-            import psycopg
+        import psycopg
 
-            if isinstance(exc, psycopg.OperationalError):
-                raise RetriableError(f"PostgreSQL connection failed: {exc}") from exc
-            raise
+        try:
+            if self.conn.closed:
+                self.conn = connect(self.config, autocommit=True)
+            records = self._stream()
+        except psycopg.OperationalError as exc:
+            # the position is in memory and the slot keeps the changes: reconnect and go on
+            log.warning("PostgreSQL connection lost (%s); reconnecting", exc)
+            self.conn.close()
+            records = []
         if not records:
             time.sleep(self.poll_s)
         return records
@@ -453,6 +459,15 @@ class PostgresCdcSourceTask(SourceTask):
     def commit(self) -> None:
         """Advance the slot to the end of the last transaction the stored offsets cover
         whole, so PostgreSQL may drop its WAL and peeks start after it."""
+        import psycopg
+
+        try:
+            self._advance()
+        except psycopg.OperationalError as exc:
+            log.warning("slot not advanced, connection lost (%s); the next poll reconnects", exc)
+            self.conn.close()
+
+    def _advance(self) -> None:
         stored = self.context.offset_storage_reader.offset(self.partition)
         if not stored or not stored.get("complete") or not stored.get("end_lsn"):
             return
