@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from strom.connect.api.config import ConfigDef, ConfigType, Importance, at_least, non_empty_string
-from strom.connect.api.connector import SinkConnector, SourceConnector
+from strom.connect.api.connector import ExactlyOnceSupport, SinkConnector, SourceConnector
 from strom.connect.api.errors import ConnectError
 from strom.connect.api.records import SinkRecord, SourceRecord
 from strom.connect.api.task import SinkTask, SourceTask, TopicPartition
@@ -66,6 +66,10 @@ class FileStreamSourceConnector(SourceConnector):
 
     def task_class(self) -> type[FileStreamSourceTask]:
         return FileStreamSourceTask
+
+    def exactly_once_support(self, props: Mapping[str, str]) -> ExactlyOnceSupport | None:
+        """Its offsets are positions in the file, so a transaction can carry them (as Kafka's)."""
+        return ExactlyOnceSupport.SUPPORTED
 
     def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
         return [dict(self.props)]

@@ -37,7 +37,7 @@ from typing import Any
 from strom.connect.api.connector import Connector
 from strom.connect.api.errors import BadRequestError, ConnectError, NotFoundError
 from strom.connect.runtime.config import WorkerConfig
-from strom.connect.runtime.distributed import internal, records
+from strom.connect.runtime.distributed import exactly_once, internal, records
 from strom.connect.runtime.distributed.assignor import AssignorState, TaskKey, assign
 from strom.connect.runtime.distributed.kafka_log import KafkaBasedLog
 from strom.connect.runtime.distributed.member import GroupMember
@@ -49,7 +49,9 @@ from strom.connect.runtime.distributed.protocol import (
     encode_assignment,
     encode_metadata,
 )
+from strom.connect.runtime.distributed.topic_offsets import TopicOffsetStore
 from strom.connect.runtime.herder import ALTERED_FRAMEWORK, RESET_FRAMEWORK, STOPPED_FIRST, UNKNOWN
+from strom.connect.runtime.source_task import WorkerSourceTask
 from strom.connect.runtime.status import State, Status, TargetState, TaskId
 from strom.connect.runtime.validation import check_config, validate_config
 from strom.connect.runtime.worker import Worker, connector_kind
@@ -114,6 +116,12 @@ class DistributedHerder:
         self.leader_url = ""
         self.leader_id = ""
         self.retry_tasks_at: dict[str, float] = {}
+        self.retry_start_at: dict[TaskKey, float] = {}
+        self.group_id = _required(config, "group.id")
+        self.offsets_topic = str(config.get("offset.storage.topic"))
+        self.exactly_once = str(config.get("exactly.once.source.support")).lower() == "enabled"
+        self.connector_offsets: dict[str, TopicOffsetStore] = {}
+        self.fence_lock = threading.Lock()
         self.key_algorithm = str(config.get("inter.worker.key.generation.algorithm"))
         self.key_size = config.get("inter.worker.key.size")
         self.key_ttl_ms = config.get_int("inter.worker.key.ttl.ms")
@@ -146,6 +154,8 @@ class DistributedHerder:
         store = self.worker.store
         if hasattr(store, "stop"):
             store.stop()
+        for own in self.connector_offsets.values():
+            own.stop()
 
     def _run(self) -> None:
         try:
@@ -169,6 +179,8 @@ class DistributedHerder:
             self._rotate_session_key()
         if self.retry_tasks_at:
             self._retry_task_configs(now)
+        if self.retry_start_at:
+            self._retry_starts(now)
         if self.changed:
             started = time.monotonic()
             with self.lock:
@@ -471,18 +483,115 @@ class DistributedHerder:
         task_id = TaskId(name, number)
         try:
             connector = self.worker.new_connector(config)
+            exactly_once = self.exactly_once and connector_kind(connector) == "source"
+            if exactly_once and name in self.configs.pending_fencing:
+                self._request_fencing(name)
             refresh = getattr(self.worker.store, "refresh", None)
             if refresh is not None and connector_kind(connector) == "source":
                 refresh()  # offsets the task's previous worker committed
             task = self.worker.build_task(task_id, connector, config, task_configs[number],
                                           self._on_task_status,
                                           lambda topic: self._on_topic(name, number, topic))
+            if exactly_once:
+                task = self._exactly_once_task(task, config)
+        except internal.HttpStatusError as exc:
+            log.warning("Task %s waits for its zombie fencing round (%s); retrying", task_id, exc)
+            self.retry_start_at[key] = time.monotonic() + 1.0
+            return
         except Exception as exc:
             log.exception("Failed to start task %s", task_id)
             self._write_status(records.task_status_key(name, number), State.FAILED, _trace(exc), None)
             return
         self.tasks[key] = task
         task.start(paused=target is TargetState.PAUSED)
+
+    # --- exactly-once source (KIP-618) ---------------------------------------------------------
+
+    def _exactly_once_task(self, task: WorkerTask, config: Mapping[str, str]) -> WorkerTask:
+        """The task, rebuilt as an `ExactlyOnceSourceTask` with its transactional producer."""
+        from strom.connect.runtime.worker import PRODUCER_DEFAULTS
+
+        assert isinstance(task, WorkerSourceTask)
+        parsed = self.worker.connector_config(config)
+        store: Any = self.worker.store
+        secondary, topic = None, self.offsets_topic
+        own_topic = parsed.get_string("offsets.storage.topic")
+        if own_topic and own_topic != self.offsets_topic:
+            secondary, store, topic = store, self._connector_offsets(own_topic), own_topic
+        tid = exactly_once.transactional_id(self.group_id, task.id.connector, task.id.task)
+        props = {**PRODUCER_DEFAULTS, "client.id": f"connector-producer-{task.id}",
+                 **self.worker._client_props("producer", parsed), "transactional.id": tid}
+        interval = parsed.get("transaction.boundary.interval.ms") or self.worker.config.get_int(
+            "offset.flush.interval.ms")
+        rebuilt = exactly_once.ExactlyOnceSourceTask(
+            task.parts, task.listener, task.shutdown_timeout_s, producer_factory=task.producer_factory,
+            store=store, flush_interval_s=task.flush_interval_s, flush_timeout_s=task.flush_timeout_s,
+            on_topic=task.on_topic)
+        rebuilt.configure_exactly_once(offsets_topic=topic, store=store, secondary=secondary,
+                                       boundary=str(parsed.get("transaction.boundary")).lower(),
+                                       interval_s=int(interval) / 1000,
+                                       producer_factory=lambda: self.worker.clients.producer(props))
+        rebuilt.metrics = task.metrics
+        return rebuilt
+
+    def _connector_offsets(self, topic: str) -> TopicOffsetStore:
+        """A connector's own offsets topic (`offsets.storage.topic`), read to its end."""
+        store = self.connector_offsets.get(topic)
+        if store is None:
+            store = TopicOffsetStore(self.worker.clients, topic,
+                                     self.worker.config.get_int("offset.storage.partitions"),
+                                     self.worker.config.get_int("offset.storage.replication.factor"))
+            store.start()
+            self.connector_offsets[topic] = store
+        store.refresh()
+        return store
+
+    def _request_fencing(self, name: str) -> None:
+        """Have the leader fence the connector's zombies before its new tasks start."""
+        if self.is_leader():
+            self._fence(name)
+            return
+        key = internal.parse_session_key(self.configs.session_key)
+        if key is None or not self.leader_url:
+            raise internal.HttpStatusError(409, internal.NO_LEADER)
+        internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/fence", raw=b"",
+                      query={"forward": "true"}, headers=internal.sign(key, b"", self.signature_algorithm))
+        self.configs.pending_fencing.discard(name)  # until this worker reads the task count record
+
+    def _fence(self, name: str) -> None:
+        """The leader's round: InitProducerId for every transactional id the connector's
+        tasks used or will use, then the `tasks-count` record (once per new task set)."""
+        with self.fence_lock:
+            if name not in self.configs.pending_fencing:
+                return
+            count = len(self.configs.tasks.get(name, []))
+            ids = range(max(count, self.configs.task_counts.get(name, 0)))
+            exactly_once.fence(self.worker.clients,
+                               [exactly_once.transactional_id(self.group_id, name, i) for i in ids])
+            self.config_log.send(*records.task_count_record(name, count))
+            self.config_log.flush()
+            self.configs.pending_fencing.discard(name)
+
+    def fence_zombies(self, name: str, body: bytes, headers: Mapping[str, str]) -> None:
+        """`PUT /connectors/{name}/fence`: signed; only the leader fences."""
+        internal.verify(internal.parse_session_key(self.configs.session_key), body, headers,
+                        self.verification_algorithms)
+        self._await_stable()
+        if not self.is_leader():
+            signature = {h: headers[h.lower()]
+                         for h in (internal.SIGNATURE_HEADER, internal.ALGORITHM_HEADER)}
+            internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/fence", raw=body,
+                          query={"forward": internal.next_forward_flag()}, headers=signature)
+            return
+        self._known(name)
+        self._fence(name)
+
+    def _retry_starts(self, now: float) -> None:
+        for key in [k for k, at in self.retry_start_at.items() if at <= now]:
+            del self.retry_start_at[key]
+            with self.lock:
+                if key in self.assigned_tasks:
+                    self._start_task(key)
 
     def _stop_connector(self, name: str, state: State | None) -> None:
         connector = self.connectors.pop(name, None)
@@ -592,7 +701,11 @@ class DistributedHerder:
         self.status_log.flush()
 
     def validate(self, props: Mapping[str, str]) -> dict[str, Any]:
-        return validate_config(self.worker, props)
+        answer = validate_config(self.worker, props)
+        if self.exactly_once and self._kind(props) == "source":
+            errors = exactly_once.config_errors(self.worker.new_connector(props), props)
+            exactly_once.add_errors(answer, errors)
+        return answer
 
     # --- REST: changing (through the config topic) ----------------------------------------------
 
@@ -614,6 +727,8 @@ class DistributedHerder:
             raise BadRequestError(f"Connector name configuration ({props['name']}) doesn't match "
                                   f"connector name in the URL ({name})")
         check_config(self.worker, props)
+        if self.exactly_once and self._kind(props) == "source":
+            exactly_once.check(self.worker.new_connector(props), props)
         exists = name in self.configs.connectors
         if exists and not allow_replace:
             from strom.connect.api.errors import AlreadyExistsError

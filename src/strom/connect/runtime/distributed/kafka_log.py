@@ -65,10 +65,14 @@ class KafkaBasedLog:
         while any(positions.get(p, 0) < end for p, end in ends.items()):
             if time.monotonic() > deadline:
                 raise ClientTimeoutError(self.clients.bootstrap_servers, timeout)
-            for message in self.consumer.consume(500, 0.2):
+            messages = self.consumer.consume(500, 0.2)
+            for message in messages:
                 if message.error() is None:
                     self.on_record(message.key(), message.value(), message.partition(), message.offset())
                     positions[message.partition()] = message.offset() + 1
+            if not messages:  # transaction markers and aborted records move the position silently
+                positions.update({tp.partition: tp.offset for tp in self.consumer.position(
+                    self.consumer.assignment()) if tp.offset >= 0})
 
     def send(self, key: bytes, value: bytes | None) -> None:
         """Write one record (None: a tombstone); `flush` waits for it."""

@@ -10,6 +10,7 @@ config.storage.topic (one partition):
     target-state-<name>     {"state": "STARTED"|"PAUSED", "state.v2": "STARTED"|"PAUSED"|"STOPPED"}
     restart-connector-<name> {"include-tasks": bool, "only-failed": bool}
     session-key             {"key": <base64>, "algorithm": "HmacSHA256", "creation-timestamp": ms}
+    tasks-count-<name>      {"task-count": <count>}   (KIP-618: the zombie fencing round is done)
 status.storage.topic:
     status-connector-<name>, status-task-<name>-<n>
                             {"state", "trace", "worker_id", "generation", "version"}
@@ -37,6 +38,7 @@ TASK_PREFIX = "task-"
 COMMIT_PREFIX = "commit-"
 TARGET_STATE_PREFIX = "target-state-"
 RESTART_PREFIX = "restart-connector-"
+TASK_COUNT_PREFIX = "tasks-count-"
 SESSION_KEY = "session-key"
 STATUS_CONNECTOR_PREFIX = "status-connector-"
 STATUS_TASK_PREFIX = "status-task-"
@@ -78,6 +80,10 @@ def target_state_record(name: str, state: TargetState | None) -> tuple[bytes, by
     return (TARGET_STATE_PREFIX + name).encode(), dumps(value).encode()
 
 
+def task_count_record(name: str, tasks: int) -> tuple[bytes, bytes]:
+    return (TASK_COUNT_PREFIX + name).encode(), dumps({"task-count": tasks}).encode()
+
+
 def restart_record(name: str, include_tasks: bool, only_failed: bool) -> tuple[bytes, bytes]:
     return ((RESTART_PREFIX + name).encode(),
             dumps({"include-tasks": include_tasks, "only-failed": only_failed}).encode())
@@ -92,6 +98,8 @@ class ConfigState:
     target_states: dict[str, TargetState] = field(default_factory=dict)
     restarts: dict[str, tuple[bool, bool]] = field(default_factory=dict)
     session_key: dict[str, Any] | None = None
+    task_counts: dict[str, int] = field(default_factory=dict)
+    pending_fencing: set[str] = field(default_factory=set)  # task sets committed since the last fencing
     inconsistent: set[str] = field(default_factory=set)
     offset: int = -1  # -1 until a record is read, as Kafka's ClusterConfigState
     _pending: dict[str, dict[int, dict[str, str]]] = field(default_factory=dict)
@@ -112,12 +120,13 @@ class ConfigState:
     def _handlers(self) -> list[tuple[str, Any]]:
         return [(CONNECTOR_PREFIX, self._connector), (TASK_PREFIX, self._task),
                 (COMMIT_PREFIX, self._commit), (TARGET_STATE_PREFIX, self._target_state),
-                (RESTART_PREFIX, self._restart)]
+                (RESTART_PREFIX, self._restart), (TASK_COUNT_PREFIX, self._task_count)]
 
     def _connector(self, name: str, data: Any) -> None:
         if data is None:
-            for table in (self.connectors, self.tasks, self.target_states, self._pending):
+            for table in (self.connectors, self.tasks, self.target_states, self._pending, self.task_counts):
                 table.pop(name, None)
+            self.pending_fencing.discard(name)
             return
         self.connectors[name] = dict(data.get("properties") or {})
         self.target_states.setdefault(name, TargetState.STARTED)
@@ -136,6 +145,7 @@ class ConfigState:
         if all(i in pending for i in range(count)):
             self.tasks[name] = [pending[i] for i in range(count)]
             self.inconsistent.discard(name)
+            self.pending_fencing.add(name)
         else:
             self.tasks.pop(name, None)
             self.inconsistent.add(name)
@@ -146,6 +156,11 @@ class ConfigState:
             return
         raw = data.get("state.v2") or data.get("state") or "STARTED"
         self.target_states[name] = TargetState(raw)
+
+    def _task_count(self, name: str, data: Any) -> None:
+        if data is not None:
+            self.task_counts[name] = int(data.get("task-count", 0))
+            self.pending_fencing.discard(name)
 
     def _restart(self, name: str, data: Any) -> None:
         if data is not None:

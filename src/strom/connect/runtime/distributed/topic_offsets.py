@@ -68,6 +68,17 @@ class TopicOffsetStore:
                 else:
                     self._data[key] = text
 
+    def remember(self, offsets: Mapping[str, tuple[Mapping[str, Any], Mapping[str, Any] | None]]) -> None:
+        """Offsets another producer wrote (an exactly-once task's transaction), known at once
+        to this worker without waiting to read them back."""
+        with self._lock:
+            for key, (_partition, offset) in offsets.items():
+                text = value_text(offset)
+                if text is None:
+                    self._data.pop(key, None)
+                else:
+                    self._data[key] = text
+
     def entries(self, connector: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
         with self._lock:
             items = list(self._data.items())
