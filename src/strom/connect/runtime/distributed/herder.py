@@ -531,7 +531,8 @@ class DistributedHerder:
                                        boundary=str(parsed.get("transaction.boundary")).lower(),
                                        interval_s=int(interval) / 1000,
                                        producer_factory=lambda: self.worker.clients.producer(props))
-        rebuilt.metrics = task.metrics
+        if "metrics" in vars(task):  # the task's registered metrics, where the worker keeps them
+            vars(rebuilt)["metrics"] = vars(task)["metrics"]
         return rebuilt
 
     def _connector_offsets(self, topic: str) -> TopicOffsetStore:
