@@ -17,6 +17,7 @@ from strom.client import BrokerUnreachableError, ClientTimeoutError, KafkaClient
 from strom.client.admin import outcomes
 from strom.client.errors import BROKER_DOWN, as_client_error
 from strom.client.logs import LIBRDKAFKA_LOGGER
+from strom.client.profiles import Connection, resolve
 
 CLIENT_ID = "strom-cli"
 
@@ -26,9 +27,19 @@ else:  # pragma: no cover - a debugging aid
     logging.basicConfig(level=logging.DEBUG)
 
 
+def connection_for(brokers: str, props: list[str] | None) -> Connection:
+    """Brokers and client properties of one command: the profile, the client config
+    file, then `-X`; `-b` unless it is the default and another source names brokers."""
+    named = None if brokers == DEFAULT_BROKERS and not os.environ.get("STROM_BROKERS") \
+        else brokers
+    return resolve(named, parse_kv(props), default_brokers=DEFAULT_BROKERS)
+
+
 def clients_for(brokers: str, props: list[str] | None) -> KafkaClients:
-    """The clients of one command: `-b` brokers and `-X key=value` properties."""
-    return KafkaClients(brokers, parse_kv(props), client_id=CLIENT_ID)
+    """The clients of one command: `-b` brokers and `-X key=value` properties, over
+    the selected profile and client config file."""
+    connection = connection_for(brokers, props)
+    return KafkaClients(connection.brokers, connection.properties, client_id=CLIENT_ID)
 
 
 def _hints(brokers: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from strom.cli import acl, bench, cluster, group, server_command, storage, topic, txn, user
+from strom.cli.common import ClientConfigFile, ProfileName, select_connection
 from strom.connect import cli as connect_cli
 
 app = typer.Typer(
@@ -35,8 +36,9 @@ app.add_typer(connect_cli.app, name="connect")
 
 
 @app.callback()
-def _root() -> None:
+def _root(profile: ProfileName = None, client_config: ClientConfigFile = None) -> None:
     """Strom: an event streaming platform that speaks the Kafka protocol."""
+    select_connection(profile, client_config)
 
 
 @app.command()

@@ -11,7 +11,8 @@ than the longest transaction timeout, whose producer id no coordinator lists or 
 coordinator does not count that partition in the transaction.
 
 confluent-kafka has none of these admin calls, so they go over the Kafka protocol
-(`strom.client.protocol_admin`); that means PLAINTEXT listeners only.
+(`strom.client.protocol_admin`), with TLS and SASL configured by the same `-X`
+properties and profiles as every other command.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from strom.cli.common import (
     Format,
     OutputFormat,
     fail,
-    parse_kv,
     reports_errors,
 )
 
@@ -48,36 +48,18 @@ Partition = Annotated[int, typer.Option("--partition", "-p", help="Partition num
 TxnProps = Annotated[
     list[str] | None,
     typer.Option("-X", metavar="KEY=VALUE",
-                 help="client.id, request.timeout.ms; security.protocol must be PLAINTEXT "
-                      "(these calls speak the Kafka protocol directly)."),
+                 help="client.id, request.timeout.ms, and librdkafka's security.protocol, "
+                      "ssl.* and sasl.* (PLAIN, SCRAM-SHA-256/512) properties."),
 ]
 
 
 def _admin(brokers: str, props: list[str] | None) -> ProtocolAdmin:
-    from strom.cli.client import CLIENT_ID
-    from strom.client.config import DEFAULT_TIMEOUT_S
+    from strom.cli.client import CLIENT_ID, connection_for
     from strom.client.protocol_admin import ProtocolAdmin
 
-    settings = parse_kv(props)
-    protocol = settings.pop("security.protocol", "PLAINTEXT")
-    if protocol.upper() != "PLAINTEXT":
-        fail(f"strom txn reaches brokers over PLAINTEXT listeners only, not {protocol}",
-             name="_UNSUPPORTED_FEATURE")
-    client_id = settings.pop("client.id", CLIENT_ID)
-    timeout = DEFAULT_TIMEOUT_S
-    if "request.timeout.ms" in settings:
-        timeout = _positive_ms(settings.pop("request.timeout.ms")) / 1000
-    if settings:
-        fail(f"strom txn does not take {', '.join(sorted(settings))}", name="_INVALID_ARG",
-             hint="it takes -X client.id, request.timeout.ms and security.protocol=PLAINTEXT")
-    return ProtocolAdmin(brokers, timeout=timeout, client_id=client_id)
-
-
-def _positive_ms(text: str) -> int:
-    if not text.isdigit() or int(text) == 0:
-        fail(f"request.timeout.ms must be a positive number of ms, got {text!r}",
-             name="_INVALID_ARG")
-    return int(text)
+    connection = connection_for(brokers, props)
+    return ProtocolAdmin.from_properties(connection.brokers, connection.properties,
+                                        client_id=CLIENT_ID)
 
 
 def _now_ms() -> int:

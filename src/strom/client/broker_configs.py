@@ -4,22 +4,19 @@ or for the cluster-wide default (Kafka's KIP-226, the BROKER config resource).
 A broker's own configs ("<id>") go through confluent-kafka's AdminClient, which sends
 them to that broker. The cluster-wide default is the BROKER resource with an empty name,
 which librdkafka refuses to build; those two requests (DescribeConfigs v4,
-IncrementalAlterConfigs v1) are sent here over a plain TCP connection to a bootstrap
-broker, so they need a PLAINTEXT listener (any broker answers for the default).
+IncrementalAlterConfigs v1) are sent here over a connection of our own to a bootstrap
+broker (any broker answers for the default), with the same TLS and SASL properties.
 """
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from strom.client.admin import config_source, results
 from strom.client.clients import KafkaClients
-from strom.client.errors import BrokerUnreachableError, KafkaClientError, hint_for
+from strom.client.errors import KafkaClientError, hint_for
 
 DESCRIBE_CONFIGS, INCREMENTAL_ALTER_CONFIGS = 32, 44
 BROKER_RESOURCE = 4
@@ -145,49 +142,11 @@ def _raise_for(code: int, message: str | None, clients: KafkaClients) -> None:
 
 def _request(clients: KafkaClients, api_key: int, version: int,
              fields: Mapping[str, Any]) -> Any:
-    """One request to the first bootstrap broker that accepts a connection."""
-    from strom.protocol import apis, framing
-    from strom.protocol.schema import build
+    """One request to the first bootstrap broker that answers, over the same TLS and
+    SASL as the command's librdkafka clients (`ProtocolAdmin.from_properties`)."""
+    from strom.client.protocol_admin import ProtocolAdmin
 
-    spec = apis.request_spec(api_key, version)
-    assert spec is not None
-    frame = framing.encode_request(1, api_key, version, build(spec.request_type, fields),
-                                   clients.settings.client_id)
-    with _connect(clients) as sock:
-        sock.sendall(frame)
-        size = struct.unpack(">i", _read(sock, 4))[0]
-        return framing.decode_response(_read(sock, size), api_key, version).body
-
-
-@contextlib.contextmanager
-def _connect(clients: KafkaClients) -> Any:
-    protocol = str(clients.settings.properties.get("security.protocol", "PLAINTEXT"))
-    if protocol.upper() != "PLAINTEXT":
-        raise KafkaClientError(
-            "the cluster-wide broker config default is reached over a PLAINTEXT listener "
-            f"only, not {protocol}; set it per broker instead", name="_UNSUPPORTED_FEATURE")
-    last: OSError | None = None
-    for address in clients.bootstrap_servers.split(","):
-        host, _, port = address.strip().rpartition(":")
-        try:
-            sock = socket.create_connection((host.strip("[]") or "localhost", int(port)),
-                                            timeout=clients.timeout)
-        except (OSError, ValueError) as exc:
-            last = exc if isinstance(exc, OSError) else OSError(str(exc))
-            continue
-        with sock:
-            yield sock
-        return
-    raise BrokerUnreachableError(clients.bootstrap_servers, None) from last
-
-
-def _read(sock: socket.socket, n: int) -> bytes:
-    chunks, left = [], n
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise KafkaClientError("the broker closed the connection", name="_TRANSPORT",
-                                   retriable=True)
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+    with ProtocolAdmin.from_properties(clients.bootstrap_servers, clients.settings.properties,
+                                       timeout=clients.timeout,
+                                       client_id=clients.settings.client_id) as admin:
+        return admin.request(api_key, version, fields)

@@ -19,13 +19,16 @@ sides know. Calls are synchronous and bounded by `timeout`; answers that say "as
 `KafkaClientError` named with Kafka's error names (`TRANSACTIONAL_ID_NOT_FOUND`,
 `NOT_LEADER_OR_FOLLOWER`), or `BrokerUnreachableError` / `ClientTimeoutError`.
 
-Only PLAINTEXT listeners: there is no TLS or SASL here.
+Every listener type works: TLS and SASL (PLAIN, SCRAM-SHA-256/512) are configured with
+librdkafka's property names (`ProtocolAdmin.from_properties`, `strom.client.security`),
+so the `-X` properties or profile that serve librdkafka serve these calls too.
 """
 
 from __future__ import annotations
 
 import functools
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,6 +37,7 @@ from typing import Any, TypeVar
 
 from strom.client.config import DEFAULT_CLIENT_ID, DEFAULT_TIMEOUT_S
 from strom.client.errors import BrokerUnreachableError, ClientTimeoutError, KafkaClientError
+from strom.client.security import ClientSecurity
 
 T = TypeVar("T")
 TopicPartition = tuple[str, int]
@@ -178,15 +182,19 @@ def _optional(value: int) -> int | None:
 
 
 class _Connection:
-    """One socket to one broker: ApiVersions once, then request/answer in turn."""
+    """One socket to one broker: TLS and SASL as `security` says, ApiVersions once, then
+    request/answer in turn."""
 
-    def __init__(self, host: str, port: int, timeout: float, client_id: str) -> None:
+    def __init__(self, host: str, port: int, timeout: float, client_id: str,
+                 security: ClientSecurity | None = None) -> None:
+        security = security or ClientSecurity()
         self.address = f"{host}:{port}"
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock: socket.socket = security.open(host, port, timeout)
         self.client_id = client_id
         self._correlation = 0
         self.versions: dict[int, tuple[int, int]] = {}
         try:
+            security.login(self.call_version, self.address)
             self._negotiate()
         except BaseException:
             self.sock.close()
@@ -218,7 +226,11 @@ class _Connection:
     def call(self, api_key: int, fields: Mapping[str, Any]) -> tuple[int, Any]:
         """(version used, answer body) of one request."""
         version = self.version(api_key)
-        return version, self._decode(self._exchange(api_key, version, fields), api_key, version)
+        return version, self.call_version(api_key, version, fields)
+
+    def call_version(self, api_key: int, version: int, fields: Mapping[str, Any]) -> Any:
+        """The answer body of one request at a version the caller chose."""
+        return self._decode(self._exchange(api_key, version, fields), api_key, version)
 
     def _exchange(self, api_key: int, version: int, fields: Mapping[str, Any]) -> bytes:
         from strom.protocol import apis, framing
@@ -273,12 +285,30 @@ class ProtocolAdmin:
     """
 
     def __init__(self, bootstrap_servers: str, *, timeout: float = DEFAULT_TIMEOUT_S,
-                 client_id: str = DEFAULT_CLIENT_ID) -> None:
+                 client_id: str = DEFAULT_CLIENT_ID,
+                 security: ClientSecurity | None = None) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.timeout = timeout
         self.client_id = client_id
+        self.security = security or ClientSecurity()
         self._connections: dict[tuple[str, int], _Connection] = {}
         self._cluster = _Cluster()
+
+    @classmethod
+    def from_properties(cls, bootstrap_servers: str, properties: Mapping[str, Any], *,
+                        timeout: float = DEFAULT_TIMEOUT_S,
+                        client_id: str = DEFAULT_CLIENT_ID) -> ProtocolAdmin:
+        """An admin configured as librdkafka would be by the same properties: the
+        security ones (`strom.client.security`), `client.id`, and `request.timeout.ms`
+        or `socket.timeout.ms` for `timeout`. Others are librdkafka's business and are
+        left alone, so one profile serves every command."""
+        for name in ("request.timeout.ms", "socket.timeout.ms"):
+            if name in properties:
+                timeout = _positive_ms(name, properties[name]) / 1000
+                break
+        return cls(bootstrap_servers, timeout=timeout,
+                   client_id=str(properties.get("client.id") or client_id),
+                   security=ClientSecurity.from_properties(properties))
 
     def __enter__(self) -> ProtocolAdmin:
         return self
@@ -298,20 +328,27 @@ class ProtocolAdmin:
         connection = self._connections.get(key)
         if connection is None:
             try:
-                connection = _Connection(host, port, self.timeout, self.client_id)
+                connection = _Connection(host, port, self.timeout, self.client_id,
+                                         self.security)
             except TimeoutError:
                 raise ClientTimeoutError(f"{host}:{port}", self.timeout) from None
+            except ssl.SSLError as exc:
+                raise KafkaClientError(f"TLS with {host}:{port} failed: "
+                                       f"{exc.reason or exc}", name="_SSL") from exc
             except OSError as exc:
                 raise KafkaClientError(f"cannot connect to {host}:{port}: {exc.strerror or exc}",
                                        name="_TRANSPORT", retriable=True) from exc
             self._connections[key] = connection
         return connection
 
-    def _call(self, host: str, port: int, api_key: int, fields: Mapping[str, Any]
-              ) -> tuple[int, Any]:
-        """One request; a broken connection is dropped so the next call opens a new one."""
+    def _call(self, host: str, port: int, api_key: int, fields: Mapping[str, Any],
+              version: int | None = None) -> tuple[int, Any]:
+        """One request (at the highest common version unless `version` is given); a
+        broken connection is dropped so the next call opens a new one."""
         connection = self._connection(host, port)
         try:
+            if version is not None:
+                return version, connection.call_version(api_key, version, fields)
             return connection.call(api_key, fields)
         except TimeoutError:
             self._drop(host, port)
@@ -341,7 +378,8 @@ class ProtocolAdmin:
                                    name="BROKER_NOT_AVAILABLE", resource=f"broker {broker_id}")
         return self._call(node.host, node.port, api_key, fields)
 
-    def _bootstrap_call(self, api_key: int, fields: Mapping[str, Any]) -> tuple[int, Any]:
+    def _bootstrap_call(self, api_key: int, fields: Mapping[str, Any],
+                        version: int | None = None) -> tuple[int, Any]:
         """A request to the first bootstrap broker (or known broker) that answers."""
         addresses = [(n.host, n.port) for n in self._cluster.brokers.values()]
         for item in self.bootstrap_servers.split(","):
@@ -351,7 +389,7 @@ class ProtocolAdmin:
         last: KafkaClientError | None = None
         for host, port in dict.fromkeys(addresses):
             try:
-                return self._call(host, port, api_key, fields)
+                return self._call(host, port, api_key, fields, version)
             except KafkaClientError as exc:
                 if exc.name != "_TRANSPORT" and not isinstance(exc, ClientTimeoutError):
                     raise
@@ -359,6 +397,11 @@ class ProtocolAdmin:
         if isinstance(last, ClientTimeoutError):
             raise last
         raise BrokerUnreachableError(self.bootstrap_servers, None) from last
+
+    def request(self, api_key: int, version: int, fields: Mapping[str, Any]) -> Any:
+        """One request at a version the caller chose, to the first bootstrap broker that
+        answers; the answer's body (for requests this class has no method for)."""
+        return self._bootstrap_call(api_key, fields, version)[1]
 
     def _retrying(self, operation: Callable[[], T]) -> T:
         """`operation` again while its failure is one that retrying can cure, up to the
@@ -582,6 +625,14 @@ class ProtocolAdmin:
                         raise client_error(int(p.error_code), None, f"{topic}-{partition}")
 
         self._retrying(attempt)
+
+
+def _positive_ms(name: str, value: Any) -> int:
+    text = str(value).strip()
+    if not text.isdigit() or int(text) == 0:
+        raise KafkaClientError(f"{name} must be a positive number of ms, got {text!r}",
+                               name="_INVALID_ARG")
+    return int(text)
 
 
 def _check_filters(version: int, fields: Mapping[str, Any]) -> None:

@@ -484,6 +484,22 @@ def _named_topics(operation: str, request_field: str, response_field: str, entry
     return rule
 
 
+def _delete_topics() -> Rule:
+    """DeleteTopics: Delete on each topic; v0-5 carry bare names (`topic_names`)."""
+    named = _named_topics("Delete", "topics", "responses", "DeletableTopicResult")
+    by_name = Items("topic_names", "responses", "DeletableTopicResult",
+                    lambda _c, name, error: {"name": name, "error_code": error,
+                                             "error_message": "Authorization failed."})
+
+    async def rule(check: Check, request: Any) -> Any:
+        if getattr(request, "topics", None) is None:
+            return await split(check, request, by_name, lambda name: None if check.allowed(
+                "Delete", "Topic", name) else TOPIC_DENIED)
+        return await named(check, request)
+
+    return rule
+
+
 # topic, broker, broker logger, client metrics, group
 _CONFIG_RESOURCES = {2: "Topic", 4: "Cluster", 8: "Cluster", 16: "Cluster", 32: "Group"}
 
@@ -695,8 +711,7 @@ CHECKS: dict[int, Rule] = {
     ApiKey.DELETE_GROUPS: _delete_groups,
     ApiKey.CREATE_TOPICS: _named_topics("Create", "topics", "topics", "CreatableTopicResult",
                                         cluster_too=True),
-    ApiKey.DELETE_TOPICS: _named_topics("Delete", "topics", "responses",
-                                        "DeletableTopicResult"),
+    ApiKey.DELETE_TOPICS: _delete_topics(),
     ApiKey.CREATE_PARTITIONS: _named_topics("Alter", "topics", "results",
                                             "CreatePartitionsTopicResult"),
     ApiKey.DESCRIBE_CONFIGS: _configs("DescribeConfigs", "results", "DescribeConfigsResult"),
