@@ -25,7 +25,7 @@ from confluent_kafka import Producer
 
 from support.broker_process import BrokerProcess
 from support.clients import create_topic
-from support.interop import Target
+from support.interop import Target, kafka_dist
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(420)]
 WAIT_S = 150  # a held record comes back after group.share.record.lock.duration.ms (30 s)
@@ -215,3 +215,29 @@ def test_nothing_acknowledged_is_delivered_again_after_a_broker_restart(
         assert [o for o, _, _ in second.records()] == [10], "acknowledged records came back"
     finally:
         scenario.stop()
+
+
+def test_kafka_reads_the_share_group_records_strom_writes(
+        tmp_path: Path, interop_classes: Path, kafka_lib: Path) -> None:
+    """Kafka's own DumpLogSegments --offsets-decoder decodes the share group records
+    (types 10-14) Strom wrote to `__consumer_offsets`, field by field."""
+    proc = BrokerProcess(tmp_path / "data", overrides={
+        "group.coordinator.rebalance.protocols": "classic,consumer,share"}).start()
+    target = Target("strom", proc.bootstrap, 0)
+    scenario = Scenario(target, interop_classes, kafka_lib)
+    try:
+        member = scenario.member("accept")
+        scenario.configured(member)
+        produce(target.bootstrap, scenario.topic, 1)
+        wait_for("the record", lambda: bool(member.records()), scenario.members)
+    finally:
+        scenario.stop()
+        proc.stop()
+    segments = [str(f) for f in (tmp_path / "data").glob("__consumer_offsets-*/*.log")
+                if f.stat().st_size > 0]
+    out = kafka_dist.run_tool("org.apache.kafka.tools.DumpLogSegments", "--offsets-decoder",
+                              "--files", ",".join(segments), check=True).stdout
+    for kind in ("10", "11", "12", "13", "14"):
+        assert f'key: {{"type":"{kind}","data":{{"groupId":"{scenario.group}"' in out, out[-3000:]
+    assert f'"subscribedTopicNames":["{scenario.topic}"]' in out
+    assert '"memberEpoch":1,"previousMemberEpoch":0,"state":0' in out

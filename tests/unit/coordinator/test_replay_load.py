@@ -107,7 +107,7 @@ def test_unknown_record_types_are_only_a_warning_as_in_kafka(
         caplog: pytest.LogCaptureFixture) -> None:
     group = group_on(2)
     log = ScriptedLog()
-    newer = b"\x00\x0b" + codec.encode_group_key(codec.GroupKey(group))[2:]  # a share group type
+    newer = b"\x00\x11" + codec.encode_group_key(codec.GroupKey(group))[2:]  # a streams group type
     log.entries[2] = [commit_record(0, 0, group, 7), LogRecord(1, 1, newer, b"\x00\x00")]
     coordinator = coordinator_over(log)
     with caplog.at_level(logging.INFO, LOADER_LOG):

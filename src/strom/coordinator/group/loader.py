@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from strom.coordinator.group import codec, records, records_848
 from strom.coordinator.group.config import LogRecord, MarkerEntry, UnreadableBatch
+from strom.coordinator.share import records as share_records
 
 log = logging.getLogger(__name__)
 MAX_LOGGED_BATCHES = 10
@@ -110,6 +111,10 @@ class PartitionLoad:
         if entry.key is not None and records_848.record_type(entry.key) is not None:
             value = entry.value
             self.replay(_decode(BAD_VALUE, lambda k: records_848.decode(k, value), entry.key))
+            return
+        if entry.key is not None and share_records.record_type(entry.key) is not None:
+            value = entry.value
+            self.replay(_decode(BAD_VALUE, lambda k: share_records.decode(k, value), entry.key))
             return
         key = _decode(BAD_KEY, codec.decode_key, entry.key)
         value = entry.value

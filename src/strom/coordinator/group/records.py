@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from strom.coordinator.group import codec, records_848
 from strom.coordinator.group.model import CommittedOffset, Group
+from strom.coordinator.share import records as share_records
 
 TopicPartition = tuple[str, int]
 
@@ -43,13 +44,16 @@ class GroupRecord:
     value: codec.GroupValue | None
 
 
-Record = OffsetRecord | GroupRecord | TxnMarker | records_848.ConsumerRecord
+Record = (OffsetRecord | GroupRecord | TxnMarker | records_848.ConsumerRecord
+          | share_records.ShareRecord)
 
 
 def serialize(record: Record) -> tuple[bytes, bytes | None]:
     """Key and value bytes in Kafka's own encoding."""
     if isinstance(record, records_848.ConsumerRecord):
         return records_848.serialize(record)
+    if isinstance(record, share_records.ShareRecord):
+        return share_records.serialize(record)
     if isinstance(record, OffsetRecord):
         value = None if record.value is None else codec.encode_offset_value(record.value)
         return codec.encode_offset_key(record.key), value

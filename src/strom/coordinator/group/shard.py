@@ -42,6 +42,7 @@ from strom.coordinator.group.model import (
 from strom.coordinator.group.offsets import CommitResponse, OffsetCommit, Offsets
 from strom.coordinator.runtime import CoordinatorResult, Effects, Timer
 from strom.coordinator.share.group import ShareGroups
+from strom.coordinator.share.records import ShareRecord
 
 log = logging.getLogger(__name__)
 S = GroupState
@@ -63,13 +64,15 @@ class GroupCoordinatorShard:
         self.membership = Membership(config, timer, clock, self.groups, tokens, mint_member_id)
         self.offsets = Offsets(config, clock, partition_exists, self.groups, self.membership)
         self.consumer = ConsumerGroups(config.consumer, timer, topics)  # KIP-848 groups
-        self.share = ShareGroups(timer, topics)  # KIP-932 share groups (in memory)
+        self.share = ShareGroups(timer, topics)  # KIP-932 share groups
 
     # --- the fold ---------------------------------------------------------------------
 
     def replay(self, record: records.Record) -> None:
         if isinstance(record, records_848.ConsumerRecord):
             self.consumer.replay(record)
+        elif isinstance(record, ShareRecord):
+            self.share.replay(record)
         elif isinstance(record, records.OffsetRecord):
             if record.producer_id >= 0:
                 self._replay_pending(record)
@@ -130,6 +133,7 @@ class GroupCoordinatorShard:
             for member in group.members.values():
                 self.membership.schedule_expiry(group, member)
         self.consumer.on_loaded()
+        self.share.on_loaded()
 
     def on_unloaded(self) -> Result[None, records.Record]:
         out: Effects[records.Record] = Effects()
@@ -269,7 +273,8 @@ class GroupCoordinatorShard:
         """DeleteGroups: an empty group's offsets and metadata, tombstoned together (a
         consumer group's: its target assignment and group metadata records)."""
         if group_id in self.share.groups:
-            return Result(response=self.share.delete(group_id))
+            done = self.share.delete(group_id)
+            return Result(done.records, done.response)
         consumer = self.consumer.tombstones(group_id)
         if consumer is None:
             return Result(response=ErrorCode.non_empty_group)

@@ -15,9 +15,12 @@ group epoch. The rules follow Kafka 4.4's GroupMetadataManager for share groups:
 - a member that does not heartbeat within `group.share.session.timeout.ms` is removed;
 - a group is Empty without members, else Stable.
 
-Membership lives in memory on the shard that owns the group (a coordinator move makes
-members rejoin: their next heartbeat is answered UNKNOWN_MEMBER_ID and the client joins
-again with epoch 0, as the Java share consumer does).
+Every change is written as Kafka's share group records (`share.records`: member
+metadata, group epoch, target assignment, current member assignment) and `replay`
+folds them back, so a coordinator that loads the partition (after a restart or a move)
+has the same groups, members and epochs; its members' session timers start at load.
+An operation changes the live state and writes records describing the result, so
+replaying what it just wrote changes nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from dataclasses import dataclass, field
 from kio.schema.errors import ErrorCode
 
 from strom.coordinator.runtime import CoordinatorResult, Timer
+from strom.coordinator.share import records as rec
+from strom.coordinator.share.records import ShareRecord
 
 log = logging.getLogger(__name__)
 Assignment = dict[uuid.UUID, frozenset[int]]
@@ -112,7 +117,7 @@ def simple_assign(members: list[str], partitions: list[tuple[uuid.UUID, int]]
     return {m: {t: frozenset(ps) for t, ps in a.items()} for m, a in out.items()}
 
 
-Result = CoordinatorResult[ShareHeartbeatResult, object]
+Result = CoordinatorResult[ShareHeartbeatResult, ShareRecord]
 
 
 class ShareGroups:
@@ -124,14 +129,16 @@ class ShareGroups:
         self.topics = topics
         self.settings = settings or ShareSettings()
         self.groups: dict[str, ShareGroup] = {}
+        self._out: list[ShareRecord] = []  # what the running operation writes
 
     def heartbeat(self, req: ShareHeartbeat) -> Result:
+        self._out = []
         error = _validate(req)
         if error is not None:
             return Result(response=error)
         group = self.groups.get(req.group_id)
         if req.member_epoch == LEAVE_EPOCH:
-            return Result(response=self._leave(group, req.member_id))
+            return self._result(self._leave(group, req.member_id))
         if req.member_epoch == JOIN_EPOCH:
             if group is None:
                 group = self.groups[req.group_id] = ShareGroup(req.group_id)
@@ -143,7 +150,11 @@ class ShareGroups:
             if refused is not None:
                 return Result(response=refused)
         assert group is not None
-        return Result(response=self._answer(group, req))
+        return self._result(self._answer(group, req))
+
+    def _result(self, response: ShareHeartbeatResult) -> Result:
+        out, self._out = tuple(self._out), []
+        return Result(out, response)
 
     def _join(self, group: ShareGroup, req: ShareHeartbeat) -> ShareHeartbeatResult | None:
         member = group.members.get(req.member_id)
@@ -160,16 +171,23 @@ class ShareGroups:
 
     def _answer(self, group: ShareGroup, req: ShareHeartbeat) -> ShareHeartbeatResult:
         member = group.members[req.member_id]
+        before = _metadata(member)
         member.rack_id = req.rack_id
         member.client_id, member.client_host = req.client_id, req.client_host
         if req.subscribed_topics is not None:
             member.subscribed_topics = tuple(sorted(set(req.subscribed_topics)))
+        if _metadata(member) != before or req.member_epoch == JOIN_EPOCH:
+            self._out.append(rec.ShareRecord(rec.MEMBER_METADATA, group.group_id,
+                                             member.member_id, _metadata(member)))
         self._refresh(group)
         self._schedule_session(group.group_id, member.member_id)
         assignment = None
         if member.member_epoch != group.epoch:
-            member.member_epoch = group.epoch
+            previous, member.member_epoch = member.member_epoch, group.epoch
             assignment = dict(member.assigned)
+            self._out.append(rec.ShareRecord(
+                rec.CURRENT_ASSIGNMENT, group.group_id, member.member_id,
+                rec.CurrentAssignmentValue(member.member_epoch, previous, assignment)))
         return ShareHeartbeatResult(member_id=member.member_id,
                                     member_epoch=member.member_epoch,
                                     heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
@@ -185,13 +203,23 @@ class ShareGroups:
                             for p in range(topic_view[t][1]))
         fresh = simple_assign(members, partitions)
         fresh = {m: _subscribed(a, group.members[m], topic_view) for m, a in fresh.items()}
-        if fresh == target and topic_view == group.topic_view and group.epoch > 0:
-            return
-        group.epoch += 1
-        group.assignment_epoch = group.epoch
         group.topic_view = topic_view
+        if fresh == target and group.epoch > 0:
+            return
+        self._bump(group)
+        group.assignment_epoch = group.epoch
+        self._out.append(rec.ShareRecord(rec.TARGET_METADATA, group.group_id, None,
+                                         rec.TargetMetadataValue(group.epoch)))
         for m, assignment in fresh.items():
+            if assignment != target[m] or not assignment:
+                self._out.append(rec.ShareRecord(rec.TARGET_MEMBER, group.group_id, m,
+                                                 rec.TargetMemberValue(assignment)))
             group.members[m].assigned = assignment
+
+    def _bump(self, group: ShareGroup) -> None:
+        group.epoch += 1
+        self._out.append(rec.ShareRecord(rec.GROUP_METADATA, group.group_id, None,
+                                         rec.GroupMetadataValue(group.epoch)))
 
     def _leave(self, group: ShareGroup | None, member_id: str) -> ShareHeartbeatResult:
         if group is None or member_id not in group.members:
@@ -205,31 +233,89 @@ class ShareGroups:
         log.info("share group %s: member %s removed (%s)", group.group_id, member_id, why)
         del group.members[member_id]
         self.timer.cancel(_session_key(group.group_id, member_id))
-        group.epoch += 1
+        self._out += [rec.ShareRecord(kind, group.group_id, member_id, None) for kind in
+                      (rec.CURRENT_ASSIGNMENT, rec.TARGET_MEMBER, rec.MEMBER_METADATA)]
+        self._bump(group)
         self._refresh(group)
 
     def _schedule_session(self, group_id: str, member_id: str) -> None:
-        def expire() -> CoordinatorResult[None, object]:
+        def expire() -> CoordinatorResult[None, ShareRecord]:
+            self._out = []
             group = self.groups.get(group_id)
             if group is not None and member_id in group.members:
                 self._remove(group, member_id, "session timeout")
-            return CoordinatorResult(response=None)
+            out, self._out = tuple(self._out), []
+            return CoordinatorResult(out, None)
 
         self.timer.schedule(_session_key(group_id, member_id),
                             self.settings.session_timeout_ms / 1000, expire)
 
-    def delete(self, group_id: str) -> ErrorCode:
-        """DeleteGroups: only an empty share group goes."""
+    def delete(self, group_id: str) -> CoordinatorResult[ErrorCode, ShareRecord]:
+        """DeleteGroups: only an empty share group goes (its target assignment and group
+        metadata tombstoned, as Kafka)."""
         group = self.groups.get(group_id)
         if group is None:
-            return ErrorCode.group_id_not_found
+            return CoordinatorResult(response=ErrorCode.group_id_not_found)
         if group.members:
-            return ErrorCode.non_empty_group
+            return CoordinatorResult(response=ErrorCode.non_empty_group)
         del self.groups[group_id]
-        return ErrorCode.none
+        return CoordinatorResult((rec.ShareRecord(rec.TARGET_METADATA, group_id, None, None),
+                                  rec.ShareRecord(rec.GROUP_METADATA, group_id, None, None)),
+                                 ErrorCode.none)
+
+    # --- the fold ---------------------------------------------------------------------------
+
+    def replay(self, record: ShareRecord) -> None:
+        """Apply one share group record (written just now or read at load)."""
+        if record.type == rec.GROUP_METADATA and record.value is None:
+            self.groups.pop(record.group, None)
+            return
+        group = self.groups.get(record.group)
+        if group is None:
+            if record.value is None or record.type == rec.STATE_PARTITION_METADATA:
+                return
+            group = self.groups[record.group] = ShareGroup(record.group)
+        _apply(group, record)
+
+    def on_loaded(self) -> None:
+        """After a load: every member must heartbeat within its session timeout."""
+        for group in self.groups.values():
+            for member_id in group.members:
+                self._schedule_session(group.group_id, member_id)
 
     def listed(self, states: set[str]) -> list[ShareGroup]:
         return [g for g in self.groups.values() if not states or g.state.lower() in states]
+
+
+def _metadata(member: ShareMember) -> rec.MemberMetadataValue:
+    return rec.MemberMetadataValue(member.rack_id, member.client_id, member.client_host,
+                                   member.subscribed_topics)
+
+
+def _apply(group: ShareGroup, record: ShareRecord) -> None:
+    value = record.value
+    if isinstance(value, rec.GroupMetadataValue):
+        group.epoch = value.epoch
+    elif isinstance(value, rec.TargetMetadataValue):
+        group.assignment_epoch = value.assignment_epoch
+    elif record.member is not None:
+        _apply_member(group, record.member, value)
+
+
+def _apply_member(group: ShareGroup, member_id: str, value: rec.Value | None) -> None:
+    if value is None:  # a member's records are tombstoned together: it left
+        group.members.pop(member_id, None)
+        return
+    member = group.members.setdefault(member_id, ShareMember(member_id))
+    if isinstance(value, rec.MemberMetadataValue):
+        member.rack_id, member.client_id = value.rack_id, value.client_id
+        member.client_host = value.client_host
+        member.subscribed_topics = value.subscribed_topics
+    elif isinstance(value, rec.TargetMemberValue):
+        member.assigned = dict(value.partitions)
+    elif isinstance(value, rec.CurrentAssignmentValue):
+        member.member_epoch = value.member_epoch
+        member.assigned = dict(value.assigned)
 
 
 def _subscribed(assignment: Assignment, member: ShareMember,

@@ -22,6 +22,7 @@ from strom.coordinator.share.group import (
 
 if TYPE_CHECKING:
     from strom.coordinator.group.coordinator import GroupCoordinator
+    from strom.coordinator.group.records import Record
     from strom.coordinator.group.shard import GroupCoordinatorShard
 
 
@@ -40,16 +41,16 @@ async def heartbeat(coordinator: GroupCoordinator, req: ShareHeartbeat,
     if error != ErrorCode.none:
         return ShareHeartbeatResult(error, member_epoch=-1)
 
-    def op(shard: GroupCoordinatorShard) -> CoordinatorResult[ShareHeartbeatResult, object]:
+    def op(shard: GroupCoordinatorShard) -> CoordinatorResult[ShareHeartbeatResult, Record]:
         if _other_kind(shard, req.group_id):
             return CoordinatorResult(response=ShareHeartbeatResult(
                 ErrorCode.group_id_not_found,
                 f"Group {req.group_id} is not a share group.", member_epoch=-1))
         shard.share.settings = settings
-        return shard.share.heartbeat(req)
+        done = shard.share.heartbeat(req)
+        return CoordinatorResult(done.records, done.response)
 
-    return await coordinator.runtime.write(coordinator.partition_for(req.group_id),
-                                           op)  # type: ignore[arg-type]
+    return await coordinator.runtime.write(coordinator.partition_for(req.group_id), op)
 
 
 def describe(coordinator: GroupCoordinator, group_id: str) -> tuple[ErrorCode, ShareGroup | None]:
