@@ -200,10 +200,17 @@ def test_schemaless_maps_get_inferred_columns(strom_broker: StromBroker, herder:
                      "tags": "jsonb", "note": "text"}
 
 
-def test_the_password_is_a_password() -> None:
+def test_validate_hides_the_password_and_checks_rules_between_keys(herder: StandaloneHerder) -> None:
     assert SINK_CONFIG.keys["connection.password"].type is ConfigType.PASSWORD
-    assert "hidden" in repr(SINK_CONFIG.parse({"connection.url": "postgresql://h/d",
-                                               "connection.password": "s3cret"})["connection.password"])
+    answer = herder.validate({"name": "v", "connector.class": "PostgresSink", "topics": "t",
+                              "connection.url": "postgresql://h/d", "connection.password": "s3cret",
+                              "delete.enabled": "true", "pk.mode": "record_value"})
+    values = {c["value"]["name"]: c["value"] for c in answer["configs"]}
+    assert values["connection.password"]["value"] == "[hidden]"
+    assert answer["error_count"] == 1
+    assert values["delete.enabled"]["errors"] == [
+        "Invalid value True for configuration delete.enabled: Deletes are only supported for "
+        "pk.mode record_key"]
 
 
 def test_refused_rows_go_to_the_dead_letter_queue(strom_broker: StromBroker, herder: StandaloneHerder,

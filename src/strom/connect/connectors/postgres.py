@@ -8,10 +8,10 @@ dotted path, the simple class name, or `PostgresSink` / `PostgresCdcSource`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from strom.connect.api.config import ConfigDef, ConfigType, Importance, at_least, one_of
+from strom.connect.api.config import ConfigDef, ConfigType, ConfigValue, Importance, at_least, one_of
 from strom.connect.api.connector import SinkConnector, SourceConnector
 from strom.connect.api.errors import ConfigError
 from strom.connect.connectors.postgres_cdc import PostgresCdcSourceTask
@@ -46,6 +46,11 @@ SINK_CONFIG = (
 )
 
 
+def check_connection(parsed: Mapping[str, Any]) -> None:
+    if not (parsed["connection.url"] or parsed["connection.host"]):
+        raise ConfigError("connection.url", "", "Set connection.url or connection.host")
+
+
 def check_sink(parsed: Mapping[str, Any]) -> None:
     """The rules between keys that ConfigDef cannot say (Confluent's JDBC sink's)."""
     if parsed["delete.enabled"] and parsed["pk.mode"] != "record_key":
@@ -55,8 +60,22 @@ def check_sink(parsed: Mapping[str, Any]) -> None:
     if parsed["pk.mode"] == "kafka" and parsed["pk.fields"] and len(parsed["pk.fields"]) != 3:
         raise ConfigError("pk.fields", ",".join(parsed["pk.fields"]),
                           "pk.mode kafka takes three names (topic, partition, offset) or none")
-    if not (parsed["connection.url"] or parsed["connection.host"]):
-        raise ConfigError("connection.url", "", "Set connection.url or connection.host")
+    check_connection(parsed)
+
+
+def with_rules(config: ConfigDef, values: list[ConfigValue], props: Mapping[str, str],
+               check: Callable[[Mapping[str, Any]], None]) -> list[ConfigValue]:
+    """Validate answers that also carry the rules between keys, on the key they name, so
+    `PUT .../config/validate` and connector creation refuse what `start` would."""
+    if any(v.errors for v in values):
+        return values
+    try:
+        check(config.parse(props))
+    except ConfigError as exc:
+        for value in values:
+            if value.name == exc.name:
+                value.errors.append(str(exc))
+    return values
 
 
 class PostgresSinkConnector(SinkConnector):
@@ -67,6 +86,9 @@ class PostgresSinkConnector(SinkConnector):
 
     def config(self) -> ConfigDef:
         return SINK_CONFIG
+
+    def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
+        return with_rules(SINK_CONFIG, super().validate(connector_configs), connector_configs, check_sink)
 
     def start(self, props: Mapping[str, str]) -> None:
         check_sink(SINK_CONFIG.parse(props))
@@ -121,10 +143,12 @@ class PostgresCdcSourceConnector(SourceConnector):
     def config(self) -> ConfigDef:
         return CDC_CONFIG
 
+    def validate(self, connector_configs: Mapping[str, str]) -> list[ConfigValue]:
+        return with_rules(CDC_CONFIG, super().validate(connector_configs), connector_configs,
+                          check_connection)
+
     def start(self, props: Mapping[str, str]) -> None:
-        parsed = CDC_CONFIG.parse(props)
-        if not (parsed["connection.url"] or parsed["connection.host"]):
-            raise ConfigError("connection.url", "", "Set connection.url or connection.host")
+        check_connection(CDC_CONFIG.parse(props))
         self.props = dict(props)
 
     def task_class(self) -> type[PostgresCdcSourceTask]:
