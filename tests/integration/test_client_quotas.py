@@ -88,7 +88,7 @@ def test_validate_only_and_kafkas_refusals(raw: RawClient) -> None:
     assert describe(raw, ("user", EXACT, "vo")) == []
     invalid = int(ErrorCode.invalid_request)
     assert alter(raw, (_entity(user="bob"), {"producer_byte_rate": 1.5})) == [
-        (invalid, "Configuration producer_byte_rate must be a Long value")]
+        (invalid, "producer_byte_rate cannot be a fractional value.")]
     assert alter(raw, (_entity(user="bob"), {"nonsense": 1.0})) == [
         (invalid, "Invalid configuration key nonsense")]
     assert alter(raw, ([], {PRODUCER_RATE: 1.0})) == [

@@ -16,6 +16,7 @@ described as none and refused on alteration: Strom has no connection-rate quotas
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -146,11 +147,15 @@ def _entity_error(names: dict[str, str | None]) -> Refusal | None:
 
 
 def _value_error(key: str, value: float) -> Refusal | None:
-    """Kafka's validateQuotaKeyValue: a known key; byte rates integral."""
+    """Kafka 4.4's validateQuotaKeyValue: a known key; byte rates integral longs."""
     if key not in LONG_KEYS and key not in DOUBLE_KEYS:
         return ErrorCode.invalid_request, f"Invalid configuration key {key}"
-    if key in LONG_KEYS and abs(int(value + 1e-6) - value) > 1e-6:
-        return ErrorCode.invalid_request, f"Configuration {key} must be a Long value"
+    if key in LONG_KEYS:
+        if value > 2**63 - 1:
+            return (ErrorCode.invalid_request,
+                    f"Proposed value for {key} is too large for a LONG.")
+        if abs(math.fmod(value, 1.0)) > 1e-6:
+            return ErrorCode.invalid_request, f"{key} cannot be a fractional value."
     return None
 
 
