@@ -1,8 +1,11 @@
 """`strom group`: list, describe, seek, delete consumer groups.
 
-`describe` joins three answers: the group description (members and their assignment),
-its committed offsets, and the partitions' high watermarks; lag is high watermark minus
-committed offset. `seek` changes committed offsets the way `kafka-consumer-groups.sh
+`list` and the TYPE and STATE of `describe` come from ListGroups v5 on every broker
+(`strom.client.group_listing`): the group type (classic, consumer, share) and the state in
+Kafka's words, KIP-848's Assigning and Reconciling included, which librdkafka's listing
+cannot name. `describe` joins three more answers: the group description (members and
+their assignment), its committed offsets, and the partitions' high watermarks; lag is
+high watermark minus committed offset. `seek` changes committed offsets the way `kafka-consumer-groups.sh
 --reset-offsets` does: it prints the plan and changes nothing unless `--execute` is given,
 and only while the group has no active members.
 """
@@ -28,6 +31,8 @@ from strom.cli.common import (
 
 if TYPE_CHECKING:
     from strom.client import KafkaClients
+    from strom.client.group_listing import GroupListing
+    from strom.client.protocol_admin import ProtocolAdmin
 
 app = typer.Typer(help="Consumer groups: members, lag, offsets.", no_args_is_help=True)
 
@@ -41,10 +46,27 @@ def _clients(brokers: str, props: list[str] | None) -> KafkaClients:
     return clients_for(brokers, props)
 
 
+def _protocol_admin(brokers: str, props: list[str] | None) -> ProtocolAdmin:
+    from strom.cli.client import CLIENT_ID, connection_for
+    from strom.client.protocol_admin import ProtocolAdmin
+
+    connection = connection_for(brokers, props)
+    return ProtocolAdmin.from_properties(connection.brokers, connection.properties,
+                                        client_id=CLIENT_ID)
+
+
+def _listings(brokers: str, props: list[str] | None) -> list[GroupListing]:
+    from strom.client.group_listing import list_groups
+
+    with _protocol_admin(brokers, props) as admin:
+        return list_groups(admin)
+
+
 def _state(value: Any) -> str:
     """Kafka's spelling of a group state: Stable, PreparingRebalance, Empty, ..."""
     name = getattr(value, "name", str(value))
-    return "".join(part.capitalize() for part in name.split("_"))
+    return "".join(part.capitalize() for part in name.split("_")).replace("Rebalancing",
+                                                                          "Rebalance")
 
 
 @app.command("list")
@@ -54,24 +76,16 @@ def list_(
     props: ClientProps = None,
     fmt: Format = OutputFormat.text,
 ) -> None:
-    """List consumer groups and their states."""
+    """List groups with their type (classic, consumer, share) and state."""
     from strom.cli.output import Output
 
-    clients = _clients(brokers, props)
-    listed = clients.result(clients.admin().list_consumer_groups(request_timeout=clients.timeout))
-    rows = []
-    for g in sorted(listed.valid, key=lambda g: g.group_id):
-        group_type = getattr(g, "type", None)
-        rows.append({"group": g.group_id, "state": _state(g.state),
-                     "type": getattr(group_type, "name", "").lower() or None,
-                     "simple": bool(g.is_simple_consumer_group)})
+    rows = [{"group": g.group_id, "state": g.state, "type": g.group_type,
+             "simple": g.is_simple} for g in _listings(brokers, props)]
     out = Output(fmt)
     if out.json:
         out.emit_json(rows)
     else:
         out.table(["GROUP", "STATE", "TYPE"], [[r["group"], r["state"], r["type"]] for r in rows])
-    for error in listed.errors:
-        out.note(f"warning: {error}")
 
 
 def _committed(clients: KafkaClients, group: str) -> dict[tuple[str, int], int]:
@@ -102,7 +116,16 @@ def _description(clients: KafkaClients, group: str) -> Any:
     return clients.result(futures[group])
 
 
-def describe_group(clients: KafkaClients, group: str) -> dict[str, Any]:
+def _type(desc: Any) -> str | None:
+    """The group type librdkafka reports (classic or consumer), if any."""
+    name = getattr(getattr(desc, "type", None), "name", "")
+    return name.lower() if name and name != "UNKNOWN" else None
+
+
+def describe_group(clients: KafkaClients, group: str,
+                   listing: GroupListing | None = None) -> dict[str, Any]:
+    """The group's members, offsets and lag; `listing` (ListGroups) supplies its type and
+    its state in Kafka's words when given."""
     desc = _description(clients, group)
     committed = _committed(clients, group)
     owners: dict[tuple[str, int], Any] = {}
@@ -115,7 +138,7 @@ def describe_group(clients: KafkaClients, group: str) -> dict[str, Any]:
         members.append({"member_id": m.member_id, "client_id": m.client_id, "host": m.host,
                         "instance_id": m.group_instance_id,
                         "assignment": [{"topic": t, "partition": p} for t, p in sorted(assigned)]})
-    state = _state(desc.state)
+    state = listing.state if listing is not None else _state(desc.state)
     if state in ("Dead", "Unknown") and not members and not committed:
         fail(f"group {group!r} does not exist", name="GROUP_ID_NOT_FOUND",
              hint="`strom group list` shows the groups")
@@ -141,6 +164,7 @@ def describe_group(clients: KafkaClients, group: str) -> dict[str, Any]:
     coordinator = desc.coordinator
     return {
         "group": group,
+        "type": listing.group_type if listing is not None else _type(desc),
         "state": state,
         "assignor": desc.partition_assignor or None,
         "coordinator": ({"id": coordinator.id, "host": coordinator.host,
@@ -163,7 +187,8 @@ def describe(
     from strom.cli.output import Output
 
     clients = _clients(brokers, props)
-    data = [describe_group(clients, g) for g in groups]
+    listed = {g.group_id: g for g in _listings(brokers, props)}
+    data = [describe_group(clients, g, listed.get(g)) for g in groups]
     out = Output(fmt)
     if out.json:
         out.emit_json(data)
@@ -173,7 +198,7 @@ def describe(
             out.blank()
         coordinator = group["coordinator"]
         out.section([
-            ("GROUP", group["group"]), ("STATE", group["state"]),
+            ("GROUP", group["group"]), ("TYPE", group["type"]), ("STATE", group["state"]),
             ("COORDINATOR", f"{coordinator['id']} ({coordinator['host']}:{coordinator['port']})"
              if coordinator else None),
             ("ASSIGNOR", group["assignor"]), ("MEMBERS", len(group["members"])),
