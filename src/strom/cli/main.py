@@ -12,7 +12,18 @@ from typing import Annotated
 
 import typer
 
-from strom.cli import acl, bench, cluster, group, server_command, storage, topic, txn, user
+from strom.cli import (
+    acl,
+    bench,
+    cluster,
+    group,
+    quota,
+    server_command,
+    storage,
+    topic,
+    txn,
+    user,
+)
 from strom.cli.common import ClientConfigFile, ProfileName, select_connection
 from strom.connect import cli as connect_cli
 
@@ -28,6 +39,7 @@ app.add_typer(topic.app, name="topic")
 app.add_typer(group.app, name="group")
 app.add_typer(txn.app, name="txn")
 app.add_typer(user.app, name="user")
+app.add_typer(quota.app, name="quota")
 app.add_typer(acl.app, name="acl")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(bench.app, name="bench")
