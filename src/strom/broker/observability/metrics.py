@@ -403,6 +403,9 @@ class BrokerCollector:
         for state, count in sorted(states.items()):
             by_state.add_metric([state], count)
         yield from (committed, lag, members, by_state)
+        from strom.broker.observability.group_metrics import consumer_group_families
+
+        yield from consumer_group_families(coordinator)
         yield from _coordinator_loads(coordinator)
 
     def _transactions(self) -> Iterator[Any]:

@@ -201,6 +201,8 @@ class ConsumerGroups:
         self.mint_member_id = mint_member_id
         self.groups: dict[str, ConsumerGroup] = {}
         self._out: list[r848.ConsumerRecord] = []
+        self.heartbeats = 0  # ConsumerGroupHeartbeats handled (metrics: their rate)
+        self.rebalances = 0  # group epoch bumps made here (metrics; not counted on replay)
 
     # --- the fold ---------------------------------------------------------------------
 
@@ -282,6 +284,7 @@ class ConsumerGroups:
     def heartbeat(self, req: HeartbeatRequest) -> Result:
         """ConsumerGroupHeartbeat: join (epoch 0), leave (-1, static -2) or heartbeat."""
         self._out = []  # nothing left over from an operation that raised
+        self.heartbeats += 1
         error = self._validate(req)
         if error is not None:
             return self._result(error)
@@ -420,6 +423,7 @@ class ConsumerGroups:
 
     def _bump(self, group: ConsumerGroup) -> None:
         self._resolve_regexes(group)  # the new epoch's subscriptions, regexes resolved
+        self.rebalances += 1
         self._emit(r848.ConsumerRecord(r848.GROUP_METADATA, group.group_id, None,
                                        r848.GroupMetadataValue(group.epoch + 1,
                                                                self._hash(group))))
