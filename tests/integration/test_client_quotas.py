@@ -195,3 +195,63 @@ def test_librdkafka_reports_the_throttle(broker_factory: Any) -> None:
         producer.poll(0.25)
     assert throttled() > 0, "librdkafka never saw a throttle time"
     assert 'quota_type="Produce",user="ANONYMOUS"' in _scrape(proc)
+
+
+def _fetch(raw: RawClient, topic: str, client_id: str) -> Any:
+    from support.raw_client import make_request
+
+    body = make_request(1, 12, replica_id=-1, max_wait=0, min_bytes=0, max_bytes=50_000_000,
+                        isolation_level=0, session_id=0, session_epoch=-1, topics=[
+                            {"topic": topic, "partitions": [
+                                {"partition": 0, "current_leader_epoch": -1,
+                                 "fetch_offset": 0, "last_fetched_epoch": -1,
+                                 "log_start_offset": -1, "partition_max_bytes": 50_000_000}]}],
+                        forgotten_topics_data=[], rack_id="")
+    cid = raw.send(1, 12, body, client_id=client_id)
+    response = raw.read_response(1, 12)
+    assert response.correlation_id == cid
+    return response.body
+
+
+def test_a_consumer_over_its_quota_gets_an_empty_throttled_answer_and_is_muted(
+        broker_factory: Any) -> None:
+    """consumer_byte_rate 100 KB/s for client id `reader`: a fetch is capped at what the
+    quota allows in a window (10 x 100 KB), the fetch that takes the rate over it is
+    answered empty with a throttle time, and the connection then reads nothing until the
+    throttle has passed (KIP-219): a request sent at once is not answered before."""
+    import select
+
+    proc: BrokerProcess = broker_factory()
+    with RawClient(proc.bootstrap) as raw:
+        assert create_topic(raw, "quota-fetch").error_code == 0
+        batch = record_batch([b"z" * 100_000])
+        for _ in range(20):
+            assert _produce(raw, "quota-fetch", batch, "writer").responses[0] \
+                .partition_responses[0].error_code == 0
+        assert alter(raw, (_entity(client_id="reader"), {"consumer_byte_rate": 102400.0})) \
+            == [(0, None)]
+        first = _fetch(raw, "quota-fetch", "reader")
+        records = first.responses[0].partitions[0].records
+        assert 0 < len(records) <= 10 * 102400 + len(batch), len(records)  # capped
+        throttled = None
+        for _ in range(5):
+            answer = _fetch(raw, "quota-fetch", "reader")
+            if answer.throttle_time.total_seconds() > 0:
+                throttled = answer
+                break
+        assert throttled is not None, "never throttled"
+        assert list(throttled.responses) == []  # Kafka answers a throttled fetch empty
+        throttle_s = throttled.throttle_time.total_seconds()
+        assert throttle_s >= 2, throttle_s
+        raw.send(18, 3, _api_versions())  # muted: not even read for the throttle time
+        readable, _, _ = select.select([raw.sock], [], [], throttle_s / 2)
+        assert not readable, "answered while the connection should be muted"
+        raw.read_response(18, 3)  # answered once the throttle has passed
+    assert ('strom_client_quota_throttled_requests_total{client_id="reader",'
+            'quota_type="Fetch",user=""} 1.0') in _scrape(proc)
+
+
+def _api_versions() -> Any:
+    from support.raw_client import make_request
+
+    return make_request(18, 3, client_software_name="t", client_software_version="1")
