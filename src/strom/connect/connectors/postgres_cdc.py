@@ -8,12 +8,15 @@ transaction (`SET TRANSACTION SNAPSHOT`) and reads every table in it: the snapsh
 exactly the commits before the slot's consistent point and the slot streams exactly those
 after, so nothing is missed or doubled between the two. Snapshot rows are `op=r` events.
 
-Streaming. psycopg 3 has no streaming-replication API, so the task reads the slot over
-SQL: `pg_logical_slot_peek_binary_changes(slot, NULL, n, 'proto_version', '1',
-'publication_names', pub)` and decodes the pgoutput messages itself (`pgoutput`). Peeking
-does not consume; the slot is moved with `pg_replication_slot_advance` in `commit()`, to
-the end of the last transaction whose events are all in the stored offsets. Until then
-a peek sees those transactions again, and the task skips what it already emitted.
+Streaming. psycopg 3 has no streaming-replication API, so the task reads over SQL and
+decodes the pgoutput messages itself (`pgoutput`). The slot itself is only moved, with
+`pg_replication_slot_advance` in `commit()`, to the end of the last transaction whose
+events are all in the stored offsets: it is the resume point a restart needs. Reading
+goes through a temporary copy of it (`pg_copy_logical_replication_slot`, dropped with the
+session), consumed with `pg_logical_slot_get_binary_changes(copy, NULL, n,
+'proto_version', '1', 'publication_names', pub)`, so each change is decoded once however
+rarely offsets are flushed. A new copy (at start, after a reconnect) starts at the slot's
+position, which may be behind what this task already emitted; those are skipped.
 
 Offsets (one source partition `{"server": topic.prefix}`): snapshot events carry
 `{"lsn": <consistent point>, "snapshot": true}`, the last one `snapshot_completed: true`;
@@ -43,6 +46,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -209,7 +213,8 @@ class PostgresCdcSourceTask(SourceTask):
         self.slot: str = self.config["slot.name"]
         self.publication: str = self.config["publication.name"]
         self.batch: int = self.config["max.batch.size"]
-        self.limit = self.batch
+        self.reader: str | None = None  # the temporary copy of the slot this session reads
+        self.copies = 0
         self.poll_s: float = self.config["poll.interval.ms"] / 1000
         self.tombstones: bool = self.config["tombstones.on.delete"]
         self.partition = {"server": self.prefix}
@@ -373,19 +378,27 @@ class PostgresCdcSourceTask(SourceTask):
             # the position is in memory and the slot keeps the changes: reconnect and go on
             log.warning("PostgreSQL connection lost (%s); reconnecting", exc)
             self.conn.close()
+            self.reader = None  # the temporary copy went with the session
             records = []
         if not records:
             time.sleep(self.poll_s)
         return records
 
-    def _peek(self) -> list[bytes]:
+    def _read(self) -> list[bytes]:
+        """The next whole transactions (at least `max.batch.size` changes, if there are
+        that many) from the session's copy of the slot, consumed."""
+        if self.reader is None:
+            self.copies += 1
+            name = f"{self.slot}_read_{os.getpid()}_{self.copies}"[-63:]
+            self.conn.execute("SELECT pg_copy_logical_replication_slot(%s, %s, true)", [self.slot, name])
+            self.reader = name
         rows = self.conn.execute(
-            "SELECT data FROM pg_logical_slot_peek_binary_changes(%s, NULL, %s, 'proto_version', '1', "
-            "'publication_names', %s)", [self.slot, self.limit, self.publication]).fetchall()
+            "SELECT data FROM pg_logical_slot_get_binary_changes(%s, NULL, %s, 'proto_version', '1', "
+            "'publication_names', %s)", [self.reader, self.batch, self.publication]).fetchall()
         return [bytes(r[0]) for r in rows]
 
     def _stream(self) -> list[SourceRecord]:
-        rows = self._peek()
+        rows = self._read()
         records: list[SourceRecord] = []
         transaction: list[pgoutput.Message] = []
         for data in rows:
@@ -397,8 +410,6 @@ class PostgresCdcSourceTask(SourceTask):
                 transaction = []
             elif not isinstance(message, pgoutput.Skipped):
                 transaction.append(message)
-        # every row already emitted and the batch full: look further next time
-        self.limit = self.limit * 2 if not records and len(rows) >= self.limit else self.batch
         return records
 
     def _relation(self, message: pgoutput.Relation) -> None:
@@ -458,7 +469,7 @@ class PostgresCdcSourceTask(SourceTask):
 
     def commit(self) -> None:
         """Advance the slot to the end of the last transaction the stored offsets cover
-        whole, so PostgreSQL may drop its WAL and peeks start after it."""
+        whole, so PostgreSQL may drop its WAL and a restart resumes from there."""
         import psycopg
 
         try:
@@ -466,6 +477,7 @@ class PostgresCdcSourceTask(SourceTask):
         except psycopg.OperationalError as exc:
             log.warning("slot not advanced, connection lost (%s); the next poll reconnects", exc)
             self.conn.close()
+            self.reader = None
 
     def _advance(self) -> None:
         stored = self.context.offset_storage_reader.offset(self.partition)
@@ -478,7 +490,6 @@ class PostgresCdcSourceTask(SourceTask):
             return
         self.conn.execute("SELECT pg_replication_slot_advance(%s, %s::pg_lsn)",
                           [self.slot, pgoutput.lsn_text(target)])
-        self.limit = self.batch
 
     def _close_snapshot(self) -> None:
         conn, self.snapshot_conn = self.snapshot_conn, None
