@@ -175,3 +175,15 @@ def test_a_restarted_manager_does_not_deliver_acknowledged_records_again(tmp_pat
     after = ShareManager(clock, store).share_partition(("g", "t", 0), ShareSettings(),
                                                       lambda _: 0)
     assert after.acquire("b", upto=6, max_records=10) == [Acquired(2, 2, 2), Acquired(4, 5, 1)]
+
+
+def test_forgetting_a_share_partition_drops_its_durable_state(tmp_path: Path) -> None:
+    clock = Clock()
+    store = FileShareStateStore(tmp_path, {"t": uuid.uuid4()}.get, clock)
+    manager = ShareManager(clock, store)
+    share = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 5)
+    share.acquire("a", upto=6, max_records=1)
+    manager.persist(("g", "t", 0))
+    assert store.read(("g", "t", 0)) is not None
+    manager.forget_group("g")
+    assert store.read(("g", "t", 0)) is None and not manager.partitions

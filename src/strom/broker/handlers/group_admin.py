@@ -72,7 +72,10 @@ async def list_groups(ctx: RequestContext, request: Any) -> Any:
 @dispatch.handles(ApiKey.DELETE_GROUPS, 0, 2)
 async def delete_groups(ctx: RequestContext, request: Any) -> Any:
     coordinator = ctx.groups.coordinator
-    return ctx.respond(results=[
-        {"group_id": g, "error_code": await coordinator.delete_group(g)}
-        for g in request.groups_names
-    ])
+    results = []
+    for g in request.groups_names:
+        error = await coordinator.delete_group(g)
+        if error == ErrorCode.none:  # a share group's share-partition state goes with it
+            share_groups.forget_group(ctx, g)
+        results.append({"group_id": g, "error_code": error})
+    return ctx.respond(results=results)

@@ -37,8 +37,10 @@ from strom.protocol.records import read_header
 from strom.protocol.schema import millis
 
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
-SHARE_APIS = frozenset({int(ApiKey.SHARE_GROUP_HEARTBEAT), int(ApiKey.SHARE_GROUP_DESCRIBE),
-                        int(ApiKey.SHARE_FETCH), int(ApiKey.SHARE_ACKNOWLEDGE)})
+SHARE_APIS = frozenset(int(k) for k in (
+    ApiKey.SHARE_GROUP_HEARTBEAT, ApiKey.SHARE_GROUP_DESCRIBE, ApiKey.SHARE_FETCH,
+    ApiKey.SHARE_ACKNOWLEDGE, ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS,
+    ApiKey.ALTER_SHARE_GROUP_OFFSETS, ApiKey.DELETE_SHARE_GROUP_OFFSETS))
 _MANAGERS: weakref.WeakKeyDictionary[Any, ShareManager] = weakref.WeakKeyDictionary()
 
 
@@ -160,6 +162,12 @@ async def share_group_describe(ctx: RequestContext, request: Any) -> Any:
                                     "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
                                    for g in request.group_ids])
     return ctx.respond(groups=[_described(ctx, g) for g in request.group_ids])
+
+
+def forget_group(ctx: RequestContext, group_id: str) -> None:
+    """DeleteGroups removed ``group_id``: its share-partitions led here go too."""
+    if share_enabled(ctx):
+        manager(ctx).forget_group(group_id)
 
 
 def listed_groups(ctx: RequestContext, states: set[str]) -> list[ShareGroup]:

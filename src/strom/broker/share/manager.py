@@ -64,6 +64,8 @@ class ShareStateStore(Protocol):
     def write(self, key: ShareKey, state_epoch: int, start_offset: int,
               batches: list[StateBatch]) -> None: ...
 
+    def delete(self, key: ShareKey) -> None: ...
+
 
 class ShareManager:
     """Sessions and share-partitions of this broker."""
@@ -157,7 +159,14 @@ class ShareManager:
     def group_partitions(self, group_id: str) -> dict[tuple[str, int], SharePartition]:
         return {(k[1], k[2]): sp for k, sp in self.partitions.items() if k[0] == group_id}
 
+    def forget(self, key: ShareKey) -> None:
+        """DeleteShareGroupOffsets: the share-partition and its durable state go; the
+        next fetch starts it again from `share.auto.offset.reset`."""
+        self.partitions.pop(key, None)
+        if self.store is not None:
+            self.store.delete(key)
+
     def forget_group(self, group_id: str) -> None:
         """DeleteGroups of a share group: its share-partitions go."""
         for key in [k for k in self.partitions if k[0] == group_id]:
-            del self.partitions[key]
+            self.forget(key)

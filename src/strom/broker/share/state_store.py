@@ -130,3 +130,8 @@ class FileShareStateStore:
         tmp.write_bytes(struct.pack(">i", len(record_key)) + record_key
                         + struct.pack(">i", len(value)) + value)
         os.replace(tmp, path)
+
+    def delete(self, key: ShareKey) -> None:
+        topic_id = self.topic_id(key[1])
+        if topic_id is not None:
+            self._path(key, topic_id).unlink(missing_ok=True)
