@@ -3,16 +3,23 @@
 suite) with its own Strom brokers, all stopped after the test.
 
 When a test fails, the tail of every broker's log is printed with the failure report.
+
+`listener_security` (indirectly parametrized by `support.secure_broker.OVER_SASL_SSL`)
+runs a test's cluster with brokers replicating over an INTERNAL SASL_SSL listener
+(SCRAM-SHA-512) and the authorizer on, without a second copy of the test body.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
+from support import secure_broker
 from support.cluster import Cluster, ZooKeeperServer
+from support.tls_certs import make_pki
 
 ClusterFactory = Callable[..., Cluster]
 
@@ -29,7 +36,15 @@ _FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture
-def cluster_factory(zookeeper: ZooKeeperServer, tmp_path: Path,
+def listener_security(request: pytest.FixtureRequest) -> str:
+    """How the brokers of `cluster_factory` reach each other: PLAINTEXT, or SASL_SSL
+    with SCRAM and the authorizer on for the tests parametrized with
+    `support.secure_broker.OVER_SASL_SSL`."""
+    return str(getattr(request, "param", "PLAINTEXT"))
+
+
+@pytest.fixture
+def cluster_factory(zookeeper: ZooKeeperServer, tmp_path: Path, listener_security: str,
                     request: pytest.FixtureRequest) -> Iterator[ClusterFactory]:
     """`cluster_factory(size=3, overrides={...})` starts brokers 1..size in a fresh chroot."""
     started: list[Cluster] = []
@@ -37,12 +52,24 @@ def cluster_factory(zookeeper: ZooKeeperServer, tmp_path: Path,
     def make(size: int = 3, overrides: Mapping[str, str] | None = None,
              session_timeout_ms: int | None = None) -> Cluster:
         extra = {} if session_timeout_ms is None else {"session_timeout_ms": session_timeout_ms}
-        cluster = Cluster(zookeeper, tmp_path / f"cluster{len(started)}", size,
-                          overrides=overrides, **extra)
+        base = tmp_path / f"cluster{len(started)}"
+        secured = listener_security == "SASL_SSL"
+        if secured:
+            overrides = {**secure_broker.inter_broker_overrides(make_pki(base / "pki")),
+                         **secure_broker.authorizer_overrides(), **(overrides or {})}
+        cluster = Cluster(zookeeper, base, size, overrides=overrides, **extra)
+        if secured:
+            secure_broker.add_internal_listeners(cluster.brokers)
         started.append(cluster)
-        return cluster.start()
+        cluster.start()
+        if secured:
+            secure_broker.create_broker_user(cluster.bootstrap)
+        return cluster
 
     yield make
+    if listener_security == "SASL_SSL":
+        for cluster in started:
+            _assert_replicated_over_sasl_ssl(cluster)
     failed = request.node.stash.get(_FAILED, False)
     bad_exits = {}
     for cluster in started:
@@ -51,6 +78,15 @@ def cluster_factory(zookeeper: ZooKeeperServer, tmp_path: Path,
         codes = cluster.shutdown()
         bad_exits.update({b: c for b, c in codes.items() if c != 0})
     assert not bad_exits, f"brokers exited uncleanly on SIGTERM: {bad_exits}"
+
+
+def _assert_replicated_over_sasl_ssl(cluster: Cluster) -> None:
+    """The SASL_SSL variant is what it says: brokers logged in to each other on INTERNAL
+    with SCRAM, never on the PLAINTEXT client listener."""
+    logs = "".join(proc.log_text() for proc in cluster.brokers.values())
+    reached = set(re.findall(r"connected to the broker at \S+ on listener (\w+) \(([^)]*)\)",
+                             logs))
+    assert reached == {("INTERNAL", "SASL_SSL, SCRAM-SHA-512 as broker")}, reached
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from support import chaos
 from support.cluster import Cluster, wait_until
+from support.secure_broker import OVER_SASL_SSL
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -24,6 +25,7 @@ def _values(prefix: str, n: int) -> list[bytes]:
     return [f"{prefix}-{i:04d}".encode() for i in range(n)]
 
 
+@OVER_SASL_SSL
 def test_partition_stays_offline_until_an_in_sync_replica_returns(cluster: Cluster) -> None:
     cluster.create_topic(TOPIC, 1, 3, {"min.insync.replicas": "1",
                                        "unclean.leader.election.enable": "false"})

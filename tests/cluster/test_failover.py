@@ -19,6 +19,7 @@ import pytest
 
 from support import chaos
 from support.cluster import Cluster, read_log
+from support.secure_broker import OVER_SASL_SSL
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -26,6 +27,7 @@ TOPIC = "failover"
 PARTITIONS = 3
 
 
+@OVER_SASL_SSL
 def test_acknowledged_writes_survive_kills_pause_and_controller_kill(cluster: Cluster) -> None:
     cluster.create_topic(TOPIC, PARTITIONS, 3, {"min.insync.replicas": "2"})
     producer = chaos.AckingProducer(cluster.bootstrap, TOPIC, PARTITIONS)

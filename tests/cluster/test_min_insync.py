@@ -13,6 +13,7 @@ from kio.schema.errors import ErrorCode
 from support import chaos
 from support.cluster import Cluster, read_log
 from support.raw_client import RawClient, high_watermark, record_batch
+from support.secure_broker import OVER_SASL_SSL
 
 pytestmark = pytest.mark.cluster
 
@@ -40,6 +41,7 @@ def _values(prefix: str, n: int) -> list[bytes]:
     return [f"{prefix}-{i:04d}".encode() for i in range(n)]
 
 
+@OVER_SASL_SSL
 def test_acks_all_is_refused_below_min_insync_and_nothing_leaks(cluster: Cluster) -> None:
     cluster.create_topic(TOPIC, 1, 3, {"min.insync.replicas": "2"})
     leader = cluster.wait_for_leader(TOPIC, 0)

@@ -19,6 +19,7 @@ import pytest
 
 from support import chaos
 from support.cluster import Cluster, read_log, wait_until
+from support.secure_broker import OVER_SASL_SSL
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -40,6 +41,7 @@ def produce(bootstrap: str, values: list[bytes], acks: str = "all", **kwargs: An
     return chaos.produce_values(bootstrap, TOPIC, values, acks=acks, **kwargs)
 
 
+@OVER_SASL_SSL
 def test_follower_catches_up_and_rejoins_the_isr(cluster: Cluster) -> None:
     cluster.create_topic(TOPIC, 1, 3, {"min.insync.replicas": "2", "segment.bytes": "16384"})
     leader = cluster.wait_for_leader(TOPIC, 0)
@@ -72,6 +74,7 @@ def test_follower_catches_up_and_rejoins_the_isr(cluster: Cluster) -> None:
 
 
 @pytest.mark.parametrize("comeback", ["resume", "restart"])
+@OVER_SASL_SSL
 def test_deposed_leader_truncates_its_divergent_tail(cluster_factory: Callable[..., Cluster],
                                                      comeback: str) -> None:
     # ISR membership must not change while the followers are paused for a moment.

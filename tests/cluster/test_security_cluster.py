@@ -18,53 +18,26 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism
-from confluent_kafka.admin import UserScramCredentialUpsertion as Upsertion
+from confluent_kafka.admin import AdminClient
 
-from support.broker_process import free_port, wait_until
+from support import secure_broker
+from support.broker_process import wait_until
 from support.cluster import Cluster, ZooKeeperServer
-from support.tls_certs import KEY_PASSWORD, make_pki
+from support.tls_certs import make_pki
 
 pytestmark = [pytest.mark.cluster]
-
-SCRAM_JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
-              'username="broker" password="{password}";')
 
 
 def _secured_cluster(zookeeper: ZooKeeperServer, base: Path, passwords: dict[int, str],
                      extra: dict[str, str] | None = None) -> tuple[Cluster, dict[int, int]]:
     pki = make_pki(base / "pki")
-    keystore = pki.broker_pem_keystore()
     cluster = Cluster(zookeeper, base / "cluster", 3, overrides={
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL",
-        "inter.broker.listener.name": "INTERNAL",
-        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-        "listener.name.internal.sasl.enabled.mechanisms": "SCRAM-SHA-512",
-        "ssl.keystore.type": "PEM",
-        "ssl.keystore.location": str(keystore),
-        "ssl.key.password": KEY_PASSWORD,
-        "ssl.truststore.type": "PEM",
-        "ssl.truststore.location": str(pki.ca_file),
-        **(extra or {}),
-    })
-    internal = {}
-    for broker_id, proc in cluster.brokers.items():
-        internal[broker_id] = free_port()
-        proc.overrides.update({
-            "listeners": f"PLAINTEXT://127.0.0.1:{proc.port},"
-                         f"INTERNAL://127.0.0.1:{internal[broker_id]}",
-            "listener.name.internal.scram-sha-512.sasl.jaas.config":
-                SCRAM_JAAS.format(password=passwords[broker_id]),
-        })
-    return cluster, internal
+        **secure_broker.inter_broker_overrides(pki), **(extra or {})})
+    return cluster, secure_broker.add_internal_listeners(cluster.brokers, passwords)
 
 
 def _create_broker_user(cluster: Cluster) -> None:
-    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-    futures = admin.alter_user_scram_credentials([Upsertion(
-        "broker", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), b"broker-secret")])
-    for future in futures.values():
-        future.result(timeout=30)
+    secure_broker.create_broker_user(cluster.bootstrap)
 
 
 def _produce_all_acks(cluster: Cluster, topic: str, count: int) -> None:

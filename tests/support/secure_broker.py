@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from support.tls_certs import KEY_PASSWORD, Pki
 
 ADMIN, ADMIN_PASSWORD = "admin", "admin-secret"
@@ -30,7 +32,6 @@ def tls_overrides(pki: Pki) -> dict[str, str]:
         "ssl.key.password": KEY_PASSWORD,
         "ssl.truststore.type": "PEM",
         "ssl.truststore.location": str(pki.ca_file),
-        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),OU=eng,.*$/$1/L",
     }
 
 
@@ -42,6 +43,7 @@ def secure_overrides(pki: Pki, ports: dict[str, int]) -> dict[str, str]:
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL",
         **tls_overrides(pki),
         "listener.name.mtls.ssl.client.auth": "required",
+        "ssl.principal.mapping.rules": "RULE:^CN=([^,]+),OU=eng,.*$/$1/L",
         "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
         "listener.name.sasl_ssl.plain.sasl.jaas.config": PLAIN_JAAS,
         "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
@@ -82,3 +84,69 @@ def create_scram_admin(bootstrap: str, pki: Pki, mechanisms: tuple[str, ...] = (
         for m in mechanisms])
     for future in futures.values():
         future.result(timeout=30)
+
+
+# --- brokers authenticating to each other ----------------------------------------------
+
+BROKER_USER, BROKER_PASSWORD = "broker", "broker-secret"
+INTER_BROKER_SCRAM_JAAS = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
+                           'username="broker" password="{password}";')
+
+
+def inter_broker_overrides(pki: Pki) -> dict[str, str]:
+    """Settings every broker of a cluster shares when brokers replicate over an INTERNAL
+    SASL_SSL listener with SCRAM-SHA-512 (clients keep PLAINTEXT); each broker's own
+    INTERNAL port and JAAS entry come from `add_internal_listeners`."""
+    return {
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,INTERNAL:SASL_SSL",
+        "inter.broker.listener.name": "INTERNAL",
+        "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+        "listener.name.internal.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        **tls_overrides(pki),
+    }
+
+
+def authorizer_overrides() -> dict[str, str]:
+    """The authorizer on, the brokers' principal a super user (replica fetches need
+    ClusterAction); ANONYMOUS, the tests' operator on the PLAINTEXT client listener, too."""
+    return {"authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "super.users": f"User:{BROKER_USER};User:ANONYMOUS"}
+
+
+def add_internal_listeners(brokers: Any, passwords: dict[int, str] | None = None
+                           ) -> dict[int, int]:
+    """Give each `BrokerProcess` of `brokers` (id → process) an INTERNAL listener and the
+    JAAS entry it logs in with; returns the INTERNAL port per broker id."""
+    from support.broker_process import free_port
+
+    internal = {}
+    for broker_id, proc in brokers.items():
+        internal[broker_id] = free_port()
+        password = (passwords or {}).get(broker_id, BROKER_PASSWORD)
+        proc.overrides.update({
+            "listeners": f"PLAINTEXT://127.0.0.1:{proc.port},"
+                         f"INTERNAL://127.0.0.1:{internal[broker_id]}",
+            "listener.name.internal.scram-sha-512.sasl.jaas.config":
+                INTER_BROKER_SCRAM_JAAS.format(password=password),
+        })
+    return internal
+
+
+def create_broker_user(bootstrap: str) -> None:
+    """The brokers' SCRAM-SHA-512 credentials, set through the PLAINTEXT listener once
+    the brokers run (until then followers are refused and retry)."""
+    from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism
+    from confluent_kafka.admin import UserScramCredentialUpsertion as Upsertion
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.alter_user_scram_credentials([Upsertion(
+        BROKER_USER, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096),
+        BROKER_PASSWORD.encode())])
+    for future in futures.values():
+        future.result(timeout=30)
+
+
+OVER_SASL_SSL = pytest.mark.parametrize("listener_security", ["PLAINTEXT", "SASL_SSL"],
+                                        indirect=True)
+"""Runs a cluster test twice: brokers over PLAINTEXT, and over SASL_SSL (SCRAM-SHA-512,
+the authorizer on) as the `cluster_factory` fixture of tests/cluster sets them up."""
