@@ -248,3 +248,31 @@ def test_a_refused_row_fails_the_task_without_tolerance(strom_broker: StromBroke
         "key.converter": "org.apache.kafka.connect.storage.StringConverter"}), allow_replace=False)
     wait_for(lambda: herder.status("pg-strict")["tasks"][0]["state"] == "FAILED", "the task to fail")
     assert ("b",) not in query(database, f'SELECT sku FROM "{topic}"')
+
+
+def test_update_mode_and_a_lost_connection(strom_broker: StromBroker, herder: StandaloneHerder,
+                                          postgres: PostgresServer, database: str) -> None:
+    """insert.mode=update changes existing rows only; a backend terminated under the task
+    makes `put` retriable, and the batch arrives on a new connection."""
+    topic = "pg-sink-update"
+    strom_broker.create_topic(topic)
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(f'CREATE TABLE "{topic}" (sku text PRIMARY KEY, count bigint)')
+        conn.execute(f"""INSERT INTO "{topic}" VALUES ('a', 0), ('b', 0)""")
+    config = sink_config(postgres, database, topic, **{
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter.schemas.enable": "false", "insert.mode": "update", "pk.mode": "record_key",
+        "pk.fields": "sku"})
+    produce(strom_broker.bootstrap_servers, topic, [(b"a", b'{"count": 1}'), (b"zz", b'{"count": 9}')])
+    herder.put_config("pg-update", config, allow_replace=False)
+    wait_for(lambda: ("a", 1) in query(database, f'SELECT sku, count FROM "{topic}"'), "the update of a")
+    dbname = database.rpartition("dbname=")[2].split()[0]
+    with psycopg.connect(database, autocommit=True) as conn:
+        killed = conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                              "WHERE application_name = 'strom-connect' AND datname = %s",
+                              [dbname]).fetchone()
+    assert killed is not None and killed[0] == 1
+    produce(strom_broker.bootstrap_servers, topic, [(b"b", b'{"count": 2}')])
+    wait_for(lambda: ("b", 2) in query(database, f'SELECT sku, count FROM "{topic}"'), "the update of b")
+    assert query(database, f'SELECT sku, count FROM "{topic}" ORDER BY sku') == [("a", 1), ("b", 2)]
+    assert herder.status("pg-update")["tasks"][0]["state"] == "RUNNING"
