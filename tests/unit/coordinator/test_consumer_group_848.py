@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from kio.schema.errors import ErrorCode
@@ -215,6 +216,21 @@ def test_an_unknown_group_is_not_found_as_kafka_answers() -> None:
     leave = h.beat("zzzz", -1)
     assert (leave.error, leave.message, leave.member_id, leave.member_epoch) == (
         ErrorCode.unknown_member_id, "Member zzzz is not a member of group g.", None, 0)
+
+
+def test_a_groups_own_session_timeout_and_heartbeat_interval_apply() -> None:
+    """Group configs (`consumer.session.timeout.ms`, `consumer.heartbeat.interval.ms`)
+    read on every heartbeat: a change reaches a live member at its next heartbeat."""
+    h = Harness()
+    timeouts = {"g": (50_000, 7_000)}
+    h.shard.consumer.config = replace(h.shard.consumer.config,
+                                      per_group=lambda g: timeouts.get(g, (45_000, 5_000)))
+    joined = h.beat()
+    assert joined.heartbeat_interval_ms == 7_000
+    assert h.timer.ops["consumer-session/g/m1"][0] == 50.0
+    timeouts["g"] = (46_000, 6_000)
+    assert h.beat("m1", 1).heartbeat_interval_ms == 6_000
+    assert h.timer.ops["consumer-session/g/m1"][0] == 46.0
 
 
 def test_offset_commit_checks_the_member_epoch() -> None:
