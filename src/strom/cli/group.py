@@ -184,11 +184,14 @@ def describe(
     fmt: Format = OutputFormat.text,
 ) -> None:
     """Members, assignment, committed offsets, high watermarks and lag per partition."""
+    from strom.cli import share_group
     from strom.cli.output import Output
 
     clients = _clients(brokers, props)
     listed = {g.group_id: g for g in _listings(brokers, props)}
-    data = [describe_group(clients, g, listed.get(g)) for g in groups]
+    data = [share_group.describe(brokers, props, g)
+            if getattr(listed.get(g), "group_type", None) == "share"  # KIP-932
+            else describe_group(clients, g, listed.get(g)) for g in groups]
     out = Output(fmt)
     if out.json:
         out.emit_json(data)
@@ -196,6 +199,9 @@ def describe(
     for i, group in enumerate(data):
         if i:
             out.blank()
+        if group["type"] == "share":
+            share_group.render(out, group)
+            continue
         coordinator = group["coordinator"]
         out.section([
             ("GROUP", group["group"]), ("TYPE", group["type"]), ("STATE", group["state"]),

@@ -1,0 +1,105 @@
+"""Share groups (KIP-932) over the wire, request by request, on a real Strom broker: the
+`share` switch in `group.coordinator.rebalance.protocols`, share session epochs, the
+acknowledgement rules, and `strom group list/describe` of a share group with the records
+in flight."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from support.broker_process import BrokerProcess
+from support.cli import strom, strom_json, table
+from support.clients import create_topic
+from support.raw_client import RawClient
+
+pytestmark = [pytest.mark.timeout(120)]
+ENABLED = {"group.coordinator.rebalance.protocols": "classic,consumer,share"}
+HEARTBEAT, DESCRIBE, FETCH, ACK, API_VERSIONS = 76, 77, 78, 79, 18
+NONE, INVALID_REQUEST, UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION = 0, 42, 25, 35
+INVALID_RECORD_STATE, SHARE_SESSION_NOT_FOUND, INVALID_SHARE_SESSION_EPOCH = 121, 122, 123
+
+
+def topic_id(raw: RawClient, topic: str) -> uuid.UUID:
+    body = raw.request(3, 12, topics=[{"name": topic, "topic_id": None}],
+                       allow_auto_topic_creation=False,
+                       include_topic_authorized_operations=False).body
+    return body.topics[0].topic_id  # type: ignore[no-any-return]
+
+
+def join(raw: RawClient, group: str, member: str, topic: str) -> Any:
+    body = raw.request(HEARTBEAT, 1, group_id=group, member_id=member, member_epoch=0,
+                       subscribed_topic_names=[topic]).body
+    assert body.error_code == NONE, body
+    return body
+
+
+def fetch(raw: RawClient, group: str, member: str, epoch: int, tid: uuid.UUID,
+          acks: list[dict[str, Any]] | None = None, wait_ms: int = 0) -> Any:
+    return raw.request(FETCH, 2, group_id=group, member_id=member, share_session_epoch=epoch,
+                       max_wait=wait_ms, min_bytes=1, max_bytes=1 << 20, max_records=500,
+                       batch_size=500, topics=[{"topic_id": tid, "partitions": [
+                           {"partition_index": 0, "acknowledgement_batches": acks or []}]}],
+                       forgotten_topics_data=[]).body
+
+
+def acquired(body: Any) -> list[tuple[int, int, int]]:
+    return [(int(a.first_offset), int(a.last_offset), int(a.delivery_count))
+            for t in body.responses for p in t.partitions for a in p.acquired_records]
+
+
+def produce(bootstrap: str, topic: str, count: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(count):
+        producer.produce(topic, value=f"v{i}".encode(), partition=0)
+    assert producer.flush(30) == 0
+
+
+def test_share_apis_are_off_unless_enabled(broker: BrokerProcess) -> None:
+    with RawClient(broker.bootstrap) as raw:
+        keys = {int(k.api_key) for k in raw.request(API_VERSIONS, 3).body.api_keys}
+        assert not keys & {HEARTBEAT, DESCRIBE, FETCH, ACK, 90, 91, 92}
+        body = raw.request(HEARTBEAT, 1, group_id="g", member_id="m", member_epoch=0,
+                           subscribed_topic_names=["t"]).body
+        assert body.error_code == UNSUPPORTED_VERSION
+
+
+def test_sessions_acknowledgements_and_the_cli(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    proc = broker_factory(ENABLED)
+    topic = create_topic(proc.bootstrap, f"share-{uuid.uuid4().hex[:6]}", partitions=1)
+    group, member = "share-g", str(uuid.uuid4())
+    with RawClient(proc.bootstrap) as raw:
+        tid = topic_id(raw, topic)
+        beat = join(raw, group, member, topic)
+        assert beat.member_epoch == 1 and beat.assignment.topic_partitions[0].topic_id == tid
+        assert fetch(raw, group, member, 1, tid).error_code == SHARE_SESSION_NOT_FOUND
+        assert fetch(raw, group, member, 0, tid).error_code == NONE  # starts at the end (0)
+        produce(proc.bootstrap, topic, 5)
+        assert fetch(raw, group, member, 2, tid).error_code == INVALID_SHARE_SESSION_EPOCH
+        assert acquired(fetch(raw, group, member, 1, tid, wait_ms=5000)) == [(0, 4, 1)]
+        [described] = strom_json("group", "describe", group, "--brokers", proc.bootstrap)
+        assert (described["type"], described["state"]) == ("share", "Stable")
+        assert described["partitions"][0]["start_offset"] == 0
+        assert described["total_in_flight"] == 5
+        rows = {r["GROUP"]: r for r in table(strom("group", "list", "--brokers",
+                                                    proc.bootstrap).stdout)}
+        assert rows[group]["TYPE"] == "share"
+        wrong = raw.request(ACK, 2, group_id=group, member_id="other", share_session_epoch=-1,
+                            topics=[]).body
+        assert wrong.error_code == SHARE_SESSION_NOT_FOUND
+        acks = [{"first_offset": 0, "last_offset": 2, "acknowledge_types": [1]},
+                {"first_offset": 3, "last_offset": 4, "acknowledge_types": [2]}]
+        body = fetch(raw, group, member, 2, tid, acks)
+        assert body.responses[0].partitions[0].acknowledge_error_code == NONE
+        assert acquired(body) == [(3, 4, 2)]  # released: delivered again at once
+        again = fetch(raw, group, member, 3, tid,
+                      [{"first_offset": 0, "last_offset": 0, "acknowledge_types": [1]}])
+        assert again.responses[0].partitions[0].acknowledge_error_code == INVALID_RECORD_STATE
+        [described] = strom_json("group", "describe", group, "--brokers", proc.bootstrap)
+        assert described["partitions"][0]["start_offset"] == 3
+        assert described["total_in_flight"] == 2
