@@ -255,3 +255,33 @@ def _api_versions() -> Any:
     from support.raw_client import make_request
 
     return make_request(18, 3, client_software_name="t", client_software_version="1")
+
+
+def test_an_old_producer_gets_its_throttled_answer_late(broker_factory: Any) -> None:
+    """Produce v5 predates KIP-219: such a client does not back off on its own, so Kafka
+    holds the throttled answer for the throttle time. 500 KB requests against 100 KB/s:
+    the third takes the rate to 150 KB/s, a throttle of ~4.6 s; its answer is not there
+    within a second of the request (a bound that a slow broker only makes safer)."""
+    import select
+
+    from support.raw_client import make_request
+
+    proc: BrokerProcess = broker_factory()
+    with RawClient(proc.bootstrap) as raw:
+        assert create_topic(raw, "quota-old").error_code == 0
+        assert alter(raw, (_entity(client_id="old"), {PRODUCER_RATE: 102400.0})) \
+            == [(0, None)]
+        batch = record_batch([b"o" * 500_000])
+        for _ in range(5):
+            raw.send(0, 5, make_request(0, 5, acks=1, timeout=10_000, transactional_id=None,
+                                        topic_data=[{"name": "quota-old", "partition_data": [
+                                            {"index": 0, "records": batch}]}]),
+                     client_id="old")
+            quick = bool(select.select([raw.sock], [], [], 1.0)[0])
+            answer = raw.read_response(0, 5).body
+            throttle_ms = int(answer.throttle_time.total_seconds() * 1000)
+            if throttle_ms:
+                assert throttle_ms >= 2000 and not quick, (throttle_ms, quick)
+                break
+        else:
+            pytest.fail("never throttled")

@@ -31,7 +31,7 @@ from strom.broker.handlers.common import (
     resolve_topic,
 )
 from strom.broker.network import dispatch
-from strom.broker.quotas.throttling import fetch_byte_cap, fetch_throttle
+from strom.broker.quotas.throttling import fetch_byte_cap, fetch_throttle, hold_for_old_clients
 from strom.broker.replication.partition import Partition
 from strom.protocol import fetch_response
 from strom.protocol.api_keys import ApiKey
@@ -164,6 +164,7 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
     if plan.replica_id < 0:
         throttle_ms = fetch_throttle(ctx, sum(map(len, parts)))
         if throttle_ms > 0:  # over its quota: an empty answer, as Kafka gives
+            await hold_for_old_clients(ctx, throttle_ms, 8)
             parts, errors = fetch_response.encode(ctx.api_version, [],
                                                   throttle_time_ms=throttle_ms)
             return EncodedBody(parts, errors)

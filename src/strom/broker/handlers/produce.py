@@ -25,7 +25,7 @@ from strom.broker.handlers.common import (
     resolve_topic,
 )
 from strom.broker.network import dispatch
-from strom.broker.quotas.throttling import produce_throttle
+from strom.broker.quotas.throttling import hold_for_old_clients, produce_throttle
 from strom.broker.replication.partition import Partition
 from strom.broker.topic_admin import INTERNAL_TOPICS
 from strom.protocol.api_keys import ApiKey
@@ -139,4 +139,5 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
         return None
     if pending:
         await _await_replication(pending, millis(request.timeout))
+    await hold_for_old_clients(ctx, throttle_ms, 6)
     return build(ctx.response_type(), responses=responses, throttle_time=throttle_ms)

@@ -6,6 +6,7 @@ a key these return at the first attribute read.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from strom.broker.quotas import quota_user
@@ -57,3 +58,11 @@ def _record(ctx: RequestContext, manager: ClientQuotaManager, value: int, now_ms
         if ctx.mute is not None:
             ctx.mute(throttle)
     return throttle
+
+
+async def hold_for_old_clients(ctx: RequestContext, throttle_ms: int, client_throttles_from: int
+                               ) -> None:
+    """Clients older than KIP-219 (Produce below v6, Fetch below v8) do not back off on
+    their own: Kafka holds their answer for the throttle time instead."""
+    if throttle_ms > 0 and ctx.api_version < client_throttles_from:
+        await asyncio.sleep(throttle_ms / 1000)
