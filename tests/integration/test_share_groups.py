@@ -103,3 +103,23 @@ def test_sessions_acknowledgements_and_the_cli(
         [described] = strom_json("group", "describe", group, "--brokers", proc.bootstrap)
         assert described["partitions"][0]["start_offset"] == 3
         assert described["total_in_flight"] == 2
+
+
+def test_share_group_apis_need_read_on_the_group(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    """With the authorizer on, a principal without ACLs (User:ANONYMOUS on PLAINTEXT) is
+    refused GROUP_AUTHORIZATION_FAILED, as Kafka refuses it."""
+    proc = broker_factory({**ENABLED, "super.users": "User:admin", "authorizer.class.name":
+                           "org.apache.kafka.metadata.authorizer.StandardAuthorizer"})
+    denied = 30
+    with RawClient(proc.bootstrap) as raw:
+        beat = raw.request(HEARTBEAT, 1, group_id="g", member_id="m", member_epoch=0,
+                           subscribed_topic_names=["t"]).body
+        assert (beat.error_code, beat.member_epoch) == (denied, -1)
+        assert fetch(raw, "g", "m", 0, uuid.uuid4()).error_code == denied
+        ack = raw.request(ACK, 2, group_id="g", member_id="m", share_session_epoch=-1,
+                          topics=[]).body
+        assert ack.error_code == denied
+        described = raw.request(DESCRIBE, 1, group_ids=["g"],
+                                include_authorized_operations=False).body
+        assert described.groups[0].error_code == denied

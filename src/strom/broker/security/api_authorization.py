@@ -706,6 +706,15 @@ CHECKS: dict[int, Rule] = {
     ApiKey.CONSUMER_GROUP_HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED,
                                               member_epoch=-1),
     ApiKey.CONSUMER_GROUP_DESCRIBE: _consumer_group_describe,
+    # KIP-932 share groups: Read (Delete to delete offsets) on the group; the topic
+    # checks Kafka adds (Read on fetched topics) are not made yet
+    ApiKey.SHARE_GROUP_HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED,
+                                           member_epoch=-1),
+    ApiKey.SHARE_GROUP_DESCRIBE: _consumer_group_describe,  # the same shape of answer
+    ApiKey.SHARE_FETCH: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.SHARE_ACKNOWLEDGE: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.ALTER_SHARE_GROUP_OFFSETS: requires("Read", "Group", _group_id, GROUP_DENIED),
+    ApiKey.DELETE_SHARE_GROUP_OFFSETS: requires("Delete", "Group", _group_id, GROUP_DENIED),
     ApiKey.DESCRIBE_GROUPS: _describe_groups,
     ApiKey.LIST_GROUPS: _list_groups,
     ApiKey.DELETE_GROUPS: _delete_groups,
