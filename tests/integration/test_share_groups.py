@@ -123,3 +123,23 @@ def test_share_group_apis_need_read_on_the_group(
         described = raw.request(DESCRIBE, 1, group_ids=["g"],
                                 include_authorized_operations=False).body
         assert described.groups[0].error_code == denied
+
+
+def test_a_share_group_id_is_not_a_classic_or_consumer_group(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    proc = broker_factory(ENABLED)
+    topic = create_topic(proc.bootstrap, f"kinds-{uuid.uuid4().hex[:6]}", partitions=1)
+    not_found = 69
+    with RawClient(proc.bootstrap) as raw:
+        join(raw, "kind-g", str(uuid.uuid4()), topic)
+        joined = raw.request(11, 5, group_id="kind-g", session_timeout=30_000,
+                             rebalance_timeout=30_000, member_id="", protocol_type="consumer",
+                             protocols=[{"name": "range", "metadata": b""}]).body
+        assert joined.error_code == not_found
+        consumer = raw.request(68, 0, group_id="kind-g", member_id="", member_epoch=0,
+                               rebalance_timeout=30_000, subscribed_topic_names=[topic],
+                               topic_partitions=[]).body
+        assert consumer.error_code == not_found
+        other = raw.request(HEARTBEAT, 1, group_id="kind-g", member_id="x", member_epoch=0,
+                            subscribed_topic_names=[topic]).body
+        assert other.error_code == NONE  # a second share member is welcome

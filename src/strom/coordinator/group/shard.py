@@ -149,6 +149,9 @@ class GroupCoordinatorShard:
         if not (self.config.min_session_timeout_ms <= req.session_timeout_ms
                 <= self.config.max_session_timeout_ms):
             return Result(response=JoinResult(ErrorCode.invalid_session_timeout, member_id=req.member_id))
+        if req.group_id in self.share.groups:  # a share group is no classic group
+            return Result(response=JoinResult(ErrorCode.group_id_not_found,
+                                              member_id=req.member_id))
         # An empty consumer group becomes a classic one (as Kafka converts it); one with
         # members refuses classic joiners.
         consumer = self.consumer.tombstones(req.group_id)
@@ -194,7 +197,7 @@ class GroupCoordinatorShard:
     def consumer_heartbeat(self, req: HeartbeatRequest) -> Result[HeartbeatResult, records.Record]:
         """ConsumerGroupHeartbeat; a classic group of that id is not a consumer group."""
         classic = self.groups.get(req.group_id)
-        if classic is not None and classic.members:
+        if (classic is not None and classic.members) or req.group_id in self.share.groups:
             return Result(response=HeartbeatResult(
                 ErrorCode.group_id_not_found, f"Group {req.group_id} is not a consumer group."))
         done = self.consumer.heartbeat(req)
