@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from strom.config.defs import ConfigDef, ConfigSource, ConfigType, InvalidConfig
@@ -183,6 +183,49 @@ GROUP_CONFIG_DEFS: tuple[GroupConfigDef, ...] = (
                              extra_check=_dlq_topic)),
     GroupConfigDef(ConfigDef("errors.deadletterqueue.copy.record.enable", T.BOOLEAN, "false")),
 )
+_DOCS = {
+    "consumer.session.timeout.ms": "How long a consumer group member may stay silent "
+                                   "before it is removed from the group.",
+    "consumer.heartbeat.interval.ms": "How often the members of a consumer group are told "
+                                      "to heartbeat.",
+    "consumer.assignment.interval.ms": "The least time between two target assignments of "
+                                       "a consumer group.",
+    "share.session.timeout.ms": "How long a share group member may stay silent before it "
+                                "is removed from the group.",
+    "share.heartbeat.interval.ms": "How often the members of a share group are told to "
+                                   "heartbeat.",
+    "share.record.lock.duration.ms": "How long a share group member holds a record it "
+                                     "acquired before the record is offered again.",
+    "share.delivery.count.limit": "How many times a record is delivered to a share group "
+                                  "before it is archived.",
+    "share.partition.max.record.locks": "The most records in flight per share-partition.",
+    "share.auto.offset.reset": "Where a share-partition without a start offset begins: "
+                               "earliest, latest, or by_duration:<ISO-8601 duration>.",
+    "share.isolation.level": "read_committed delivers only committed transactional "
+                             "records; read_uncommitted delivers all of them.",
+    "share.renew.acknowledge.enable": "Whether members may renew the lock of a record "
+                                      "they hold.",
+    "share.assignment.interval.ms": "The least time between two target assignments of a "
+                                    "share group.",
+    "streams.session.timeout.ms": "How long a streams group member may stay silent before "
+                                  "it is removed from the group.",
+    "streams.heartbeat.interval.ms": "How often the members of a streams group are told to "
+                                     "heartbeat.",
+    "streams.num.standby.replicas": "Standby replicas per task of a streams group.",
+    "streams.initial.rebalance.delay.ms": "How long a new streams group waits for more "
+                                          "members before its first assignment.",
+    "streams.assignment.interval.ms": "The least time between two target assignments of a "
+                                      "streams group.",
+    "streams.rack.aware.assignment.tags": "Client tags standby replicas are spread over.",
+    "streams.assignor.name": "The task assignor of a streams group, one of the broker's "
+                             "group.streams.assignors.",
+    "errors.deadletterqueue.topic.name": "Where a share group's rejected records are "
+                                         "copied; empty for none.",
+    "errors.deadletterqueue.copy.record.enable": "Whether the dead-letter record carries "
+                                                 "the original record.",
+}
+GROUP_CONFIG_DEFS = tuple(
+    replace(d, definition=replace(d.definition, doc=_DOCS.get(d.name, ""))) for d in GROUP_CONFIG_DEFS)
 GROUP_CONFIGS: dict[str, GroupConfigDef] = {d.name: d for d in GROUP_CONFIG_DEFS}
 
 # The order Kafka 4.4's DescribeConfigs lists a group's configs in (its hash map's).

@@ -106,6 +106,7 @@ def test_described_in_kafkas_order_with_synonyms() -> None:
     assert reset.synonyms == (("share.auto.offset.reset", "latest",
                                ConfigSource.DEFAULT_CONFIG),)
     assert by_name["streams.assignor.name"].value == "sticky"
+    assert all(e.definition.doc for e in entries)  # DescribeConfigs' documentation
 
 
 def test_for_group_resolves_caps_and_follows_changes() -> None:
