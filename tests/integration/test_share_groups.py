@@ -5,6 +5,7 @@ in flight."""
 
 from __future__ import annotations
 
+import urllib.request
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -103,6 +104,11 @@ def test_sessions_acknowledgements_and_the_cli(
         [described] = strom_json("group", "describe", group, "--brokers", proc.bootstrap)
         assert described["partitions"][0]["start_offset"] == 3
         assert described["total_in_flight"] == 2
+    with urllib.request.urlopen(proc.metrics_url, timeout=10) as page:
+        scraped = page.read().decode()
+    assert (f'strom_share_partition_records{{group="{group}",partition="0",state="acquired",'
+            f'topic="{topic}"}} 2.0') in scraped
+    assert 'strom_share_groups{state="Stable"} 1.0' in scraped
 
 
 def test_share_group_apis_need_read_on_the_group(

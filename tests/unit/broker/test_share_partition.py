@@ -187,3 +187,25 @@ def test_forgetting_a_share_partition_drops_its_durable_state(tmp_path: Path) ->
     assert store.read(("g", "t", 0)) is not None
     manager.forget_group("g")
     assert store.read(("g", "t", 0)) is None and not manager.partitions
+
+
+def test_share_metrics_count_in_flight_records_by_state() -> None:
+    from prometheus_client.core import Metric
+
+    from strom.broker.share.manager import manager_of
+    from strom.broker.share.metrics import collect
+
+    class Broker:
+        replicas = type("Replicas", (), {})()
+
+    broker = Broker()
+    made = manager_of(broker.replicas, lambda: ShareManager(Clock()))
+    assert made is not None
+    share = made.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0)
+    share.acquire("a", upto=3, max_records=3)
+    share.acknowledge("a", [(1, 1, (RELEASE,))])
+    families: dict[str, Metric] = {m.name: m for m in collect(broker)}
+    by_state = {s.labels["state"]: s.value
+                for s in families["strom_share_partition_records"].samples}
+    assert (by_state["acquired"], by_state["available"]) == (2, 1)
+    assert families["strom_share_partition_start_offset"].samples[0].value == 0

@@ -19,14 +19,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-import weakref
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
 from strom.broker.network import dispatch
-from strom.broker.share.manager import FINAL_EPOCH, ShareManager, ShareSettings
+from strom.broker.share.manager import FINAL_EPOCH, ShareManager, ShareSettings, manager_of
 from strom.broker.share.partition import SharePartition
 from strom.broker.share.state_store import FileShareStateStore
 from strom.coordinator.share import service
@@ -41,7 +40,6 @@ SHARE_APIS = frozenset(int(k) for k in (
     ApiKey.SHARE_GROUP_HEARTBEAT, ApiKey.SHARE_GROUP_DESCRIBE, ApiKey.SHARE_FETCH,
     ApiKey.SHARE_ACKNOWLEDGE, ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS,
     ApiKey.ALTER_SHARE_GROUP_OFFSETS, ApiKey.DELETE_SHARE_GROUP_OFFSETS))
-_MANAGERS: weakref.WeakKeyDictionary[Any, ShareManager] = weakref.WeakKeyDictionary()
 
 
 def share_enabled(ctx: RequestContext) -> bool:
@@ -51,10 +49,9 @@ def share_enabled(ctx: RequestContext) -> bool:
 
 def manager(ctx: RequestContext) -> ShareManager:
     """This broker's share manager, kept beside (and living as long as) its partitions."""
-    found = _MANAGERS.get(ctx.partitions)
-    if found is None:
-        metadata = ctx.metadata
+    metadata, root = ctx.metadata, ctx.config.log_dirs[0]
 
+    def create() -> ShareManager:
         def topic_id(name: str) -> uuid.UUID | None:
             topic = metadata.image().topics.get(name)
             return None if topic is None else topic.topic_id
@@ -62,8 +59,10 @@ def manager(ctx: RequestContext) -> ShareManager:
         def clock() -> int:
             return int(time.time() * 1000)
 
-        store = FileShareStateStore(ctx.config.log_dirs[0], topic_id, clock)
-        found = _MANAGERS[ctx.partitions] = ShareManager(clock, store)
+        return ShareManager(clock, FileShareStateStore(root, topic_id, clock))
+
+    found = manager_of(ctx.partitions, create)
+    assert found is not None
     return found
 
 

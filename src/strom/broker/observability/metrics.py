@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from kio.schema.errors import ErrorCode
 
 from strom.broker.quotas.metrics import collect as quota_metrics
+from strom.broker.share.metrics import collect as share_metrics
 from strom.cluster.image import MetadataImage, PartitionInfo
 from strom.protocol import apis
 from strom.protocol.framing import EncodedBody
@@ -265,6 +266,7 @@ class BrokerCollector:
         yield from self._storage()
         yield from _cleaner(self.broker.cleaning.manager)
         yield from quota_metrics(getattr(self.broker, "quotas", None))
+        yield from share_metrics(self.broker)  # KIP-932 share groups
 
     def _traffic(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily

@@ -15,6 +15,7 @@ durable state says otherwise (`ShareStateStore`).
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -170,3 +171,19 @@ class ShareManager:
         """DeleteGroups of a share group: its share-partitions go."""
         for key in [k for k in self.partitions if k[0] == group_id]:
             self.forget(key)
+
+
+# One ShareManager per broker, kept beside (and living as long as) the broker's partition
+# directory: handlers create it on first use, the metrics read it.
+_MANAGERS: weakref.WeakKeyDictionary[object, ShareManager] = weakref.WeakKeyDictionary()
+
+
+def manager_of(partitions: object, create: Callable[[], ShareManager] | None = None
+               ) -> ShareManager | None:
+    """The share manager of the broker whose partition directory is ``partitions``."""
+    if partitions is None:
+        return None
+    found = _MANAGERS.get(partitions)
+    if found is None and create is not None:
+        found = _MANAGERS[partitions] = create()
+    return found
