@@ -108,3 +108,23 @@ async def test_zookeeper_holds_them_in_kafkas_layout(backend: Backend, store: An
                          "a quota written directly into ZooKeeper")
     assert store.image().client_quotas["clients/<default>"] == {"producer_byte_rate": "4096"}
     assert store.image().user_configs["alice"] == {"SCRAM-SHA-256": SCRAM}
+
+
+async def test_a_credential_write_keeps_a_quota_this_broker_has_not_seen(
+        backend: Backend, store: Any) -> None:
+    """Another broker's quota write lands in the user's znode before this broker's watch
+    sees it; a SCRAM change made here meanwhile must merge into the znode, not rewrite it
+    from this broker's stale view."""
+    if backend.kind != "zookeeper":
+        pytest.skip(f"{backend.kind}: one writer, nothing can be unseen")
+    store.set_user_configs("bob", {"SCRAM-SHA-256": SCRAM})
+    client = _zk_client(backend)
+    try:  # written as another broker would, its change notice not yet acted on here
+        client.set("/config/users/bob", json.dumps({"version": 1, "config": {
+            "SCRAM-SHA-256": SCRAM, "producer_byte_rate": "300"}}).encode())
+        store.set_user_configs("bob", {"SCRAM-SHA-512": SCRAM})
+        data, _ = client.get("/config/users/bob")
+    finally:
+        client.stop()
+        client.close()
+    assert json.loads(data)["config"] == {"SCRAM-SHA-512": SCRAM, "producer_byte_rate": "300"}

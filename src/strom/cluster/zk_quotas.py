@@ -16,13 +16,13 @@ own tools write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from kazoo.exceptions import NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
 from strom.cluster import zk_data as zd
-from strom.cluster.quotas import QUOTA_KEYS, split_user_configs
+from strom.cluster.quotas import QUOTA_KEYS
 
 CLIENT_CONFIGS = "/config/clients"
 
@@ -61,23 +61,35 @@ def read_all(client: Any) -> dict[str, dict[str, str]]:
     return found
 
 
-def _put(client: Any, path: str, data: bytes) -> None:
-    try:
-        client.set(path, data)
-    except NoNodeError:
+def merge_write(client: Any, path: str, values: Mapping[str, str],
+                owned: Callable[[str], bool]) -> None:
+    """Replace the keys `owned` selects in a config znode and keep the others, with
+    ZooKeeper's version check: a user's znode holds its SCRAM credentials and its quotas,
+    written by different requests (on different brokers) that must not undo each other."""
+    while True:
         try:
-            client.create(path, data, makepath=True)
-        except NodeExistsError:
-            client.set(path, data)
+            data, stat = client.get(path)
+        except NoNodeError:
+            try:
+                client.create(path, zd.encode_configs(dict(values)), makepath=True)
+                return
+            except NodeExistsError:
+                continue  # created meanwhile: merge into it
+        kept = {k: v for k, v in zd.decode_configs(data).items() if not owned(k)}
+        try:
+            client.set(path, zd.encode_configs({**kept, **values}), version=stat.version)
+            return
+        except BadVersionError:
+            continue  # written meanwhile: read it again
+
+
+def is_quota_key(key: str) -> bool:
+    return key in QUOTA_KEYS
 
 
 def write(client: Any, entity_path: str, quotas: Mapping[str, str]) -> None:
     """Replace one entity's quotas (keeping a user znode's SCRAM credentials) and write
     the change notice."""
-    path = f"/config/{entity_path}"
-    others: dict[str, str] = {}
-    if entity_path.startswith("users/") and entity_path.count("/") == 1:
-        others, _ = split_user_configs(_get(client, path))
-    _put(client, path, zd.encode_configs({**others, **quotas}))
+    merge_write(client, f"/config/{entity_path}", quotas, is_quota_key)
     client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
                   zd.encode_config_change(entity_path), sequence=True, makepath=True)

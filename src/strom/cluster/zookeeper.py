@@ -50,7 +50,7 @@ from strom.cluster.image import (
     TopicInfo,
     broker_entity,
 )
-from strom.cluster.quotas import split_user_configs, user_path
+from strom.cluster.quotas import split_user_configs
 from strom.cluster.store import ControllerMovedError, MetadataError, validate_topic_name
 
 log = logging.getLogger(__name__)
@@ -536,15 +536,9 @@ class ZooKeeperMetadataStore:
     def set_user_configs(self, user: str, configs: Mapping[str, str]) -> None:
         """Write `/config/users/<user>` and a change notice, as Kafka's ZooKeeper mode
         did for SCRAM credentials; every broker's watch picks it up."""
-        quotas = self._client_quotas.get(user_path(user), {})  # the same znode keeps them
-        path, data = zd.user_config_path(user), zd.encode_configs({**configs, **quotas})
-        try:
-            self._client.set(path, data)
-        except NoNodeError:
-            try:
-                self._client.create(path, data, makepath=True)
-            except NodeExistsError:
-                self._client.set(path, data)
+        # the same znode keeps the user's quotas: only the other keys are replaced
+        zk_quotas.merge_write(self._client, zd.user_config_path(user), configs,
+                              lambda key: not zk_quotas.is_quota_key(key))
         self._client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
                             zd.encode_config_change(f"users/{zd.sanitize_user(user)}"),
                             sequence=True, makepath=True)
