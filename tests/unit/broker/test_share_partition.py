@@ -209,3 +209,20 @@ def test_share_metrics_count_in_flight_records_by_state() -> None:
                 for s in families["strom_share_partition_records"].samples}
     assert (by_state["acquired"], by_state["available"]) == (2, 1)
     assert families["strom_share_partition_start_offset"].samples[0].value == 0
+
+
+def test_share_auto_offset_reset_latest_earliest_and_by_duration() -> None:
+    from strom.broker.share.offset_reset import duration_ms, start_offset
+
+    class Log:
+        high_watermark, log_start_offset = 100, 10
+
+        def list_offset(self, timestamp: int, read_committed: bool = False) -> object:
+            return type("Found", (), {"offset": 40 if timestamp >= 1_000 else 10})()
+
+    assert (start_offset(Log(), "latest", lambda: 0), start_offset(Log(), "earliest", lambda: 0)
+            ) == (100, 10)
+    assert start_offset(Log(), "by_duration:PT1S", lambda: 3_000) == 40
+    assert start_offset(Log(), "by_duration:P1D", lambda: 3_000) == 10
+    assert (duration_ms("PT1H30M"), duration_ms("PT0.5S"), duration_ms("P"), duration_ms("x")
+            ) == (5_400_000, 500, None, None)

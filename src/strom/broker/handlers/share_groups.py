@@ -26,6 +26,7 @@ from kio.schema.errors import ErrorCode
 from strom.broker.context import RequestContext
 from strom.broker.network import dispatch
 from strom.broker.share.manager import FINAL_EPOCH, ShareManager, ShareSettings, manager_of
+from strom.broker.share.offset_reset import start_offset
 from strom.broker.share.partition import SharePartition
 from strom.broker.share.state_store import FileShareStateStore
 from strom.coordinator.share import service
@@ -201,8 +202,7 @@ class _Target:
             self.key = (group_id, topic.name, index)
             self.share = manager(ctx).share_partition(
                 self.key, settings(ctx, group_id),
-                lambda reset: (part.log_start_offset if reset == "earliest"
-                               else part.high_watermark))
+                lambda reset: start_offset(part, reset, lambda: int(time.time() * 1000)))
 
 
 def _acknowledge(ctx: RequestContext, target: _Target, member_id: str,
