@@ -33,6 +33,7 @@ from strom.broker.replication.replica_manager import ReplicaManager
 from strom.broker.replication.txn_markers import LocalMarkerWriter
 from strom.broker.resource_budget import raise_open_file_limit
 from strom.broker.security import listener as listener_security
+from strom.broker.security import tls_reload
 from strom.broker.services import Services
 from strom.broker.topic_admin import TopicAdmin
 from strom.cluster.controller import Controller
@@ -165,6 +166,8 @@ class Broker:
         check_listeners(self.config)  # `strom server` checked before; this is for embedders
         securities = listener_security.build_all(self.config, listener_security.scram_lookup_from(
             lambda: self.store.image().user_configs))
+        tls_reload.follow_reloads(self.config, [(s.name, s.protocol, s.ssl_context)
+                                                for s in securities.values() if s.ssl_context])
         for listener in self.config.listeners:
             security = securities[listener.name.upper()]
             server = await loop.create_server(

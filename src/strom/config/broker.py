@@ -234,10 +234,27 @@ _STROM_STATIC = frozenset({"listeners", "listener.security.protocol.map",
                            "principal.builder.class", "config.providers"})
 
 
+RELOADABLE_SSL = frozenset({
+    "ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password", "ssl.key.password",
+    "ssl.keystore.key", "ssl.keystore.certificate.chain", "ssl.truststore.type",
+    "ssl.truststore.location", "ssl.truststore.password", "ssl.truststore.certificates"})
+"""Kafka's SslConfigs.RECONFIGURABLE_CONFIGS: a listener's key- and truststore, reloaded
+without a restart (`strom.broker.security.tls_reload`), listener-prefixed and per broker."""
+
+
+def reloadable_ssl(name: str) -> bool:
+    """`ssl.keystore.location` or `listener.name.<l>.ssl.keystore.location` (and the
+    other RELOADABLE_SSL names)."""
+    if name.startswith("listener.name."):
+        name = name.split(".", 3)[-1] if name.count(".") >= 3 else ""
+    return name in RELOADABLE_SSL
+
+
 def is_dynamic(name: str) -> bool:
-    """Kafka 4.4's dynamic set, less the listener and security settings a PLAINTEXT-only
-    Strom cannot change while running, plus Strom's own dynamic settings."""
-    if name in STROM_DYNAMIC:
+    """Kafka 4.4's dynamic set, less the listener and security settings Strom cannot
+    change while running (but with the key- and truststores it reloads), plus Strom's own
+    dynamic settings."""
+    if name in STROM_DYNAMIC or reloadable_ssl(name):
         return True
     if name in _STROM_STATIC or name.startswith(_STROM_STATIC_PREFIXES):
         return False

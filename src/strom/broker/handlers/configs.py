@@ -35,6 +35,7 @@ from strom.broker import log_levels
 from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
 from strom.broker.network import dispatch
+from strom.broker.security import tls_reload
 from strom.cluster.store import MetadataError, validate_topic_name
 from strom.config.broker import broker_def
 from strom.config.defs import ConfigDef, ConfigSource, ConfigType, InvalidConfig
@@ -217,6 +218,7 @@ def _alter_broker(ctx: RequestContext, name: str, change: Change, validate_only:
     try:
         resulting = change(dict(current))
         validate_update(ctx.config, resulting, per_broker=broker_id is not None)
+        tls_reload.check_reconfiguration(ctx.config, resulting, per_broker=broker_id is not None)
     except DynamicConfigRefused as exc:
         raise Refused(ErrorCode.invalid_request, str(exc)) from exc
     except InvalidConfig as exc:

@@ -53,15 +53,21 @@ def client_auth(config: BrokerConfig, listener: str, protocol: str) -> str:
 
 def server_context(config: BrokerConfig, listener: str, protocol: str) -> ssl.SSLContext:
     """The server side of one TLS listener; InvalidConfig (one line) when unusable."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 
     def get(name: str) -> str | None:
         return listener_value(config, listener, name)
 
+    return server_context_from(get, client_auth(config, listener, protocol))
+
+
+def server_context_from(get: GetConfig, auth: str) -> ssl.SSLContext:
+    """A server context from settings read through `get` (also a reload's prospective
+    settings, `tls_reload`) and the listener's client authentication."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _set_protocols(ctx, get)
     _set_ciphers(ctx, get("ssl.cipher.suites"))
     _load_keystore(ctx, get)
-    ctx.verify_mode = CLIENT_AUTH[client_auth(config, listener, protocol)]
+    ctx.verify_mode = CLIENT_AUTH[auth]
     if ctx.verify_mode != ssl.CERT_NONE:
         _load_truststore(ctx, get)
     ctx.sslobject_class = AlertingSSLObject
@@ -207,6 +213,11 @@ def _load_truststore(ctx: ssl.SSLContext, get: GetConfig) -> None:
         raise InvalidConfig(f"ssl.truststore.type {kind} is not supported (PEM or PKCS12)")
     else:
         ctx.load_default_certs()  # the system's CAs, as Java's default truststore
+
+
+def read_store(location: str, name: str) -> bytes:
+    """A key- or truststore file's bytes; InvalidConfig naming the setting when unreadable."""
+    return _read(location, name)
 
 
 def _read(location: str, name: str) -> bytes:
