@@ -405,8 +405,9 @@ class GroupConfigs:
     def for_group(self, group_id: str) -> ResolvedGroupConfig:
         overrides, broker = self._overrides(group_id), self._broker()
         cached = self._cache.get(group_id)
-        if cached is not None and cached[0] is overrides and cached[1] is broker:
-            return cached[2]
+        if (cached is not None and cached[1] is broker
+                and (cached[0] is overrides or not (cached[0] or overrides))):
+            return cached[2]  # the same overrides (or none, in a fresh empty dict each time)
         resolved = resolve(overrides, broker)
         if len(self._cache) > 100_000:
             self._cache.clear()

@@ -123,3 +123,12 @@ def test_for_group_resolves_caps_and_follows_changes() -> None:
     assert configs.for_group("g").consumer_heartbeat_interval_ms == 7000
     broker = {"group.consumer.max.heartbeat.interval.ms": "6000"}  # bounds moved under it
     assert configs.for_group("g").consumer_heartbeat_interval_ms == 6000
+
+
+def test_a_group_without_overrides_is_resolved_once() -> None:
+    """Every heartbeat asks: a group with no overrides (a fresh empty dict per image
+    lookup) is not resolved again while the broker's properties stay the same."""
+    broker = {"group.consumer.heartbeat.interval.ms": "7000"}
+    configs = GroupConfigs(lambda g: {}, lambda: broker)
+    first = configs.for_group("g")
+    assert configs.for_group("g") is first and first.consumer_heartbeat_interval_ms == 7000
