@@ -12,24 +12,21 @@ on SASL listeners authenticated with `sasl.mechanism.inter.broker.protocol` and 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
 import itertools
 import logging
-import secrets
 import ssl
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
 from strom.broker.security import jaas, tls
-from strom.broker.security.credentials import MECHANISMS, hmac_digest, salted_password
+from strom.broker.security.credentials import MECHANISMS
 from strom.config.broker import BrokerConfig
 from strom.config.defs import InvalidConfig
 from strom.config.security_protocols import inter_broker_listener, protocol_map
 from strom.protocol import framing
 from strom.protocol.api_keys import ApiKey
+from strom.protocol.sasl_client import SaslClientError, ScramClient
 from strom.protocol.schema import build
 
 log = logging.getLogger(__name__)
@@ -130,24 +127,10 @@ async def _sasl_login(security: InterBrokerSecurity, reader: asyncio.StreamReade
 
 
 async def _scram_login(mechanism: str, user: str, password: str, step: Any) -> None:
-    """RFC 5802's client: the server must extend our nonce and prove it knows the key."""
-    hash_name = MECHANISMS[mechanism]
-    nonce = secrets.token_hex(16)
-    first_bare = f"n={user.replace('=', '=3D').replace(',', '=2C')},r={nonce}"
-    server_first = (await step(f"n,,{first_bare}".encode())).decode()
-    attrs = dict(item.split("=", 1) for item in server_first.split(",") if "=" in item)
-    if not attrs.get("r", "").startswith(nonce) or int(attrs.get("i", "0")) < 4096:
-        raise PeerAuthenticationFailed("the peer's SCRAM challenge is malformed")
-    salted = salted_password(mechanism, password.encode(), base64.b64decode(attrs["s"]),
-                             int(attrs["i"]))
-    client_key = hmac_digest(hash_name, salted, b"Client Key")
-    stored_key = hashlib.new(hash_name, client_key).digest()
-    without_proof = f"c=biws,r={attrs['r']}"
-    auth_message = f"{first_bare},{server_first},{without_proof}".encode()
-    signature = hmac_digest(hash_name, stored_key, auth_message)
-    proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
-    final = await step(f"{without_proof},p={base64.b64encode(proof).decode()}".encode())
-    server_key = hmac_digest(hash_name, salted, b"Server Key")
-    expected = b"v=" + base64.b64encode(hmac_digest(hash_name, server_key, auth_message))
-    if not hmac.compare_digest(final, expected):
-        raise PeerAuthenticationFailed("the peer's SCRAM signature is wrong")
+    """RFC 5802's client (`strom.protocol.sasl_client`, shared with the client library):
+    the server must extend our nonce and prove it knows the key."""
+    client = ScramClient(mechanism, user, password)
+    try:
+        client.verify(await step(client.final(await step(client.first()))))
+    except SaslClientError as exc:
+        raise PeerAuthenticationFailed(f"the peer's SCRAM exchange failed: {exc}") from None
