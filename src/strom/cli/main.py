@@ -20,6 +20,7 @@ from strom.cli import (
     quota,
     server_command,
     storage,
+    streams,
     topic,
     txn,
     user,
@@ -44,6 +45,7 @@ app.add_typer(acl.app, name="acl")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(bench.app, name="bench")
 app.add_typer(storage.app, name="storage")
+app.add_typer(streams.app, name="streams")
 app.add_typer(connect_cli.app, name="connect")
 
 
