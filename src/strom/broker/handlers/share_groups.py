@@ -227,12 +227,14 @@ def _batches_end(data: bytes, high_watermark: int) -> int:
     return min(end, high_watermark) if end >= 0 else -1
 
 
-def _fetch_one(target: _Target, member_id: str, max_records: int, max_bytes: int
-               ) -> tuple[bytes, list[dict[str, int]]]:
+def _fetch_one(ctx: RequestContext, target: _Target, member_id: str, max_records: int,
+               max_bytes: int) -> tuple[bytes, list[dict[str, int]]]:
     """Acquire records of one share-partition and read the batches holding them."""
     share, partition = target.share, target.partition
     if share is None or partition is None:
         return b"", []
+    if share.expire_locks():  # released or archived by the lock: durable before redelivery
+        manager(ctx).persist(target.key)
     start = share.next_fetch_offset()
     if start >= partition.high_watermark:
         return b"", []
@@ -282,7 +284,8 @@ async def _fetch_rounds(ctx: RequestContext, request: Any, member_id: str,
         budget = int(request.max_bytes)
         fetched: dict[tuple[uuid.UUID, int], tuple[bytes, list[dict[str, int]]]] = {}
         for tp, target in targets.items():
-            data, rows = _fetch_one(target, member_id, int(request.max_records), max(budget, 1))
+            data, rows = _fetch_one(ctx, target, member_id, int(request.max_records),
+                                    max(budget, 1))
             budget -= len(data)
             fetched[tp] = (data, rows)
         remaining = deadline - loop.time()
