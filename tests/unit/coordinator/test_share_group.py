@@ -107,3 +107,15 @@ def test_share_group_record_bytes_follow_kafkas_layout() -> None:
     assert key == b"\x00\x0a\x00\x01g\x00\x01m"
     assert value == b"\x00\x00" + b"\x00" + b"\x02c" + b"\x03/h" + b"\x02\x02t" + b"\x00"
     assert records.decode(key, value) == member
+
+
+def test_leaving_and_timed_out_members_are_reported() -> None:
+    timer = Timer()
+    groups = ShareGroups(timer, lambda: {"t": (TOPIC, 1)})
+    removed: list[tuple[str, str]] = []
+    groups.on_removed = lambda g, m: removed.append((g, m))
+    beat(groups, "a", 0)
+    beat(groups, "b", 0)
+    beat(groups, "a", -1, None)
+    timer.scheduled.pop("share-session-g-b")()
+    assert removed == [("g", "a"), ("g", "b")]

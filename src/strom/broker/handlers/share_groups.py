@@ -116,9 +116,7 @@ async def share_group_heartbeat(ctx: RequestContext, request: Any) -> Any:
         member_epoch=int(request.member_epoch), rack_id=request.rack_id,
         subscribed_topics=None if topics is None else tuple(topics),
         client_id=ctx.client_id or "", client_host="/" + ctx.peer.rsplit(":", 1)[0],
-    ), _membership_settings(ctx, request.group_id))
-    if result.error == ErrorCode.none and result.member_epoch == -1:
-        manager(ctx).close(request.group_id, request.member_id)
+    ), _membership_settings(ctx, request.group_id), manager(ctx).close)
     return ctx.respond(error_code=result.error, error_message=result.message,
                        member_id=result.member_id, member_epoch=result.member_epoch,
                        heartbeat_interval=result.heartbeat_interval_ms,

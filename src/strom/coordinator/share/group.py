@@ -130,6 +130,9 @@ class ShareGroups:
         self.settings = settings or ShareSettings()
         self.groups: dict[str, ShareGroup] = {}
         self._out: list[ShareRecord] = []  # what the running operation writes
+        # Told when a member leaves or times out, so the share-partitions led by this
+        # broker release what it holds at once rather than when its locks expire.
+        self.on_removed: Callable[[str, str], object] = lambda _group, _member: None
 
     def heartbeat(self, req: ShareHeartbeat) -> Result:
         self._out = []
@@ -232,6 +235,7 @@ class ShareGroups:
     def _remove(self, group: ShareGroup, member_id: str, why: str) -> None:
         log.info("share group %s: member %s removed (%s)", group.group_id, member_id, why)
         del group.members[member_id]
+        self.on_removed(group.group_id, member_id)
         self.timer.cancel(_session_key(group.group_id, member_id))
         self._out += [rec.ShareRecord(kind, group.group_id, member_id, None) for kind in
                       (rec.CURRENT_ASSIGNMENT, rec.TARGET_MEMBER, rec.MEMBER_METADATA)]

@@ -8,6 +8,7 @@ the runtime are its; the share state is the shard's `share` (`ShareGroups`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from kio.schema.errors import ErrorCode
@@ -34,7 +35,9 @@ def _other_kind(shard: GroupCoordinatorShard, group_id: str) -> bool:
 
 
 async def heartbeat(coordinator: GroupCoordinator, req: ShareHeartbeat,
-                    settings: ShareSettings) -> ShareHeartbeatResult:
+                    settings: ShareSettings,
+                    on_removed: Callable[[str, str], object] | None = None
+                    ) -> ShareHeartbeatResult:
     """ShareGroupHeartbeat on the group's shard; GROUP_ID_NOT_FOUND for a group of
     another type, as Kafka answers."""
     error = coordinator.ownership_error(req.group_id)
@@ -47,6 +50,8 @@ async def heartbeat(coordinator: GroupCoordinator, req: ShareHeartbeat,
                 ErrorCode.group_id_not_found,
                 f"Group {req.group_id} is not a share group.", member_epoch=-1))
         shard.share.settings = settings
+        if on_removed is not None:
+            shard.share.on_removed = on_removed
         done = shard.share.heartbeat(req)
         return CoordinatorResult(done.records, done.response)
 
