@@ -226,3 +226,13 @@ def test_share_auto_offset_reset_latest_earliest_and_by_duration() -> None:
     assert start_offset(Log(), "by_duration:P1D", lambda: 3_000) == 10
     assert (duration_ms("PT1H30M"), duration_ms("PT0.5S"), duration_ms("P"), duration_ms("x")
             ) == (5_400_000, 500, None, None)
+
+
+def test_a_recreated_topic_gets_a_new_share_partition() -> None:
+    manager = ShareManager(Clock())
+    old, new = uuid.uuid4(), uuid.uuid4()
+    first = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 50, old)
+    first.acquire("a", upto=60, max_records=10)
+    assert manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0, old) is first
+    fresh = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0, new)
+    assert fresh is not first and fresh.start_offset == 0 and not fresh.records

@@ -200,7 +200,8 @@ class _Target:
             self.key = (group_id, topic.name, index)
             self.share = manager(ctx).share_partition(
                 self.key, settings(ctx, group_id),
-                lambda reset: start_offset(part, reset, lambda: int(time.time() * 1000)))
+                lambda reset: start_offset(part, reset, lambda: int(time.time() * 1000)),
+                topic_id)
 
 
 def _acknowledge(ctx: RequestContext, target: _Target, member_id: str,

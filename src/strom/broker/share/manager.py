@@ -76,6 +76,7 @@ class ShareManager:
         self.store = store
         self.sessions: dict[tuple[str, str], ShareSession] = {}
         self.partitions: dict[ShareKey, SharePartition] = {}
+        self.topic_ids: dict[ShareKey, uuid.UUID] = {}
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -133,10 +134,16 @@ class ShareManager:
     # --- share-partitions ---------------------------------------------------------------
 
     def share_partition(self, key: ShareKey, settings: ShareSettings,
-                        start: Callable[[str], int]) -> SharePartition:
+                        start: Callable[[str], int],
+                        topic_id: uuid.UUID | None = None) -> SharePartition:
         """The group's share-partition, created from its durable state or at the offset
-        ``start(auto_offset_reset)`` gives; its settings follow the group's configs."""
+        ``start(auto_offset_reset)`` gives; its settings follow the group's configs. A
+        topic deleted and created again under its name (another ``topic_id``) starts anew."""
         share = self.partitions.get(key)
+        if share is not None and topic_id is not None and self.topic_ids.get(key) != topic_id:
+            share = None
+        if topic_id is not None:
+            self.topic_ids[key] = topic_id
         if share is None:
             share = SharePartition(0, self.clock)
             stored = None if self.store is None else self.store.read(key)
