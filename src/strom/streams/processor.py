@@ -52,6 +52,10 @@ class ProcessorContext(Protocol):
     @property
     def task_id(self) -> str: ...
 
+    @property
+    def partition(self) -> int:
+        """The task's partition number (a foreign-key subscription carries it)."""
+
     def forward(self, record: Record, to: str | None = None) -> None:
         """Send `record` to every child, or only to the child named `to`."""
 

@@ -20,22 +20,26 @@ The flow, as in Kafka Streams:
 Topics (with the application id prefix): `<name>-subscription-registration-topic`
 (co-partitioned with the right table) and `<name>-subscription-response-topic`
 (co-partitioned with the left table); store `<name>-subscription-store`, logged. The
-subscription and response values are Strom's own layouts (documented below), not yet
-Kafka's SubscriptionWrapper bytes, and the hash is BLAKE2b-128 where Kafka uses
-MurmurHash3-128: Strom and Java instances cannot share one FK join yet.
+bytes are Kafka Streams 4.4's, so Strom and Java instances can share one FK join's topics
+(checked against Kafka's own serdes in tests/streams/test_streams_java_bytes.py):
 
-Subscription value: `[instruction: 1][has hash: 1][hash: 16 if any][pk bytes]`.
-Response value: `[has hash: 1][hash: 16 if any][has value: 1][right value bytes]`.
+- subscription (Kafka's SubscriptionWrapper, version 1): `[version | 0x80 if no hash: 1]
+  [instruction: 1][hash: 16 if any][pk bytes][left partition: int32]`;
+- response (SubscriptionResponseWrapper, version 0): `[version | 0x80 if no hash: 1]
+  [hash: 16 if any][right value bytes, none if empty]`;
+- the hash: MurmurHash3 x64-128 of the serialized left value, seed 104729, as Kafka's
+  `Murmur3.hash128` (strom.streams.murmur3);
+- the subscription store holds the subscription bytes under Kafka's CombinedKey.
 """
 
 from __future__ import annotations
 
-import hashlib
 import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from strom.streams.dsl.change import Change
+from strom.streams.murmur3 import hash128_bytes
 from strom.streams.processor import Processor
 from strom.streams.record import Record
 from strom.streams.serdes import BytesSerde, Serde
@@ -50,18 +54,41 @@ SUBSCRIBE_ANSWER_NULL = 2  # PROPAGATE_NULL_IF_NO_FK_VAL_AVAILABLE (left join)
 SUBSCRIBE_ANSWER_IF_FOUND = 3  # PROPAGATE_ONLY_IF_FK_VAL_AVAILABLE (inner join)
 
 
+SUBSCRIPTION_VERSION = 1  # Kafka's SubscriptionWrapper.CURRENT_VERSION (adds the partition)
+RESPONSE_VERSION = 0  # SubscriptionResponseWrapper.CURRENT_VERSION
+NO_HASH = 0x80  # the version byte's top bit: no hash follows
+
+
 def value_hash(data: bytes | None) -> bytes | None:
-    return None if data is None else hashlib.blake2b(data, digest_size=16).digest()
+    return None if data is None else hash128_bytes(data)
 
 
-def _encode_hash(digest: bytes | None) -> bytes:
-    return b"\x00" if digest is None else b"\x01" + digest
+def encode_subscription(instruction: int, digest: bytes | None, pk: bytes,
+                        primary_partition: int) -> bytes:
+    """Kafka's SubscriptionWrapper bytes (version 1)."""
+    head = bytes([SUBSCRIPTION_VERSION | (NO_HASH if digest is None else 0), instruction])
+    return head + (digest or b"") + pk + struct.pack(">i", primary_partition)
 
 
-def _decode_hash(data: bytes, at: int) -> tuple[bytes | None, int]:
-    if data[at] == 0:
-        return None, at + 1
-    return data[at + 1:at + 17], at + 17
+def decode_subscription(data: bytes) -> tuple[int, bytes | None, bytes, int | None]:
+    """(instruction, hash, pk bytes, left partition) of a subscription of version 0 or 1."""
+    version, has_hash = data[0] & 0x7F, not data[0] & NO_HASH
+    at = 18 if has_hash else 2
+    end = len(data) - (4 if version > 0 else 0)
+    partition = struct.unpack_from(">i", data, end)[0] if version > 0 else None
+    return data[1], data[2:18] if has_hash else None, data[at:end], partition
+
+
+def encode_response(digest: bytes | None, right: bytes | None) -> bytes:
+    """Kafka's SubscriptionResponseWrapper bytes: no right value is no bytes at all."""
+    return bytes([RESPONSE_VERSION | (NO_HASH if digest is None else 0)]) + (digest or b"") + (
+        right or b"")
+
+
+def decode_response(data: bytes) -> tuple[bytes | None, bytes | None]:
+    """(hash, right value bytes or None) of a response."""
+    has_hash = not data[0] & NO_HASH
+    return (data[1:17] if has_hash else None), (data[17 if has_hash else 1:] or None)
 
 
 def combined_key(fk: bytes, pk: bytes) -> bytes:
@@ -115,7 +142,7 @@ class SubscriptionSend(Processor):
 
     def _send(self, record: Record, fk: bytes, instruction: int, digest: bytes | None,
               pk: bytes) -> None:
-        value = bytes([instruction]) + _encode_hash(digest) + pk
+        value = encode_subscription(instruction, digest, pk, self.context.partition)
         self.context.forward(Record(fk, value, record.timestamp, record.headers),
                              to=self.subscription_sink)
 
@@ -123,7 +150,7 @@ class SubscriptionSend(Processor):
         """A row without a foreign key answers itself (with no right value)."""
         pk = self._left.key_serde.serialize(self._left.topic, record.key) or b""
         digest = value_hash(self._left.value_serde.serialize(self._left.topic, record.value.new))
-        self.context.forward(Record(pk, _encode_hash(digest) + b"\x00", record.timestamp),
+        self.context.forward(Record(pk, encode_response(digest, None), record.timestamp),
                              to=self.response_sink)
 
 
@@ -142,16 +169,14 @@ class SubscriptionReceive(Processor):
     def process(self, record: Record) -> None:
         fk: bytes = record.key
         data: bytes = record.value
-        instruction = data[0]
-        digest, at = _decode_hash(data, 1)
-        pk = data[at:]
+        instruction, digest, pk, _ = decode_subscription(data)
         key = combined_key(fk, pk)
         if instruction in (UNSUBSCRIBE, UNSUBSCRIBE_AND_ANSWER):
             self._subs.delete(key)
             if instruction == UNSUBSCRIBE_AND_ANSWER:
                 self._answer(record, pk, digest, None)
             return
-        self._subs.put(key, bytes([instruction]) + _encode_hash(digest), record.timestamp)
+        self._subs.put(key, data, record.timestamp)
         found = self._right.get(self._right.key_serde.deserialize(self._right.topic, fk))
         if found is None and instruction == SUBSCRIBE_ANSWER_IF_FOUND:
             return
@@ -159,8 +184,8 @@ class SubscriptionReceive(Processor):
 
     def _answer(self, record: Record, pk: bytes, digest: bytes | None, right: Any) -> None:
         raw = None if right is None else self._right.value_serde.serialize(self._right.topic, right)
-        value = _encode_hash(digest) + (b"\x00" if raw is None else b"\x01" + raw)
-        self.context.forward(Record(pk, value, record.timestamp, record.headers))
+        self.context.forward(Record(pk, encode_response(digest, raw), record.timestamp,
+                                    record.headers))
 
 
 class ForeignChange(Processor):
@@ -186,8 +211,7 @@ class ForeignChange(Processor):
         for key, data in self._subs.range(prefix, None):
             if not key.startswith(prefix):
                 break
-            digest, _ = _decode_hash(data, 1)
-            value = _encode_hash(digest) + (b"\x00" if raw is None else b"\x01" + raw)
+            value = encode_response(decode_subscription(data)[1], raw)
             self.context.forward(Record(key[len(prefix):], value, record.timestamp,
                                         record.headers))
 
@@ -208,17 +232,15 @@ class ResponseResolve(Processor):
         self._right_serde = self._right_serde_arg or context.default_value_serde
 
     def process(self, record: Record) -> None:
-        data: bytes = record.value
-        digest, at = _decode_hash(data, 0)
+        digest, right_raw = decode_response(record.value)
         key = self._left.key_serde.deserialize(self._left.topic, record.key)
         current = self._left.get(key)
         raw_current = (None if current is None
                        else self._left.value_serde.serialize(self._left.topic, current))
         if value_hash(raw_current) != digest:
             return  # the row changed since it subscribed: a newer answer follows
-        right = None
-        if data[at] == 1:
-            right = self._right_serde.deserialize(self._left.topic, data[at + 1:])
+        right = (None if right_raw is None
+                 else self._right_serde.deserialize(self._left.topic, right_raw))
         missing = current is None or (right is None and self._inner)
         result = None if missing else self._joiner(current, right)
         self.context.forward(Record(key, Change(result, None), record.timestamp,
