@@ -236,3 +236,10 @@ def test_a_recreated_topic_gets_a_new_share_partition() -> None:
     assert manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0, old) is first
     fresh = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0, new)
     assert fresh is not first and fresh.start_offset == 0 and not fresh.records
+
+
+def test_share_sessions_are_limited() -> None:
+    manager = ShareManager(Clock(), max_sessions=1)
+    assert manager.open("g", "a", 0, [], [], False)[0] == ErrorCode.none
+    assert manager.open("g", "b", 0, [], [], False)[0] == ErrorCode.share_session_limit_reached
+    assert manager.open("g", "a", 0, [], [], False)[0] == ErrorCode.none  # its own replaced

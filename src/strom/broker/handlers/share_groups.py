@@ -50,21 +50,24 @@ def share_enabled(ctx: RequestContext) -> bool:
 
 def manager(ctx: RequestContext) -> ShareManager:
     """This broker's share manager, kept beside (and living as long as) its partitions."""
-    metadata, root = ctx.metadata, ctx.config.log_dirs[0]
-
-    def create() -> ShareManager:
-        def topic_id(name: str) -> uuid.UUID | None:
-            topic = metadata.image().topics.get(name)
-            return None if topic is None else topic.topic_id
-
-        def clock() -> int:
-            return int(time.time() * 1000)
-
-        return ShareManager(clock, FileShareStateStore(root, topic_id, clock))
-
-    found = manager_of(ctx.partitions, create)
+    found = manager_of(ctx.partitions) or manager_of(ctx.partitions, lambda: _new_manager(ctx))
     assert found is not None
     return found
+
+
+def _new_manager(ctx: RequestContext) -> ShareManager:
+    metadata = ctx.metadata
+
+    def topic_id(name: str) -> uuid.UUID | None:
+        topic = metadata.image().topics.get(name)
+        return None if topic is None else topic.topic_id
+
+    def clock() -> int:
+        return int(time.time() * 1000)
+
+    store = FileShareStateStore(ctx.config.log_dirs[0], topic_id, clock)
+    sessions = int(ctx.config.raw("group.share.max.share.sessions") or "2000")
+    return ShareManager(clock, store, sessions)
 
 
 def _setting(ctx: RequestContext, group_id: str, name: str, default: str) -> str:

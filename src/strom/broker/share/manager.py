@@ -71,8 +71,10 @@ class ShareStateStore(Protocol):
 class ShareManager:
     """Sessions and share-partitions of this broker."""
 
-    def __init__(self, clock: Callable[[], int], store: ShareStateStore | None = None) -> None:
+    def __init__(self, clock: Callable[[], int], store: ShareStateStore | None = None,
+                 max_sessions: int = 2000) -> None:
         self.clock = clock
+        self.max_sessions = max_sessions
         self.store = store
         self.sessions: dict[tuple[str, str], ShareSession] = {}
         self.partitions: dict[ShareKey, SharePartition] = {}
@@ -89,6 +91,8 @@ class ShareManager:
             if acknowledging:
                 return ErrorCode.invalid_request, None
             self.close(group_id, member_id)
+            if len(self.sessions) >= self.max_sessions:  # group.share.max.share.sessions
+                return ErrorCode.share_session_limit_reached, None
             fresh = self.sessions[key] = ShareSession(group_id, member_id, next_epoch(0))
             fresh.partitions.update(dict.fromkeys(added))
             return ErrorCode.none, fresh
