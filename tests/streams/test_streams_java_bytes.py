@@ -18,19 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from strom.streams import Serdes, StreamsBuilder, TopologyTestDriver
+from strom.streams import Serdes, StreamsBuilder, Suppressed, TimeWindows, TopologyTestDriver
 from strom.streams.dsl.fk_join import (
     decode_response,
     decode_subscription,
     encode_response,
     encode_subscription,
 )
+from strom.streams.dsl.suppress import BufferedRecord, decode_buffered, encode_buffered
 from strom.streams.murmur3 import hash128_bytes
 from support.interop import kafka_dist
 
 pytestmark = pytest.mark.interop
 
-SOURCE = Path(__file__).parent / "java_bytes" / "StromStreamsBytes.java"
+SOURCES = sorted((Path(__file__).parent / "java_bytes").glob("*.java"))
 Java = Callable[[list[str]], list[str]]
 
 
@@ -41,7 +42,7 @@ def java(tmp_path_factory: pytest.TempPathFactory) -> Java:
         pytest.skip("no JDK: these checks need java and javac (apt-get install default-jdk-headless)")
     lib = kafka_dist.ensure_jars()
     out = tmp_path_factory.mktemp("java-bytes")
-    subprocess.run(["javac", "-d", str(out), "-cp", str(lib / "*"), str(SOURCE)], check=True,
+    subprocess.run(["javac", "-d", str(out), "-cp", str(lib / "*"), *map(str, SOURCES)], check=True,
                    capture_output=True, timeout=300)
 
     def run(commands: list[str]) -> list[str]:
@@ -117,3 +118,49 @@ def test_fk_join_topics_carry_kafkas_bytes(java: Java) -> None:
     answers = java([f"dresp {r.value.hex()}" for r in resps])
     assert answers[0] == f"0 {hash128_bytes(b'c1:book').hex()} Ada"
     assert len(answers) == len(resps) >= 2
+
+
+def _buffer_fields(e: BufferedRecord) -> str:
+    headers = ",".join(f"{k}={_hex(v)}" for k, v in e.headers) or "-"
+    return (f"{_hex(e.prior)} {_hex(e.old)} {_hex(e.new)} {e.timestamp} {e.offset} "
+            f"{e.topic or '-'} {e.partition} {headers} {e.buffer_time}")
+
+
+def test_suppression_buffer_bytes_both_ways(java: Java) -> None:
+    n1, n2 = (1).to_bytes(8, "big"), (2).to_bytes(8, "big")
+    entries = [
+        BufferedRecord(None, None, n1, 5, 0, "clicks", 0, (), 10),
+        BufferedRecord(n1, n1, n2, 7, 41, "app-x-repartition", 2, (("trace", b"\x01\x02"),), 20),
+        BufferedRecord(n1, n2, b"", -1, -1, "", 1, (("a", None), ("ü", b"")), 2**40),
+        BufferedRecord(None, n2, None, 9, 3, "t", 0, (), 30),
+    ]
+    strom = [encode_buffered(e) for e in entries]
+    assert java([f"ebuf {_buffer_fields(e)}" for e in entries]) == [b.hex() for b in strom]
+    assert java([f"dbuf 3 {b.hex()}" for b in strom]) == [_buffer_fields(e) for e in entries]
+    assert [decode_buffered(b) for b in strom] == entries
+
+
+def test_suppress_changelog_is_kafkas_buffer_changelog(java: Java) -> None:
+    """The changelog a Strom suppress writes, record by record: header v=3, values Java's
+    restore reads back to the buffered counts, their record context and window end."""
+    b = StreamsBuilder()
+    (b.stream("clicks", key_serde=Serdes.String, value_serde=Serdes.String).group_by_key()
+     .windowed_by(TimeWindows.of(10, grace_ms=5)).count("per-window")
+     .suppress(Suppressed.until_window_closes()).to_stream().to("out"))
+    with TopologyTestDriver(b.build(), application_id="app") as driver:
+        clicks = driver.create_input_topic("clicks", Serdes.String, Serdes.String)
+        for key, ts in (("a", 1), ("a", 3), ("b", 12), ("a", 30)):
+            clicks.pipe_input(key, "x", ts)
+        topic = next(t for t in driver.produced_topics()
+                     if "SUPPRESS-STATE-STORE" in t and t.endswith("-changelog"))
+        logged = driver.create_output_topic(topic).read_raw()
+    values = [r for r in logged if r.value is not None]
+    assert len(values) == 4 and len(logged) == 6  # windows [0,10) and [10,20) evicted
+    assert all(tuple(r.headers) == (("v", b"\x03"),) for r in values)
+    assert all(not r.headers for r in logged if r.value is None)
+    n = [i.to_bytes(8, "big") for i in range(3)]
+    assert java([f"dbuf 3 {r.value.hex()}" for r in values]) == [
+        f"- - {n[1].hex()} 1 0 clicks 0 - 10",
+        f"- {n[1].hex()} {n[2].hex()} 3 1 clicks 0 - 10",
+        f"- - {n[1].hex()} 12 2 clicks 0 - 20",
+        f"- - {n[1].hex()} 30 3 clicks 0 - 40"]

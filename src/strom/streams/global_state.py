@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strom.streams.record import ConsumedRecord
+from strom.streams.record import ConsumedRecord, Headers
 from strom.streams.serdes import Serde
 from strom.streams.state.api import StateStore
 from strom.streams.state.stores import StoreSpec
@@ -52,7 +52,8 @@ class _GlobalStoreContext:
     def stream_time(self) -> int:
         return self.timestamp
 
-    def log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int) -> None:
+    def log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int,
+                   headers: Headers = ()) -> None:
         """Global stores are not logged."""
 
 

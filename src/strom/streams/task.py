@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from strom.streams.errors import SerializationError, StreamsError, TopologyError
 from strom.streams.processor import Processor, PunctuationType, Punctuator
-from strom.streams.record import ConsumedRecord, ProducedRecord, Record
+from strom.streams.record import ConsumedRecord, Headers, ProducedRecord, Record
 from strom.streams.serdes import BytesSerde, Serde
 from strom.streams.state.api import StateStore
 from strom.streams.timestamps import FailOnInvalidTimestamp, TimestampExtractor
@@ -528,8 +528,9 @@ class _StoreContext:
     def stream_time(self) -> int:
         return self._task.stream_time
 
-    def log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int) -> None:
+    def log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int,
+                   headers: Headers = ()) -> None:
         topic = self._changelogs.get(store)
         if topic is not None:
             self._task.env.collector.send(
-                ProducedRecord(topic, key, value, timestamp, (), self._task.partition))
+                ProducedRecord(topic, key, value, timestamp, headers, self._task.partition))

@@ -7,6 +7,7 @@
 //   dsub HEX                       -> "VERSION INSTR HASH PK PARTITION"
 //   eresp HASH VALUE               -> SubscriptionResponseWrapper (current version) serialized
 //   dresp HEX                      -> "VERSION HASH VALUE"
+//   ebuf ... / dbuf ...            -> the suppression buffer changelog (StromBufferBytes)
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -71,6 +72,10 @@ public final class StromStreamsBytes {
             case "dresp":
                 SubscriptionResponseWrapper<String> e = resps.deserializer().deserialize("t", new RecordHeaders(), bytes(w[1]));
                 return e.version() + " " + hash(e.originalValueHash()) + " " + orDash(e.foreignValue());
+            case "ebuf":
+                return org.apache.kafka.streams.state.internals.StromBufferBytes.encode(w);
+            case "dbuf":
+                return org.apache.kafka.streams.state.internals.StromBufferBytes.decode(w);
             default:
                 throw new IllegalArgumentException(w[0]);
         }

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from strom.streams.record import Headers
     from strom.streams.serdes import Serde
 
 ChangelogEntry = tuple[bytes, bytes | None, int]  # key, value (None deletes), timestamp
@@ -47,7 +48,8 @@ class StoreContext(Protocol):
 
     def stream_time(self) -> int: ...
 
-    def log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int) -> None:
+    def log_change(self, store: str, key: bytes, value: bytes | None, timestamp: int,
+                   headers: Headers = ()) -> None:
         """Write one changelog record of `store` (a no-op when logging is off)."""
 
 

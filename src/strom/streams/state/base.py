@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from strom.streams.errors import StoreError
+from strom.streams.record import Headers
 from strom.streams.serdes import Serde
 from strom.streams.state.api import ChangelogEntry, StoreContext
 from strom.streams.state.bytes_store import BytesMap, MemoryBytesMap, RocksDBBytesMap
@@ -23,6 +24,9 @@ class LoggedStore:
     and logged as the plain value with the timestamp on the record (Kafka's format)."""
 
     timestamped = True
+    # headers on each changelog record that holds a value (the suppression buffer's
+    # format version, as Kafka marks it); tombstones carry none
+    changelog_headers: Headers = ()
 
     def __init__(self, name: str, key_serde: Serde[Any] | None, value_serde: Serde[Any] | None,
                  *, persistent: bool, logging: bool) -> None:
@@ -70,7 +74,8 @@ class LoggedStore:
         else:
             self.map.put(key, stamped(timestamp, value) if self.timestamped else value)
         if self.logging:
-            self.context.log_change(self.name, key, value, timestamp)
+            self.context.log_change(self.name, key, value, timestamp,
+                                    () if value is None else self.changelog_headers)
 
     def restore(self, entries: Iterable[ChangelogEntry]) -> None:
         data = self.map
