@@ -78,6 +78,10 @@ class GlobalState:
     def topics(self) -> list[str]:
         return list(self._by_topic)
 
+    def persistent_topics(self) -> set[str]:
+        """Topics whose stores outlive the process (RocksDB): only they are checkpointed."""
+        return {topic for topic, (store, _, _) in self._by_topic.items() if store.persistent}
+
     def apply(self, record: ConsumedRecord) -> None:
         """Put (or, for a tombstone, delete) the record's key in its topic's store."""
         store, key_serde, value_serde = self._by_topic[record.topic]
