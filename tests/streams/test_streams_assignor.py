@@ -147,3 +147,22 @@ def test_subscription_and_assignment_bytes_are_the_consumer_protocols() -> None:
     partitions, decoded = decode_assignment(raw)
     assert partitions == [("a", 1), ("b", 1)] and decoded == assignment
     assert decode_assignment(b"") == ([], MemberAssignment())
+
+
+def test_assignor_moves_only_what_a_new_client_takes() -> None:
+    """Whatever the process ids' order, a new client takes tasks from the others and no
+    task moves between the old ones (a kept task is never revoked)."""
+    for names in (("pa", "pb", "pc"), ("pc", "pb", "pa"), ("pb", "pc", "pa")):
+        had_a = {"0_0", "0_1", "1_2", "1_3"}
+        had_b = set(STATELESS + STATEFUL) - had_a
+        a = _member("a", names[0], had_a, dict.fromkeys(had_a & set(STATEFUL), LATEST))
+        b = _member("b", names[1], had_b, dict.fromkeys(had_b & set(STATEFUL), LATEST))
+        plan = assign(_space(end=5), [a, b, _member("c", names[2])], AssignorConfig(), 0)
+        kept_a, kept_b = set(plan["a"].active), set(plan["b"].active)
+        assert kept_a <= had_a and kept_b <= had_b and len(kept_a) == len(kept_b) == 3
+        second = assign(_space(end=5), [
+            _member("a", names[0], kept_a, dict.fromkeys(kept_a & set(STATEFUL), LATEST)),
+            _member("b", names[1], kept_b, dict.fromkeys(kept_b & set(STATEFUL), LATEST)),
+            _member("c", names[2])], AssignorConfig(), 0)
+        assert set(second["a"].active) == kept_a and set(second["b"].active) == kept_b
+        assert set(second["c"].active) == (had_a - kept_a) | (had_b - kept_b)

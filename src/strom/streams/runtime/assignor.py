@@ -123,7 +123,7 @@ class _Planner:
     def run(self) -> int:
         """Place everything; the number of tasks waiting to move to a warming client."""
         stateful = sorted(self.space.stateful)
-        for task in stateful:
+        for task in self._owned_first(stateful):
             self._place_stateful(task)
         pending = self._balance(stateful)
         for task in sorted(self.space.standby_capable):
@@ -131,9 +131,17 @@ class _Planner:
                 if not self._place_standby(task):
                     break
         self._place_warmups(pending)
-        for task in [t for t in self.space.tasks if t not in self.space.stateful]:
-            self._place_stateless(task)
+        stateless = [t for t in self.space.tasks if t not in self.space.stateful]
+        left = [t for t in stateless if not self._keep_stateless(t)]
+        for task in left:  # after every kept one, so loads count all that stay
+            min(self.clients, key=lambda c: (c.load(), c.process_id)).active.add(task)
         return len(pending)
+
+    def _owned_first(self, tasks: list[str]) -> list[str]:
+        """Tasks some client runs now come first, so that the loads the others are
+        balanced against already count every task that stays where it is."""
+        owned = {t for c in self.clients for t in c.previous()}
+        return [t for t in tasks if t in owned] + [t for t in tasks if t not in owned]
 
     def caught_up(self, client: _Client, task: str) -> bool:
         return self.lags[(client.process_id, task)] <= self.config.acceptable_recovery_lag
@@ -195,15 +203,16 @@ class _Planner:
         best.standby.add(task)
         return True
 
-    def _place_stateless(self, task: str) -> None:
+    def _keep_stateless(self, task: str) -> bool:
+        """Leave a stateless task where it runs if that client is under its share."""
         total_tasks = len(self.space.tasks)
         capacity = sum(c.capacity for c in self.clients)
         for client in self.clients:
             share = math.ceil(total_tasks * client.capacity / capacity)
             if task in client.previous() and len(client.active) < share:
                 client.active.add(task)
-                return
-        min(self.clients, key=lambda c: (c.load(), c.process_id)).active.add(task)
+                return True
+        return False
 
 
 def _lag(offset_sum: int | None, end_sum: int) -> int:

@@ -108,6 +108,7 @@ class StreamThread:
         self.layout = TaskLayout(topology, app, the_plan)
         self._probe_at_ms = 0
         self.revoked: list[str] = []  # task ids given up in rebalances, in order (observable)
+        self.assignments: list[tuple[int, list[str], list[str]]] = []  # generation, active, standby
         self.restore_consumer = clients.consumer({
             "client.id": f"{client}-restore-consumer", "group.id": f"{app}-restore",
             "enable.auto.commit": False, "auto.offset.reset": "earliest", **isolation})
@@ -161,6 +162,8 @@ class StreamThread:
         return self.layout.plan(space, members, settings, time.time_ns() // 1_000_000)
 
     def _apply(self, joined: Joined) -> None:
+        self.assignments.append((joined.generation, list(joined.assignment.active),
+                                 list(joined.assignment.standby)))
         active = set(joined.assignment.active)
         revoked = sorted(t for t in self.tasks if t not in active)
         if revoked:
