@@ -5,6 +5,7 @@ in flight."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ ENABLED = {"group.coordinator.rebalance.protocols": "classic,consumer,share"}
 HEARTBEAT, DESCRIBE, FETCH, ACK, API_VERSIONS = 76, 77, 78, 79, 18
 NONE, INVALID_REQUEST, UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION = 0, 42, 25, 35
 INVALID_RECORD_STATE, SHARE_SESSION_NOT_FOUND, INVALID_SHARE_SESSION_EPOCH = 121, 122, 123
+NOT_COORDINATOR, LOADING = 16, 14
 
 
 def topic_id(raw: RawClient, topic: str) -> uuid.UUID:
@@ -33,8 +35,15 @@ def topic_id(raw: RawClient, topic: str) -> uuid.UUID:
 
 
 def join(raw: RawClient, group: str, member: str, topic: str) -> Any:
-    body = raw.request(HEARTBEAT, 1, group_id=group, member_id=member, member_epoch=0,
-                       subscribed_topic_names=[topic]).body
+    """Join once the group's coordinator is up (FindCoordinator creates the offsets topic)."""
+    deadline = time.monotonic() + 30
+    while True:
+        raw.request(10, 4, key_type=0, coordinator_keys=[group])
+        body = raw.request(HEARTBEAT, 1, group_id=group, member_id=member, member_epoch=0,
+                           subscribed_topic_names=[topic]).body
+        if body.error_code not in (NOT_COORDINATOR, LOADING) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert body.error_code == NONE, body
     return body
 
@@ -149,3 +158,39 @@ def test_a_share_group_id_is_not_a_classic_or_consumer_group(
         other = raw.request(HEARTBEAT, 1, group_id="kind-g", member_id="x", member_epoch=0,
                             subscribed_topic_names=[topic]).body
         assert other.error_code == NONE  # a second share member is welcome
+
+
+def test_read_committed_share_groups_never_see_aborted_records(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    """`share.isolation.level=read_committed` (a group config): an aborted transaction's
+    records and every marker are archived, never acquired."""
+    proc = broker_factory(ENABLED)
+    topic = create_topic(proc.bootstrap, f"rc-{uuid.uuid4().hex[:6]}", partitions=1)
+    group, member = "rc-g", str(uuid.uuid4())
+    with RawClient(proc.bootstrap) as raw:
+        altered = raw.request(44, 1, resources=[{
+            "resource_type": 32, "resource_name": group, "configs": [{
+                "name": "share.isolation.level", "config_operation": 0,
+                "value": "read_committed"}]}], validate_only=False).body
+        assert altered.responses[0].error_code == NONE, altered
+        tid = topic_id(raw, topic)
+        join(raw, group, member, topic)
+        assert fetch(raw, group, member, 0, tid).error_code == NONE  # starts at 0
+        producer = Producer({"bootstrap.servers": proc.bootstrap, "transactional.id": "rc-t"})
+        producer.init_transactions(30)
+        producer.begin_transaction()
+        for value in (b"aborted-1", b"aborted-2"):  # offsets 0, 1; marker 2
+            producer.produce(topic, value=value, partition=0)
+        producer.flush(30)  # abort_transaction drops what is not sent yet
+        producer.abort_transaction(30)
+        producer.begin_transaction()
+        for value in (b"committed-1", b"committed-2"):  # offsets 3, 4; marker 5
+            producer.produce(topic, value=value, partition=0)
+        producer.flush(30)
+        producer.commit_transaction(30)
+        got: list[tuple[int, int, int]] = []
+        epoch = 1
+        while sum(last - first + 1 for first, last, _ in got) < 2 and epoch < 20:
+            got += acquired(fetch(raw, group, member, epoch, tid, wait_ms=2000))
+            epoch += 1
+        assert got == [(3, 4, 1)]

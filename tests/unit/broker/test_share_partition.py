@@ -243,3 +243,23 @@ def test_share_sessions_are_limited() -> None:
     assert manager.open("g", "a", 0, [], [], False)[0] == ErrorCode.none
     assert manager.open("g", "b", 0, [], [], False)[0] == ErrorCode.share_session_limit_reached
     assert manager.open("g", "a", 0, [], [], False)[0] == ErrorCode.none  # its own replaced
+
+
+def test_read_committed_skips_aborted_transactions_and_markers() -> None:
+    from strom.broker.share.isolation import skipped_offsets
+    from strom.protocol.records import Attr, encode_batch
+
+    def batch(base: int, count: int, pid: int = -1, attributes: int = 0) -> bytes:
+        return encode_batch([(None, b"x")] * count, base_offset=base, producer_id=pid,
+                            producer_epoch=0 if pid >= 0 else -1, attributes=attributes)
+
+    txn, ctl = Attr.TRANSACTIONAL, Attr.TRANSACTIONAL | Attr.CONTROL
+    data = (batch(0, 2) + batch(2, 2, pid=7, attributes=txn) + batch(4, 1, pid=8, attributes=txn)
+            + batch(5, 1, pid=7, attributes=ctl) + batch(6, 1, pid=8, attributes=ctl)
+            + batch(7, 1, pid=7, attributes=txn))
+    skipped = skipped_offsets(data, [(7, 2)])  # producer 7's first transaction aborted
+    assert skipped == {2, 3, 5, 6}  # its records and both markers; 8 committed; 7 again
+    share, _ = make()
+    share.archive(skipped, upto=8)
+    assert share.acquire("a", upto=8, max_records=10) == [Acquired(0, 1, 1), Acquired(4, 4, 1),
+                                                         Acquired(7, 7, 1)]

@@ -25,6 +25,7 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
 from strom.broker.network import dispatch
+from strom.broker.share.isolation import skipped_offsets
 from strom.broker.share.manager import FINAL_EPOCH, ShareManager, ShareSettings, manager_of
 from strom.broker.share.offset_reset import start_offset
 from strom.broker.share.partition import SharePartition
@@ -71,11 +72,10 @@ def _new_manager(ctx: RequestContext) -> ShareManager:
 
 
 def _setting(ctx: RequestContext, group_id: str, name: str, default: str) -> str:
-    """A group config override (GROUP resource), else the broker's, else Kafka's default."""
+    """A group config override (GROUP resource ``share.x``), else the broker's
+    (``group.share.x``), else Kafka's default."""
     overrides = getattr(ctx.metadata.image(), "group_configs", {}).get(group_id, {})
-    broker_name = {"share.record.lock.duration.ms": "group.share.record.lock.duration.ms",
-                   "share.delivery.count.limit": "group.share.delivery.count.limit"}.get(name, name)
-    value = overrides.get(name) or ctx.config.raw(broker_name)
+    value = overrides.get(name) or ctx.config.raw(f"group.{name}")
     return default if value is None else value
 
 
@@ -83,8 +83,7 @@ def settings(ctx: RequestContext, group_id: str) -> ShareSettings:
     return ShareSettings(
         lock_ms=int(_setting(ctx, group_id, "share.record.lock.duration.ms", "30000")),
         delivery_limit=int(_setting(ctx, group_id, "share.delivery.count.limit", "5")),
-        max_in_flight=int(_setting(ctx, group_id, "group.share.partition.max.record.locks",
-                                   "2000")),
+        max_in_flight=int(_setting(ctx, group_id, "share.partition.max.record.locks", "2000")),
         auto_offset_reset=_setting(ctx, group_id, "share.auto.offset.reset", "latest"))
 
 
@@ -93,12 +92,9 @@ def settings(ctx: RequestContext, group_id: str) -> ShareSettings:
 
 def _membership_settings(ctx: RequestContext, group_id: str) -> MembershipSettings:
     return MembershipSettings(
-        session_timeout_ms=int(_setting(ctx, group_id, "share.session.timeout.ms",
-                                        ctx.config.raw("group.share.session.timeout.ms")
-                                        or "45000")),
+        session_timeout_ms=int(_setting(ctx, group_id, "share.session.timeout.ms", "45000")),
         heartbeat_interval_ms=int(_setting(ctx, group_id, "share.heartbeat.interval.ms",
-                                           ctx.config.raw("group.share.heartbeat.interval.ms")
-                                           or "5000")),
+                                           "5000")),
         max_size=int(ctx.config.raw("group.share.max.size") or "200"))
 
 
@@ -194,6 +190,8 @@ class _Target:
         self.partition = None if topic is None else ctx.partitions.get(topic.name, index)
         self.error = ErrorCode.none
         self.share: SharePartition | None = None
+        self.read_committed = (_setting(ctx, group_id, "share.isolation.level",
+                                        "read_uncommitted") == "read_committed")
         if topic is None:
             self.error = ErrorCode.unknown_topic_id
         elif self.partition is None or not self.partition.is_leader:
@@ -238,14 +236,18 @@ def _fetch_one(ctx: RequestContext, target: _Target, member_id: str, max_records
     if share.expire_locks():  # released or archived by the lock: durable before redelivery
         manager(ctx).persist(target.key)
     start = share.next_fetch_offset()
-    if start >= partition.high_watermark:
+    committed = target.read_committed
+    if start >= (partition.last_stable_offset if committed else partition.high_watermark):
         return b"", []
-    result = partition.read(start, max_bytes)
+    result = partition.read(start, max_bytes, read_committed=committed)
     if result.error != ErrorCode.none or not result.records:
         if result.error == ErrorCode.offset_out_of_range:
             share.move_start(partition.log_start_offset)
         return b"", []
-    upto = _batches_end(bytes(result.records), result.high_watermark)
+    data = bytes(result.records)
+    upto = _batches_end(data, result.last_stable_offset if committed else result.high_watermark)
+    if committed:
+        share.archive(skipped_offsets(data, result.aborted), upto)
     acquired = share.acquire(member_id, upto, max_records)
     rows = [{"first_offset": a.first_offset, "last_offset": a.last_offset,
              "delivery_count": a.delivery_count} for a in acquired]

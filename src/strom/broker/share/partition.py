@@ -144,6 +144,19 @@ class SharePartition:
         entry.member_id = member_id
         entry.lock_deadline_ms = self.clock() + self.lock_ms
 
+    def archive(self, offsets: Iterable[int], upto: int) -> None:
+        """Archive offsets below ``upto`` no consumer may see (read_committed: aborted
+        transactions and markers) unless they are already in flight."""
+        for offset in sorted(o for o in offsets if self.start_offset <= o < upto):
+            for gap in range(self.end_offset, offset):  # never delivered, still to come
+                self.records[gap] = InFlight(RecordState.AVAILABLE)
+            entry = self.records.get(offset)
+            if entry is None or (entry.state == RecordState.AVAILABLE
+                                 and entry.delivery_count == 0):
+                self.records[offset] = InFlight(RecordState.ARCHIVED)
+            self.end_offset = max(self.end_offset, offset + 1)
+        self._advance_start()
+
     # --- acknowledgement ----------------------------------------------------------------
 
     def acknowledge(self, member_id: str, batches: Iterable[tuple[int, int, tuple[int, ...]]]
