@@ -14,7 +14,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -32,6 +32,13 @@ WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "
          "kappa", "lambda", "mu"]
 SCRIPT = "../../tests/streams/streams_rebalance_app.py"  # App runs scripts of examples/streams
 STORE = "counts-store"
+
+
+class Broker(Protocol):
+    """Strom's broker process or Apache Kafka's (`test_streams_rebalancing_on_kafka`)."""
+
+    @property
+    def bootstrap(self) -> str: ...
 
 
 @pytest.fixture(autouse=True)
@@ -62,14 +69,14 @@ def _expected(lines: list[str]) -> dict[str, int]:
     return dict(collections.Counter(w for line in lines for w in line.split()))
 
 
-def _app(broker: BrokerProcess, app_id: str, inp: str, out: str, state: Path,
+def _app(broker: Broker, app_id: str, inp: str, out: str, state: Path,
          **settings: Any) -> StreamsApp:
     return StreamsApp(word_count.build(inp, out), app_id, broker.bootstrap, state_dir=state,
                       commit_interval_ms=200, consumer_properties={"session.timeout.ms": 6000},
                       **settings)
 
 
-def _caught_up(broker: BrokerProcess, app_id: str, inp: str, app: StreamsApp,
+def _caught_up(broker: Broker, app_id: str, inp: str, app: StreamsApp,
                partitions: int, others: list[StreamsApp] | None = None) -> None:
     try:
         wait_caught_up(broker.bootstrap, app_id, inp, partitions, _Alive(app))
@@ -98,6 +105,11 @@ def _settled(apps: list[StreamsApp], total: int) -> bool:
 @pytest.mark.slow
 def test_streams_three_instances_exactly_once_survive_a_kill_with_standbys(
         gbroker: BrokerProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    three_instances_survive_a_kill(gbroker, tmp_path, caplog)
+
+
+def three_instances_survive_a_kill(gbroker: Broker, tmp_path: Path,
+                                   caplog: pytest.LogCaptureFixture) -> None:
     """Three instances, one standby per task, exactly-once; one is SIGKILLed mid-run. The
     counts are exact, the killed instance's stateful tasks move to the instances with
     their standbys and restore only the changelog's tail, and queries keep answering."""
@@ -160,6 +172,10 @@ def test_streams_three_instances_exactly_once_survive_a_kill_with_standbys(
 @pytest.mark.slow
 def test_streams_adding_an_instance_moves_tasks_cooperatively(gbroker: BrokerProcess,
                                                               tmp_path: Path) -> None:
+    adding_an_instance_moves_tasks_cooperatively(gbroker, tmp_path)
+
+
+def adding_an_instance_moves_tasks_cooperatively(gbroker: Broker, tmp_path: Path) -> None:
     """A third instance joins two: only the tasks that move to it are revoked from their
     old owners; every task an instance keeps is never revoked (it keeps processing)."""
     app_id, inp, out = unique_topic("coop"), unique_topic("lines"), unique_topic("counts")
@@ -201,6 +217,11 @@ def test_streams_adding_an_instance_moves_tasks_cooperatively(gbroker: BrokerPro
 @pytest.mark.slow
 def test_streams_new_instance_warms_up_before_a_probing_rebalance_moves_state(
         gbroker: BrokerProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    warm_up_then_probing_moves_state(gbroker, tmp_path, caplog)
+
+
+def warm_up_then_probing_moves_state(gbroker: Broker, tmp_path: Path,
+                                     caplog: pytest.LogCaptureFixture) -> None:
     """A stateful task moves to a new instance only once it has caught up: first it gets
     warm-up replicas (standbys) while the old owner keeps the tasks active; a probing
     rebalance then moves them, and the new owner restores only what it lacked."""
