@@ -29,7 +29,8 @@ and the last commit are included; CPU is the child's user + system time read fro
 not the broker's. Then the output is read back and checked against what the input implies
 (value multisets, final counts per word and per window), so a broken workload cannot look
 fast. Runs take /tmp/bench-lock (and wait while /tmp/suite-running exists), one workload
-set at a time. Writes docs/benchmarks/streams.json and streams.md. Never part of the suite.
+set at a time. Writes docs/benchmarks/streams-<broker>-<records>.json and prints the table
+that docs/benchmarks/streams.md quotes. Never part of the suite.
 
     python bench/streams.py [--records 100000] [--frameworks strom,quix,kafka-streams]
                             [--broker strom|kafka] [--quix-python /path/to/python]
@@ -216,18 +217,20 @@ def fill(bootstrap: str, topic: str, records: list[tuple[str, str, int]]) -> Non
     producer.flush(120)
 
 
-def inputs(workload: str, count: int) -> list[tuple[str, str, int]]:
-    """The same (key, value, timestamp) records for every framework."""
+def inputs(workload: str, count: int, base_ms: int) -> list[tuple[str, str, int]]:
+    """The same (key, value, timestamp) records for every framework, a millisecond apart
+    from `base_ms` (recent: records older than the topic's retention.ms would be deleted
+    by the broker's retention while a run reads them, on Strom as on Kafka)."""
     rng = random.Random(7)
     words = [f"w{i}" for i in range(KEYS)]
     if workload == "word count":
         return [(f"k{i}", " ".join(rng.choice(words) for _ in range(WORDS_PER_LINE)),
-                 1_000_000 + i) for i in range(count)]
-    return [(f"k{rng.randrange(KEYS)}", f"value-{i}", 1_000_000 + i) for i in range(count)]
+                 base_ms + i) for i in range(count)]
+    return [(f"k{rng.randrange(KEYS)}", f"value-{i}", base_ms + i) for i in range(count)]
 
 
-def table_rows() -> list[tuple[str, str, int]]:
-    return [(f"k{i}", f"row-{i}", 1) for i in range(KEYS)]
+def table_rows(base_ms: int) -> list[tuple[str, str, int]]:
+    return [(f"k{i}", f"row-{i}", base_ms - 1) for i in range(KEYS)]
 
 
 # --- expected output and its check -------------------------------------------------------
@@ -320,7 +323,7 @@ def run_one(framework: str, workload: str, bootstrap: str, records: list[tuple[s
     create(bootstrap, f"{prefix}-in", f"{prefix}-out", f"{prefix}-table")
     fill(bootstrap, f"{prefix}-in", records)
     if workload == "stream-table join":
-        fill(bootstrap, f"{prefix}-table", table_rows())
+        fill(bootstrap, f"{prefix}-table", table_rows(records[0][2]))
     outputs = expected_outputs(workload, len(records))
     admin = AdminClient({"bootstrap.servers": bootstrap})
     probe = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{prefix}-probe"})
@@ -394,7 +397,7 @@ def write(results: list[dict[str, Any]], opts: argparse.Namespace) -> None:
     machine = {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
                "platform": platform.platform()}
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    path = OUT_DIR / f"streams{'-kafka' if opts.broker == 'kafka' else ''}.json"
+    path = OUT_DIR / f"streams-{opts.broker}-{opts.records}.json"
     path.write_text(json.dumps({"machine": machine, "broker": opts.broker,
                                 "results": results}, indent=2) + "\n")
     print("\n".join(table_lines(results, opts.broker)))
@@ -437,7 +440,8 @@ def main() -> None:
     results = []
     with broker(opts.broker, opts.work) as bootstrap:
         for workload in opts.workloads.split(","):
-            records = inputs(workload, opts.records)
+            base_ms = (int(time.time() * 1000) - opts.records) // 1000 * 1000
+            records = inputs(workload, opts.records, base_ms)
             with bench_lock():
                 for framework in frameworks:
                     result = run_one(framework, workload, bootstrap, records, opts)
