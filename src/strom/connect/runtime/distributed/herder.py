@@ -105,6 +105,7 @@ class DistributedHerder:
         self.thread = threading.Thread(target=self._run, name="connect-herder", daemon=True)
         self.heartbeats = threading.Thread(target=self._heartbeat_loop, name="connect-heartbeat", daemon=True)
         self.joined = threading.Event()  # set while the member is in a stable generation
+        self.joining = threading.Event()  # set while the herder thread is in JoinGroup/SyncGroup
         # what the group gave this worker, and what of it runs
         self.assigned_connectors: set[str] = set()
         self.assigned_tasks: set[TaskKey] = set()
@@ -193,7 +194,7 @@ class DistributedHerder:
         """Heartbeats on their own thread, so starting or stopping slow tasks on the herder
         thread never makes the group think this worker died."""
         while not self.stopping.wait(self.heartbeat_s):
-            if self.joined.is_set() and not self.member.heartbeat():
+            if self.joined.is_set() and not self.joining.is_set() and not self.member.heartbeat():
                 self.joined.clear()
                 self.rejoin_needed = True
 
@@ -228,7 +229,11 @@ class DistributedHerder:
     def _rebalance(self) -> None:
         self.rejoin_needed, self.rejoin_at = False, None
         self.joined.clear()
-        joined = self.member.join([(PROTOCOL, self._metadata())], self._assign)
+        self.joining.set()
+        try:
+            joined = self.member.join([(PROTOCOL, self._metadata())], self._assign)
+        finally:
+            self.joining.clear()
         self.joined.set()
         assignment = decode_assignment(joined.assignment)
         self.generation, self.leader_url = joined.generation, assignment.leader_url

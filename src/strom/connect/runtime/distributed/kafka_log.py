@@ -38,14 +38,16 @@ class KafkaBasedLog:
     def start(self, timeout: float = 30.0) -> None:
         from confluent_kafka import TopicPartition
 
-        ensure_topic(self.clients, self.topic, self.partitions, self.replication_factor, self.topic_config)
+        _retrying(lambda: ensure_topic(self.clients, self.topic, self.partitions, self.replication_factor,
+                                       self.topic_config), timeout)
         self.producer = self.clients.producer({**JAVA_PARTITIONER, "acks": "all",
                                                "enable.idempotence": True,
                                                "client.id": f"{self.client_id}-producer"})
         self.consumer = self.clients.consumer({"group.id": f"{self.client_id}-{self.topic}",
                                                "enable.auto.commit": False,
                                                "client.id": f"{self.client_id}-consumer"})
-        metadata = self.clients.topic_metadata([self.topic], self.producer)[self.topic]
+        found = _retrying(lambda: self.clients.topic_metadata([self.topic], self.producer), timeout)
+        metadata = found[self.topic]
         self.consumer.assign([TopicPartition(self.topic, p, -2) for p in sorted(metadata.partitions)])
         self.read_to_end(timeout)
 
@@ -91,3 +93,18 @@ class KafkaBasedLog:
             self.producer.flush(10)
         if self.consumer is not None:
             self.consumer.close()
+
+
+def _retrying(call: Callable[[], Any], timeout: float) -> Any:
+    """`call()`, retried on a client error for `timeout` s: workers starting together on a
+    busy broker must not die of one lost metadata request."""
+    from strom.client.errors import KafkaClientError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except KafkaClientError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
