@@ -151,10 +151,44 @@ def test_members_split_one_is_killed_the_other_takes_over_and_commits_hold(
             m.stop()
 
 
+def test_a_classic_group_takes_a_consumer_member_and_gives_it_back(
+        broker: tuple[Target, BrokerProcess | None], interop_classes: Path,
+        kafka_lib: Path) -> None:
+    """Mixed groups: a consumer-protocol member joins a group of classic members (the
+    group is upgraded; the classic member, answered from the consumer group, gives up
+    half its partitions); when it leaves, the group goes back to the classic protocol
+    and the classic member takes everything again."""
+    target, _ = broker
+    topic = create_topic(target.bootstrap, f"mixed-{uuid.uuid4().hex[:8]}", partitions=4)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    produce(target.bootstrap, topic, per_partition=5)
+    classic = Member(interop_classes, kafka_lib, target.bootstrap, group, f"classic:{topic}")
+    members = [classic]
+    try:
+        wait_for("the classic member to own every partition",
+                 lambda: classic.assigned() == {0, 1, 2, 3}, members)
+        modern = Member(interop_classes, kafka_lib, target.bootstrap, group, topic, seconds=40)
+        members.append(modern)
+
+        def split() -> bool:
+            a, b = classic.assigned(), modern.assigned()
+            return bool(a) and bool(b) and not (a & b) and (a | b) == {0, 1, 2, 3}
+
+        wait_for("the two protocols to split the topic", split, members)
+        wait_for("the consumer-protocol member to leave", lambda: "CLOSED" in modern.lines,
+                 members)
+        wait_for("the classic member to take everything back",
+                 lambda: classic.assigned() == {0, 1, 2, 3}, members)
+    finally:
+        for m in members:
+            m.stop()
+
+
 def test_kafka_reads_the_consumer_group_records_strom_writes(
         tmp_path: Path, kafka_lib: Path) -> None:
     """Kafka's own DumpLogSegments --offsets-decoder decodes every KIP-848 record type
-    Strom wrote to `__consumer_offsets` (16: a resolved regex too), field by field."""
+    Strom wrote to `__consumer_offsets` (16: a resolved regex too; 5 with a classic
+    member's metadata, from an upgraded mixed group), field by field."""
     proc = BrokerProcess(tmp_path / "data", overrides={
         "group.coordinator.rebalance.protocols": "classic,consumer"}).start()
     try:
@@ -174,6 +208,20 @@ def test_kafka_reads_the_consumer_group_records_strom_writes(
         while not by_regex.assignment() and time.monotonic() < deadline:
             by_regex.poll(0.2)
         by_regex.close()
+        classic = Consumer({"bootstrap.servers": proc.bootstrap, "group.id": "dump-mixed"})
+        classic.subscribe([topic])
+        deadline = time.monotonic() + WAIT_S
+        while not classic.assignment() and time.monotonic() < deadline:
+            classic.poll(0.2)
+        modern = Consumer({"bootstrap.servers": proc.bootstrap, "group.id": "dump-mixed",
+                           "group.protocol": "consumer"})
+        modern.subscribe([topic])  # upgrades the classic group: tag 0 of record 5
+        deadline = time.monotonic() + WAIT_S
+        while not modern.assignment() and time.monotonic() < deadline:
+            modern.poll(0.2)
+            classic.poll(0.2)
+        modern.close()
+        classic.close()
     finally:
         proc.stop()
     segments = [str(f) for f in (tmp_path / "data").glob("__consumer_offsets-*/*.log")
@@ -186,6 +234,10 @@ def test_kafka_reads_the_consumer_group_records_strom_writes(
     assert '"memberEpoch":1,"previousMemberEpoch":0,"state":0' in out
     assert '"partitions":[0,1]' in out and "payload: <DELETE>" in out
     assert '"offset":3' in out
+    mixed = [line for line in out.splitlines()
+             if '"groupId":"dump-mixed"' in line and '{"type":"5"' in line]
+    assert any('"classicMemberMetadata":{"sessionTimeoutMs":45000' in line
+               and '"supportedProtocols":[{"name":"range"' in line for line in mixed), mixed
     regex_keys = [line for line in out.splitlines() if '{"type":"16"' in line]
     assert regex_keys and '"groupId":"dump-regex"' in regex_keys[0], out[-3000:]
     assert f'"topics":["{topic}"]' in regex_keys[0], regex_keys[0]

@@ -120,6 +120,11 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("group.consumer.max.heartbeat.interval.ms", T.INT, "15000", min=1,
                   read_only=True),
         ConfigDef("group.consumer.assignors", T.LIST, "uniform,range", read_only=True),
+        ConfigDef("group.consumer.migration.policy", T.STRING, "bidirectional",
+                  "whether a classic group with members becomes a consumer group when a "
+                  "consumer-protocol member joins (upgrade), goes back when its last one "
+                  "leaves (downgrade), both, or neither", read_only=True,
+                  choices=("disabled", "upgrade", "downgrade", "bidirectional")),
         ConfigDef("transaction.state.log.num.partitions", T.INT, "50", read_only=True),
         ConfigDef("transaction.state.log.replication.factor", T.SHORT, "3", read_only=True),
         ConfigDef("transaction.state.log.min.isr", T.INT, "2", read_only=True),

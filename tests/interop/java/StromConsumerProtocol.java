@@ -6,7 +6,8 @@
 // With an instance id the member is static: close() leaves with epoch -2, keeping its
 // partitions for its return within the session timeout.
 // <topic> "regex:<pattern>" subscribes to a broker-side regular expression (KIP-848's
-// SubscriptionPattern) instead. Prints "ASSIGNED t:p,t:p,..." whenever its assignment changes, "RECORD p offset" for each
+// SubscriptionPattern) instead; "classic:<topic>" joins with the classic protocol
+// (group.protocol=classic: JoinGroup/SyncGroup/Heartbeat, as in a mixed group). Prints "ASSIGNED t:p,t:p,..." whenever its assignment changes, "RECORD p offset" for each
 // record, commits synchronously after every poll that returned records ("COMMITTED n":
 // n records so far), and closes
 // (leaving the group) after <seconds>, printing "CLOSED".
@@ -30,7 +31,13 @@ public final class StromConsumerProtocol {
         Properties props = new Properties();
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
         props.put(ConsumerConfig.GROUP_ID_CONFIG, args[1]);
-        props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+        String topic = args[2];
+        if (topic.startsWith("classic:")) {
+            topic = topic.substring("classic:".length());
+            props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "classic");
+        } else {
+            props.put(ConsumerConfig.GROUP_PROTOCOL_CONFIG, "consumer");
+        }
         props.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, "false");
         props.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
@@ -42,10 +49,10 @@ public final class StromConsumerProtocol {
         String last = null;
         int committed = 0;
         try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(props)) {
-            if (args[2].startsWith("regex:")) {
-                consumer.subscribe(new SubscriptionPattern(args[2].substring("regex:".length())));
+            if (topic.startsWith("regex:")) {
+                consumer.subscribe(new SubscriptionPattern(topic.substring("regex:".length())));
             } else {
-                consumer.subscribe(Set.of(args[2]));
+                consumer.subscribe(Set.of(topic));
             }
             while (System.nanoTime() < deadline) {
                 ConsumerRecords<String, String> records = consumer.poll(Duration.ofMillis(200));

@@ -26,7 +26,7 @@ from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import millis
 
 AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
-MEMBER_TYPE_CONSUMER = 1
+MEMBER_TYPE_CLASSIC, MEMBER_TYPE_CONSUMER = 0, 1  # ConsumerGroupDescribe v1's MemberType
 CONSUMER_APIS = frozenset({int(ApiKey.CONSUMER_GROUP_HEARTBEAT), int(ApiKey.CONSUMER_GROUP_DESCRIBE)})
 
 
@@ -92,7 +92,8 @@ def _member(group: ConsumerGroup, member: ConsumerMember, names: dict[uuid.UUID,
             "subscribed_topic_regex": member.subscribed_regex,
             "assignment": _named(member.assigned, names),
             "target_assignment": _named(group.target.get(member.member_id, {}), names),
-            "member_type": MEMBER_TYPE_CONSUMER}
+            "member_type": (MEMBER_TYPE_CLASSIC if member.classic is not None
+                            else MEMBER_TYPE_CONSUMER)}
 
 
 def _described(ctx: RequestContext, group_id: str) -> dict[str, Any]:

@@ -227,6 +227,8 @@ class GroupHost:
                     heartbeat_interval_ms=config.get_int("group.consumer.heartbeat.interval.ms"),
                     max_size=config.get_int("group.consumer.max.size"),
                     assignors=_names(config.get_str("group.consumer.assignors")),
+                    migration_policy=(config.get_str("group.consumer.migration.policy")
+                                      or "bidirectional").strip().lower(),
                     per_group=self._consumer_timeouts),
             ),
             LoopScheduler(),

@@ -34,6 +34,12 @@ from kio.schema.errors import ErrorCode
 
 from strom.coordinator.group import assignors
 from strom.coordinator.group import records_848 as r848
+from strom.coordinator.group.consumer_protocol import (
+    encode_assignment,
+    read_assignment,
+    read_subscription,
+)
+from strom.coordinator.group.model import Group, GroupState, JoinResult, SyncResult
 from strom.coordinator.runtime import CoordinatorResult, Timer
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,7 @@ class ConsumerConfig:
     heartbeat_interval_ms: int = 5_000  # group.consumer.heartbeat.interval.ms
     max_size: int = 2**31 - 1  # group.consumer.max.size
     assignors: tuple[str, ...] = ("uniform", "range")  # group.consumer.assignors
+    migration_policy: str = "bidirectional"  # group.consumer.migration.policy
     per_group: Callable[[str], tuple[int, int]] | None = field(default=None, compare=False)
     """A group's own session timeout and heartbeat interval (its group configs,
     `strom.config.group`), read on every use so a change applies to a live group."""
@@ -89,12 +96,13 @@ class ConsumerMember:
     state: MemberState = MemberState.STABLE
     assigned: Assignment = field(default_factory=dict)
     pending_revocation: Assignment = field(default_factory=dict)
+    classic: r848.ClassicMetadata | None = None  # a classic-protocol member (mixed group)
 
     def metadata_value(self) -> r848.MemberMetadataValue:
         return r848.MemberMetadataValue(
             self.instance_id, self.rack_id, self.client_id, self.client_host,
             self.subscribed_topics, self.subscribed_regex, self.rebalance_timeout_ms,
-            self.server_assignor)
+            self.server_assignor, self.classic)
 
 
 @dataclass
@@ -150,6 +158,7 @@ class HeartbeatRequest:
     owned: Assignment | None = None  # None: unchanged since the last heartbeat
     client_id: str = ""
     client_host: str = ""
+    classic: r848.ClassicMetadata | None = None  # a classic member's JoinGroup
 
 
 @dataclass
@@ -163,6 +172,8 @@ class HeartbeatResult:
 
 
 Result = CoordinatorResult[HeartbeatResult, r848.ConsumerRecord]
+Downgrade = Callable[[str, int, list["ConsumerMember"]], list[Any]]
+"""Makes a classic group of these members at this epoch (the shard's): its records."""
 
 
 def _subtract(a: Mapping[uuid.UUID, frozenset[int]], b: Mapping[uuid.UUID, frozenset[int]]
@@ -202,6 +213,7 @@ class ConsumerGroups:
         self.groups: dict[str, ConsumerGroup] = {}
         self._out: list[r848.ConsumerRecord] = []
         self.heartbeats = 0  # ConsumerGroupHeartbeats handled (metrics: their rate)
+        self.downgrade: Downgrade | None = None  # set by the shard: mixed groups go back
         self.rebalances = 0  # group epoch bumps made here (metrics; not counted on replay)
 
     # --- the fold ---------------------------------------------------------------------
@@ -259,6 +271,7 @@ class ConsumerGroups:
             member.subscribed_regex = value.subscribed_regex
             member.rebalance_timeout_ms = value.rebalance_timeout_ms
             member.server_assignor = value.server_assignor
+            member.classic = value.classic
         elif isinstance(value, r848.CurrentAssignmentValue):
             member.member_epoch = value.member_epoch
             member.previous_member_epoch = value.previous_member_epoch
@@ -412,7 +425,8 @@ class ConsumerGroups:
             rebalance_timeout_ms=(req.rebalance_timeout_ms if req.rebalance_timeout_ms > 0
                                   else member.rebalance_timeout_ms),
             server_assignor=(req.server_assignor if req.server_assignor is not None
-                             else member.server_assignor))
+                             else member.server_assignor),
+            classic=req.classic if req.classic is not None else member.classic)
         known = group.members.get(member.member_id)
         if known is None or updated.metadata_value() != known.metadata_value():
             self._emit(r848.ConsumerRecord(r848.MEMBER_METADATA, group.group_id,
@@ -527,8 +541,10 @@ class ConsumerGroups:
             self._emit(_assignment_record(group.group_id, _copy(
                 member, member_epoch=STATIC_LEAVE_EPOCH)))
         else:
+            epoch = group.epoch
             self._remove(group, member.member_id)
             self._refresh_target(group)
+            self._maybe_downgrade(group, epoch)
         log.info("member %s left consumer group %s", req.member_id, req.group_id)
         return self._result(HeartbeatResult(member_id=req.member_id,
                                             member_epoch=req.member_epoch))
@@ -548,13 +564,19 @@ class ConsumerGroups:
         group = self.groups.get(group_id)
         if group is not None and member_id in group.members:
             log.info("consumer group %s: member %s removed (%s)", group_id, member_id, why)
+            classic, epoch = group.members[member_id].classic is not None, group.epoch
             self._remove(group, member_id)
             self._refresh_target(group)
+            if not classic:
+                self._maybe_downgrade(group, epoch)
         return self._result(HeartbeatResult())
 
     def _schedule_session(self, group_id: str, member_id: str) -> None:
-        self.timer.schedule(_session_key(group_id, member_id),
-                            self.config.timeouts(group_id)[0] / 1000,
+        member = self.groups.get(group_id, ConsumerGroup(group_id)).members.get(member_id)
+        classic = member.classic if member is not None else None
+        timeout_ms = (classic.session_timeout_ms if classic is not None
+                      else self.config.timeouts(group_id)[0])
+        self.timer.schedule(_session_key(group_id, member_id), timeout_ms / 1000,
                             lambda: self._fence(group_id, member_id, "session timeout"))
 
     def _schedule_rebalance(self, group_id: str, member: ConsumerMember) -> None:
@@ -571,6 +593,175 @@ class ConsumerGroups:
 
         self.timer.schedule(_rebalance_key(group_id, member.member_id),
                             max(member.rebalance_timeout_ms, 0) / 1000, expire)
+
+    # --- mixed groups: classic members inside a consumer group ------------------------
+
+    def upgrade(self, classic: Group) -> list[r848.ConsumerRecord] | None:
+        """A classic group with members becomes a consumer group (a consumer-protocol
+        member is joining it, as Kafka's online upgrade): each member keeps its
+        generation as its epoch and its assignment as its target. None when the group
+        is not one of consumers at rest (the joiner is refused)."""
+        self._out = []
+        protocol = classic.protocol_name
+        if (self.config.migration_policy not in ("upgrade", "bidirectional")
+                or classic.protocol_type != "consumer" or not protocol or not classic.members
+                or not classic.is_(GroupState.STABLE)
+                or len(classic.members) >= self.config.max_size):
+            return None
+        topics = self.topics()
+        seeds = []
+        for m in classic.members.values():
+            sub = read_subscription(m.metadata_for(protocol))
+            assigned = read_assignment(m.assignment)
+            if sub is None or assigned is None:
+                return None
+            seeds.append(ConsumerMember(
+                m.member_id, instance_id=m.group_instance_id, rack_id=sub.rack,
+                client_id=m.client_id, client_host=m.client_host,
+                subscribed_topics=tuple(sorted(sub.topics)),
+                rebalance_timeout_ms=m.rebalance_timeout_ms,
+                member_epoch=classic.generation_id,
+                previous_member_epoch=classic.generation_id - 1,
+                assigned={topics[t][0]: ps for t, ps in assigned.items() if t in topics and ps},
+                classic=r848.ClassicMetadata(m.session_timeout_ms, tuple(m.protocols))))
+        self._seed(classic.group_id, classic.generation_id, seeds)
+        log.info("classic group %s upgraded to a consumer group at epoch %d",
+                 classic.group_id, classic.generation_id)
+        out, self._out = list(self._out), []
+        return out
+
+    def _seed(self, group_id: str, epoch: int, members: list[ConsumerMember]) -> None:
+        for member in members:
+            self._emit(r848.ConsumerRecord(r848.MEMBER_METADATA, group_id, member.member_id,
+                                           member.metadata_value()))
+        group = self.groups[group_id]
+        self._emit(r848.ConsumerRecord(r848.GROUP_METADATA, group_id, None,
+                                       r848.GroupMetadataValue(epoch, self._hash(group))))
+        for member in members:
+            self._emit(r848.ConsumerRecord(r848.TARGET_MEMBER, group_id, member.member_id,
+                                           r848.TargetMemberValue(member.assigned)))
+        self._emit(r848.ConsumerRecord(r848.TARGET_METADATA, group_id, None,
+                                       r848.TargetMetadataValue(epoch)))
+        for member in members:
+            self._emit(_assignment_record(group_id, member))
+            self._schedule_session(group_id, member.member_id)
+
+    def classic_join(self, req: Any) -> CoordinatorResult[JoinResult, Any]:
+        """JoinGroup from a classic member of a consumer group (a `JoinRequest`): answered
+        at once from the group, with the member's epoch as its generation; it reconciles
+        like any member, the partitions its subscription says it owns standing for
+        owned partitions (none said: it gave everything up before joining)."""
+        self._out = []
+        chosen = _first_readable(req.protocols) if req.protocol_type == "consumer" else None
+        if chosen is None:
+            return self._classic(JoinResult(ErrorCode.inconsistent_group_protocol,
+                                            member_id=req.member_id))
+        group = self.groups[req.group_id]
+        member_id = req.member_id or f"{req.client_id}-{self.mint_member_id()}"
+        if not req.member_id and req.require_known_member_id:
+            return self._classic(JoinResult(ErrorCode.member_id_required, member_id=member_id))
+        existing = group.members.get(member_id)
+        if existing is not None and existing.classic is None:
+            return self._classic(JoinResult(ErrorCode.unknown_member_id, member_id=member_id))
+        if existing is None and len(group.members) >= self.config.max_size:
+            return self._classic(JoinResult(ErrorCode.group_max_size_reached))
+        name, sub = chosen
+        topics = self.topics()
+        owned = {topics[t][0]: ps for t, ps in (sub.owned or {}).items() if t in topics and ps}
+        self._update_member(group, existing or ConsumerMember(member_id), HeartbeatRequest(
+            req.group_id, member_id, existing.member_epoch if existing else 0,
+            instance_id=req.group_instance_id, rack_id=sub.rack,
+            rebalance_timeout_ms=req.rebalance_timeout_ms, subscribed_topics=sub.topics,
+            client_id=req.client_id, client_host=req.client_host,
+            classic=r848.ClassicMetadata(req.session_timeout_ms, tuple(req.protocols))))
+        self._refresh_target(group)
+        self._reconcile(group, group.members[member_id], owned)
+        self._schedule_session(req.group_id, member_id)
+        return self._classic(JoinResult(
+            generation_id=group.members[member_id].member_epoch, protocol_type="consumer",
+            protocol_name=name, leader="", member_id=member_id))
+
+    def _classic(self, response: Any) -> CoordinatorResult[Any, Any]:
+        out, self._out = tuple(self._out), []
+        return CoordinatorResult(out, response)
+
+    def _classic_member(self, group_id: str, generation: int, member_id: str
+                        ) -> ConsumerMember | ErrorCode:
+        group = self.groups.get(group_id)
+        member = group.members.get(member_id) if group is not None else None
+        if member is None or member.classic is None:
+            return ErrorCode.unknown_member_id
+        if generation != member.member_epoch:
+            return ErrorCode.illegal_generation
+        return member
+
+    def classic_sync(self, group_id: str, generation: int, member_id: str
+                     ) -> CoordinatorResult[SyncResult, Any]:
+        """SyncGroup from a classic member: its current assignment, in Kafka's version 1
+        of the consumer protocol's assignment."""
+        self._out = []
+        member = self._classic_member(group_id, generation, member_id)
+        if isinstance(member, ErrorCode):
+            return self._classic(SyncResult(member))
+        self._schedule_session(group_id, member_id)
+        names = {topic_id: name for name, (topic_id, _) in self.topics().items()}
+        assigned = {names[t]: ps for t, ps in member.assigned.items() if t in names}
+        chosen = _first_readable(list(member.classic.protocols if member.classic else ()))
+        return self._classic(SyncResult(protocol_type="consumer",
+                                        protocol_name=chosen[0] if chosen else None,
+                                        assignment=encode_assignment(assigned)))
+
+    def classic_heartbeat(self, group_id: str, generation: int, member_id: str
+                          ) -> CoordinatorResult[ErrorCode, Any]:
+        """Heartbeat from a classic member: REBALANCE_IN_PROGRESS while it has something
+        to give up or to take (it rejoins to do so), as Kafka tells it."""
+        self._out = []
+        member = self._classic_member(group_id, generation, member_id)
+        if isinstance(member, ErrorCode):
+            return self._classic(member)
+        self._schedule_session(group_id, member_id)
+        group = self.groups[group_id]
+        self._refresh_target(group)
+        member = group.members[member_id]
+        settled = (member.state == MemberState.STABLE
+                   and member.member_epoch == group.assignment_epoch)
+        return self._classic(ErrorCode.none if settled else ErrorCode.rebalance_in_progress)
+
+    def classic_leave(self, group_id: str, member_ids: list[str]
+                      ) -> CoordinatorResult[tuple[ErrorCode, list[ErrorCode]], Any]:
+        """LeaveGroup of classic members of a consumer group."""
+        self._out = []
+        group = self.groups[group_id]
+        results = []
+        for member_id in member_ids:
+            member = group.members.get(member_id)
+            if member is None or member.classic is None:
+                results.append(ErrorCode.unknown_member_id)
+                continue
+            self._remove(group, member_id)
+            results.append(ErrorCode.none)
+        self._refresh_target(group)
+        return self._classic((ErrorCode.none, results))
+
+    def _maybe_downgrade(self, group: ConsumerGroup, epoch: int) -> None:
+        """The last consumer-protocol member gone and classic ones left: the group goes
+        back to the classic protocol (Kafka's bidirectional migration) at the epoch it
+        had before that member left, whose rebalance the classic members join."""
+        members = list(group.members.values())
+        if (not members or self.downgrade is None
+                or self.config.migration_policy not in ("downgrade", "bidirectional")
+                or any(m.classic is None for m in members)
+                or not set.intersection(*({n for n, _ in m.classic.protocols}
+                                          for m in members if m.classic is not None))):
+            return
+        for member in members:
+            self.timer.cancel(_session_key(group.group_id, member.member_id))
+            self.timer.cancel(_rebalance_key(group.group_id, member.member_id))
+            self._drop_records(group.group_id, member.member_id)
+        for record in self.tombstones(group.group_id) or []:
+            self._emit(record)
+        self._out.extend(self.downgrade(group.group_id, epoch, members))
+        log.info("consumer group %s downgraded to a classic group", group.group_id)
 
     def tombstones(self, group_id: str) -> list[r848.ConsumerRecord] | None:
         """What deletes the group: [] if there is none, None if it still has members."""
@@ -617,6 +808,15 @@ class ConsumerGroups:
             return (ErrorCode.stale_member_epoch if member_epoch < member.member_epoch
                     else ErrorCode.fenced_member_epoch)
         return ErrorCode.none
+
+
+def _first_readable(protocols: list[tuple[str, bytes]]) -> tuple[str, Any] | None:
+    """The first offered protocol whose metadata is a consumer subscription, and it."""
+    for name, metadata in protocols:
+        sub = read_subscription(metadata)
+        if sub is not None:
+            return name, sub
+    return None
 
 
 @functools.lru_cache(maxsize=256)

@@ -59,6 +59,15 @@ class PartitionMetadataValue:
 
 
 @dataclass(frozen=True, slots=True)
+class ClassicMetadata:
+    """A classic-protocol member of a consumer group (a mixed group): its session timeout
+    and the protocols it offered in its JoinGroup (tagged field 0 of MemberMetadata)."""
+
+    session_timeout_ms: int
+    protocols: tuple[tuple[str, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class MemberMetadataValue:
     instance_id: str | None
     rack_id: str | None
@@ -68,6 +77,7 @@ class MemberMetadataValue:
     subscribed_regex: str | None
     rebalance_timeout_ms: int
     server_assignor: str | None
+    classic: ClassicMetadata | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +174,9 @@ def encode_value(value: Value) -> bytes:
         w.i32(value.epoch)
     elif isinstance(value, MemberMetadataValue):
         _write_member(w, value)
+        if value.classic is not None:
+            _write_classic(w, value.classic)
+            return w.done()
     elif isinstance(value, TargetMetadataValue):
         w.i32(value.assignment_epoch)
     elif isinstance(value, TargetMemberValue):
@@ -197,6 +210,26 @@ def _write_member(w: _FlexWriter, value: MemberMetadataValue) -> None:
     w.cstring(value.subscribed_regex)
     w.i32(value.rebalance_timeout_ms)
     w.cstring(value.server_assignor)
+
+
+def _write_classic(w: _FlexWriter, classic: ClassicMetadata) -> None:
+    """The value's tag section with tag 0: the classic member's metadata, a nullable
+    struct (a leading int8 1: present)."""
+    inner = _FlexWriter()
+    inner.parts.append(b"\x01")
+    inner.i32(classic.session_timeout_ms)
+    inner.uvarint(len(classic.protocols) + 1)
+    for name, metadata in classic.protocols:
+        inner.cstring(name)
+        inner.uvarint(len(metadata) + 1)
+        inner.parts.append(metadata)
+        inner.no_tags()
+    inner.no_tags()
+    data = inner.done()
+    w.uvarint(1)
+    w.uvarint(0)
+    w.uvarint(len(data))
+    w.parts.append(data)
 
 
 def serialize(record: ConsumerRecord) -> tuple[bytes, bytes | None]:
@@ -235,8 +268,14 @@ def _decode_value(kind: int, data: bytes) -> Value:
     if kind == PARTITION_METADATA:
         return PartitionMetadataValue(r.i32())  # the topics that follow are not needed
     if kind == MEMBER_METADATA:
-        value: Value = _read_member(r)
-    elif kind == TARGET_METADATA:
+        member = _read_member(r)
+        classic = _member_tags(r)
+        return member if classic is None else MemberMetadataValue(
+            member.instance_id, member.rack_id, member.client_id, member.client_host,
+            member.subscribed_topics, member.subscribed_regex, member.rebalance_timeout_ms,
+            member.server_assignor, classic)
+    value: Value
+    if kind == TARGET_METADATA:
         value = TargetMetadataValue(r.i32())
     elif kind == TARGET_MEMBER:
         value = TargetMemberValue(_read_assignment(r))
@@ -257,6 +296,26 @@ def _tagged_i64(r: _Reader, tag: int) -> int:
         chunk = r._take(size)
         if this == tag and size == 8:
             found = int.from_bytes(chunk, "big", signed=True)
+    return found
+
+
+def _member_tags(r: _Reader) -> ClassicMetadata | None:
+    """The tag section of a member's value: tag 0 is its classic metadata, others are
+    skipped."""
+    found = None
+    for _ in range(r.uvarint()):
+        tag, size = r.uvarint(), r.uvarint()
+        chunk = r._take(size)
+        if tag == 0 and chunk[:1] == b"\x01":  # a nullable struct: int8 1 when present
+            inner = _Reader(chunk[1:], flexible=True)
+            session = inner.i32()
+            protocols = []
+            for _ in range(inner.array_length()):
+                name = inner.required_string()
+                protocols.append((name, inner.bytes_()))
+                inner.tagged_fields()
+            inner.tagged_fields()
+            found = ClassicMetadata(session, tuple(protocols))
     return found
 
 

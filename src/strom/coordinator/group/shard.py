@@ -26,10 +26,12 @@ from strom.coordinator.group import codec, records, records_848
 from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.consumer_group import (
     ConsumerGroups,
+    ConsumerMember,
     HeartbeatRequest,
     HeartbeatResult,
     TopicsView,
 )
+from strom.coordinator.group.consumer_protocol import encode_assignment
 from strom.coordinator.group.membership import JoinRequest, Membership, new_member_id
 from strom.coordinator.group.model import (
     CommittedOffset,
@@ -64,6 +66,7 @@ class GroupCoordinatorShard:
         self.membership = Membership(config, timer, clock, self.groups, tokens, mint_member_id)
         self.offsets = Offsets(config, clock, partition_exists, self.groups, self.membership)
         self.consumer = ConsumerGroups(config.consumer, timer, topics)  # KIP-848 groups
+        self.consumer.downgrade = self._downgrade  # mixed groups back to classic
         self.share = ShareGroups(timer, topics)  # KIP-932 share groups
 
     # --- the fold ---------------------------------------------------------------------
@@ -155,9 +158,8 @@ class GroupCoordinatorShard:
         # An empty consumer group becomes a classic one (as Kafka converts it); one with
         # members refuses classic joiners.
         consumer = self.consumer.tombstones(req.group_id)
-        if consumer is None:
-            return Result(response=JoinResult(ErrorCode.inconsistent_group_protocol,
-                                              member_id=req.member_id))
+        if consumer is None:  # a consumer group with members: it answers classic members
+            return self.consumer.classic_join(req)
         group = self.groups.get(req.group_id)
         if group is None:
             if req.member_id:
@@ -171,6 +173,8 @@ class GroupCoordinatorShard:
     def sync(self, group_id: str, generation_id: int, member_id: str, instance_id: str | None,
              protocol_type: str | None, protocol_name: str | None, assignments: dict[str, bytes]
              ) -> Result[SyncResult, records.Record]:
+        if self._mixed(group_id):
+            return self.consumer.classic_sync(group_id, generation_id, member_id)
         group = self.groups.get(group_id)
         if group is None:
             return Result(response=SyncResult(ErrorCode.unknown_member_id))
@@ -179,6 +183,8 @@ class GroupCoordinatorShard:
 
     def heartbeat(self, group_id: str, generation_id: int, member_id: str,
                   instance_id: str | None) -> Result[ErrorCode, records.Record]:
+        if self._mixed(group_id):
+            return self.consumer.classic_heartbeat(group_id, generation_id, member_id)
         group = self.groups.get(group_id)
         if group is None:
             return Result(response=ErrorCode.unknown_member_id)
@@ -186,6 +192,8 @@ class GroupCoordinatorShard:
 
     def leave(self, group_id: str, members: list[tuple[str, str | None]]
               ) -> Result[tuple[ErrorCode, list[ErrorCode]], records.Record]:
+        if self._mixed(group_id):
+            return self.consumer.classic_leave(group_id, [m for m, _ in members])
         group = self.groups.get(group_id)
         if group is None:
             unknown = ErrorCode.unknown_member_id
@@ -197,6 +205,8 @@ class GroupCoordinatorShard:
     def consumer_heartbeat(self, req: HeartbeatRequest) -> Result[HeartbeatResult, records.Record]:
         """ConsumerGroupHeartbeat; a classic group of that id is not a consumer group."""
         classic = self.groups.get(req.group_id)
+        if classic is not None and classic.members and req.group_id not in self.share.groups:
+            return self._upgrade(classic, req)
         if (classic is not None and classic.members) or req.group_id in self.share.groups:
             return Result(response=HeartbeatResult(
                 ErrorCode.group_id_not_found, f"Group {req.group_id} is not a consumer group."))
@@ -210,6 +220,53 @@ class GroupCoordinatorShard:
         tombstone = records.group_tombstone(req.group_id)
         self.replay(tombstone)
         return Result((*done.records, tombstone), done.response)
+
+    # --- mixed groups (KIP-848 migration, group.consumer.migration.policy bidirectional) ---
+
+    def _mixed(self, group_id: str) -> bool:
+        """A consumer group with members: classic requests for it are its to answer."""
+        group = self.consumer.groups.get(group_id)
+        return group is not None and bool(group.members)
+
+    def _upgrade(self, classic: Group, req: HeartbeatRequest
+                 ) -> Result[HeartbeatResult, records.Record]:
+        """A consumer-protocol member joins a classic group with members: the group
+        becomes a consumer group keeping its members, then the member joins it."""
+        upgraded = self.consumer.upgrade(classic) if req.member_epoch == 0 else None
+        if upgraded is None:
+            return Result(response=HeartbeatResult(
+                ErrorCode.group_id_not_found, f"Group {req.group_id} is not a consumer group."))
+        tombstone = records.group_tombstone(req.group_id)
+        self.replay(tombstone)
+        done = self.consumer.heartbeat(req)
+        return Result((tombstone, *upgraded, *done.records), done.response)
+
+    def _downgrade(self, group_id: str, epoch: int, members: list[ConsumerMember]
+                   ) -> list[records.Record]:
+        """The consumer group's classic members as a classic group at its epoch, which
+        then rebalances (its members are told to rejoin, as Kafka does)."""
+        names = {topic_id: name for name, (topic_id, _) in self.consumer.topics().items()}
+        offered = [dict(m.classic.protocols) if m.classic else {} for m in members]
+        protocol = next(n for n in offered[0] if all(n in o for o in offered))
+        value = codec.GroupValue("consumer", epoch, protocol, members[0].member_id, self.clock(),
+                                 tuple(codec.MemberValue(
+                                     m.member_id, m.instance_id, m.client_id, m.client_host,
+                                     m.rebalance_timeout_ms,
+                                     m.classic.session_timeout_ms if m.classic else 0,
+                                     o[protocol], encode_assignment(
+                                         {names[t]: ps for t, ps in m.assigned.items()
+                                          if t in names}))
+                                     for m, o in zip(members, offered, strict=True)))
+        record = records.GroupRecord(codec.GroupKey(group_id), value)
+        self.replay(record)
+        group = self.groups[group_id]
+        out: Effects[records.Record] = Effects()
+        for member, protocols in zip(members, offered, strict=True):
+            live = group.members[member.member_id]
+            live.protocols = list(protocols.items())
+            self.membership.schedule_expiry(group, live)
+        self.membership.prepare_rebalance(group, "its last consumer-protocol member left", out)
+        return [record, *out.records]
 
     # --- offsets ----------------------------------------------------------------------
 
