@@ -8,6 +8,7 @@ flushed up to 5 s earlier and write those lines twice."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -57,9 +58,16 @@ def answers(client: httpx.Client) -> bool:
 
 @pytest.fixture
 def eos_cluster(tmp_path: Path, strom_broker: StromBroker) -> Iterator[dict[str, Any]]:
+    with workers(tmp_path, strom_broker.bootstrap_servers) as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def workers(tmp_path: Path, bootstrap: str) -> Iterator[dict[str, Any]]:
+    """Two exactly-once worker processes of one new group on `bootstrap`."""
     group = f"eos-{uuid.uuid4().hex[:8]}"
     ports = {"w1": free_port(), "w2": free_port()}
-    procs = {name: start_worker(tmp_path, name, strom_broker.bootstrap_servers, port, group)
+    procs = {name: start_worker(tmp_path, name, bootstrap, port, group)
              for name, port in ports.items()}
     clients = {name: httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
                for name, port in ports.items()}
@@ -94,7 +102,7 @@ def committed_values(bootstrap: str, topic: str) -> list[str]:
                 if consumer.position([TopicPartition(topic, 0)])[0].offset >= end:
                     break
                 continue
-            found.append(message.value().decode())
+            found.append((message.value() or b"").decode())
         return found
     finally:
         consumer.close()
@@ -115,36 +123,48 @@ def append_lines(path: Path, start: int, stop: int, pause_s: float) -> None:
 
 def test_a_killed_source_worker_leaves_every_line_exactly_once(
         tmp_path: Path, strom_broker: StromBroker, eos_cluster: dict[str, Any]) -> None:
-    total, topic, name = 6000, f"{eos_cluster['group']}-lines", "eos-source"
-    strom_broker.create_topic(topic, partitions=1)
+    kill_mid_stream(tmp_path, strom_broker.bootstrap_servers, eos_cluster)
+
+
+def create_topic(bootstrap: str, topic: str) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the answer arrives
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(30)
+
+
+def kill_mid_stream(tmp_path: Path, bootstrap: str, cluster: dict[str, Any]) -> None:
+    """Lines appended to a file while its source task runs; the task's worker SIGKILLed;
+    at the end every line is in the topic once and in order (read_committed)."""
+    total, topic, name = 6000, f"{cluster['group']}-lines", "eos-source"
+    create_topic(bootstrap, topic)
     source_file = tmp_path / "in.txt"
     append_lines(source_file, 0, 1000, 0)
-    w1 = eos_cluster["clients"]["w1"]
+    w1 = cluster["clients"]["w1"]
     config = {"connector.class": "FileStreamSource", "file": str(source_file), "topic": topic,
               "batch.size": "50", "exactly.once.support": "required", "transaction.boundary": "poll"}
     assert w1.put(f"/connectors/{name}/config", json=config).status_code == 201
     owner = wait_for(lambda: source_owner(w1, name), "the source task running", 60)
-    bootstrap = strom_broker.bootstrap_servers
     wait_for(lambda: len(committed_values(bootstrap, topic)) >= 500, "the first lines committed", 60)
 
     writer = threading.Thread(target=append_lines, args=(source_file, 1000, total, 0.05))
     writer.start()
     time.sleep(1)  # lines flowing, transactions open and closing
-    victim = next(n for n, p in eos_cluster["ports"].items() if owner == f"127.0.0.1:{p}")
-    survivor = next(n for n in eos_cluster["ports"] if n != victim)
-    eos_cluster["procs"][victim].send_signal(signal.SIGKILL)
-    eos_cluster["procs"][victim].wait(timeout=30)
+    victim = next(n for n, p in cluster["ports"].items() if owner == f"127.0.0.1:{p}")
+    survivor = next(n for n in cluster["ports"] if n != victim)
+    cluster["procs"][victim].send_signal(signal.SIGKILL)
+    cluster["procs"][victim].wait(timeout=30)
     writer.join()
 
-    alive = eos_cluster["clients"][survivor]
-    wait_for(lambda: source_owner(alive, name) == f"127.0.0.1:{eos_cluster['ports'][survivor]}",
+    alive = cluster["clients"][survivor]
+    wait_for(lambda: source_owner(alive, name) == f"127.0.0.1:{cluster['ports'][survivor]}",
              "the task on the surviving worker", 90)
     wait_for(lambda: len(committed_values(bootstrap, topic)) >= total, "every line committed", 120)
     values = committed_values(bootstrap, topic)
     assert values == [f"line-{i}" for i in range(total)]  # each once, in order
 
     # the fencing round's marker and the task's offsets, in Kafka's formats
-    records = read_topic(bootstrap, f"{eos_cluster['group']}-configs", 50, timeout=10)
+    records = read_topic(bootstrap, f"{cluster['group']}-configs", 50, timeout=10)
     counts = [json.loads(r.value()) for r in records if r.key() == f"tasks-count-{name}".encode()]
     assert counts and counts[-1] == {"task-count": 1}
     offsets = alive.get(f"/connectors/{name}/offsets").json()["offsets"]
