@@ -93,13 +93,15 @@ def _tasks(app: StreamsApp) -> set[str]:
 
 
 def _settled(apps: list[StreamsApp], total: int) -> bool:
-    """Every task runs somewhere, restored, on every instance, and no member is about to
-    rejoin."""
-    threads = [a.stream_thread for a in apps]
-    if any(t is None or t.membership.rejoin_needed.is_set() or t._restoring or not t.tasks
-           for t in threads):
+    """Every task runs somewhere, restored, on every instance, and no member (stream
+    thread) is about to rejoin."""
+    threads = [t for a in apps for t in a.stream_threads]
+    if not all(a.stream_threads for a in apps) or any(
+            t.membership.rejoin_needed.is_set() or t._restoring for t in threads):
         return False
-    return sum(len(t.tasks) for t in threads if t is not None) == total
+    if not all(any(t.tasks for t in a.stream_threads) for a in apps):
+        return False
+    return sum(len(t.tasks) for t in threads) == total
 
 
 @pytest.mark.slow

@@ -24,9 +24,13 @@ from strom.streams.dsl.builder import StreamsBuilder
 from strom.streams.errors import StreamsError
 from strom.streams.runtime import topics
 from strom.streams.runtime.config import StreamsConfig
+from strom.streams.runtime.global_updater import GlobalUpdater
+from strom.streams.runtime.instance import Instance
+from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.runtime.queries import Queries
 from strom.streams.runtime.queries_http import QueryServer
 from strom.streams.runtime.thread import StreamThread
+from strom.streams.runtime.topics import Plan
 from strom.streams.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -55,47 +59,93 @@ class StreamsApp:
         self.state = State.CREATED
         self.error: BaseException | None = None
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.stream_thread: StreamThread | None = None
+        self.stream_threads: list[StreamThread] = []
+        self._runners: dict[str, tuple[threading.Thread, threading.Event]] = {}
+        self._instance: Instance | None = None
+        self._plan: Plan | None = None
+        self._next_index = 1
+        self._lock = threading.Lock()
         self._metrics_server: Any = None
         self.queries = Queries(self)
         self._query_server: QueryServer | None = None
 
-    def _prepare(self) -> StreamThread:
+    @property
+    def stream_thread(self) -> StreamThread | None:
+        """The first stream thread (the one that keeps the global stores)."""
+        return self.stream_threads[0] if self.stream_threads else None
+
+    def _prepare(self) -> None:
         app = self.config.application_id
         external = topics.external_partitions(self.clients, self.topology)
-        the_plan = topics.plan(self.topology, app, external)
-        topics.create_internal_topics(self.clients, self.topology, app, the_plan,
+        self._plan = topics.plan(self.topology, app, external)
+        topics.create_internal_topics(self.clients, self.topology, app, self._plan,
                                       self.config.replication_factor)
         self.config.app_state_dir.mkdir(parents=True, exist_ok=True)
-        return StreamThread(self.topology, self.config, self.clients, the_plan)
+        self._instance = Instance(GlobalUpdater(self.topology, self.config, self.clients),
+                                  StreamsMetrics(app))
 
     def start(self) -> None:
-        """Prepare topics and run the stream thread in the background."""
+        """Prepare topics and run `num_stream_threads` stream threads in the background."""
         if self.state is not State.CREATED:
             raise StreamsError(f"cannot start an application in state {self.state.value}")
-        self.stream_thread = self._prepare()
+        self._prepare()
+        assert self._instance is not None
         if self.config.metrics_port is not None:
-            self._metrics_server = self.stream_thread.metrics.serve(self.config.metrics_port)
+            self._metrics_server = self._instance.metrics.serve(self.config.metrics_port)
         if self.config.application_server:
             self._query_server = QueryServer(self.queries, self.config.application_server,
                                              self.config.query_key_parser)
             self._query_server.start()
         self.state = State.RUNNING
-        self._thread = threading.Thread(target=self._run, name=f"{self.config.application_id}-1",
-                                        daemon=True)
-        self._thread.start()
+        for _ in range(max(1, self.config.num_stream_threads)):
+            self._spawn()
 
-    def _run(self) -> None:
-        assert self.stream_thread is not None
+    def _spawn(self) -> str:
+        assert self._instance is not None and self._plan is not None
+        with self._lock:
+            index = self._next_index
+            self._next_index += 1
+            thread = StreamThread(self.topology, self.config, self.clients, self._plan,
+                                  thread_index=index, instance=self._instance)
+            stop = threading.Event()
+            runner = threading.Thread(target=self._run, args=(thread, stop), name=thread.name,
+                                      daemon=True)
+            self.stream_threads.append(thread)
+            self._runners[thread.name] = (runner, stop)
+        runner.start()
+        return thread.name
+
+    def add_stream_thread(self) -> str:
+        """Start one more stream thread (a new group member: a rebalance spreads the
+        tasks over it); its name, as Kafka's addStreamThread returns."""
+        if self.state is not State.RUNNING:
+            raise StreamsError(f"cannot add a stream thread in state {self.state.value}")
+        return self._spawn()
+
+    def remove_stream_thread(self, timeout: float = 60.0) -> str | None:
+        """Stop the newest stream thread (it commits, closes its tasks and leaves the
+        group: the others take its tasks over); its name, or None if only the thread
+        that keeps the global stores is left."""
+        with self._lock:
+            candidates = [t for t in self.stream_threads if t is not self.stream_thread]
+            if self.state is not State.RUNNING or not candidates:
+                return None
+            thread = candidates[-1]
+            runner, stop = self._runners.pop(thread.name)
+        stop.set()
+        runner.join(timeout)
+        with self._lock:
+            self.stream_threads.remove(thread)
+        return thread.name
+
+    def _run(self, thread: StreamThread, stop: threading.Event) -> None:
         try:
-            self.stream_thread.run(self._stop)
+            thread.run(stop)
         except BaseException as exc:
             self.error = exc
             self.state = State.ERROR
-            log.exception("stream thread died")
-            return
-        self.state = State.NOT_RUNNING
+            self._stop.set()  # one thread failing stops the instance, as Kafka's default
+            log.exception("stream thread %s died", thread.name)
 
     def run(self) -> None:
         """Start and block until SIGTERM/SIGINT (or `close` from another thread)."""
@@ -103,9 +153,9 @@ class StreamsApp:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: self._stop.set())
         self.start()
-        assert self._thread is not None
-        while self._thread.is_alive():
-            self._thread.join(0.2)
+        while not self._stop.wait(0.2):
+            pass
+        self.close()
         if self.error is not None:
             raise StreamsError(f"the application failed: {self.error}") from self.error
 
@@ -115,9 +165,11 @@ class StreamsApp:
             if self.state is State.RUNNING:
                 self.state = State.PENDING_SHUTDOWN
             self._stop.set()
-            if self._thread is not None:
-                self._thread.join(timeout)
-                if self._thread.is_alive():
+            for _, stop in list(self._runners.values()):
+                stop.set()
+            for runner, _ in list(self._runners.values()):
+                runner.join(timeout)
+                if runner.is_alive():
                     return False
         if self.state is not State.ERROR:
             self.state = State.NOT_RUNNING
@@ -131,7 +183,7 @@ class StreamsApp:
 
     def metrics_text(self) -> str:
         """The Prometheus exposition of this application's metrics."""
-        return "" if self.stream_thread is None else self.stream_thread.metrics.text()
+        return "" if self._instance is None else self._instance.metrics.text()
 
     def describe(self) -> str:
         return self.topology.describe()

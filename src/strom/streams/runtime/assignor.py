@@ -225,7 +225,9 @@ def _lag(offset_sum: int | None, end_sum: int) -> int:
 
 def _spread_over_threads(client: _Client, result: dict[str, MemberAssignment]) -> None:
     """A client's tasks over its threads: each keeps what it ran, up to an even share."""
-    _spread(client.active, client.members, lambda m: m.active,
+    # an active task goes first to the thread that ran it, or kept its standby (its
+    # stores are open there)
+    _spread(client.active, client.members, lambda m: m.active | m.standby,
             lambda m: result[m.member_id].active)
     _spread(client.standby, client.members, lambda m: m.standby,
             lambda m: result[m.member_id].standby)

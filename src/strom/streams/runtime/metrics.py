@@ -11,6 +11,12 @@ registry (several applications in one process do not collide). Names follow the
 - `strom_streams_records_lag{topic,partition}` (records-lag, as of the last commit)
 - `strom_streams_restored_records_total{store}` and
   `strom_streams_restore_remaining_records{store,partition}` (restore progress)
+- per stream thread (`thread_id`, e.g. `app-StreamThread-2`): `strom_streams_thread_records_processed_total`,
+  `strom_streams_thread_commits_total`, `strom_streams_thread_active_tasks`,
+  `strom_streams_thread_standby_tasks` (Kafka's thread-level process-total,
+  commit-total, and the task counts)
+
+The threads of one instance share this object; each bumps only its own thread's entries.
 
 `StreamsConfig.metrics_port` serves them over HTTP at `/metrics`.
 """
@@ -32,14 +38,22 @@ class StreamsMetrics:
         self.lag: dict[tuple[str, int], int] = {}
         self.restored: dict[str, int] = defaultdict(int)
         self.restore_remaining: dict[tuple[str, int], int] = {}
+        self.thread_processed: dict[str, int] = defaultdict(int)
+        self.thread_commits: dict[str, int] = defaultdict(int)
+        self.thread_tasks: dict[str, tuple[int, int]] = {}  # thread → (active, standby)
         self._registry: Any = None
 
     # --- updates from the stream thread ----------------------------------------------
 
-    def committed(self, seconds: float) -> None:
+    def committed(self, seconds: float, thread: str = "") -> None:
         self.commits += 1
         self.commit_seconds_total += seconds
         self.last_commit_seconds = seconds
+        self.thread_commits[thread] += 1
+
+    def thread_gone(self, thread: str) -> None:
+        """A removed thread's gauges go (its counters stay: they are totals)."""
+        self.thread_tasks.pop(thread, None)
 
     def restore_progress(self, store: str, partition: int, restored: int, remaining: int) -> None:
         self.restored[store] += restored
@@ -80,6 +94,26 @@ class StreamsMetrics:
         for (store, partition), count in sorted(self.restore_remaining.items()):
             remaining.add_metric([app, store, str(partition)], count)
         yield remaining
+        yield from self._thread_families(CounterMetricFamily, GaugeMetricFamily)
+
+    def _thread_families(self, counter: Any, gauge: Any) -> Iterator[Any]:
+        app, labels = self.application_id, ["application_id", "thread_id"]
+        processed = counter("strom_streams_thread_records_processed",
+                            "Records processed, per stream thread", labels=labels)
+        for thread, count in sorted(self.thread_processed.items()):
+            processed.add_metric([app, thread], count)
+        commits = counter("strom_streams_thread_commits", "Commits, per stream thread",
+                          labels=labels)
+        for thread, count in sorted(self.thread_commits.items()):
+            commits.add_metric([app, thread], count)
+        active = gauge("strom_streams_thread_active_tasks", "Active tasks of a stream thread",
+                       labels=labels)
+        standby = gauge("strom_streams_thread_standby_tasks",
+                        "Standby tasks of a stream thread", labels=labels)
+        for thread, (actives, standbys) in sorted(self.thread_tasks.items()):
+            active.add_metric([app, thread], actives)
+            standby.add_metric([app, thread], standbys)
+        yield from (processed, commits, active, standby)
 
     def registry(self) -> Any:
         if self._registry is None:

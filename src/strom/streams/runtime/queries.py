@@ -74,7 +74,7 @@ class Queries:
             raise StreamsError("a key may not be None")
         partition = partition_for(raw, thread.plan.tasks[sub.id])
         task_id = f"{sub.id}_{partition}"
-        if task_id in thread.tasks:
+        if self._task(task_id) is not None:
             return KeyLocation(store, partition, self.app.config.application_server, True)
         app = self.app.config.application_id
         source = physical_topic(self.app.topology, sub.source_topics[0], app)
@@ -97,18 +97,28 @@ class Queries:
 
     def _local(self, store: str, key: Any) -> Any:
         location = self.where(store, key)
-        task = self._thread().tasks.get(f"{self._subs[store].id}_{location.partition}")
+        task = self._task(f"{self._subs[store].id}_{location.partition}")
         if task is None or not location.local:
             raise NotHostedHere(f"{store!r} partition {location.partition} is hosted by "
                                 f"{location.server or 'no instance right now'}")
         return task.stores[store]
 
     def _key_serde(self, store: str) -> Any:
-        for task in list(self._thread().tasks.values()):
+        tasks: list[Any] = [t for thread in list(self.app.stream_threads)
+                            for t in list(thread.tasks.values())]
+        for task in tasks:
             if store in task.stores:
                 return task.stores[store].key_serde
         spec = self.app.topology.store_builders[store]
         return getattr(spec, "key_serde", None) or self.app.config.default_key_serde
+
+    def _task(self, task_id: str) -> Any:
+        """The task, in whichever stream thread of this instance runs it; None if none."""
+        for thread in list(self.app.stream_threads):
+            task = thread.tasks.get(task_id)
+            if task is not None:
+                return task
+        return None
 
     def _thread(self) -> Any:
         if self.app.stream_thread is None:

@@ -76,6 +76,14 @@ class Standbys:
                 self._open(task_id, sub, partition)
         self._reassign()
 
+    def retain(self, assigned: set[str]) -> None:
+        """Close the standbys not in `assigned` (opening new ones waits)."""
+        gone = set(self.tasks) - assigned
+        for task_id in sorted(gone):
+            self._close(task_id)
+        if gone:
+            self._reassign()
+
     def offsets_by_task(self) -> dict[str, dict[tuple[str, int], int]]:
         """Each standby task's applied changelog offsets (its lag, for the assignor)."""
         return {task_id: {(topic, task.partition): self._offsets[(topic, task.partition)]

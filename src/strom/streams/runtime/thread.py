@@ -22,6 +22,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any
 
 from strom.client import KafkaClientError, KafkaClients
@@ -32,6 +33,7 @@ from strom.streams.runtime.assignor import AssignorConfig, MemberInfo
 from strom.streams.runtime.config import StreamsConfig
 from strom.streams.runtime.global_updater import GlobalUpdater
 from strom.streams.runtime.group import Joined, StreamsMembership
+from strom.streams.runtime.instance import Instance
 from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.runtime.process_id import process_id
 from strom.streams.runtime.rebalance import TaskLayout, offset_sums
@@ -63,7 +65,8 @@ class _ProducerCollector:
 
 class StreamThread:
     def __init__(self, topology: Topology, config: StreamsConfig, clients: KafkaClients,
-                 the_plan: Plan, thread_index: int = 1) -> None:
+                 the_plan: Plan, thread_index: int = 1, instance: Instance | None = None
+                 ) -> None:
         self.topology = topology
         self.config = config
         self.clients = clients
@@ -90,6 +93,7 @@ class StreamThread:
                          # Kafka Streams' 10 s, but librdkafka wants it >= the socket timeout
                          "transaction.timeout.ms": max(10_000, int(clients.timeout * 1000))}
                         if self.eos else {})
+        self.transactional_id = str(producer_eos["transactional.id"]) if self.eos else None
         isolation = {"isolation.level": "read_committed" if self.eos else "read_uncommitted"}
         self.producer = clients.producer({
             "client.id": f"{client}-producer", "acks": "all", "enable.idempotence": True,
@@ -117,15 +121,22 @@ class StreamThread:
                            config.default_value_serde, config.timestamp_extractor,
                            config.app_state_dir, config.skip_bad_records,
                            config.continue_on_processing_error, config.dead_letter_topic)
-        self.metrics = StreamsMetrics(app)
+        if instance is None:  # a thread on its own: it keeps the global stores itself
+            instance = Instance(GlobalUpdater(topology, config, clients), StreamsMetrics(app))
+        self.instance = instance
+        self.name = client
+        self.metrics = instance.metrics
         self._repartition_topics = {physical_topic(topology, t, app)
                                     for t in topology.internal_topics}
         self._next_purge = 0.0
         self.standbys = Standbys(topology, config, clients, the_plan, self.env)
         self._standbys_stale = False
         self._standby_ids: set[str] = set()
-        self.globals = GlobalUpdater(topology, config, clients)
+        self.globals = instance.globals
         self.env.global_stores = self.globals.state.stores
+        if instance.owner is None:
+            instance.owner = self
+        instance.threads.append(self)
         self.processed = 0
 
     # --- delivery and rebalance callbacks ---------------------------------------------
@@ -146,8 +157,8 @@ class StreamThread:
         """Join the group (again) and take on what the leader assigned."""
         info = MemberInfo("", self.process_id, self.config.application_server,
                           set(self.tasks), set(self.standbys.tasks),
-                          offset_sums(self.config.app_state_dir, self.tasks,
-                                      self.standbys.offsets_by_task()))
+                          offset_sums(self.config.app_state_dir, self.instance.running(),
+                                      self.instance.standby_offsets()))
         joined = self.membership.join(self.layout.topics(), info, self._lead)
         log.info("generation %s: active %s, standby %s", joined.generation,
                  joined.assignment.active, joined.assignment.standby)
@@ -227,7 +238,7 @@ class StreamThread:
             # fences an earlier producer with this transactional id, aborting its transaction
             self.producer.init_transactions(self.clients.timeout)
             self._begin()
-        self.globals.bootstrap()
+        self._bootstrap_globals(stop)
         self._rejoin()
         interval = (self.config.commit_interval_ms or 30_000) / 1000
         next_commit = time.monotonic() + interval
@@ -236,7 +247,8 @@ class StreamThread:
                 self._maybe_rejoin()
                 self._restore_pending()
                 self._follow_standbys()
-                self.globals.poll()
+                if self.instance.owner is self:
+                    self.globals.poll()
                 messages = self.consumer.consume(self.config.max_poll_records,
                                                  self.config.poll_ms / 1000)
                 self._dispatch(messages)
@@ -249,6 +261,16 @@ class StreamThread:
         finally:
             self._shutdown()
 
+    def _bootstrap_globals(self, stop: threading.Event) -> None:
+        """The owner reads the global stores whole; the other threads wait for that."""
+        if self.instance.owner is self:
+            self.globals.bootstrap()
+            self.instance.globals_ready.set()
+            return
+        while not self.instance.globals_ready.wait(0.1):
+            if stop.is_set():
+                return
+
     def _maybe_rejoin(self) -> None:
         """Rejoin when the group rebalances, after giving tasks up, or when a probing
         rebalance is due (warm-up replicas may have caught up)."""
@@ -260,17 +282,22 @@ class StreamThread:
             self._rejoin()
 
     def _follow_standbys(self) -> None:
-        if self._standbys_stale and not self._restoring:
+        if self._standbys_stale and self._restoring:
+            # standbys no longer ours close at once: another thread may wait for them
+            self.standbys.retain(self._standby_ids)
+        elif self._standbys_stale:
             self.standbys.update(self._standby_ids)
             self._standbys_stale = False
         self.standbys.poll()
 
     def _restore_pending(self) -> None:
         while self._restoring:
-            task = self._restoring.pop(0)
+            task = self._restoring[0]
             task_dir = self.config.app_state_dir / task.id
-            offsets = prepare_task_dir(task, task_dir)
-            task.open_stores()
+            if not self._open(task, task_dir):
+                return  # another thread of this instance still holds its stores
+            self._restoring.pop(0)
+            offsets = checkpoint.read(task_dir)  # as prepare_task_dir left it
             self._changelog_offsets.update(
                 restore_task(task, self.restore_consumer, offsets, self.metrics))
             if self.eos:  # a crash from now on leaves no checkpoint: wipe and restore
@@ -278,6 +305,16 @@ class StreamThread:
             task.init_processors()
             self.consumer.resume(self._task_partitions[task.id])
             log.info("task %s is running", task.id)
+
+    def _open(self, task: Task, task_dir: Path) -> bool:
+        """Open the task's stores; False while another thread of this instance still
+        keeps them as a standby (it closes it at its next turn: its assignment no longer
+        has it), as Kafka's state-directory locks make a task wait."""
+        if self.instance.standby_elsewhere(task.id, self):
+            return False
+        prepare_task_dir(task, task_dir)
+        task.open_stores()
+        return True
 
     def _dispatch(self, messages: list[Any]) -> None:
         batches: dict[str, list[ConsumedRecord]] = defaultdict(list)
@@ -304,6 +341,7 @@ class StreamThread:
             done = task.process() if self._ready(task) else 0
             self.processed += done
             self.metrics.processed[task.id] += done
+            self.metrics.thread_processed[self.name] += done
             task.maybe_punctuate_wall_clock()
             requested = task.take_commit_request() or requested
         return requested
@@ -356,7 +394,8 @@ class StreamThread:
             if final or task in closing or not self.eos:
                 self._write_checkpoint(task)
         self.standbys.checkpoint()
-        self.metrics.committed(time.monotonic() - started)
+        self.metrics.committed(time.monotonic() - started, self.name)
+        self.metrics.thread_tasks[self.name] = (len(self.tasks), len(self.standbys.tasks))
         self._measure_lag(offsets)
         self._maybe_purge(offsets, final)
 
@@ -480,7 +519,10 @@ class StreamThread:
         finally:
             self.restore_consumer.close()
             self.standbys.close()
-            self.globals.close()
+            if self.instance.owner is self:
+                self.globals.close()
+            self.instance.threads.remove(self)
+            self.metrics.thread_gone(self.name)
             self.producer.flush(10)
 
 
