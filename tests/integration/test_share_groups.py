@@ -113,8 +113,8 @@ def test_sessions_acknowledgements_and_the_cli(
         [described] = strom_json("group", "describe", group, "--brokers", proc.bootstrap)
         assert described["partitions"][0]["start_offset"] == 3
         assert described["total_in_flight"] == 2
-    with urllib.request.urlopen(proc.metrics_url, timeout=10) as page:
-        scraped = page.read().decode()
+        with urllib.request.urlopen(proc.metrics_url, timeout=10) as page:
+            scraped = page.read().decode()  # while the session's connection is open
     assert (f'strom_share_partition_records{{group="{group}",partition="0",state="acquired",'
             f'topic="{topic}"}} 2.0') in scraped
     assert 'strom_share_groups{state="Stable"} 1.0' in scraped

@@ -88,6 +88,20 @@ def test_renew_extends_the_lock() -> None:
     assert share.acknowledge("a", [(0, 0, (ACCEPT,))]) == ErrorCode.none
 
 
+def test_renew_is_refused_when_the_group_disables_it() -> None:
+    """share.renew.acknowledge.enable=false: INVALID_RECORD_STATE, the lock untouched
+    and nothing else in the request applied (all or nothing)."""
+    share, clock = make(lock_ms=1000)
+    share.renew_enabled = False
+    share.acquire("a", upto=2, max_records=2)
+    clock.now += 900
+    assert share.acknowledge("a", [(0, 0, (ACCEPT,)), (1, 1, (RENEW,))]) == \
+        ErrorCode.invalid_record_state
+    assert share.records[0].state == RecordState.ACQUIRED
+    clock.now += 200
+    assert share.expire_locks() == 2
+
+
 def test_the_delivery_count_limit_archives_a_record() -> None:
     share, clock = make(delivery_limit=3, lock_ms=10)
     deliveries = []
@@ -141,6 +155,21 @@ def test_share_session_epochs() -> None:
     assert manager.acknowledging("g", "m", -1) == ErrorCode.none
     manager.close("g", "m")
     assert manager.acknowledging("g", "m", 3) == ErrorCode.share_session_not_found
+
+
+def test_a_closed_connection_ends_its_share_sessions_and_releases_their_records() -> None:
+    manager = ShareManager(Clock())
+    share = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _reset: 0)
+    manager.open("g", "a", 0, [], [], False, "10.0.0.1:5000")
+    manager.open("g", "b", 0, [], [], False, "10.0.0.1:5001")
+    manager.open("g", "b", 0, [], [], False, "10.0.0.1:5002")  # b moved to a new connection
+    share.acquire("a", upto=3, max_records=3)
+    share.acquire("b", upto=5, max_records=2)
+    assert manager.disconnected("10.0.0.1:5001") == 0  # b's old connection: not its session
+    assert manager.disconnected("10.0.0.1:5000") == 3
+    assert ("g", "a") not in manager.sessions and ("g", "b") in manager.sessions
+    assert share.acquired_by("a") == [] and share.acquired_by("b") == [3, 4]
+    assert share.next_fetch_offset() == 0
 
 
 def test_a_new_share_partition_starts_where_share_auto_offset_reset_says() -> None:

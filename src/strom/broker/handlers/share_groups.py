@@ -79,12 +79,30 @@ def _setting(ctx: RequestContext, group_id: str, name: str, default: str) -> str
     return default if value is None else value
 
 
+def _renew_enabled(ctx: RequestContext, group_id: str) -> bool:
+    """``share.renew.acknowledge.enable``: a group config with no broker synonym in
+    Kafka 4.4 (its ShareGroupConfigProvider falls back to true)."""
+    overrides = getattr(ctx.metadata.image(), "group_configs", {}).get(group_id, {})
+    return str(overrides.get("share.renew.acknowledge.enable", "true")).lower() == "true"
+
+
 def settings(ctx: RequestContext, group_id: str) -> ShareSettings:
     return ShareSettings(
         lock_ms=int(_setting(ctx, group_id, "share.record.lock.duration.ms", "30000")),
         delivery_limit=int(_setting(ctx, group_id, "share.delivery.count.limit", "5")),
         max_in_flight=int(_setting(ctx, group_id, "share.partition.max.record.locks", "2000")),
-        auto_offset_reset=_setting(ctx, group_id, "share.auto.offset.reset", "latest"))
+        auto_offset_reset=_setting(ctx, group_id, "share.auto.offset.reset", "latest"),
+        renew_enabled=_renew_enabled(ctx, group_id))
+
+
+def _connection_closed(services: Any, peer: str) -> None:
+    """A client connection closed: its share sessions end, their records released."""
+    found = manager_of(services.partitions)
+    if found is not None and found.sessions:
+        found.disconnected(peer)
+
+
+dispatch.DISCONNECT_LISTENERS.append(_connection_closed)
 
 
 # --- ShareGroupHeartbeat / ShareGroupDescribe ----------------------------------------------
@@ -325,7 +343,7 @@ async def share_fetch(ctx: RequestContext, request: Any) -> Any:
     forgotten = [(t.topic_id, int(p)) for t in request.forgotten_topics_data for p in t.partitions]
     shares = manager(ctx)
     error, session = shares.open(request.group_id, request.member_id, epoch, added, forgotten,
-                                 bool(acks))
+                                 bool(acks), ctx.peer)
     if session is None:
         return ctx.respond(error_code=error, responses=[], acquisition_lock_timeout=lock_ms)
     targets = _targets(ctx, request.group_id, [*session.partitions, *acks])

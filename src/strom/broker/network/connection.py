@@ -173,6 +173,7 @@ class KafkaConnection(asyncio.Protocol):
         self._closed = True
         self._release_bytes()
         self.connections.discard(self)
+        dispatch.disconnected(self.services, self.peer)
         self._can_write.set()
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
@@ -295,7 +296,7 @@ class KafkaConnection(asyncio.Protocol):
             if request.api_key == ApiKey.API_VERSIONS:
                 from strom.broker.handlers.api_versions import unsupported_version_response
 
-                return [unsupported_version_response(request.correlation_id)]
+                return [unsupported_version_response(request.correlation_id, self.services)]
             raise _CloseConnection(
                 f"unsupported API {apis.api_name(request.api_key)} (key {request.api_key}) "
                 f"version {request.api_version}"

@@ -8,6 +8,7 @@ complete once it is imported (no list of strings read by importlib).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,20 @@ def handles(
         return fn
 
     return register
+
+
+DISCONNECT_LISTENERS: list[Callable[[Any, str], None]] = []
+"""Called with a closed client connection's `Services` and peer (Kafka's
+ConnectionDisconnectListener): the share sessions opened on it end at once."""
+
+
+def disconnected(services: Any, peer: str) -> None:
+    """A client connection closed: tell the handlers that keep state per connection."""
+    for listener in DISCONNECT_LISTENERS:
+        try:
+            listener(services, peer)
+        except Exception:  # a listener's failure must not break the connection's close
+            logging.getLogger(__name__).exception("disconnect listener failed for %s", peer)
 
 
 def lookup(api_key: int, version: int) -> Registration | None:

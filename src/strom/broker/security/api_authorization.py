@@ -691,6 +691,100 @@ async def _alter_scram(check: Check, request: Any) -> Any:
         {"user": name, "error_code": CLUSTER_DENIED, "error_message": None} for name in names])
 
 
+# --- share groups (KIP-932) -----------------------------------------------------------
+
+
+def _share_entry(_check: Check, item: Any, error: ErrorCode) -> dict[str, Any]:
+    """A refused topic of ShareFetch/ShareAcknowledge: each partition with the error, its
+    acknowledgements (if it carried any) refused the same way."""
+    return {"topic_id": item.topic_id, "partitions": [
+        {"partition_index": p.partition_index, "error_code": error,
+         "acknowledge_error_code": error if getattr(p, "acknowledgement_batches", None) else 0,
+         "current_leader": {"leader_id": -1, "leader_epoch": -1}, "records": b"",
+         "acquired_records": []} for p in item.partitions]}
+
+
+def _share_fetching(entry_class: str) -> Rule:
+    """ShareFetch/ShareAcknowledge: Read on the group (else the whole request), then Read
+    on each topic. The handler always runs, so the share session's epoch moves on even
+    when every topic is refused."""
+    items = Items("topics", "responses", entry_class, _share_entry)
+
+    async def rule(check: Check, request: Any) -> Any:
+        if not check.allowed("Read", "Group", request.group_id):
+            return check.ctx.respond(throttle_time=0, error_code=GROUP_DENIED)
+        return await split(check, request, items, topic_verdict(check, "Read"), always=True)
+
+    return rule
+
+
+def _named_verdict(check: Check, operation: str) -> Callable[[Any], ErrorCode | None]:
+    """Topics named by `topic_name` (the share group offsets APIs)."""
+    return lambda item: None if check.allowed(operation, "Topic", item.topic_name) \
+        else TOPIC_DENIED
+
+
+def _share_offsets(group_operation: str, entry_class: str,
+                   entry: Callable[[Check, Any, ErrorCode], dict[str, Any]]) -> Rule:
+    """Alter/DeleteShareGroupOffsets: the group operation (else the whole request), then
+    Read on each topic."""
+    items = Items("topics", "responses", entry_class, entry)
+
+    async def rule(check: Check, request: Any) -> Any:
+        if not check.allowed(group_operation, "Group", request.group_id):
+            return check.ctx.respond(throttle_time=0, error_code=GROUP_DENIED, responses=[])
+        return await split(check, request, items, _named_verdict(check, "Read"))
+
+    return rule
+
+
+def _altered_entry(_check: Check, item: Any, error: ErrorCode) -> dict[str, Any]:
+    return {"topic_name": item.topic_name, "topic_id": None, "partitions": [
+        {"partition_index": p.partition_index, "error_code": error} for p in item.partitions]}
+
+
+def _deleted_entry(_check: Check, item: Any, error: ErrorCode) -> dict[str, Any]:
+    return {"topic_name": item.topic_name, "topic_id": None, "error_code": error}
+
+
+def _described_offsets_group(check: Check, group: Any) -> tuple[Any, list[Any]]:
+    """A group of DescribeShareGroupOffsets narrowed to the topics it may Describe, and
+    the refused ones."""
+    if group.topics is None:
+        return group, []
+    kept = [t for t in group.topics if check.allowed("Describe", "Topic", t.topic_name)]
+    refused = [t for t in group.topics if t not in kept]
+    return dataclasses.replace(group, topics=tuple(kept)), refused
+
+
+async def _describe_share_group_offsets(check: Check, request: Any) -> Any:
+    """Describe on each group (else that group GROUP_AUTHORIZATION_FAILED), Describe on
+    each named topic (else its partitions TOPIC_AUTHORIZATION_FAILED); a group's listing
+    of all its topics keeps those it may Describe."""
+    allowed = [g for g in request.groups if check.allowed("Describe", "Group", g.group_id)]
+    narrowed = [_described_offsets_group(check, g) for g in allowed]
+    response = await check.handler(check.ctx, dataclasses.replace(
+        request, groups=tuple(g for g, _ in narrowed)))
+    refused = {g.group_id: r for g, r in narrowed}
+    group_class = check.ctx.response_class("DescribeShareGroupOffsetsResponseGroup")
+    topic_class = check.ctx.response_class("DescribeShareGroupOffsetsResponseTopic")
+    groups = []
+    for answered in response.groups:
+        topics = [t for t in answered.topics
+                  if check.allowed("Describe", "Topic", t.topic_name)]
+        topics += [build(topic_class, {"topic_name": t.topic_name, "topic_id": None,
+                                       "partitions": [{"partition_index": p, "start_offset": -1,
+                                                       "leader_epoch": -1, "lag": -1,
+                                                       "error_code": TOPIC_DENIED}
+                                                      for p in t.partitions]})
+                   for t in refused.get(answered.group_id, ())]
+        groups.append(dataclasses.replace(answered, topics=tuple(topics)))
+    groups += [build(group_class, {"group_id": g.group_id, "topics": [],
+                                   "error_code": GROUP_DENIED})
+               for g in request.groups if g not in allowed]
+    return dataclasses.replace(response, groups=tuple(groups))
+
+
 CHECKS: dict[int, Rule] = {
     ApiKey.PRODUCE: _produce,
     ApiKey.FETCH: _fetch,
@@ -706,15 +800,19 @@ CHECKS: dict[int, Rule] = {
     ApiKey.CONSUMER_GROUP_HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED,
                                               member_epoch=-1),
     ApiKey.CONSUMER_GROUP_DESCRIBE: _consumer_group_describe,
-    # KIP-932 share groups: Read (Delete to delete offsets) on the group; the topic
-    # checks Kafka adds (Read on fetched topics) are not made yet
+    # KIP-932 share groups, as Kafka 4.4: Read on the group and on each topic fetched,
+    # acknowledged or altered; Delete on the group and Read on the topics to delete
+    # offsets; Describe on groups and topics to describe them
     ApiKey.SHARE_GROUP_HEARTBEAT: requires("Read", "Group", _group_id, GROUP_DENIED,
                                            member_epoch=-1),
     ApiKey.SHARE_GROUP_DESCRIBE: _consumer_group_describe,  # the same shape of answer
-    ApiKey.SHARE_FETCH: requires("Read", "Group", _group_id, GROUP_DENIED),
-    ApiKey.SHARE_ACKNOWLEDGE: requires("Read", "Group", _group_id, GROUP_DENIED),
-    ApiKey.ALTER_SHARE_GROUP_OFFSETS: requires("Read", "Group", _group_id, GROUP_DENIED),
-    ApiKey.DELETE_SHARE_GROUP_OFFSETS: requires("Delete", "Group", _group_id, GROUP_DENIED),
+    ApiKey.SHARE_FETCH: _share_fetching("ShareFetchableTopicResponse"),
+    ApiKey.SHARE_ACKNOWLEDGE: _share_fetching("ShareAcknowledgeTopicResponse"),
+    ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS: _describe_share_group_offsets,
+    ApiKey.ALTER_SHARE_GROUP_OFFSETS: _share_offsets("Read", "AlterShareGroupOffsetsResponseTopic",
+                                                     _altered_entry),
+    ApiKey.DELETE_SHARE_GROUP_OFFSETS: _share_offsets(
+        "Delete", "DeleteShareGroupOffsetsResponseTopic", _deleted_entry),
     ApiKey.DESCRIBE_GROUPS: _describe_groups,
     ApiKey.LIST_GROUPS: _list_groups,
     ApiKey.DELETE_GROUPS: _delete_groups,

@@ -5,7 +5,9 @@ ShareSessionEpoch 0 opens one (replacing any earlier session; acknowledgements a
 allowed with it), each later request carries the session's current epoch, which then
 moves on (1, 2, ... wrapping to 1), and -1 closes it. A wrong epoch is
 INVALID_SHARE_SESSION_EPOCH, a session this broker does not hold SHARE_SESSION_NOT_FOUND.
-Closing a session releases what its member still holds, as Kafka does.
+Closing a session releases what its member still holds, as Kafka does; so does closing
+the connection the session was opened on (a consumer that dies hands its records back
+without waiting for their locks to expire).
 
 The share-partitions themselves (`SharePartition`) are created on first fetch, at the
 offset `share.auto.offset.reset` says (latest, Kafka's default, or earliest) unless a
@@ -43,6 +45,7 @@ class ShareSession:
     member_id: str
     epoch: int
     partitions: dict[TopicIdPartition, None] = field(default_factory=dict)  # ordered set
+    connection: str | None = None  # the client connection that opened it (epoch 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,7 @@ class ShareSettings:
     delivery_limit: int = 5
     max_in_flight: int = 2000
     auto_offset_reset: str = "latest"
+    renew_enabled: bool = True  # share.renew.acknowledge.enable (a group config only)
 
 
 class ShareStateStore(Protocol):
@@ -83,9 +87,10 @@ class ShareManager:
     # --- sessions -----------------------------------------------------------------------
 
     def open(self, group_id: str, member_id: str, epoch: int, added: Iterable[TopicIdPartition],
-             forgotten: Iterable[TopicIdPartition], acknowledging: bool
-             ) -> tuple[ErrorCode, ShareSession | None]:
-        """The session a ShareFetch runs in (see the module docstring)."""
+             forgotten: Iterable[TopicIdPartition], acknowledging: bool,
+             connection: str | None = None) -> tuple[ErrorCode, ShareSession | None]:
+        """The session a ShareFetch runs in (see the module docstring); a new one is tied
+        to the ``connection`` it was opened on."""
         key = (group_id, member_id)
         if epoch == INITIAL_EPOCH:
             if acknowledging:
@@ -93,7 +98,8 @@ class ShareManager:
             self.close(group_id, member_id)
             if len(self.sessions) >= self.max_sessions:  # group.share.max.share.sessions
                 return ErrorCode.share_session_limit_reached, None
-            fresh = self.sessions[key] = ShareSession(group_id, member_id, next_epoch(0))
+            fresh = self.sessions[key] = ShareSession(group_id, member_id, next_epoch(0),
+                                                      connection=connection)
             fresh.partitions.update(dict.fromkeys(added))
             return ErrorCode.none, fresh
         session = self.sessions.get(key)
@@ -135,6 +141,14 @@ class ShareManager:
                     self.persist(key)
         return released
 
+    def disconnected(self, connection: str) -> int:
+        """A client connection closed: the sessions opened on it end and their members'
+        acquired records are released at once (Kafka 4.4's ShareSessionCache listener).
+        A session reopened since on another connection is not this one's. How many
+        records were released."""
+        gone = [k for k, s in self.sessions.items() if s.connection == connection]
+        return sum(self.close(group_id, member_id) for group_id, member_id in gone)
+
     # --- share-partitions ---------------------------------------------------------------
 
     def share_partition(self, key: ShareKey, settings: ShareSettings,
@@ -160,6 +174,7 @@ class ShareManager:
         share.lock_ms = settings.lock_ms
         share.delivery_limit = settings.delivery_limit
         share.max_in_flight = settings.max_in_flight
+        share.renew_enabled = settings.renew_enabled
         return share
 
     def persist(self, key: ShareKey) -> None:

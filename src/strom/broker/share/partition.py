@@ -94,6 +94,7 @@ class SharePartition:
         self.max_in_flight = max_in_flight
         self.records: dict[int, InFlight] = {}
         self.state_epoch = 0
+        self.renew_enabled = True  # the group's share.renew.acknowledge.enable
 
     # --- reads --------------------------------------------------------------------------
 
@@ -164,7 +165,8 @@ class SharePartition:
         """Apply (first, last, types) batches of one member; all or nothing.
 
         INVALID_RECORD_STATE if any offset is not acquired by ``member_id`` (a lock that
-        expired, another member's record), INVALID_REQUEST for malformed batches."""
+        expired, another member's record) or a RENEW comes while the group's
+        `share.renew.acknowledge.enable` is false; INVALID_REQUEST for malformed batches."""
         self.expire_locks()
         plan: list[tuple[int, AckType]] = []
         for first, last, types in batches:
@@ -175,6 +177,8 @@ class SharePartition:
                 if kind not in AckType._value2member_map_:
                     return ErrorCode.invalid_request
                 plan.append((offset, AckType(kind)))
+        if not self.renew_enabled and any(kind == AckType.RENEW for _, kind in plan):
+            return ErrorCode.invalid_record_state  # as Kafka 4.4 refuses a disabled renew
         for offset, _ in plan:
             entry = self.records.get(offset)
             if entry is None or entry.state != RecordState.ACQUIRED or entry.member_id != member_id:
