@@ -109,8 +109,8 @@ def quix_child(workload: str, bootstrap: str, prefix: str, state_dir: str) -> No
     """Run one workload in Quix Streams until SIGTERM (Quix stops itself on it)."""
     import logging
 
-    from quixstreams import Application
-    from quixstreams.models.serializers import Serializer
+    from quixstreams import Application  # type: ignore[import-not-found]
+    from quixstreams.models.serializers import Serializer  # type: ignore[import-not-found]
 
     class PairValue(Serializer):
         """Writes the second item of a (key, value) pair: Quix's to_topic keys by value."""
@@ -263,7 +263,7 @@ def read_output(bootstrap: str, topic: str) -> list[tuple[str, str]]:
     while any(seen[p] < ends[p] for p in ends) and time.monotonic() < deadline:
         for msg in consumer.consume(10000, 1.0):
             if msg.error() is None:
-                seen[msg.partition()] = msg.offset() + 1
+                seen[msg.partition() or 0] = (msg.offset() or 0) + 1
                 out.append(((msg.key() or b"").decode(), (msg.value() or b"").decode()))
     consumer.close()
     return out
@@ -273,7 +273,7 @@ def verify(workload: str, want: Counter[str], out: list[tuple[str, str]]) -> str
     """None if the output is right, else what is wrong."""
     if workload in ("stateless", "stream-table join"):
         got = Counter(v for _, v in out)
-        return None if got == want else f"value multiset differs ({len(got ^ want)} values)"
+        return None if got == want else f"value multiset differs ({len((got - want) + (want - got))} values)"
     finals: dict[str, int] = {}
     for key, value in out:
         finals[key] = max(finals.get(key, 0), int(value))
@@ -427,6 +427,9 @@ def main() -> None:
     parser.add_argument("--broker", choices=("strom", "kafka"), default="strom")
     parser.add_argument("--quix-python", default=sys.executable)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each framework per workload, interleaved; the table "
+                             "keeps each one's fastest (a shared machine's load varies)")
     for name in ("--child", "--workload", "--bootstrap", "--prefix", "--state-dir"):
         parser.add_argument(name, help=argparse.SUPPRESS)
     opts = parser.parse_args()
@@ -443,11 +446,23 @@ def main() -> None:
             base_ms = (int(time.time() * 1000) - opts.records) // 1000 * 1000
             records = inputs(workload, opts.records, base_ms)
             with bench_lock():
-                for framework in frameworks:
-                    result = run_one(framework, workload, bootstrap, records, opts)
-                    print(json.dumps(result), flush=True)
-                    results.append(result)
+                runs = [run_one(framework, workload, bootstrap, records, opts)
+                        for _ in range(opts.repeat) for framework in frameworks]
+            for run in runs:
+                print(json.dumps(run), flush=True)
+            results += [best(runs, framework) for framework in frameworks]
     write(results, opts)
+
+
+def best(runs: list[dict[str, Any]], framework: str) -> dict[str, Any]:
+    """A framework's fastest verified run of a workload, with how many runs it had."""
+    mine = [r for r in runs if r["framework"] == framework]
+    good = [r for r in mine if r["verified"]] or mine
+    chosen = dict(max(good, key=lambda r: r["records_per_s"]))
+    chosen["runs"] = len(mine)
+    chosen["all_records_per_s"] = [r["records_per_s"] for r in mine]
+    chosen["all_cpu_s_per_million"] = [r["cpu_s_per_million"] for r in mine]
+    return chosen
 
 
 if __name__ == "__main__":
