@@ -35,7 +35,8 @@ class RunningWorker:
     url: str
 
 
-def start_worker(bootstrap: str, group: str, topics: dict[str, str]) -> RunningWorker:
+def start_worker(bootstrap: str, group: str, topics: dict[str, str],
+                 extra: dict[str, str] | None = None) -> RunningWorker:
     import uvicorn
 
     from strom.connect.rest.app import build_app
@@ -50,7 +51,7 @@ def start_worker(bootstrap: str, group: str, topics: dict[str, str]) -> RunningW
         "config.storage.replication.factor": 1, "offset.storage.replication.factor": 1,
         "status.storage.replication.factor": 1, "offset.storage.partitions": 3,
         "status.storage.partitions": 3, "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000,
-        "scheduled.rebalance.max.delay.ms": 0, "listeners": f"http://127.0.0.1:{port}"})
+        "scheduled.rebalance.max.delay.ms": 0, "listeners": f"http://127.0.0.1:{port}", **(extra or {})})
     distributed.herder.start()
     server = RestServer(uvicorn.Config(build_app(distributed.herder), host="127.0.0.1", port=port,
                                        log_level="warning", lifespan="off"))
@@ -203,3 +204,42 @@ def test_task_configs_need_the_session_keys_signature(strom_broker: StromBroker,
         answers = [w.client.get(f"/connectors/{name}/tasks").json() for w in workers]
         return all([t["config"]["file"] for t in a] == ["/tmp/forged"] for a in answers)
     wait_for(forged_everywhere, "the signed task configs on every worker", 60)
+
+
+def test_a_compatible_worker_makes_the_group_compatible_and_unsigned(
+        strom_broker: StromBroker, tmp_path: Path) -> None:
+    """`sessioned` also offers `compatible` (as Kafka's workers do): with a worker that
+    speaks only `compatible`, the group picks it, and internal requests are not signed."""
+    suffix = uuid.uuid4().hex[:8]
+    topics = {"config.storage.topic": f"cmp-configs-{suffix}",
+              "offset.storage.topic": f"cmp-offsets-{suffix}",
+              "status.storage.topic": f"cmp-status-{suffix}"}
+    started = [start_worker(strom_broker.bootstrap_servers, f"cmp-{suffix}", topics),
+               start_worker(strom_broker.bootstrap_servers, f"cmp-{suffix}", topics,
+                            {"connect.protocol": "compatible"})]
+    try:
+        def stable() -> bool:
+            herders = [w.herder for w in started]
+            return len({h.generation for h in herders}) == 1 and sum(h.is_leader() for h in herders) == 1 \
+                and all(h.joined.is_set() and not h.rejoin_needed for h in herders)
+        wait_for(stable, "two workers in one generation", 90)
+        assert [w.herder.protocol for w in started] == ["compatible", "compatible"]
+        follower = _followers(started)[0]
+        for number in range(2):
+            config = {"connector.class": "FileStreamSource", "file": str(tmp_path / "none.txt"),
+                      "topic": f"cmp-{number}"}
+            assert follower.client.put(f"/connectors/cmp-{number}/config", json=config).status_code == 201
+        for number in range(2):  # one connector per worker: the follower's tasks reach the leader unsigned
+            wait_for(lambda n=number: _states(started[0], f"cmp-{n}") == ["RUNNING", "RUNNING"],
+                     "the connector running", 60)
+        body = json.dumps([{"file": "/tmp/unsigned", "topic": "cmp-0"}]).encode()
+        answer = follower.client.put("/connectors/cmp-0/tasks", content=body,
+                                     headers={"Content-Type": "application/json"})
+        assert answer.status_code == 204, answer.text
+    finally:
+        for worker in started:
+            worker.server.should_exit = True
+            worker.thread.join(30)
+            worker.client.close()
+        for worker in started:
+            worker.herder.stop()

@@ -110,8 +110,9 @@ WORKER_CONFIG = (
             "zombies, not transactional yet) or enabled.",
             validator=one_of("disabled", "preparing", "enabled", case_insensitive=True))
     .define("connect.protocol", ConfigType.STRING, "sessioned", Importance.LOW,
-            "The Connect group protocol: sessioned (the only one Strom speaks yet).",
-            validator=one_of("sessioned"))
+            "The Connect group protocol: sessioned (incremental cooperative, signed internal "
+            "requests; also offers compatible) or compatible (incremental cooperative, unsigned). "
+            "eager is not spoken.", validator=one_of("compatible", "sessioned"))
 )
 
 COMMON_GROUP, TRANSFORMS_GROUP, PREDICATES_GROUP, ERROR_GROUP = (

@@ -59,7 +59,9 @@ from strom.connect.runtime.worker_task import WorkerTask
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = "sessioned"
+#: the group protocols a worker offers for its `connect.protocol`, best first, with their
+#: metadata versions (as Kafka's: `sessioned` also offers `compatible`; `eager` is not spoken)
+PROTOCOLS = {"sessioned": (("sessioned", 2), ("compatible", 1)), "compatible": (("compatible", 1),)}
 CATCH_UP_INTERVAL_S = 0.5
 APPLY_TIMEOUT_S = 30.0
 SLOW_S = 2.0
@@ -118,6 +120,8 @@ class DistributedHerder:
         self.leader_id = ""
         self.retry_tasks_at: dict[str, float] = {}
         self.retry_start_at: dict[TaskKey, float] = {}
+        self.protocol_config = str(config.get("connect.protocol")).lower()
+        self.protocol = self.protocol_config  # the one the group chose, once joined
         self.group_id = _required(config, "group.id")
         self.offsets_topic = str(config.get("offset.storage.topic"))
         self.exactly_once = str(config.get("exactly.once.source.support")).lower() == "enabled"
@@ -176,7 +180,7 @@ class DistributedHerder:
             self._rebalance()
         if now - self.last_catch_up >= CATCH_UP_INTERVAL_S:
             self._catch_up()
-        if self.joined.is_set() and self.is_leader():
+        if self.joined.is_set() and self.is_leader() and self.sessioned():
             self._rotate_session_key()
         if self.retry_tasks_at:
             self._retry_task_configs(now)
@@ -207,10 +211,15 @@ class DistributedHerder:
 
     # --- the group --------------------------------------------------------------------------
 
-    def _metadata(self) -> bytes:
-        allocation = Assignment(2, 0, "", self.leader_url, self.configs.offset,
+    def _metadata(self, version: int) -> bytes:
+        allocation = Assignment(version, 0, "", self.leader_url, self.configs.offset,
                                 tuple(sorted(self.assigned_connectors)), tuple(sorted(self.assigned_tasks)))
-        return encode_metadata(WorkerState(2, self.url, self.configs.offset, allocation))
+        return encode_metadata(WorkerState(version, self.url, self.configs.offset, allocation))
+
+    def sessioned(self) -> bool:
+        """Whether internal requests are signed: only under the `sessioned` protocol (Kafka's
+        internalRequestValidationEnabled)."""
+        return self.protocol == "sessioned"
 
     def _assign(self, protocol: str, members: Sequence[tuple[str, bytes]]) -> dict[str, bytes]:
         """The leader's plan (see `assignor`), after reading every config change."""
@@ -223,7 +232,8 @@ class DistributedHerder:
         counts = {name: len(self.configs.tasks.get(name, [])) for name in self.configs.connectors}
         plan = assign(allocations, counts, leader_id=self.member.member_id, leader_url=self.url,
                       config_offset=self.configs.offset, state=self.assignor_state,
-                      now_ms=int(time.time() * 1000), max_delay_ms=self.max_delay_ms)
+                      now_ms=int(time.time() * 1000), max_delay_ms=self.max_delay_ms,
+                      version=2 if protocol == "sessioned" else 1)
         return {member: encode_assignment(a) for member, a in plan.items()}
 
     def _rebalance(self) -> None:
@@ -231,13 +241,14 @@ class DistributedHerder:
         self.joined.clear()
         self.joining.set()
         try:
-            joined = self.member.join([(PROTOCOL, self._metadata())], self._assign)
+            offered = [(name, self._metadata(version)) for name, version in PROTOCOLS[self.protocol_config]]
+            joined = self.member.join(offered, self._assign)
         finally:
             self.joining.clear()
         self.joined.set()
         assignment = decode_assignment(joined.assignment)
         self.generation, self.leader_url = joined.generation, assignment.leader_url
-        self.leader_id = assignment.leader
+        self.leader_id, self.protocol = assignment.leader, joined.protocol
         self._catch_up()
         started = time.monotonic()
         with self.lock:
@@ -390,16 +401,29 @@ class DistributedHerder:
             self._write_task_configs(name, configs)
             return
         body = json.dumps(configs).encode()
-        key = internal.parse_session_key(self.configs.session_key)
         try:
-            if key is None or not self.leader_url:
-                raise internal.HttpStatusError(409, internal.NO_LEADER)
-            signature = internal.sign(key, body, self.signature_algorithm)
+            signature = self._signature(body)
             internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/tasks", raw=body,
                           query={"forward": "true"}, headers=signature)
         except internal.HttpStatusError as exc:
             log.warning("Sending the task configs of %s to the leader failed (%s); retrying", name, exc)
             self.retry_tasks_at[name] = time.monotonic() + 1.0
+
+    def _signature(self, body: bytes) -> dict[str, str]:
+        """The headers that sign an internal request to the leader (none unless sessioned)."""
+        if not self.leader_url:
+            raise internal.HttpStatusError(409, internal.NO_LEADER)
+        if not self.sessioned():
+            return {}
+        key = internal.parse_session_key(self.configs.session_key)
+        if key is None:
+            raise internal.HttpStatusError(409, internal.NO_LEADER)
+        return internal.sign(key, body, self.signature_algorithm)
+
+    def _verify(self, body: bytes, headers: Mapping[str, str]) -> None:
+        if self.sessioned():
+            internal.verify(internal.parse_session_key(self.configs.session_key), body, headers,
+                            self.verification_algorithms)
 
     def _write_task_configs(self, name: str, configs: Sequence[Mapping[str, str]]) -> None:
         """The leader's write: every task config, then the commit that makes them the set."""
@@ -459,8 +483,7 @@ class DistributedHerder:
     def put_task_configs(self, name: str, body: bytes, headers: Mapping[str, str]) -> None:
         """`PUT /connectors/{name}/tasks`: task configs from the worker running the
         connector, signed; only the leader writes them."""
-        internal.verify(internal.parse_session_key(self.configs.session_key), body, headers,
-                        self.verification_algorithms)
+        self._verify(body, headers)
         try:
             configs = json.loads(body)
         except ValueError as exc:
@@ -469,8 +492,8 @@ class DistributedHerder:
             raise BadRequestError("Task configs must be a JSON array of objects")
         self._await_stable()
         if not self.is_leader():
-            signature = {h: headers[h.lower()]
-                         for h in (internal.SIGNATURE_HEADER, internal.ALGORITHM_HEADER)}
+            signature = {h: headers[h.lower()] for h in (internal.SIGNATURE_HEADER, internal.ALGORITHM_HEADER)
+                         if h.lower() in headers}
             internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/tasks", raw=body,
                           query={"forward": internal.next_forward_flag()}, headers=signature)
             return
@@ -557,11 +580,8 @@ class DistributedHerder:
         if self.is_leader():
             self._fence(name)
             return
-        key = internal.parse_session_key(self.configs.session_key)
-        if key is None or not self.leader_url:
-            raise internal.HttpStatusError(409, internal.NO_LEADER)
         internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/fence", raw=b"",
-                      query={"forward": "true"}, headers=internal.sign(key, b"", self.signature_algorithm))
+                      query={"forward": "true"}, headers=self._signature(b""))
         self.configs.pending_fencing.discard(name)  # until this worker reads the task count record
 
     def _fence(self, name: str) -> None:
@@ -580,12 +600,11 @@ class DistributedHerder:
 
     def fence_zombies(self, name: str, body: bytes, headers: Mapping[str, str]) -> None:
         """`PUT /connectors/{name}/fence`: signed; only the leader fences."""
-        internal.verify(internal.parse_session_key(self.configs.session_key), body, headers,
-                        self.verification_algorithms)
+        self._verify(body, headers)
         self._await_stable()
         if not self.is_leader():
-            signature = {h: headers[h.lower()]
-                         for h in (internal.SIGNATURE_HEADER, internal.ALGORITHM_HEADER)}
+            signature = {h: headers[h.lower()] for h in (internal.SIGNATURE_HEADER, internal.ALGORITHM_HEADER)
+                         if h.lower() in headers}
             internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/fence", raw=body,
                           query={"forward": internal.next_forward_flag()}, headers=signature)
             return
