@@ -86,8 +86,8 @@ def test_every_advertised_range_is_sane(advertised: dict[int, tuple[int, int]]) 
         assert served_lo >= known[0] or key == PRODUCE
     missing = {name for key, name in REQUIRED.items() if key not in advertised}
     assert not missing, f"not advertised: {sorted(missing)}"
-    # KIP-848's heartbeat makes franz-go switch group protocols; only when complete.
-    assert CONSUMER_GROUP_HEARTBEAT not in advertised
+    # KIP-848 is served by default, as by Kafka 4 (group.coordinator.rebalance.protocols).
+    assert CONSUMER_GROUP_HEARTBEAT in advertised
 
 
 def test_produce_is_advertised_from_version_zero(advertised: dict[int, tuple[int, int]]) -> None:

@@ -1,7 +1,8 @@
 """The KIP-848 consumer group protocol over TCP, with librdkafka's implementation
-(confluent-kafka, `group.protocol=consumer`): advertised only when enabled; two
-consumers split a topic, one leaves and the other takes everything over; commits made
-with member epochs survive a broker restart."""
+(confluent-kafka, `group.protocol=consumer`): advertised by default (not with
+`group.coordinator.rebalance.protocols=classic`); two consumers split a topic, one
+leaves and the other takes everything over; commits made with member epochs survive a
+broker restart."""
 
 from __future__ import annotations
 
@@ -62,8 +63,11 @@ def _owned(consumer: Consumer) -> set[int]:
     return {tp.partition for tp in consumer.assignment()}
 
 
-def test_not_advertised_by_default(broker_factory: Callable[..., BrokerProcess]) -> None:
-    proc = broker_factory()
+def test_advertised_by_default_and_not_with_classic_only(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    """Kafka 4's default serves the consumer protocol; `classic` alone hides it."""
+    assert {HEARTBEAT, DESCRIBE} <= _api_keys(broker_factory().bootstrap)
+    proc = broker_factory({"group.coordinator.rebalance.protocols": "classic"}, name="classic")
     assert not {HEARTBEAT, DESCRIBE} & _api_keys(proc.bootstrap)
     from support.raw_client import RawClient
 

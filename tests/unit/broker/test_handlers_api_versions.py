@@ -28,8 +28,8 @@ def test_every_version_answers_the_registry_without_touching_the_broker() -> Non
         assert response.error_code == ErrorCode.none
         ranges = _ranges(response)
         assert ranges == {key: (lo, hi) for key, lo, hi in dispatch.advertised()
-                          if key not in api_versions.CONSUMER_APIS | api_versions.SHARE_APIS
-                          }  # KIP-848 and KIP-932: opt-in
+                          if key not in api_versions.SHARE_APIS
+                          }  # KIP-848 by default (as Kafka 4); KIP-932: opt-in
         assert ranges[API_VERSIONS] == (0, 4)
         assert ranges[LIST_OFFSETS][1] >= 7 and ranges[OFFSET_FETCH][1] >= 8
         assert CREATE_TOPICS in ranges

@@ -47,12 +47,13 @@ async def handle(ctx: RequestContext, request: Any) -> Any:
                  **_features(ctx))
 
 
-def unsupported_version_response(correlation_id: int) -> bytes:
+def unsupported_version_response(correlation_id: int, services: Any = None) -> bytes:
     """KIP-511: a version we lack is answered as v0 with UNSUPPORTED_VERSION and our list,
-    so the client can pick a version and ask again."""
+    so the client can pick a version and ask again; `services` (anything with the
+    broker's `config`) makes it the list this broker advertises."""
     body: Any = build(
         apis.response_type(ApiKey.API_VERSIONS, 0),
         error_code=ErrorCode.unsupported_version,
-        api_keys=_api_keys(),
+        api_keys=_api_keys(services),
     )
     return framing.encode_response(correlation_id, ApiKey.API_VERSIONS, 0, body)

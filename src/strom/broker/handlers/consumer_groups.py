@@ -1,10 +1,9 @@
 """ConsumerGroupHeartbeat (68) and ConsumerGroupDescribe (69): the KIP-848 protocol.
 
-Thin adapters over `strom.coordinator.group.consumer_group`. Both are served only when
-`group.coordinator.rebalance.protocols` includes `consumer`; otherwise ApiVersions does
-not list them (clients such as franz-go switch to KIP-848 as soon as it is listed) and
-a request for them is refused with UNSUPPORTED_VERSION, as Kafka refuses an API it does
-not enable.
+Thin adapters over `strom.coordinator.group.consumer_group`. Both are served when
+`group.coordinator.rebalance.protocols` includes `consumer` (the default, as in Kafka 4);
+otherwise ApiVersions does not list them and a request for them is refused with
+UNSUPPORTED_VERSION, as Kafka refuses an API it does not enable.
 """
 
 from __future__ import annotations

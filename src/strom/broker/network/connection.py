@@ -296,7 +296,7 @@ class KafkaConnection(asyncio.Protocol):
             if request.api_key == ApiKey.API_VERSIONS:
                 from strom.broker.handlers.api_versions import unsupported_version_response
 
-                return [unsupported_version_response(request.correlation_id)]
+                return [unsupported_version_response(request.correlation_id, self.services)]
             raise _CloseConnection(
                 f"unsupported API {apis.api_name(request.api_key)} (key {request.api_key}) "
                 f"version {request.api_version}"
