@@ -1,4 +1,5 @@
-"""The rebalancing scenarios of `test_streams_rebalancing` against Apache Kafka 4.4 (a
+"""The rebalancing scenarios of `test_streams_rebalancing` (and the fenced-producer
+recovery of `test_streams_eos_recovery`) against Apache Kafka 4.4 (a
 KRaft broker from the jars `tools/kafka_dist.py` caches): the raw group protocol, the
 task assignor's bytes, generation-checked commits and transactions work the same there.
 Marked `interop` (a JVM broker); skipped only when no JDK is installed."""
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from streams_runtime_support import App
+from test_streams_eos_recovery import fenced_producer_recovers
 from test_streams_rebalancing import (
     adding_an_instance_moves_tasks_cooperatively,
     three_instances_survive_a_kill,
@@ -51,3 +53,8 @@ def test_streams_cooperative_hand_over_on_apache_kafka(kafka: kafka_dist.KafkaBr
 def test_streams_warm_up_then_probing_on_apache_kafka(
         kafka: kafka_dist.KafkaBroker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     warm_up_then_probing_moves_state(kafka, tmp_path, caplog)
+
+
+def test_streams_fenced_producer_recovers_on_apache_kafka(kafka: kafka_dist.KafkaBroker,
+                                                          tmp_path: Path) -> None:
+    fenced_producer_recovers(kafka, tmp_path)

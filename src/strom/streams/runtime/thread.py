@@ -32,7 +32,7 @@ from strom.streams.runtime import checkpoint, consumer_errors
 from strom.streams.runtime.assignor import AssignorConfig, MemberInfo
 from strom.streams.runtime.config import StreamsConfig
 from strom.streams.runtime.global_updater import GlobalUpdater
-from strom.streams.runtime.group import Joined, StreamsMembership
+from strom.streams.runtime.group import Joined, StreamsMembership, TaskMigrated
 from strom.streams.runtime.instance import Instance
 from strom.streams.runtime.metrics import StreamsMetrics
 from strom.streams.runtime.process_id import process_id
@@ -44,6 +44,14 @@ from strom.streams.task import Task, TaskEnv
 from strom.streams.topology import SubTopology, Topology, physical_topic
 
 log = logging.getLogger(__name__)
+
+
+MAX_RECOVERIES_IN_A_ROW = 5
+FATAL = -150  # librdkafka's _FATAL: what produce() raises once the producer is fenced
+
+
+class TransactionLost(StreamsError):
+    """Under exactly-once: the open transaction cannot commit (aborted, or fenced)."""
 
 
 class _ProducerCollector:
@@ -95,10 +103,13 @@ class StreamThread:
                         if self.eos else {})
         self.transactional_id = str(producer_eos["transactional.id"]) if self.eos else None
         isolation = {"isolation.level": "read_committed" if self.eos else "read_uncommitted"}
-        self.producer = clients.producer({
+        self._producer_config = {
             "client.id": f"{client}-producer", "acks": "all", "enable.idempotence": True,
             "linger.ms": 5, "partitioner": "murmur2_random", "on_delivery": self._on_delivery,
-            **producer_eos})
+            **producer_eos}
+        self.producer = clients.producer(self._producer_config)
+        self.recoveries = 0  # tasks lost and taken up again without a restart (observable)
+        self._failed_in_a_row = 0
         server = f"@{config.application_server}" if config.application_server else ""
         self.consumer = clients.consumer({
             "client.id": f"{client}-consumer{server}", "group.id": app, "enable.auto.commit": False,
@@ -116,7 +127,8 @@ class StreamThread:
         self.restore_consumer = clients.consumer({
             "client.id": f"{client}-restore-consumer", "group.id": f"{app}-restore",
             "enable.auto.commit": False, "auto.offset.reset": "earliest", **isolation})
-        self.env = TaskEnv(app, _ProducerCollector(self.producer),
+        self._collector = _ProducerCollector(self.producer)
+        self.env = TaskEnv(app, self._collector,
                            lambda: time.time_ns() // 1_000_000, config.default_key_serde,
                            config.default_value_serde, config.timestamp_extractor,
                            config.app_state_dir, config.skip_bad_records,
@@ -244,22 +256,93 @@ class StreamThread:
         next_commit = time.monotonic() + interval
         try:
             while not stop.is_set():
-                self._maybe_rejoin()
-                self._restore_pending()
-                self._follow_standbys()
-                if self.instance.owner is self:
-                    self.globals.poll()
-                messages = self.consumer.consume(self.config.max_poll_records,
-                                                 self.config.poll_ms / 1000)
-                self._dispatch(messages)
-                requested = self._process_all()
-                self.producer.poll(0)
-                if requested or time.monotonic() >= next_commit:
-                    self.commit()
-                    next_commit = time.monotonic() + interval
+                try:
+                    next_commit = self._turn(next_commit, interval)
+                except Exception as exc:
+                    if not self._tasks_lost(exc):
+                        raise
+                    self._recover(exc)
             self.commit(final=True)
         finally:
             self._shutdown()
+
+    def _turn(self, next_commit: float, interval: float) -> float:
+        """One turn of the loop; when the next commit is due."""
+        self._maybe_rejoin()
+        self._restore_pending()
+        self._follow_standbys()
+        if self.instance.owner is self:
+            self.globals.poll()
+        messages = self.consumer.consume(self.config.max_poll_records,
+                                         self.config.poll_ms / 1000)
+        self._dispatch(messages)
+        requested = self._process_all()
+        self.producer.poll(0)
+        if requested or time.monotonic() >= next_commit:
+            self.commit()
+            self._failed_in_a_row = 0
+            return time.monotonic() + interval
+        return next_commit
+
+    # --- losing tasks: Kafka's TaskMigratedException ------------------------------------
+
+    def _tasks_lost(self, exc: Exception) -> bool:
+        """Whether `exc` means this thread's tasks may have moved on without it: the group
+        dropped it (TaskMigrated), or under exactly-once its transaction cannot commit
+        (the producer fenced by a newer one with its transactional id, or the broker
+        aborted it, e.g. after `transaction.timeout.ms`)."""
+        from confluent_kafka import KafkaException
+
+        if isinstance(exc, TaskMigrated | TransactionLost):
+            return True
+        if not self.eos or not isinstance(exc, KafkaException) or not exc.args:
+            return False
+        error = exc.args[0]
+        if getattr(error, "code", lambda: None)() == FATAL:  # produce() after a fatal error
+            return True
+        return bool(getattr(error, "fatal", lambda: False)()
+                    or getattr(error, "txn_requires_abort", lambda: False)())
+
+    def _recover(self, exc: Exception) -> None:
+        """Close every task dirty (under exactly-once their stores hold uncommitted
+        writes: without a checkpoint they are wiped and restored from the committed
+        changelog), abort or replace the transaction, and rejoin the group; consuming
+        resumes from the committed offsets. Five times in a row without a commit between
+        is not a passing problem: the thread fails then."""
+        self._failed_in_a_row += 1
+        if self._failed_in_a_row > MAX_RECOVERIES_IN_A_ROW:
+            raise StreamsError(f"tasks lost {MAX_RECOVERIES_IN_A_ROW} times in a row: {exc}"
+                               ) from exc
+        log.warning("tasks lost (%s): closing them dirty and rejoining the group", exc)
+        self.recoveries += 1
+        lost = list(self.tasks)
+        partitions = [tp for t in lost for tp in self._task_partitions.get(t, [])]
+        changelogs = {tp for t in lost for tp in self.layout.changelogs.get(t, [])}
+        self._drop(lost)
+        if partitions:
+            self.consumer.incremental_unassign(partitions)
+        for key in changelogs:
+            self._changelog_offsets.pop(key, None)
+        self._delivery_error = None
+        if self.eos:
+            self._reset_transaction()
+        self.membership.rejoin_needed.set()
+
+    def _reset_transaction(self) -> None:
+        """Abort the open transaction; if the producer cannot (fenced: fatal), replace it:
+        its init_transactions aborts what the old one left open."""
+        from confluent_kafka import KafkaException
+
+        timeout = self.clients.timeout
+        try:
+            self.producer.abort_transaction(timeout)
+        except KafkaException as exc:
+            log.info("abort failed (%s): a new producer for %s", exc, self.transactional_id)
+            self.producer = self.clients.producer(self._producer_config)
+            self._collector.producer = self.producer
+            self.producer.init_transactions(timeout)
+        self._in_txn = False
+        self._begin()
 
     def _bootstrap_globals(self, stop: threading.Event) -> None:
         """The owner reads the global stores whole; the other threads wait for that."""
@@ -455,13 +538,11 @@ class StreamThread:
                            lambda: self.producer.commit_transaction(timeout))
             self._in_txn = False
         except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if error is not None and getattr(error, "txn_requires_abort", lambda: False)():
-                self.producer.abort_transaction(timeout)
-                self._in_txn = False
+            if self._tasks_lost(exc):
+                raise TransactionLost(f"the transaction could not commit: {exc}") from exc
             raise StreamsError(f"the transaction could not commit: {exc}") from exc
         if self._delivery_error is not None:
-            raise StreamsError(f"a record could not be delivered: {self._delivery_error}")
+            raise TransactionLost(f"a record could not be delivered: {self._delivery_error}")
         if begin_next:
             self._begin()
 
