@@ -214,9 +214,10 @@ def run_runtime(runtime: str, bootstrap: str, broker_pid: int, source_file: Path
     return {"runtime": runtime, "records": count, "source": source, "sink": sink}
 
 
-def write(results: list[dict[str, Any]], count: int) -> None:
+def write(results: list[dict[str, Any]], count: int, load_start: float) -> None:
     machine = {"cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
-               "platform": platform.platform(), "load_before": os.getloadavg()[0]}
+               "platform": platform.platform(), "load_start": round(load_start, 2),
+               "load_end": round(os.getloadavg()[0], 2)}
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "connect.json").write_text(json.dumps({"machine": machine, "results": results},
                                                      indent=2) + "\n")
@@ -224,8 +225,9 @@ def write(results: list[dict[str, Any]], count: int) -> None:
     lines = [
         "# Strom Connect against Kafka Connect: file → topic → file",
         "",
-        f"`python bench/connect.py --records {count}` on {machine['cpus']} CPUs (load average "
-        f"{machine['load_before']:.1f} at the start), Python {machine['python']}, one fresh "
+        f"`python bench/connect.py --records {count}` on {machine['cpus']} CPUs (one-minute load "
+        f"average {machine['load_start']:.1f} at the start, {machine['load_end']:.1f} at the end: the "
+        f"machine is shared), Python {machine['python']}, one fresh "
         "`strom server` shared by both runtimes, which ran one after the other. Lines of "
         f"{LINE_BYTES} bytes, StringConverter, one task, one partition, "
         "`offset.flush.interval.ms=1000` (a sink's last partial buffer reaches the file at its "
@@ -259,6 +261,7 @@ def main() -> None:
     parser.add_argument("--runtimes", default="strom,kafka")
     parser.add_argument("--no-write", action="store_true", help="Print only (a smoke run).")
     args = parser.parse_args()
+    load_start = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="connect-bench-"))
     source_file = work / "input.txt"
     write_input(source_file, args.records)
@@ -273,7 +276,7 @@ def main() -> None:
         broker.terminate()
         broker.wait(60)
     if not args.no_write:
-        write(results, args.records)
+        write(results, args.records, load_start)
 
 
 if __name__ == "__main__":
