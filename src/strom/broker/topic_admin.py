@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from strom.config.broker import BrokerConfig
 
 log = logging.getLogger(__name__)
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
 OFFSETS_TOPIC = "__consumer_offsets"
 MAX_RECORDS_PER_USER_OP = 10_000  # Kafka's QuorumController.MAX_RECORDS_PER_USER_OP
 EXCESSIVE_BATCH = "Unable to perform excessively large batch operation."

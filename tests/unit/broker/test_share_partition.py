@@ -3,14 +3,17 @@ clock the test moves, members by name."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from pathlib import Path
+from typing import Any
 
 from kio.schema.errors import ErrorCode
 
 from strom.broker.share.manager import ShareManager, ShareSettings
 from strom.broker.share.partition import Acquired, RecordState, SharePartition, StateBatch
-from strom.broker.share.state_store import FileShareStateStore, encode_key
+from strom.broker.share.persister import CoordinatorPersister
+from strom.coordinator.share_state.records import decode
+from strom.coordinator.share_state.shard import ShareCoordinatorShard
 
 ACCEPT, RELEASE, REJECT, RENEW = 1, 2, 3, 4
 
@@ -21,6 +24,50 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
+
+
+class ShardHost:
+    """The share state host as the persister sees it, over one real coordinator shard
+    (each result replayed through its record bytes, as the runtime does)."""
+
+    def __init__(self) -> None:
+        self.shard = ShareCoordinatorShard(lambda: 0)
+
+    def _run(self, result: Any) -> Any:
+        for record in result.records:
+            self.shard.replay(decode(*record.entry()))
+        return result.response
+
+    async def read(self, key: Any, leader_epoch: int) -> Any:
+        return self._run(self.shard.read(key, leader_epoch))
+
+    async def write(self, key: Any, state_epoch: int, leader_epoch: int, start: int,
+                    batches: Any) -> Any:
+        return self._run(self.shard.write(key, state_epoch, leader_epoch, start, batches))
+
+    async def initialize(self, key: Any, state_epoch: int, start: int) -> Any:
+        return self._run(self.shard.initialize(key, state_epoch, start))
+
+    async def delete(self, key: Any) -> Any:
+        return self._run(self.shard.delete(key))
+
+    async def summary(self, key: Any) -> Any:
+        return ErrorCode.none, self.shard.summary(key)
+
+
+def persister(host: ShardHost | None = None, topic_id: uuid.UUID | None = None
+              ) -> CoordinatorPersister:
+    topic = topic_id or uuid.uuid4()
+    return CoordinatorPersister(host or ShardHost(), {"t": topic}.get)
+
+
+def load(manager: ShareManager, key: tuple[str, str, int], start: int = 0,
+         settings: ShareSettings | None = None, topic_id: uuid.UUID | None = None,
+         leader_epoch: int = 0) -> SharePartition:
+    error, share = asyncio.run(manager.load(key, settings or ShareSettings(),
+                                            lambda _reset: start, topic_id, leader_epoch))
+    assert error == ErrorCode.none and share is not None
+    return share
 
 
 def make(start: int = 0, **kwargs: int) -> tuple[SharePartition, Clock]:
@@ -159,7 +206,7 @@ def test_share_session_epochs() -> None:
 
 def test_a_closed_connection_ends_its_share_sessions_and_releases_their_records() -> None:
     manager = ShareManager(Clock())
-    share = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _reset: 0)
+    share = load(manager, ("g", "t", 0))
     manager.open("g", "a", 0, [], [], False, "10.0.0.1:5000")
     manager.open("g", "b", 0, [], [], False, "10.0.0.1:5001")
     manager.open("g", "b", 0, [], [], False, "10.0.0.1:5002")  # b moved to a new connection
@@ -175,47 +222,45 @@ def test_a_closed_connection_ends_its_share_sessions_and_releases_their_records(
 def test_a_new_share_partition_starts_where_share_auto_offset_reset_says() -> None:
     manager = ShareManager(Clock())
     starts = {"latest": 42, "earliest": 7}
-    latest = manager.share_partition(("g", "t", 0), ShareSettings(), starts.__getitem__)
-    earliest = manager.share_partition(("h", "t", 0), ShareSettings(auto_offset_reset="earliest"),
-                                       starts.__getitem__)
+    latest = asyncio.run(manager.load(("g", "t", 0), ShareSettings(), starts.__getitem__))[1]
+    earliest = asyncio.run(manager.load(("h", "t", 0), ShareSettings(auto_offset_reset="earliest"),
+                                        starts.__getitem__))[1]
+    assert latest is not None and earliest is not None
     assert (latest.start_offset, earliest.start_offset) == (42, 7)
 
 
-def test_the_state_store_round_trips_kafkas_share_snapshot(tmp_path: Path) -> None:
-    topic_id = uuid.uuid4()
-    store = FileShareStateStore(tmp_path, {"t": topic_id}.get, Clock())
-    assert store.read(("g", "t", 0)) is None
-    batches = [StateBatch(5, 6, RecordState.ARCHIVED, 5), StateBatch(7, 7, RecordState.AVAILABLE, 1)]
-    store.write(("g", "t", 0), 3, 5, batches)
-    assert store.read(("g", "t", 0)) == (3, 5, batches)
-    assert store.read(("g", "t", 1)) is None
-    key = encode_key("g", topic_id, 0)
-    assert key[:2] == b"\x00\x00" and key[-4:] == b"\x00\x00\x00\x00"  # type 0, partition 0
+def test_a_new_share_partition_is_initialized_at_the_coordinator() -> None:
+    """A new leader (another manager, same coordinator) resumes where the first began,
+    not at a later `latest`."""
+    host = ShardHost()
+    store = persister(host)
+    load(ShareManager(Clock(), store), ("g", "t", 0), start=5)
+    assert load(ShareManager(Clock(), store), ("g", "t", 0), start=99).start_offset == 5
 
 
-def test_a_restarted_manager_does_not_deliver_acknowledged_records_again(tmp_path: Path) -> None:
+def test_a_new_leader_does_not_deliver_acknowledged_records_again() -> None:
     clock = Clock()
-    store = FileShareStateStore(tmp_path, {"t": uuid.uuid4()}.get, clock)
+    store = persister()
     before = ShareManager(clock, store)
-    share = before.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0)
+    share = load(before, ("g", "t", 0))
     share.acquire("a", upto=4, max_records=4)
     share.acknowledge("a", [(0, 1, (ACCEPT,)), (3, 3, (ACCEPT,))])
-    before.persist(("g", "t", 0))
-    after = ShareManager(clock, store).share_partition(("g", "t", 0), ShareSettings(),
-                                                      lambda _: 0)
+    assert asyncio.run(before.persist(("g", "t", 0))) == ErrorCode.none
+    after = load(ShareManager(clock, store), ("g", "t", 0), leader_epoch=1)
     assert after.acquire("b", upto=6, max_records=10) == [Acquired(2, 2, 2), Acquired(4, 5, 1)]
+    # the deposed leader (epoch 0) can no longer overwrite the new leader's state
+    assert asyncio.run(before.persist(("g", "t", 0))) == ErrorCode.fenced_leader_epoch
 
 
-def test_forgetting_a_share_partition_drops_its_durable_state(tmp_path: Path) -> None:
-    clock = Clock()
-    store = FileShareStateStore(tmp_path, {"t": uuid.uuid4()}.get, clock)
-    manager = ShareManager(clock, store)
-    share = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 5)
+def test_forgetting_a_share_partition_drops_its_durable_state() -> None:
+    host = ShardHost()
+    manager = ShareManager(Clock(), persister(host))
+    share = load(manager, ("g", "t", 0), start=5)
     share.acquire("a", upto=6, max_records=1)
-    manager.persist(("g", "t", 0))
-    assert store.read(("g", "t", 0)) is not None
-    manager.forget_group("g")
-    assert store.read(("g", "t", 0)) is None and not manager.partitions
+    asyncio.run(manager.persist(("g", "t", 0)))
+    assert host.shard.states
+    asyncio.run(manager.forget_group("g"))
+    assert not host.shard.states and not manager.partitions
 
 
 def test_share_metrics_count_in_flight_records_by_state() -> None:
@@ -230,7 +275,7 @@ def test_share_metrics_count_in_flight_records_by_state() -> None:
     broker = Broker()
     made = manager_of(broker.replicas, lambda: ShareManager(Clock()))
     assert made is not None
-    share = made.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0)
+    share = load(made, ("g", "t", 0))
     share.acquire("a", upto=3, max_records=3)
     share.acknowledge("a", [(1, 1, (RELEASE,))])
     families: dict[str, Metric] = {m.name: m for m in collect(broker)}
@@ -260,10 +305,10 @@ def test_share_auto_offset_reset_latest_earliest_and_by_duration() -> None:
 def test_a_recreated_topic_gets_a_new_share_partition() -> None:
     manager = ShareManager(Clock())
     old, new = uuid.uuid4(), uuid.uuid4()
-    first = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 50, old)
+    first = load(manager, ("g", "t", 0), 50, topic_id=old)
     first.acquire("a", upto=60, max_records=10)
-    assert manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0, old) is first
-    fresh = manager.share_partition(("g", "t", 0), ShareSettings(), lambda _: 0, new)
+    assert load(manager, ("g", "t", 0), 0, topic_id=old) is first
+    fresh = load(manager, ("g", "t", 0), 0, topic_id=new)
     assert fresh is not first and fresh.start_offset == 0 and not fresh.records
 
 

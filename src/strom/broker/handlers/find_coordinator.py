@@ -1,7 +1,8 @@
 """FindCoordinator (10): which broker coordinates a group (or a transactional id).
 
 Group coordinators are found by hashing the group id onto `__consumer_offsets`, and
-transaction coordinators by hashing the transactional id onto `__transaction_state`
+transaction coordinators by hashing the transactional id onto `__transaction_state`,
+share coordinators (key type 2, `group:topicId:partition`) onto `__share_group_state`
 (each topic created on first use); the coordinator is the partition's leader.
 """
 
@@ -15,13 +16,17 @@ from strom.broker.context import RequestContext
 from strom.broker.network import dispatch
 from strom.protocol.api_keys import ApiKey
 
-GROUP, TRANSACTION = 0, 1
+GROUP, TRANSACTION, SHARE = 0, 1, 2
 
 
 def _find(ctx: RequestContext, key: str, key_type: int) -> dict[str, Any]:
     entry: dict[str, Any] = {"key": key, "node_id": -1, "host": "", "port": -1}
     if key_type == TRANSACTION:
         return _find_transaction(ctx, key, entry)
+    if key_type == SHARE:
+        from strom.broker.handlers.share_state import find_share_coordinator
+
+        return _answer(ctx, entry, *find_share_coordinator(ctx, key))
     if key_type != GROUP:
         entry.update(error_code=ErrorCode.invalid_request,
                      error_message=f"Unknown coordinator key type {key_type}")

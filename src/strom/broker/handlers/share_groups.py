@@ -10,8 +10,9 @@ UNSUPPORTED_VERSION.
 
 Heartbeat and describe go to the group's coordinator shard (`strom.coordinator.share`);
 fetch and acknowledge run on the partitions' leader, on the share-partitions and share
-sessions of `strom.broker.share.manager`, one `ShareManager` per broker, whose state
-survives restarts in Kafka's ShareSnapshot format (`strom.broker.share.state_store`).
+sessions of `strom.broker.share.manager`, one `ShareManager` per broker, whose state is
+kept by the share coordinator in `__share_group_state` (`strom.broker.share.persister`,
+`strom.broker.hosts.share_host`): a new leader resumes where the old one was.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
+from strom.broker.hosts.share_host import host_of
 from strom.broker.network import dispatch
 from strom.broker.share.isolation import skipped_offsets
 from strom.broker.share.manager import FINAL_EPOCH, ShareManager, ShareSettings, manager_of
 from strom.broker.share.offset_reset import start_offset
 from strom.broker.share.partition import SharePartition
-from strom.broker.share.state_store import FileShareStateStore
+from strom.broker.share.persister import CoordinatorPersister
 from strom.coordinator.share import service
 from strom.coordinator.share.group import ShareGroup, ShareHeartbeat
 from strom.coordinator.share.group import ShareSettings as MembershipSettings
@@ -41,7 +43,10 @@ AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 SHARE_APIS = frozenset(int(k) for k in (
     ApiKey.SHARE_GROUP_HEARTBEAT, ApiKey.SHARE_GROUP_DESCRIBE, ApiKey.SHARE_FETCH,
     ApiKey.SHARE_ACKNOWLEDGE, ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS,
-    ApiKey.ALTER_SHARE_GROUP_OFFSETS, ApiKey.DELETE_SHARE_GROUP_OFFSETS))
+    ApiKey.ALTER_SHARE_GROUP_OFFSETS, ApiKey.DELETE_SHARE_GROUP_OFFSETS,
+    ApiKey.INITIALIZE_SHARE_GROUP_STATE, ApiKey.READ_SHARE_GROUP_STATE,
+    ApiKey.WRITE_SHARE_GROUP_STATE, ApiKey.DELETE_SHARE_GROUP_STATE,
+    ApiKey.READ_SHARE_GROUP_STATE_SUMMARY))
 
 
 def share_enabled(ctx: RequestContext) -> bool:
@@ -66,7 +71,7 @@ def _new_manager(ctx: RequestContext) -> ShareManager:
     def clock() -> int:
         return int(time.time() * 1000)
 
-    store = FileShareStateStore(ctx.config.log_dirs[0], topic_id, clock)
+    store = CoordinatorPersister(host_of(ctx), topic_id)
     sessions = int(ctx.config.raw("group.share.max.share.sessions") or "2000")
     return ShareManager(clock, store, sessions)
 
@@ -180,9 +185,15 @@ async def share_group_describe(ctx: RequestContext, request: Any) -> Any:
 
 
 def forget_group(ctx: RequestContext, group_id: str) -> None:
-    """DeleteGroups removed ``group_id``: its share-partitions led here go too."""
+    """DeleteGroups removed ``group_id``: its share-partitions loaded here go, their
+    state deleted at the share coordinator."""
     if share_enabled(ctx):
-        manager(ctx).forget_group(group_id)
+        task = asyncio.get_running_loop().create_task(manager(ctx).forget_group(group_id))
+        _PENDING.add(task)
+        task.add_done_callback(_PENDING.discard)
+
+
+_PENDING: set[asyncio.Task[None]] = set()
 
 
 def listed_groups(ctx: RequestContext, states: set[str]) -> list[ShareGroup]:
@@ -203,35 +214,44 @@ class _Target:
 
     def __init__(self, ctx: RequestContext, group_id: str, topic_id: uuid.UUID,
                  index: int) -> None:
-        self.topic_id, self.index = topic_id, index
+        self.topic_id, self.index, self.group_id = topic_id, index, group_id
         topic = ctx.metadata.image().topic_by_id(topic_id)
         self.partition = None if topic is None else ctx.partitions.get(topic.name, index)
         self.error = ErrorCode.none
         self.share: SharePartition | None = None
         self.read_committed = (_setting(ctx, group_id, "share.isolation.level",
                                         "read_uncommitted") == "read_committed")
+        self.key = (group_id, "" if topic is None else topic.name, index)
         if topic is None:
             self.error = ErrorCode.unknown_topic_id
         elif self.partition is None or not self.partition.is_leader:
             self.error = ErrorCode.not_leader_or_follower
-        else:
-            part = self.partition
-            self.key = (group_id, topic.name, index)
-            self.share = manager(ctx).share_partition(
-                self.key, settings(ctx, group_id),
-                lambda reset: start_offset(part, reset, lambda: int(time.time() * 1000)),
-                topic_id)
+
+    async def load(self, ctx: RequestContext) -> None:
+        """The share-partition, from the share coordinator unless loaded here."""
+        part = self.partition
+        if self.error != ErrorCode.none or part is None:
+            return
+        error, self.share = await manager(ctx).load(
+            self.key, settings(ctx, self.group_id),
+            lambda reset: start_offset(part, reset, lambda: int(time.time() * 1000)),
+            self.topic_id, part.leader_epoch)
+        if error != ErrorCode.none:
+            self.error = ErrorCode.coordinator_not_available \
+                if error != ErrorCode.unknown_topic_id else error
 
 
-def _acknowledge(ctx: RequestContext, target: _Target, member_id: str,
-                 batches: Any) -> ErrorCode:
+async def _acknowledge(ctx: RequestContext, target: _Target, member_id: str,
+                       batches: Any) -> ErrorCode:
+    """Apply a member's acknowledgements; answered once the share coordinator has the
+    new state (Kafka's persister write before the answer)."""
     if target.share is None:
         return target.error
     error = target.share.acknowledge(
         member_id, [(int(b.first_offset), int(b.last_offset),
                      tuple(int(t) for t in b.acknowledge_types)) for b in batches])
     if error == ErrorCode.none:
-        manager(ctx).persist(target.key)
+        error = await manager(ctx).persist(target.key)
     return error
 
 
@@ -245,14 +265,14 @@ def _batches_end(data: bytes, high_watermark: int) -> int:
     return min(end, high_watermark) if end >= 0 else -1
 
 
-def _fetch_one(ctx: RequestContext, target: _Target, member_id: str, max_records: int,
-               max_bytes: int) -> tuple[bytes, list[dict[str, int]]]:
+async def _fetch_one(ctx: RequestContext, target: _Target, member_id: str, max_records: int,
+                     max_bytes: int) -> tuple[bytes, list[dict[str, int]]]:
     """Acquire records of one share-partition and read the batches holding them."""
     share, partition = target.share, target.partition
     if share is None or partition is None:
         return b"", []
     if share.expire_locks():  # released or archived by the lock: durable before redelivery
-        manager(ctx).persist(target.key)
+        await manager(ctx).persist(target.key)
     start = share.next_fetch_offset()
     committed = target.read_committed
     if start >= (partition.last_stable_offset if committed else partition.high_watermark):
@@ -272,8 +292,12 @@ def _fetch_one(ctx: RequestContext, target: _Target, member_id: str, max_records
     return (bytes(result.records) if rows else b""), rows
 
 
-def _targets(ctx: RequestContext, group_id: str, pairs: Any) -> dict[tuple[uuid.UUID, int], _Target]:
-    return {(t, p): _Target(ctx, group_id, t, p) for t, p in pairs}
+async def _targets(ctx: RequestContext, group_id: str, pairs: Any
+                   ) -> dict[tuple[uuid.UUID, int], _Target]:
+    targets = {(t, p): _Target(ctx, group_id, t, p) for t, p in pairs}
+    for target in targets.values():
+        await target.load(ctx)
+    return targets
 
 
 def _partition_row(target: _Target, ack_error: ErrorCode | None, data: bytes,
@@ -306,8 +330,8 @@ async def _fetch_rounds(ctx: RequestContext, request: Any, member_id: str,
         budget = int(request.max_bytes)
         fetched: dict[tuple[uuid.UUID, int], tuple[bytes, list[dict[str, int]]]] = {}
         for tp, target in targets.items():
-            data, rows = _fetch_one(ctx, target, member_id, int(request.max_records),
-                                    max(budget, 1))
+            data, rows = await _fetch_one(ctx, target, member_id, int(request.max_records),
+                                          max(budget, 1))
             budget -= len(data)
             fetched[tp] = (data, rows)
         remaining = deadline - loop.time()
@@ -346,8 +370,8 @@ async def share_fetch(ctx: RequestContext, request: Any) -> Any:
                                  bool(acks), ctx.peer)
     if session is None:
         return ctx.respond(error_code=error, responses=[], acquisition_lock_timeout=lock_ms)
-    targets = _targets(ctx, request.group_id, [*session.partitions, *acks])
-    ack_errors = {tp: _acknowledge(ctx, targets[tp], request.member_id, b)
+    targets = await _targets(ctx, request.group_id, [*session.partitions, *acks])
+    ack_errors = {tp: await _acknowledge(ctx, targets[tp], request.member_id, b)
                   for tp, b in acks.items()}
     if epoch == FINAL_EPOCH:
         shares.close(request.group_id, request.member_id)
@@ -373,10 +397,10 @@ async def share_acknowledge(ctx: RequestContext, request: Any) -> Any:
     if error != ErrorCode.none:
         return ctx.respond(error_code=error, responses=[], acquisition_lock_timeout=lock_ms)
     acks = _requested_acks(request)
-    targets = _targets(ctx, request.group_id, acks)
+    targets = await _targets(ctx, request.group_id, acks)
     rows = {}
     for tp, target in targets.items():
-        code = _acknowledge(ctx, target, request.member_id, acks[tp])
+        code = await _acknowledge(ctx, target, request.member_id, acks[tp])
         rows[tp] = {"partition_index": target.index, "error_code": code,
                     "current_leader": _leader(target.partition)}
     if epoch == FINAL_EPOCH:

@@ -447,7 +447,15 @@ _COORDINATOR_KINDS = {0: ("Group", GROUP_DENIED), 1: ("TransactionalId", TXN_DEN
 
 
 async def _find_coordinator(check: Check, request: Any) -> Any:
-    """Describe on the group or the transactional id whose coordinator is asked for."""
+    """Describe on the group or the transactional id whose coordinator is asked for;
+    ClusterAction for a share coordinator (key type 2: only brokers ask)."""
+    if int(request.key_type) == 2 and not check.cluster("ClusterAction"):
+        if getattr(request, "coordinator_keys", None) is None:
+            return check.ctx.respond(throttle_time=0, error_code=CLUSTER_DENIED, node_id=-1,
+                                     host="", port=-1)
+        return check.ctx.respond(throttle_time=0, coordinators=[
+            {"key": key, "node_id": -1, "host": "", "port": -1, "error_code": CLUSTER_DENIED}
+            for key in request.coordinator_keys])
     kind = _COORDINATOR_KINDS.get(int(request.key_type))
     if kind is None:
         return await check.handler(check.ctx, request)
@@ -785,6 +793,18 @@ async def _describe_share_group_offsets(check: Check, request: Any) -> Any:
     return dataclasses.replace(response, groups=tuple(groups))
 
 
+async def _share_state(check: Check, request: Any) -> Any:
+    """The share coordinator's APIs (83-87): ClusterAction, else every share-partition
+    CLUSTER_AUTHORIZATION_FAILED."""
+    if check.cluster("ClusterAction"):
+        return await check.handler(check.ctx, request)
+    return check.ctx.respond(results=[
+        {"topic_id": t.topic_id, "partitions": [
+            {"partition": p.partition, "error_code": CLUSTER_DENIED, "start_offset": -1,
+             "leader_epoch": -1, "state_batches": []} for p in t.partitions]}
+        for t in request.topics])
+
+
 CHECKS: dict[int, Rule] = {
     ApiKey.PRODUCE: _produce,
     ApiKey.FETCH: _fetch,
@@ -813,6 +833,11 @@ CHECKS: dict[int, Rule] = {
                                                      _altered_entry),
     ApiKey.DELETE_SHARE_GROUP_OFFSETS: _share_offsets(
         "Delete", "DeleteShareGroupOffsetsResponseTopic", _deleted_entry),
+    ApiKey.INITIALIZE_SHARE_GROUP_STATE: _share_state,
+    ApiKey.READ_SHARE_GROUP_STATE: _share_state,
+    ApiKey.WRITE_SHARE_GROUP_STATE: _share_state,
+    ApiKey.DELETE_SHARE_GROUP_STATE: _share_state,
+    ApiKey.READ_SHARE_GROUP_STATE_SUMMARY: _share_state,
     ApiKey.DESCRIBE_GROUPS: _describe_groups,
     ApiKey.LIST_GROUPS: _list_groups,
     ApiKey.DELETE_GROUPS: _delete_groups,

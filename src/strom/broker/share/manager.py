@@ -9,13 +9,16 @@ Closing a session releases what its member still holds, as Kafka does; so does c
 the connection the session was opened on (a consumer that dies hands its records back
 without waiting for their locks to expire).
 
-The share-partitions themselves (`SharePartition`) are created on first fetch, at the
-offset `share.auto.offset.reset` says (latest, Kafka's default, or earliest) unless a
-durable state says otherwise (`ShareStateStore`).
+The share-partitions themselves (`SharePartition`) are loaded on first fetch from the
+share coordinator (`ShareStateStore`, Kafka's persister), or start at the offset
+`share.auto.offset.reset` says (latest, Kafka's default, or earliest) if it holds no
+state for them. A share-partition belongs to a leader epoch: one loaded before this
+broker lost and regained the leadership is read again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
@@ -60,16 +63,25 @@ class ShareSettings:
 
 
 class ShareStateStore(Protocol):
-    """Where share-partition state survives restarts (Kafka: the share coordinator)."""
+    """Where share-partition state survives restarts and leader changes: the share
+    coordinator (`strom.broker.share.persister`)."""
 
-    def read(self, key: ShareKey) -> tuple[int, int, list[StateBatch]] | None:
+    async def read(self, key: ShareKey, leader_epoch: int
+                   ) -> tuple[ErrorCode, tuple[int, int, list[StateBatch]] | None]:
         """(state epoch, start offset, batches), None if never written."""
         ...
 
-    def write(self, key: ShareKey, state_epoch: int, start_offset: int,
-              batches: list[StateBatch]) -> None: ...
+    async def write(self, key: ShareKey, state_epoch: int, leader_epoch: int,
+                    start_offset: int, batches: list[StateBatch]) -> ErrorCode: ...
 
-    def delete(self, key: ShareKey) -> None: ...
+    async def initialize(self, key: ShareKey, state_epoch: int, start_offset: int
+                         ) -> ErrorCode: ...
+
+    async def delete(self, key: ShareKey) -> ErrorCode: ...
+
+    async def summary(self, key: ShareKey) -> tuple[ErrorCode, tuple[int, int] | None]:
+        """(state epoch, start offset), None if never written."""
+        ...
 
 
 class ShareManager:
@@ -83,6 +95,8 @@ class ShareManager:
         self.sessions: dict[tuple[str, str], ShareSession] = {}
         self.partitions: dict[ShareKey, SharePartition] = {}
         self.topic_ids: dict[ShareKey, uuid.UUID] = {}
+        self._locks: dict[ShareKey, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[ErrorCode]] = set()
 
     # --- sessions -----------------------------------------------------------------------
 
@@ -138,7 +152,7 @@ class ShareManager:
                 count = share.release_member(member_id)
                 released += count
                 if count:
-                    self.persist(key)
+                    self.persist_later(key)
         return released
 
     def disconnected(self, connection: str) -> int:
@@ -152,51 +166,98 @@ class ShareManager:
     # --- share-partitions ---------------------------------------------------------------
 
     def share_partition(self, key: ShareKey, settings: ShareSettings,
-                        start: Callable[[str], int],
-                        topic_id: uuid.UUID | None = None) -> SharePartition:
-        """The group's share-partition, created from its durable state or at the offset
-        ``start(auto_offset_reset)`` gives; its settings follow the group's configs. A
-        topic deleted and created again under its name (another ``topic_id``) starts anew."""
+                        topic_id: uuid.UUID | None = None, leader_epoch: int = 0
+                        ) -> SharePartition | None:
+        """The group's share-partition if it is loaded here at ``leader_epoch`` (a
+        topic deleted and created again under its name, another ``topic_id``, or a
+        leadership lost and regained since, drops it); its settings follow the group's
+        configs."""
         share = self.partitions.get(key)
-        if share is not None and topic_id is not None and self.topic_ids.get(key) != topic_id:
+        if share is not None and (share.leader_epoch != leader_epoch or (
+                topic_id is not None and self.topic_ids.get(key) != topic_id)):
+            self.partitions.pop(key, None)
             share = None
+        if share is not None:
+            _configure(share, settings)
+        return share
+
+    async def load(self, key: ShareKey, settings: ShareSettings,
+                   start: Callable[[str], int], topic_id: uuid.UUID | None = None,
+                   leader_epoch: int = 0) -> tuple[ErrorCode, SharePartition | None]:
+        """The share-partition, read from the share coordinator if it is not loaded
+        here; one never written starts at ``start(auto_offset_reset)`` and is
+        initialized there at once, so a new leader resumes from the same place."""
+        share = self.share_partition(key, settings, topic_id, leader_epoch)
+        if share is not None:
+            return ErrorCode.none, share
         if topic_id is not None:
             self.topic_ids[key] = topic_id
-        if share is None:
-            share = SharePartition(0, self.clock)
-            stored = None if self.store is None else self.store.read(key)
+        share = SharePartition(0, self.clock)
+        share.leader_epoch = leader_epoch
+        if self.store is None:
+            share.move_start(start(settings.auto_offset_reset))
+        else:
+            error, stored = await self.store.read(key, leader_epoch)
+            if error != ErrorCode.none:
+                return error, None
             if stored is None:
                 share.move_start(start(settings.auto_offset_reset))
+                error = await self.store.initialize(key, 0, share.start_offset)
+                if error != ErrorCode.none:
+                    return error, None
             else:
                 share.state_epoch, offset, batches = stored
                 share.restore(offset, batches)
-            self.partitions[key] = share
-        share.lock_ms = settings.lock_ms
-        share.delivery_limit = settings.delivery_limit
-        share.max_in_flight = settings.max_in_flight
-        share.renew_enabled = settings.renew_enabled
-        return share
+        loaded = self.partitions.setdefault(key, share)  # a concurrent load may have won
+        _configure(loaded, settings)
+        return ErrorCode.none, loaded
 
-    def persist(self, key: ShareKey) -> None:
-        """Write the share-partition's state (after acknowledgements and releases)."""
+    async def persist(self, key: ShareKey) -> ErrorCode:
+        """Write the share-partition's state to the share coordinator (after
+        acknowledgements and releases, before they are answered): the whole in-flight
+        window, so the last write of a key always carries its latest state."""
         share = self.partitions.get(key)
-        if share is not None and self.store is not None:
-            self.store.write(key, share.state_epoch, share.start_offset, share.state_batches())
+        if share is None or self.store is None:
+            return ErrorCode.none
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            return await self.store.write(key, share.state_epoch, share.leader_epoch,
+                                          share.start_offset, share.state_batches())
+
+    def persist_later(self, key: ShareKey) -> None:
+        """`persist` from code that cannot wait (a session closed by a disconnect or a
+        member's leaving)."""
+        if self.store is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        task = loop.create_task(self.persist(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def group_partitions(self, group_id: str) -> dict[tuple[str, int], SharePartition]:
         return {(k[1], k[2]): sp for k, sp in self.partitions.items() if k[0] == group_id}
 
-    def forget(self, key: ShareKey) -> None:
+    async def forget(self, key: ShareKey) -> ErrorCode:
         """DeleteShareGroupOffsets: the share-partition and its durable state go; the
         next fetch starts it again from `share.auto.offset.reset`."""
         self.partitions.pop(key, None)
-        if self.store is not None:
-            self.store.delete(key)
+        return ErrorCode.none if self.store is None else await self.store.delete(key)
 
-    def forget_group(self, group_id: str) -> None:
-        """DeleteGroups of a share group: its share-partitions go."""
-        for key in [k for k in self.partitions if k[0] == group_id]:
-            self.forget(key)
+    async def forget_group(self, group_id: str, keys: Iterable[ShareKey] = ()) -> None:
+        """DeleteGroups of a share group: its share-partitions go (those loaded here
+        and ``keys``)."""
+        for key in {*keys, *(k for k in self.partitions if k[0] == group_id)}:
+            await self.forget(key)
+
+
+def _configure(share: SharePartition, settings: ShareSettings) -> None:
+    share.lock_ms = settings.lock_ms
+    share.delivery_limit = settings.delivery_limit
+    share.max_in_flight = settings.max_in_flight
+    share.renew_enabled = settings.renew_enabled
 
 
 # One ShareManager per broker, kept beside (and living as long as) the broker's partition

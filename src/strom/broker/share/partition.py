@@ -95,6 +95,7 @@ class SharePartition:
         self.records: dict[int, InFlight] = {}
         self.state_epoch = 0
         self.renew_enabled = True  # the group's share.renew.acknowledge.enable
+        self.leader_epoch = 0  # of the topic partition when this state was loaded
 
     # --- reads --------------------------------------------------------------------------
 
