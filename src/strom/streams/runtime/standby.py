@@ -41,13 +41,8 @@ class Standbys:
         self.tasks: dict[str, Task] = {}
         self._offsets: dict[tuple[str, int], int] = {}  # last offset applied per changelog
         self._stores: dict[tuple[str, int], Any] = {}  # changelog partition → store
-        self._consumer: Any = None
-        if config.num_standby_replicas > 0 or config.max_warmup_replicas > 0:
-            isolation = "read_committed" if config.exactly_once else "read_uncommitted"
-            self._consumer = clients.consumer({
-                "client.id": f"{config.application_id}-standby-consumer",
-                "group.id": f"{config.application_id}-standby", "enable.auto.commit": False,
-                "auto.offset.reset": "earliest", "isolation.level": isolation})
+        self._consumer: Any = None  # made when the first standby is assigned
+        self._clients = clients
 
     def _candidates(self) -> dict[str, tuple[Any, int]]:
         """Task id → (sub-topology, partition) of every task with persistent logged stores."""
@@ -67,8 +62,6 @@ class Standbys:
 
     def update(self, assigned: set[str]) -> None:
         """Follow exactly the `assigned` standby tasks (those that can have one)."""
-        if self._consumer is None:
-            return
         for task_id in sorted(set(self.tasks) - assigned):
             self._close(task_id)
         for task_id, (sub, partition) in sorted(self._candidates().items()):
@@ -116,7 +109,14 @@ class Standbys:
         from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
         if self._consumer is None:
-            return
+            if not self._stores:
+                return
+            config = self._config
+            isolation = "read_committed" if config.exactly_once else "read_uncommitted"
+            self._consumer = self._clients.consumer({
+                "client.id": f"{config.application_id}-standby-consumer",
+                "group.id": f"{config.application_id}-standby", "enable.auto.commit": False,
+                "auto.offset.reset": "earliest", "isolation.level": isolation})
         self._consumer.assign([
             TopicPartition(topic, partition, self._offsets[(topic, partition)] + 1
                            if (topic, partition) in self._offsets else OFFSET_BEGINNING)
