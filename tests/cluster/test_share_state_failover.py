@@ -9,6 +9,8 @@ member accepts two more; then the broker holding the share coordinator of that
 share-partition (FindCoordinator key type 2) is SIGKILLed: the new share coordinator
 loads the state from its replica of `__share_group_state`, DescribeShareGroupOffsets
 (answered from it) reports start offset 7, and the records delivered next are 7-9.
+Also over an INTERNAL SASL_SSL listener with the authorizer on: the persister reaches
+the share coordinator there, with ClusterAction.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from confluent_kafka import Producer
 
 from support.cluster import CLIENT_LOG, Cluster
 from support.raw_client import RawClient
+from support.secure_broker import OVER_SASL_SSL
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.timeout(600)]
 TOPIC = "share-state-failover"
@@ -108,6 +111,7 @@ def _start_offset(cluster: Cluster, gone: set[int]) -> Any:
     return body.groups[0].topics[0].partitions[0]
 
 
+@OVER_SASL_SSL
 def test_share_state_survives_its_leader_and_its_share_coordinator(cluster_factory: Any) -> None:
     cluster: Cluster = cluster_factory(3, overrides=OVERRIDES)
     cluster.create_topic(TOPIC, partitions=1, replication_factor=3)

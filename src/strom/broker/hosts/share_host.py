@@ -323,7 +323,19 @@ def host_of(ctx: RequestContext) -> ShareStateHost:
     if found is None:
         found = _HOSTS[ctx.partitions] = ShareStateHost(
             ctx.config, ctx.metadata, ctx.partitions, ctx.admin, _now_ms)
+        transactions = getattr(ctx.services, "transactions", None)
+        _reach_like(found.peers, getattr(transactions, "peers", None))
     return found
+
+
+def _reach_like(peers: PeerChannel, model: object) -> None:
+    """Reach other brokers as ``model`` (the transaction coordinator's channel) does: the
+    server points it at the inter-broker listener with its TLS and SASL at start, before
+    this host is made."""
+    settings = vars(model) if model is not None and hasattr(model, "__dict__") else {}
+    connect, endpoint = settings.get("_connect"), settings.get("_endpoint")
+    if connect is not None and endpoint is not None:
+        peers.use(connect, endpoint)
 
 
 def _now_ms() -> int:
