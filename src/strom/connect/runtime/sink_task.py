@@ -117,8 +117,7 @@ class WorkerSinkTask(WorkerTask):
             return
         self.metrics.records_in.add(len(messages))
         self.raw.clear()
-        records = [r for r in (self._record(m) for m in messages) if r is not None]
-        self._deliver(records)
+        self._deliver(self._records(messages))
         if time.monotonic() >= self.next_commit:
             self.commit_offsets()
 
@@ -160,6 +159,52 @@ class WorkerSinkTask(WorkerTask):
                 first.setdefault(TopicPartition(m.topic(), m.partition()), m.offset())
         for tp, offset in first.items():
             self.consumer.seek(self.kafka_tp(tp, offset))
+
+    def _records(self, messages: list[Any]) -> list[SinkRecord]:
+        """The batch as SinkRecords. Without transforms, the common case runs inline (the
+        converters called directly, offsets tracked per partition once per batch); a message
+        with an error, or one a converter fails on, goes through `_record` and the error
+        handler, which runs the converters again with retries and tolerance."""
+        if self.parts.chain.stages:
+            return [r for r in (self._record(m) for m in messages) if r is not None]
+        parts = self.parts
+        to_key, to_value = parts.key_converter.to_connect_data, parts.value_converter.to_connect_data
+        keep_raw = bool(parts.errors.reporters)
+        records: list[SinkRecord] = []
+        last: dict[tuple[str, int], int] = {}
+        for message in messages:
+            if message.error() is not None:
+                self._record(message)
+                continue
+            topic, partition, offset = message.topic(), message.partition(), message.offset()
+            raw_headers = message.headers()
+            try:
+                key, value = to_key(topic, message.key()), to_value(topic, message.value())
+                headers = self._headers(topic, raw_headers) if raw_headers else Headers()
+            except Exception:  # noqa: BLE001 - retried, tolerated or failed by the error handler
+                record = self._record(message)
+                if record is not None:
+                    records.append(record)
+                last[(topic, partition)] = offset
+                continue
+            last[(topic, partition)] = offset
+            if keep_raw:
+                self.raw[(topic, partition, offset)] = (message.key(), message.value(),
+                                                        list(raw_headers or []))
+            ts_type, ts = message.timestamp()
+            records.append(SinkRecord(topic, partition, key.schema, key.value, value.schema, value.value,
+                                      ts if ts_type else None, headers, offset,
+                                      _TIMESTAMP_TYPES.get(ts_type, "NoTimestampType"),
+                                      topic, partition, offset))
+        self._track(last)
+        return records
+
+    def _track(self, last: dict[tuple[str, int], int]) -> None:
+        for (topic, partition), offset in last.items():
+            self.current[TopicPartition(topic, partition)] = offset + 1
+            if topic not in self.topics:
+                self.topics.add(topic)
+                self.on_topic(topic)
 
     def _record(self, message: Any) -> SinkRecord | None:
         if message.error() is not None:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from strom.connect.api.records import SourceRecord
-from strom.connect.api.task import RecordMetadata
+from strom.connect.api.task import RecordMetadata, SourceTask
 from strom.connect.runtime.errors import Skipped, Stage
 from strom.connect.runtime.offsets import ConnectorOffsetReader, OffsetStore, key_text
 from strom.connect.runtime.worker_task import StatusListener, TaskParts, WorkerTask
@@ -51,6 +51,10 @@ class WorkerSourceTask(WorkerTask):
         self.send_error: BaseException | None = None
         self.topics: set[str] = set()
         self.next_commit = 0.0
+        self.acked = 0  # acknowledged since the last iteration, added to the metric per batch
+        self._last_partition: Any = None  # the last source partition seen and its key text
+        self._last_key = ""
+        self._notify_records = False
 
     def start_task(self) -> None:
         self.producer = self.producer_factory()
@@ -58,6 +62,8 @@ class WorkerSourceTask(WorkerTask):
         self.parts.task.initialize(SourceContext(self.parts.task_config, reader))
         self.parts.task.start(self.parts.task_config)
         self.next_commit = time.monotonic() + self.flush_interval_s
+        # commit_record is called per acknowledged record only for a task that overrides it
+        self._notify_records = type(self.parts.task).commit_record is not SourceTask.commit_record
 
     def iteration(self) -> None:
         if self.wait_if_paused():
@@ -65,14 +71,39 @@ class WorkerSourceTask(WorkerTask):
         polling = time.monotonic()
         records = self.parts.task.poll()
         self.metrics.polled(len(records or ()), polling)
-        for record in records or ():
-            self._send(record)
+        if records:
+            send = self._send
+            for record in records:
+                send(record)
         self.producer.poll(0)
+        self._count_acked()
         self._check_send_error()
         if time.monotonic() >= self.next_commit:
             self.commit_offsets()
 
+    def _count_acked(self) -> None:
+        if self.acked:
+            self.metrics.records_out.add(self.acked)
+            self.acked = 0
+
     def _send(self, record: SourceRecord) -> None:
+        """The common case inline: no transforms, converters that succeed; any failure
+        goes through `_send_guarded`, which runs the stages again under the error handler."""
+        parts = self.parts
+        if parts.chain.stages:
+            self._send_guarded(record)
+            return
+        topic = record.topic
+        try:
+            key = parts.key_converter.from_connect_data(topic, record.key_schema, record.key)
+            value = parts.value_converter.from_connect_data(topic, record.value_schema, record.value)
+            headers = self._headers(record) if len(record.headers) else []
+        except Exception:  # noqa: BLE001 - retried, tolerated or failed by the error handler
+            self._send_guarded(record)
+            return
+        self._produce(record, topic, record.kafka_partition, key, value, record.timestamp, headers)
+
+    def _send_guarded(self, record: SourceRecord) -> None:
         parts = self.parts
         try:
             out = parts.errors.execute(Stage.TRANSFORMATION, "transformation chain",
@@ -103,8 +134,11 @@ class WorkerSourceTask(WorkerTask):
         if topic not in self.topics:
             self.topics.add(topic)
             self.on_topic(topic)
-        kwargs: dict[str, Any] = {"key": key, "value": value, "headers": headers or None,
-                                  "on_delivery": lambda err, msg: self._delivered(record, err, msg)}
+        delivered = (lambda err, msg: self._delivered(record, err, msg)) if self._notify_records \
+            else self._acknowledged
+        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": delivered}
+        if headers:
+            kwargs["headers"] = headers
         if partition is not None:
             kwargs["partition"] = partition
         if timestamp is not None:
@@ -118,18 +152,30 @@ class WorkerSourceTask(WorkerTask):
         self._remember(record)
 
     def _remember(self, record: SourceRecord) -> None:
-        if record.source_partition is not None:
-            partition = dict(record.source_partition)
-            offset = None if record.source_offset is None else dict(record.source_offset)
-            self.pending[key_text(self.id.connector, partition)] = (partition, offset)
+        """The record's offset becomes its partition's latest; the key text of the last
+        partition seen is reused (a task sends runs of records of one partition)."""
+        partition = record.source_partition
+        if partition is None:
+            return
+        if partition is not self._last_partition and partition != self._last_partition:
+            self._last_partition, self._last_key = dict(partition), key_text(self.id.connector, partition)
+        offset = record.source_offset
+        self.pending[self._last_key] = (self._last_partition, None if offset is None else dict(offset))
 
     def _handled(self, record: SourceRecord, metadata: RecordMetadata | None) -> None:
         self._remember(record)
         self.parts.task.commit_record(record, metadata)
 
-    def _delivered(self, record: SourceRecord, err: Any, msg: Any) -> None:
+    def _acknowledged(self, err: Any, msg: Any) -> None:
+        """Delivery report for a task that does not override `commit_record`."""
         if err is None:
-            self.metrics.records_out.add(1)
+            self.acked += 1
+        else:
+            self._delivered(None, err, msg)
+
+    def _delivered(self, record: SourceRecord | None, err: Any, msg: Any) -> None:
+        if err is None:
+            self.acked += 1
             self.parts.task.commit_record(record, RecordMetadata(msg.topic(), msg.partition(), msg.offset()))
             return
         from strom.client import KafkaClientError
@@ -153,6 +199,7 @@ class WorkerSourceTask(WorkerTask):
         self.next_commit += self.flush_interval_s
         snapshot = dict(self.pending)
         remaining = self.producer.flush(self.flush_timeout_s)
+        self._count_acked()
         self._check_send_error()
         if remaining:
             log.error("%s Failed to flush, timed out while waiting for producer to flush outstanding "
