@@ -109,7 +109,7 @@ class BrokerProcess:
 
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            found = re.findall(r"metrics on (http://\S+/metrics)", self.log_text())
+            found = re.findall(r"metrics on (https?://\S+/metrics)", self.log_text())
             if found:
                 return found[-1]
             time.sleep(0.05)

@@ -24,6 +24,7 @@ from strom.broker.hosts.txn_host import TransactionHost
 from strom.broker.log_cleaning import LogCleaning
 from strom.broker.network.connection import KafkaConnection
 from strom.broker.network.connection_limits import ConnectionLimits
+from strom.broker.observability.admin_access import AdminAccess
 from strom.broker.observability.metrics import DEFAULT_PORT, BrokerMetrics, MetricsServer
 from strom.broker.producer_id_manager import FileBlockReserver, ProducerIdManager
 from strom.broker.quotas import ClientQuotas
@@ -265,14 +266,18 @@ class Broker:
 
     async def _start_metrics(self) -> None:
         """The HTTP admin port (`strom.metrics.port`: -1 off, 0 any free port) on
-        `strom.metrics.host`: loopback by default, since the port has no authentication
-        and must not follow a listener bound to every interface. When the port is only
+        `strom.metrics.host`: loopback by default, so that it does not follow a listener
+        bound to every interface; off loopback it can ask for basic authentication and
+        speak TLS (`observability.admin_access`). When the port is only
         the default and is taken, e.g. by a second broker on one machine, the broker runs
         without it; a port set explicitly must be free."""
         port = self.config.get_int("strom.metrics.port")
         if port < 0:
             return
-        server = MetricsServer(self, self.config.get_str("strom.metrics.host") or "", port)
+        host = self.config.get_str("strom.metrics.host") or ""
+        access = AdminAccess.from_config(self.config)
+        access.warn_if_exposed(host)
+        server = MetricsServer(self, host, port, access)
         try:
             await server.start()
         except OSError as exc:
@@ -293,7 +298,8 @@ class Broker:
             host = "localhost"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.metrics_server.port}/metrics"
+        scheme = "https" if self.metrics_server.access.tls is not None else "http"
+        return f"{scheme}://{host}:{self.metrics_server.port}/metrics"
 
     def _drop_stray_logs(self) -> None:
         """Logs on disk for topics the metadata no longer knows were deleted while down,

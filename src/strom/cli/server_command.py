@@ -59,6 +59,9 @@ def _check(config: BrokerConfig) -> None:
     from strom.broker.security.listener import check as check_listener_security
 
     check_listener_security(config)  # keystores, truststores, SASL users load
+    from strom.broker.observability.admin_access import AdminAccess
+
+    AdminAccess.from_config(config)  # the metrics port's credentials and certificate
     ConnectionLimits(config)
 
 

@@ -77,8 +77,20 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
                   "partition replicas this broker hosts at most; 0 = derived from the file "
                   "descriptor limit", min=0),
         ConfigDef("strom.metrics.host", T.STRING, "127.0.0.1",
-                  "interface of the metrics port; the port has no authentication, so it "
-                  "binds loopback unless told otherwise", read_only=True),
+                  "interface of the metrics port: loopback unless told otherwise (off "
+                  "loopback, protect it with strom.metrics.basic.auth.* and "
+                  "strom.metrics.ssl.*)", read_only=True),
+        # protection of the metrics port when it leaves loopback (observability.admin_access)
+        ConfigDef("strom.metrics.basic.auth.user", T.STRING, None,
+                  "HTTP basic authentication for /metrics (with the password)", read_only=True),
+        ConfigDef("strom.metrics.basic.auth.password", T.PASSWORD, None, read_only=True,
+                  sensitive=True),
+        ConfigDef("strom.metrics.ssl.certificate.location", T.STRING, None,
+                  "PEM certificate chain: the metrics port speaks HTTPS", read_only=True),
+        ConfigDef("strom.metrics.ssl.key.location", T.STRING, None,
+                  "PEM private key of the metrics port's certificate", read_only=True),
+        ConfigDef("strom.metrics.ssl.key.password", T.PASSWORD, None, read_only=True,
+                  sensitive=True),
         ConfigDef("message.max.bytes", T.INT, "1048588", min=0),
         ConfigDef("max.request.partition.size.limit", T.INT, "2000",
                   "partitions one DescribeTopicPartitions answer holds at most", min=1,

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from kio.schema.errors import ErrorCode
 
+from strom.broker.observability.admin_access import AdminAccess
 from strom.broker.quotas.metrics import collect as quota_metrics
 from strom.broker.share.metrics import collect as share_metrics
 from strom.cluster.image import MetadataImage, PartitionInfo
@@ -538,22 +539,25 @@ def _coordinator_loads(coordinator: Any) -> Iterator[Any]:
 class MetricsServer:
     """A minimal HTTP/1.1 server on the broker's loop: /metrics, /healthz, /readyz."""
 
-    def __init__(self, broker: BrokerStatus, host: str, port: int) -> None:
+    def __init__(self, broker: BrokerStatus, host: str, port: int,
+                 access: AdminAccess | None = None) -> None:
         self.broker = broker
         self.host = host
         self.port = port
+        self.access = access or AdminAccess()
         self._server: asyncio.base_events.Server | None = None
         self._registry: Any = None
 
     async def start(self) -> int:
+        tls = self.access.tls
         self._server = await asyncio.start_server(
-            self._serve, host=self.host or None, port=self.port, reuse_address=True)
+            self._serve, host=self.host or None, port=self.port, reuse_address=True, ssl=tls)
         ports = {sock.getsockname()[1] for sock in self._server.sockets}
         if len(ports) > 1:  # port 0 on a name with several addresses: one port for all
             port = self._server.sockets[0].getsockname()[1]
             self._server.close()
             self._server = await asyncio.start_server(
-                self._serve, host=self.host or None, port=port, reuse_address=True)
+                self._serve, host=self.host or None, port=port, reuse_address=True, ssl=tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self.port
 
@@ -599,26 +603,40 @@ class MetricsServer:
                 request_line = await asyncio.wait_for(reader.readline(), timeout=30)
                 if not request_line:
                     return
-                while True:  # headers; bodies are not accepted
-                    line = await asyncio.wait_for(reader.readline(), timeout=30)
-                    if line in (b"\r\n", b"\n", b""):
-                        break
+                authorization = await _read_headers(reader)
                 parts = request_line.decode("latin-1").split()
                 if len(parts) < 2:
                     return
                 method, target = parts[0], parts[1]
                 path = target.split("?", 1)[0]
+                extra = ""
                 if method not in ("GET", "HEAD"):
                     status, body, content_type = 405, b"method not allowed\n", "text/plain"
+                elif not self.access.allows(path, authorization):
+                    status, body, content_type = 401, b"authentication required\n", "text/plain"
+                    extra = 'WWW-Authenticate: Basic realm="strom", charset="UTF-8"\r\n'
                 else:
                     status, body, content_type = self._respond(path)
-                reason = {200: "OK", 404: "Not Found", 405: "Method Not Allowed",
-                          500: "Internal Server Error", 503: "Service Unavailable"}[status]
+                reason = {200: "OK", 401: "Unauthorized", 404: "Not Found",
+                          405: "Method Not Allowed", 500: "Internal Server Error",
+                          503: "Service Unavailable"}[status]
                 head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n"
-                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                        f"{extra}Content-Length: {len(body)}\r\n\r\n").encode()
                 writer.write(head if method == "HEAD" else head + body)
                 await writer.drain()
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ValueError):
             pass
         finally:
             writer.close()
+
+
+async def _read_headers(reader: asyncio.StreamReader) -> bytes | None:
+    """Skip a request's headers (bodies are not accepted); the Authorization value."""
+    authorization = None
+    while True:
+        line = await asyncio.wait_for(reader.readline(), timeout=30)
+        if line in (b"\r\n", b"\n", b""):
+            return authorization
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"authorization":
+            authorization = value.strip()
