@@ -100,7 +100,7 @@ def start_broker(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def write_input(path: Path, count: int) -> None:
-    filler = "x" * (LINE_BYTES - 11)
+    filler = "x" * (LINE_BYTES - 11)  # 100 characters, then the newline
     with open(path, "w", encoding="utf-8") as out:
         for start in range(0, count, 10_000):
             out.write("".join(f"{i:010d} {filler}\n" for i in range(start, min(count, start + 10_000))))
@@ -197,7 +197,7 @@ def run_runtime(runtime: str, bootstrap: str, broker_pid: int, source_file: Path
             "connector.class": source_class, "file": str(source_file), "topic": topic, "tasks.max": "1"})
         wait(lambda: high_watermark(bootstrap, topic) >= count, "the topic to fill")
         source = phase.result(count)
-        expected = count * LINE_BYTES
+        expected = source_file.stat().st_size  # every line, its newline included
         phase = Phase(proc.pid, broker_pid)
         rest(url, "PUT", "/connectors/bench-sink/config", {
             "connector.class": sink_class, "file": str(out), "topics": topic, "tasks.max": "1"})
