@@ -132,6 +132,7 @@ def _assignment(assignment: dict[uuid.UUID, frozenset[int]] | None) -> dict[str,
 async def share_group_heartbeat(ctx: RequestContext, request: Any) -> Any:
     if not share_enabled(ctx):
         return ctx.respond(error_code=ErrorCode.unsupported_version, member_epoch=-1)
+    host_of(ctx).ensure_topic()  # __share_group_state ready before the members' first fetch
     topics = request.subscribed_topic_names
     result = await service.heartbeat(ctx.groups.coordinator, ShareHeartbeat(
         group_id=request.group_id, member_id=request.member_id,

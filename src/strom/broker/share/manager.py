@@ -190,27 +190,36 @@ class ShareManager:
         share = self.share_partition(key, settings, topic_id, leader_epoch)
         if share is not None:
             return ErrorCode.none, share
-        if topic_id is not None:
-            self.topic_ids[key] = topic_id
+        async with self._locks.setdefault(key, asyncio.Lock()):  # one load per key at a time
+            share = self.share_partition(key, settings, topic_id, leader_epoch)
+            if share is not None:  # loaded while this one waited
+                return ErrorCode.none, share
+            error, share = await self._read(key, settings, start, leader_epoch)
+            if share is None:
+                return error, None
+            if topic_id is not None:
+                self.topic_ids[key] = topic_id
+            self.partitions[key] = share
+        _configure(share, settings)
+        return ErrorCode.none, share
+
+    async def _read(self, key: ShareKey, settings: ShareSettings, start: Callable[[str], int],
+                    leader_epoch: int) -> tuple[ErrorCode, SharePartition | None]:
         share = SharePartition(0, self.clock)
         share.leader_epoch = leader_epoch
         if self.store is None:
             share.move_start(start(settings.auto_offset_reset))
-        else:
-            error, stored = await self.store.read(key, leader_epoch)
-            if error != ErrorCode.none:
-                return error, None
-            if stored is None:
-                share.move_start(start(settings.auto_offset_reset))
-                error = await self.store.initialize(key, 0, share.start_offset)
-                if error != ErrorCode.none:
-                    return error, None
-            else:
-                share.state_epoch, offset, batches = stored
-                share.restore(offset, batches)
-        loaded = self.partitions.setdefault(key, share)  # a concurrent load may have won
-        _configure(loaded, settings)
-        return ErrorCode.none, loaded
+            return ErrorCode.none, share
+        error, stored = await self.store.read(key, leader_epoch)
+        if error != ErrorCode.none:
+            return error, None
+        if stored is None:
+            share.move_start(start(settings.auto_offset_reset))
+            error = await self.store.initialize(key, 0, share.start_offset)
+            return (error, None) if error != ErrorCode.none else (error, share)
+        share.state_epoch, offset, batches = stored
+        share.restore(offset, batches)
+        return ErrorCode.none, share
 
     async def persist(self, key: ShareKey) -> ErrorCode:
         """Write the share-partition's state to the share coordinator (after
