@@ -183,12 +183,12 @@ def test_task_configs_need_the_session_keys_signature(strom_broker: StromBroker,
     forged = base64.b64encode(hmac.new(b"not the key", body, hashlib.sha256).digest()).decode()
     headers = {"Content-Type": "application/json", "X-Connect-Request-Signature-Algorithm": "HmacSHA256"}
     for worker in (leader, follower):
-        answer = worker.client.put(f"/connectors/{name}/tasks", content=body,
+        answer = worker.client.post(f"/connectors/{name}/tasks", content=body,
                                    headers={**headers, "X-Connect-Authorization": forged})
         assert answer.status_code == 403
         assert answer.json() == {"error_code": 403,
                                  "message": "Internal request contained invalid signature."}
-        answer = worker.client.put(f"/connectors/{name}/tasks", content=body,
+        answer = worker.client.post(f"/connectors/{name}/tasks", content=body,
                                    headers={"Content-Type": "application/json"})
         assert answer.status_code == 400
         assert answer.json()["message"] == "Internal request missing required signature"
@@ -196,7 +196,7 @@ def test_task_configs_need_the_session_keys_signature(strom_broker: StromBroker,
 
     # signed with the real key, through a follower: the leader writes the new task set
     signature = base64.b64encode(hmac.new(key, body, hashlib.sha256).digest()).decode()
-    answer = follower.client.put(f"/connectors/{name}/tasks", content=body,
+    answer = follower.client.post(f"/connectors/{name}/tasks", content=body,
                                  headers={**headers, "X-Connect-Authorization": signature})
     assert answer.status_code == 204, answer.text
 
@@ -233,7 +233,7 @@ def test_a_compatible_worker_makes_the_group_compatible_and_unsigned(
             wait_for(lambda n=number: _states(started[0], f"cmp-{n}") == ["RUNNING", "RUNNING"],
                      "the connector running", 60)
         body = json.dumps([{"file": "/tmp/unsigned", "topic": "cmp-0"}]).encode()
-        answer = follower.client.put("/connectors/cmp-0/tasks", content=body,
+        answer = follower.client.post("/connectors/cmp-0/tasks", content=body,
                                      headers={"Content-Type": "application/json"})
         assert answer.status_code == 204, answer.text
     finally:

@@ -232,7 +232,7 @@ class ConnectApi:
     # --- internal requests between workers (distributed mode) --------------------------------
 
     async def put_task_configs(self, request: Request) -> Response:
-        """`PUT /connectors/{name}/tasks`: signed task configs for the leader to write."""
+        """`POST /connectors/{name}/tasks`: signed task configs for the leader to write."""
         body, name = await request.body(), request.path_params["name"]
         handler = getattr(self.herder, "put_task_configs", None)
         if handler is None:
@@ -310,7 +310,7 @@ class ConnectApi:
             (c, self.get_connector, ["GET"]), (c, self.delete, ["DELETE"]),
             (c + "/config", self.get_config, ["GET"]), (c + "/config", self.put_config, ["PUT"]),
             (c + "/status", self.status, ["GET"]), (c + "/tasks", self.tasks, ["GET"]),
-            (c + "/tasks", self.put_task_configs, ["PUT"]), (c + "/fence", self.fence_zombies, ["PUT"]),
+            (c + "/tasks", self.put_task_configs, ["POST"]), (c + "/fence", self.fence_zombies, ["PUT"]),
             (c + "/tasks/{task}/status", self.task_status, ["GET"]),
             (c + "/tasks/{task}/restart", self.restart_task, ["POST"]),
             (c + "/restart", self.restart, ["POST"]),

@@ -403,7 +403,7 @@ class DistributedHerder:
         body = json.dumps(configs).encode()
         try:
             signature = self._signature(body)
-            internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/tasks", raw=body,
+            internal.send(self.leader_url, "POST", f"/connectors/{_quote(name)}/tasks", raw=body,
                           query={"forward": "true"}, headers=signature)
         except internal.HttpStatusError as exc:
             log.warning("Sending the task configs of %s to the leader failed (%s); retrying", name, exc)
@@ -481,7 +481,7 @@ class DistributedHerder:
         return answer
 
     def put_task_configs(self, name: str, body: bytes, headers: Mapping[str, str]) -> None:
-        """`PUT /connectors/{name}/tasks`: task configs from the worker running the
+        """`POST /connectors/{name}/tasks`: task configs from the worker running the
         connector, signed; only the leader writes them."""
         self._verify(body, headers)
         try:
@@ -494,7 +494,7 @@ class DistributedHerder:
         if not self.is_leader():
             signature = {h: headers[h.lower()] for h in (internal.SIGNATURE_HEADER, internal.ALGORITHM_HEADER)
                          if h.lower() in headers}
-            internal.send(self.leader_url, "PUT", f"/connectors/{_quote(name)}/tasks", raw=body,
+            internal.send(self.leader_url, "POST", f"/connectors/{_quote(name)}/tasks", raw=body,
                           query={"forward": internal.next_forward_flag()}, headers=signature)
             return
         self._known(name)

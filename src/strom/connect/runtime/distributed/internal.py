@@ -6,7 +6,7 @@ group assignment) with `?forward=true`; the leader may forward once more
 (`forward=false`), never a third time, as Kafka's HerderRequestHandler allows two hops.
 The leader keeps a session key in the config topic (`session-key`, Kafka's record) and
 rotates it every `inter.worker.key.ttl.ms`; a worker signs the body of an internal request
-(`PUT /connectors/{c}/tasks`, `PUT /connectors/{c}/fence`) with HMAC-SHA256 under that
+(`POST /connectors/{c}/tasks`, `PUT /connectors/{c}/fence`, Kafka 4.4's paths) with HMAC-SHA256 under that
 key and sends it base64 in `X-Connect-Authorization`, with the algorithm in
 `X-Connect-Request-Signature-Algorithm`. Kafka's answers: 400 when the signature is
 missing or its algorithm not accepted, 403 when it does not verify.
