@@ -37,8 +37,12 @@ TASK_CLASS = "task.class"
 # murmur2: Java's default partitioner, so a keyed record lands where Kafka Connect puts it
 PRODUCER_DEFAULTS = {"acks": "all", "enable.idempotence": True, "linger.ms": 5,
                      "max.in.flight.requests.per.connection": 5, "partitioner": "murmur2_random"}
+# fetch.queue.backoff.ms: once its queue holds queued.min.messages (100k) librdkafka waits
+# this long (1 s by default) before fetching again, longer than a task takes to drain 100k
+# records, so a sink stalled once a second (as Java's consumer, which has no such pause,
+# does not); a caller's consumer.* properties still override both.
 CONSUMER_DEFAULTS = {"enable.auto.commit": False, "auto.offset.reset": "earliest",
-                     "enable.partition.eof": False}
+                     "enable.partition.eof": False, "fetch.queue.backoff.ms": 10}
 # A task allocates a few short-lived objects per record (record, dicts, converted bytes);
 # at CPython's default first threshold (700) the collector runs every ~100 records and
 # took a fifth of a task's CPU in the file source/sink benchmark. Records die young, so
