@@ -3,7 +3,8 @@
 Source: each line of `file` (UTF-8, newline stripped) becomes a STRING record on `topic`;
 the source partition is `{"filename": file}` and the offset `{"position": bytes read}`,
 so a restarted connector continues after the last committed line, as Kafka's does.
-Sink: each record's value, as text, is appended to `file` as one line; `flush` fsyncs.
+Sink: each record's value, as text, is appended to `file` as one line, each `put`'s
+batch written through to the OS at once; `flush` fsyncs.
 """
 
 from __future__ import annotations
@@ -179,7 +180,8 @@ class FileStreamSinkTask(SinkTask):
                                    f"FileStreamSinkTask") from exc
 
     def put(self, records: Sequence[SinkRecord]) -> None:
-        """The batch's lines in one write (the file is flushed at `flush`)."""
+        """The batch's lines in one write, handed to the OS at once as Kafka's PrintStream
+        does per line (so readers see them); `flush` makes them durable."""
         lines = []
         for record in records:
             value = record.value
@@ -187,6 +189,7 @@ class FileStreamSinkTask(SinkTask):
                 value = bytes(value).decode("utf-8", errors="replace")
             lines.append(f"{value}\n")
         self.out.write("".join(lines))
+        self.out.flush()
 
     def flush(self, current_offsets: Mapping[TopicPartition, int]) -> None:
         self.out.flush()
