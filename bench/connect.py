@@ -229,9 +229,9 @@ def write(results: list[dict[str, Any]], count: int, load_start: float) -> None:
         f"average {machine['load_start']:.1f} at the start, {machine['load_end']:.1f} at the end: the "
         f"machine is shared), Python {machine['python']}, one fresh "
         "`strom server` shared by both runtimes, which ran one after the other. Lines of "
-        f"{LINE_BYTES} bytes, StringConverter, one task, one partition, "
-        "`offset.flush.interval.ms=1000` (a sink's last partial buffer reaches the file at its "
-        "offset flush, so the sink times are up to 1 s long). Source: from connector creation "
+        f"{LINE_BYTES} characters and a newline, StringConverter, one task, one partition, "
+        "`offset.flush.interval.ms=1000` (both sinks hand each `put`'s lines to the OS at once, "
+        "so the sink time does not wait for an offset flush). Source: from connector creation "
         "until the topic holds every line; sink: from connector creation until the output file holds every "
         "line (checked byte-equal to the input at the end). CPU: the worker process's user + "
         "system seconds per million records; the broker's apart.",
