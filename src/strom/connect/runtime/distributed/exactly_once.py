@@ -122,6 +122,12 @@ class ExactlyOnceSourceTask(WorkerSourceTask):
     def start_task(self) -> None:
         self.producer = self.producer_factory()
         self.producer.init_transactions(INIT_TIMEOUT_S)  # fences this task's zombie, aborts its transaction
+        # only now are the offsets final: a zombie of this task (a worker the group dropped
+        # but still running) may have committed transactions until the line above
+        for store in (self.offset_store, self.secondary):
+            refresh = getattr(store, "refresh", None)
+            if refresh is not None:
+                refresh()
         reader_store: Any = self.offset_store if self.secondary is None else \
             LayeredOffsets(self.offset_store, self.secondary)
         reader = ConnectorOffsetReader(reader_store, self.id.connector)
