@@ -15,6 +15,8 @@ from strom.connect.api.errors import DataError
 from strom.connect.converters.base import Converter, SchemaAndValue
 from strom.connect.data.schema import OPTIONAL_BYTES_SCHEMA, OPTIONAL_STRING_SCHEMA, Schema, Type
 
+_NULL_STRING = SchemaAndValue(OPTIONAL_STRING_SCHEMA, None)  # immutable: one for every null
+
 
 class StringConverter(Converter):
     """Kafka's org.apache.kafka.connect.storage.StringConverter."""
@@ -38,7 +40,7 @@ class StringConverter(Converter):
 
     def to_connect_data(self, topic: str, data: bytes | None) -> SchemaAndValue:
         if data is None:
-            return SchemaAndValue(OPTIONAL_STRING_SCHEMA, None)
+            return _NULL_STRING
         try:
             return SchemaAndValue(OPTIONAL_STRING_SCHEMA, bytes(data).decode(self.encoding))
         except UnicodeDecodeError as exc:

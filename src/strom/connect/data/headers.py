@@ -25,7 +25,7 @@ class Headers:
     """An ordered, duplicate-keeping collection of headers."""
 
     def __init__(self, headers: Iterable[Header] = ()) -> None:
-        self._headers = list(headers)
+        self._headers = list(headers) if headers else []  # most records have none
 
     def add(self, key: str, value: Any, schema: Schema | None = None) -> Headers:
         self._headers.append(Header(key, value, schema))
