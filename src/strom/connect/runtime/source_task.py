@@ -54,7 +54,8 @@ class WorkerSourceTask(WorkerTask):
         self.acked = 0  # acknowledged since the last iteration, added to the metric per batch
         self._last_partition: Any = None  # the last source partition seen and its key text
         self._last_key = ""
-        self._notify_records = False
+        # commit_record is called per acknowledged record only for a task that overrides it
+        self._notify_records = type(parts.task).commit_record is not SourceTask.commit_record
 
     def start_task(self) -> None:
         self.producer = self.producer_factory()
@@ -62,8 +63,6 @@ class WorkerSourceTask(WorkerTask):
         self.parts.task.initialize(SourceContext(self.parts.task_config, reader))
         self.parts.task.start(self.parts.task_config)
         self.next_commit = time.monotonic() + self.flush_interval_s
-        # commit_record is called per acknowledged record only for a task that overrides it
-        self._notify_records = type(self.parts.task).commit_record is not SourceTask.commit_record
 
     def iteration(self) -> None:
         if self.wait_if_paused():
@@ -76,7 +75,6 @@ class WorkerSourceTask(WorkerTask):
             for record in records:
                 send(record)
         self.producer.poll(0)
-        self._count_acked()
         self._check_send_error()
         if time.monotonic() >= self.next_commit:
             self.commit_offsets()
@@ -190,6 +188,9 @@ class WorkerSourceTask(WorkerTask):
                 self.send_error = exc
 
     def _check_send_error(self) -> None:
+        """Raise a failed send; first add the acknowledgements counted since the last call
+        to the metric (every loop and commit, here and in subclasses, calls this)."""
+        self._count_acked()
         if self.send_error is not None:
             raise self.send_error
 
@@ -199,7 +200,6 @@ class WorkerSourceTask(WorkerTask):
         self.next_commit += self.flush_interval_s
         snapshot = dict(self.pending)
         remaining = self.producer.flush(self.flush_timeout_s)
-        self._count_acked()
         self._check_send_error()
         if remaining:
             log.error("%s Failed to flush, timed out while waiting for producer to flush outstanding "
