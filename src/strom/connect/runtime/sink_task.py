@@ -80,6 +80,10 @@ class WorkerSinkTask(WorkerTask):
         self.consumer: Any = None
         self.assigned: set[TopicPartition] = set()
         self.current: dict[TopicPartition, int] = {}
+        # next offsets of the batch in hand: they join `current` (what a commit may cover)
+        # only once `put` took the batch, so a stop or revocation between the consume and
+        # a successful put never commits records the task was not given (issue 14)
+        self.consumed: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
         self.rewinds: dict[TopicPartition, int] = {}
         self.retry_backoff_s = DEFAULT_RETRY_BACKOFF_S
@@ -117,6 +121,7 @@ class WorkerSinkTask(WorkerTask):
             return
         self.metrics.records_in.add(len(messages))
         self.raw.clear()
+        self.consumed.clear()
         self._deliver(self._records(messages))
         if time.monotonic() >= self.next_commit:
             self.commit_offsets()
@@ -201,7 +206,7 @@ class WorkerSinkTask(WorkerTask):
 
     def _track(self, last: dict[tuple[str, int], int]) -> None:
         for (topic, partition), offset in last.items():
-            self.current[TopicPartition(topic, partition)] = offset + 1
+            self.consumed[TopicPartition(topic, partition)] = offset + 1
             if topic not in self.topics:
                 self.topics.add(topic)
                 self.on_topic(topic)
@@ -211,7 +216,7 @@ class WorkerSinkTask(WorkerTask):
             log.warning("%s consumer error: %s", self.id, message.error())
             return None
         tp = TopicPartition(message.topic(), message.partition())
-        self.current[tp] = message.offset() + 1
+        self.consumed[tp] = message.offset() + 1
         if self.parts.errors.reporters:  # the consumed bytes, for an errant record report
             self.raw[(tp.topic, tp.partition, message.offset())] = (
                 message.key(), message.value(), list(message.headers() or []))
@@ -255,11 +260,14 @@ class WorkerSinkTask(WorkerTask):
         return headers
 
     def _deliver(self, records: list[SinkRecord]) -> None:
-        """`put`, retried after a RetriableError with every partition paused meanwhile."""
+        """`put`, retried after a RetriableError with every partition paused meanwhile.
+        A batch `put` never took (the task stopping first) leaves no offsets to commit."""
         while not self.stopping.is_set():
             try:
                 putting = time.monotonic()
                 self.parts.task.put(records)
+                self.current.update((tp, o) for tp, o in self.consumed.items() if tp in self.assigned)
+                self.consumed.clear()
                 self.metrics.batch.since(putting)
                 self.metrics.records_out.add(len(records))
                 return

@@ -1,0 +1,95 @@
+"""A sink task commits only what `put` took (issue 14). A batch consumed but never put (the
+task stopped while `put` kept asking to retry) must not be committed: Kafka's
+WorkerSinkTask moves its commit positions only after a successful put. Before the fix the
+stop committed the consumer's position past that batch, and the records were lost to the
+connector for good. Real broker, real consumer group, an in-process standalone worker."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from confluent_kafka import Producer
+from connect_support import CONVERTERS, wait_for
+
+from strom.connect import ConfigDef, RetriableError, SinkConnector, SinkRecord, SinkTask
+from strom.connect.runtime.herder import StandaloneHerder
+from strom.connect.runtime.standalone import build
+from strom.testing import StromBroker
+
+TOPIC = "connect-commit-after-put"
+
+
+class GatedSinkTask(SinkTask):
+    """Refuses every batch (RetriableError, a long backoff) until `accepting` is set."""
+
+    accepting: ClassVar[threading.Event] = threading.Event()
+    refused: ClassVar[threading.Event] = threading.Event()
+    received: ClassVar[list[str]] = []
+
+    def version(self) -> str:
+        return "1"
+
+    def start(self, props: Mapping[str, str]) -> None:
+        """Nothing to set up."""
+
+    def put(self, records: Sequence[SinkRecord]) -> None:
+        if records and not GatedSinkTask.accepting.is_set():
+            GatedSinkTask.refused.set()
+            self.context.timeout(60_000)
+            raise RetriableError("downstream not ready")
+        GatedSinkTask.received.extend(str(r.value) for r in records)
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+class GatedSinkConnector(SinkConnector):
+    def version(self) -> str:
+        return "1"
+
+    def config(self) -> ConfigDef:
+        return ConfigDef()
+
+    def start(self, props: Mapping[str, str]) -> None:
+        self.props = dict(props)
+
+    def task_class(self) -> type[GatedSinkTask]:
+        return GatedSinkTask
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [self.props]
+
+    def stop(self) -> None:
+        """Nothing to release."""
+
+
+@pytest.fixture
+def herder(tmp_path: Path, strom_broker: StromBroker) -> Iterator[StandaloneHerder]:
+    standalone = build({"bootstrap.servers": strom_broker.bootstrap_servers,
+                        "offset.storage.file.filename": str(tmp_path / "offsets"), **CONVERTERS,
+                        "offset.flush.interval.ms": "200", "listeners": "http://127.0.0.1:0"})
+    yield standalone.herder
+    standalone.herder.stop()
+
+
+def test_a_batch_never_put_is_not_committed_at_stop(strom_broker: StromBroker,
+                                                    herder: StandaloneHerder) -> None:
+    strom_broker.create_topic(TOPIC)
+    producer = Producer({"bootstrap.servers": strom_broker.bootstrap_servers})
+    for value in ("a", "b", "c"):
+        producer.produce(TOPIC, value.encode())
+    assert producer.flush(30) == 0
+    herder.worker.plugins.add(GatedSinkConnector)
+    herder.put_config("gated", {"connector.class": "GatedSinkConnector", "topics": TOPIC,
+                                "value.converter": "org.apache.kafka.connect.storage.StringConverter"},
+                      allow_replace=False)
+    wait_for(GatedSinkTask.refused.is_set, "the task refusing its first batch")
+    herder.stop_connector("gated")  # the task stops during its retry backoff
+    assert herder.offsets("gated") == {"offsets": []}  # nothing was put, nothing committed
+    GatedSinkTask.accepting.set()
+    herder.resume("gated")
+    wait_for(lambda: sorted(GatedSinkTask.received) == ["a", "b", "c"], "every record put after the resume")
