@@ -4,6 +4,7 @@ ReadShareGroupStateSummary (87), answered per share-partition by the shard of it
 `__share_group_state` partition on this broker (`strom.broker.hosts.share_host`);
 NOT_COORDINATOR for a share-partition whose state partition is not led here. Partition
 leaders call them through their persister; they need ClusterAction (brokers only).
+Versions as Kafka 4.4's: Write and ReadSummary v1 carry DeliveryCompleteCount.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ async def _initialize(ctx: RequestContext, key: ShareKey, part: Any) -> dict[str
 async def _write(ctx: RequestContext, key: ShareKey, part: Any) -> dict[str, Any]:
     batches = tuple(StateBatch(int(b.first_offset), int(b.last_offset), int(b.delivery_state),
                                int(b.delivery_count)) for b in part.state_batches)
+    count = int(getattr(part, "delivery_complete_count", -1))  # v1
     error, answer = await host_of(ctx).local(key, lambda s: s.write(
-        key, int(part.state_epoch), int(part.leader_epoch), int(part.start_offset), batches))
+        key, int(part.state_epoch), int(part.leader_epoch), int(part.start_offset), batches,
+        count))
     return {"error_code": answer if error == ErrorCode.none else error}
 
 
@@ -64,9 +67,10 @@ def _state_row(error: ErrorCode, state: ShareState | None) -> dict[str, Any]:
     """A read's answer; a share-partition never initialized has start offset -1."""
     if error != ErrorCode.none or state is None:
         return {"error_code": error, "state_epoch": 0, "leader_epoch": -1,
-                "start_offset": -1, "state_batches": []}
+                "start_offset": -1, "delivery_complete_count": -1, "state_batches": []}
     return {"error_code": ErrorCode.none, "state_epoch": state.state_epoch,
             "leader_epoch": state.leader_epoch, "start_offset": state.start_offset,
+            "delivery_complete_count": state.delivery_complete_count,
             "state_batches": [{"first_offset": b.first_offset, "last_offset": b.last_offset,
                                "delivery_state": b.delivery_state,
                                "delivery_count": b.delivery_count} for b in state.batches]}
@@ -111,7 +115,7 @@ async def read_share_group_state(ctx: RequestContext, request: Any) -> Any:
     return await _answer_all(ctx, request, _read)
 
 
-@dispatch.handles(ApiKey.WRITE_SHARE_GROUP_STATE, 0, 0)
+@dispatch.handles(ApiKey.WRITE_SHARE_GROUP_STATE, 0, 1)
 async def write_share_group_state(ctx: RequestContext, request: Any) -> Any:
     return await _answer_all(ctx, request, _write)
 
@@ -121,6 +125,6 @@ async def delete_share_group_state(ctx: RequestContext, request: Any) -> Any:
     return await _answer_all(ctx, request, _delete)
 
 
-@dispatch.handles(ApiKey.READ_SHARE_GROUP_STATE_SUMMARY, 0, 0)
+@dispatch.handles(ApiKey.READ_SHARE_GROUP_STATE_SUMMARY, 0, 1)
 async def read_share_group_state_summary(ctx: RequestContext, request: Any) -> Any:
     return await _answer_all(ctx, request, _summary)
