@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from strom.connect.runtime.distributed.member import GroupMember, JoinResult
+from strom.client.group_member import GroupMember, JoinResult
 from strom.connect.runtime.distributed.protocol import (
     Assignment,
     WorkerState,

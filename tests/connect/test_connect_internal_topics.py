@@ -14,8 +14,8 @@ from connect_oracle import compile_conformance_connectors, kafka_connect_command
 from connect_support import CONVERTERS, wait_for, write_properties
 
 from strom.client import KafkaClients
+from strom.client.group_member import GroupMember
 from strom.connect.runtime.distributed.kafka_log import KafkaBasedLog
-from strom.connect.runtime.distributed.member import GroupMember
 from strom.connect.runtime.distributed.protocol import WorkerState, decode_assignment, encode_metadata
 from strom.connect.runtime.distributed.records import (
     ConfigState,

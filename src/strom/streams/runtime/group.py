@@ -39,7 +39,8 @@ from typing import Any
 
 from kio.schema.errors import ErrorCode
 
-from strom.connect.runtime.distributed.member import COORDINATOR_MOVED, GroupMember, JoinResult
+from strom.client.group_member import COORDINATOR_MOVED, GroupMember, JoinResult
+from strom.client.security import ClientSecurity
 from strom.protocol.api_keys import ApiKey
 from strom.streams.errors import StreamsError
 from strom.streams.runtime.assignor import MemberAssignment, MemberInfo
@@ -146,12 +147,14 @@ Leader = Callable[[list[MemberInfo]], dict[str, tuple[list[tuple[str, int]], Mem
 class StreamsMembership:
     def __init__(self, bootstrap_servers: str, group_id: str, client_id: str,
                  session_timeout_ms: int, heartbeat_interval_ms: int,
-                 rebalance_timeout_ms: int, request_timeout_s: float) -> None:
+                 rebalance_timeout_ms: int, request_timeout_s: float,
+                 security: ClientSecurity | None = None) -> None:
         self.group_id = group_id
         self.member = GroupMember(bootstrap_servers, group_id, protocol_type="consumer",
                                   session_timeout_ms=session_timeout_ms,
                                   rebalance_timeout_ms=rebalance_timeout_ms,
-                                  client_id=client_id, request_timeout_s=request_timeout_s)
+                                  client_id=client_id, request_timeout_s=request_timeout_s,
+                                  security=security)
         self.rejoin_needed = threading.Event()
         self._interval = heartbeat_interval_ms / 1000
         self._closed = threading.Event()

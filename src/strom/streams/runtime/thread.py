@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from strom.client import KafkaClientError, KafkaClients
+from strom.client.security import ClientSecurity
 from strom.streams.errors import StreamsError
 from strom.streams.record import ConsumedRecord, ProducedRecord
 from strom.streams.runtime import checkpoint, consumer_errors
@@ -119,7 +120,9 @@ class StreamThread:
         self.membership = StreamsMembership(config.bootstrap_servers, app,
                                             f"{client}-consumer{server}", session,
                                             min(heartbeat, session // 3), rebalance,
-                                            clients.timeout)
+                                            clients.timeout, ClientSecurity.from_properties(
+                                                {**config.client_properties,
+                                                 **config.consumer_properties}))
         self.layout = TaskLayout(topology, app, the_plan)
         self._probe_at_ms = 0
         self.revoked: list[str] = []  # task ids given up in rebalances, in order (observable)

@@ -34,13 +34,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from strom.client.group_member import GroupMember
+from strom.client.security import ClientSecurity
 from strom.connect.api.connector import Connector
 from strom.connect.api.errors import BadRequestError, ConnectError, NotFoundError
 from strom.connect.runtime.config import WorkerConfig
 from strom.connect.runtime.distributed import exactly_once, internal, records
 from strom.connect.runtime.distributed.assignor import AssignorState, TaskKey, assign
 from strom.connect.runtime.distributed.kafka_log import KafkaBasedLog
-from strom.connect.runtime.distributed.member import GroupMember
 from strom.connect.runtime.distributed.protocol import (
     Assignment,
     WorkerState,
@@ -96,7 +97,8 @@ class DistributedHerder:
                                         client_id="connect-statuses")
         self.member = GroupMember(config.bootstrap_servers, _required(config, "group.id"),
                                   session_timeout_ms=config.get_int("session.timeout.ms"),
-                                  rebalance_timeout_ms=config.get_int("rebalance.timeout.ms"))
+                                  rebalance_timeout_ms=config.get_int("rebalance.timeout.ms"),
+                                  security=ClientSecurity.from_properties(config.client_props("")))
         self.heartbeat_s = config.get_int("heartbeat.interval.ms") / 1000
         self.max_delay_ms = config.get_int("scheduled.rebalance.max.delay.ms")
         self.assignor_state = AssignorState()

@@ -1,29 +1,32 @@
-"""`GroupMember`: membership in a Kafka group with protocol type `connect`.
+"""`GroupMember`: membership in a Kafka group whose assignment the client computes.
 
-confluent-kafka implements only the consumer protocol, so distributed workers speak the
-group APIs themselves, with Strom's own codec (`strom.protocol.framing`, kio schemas;
-no broker code): FindCoordinator v3, JoinGroup v5 (with the member-id round trip of
-KIP-394), SyncGroup v3, Heartbeat v3, LeaveGroup v3. The protocol's metadata and
-assignments are opaque bytes here (see `protocol`); the leader's assignor is a callback.
+confluent-kafka implements only the consumer protocol with librdkafka's own assignors, so
+Strom Connect's distributed workers (protocol type `connect`) and Strom Streams' threads
+(the consumer protocol with Kafka Streams' task assignor) speak the group APIs
+themselves, with Strom's own codec (`strom.protocol.framing`, kio schemas; no broker
+code): FindCoordinator v3, JoinGroup v5 (with the member-id round trip of KIP-394),
+SyncGroup v3, Heartbeat v3, LeaveGroup v3, over TLS and SASL as the application's other
+clients (`ClientSecurity`). The protocol's metadata and assignments are opaque bytes here;
+the leader's assignor is a callback.
 
-Blocking and single-threaded by design: the distributed herder's thread calls `join`,
-then `heartbeat` every `heartbeat.interval.ms` between its other work, as Kafka's
-WorkerGroupMember does from the herder's tick loop.
+Blocking by design: the owner's thread calls `join`, then `heartbeat` every
+`heartbeat.interval.ms` (from its loop or a heartbeat thread, one request at a time), as
+Kafka's AbstractCoordinator does.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kio.schema.errors import ErrorCode
 
+from strom.client.security import ClientSecurity
 from strom.protocol import framing
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.schema import build
@@ -66,10 +69,21 @@ class JoinResult:
 class Connection:
     """One blocking connection to one broker, requests answered in order."""
 
-    def __init__(self, host: str, port: int, client_id: str, timeout_s: float) -> None:
-        self.sock = socket.create_connection((host, port), timeout=timeout_s)
+    def __init__(self, host: str, port: int, client_id: str, timeout_s: float,
+                 security: ClientSecurity | None = None) -> None:
+        security = security or ClientSecurity()
+        self.sock = security.open(host, port, timeout_s)
         self.client_id = client_id
         self.correlation = 0
+        try:
+            security.login(self._call_fields, f"{host}:{port}")
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _call_fields(self, api_key: int, version: int, fields: Mapping[str, Any]) -> Any:
+        return self.request(ApiKey(api_key), version,
+                            build(_request_type(ApiKey(api_key), version), **fields))
 
     def request(self, api_key: ApiKey, version: int, body: Any) -> Any:
         self.correlation += 1
@@ -95,12 +109,14 @@ class Connection:
 class GroupMember:
     def __init__(self, bootstrap_servers: str, group_id: str, *, protocol_type: str = "connect",
                  session_timeout_ms: int = 10_000, rebalance_timeout_ms: int = 60_000,
-                 client_id: str = "connect-worker", request_timeout_s: float = 40.0) -> None:
+                 client_id: str = "connect-worker", request_timeout_s: float = 40.0,
+                 security: ClientSecurity | None = None) -> None:
         self.bootstrap = [_host_port(a) for a in bootstrap_servers.split(",") if a.strip()]
         self.group_id, self.protocol_type, self.client_id = group_id, protocol_type, client_id
         self.session_timeout_ms, self.rebalance_timeout_ms = session_timeout_ms, rebalance_timeout_ms
         # a join waits for every member's rejoin: up to the rebalance timeout
         self.request_timeout_s = max(request_timeout_s, rebalance_timeout_ms / 1000 + 5)
+        self.security = security  # TLS and SASL as the application's clients use them
         self.member_id = ""
         self.generation = -1
         self.coordinator: Connection | None = None
@@ -118,7 +134,8 @@ class GroupMember:
     def _find_coordinator(self) -> Connection | None:
         for host, port in self.bootstrap:
             try:
-                conn = Connection(host, port, self.client_id, self.request_timeout_s)
+                conn = Connection(host, port, self.client_id, self.request_timeout_s,
+                                  self.security)
             except OSError:
                 continue
             try:
@@ -128,7 +145,10 @@ class GroupMember:
             finally:
                 conn.close()
             if answer.error_code == ErrorCode.none:
-                return Connection(answer.host, int(answer.port), self.client_id, self.request_timeout_s)
+                return Connection(answer.host, int(answer.port), self.client_id,
+                                  self.request_timeout_s, self.security)
+            if answer.error_code not in COORDINATOR_MOVED:  # refused (ACLs), not "not yet"
+                raise GroupError("FindCoordinator", answer.error_code)
             log.debug("FindCoordinator for %s: %s", self.group_id, answer.error_code.name)
         time.sleep(RETRY_BACKOFF_S)
         return None
