@@ -98,8 +98,8 @@ class ShareStateHost:
 
     def ensure_topic(self) -> ErrorCode:
         """Create `__share_group_state` on first use (replication factor capped by the
-        live brokers, as `__consumer_offsets`); Kafka's configs: delete policy (the
-        coordinator prunes it), min ISR, segment bytes, producer compression."""
+        live brokers, as `__consumer_offsets`); Kafka's configs: delete policy, min
+        ISR, segment bytes, producer compression; no time retention (see below)."""
         image = self.metadata.image()
         if STATE_TOPIC in image.topics:
             return ErrorCode.none
@@ -113,6 +113,10 @@ class ShareStateHost:
             "cleanup.policy": "delete", "compression.type": "producer",
             "min.insync.replicas": str(min(self.settings.min_isr, rf)),
             "segment.bytes": str(self.settings.segment_bytes),
+            # Kafka keeps every share-partition's latest snapshot young (cold partitions
+            # are snapshotted again every 5 minutes) and prunes below the oldest one;
+            # Strom does neither yet, so time retention must not delete a live snapshot
+            "retention.ms": "-1",
             "unclean.leader.election.enable": "false"})
         try:
             self.admin.create(spec, internal=True)
