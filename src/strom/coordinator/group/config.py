@@ -80,7 +80,16 @@ def java_string_hash(value: str) -> int:
     return h - (1 << 32) if h >= 1 << 31 else h
 
 
+def java_abs(value: int) -> int:
+    """Kafka's Utils.abs: Math.abs, but 0 for Integer.MIN_VALUE (whose Math.abs is negative)."""
+    return 0 if value == -(2**31) else abs(value)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def partition_for(group_id: str, num_partitions: int) -> int:
-    """Which `__consumer_offsets` partition owns a group, exactly as Kafka computes it."""
-    return (java_string_hash(group_id) & 0x7FFFFFFF) % num_partitions
+    """Which `__consumer_offsets` partition owns a group (or `__transaction_state` a
+    transactional id), exactly as Kafka computes it: Utils.abs(hashCode) % partitions.
+    Not the partitioner's `& 0x7fffffff`, which differs for every negative hash — the
+    same id must land on the same partition as in Kafka, so that a Kafka log dir's group
+    offsets are found where Kafka left them."""
+    return java_abs(java_string_hash(group_id)) % num_partitions

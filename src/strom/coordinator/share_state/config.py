@@ -13,7 +13,7 @@ import functools
 import uuid
 from dataclasses import dataclass
 
-from strom.coordinator.group.config import java_string_hash
+from strom.coordinator.group.config import java_abs, java_string_hash
 
 STATE_TOPIC = "__share_group_state"
 
@@ -26,10 +26,6 @@ def kafka_uuid_text(value: uuid.UUID) -> str:
 def coordinator_key(group_id: str, topic_id: uuid.UUID, partition: int) -> str:
     """Kafka's SharePartitionKey.asCoordinatorKey: the FindCoordinator key (type 2)."""
     return f"{group_id}:{kafka_uuid_text(topic_id)}:{partition}"
-
-
-def java_abs(value: int) -> int:
-    return 0 if value == -(2**31) else abs(value)
 
 
 @functools.lru_cache(maxsize=1 << 16)
