@@ -152,7 +152,7 @@ def keep(recorded: list[Recorded]) -> list[Recorded]:
     kept: dict[bytes, Recorded] = {}
     for item in recorded:
         api = struct.unpack_from(">h", item.request, 4)[0]
-        key = frame_key(item.request)
+        key = frame_key(item.request) + generation_of(item)
         if api not in KEPT_APIS:
             continue
         earlier = kept.get(key)
@@ -160,6 +160,17 @@ def keep(recorded: list[Recorded]) -> list[Recorded]:
             kept.pop(key, None)
             kept[key] = item
     return sorted(kept.values(), key=lambda r: r.at)
+
+
+def generation_of(item: Recorded) -> bytes:
+    """A JoinGroup's answered generation: a member that joins again with the very same
+    request (kafka-python does once a created topic's partitions appear) starts a new
+    generation, and the replay needs that join to sync with it."""
+    key, version = struct.unpack_from(">hh", item.request, 4)
+    if key != JOIN_GROUP:
+        return b""
+    body = decode_response(item.response, key, version).body
+    return struct.pack(">i", int(getattr(body, "generation_id", -1)))
 
 
 def retriable(item: Recorded) -> bool:
