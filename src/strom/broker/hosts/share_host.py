@@ -14,6 +14,14 @@ the state partition its key `group:topicId:partition` maps to) and asks it —
 directly when it is this broker, else with Initialize/Read/Write/Delete/
 ReadShareGroupStateSummary (83-87) over a `PeerChannel` of its own. Every call retries
 a moving coordinator for a few seconds, then answers the last error.
+
+Housekeeping, as Kafka's ShareCoordinatorService schedules it: every
+`share.coordinator.cold.partition.snapshot.interval.ms` each loaded shard snapshots its
+share-partitions whose latest record is an update, and every
+`share.coordinator.state.topic.prune.interval.ms` the records of each state partition
+led here below its oldest needed snapshot are deleted (DeleteRecords' path: the log
+start offset moves, followers follow it). The topic keeps Kafka's `retention.ms=-1`:
+pruning, not time, bounds it.
 """
 
 from __future__ import annotations
@@ -70,7 +78,9 @@ def settings(config: BrokerConfig) -> ShareCoordinatorConfig:
         replication_factor=num("state.topic.replication.factor", 3),
         min_isr=num("state.topic.min.isr", 2),
         segment_bytes=num("state.topic.segment.bytes", 104_857_600),
-        snapshot_every=num("snapshot.update.records.per.snapshot", 500))
+        snapshot_every=num("snapshot.update.records.per.snapshot", 500),
+        prune_interval_ms=num("state.topic.prune.interval.ms", 300_000),
+        cold_snapshot_interval_ms=num("cold.partition.snapshot.interval.ms", 300_000))
 
 
 class ShareStateHost:
@@ -88,7 +98,7 @@ class ShareStateHost:
         self.admin = admin
         self.clock = clock
         self.broker_id = config.broker_id
-        self.log = PartitionOffsetsLog(partitions, clock, STATE_TOPIC)
+        self.log = _StateLog(partitions, clock, self._placed)
         self.runtime: CoordinatorRuntime[ShareCoordinatorShard, ShareRecord] = \
             CoordinatorRuntime(self.log, LoopScheduler(), lambda r: r.entry(), STATE_TOPIC)
         self.epochs: dict[int, int] = {}  # state partition -> leader epoch it was loaded at
@@ -113,9 +123,8 @@ class ShareStateHost:
             "cleanup.policy": "delete", "compression.type": "producer",
             "min.insync.replicas": str(min(self.settings.min_isr, rf)),
             "segment.bytes": str(self.settings.segment_bytes),
-            # Kafka keeps every share-partition's latest snapshot young (cold partitions
-            # are snapshotted again every 5 minutes) and prunes below the oldest one;
-            # Strom does neither yet, so time retention must not delete a live snapshot
+            # as Kafka 4.4: time retention would delete a live snapshot; the prune job
+            # deletes what no share-partition needs any more
             "retention.ms": "-1",
             "unclean.leader.election.enable": "false"})
         try:
@@ -159,6 +168,12 @@ class ShareStateHost:
         self.epochs[partition] = epoch
         return ErrorCode.none
 
+    def _placed(self, partition: int, offset: int) -> None:
+        """An append to ``partition`` starts at ``offset``: its records' replay learns it."""
+        shard = self.runtime.shards.get(partition)
+        if shard is not None:
+            shard.cursor = offset
+
     def _build(self, partition: int) -> ShareCoordinatorShard:
         shard = ShareCoordinatorShard(self.clock, self.settings.snapshot_every)
         skipped = 0
@@ -166,6 +181,7 @@ class ShareStateHost:
             if not isinstance(entry, LogRecord) or entry.key is None:
                 continue
             try:
+                shard.cursor = entry.offset
                 shard.replay(decode(entry.key, entry.value))
             except ShareRecordError:
                 skipped += 1
@@ -183,6 +199,58 @@ class ShareStateHost:
             return ErrorCode.none, await self.runtime.write(partition, op)
         except CoordinatorNotActive:
             return ErrorCode.not_coordinator, None
+
+    # --- housekeeping: cold-partition snapshots and pruning ---------------------------
+
+    def start_housekeeping(self) -> None:
+        """Schedule both jobs on the running loop (each reschedules itself)."""
+        loop = asyncio.get_running_loop()
+        self._every(loop, self.settings.cold_snapshot_interval_ms, self.snapshot_cold)
+        self._every(loop, self.settings.prune_interval_ms, self.prune)
+
+    @staticmethod
+    def _every(loop: asyncio.AbstractEventLoop, interval_ms: int,
+               job: Callable[[], None]) -> None:
+        delay = max(interval_ms, 1) / 1000
+
+        def run() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("share coordinator housekeeping failed")
+            loop.call_later(delay, run)
+
+        loop.call_later(delay, run)
+
+    def snapshot_cold(self) -> None:
+        """A fresh snapshot of every idle share-partition in the shards led here."""
+        for partition in list(self.runtime.shards):
+            if self.ready(partition) != ErrorCode.none:
+                continue
+            try:
+                self.runtime.execute(partition, lambda shard: shard.snapshot_cold())
+            except CoordinatorNotActive:
+                continue
+
+    def prune(self) -> None:
+        """Delete each state partition's records below the oldest needed snapshot."""
+        from strom.storage import KafkaStorageError, OffsetOutOfRange
+
+        for partition in list(self.runtime.shards):
+            if self.ready(partition) != ErrorCode.none:
+                continue
+            target = self.partitions.get(STATE_TOPIC, partition)
+            if target is None:
+                continue
+            offset = self.runtime.shards[partition].prunable_offset(target.high_watermark)
+            if offset is None or offset <= target.log_start_offset:
+                continue
+            try:
+                low = target.delete_records_before(offset)
+            except (OffsetOutOfRange, KafkaStorageError) as exc:
+                log.info("cannot prune %s-%d: %s", STATE_TOPIC, partition, exc)
+                continue
+            log.info("%s-%d pruned: log start offset %d", STATE_TOPIC, partition, low)
 
     # --- the persister (the partition leader's side) ----------------------------------
 
@@ -317,6 +385,24 @@ class ShareStateHost:
                                  int(result.start_offset), ())
 
 
+class _StateLog(PartitionOffsetsLog):
+    """`__share_group_state`'s log; tells the host where each append starts, so the
+    shard knows the offset of every snapshot (what pruning needs)."""
+
+    def __init__(self, partitions: PartitionDirectory, clock: Callable[[], int],
+                 placed: Callable[[int, int], None]) -> None:
+        super().__init__(partitions, clock, STATE_TOPIC)
+        self.placed = placed
+
+    def append(self, partition: int, entries: list[tuple[bytes, bytes | None]]) -> ErrorCode:
+        target = self.partitions.get(self.topic, partition)
+        start = -1 if target is None else target.log_end_offset
+        error = super().append(partition, entries)
+        if error == ErrorCode.none:
+            self.placed(partition, start)
+        return error
+
+
 # One host per broker, kept beside (and living as long as) its partition directory.
 _HOSTS: weakref.WeakKeyDictionary[object, ShareStateHost] = weakref.WeakKeyDictionary()
 
@@ -327,6 +413,7 @@ def host_of(ctx: RequestContext) -> ShareStateHost:
     if found is None:
         found = _HOSTS[ctx.partitions] = ShareStateHost(
             ctx.config, ctx.metadata, ctx.partitions, ctx.admin, _now_ms)
+        found.start_housekeeping()
         transactions = getattr(ctx.services, "transactions", None)
         _reach_like(found.peers, getattr(transactions, "peers", None))
     return found

@@ -48,3 +48,6 @@ class ShareCoordinatorConfig:
     min_isr: int = 2  # share.coordinator.state.topic.min.isr
     segment_bytes: int = 104_857_600  # share.coordinator.state.topic.segment.bytes
     snapshot_every: int = 500  # share.coordinator.snapshot.update.records.per.snapshot
+    prune_interval_ms: int = 300_000  # share.coordinator.state.topic.prune.interval.ms
+    # share.coordinator.cold.partition.snapshot.interval.ms
+    cold_snapshot_interval_ms: int = 300_000

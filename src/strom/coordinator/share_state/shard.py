@@ -18,6 +18,13 @@ functions of the state returning a `CoordinatorResult`:
   (ReadShareGroupStateSummary, DescribeShareGroupOffsets); `read` with a newer leader
   epoch records it, fencing the previous leader's writes.
 - `delete` (DeleteShareGroupState): a tombstone.
+
+Housekeeping, as Kafka's shard: `snapshot_cold` writes a fresh snapshot of every
+share-partition whose latest record is an update (an idle share-partition would
+otherwise keep its old snapshot and updates needed forever), and `prunable_offset`
+is the lowest offset still needed — the oldest of the share-partitions' latest
+snapshots — below which the host deletes the partition's records. The fold learns a
+record's offset from `cursor`, which the loader and the host's appends set.
 """
 
 from __future__ import annotations
@@ -97,6 +104,7 @@ def _uncovered(batch: StateBatch, cover: list[StateBatch]) -> list[StateBatch]:
 class _Entry:
     snapshot: ShareSnapshot
     updates: int = 0  # ShareUpdate records since the snapshot
+    offset: int = -1  # where the latest snapshot lies in the log (-1: unknown)
 
 
 class ShareCoordinatorShard:
@@ -106,14 +114,20 @@ class ShareCoordinatorShard:
         self.clock = clock
         self.snapshot_every = snapshot_every
         self.states: dict[ShareKey, _Entry] = {}
+        # the offset the next replayed record has in the log (-1: unknown); set before
+        # a load's record or an append's first record, moved on by each replay
+        self.cursor = -1
 
     # --- the fold ---------------------------------------------------------------------
 
     def replay(self, record: ShareRecord) -> None:
+        offset = self.cursor
+        if self.cursor >= 0:
+            self.cursor += 1
         if record.value is None:
             self.states.pop(record.key, None)
         elif isinstance(record.value, ShareSnapshot):
-            self.states[record.key] = _Entry(record.value)
+            self.states[record.key] = _Entry(record.value, offset=offset)
         else:
             entry = self.states.get(record.key)
             if entry is not None:  # an update without its snapshot (pruned): nothing to apply
@@ -193,6 +207,32 @@ class ShareCoordinatorShard:
         snap = entry.snapshot
         return ShareState(snap.state_epoch, snap.leader_epoch, snap.start_offset, (),
                           snap.delivery_complete_count)
+
+    def snapshot_cold(self) -> Result:
+        """A fresh snapshot of each share-partition whose latest record is an update
+        (Kafka's cold-partition snapshots), so its older records stop being needed."""
+        now = self.clock()
+        records = tuple(
+            ShareRecord(SNAPSHOT, key, replace(
+                entry.snapshot, snapshot_epoch=entry.snapshot.snapshot_epoch + 1,
+                write_timestamp=now))
+            for key, entry in self.states.items() if entry.updates > 0)
+        return CoordinatorResult(records, None)
+
+    def prunable_offset(self, high_watermark: int) -> int | None:
+        """The offset below which no record is needed, or None (nothing to prune).
+
+        The oldest latest-snapshot offset; None when no share-partition is held, when
+        one's snapshot offset is unknown, or when one's latest snapshot is not below
+        the high watermark yet: if it were lost with its leader, the share-partition
+        would again need its previous snapshot, which pruning would have removed.
+        """
+        if not self.states:
+            return None
+        offsets = [entry.offset for entry in self.states.values()]
+        if min(offsets) < 0 or max(offsets) >= high_watermark:
+            return None
+        return min(offsets)
 
     def delete(self, key: ShareKey) -> Result:
         if key not in self.states:
