@@ -34,7 +34,7 @@ PRODUCE, FETCH, LIST_OFFSETS, METADATA, API_VERSIONS = 0, 1, 2, 3, 18
 CREATE_TOPICS, DELETE_TOPICS, DELETE_RECORDS, INIT_PRODUCER_ID = 19, 20, 21, 22
 DESCRIBE_CONFIGS, ALTER_CONFIGS, CREATE_PARTITIONS, INCREMENTAL_ALTER = 32, 33, 37, 44
 DESCRIBE_CLUSTER = 60
-CONSUMER_GROUP_HEARTBEAT = 68
+CONSUMER_GROUP_HEARTBEAT, SHARE_GROUP_HEARTBEAT = 68, 76
 
 # The first version Strom serves where that is above the advertised minimum.
 SERVED_MIN = {PRODUCE: 3}
@@ -86,8 +86,9 @@ def test_every_advertised_range_is_sane(advertised: dict[int, tuple[int, int]]) 
         assert served_lo >= known[0] or key == PRODUCE
     missing = {name for key, name in REQUIRED.items() if key not in advertised}
     assert not missing, f"not advertised: {sorted(missing)}"
-    # KIP-848 is served by default, as by Kafka 4 (group.coordinator.rebalance.protocols).
-    assert CONSUMER_GROUP_HEARTBEAT in advertised
+    # KIP-848 and KIP-932 are served by default, as by Kafka 4.4
+    # (group.coordinator.rebalance.protocols).
+    assert CONSUMER_GROUP_HEARTBEAT in advertised and SHARE_GROUP_HEARTBEAT in advertised
 
 
 def test_produce_is_advertised_from_version_zero(advertised: dict[int, tuple[int, int]]) -> None:

@@ -69,8 +69,11 @@ def produce(bootstrap: str, topic: str, count: int) -> None:
     assert producer.flush(30) == 0
 
 
-def test_share_apis_are_off_unless_enabled(broker: BrokerProcess) -> None:
-    with RawClient(broker.bootstrap) as raw:
+def test_share_apis_are_off_without_share_in_the_setting(
+        broker_factory: Callable[..., BrokerProcess]) -> None:
+    """On by default, as Kafka 4.4; `share` left out of the setting is the off-switch."""
+    proc = broker_factory({"group.coordinator.rebalance.protocols": "classic,consumer"})
+    with RawClient(proc.bootstrap) as raw:
         keys = {int(k.api_key) for k in raw.request(API_VERSIONS, 3).body.api_keys}
         assert not keys & {HEARTBEAT, DESCRIBE, FETCH, ACK, 90, 91, 92}
         body = raw.request(HEARTBEAT, 1, group_id="g", member_id="m", member_epoch=0,

@@ -118,10 +118,12 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("group.min.session.timeout.ms", T.INT, "6000"),
         ConfigDef("group.max.session.timeout.ms", T.INT, "1800000"),
         ConfigDef("group.max.size", T.INT, str(2**31 - 1), min=1),
-        ConfigDef("group.coordinator.rebalance.protocols", T.LIST, "classic,consumer",
+        ConfigDef("group.coordinator.rebalance.protocols", T.LIST, "classic,consumer,share",
                   "the group protocols served: classic, consumer (KIP-848: "
                   "ConsumerGroupHeartbeat and ConsumerGroupDescribe are advertised only with "
-                  "it; Kafka 4's default too) and share (KIP-932)", read_only=True),
+                  "it; Kafka 4's default too) and share (KIP-932: on by default, as Kafka "
+                  "4.4 finalizes share.version; leave it out to turn share groups off)",
+                  read_only=True),
         ConfigDef("group.consumer.session.timeout.ms", T.INT, "45000", min=1, read_only=True),
         ConfigDef("group.consumer.heartbeat.interval.ms", T.INT, "5000", min=1, read_only=True),
         ConfigDef("group.consumer.max.size", T.INT, str(2**31 - 1), min=1, read_only=True),

@@ -10,9 +10,10 @@ from kio.schema.errors import ErrorCode
 
 from strom.broker.handlers import api_versions, list_offsets, offsets, topics
 from strom.broker.network import dispatch
-from support.handler_context import call, context, request
+from support.handler_context import broker_config, call, context, request
 
 API_VERSIONS, LIST_OFFSETS, OFFSET_FETCH, CREATE_TOPICS = 18, 2, 9, 19
+CONSUMER_GROUP_HEARTBEAT, SHARE_GROUP_HEARTBEAT = 68, 76
 REGISTERED = (list_offsets, offsets, topics)  # importing a handler module registers it
 
 
@@ -27,9 +28,9 @@ def test_every_version_answers_the_registry_without_touching_the_broker() -> Non
         response = call(api_versions.handle, ctx, request(API_VERSIONS, version))
         assert response.error_code == ErrorCode.none
         ranges = _ranges(response)
-        assert ranges == {key: (lo, hi) for key, lo, hi in dispatch.advertised()
-                          if key not in api_versions.SHARE_APIS
-                          }  # KIP-848 by default (as Kafka 4); KIP-932: opt-in
+        # KIP-848 and KIP-932 by default, as Kafka 4.4 serves both
+        assert ranges == {key: (lo, hi) for key, lo, hi in dispatch.advertised()}
+        assert SHARE_GROUP_HEARTBEAT in ranges
         assert ranges[API_VERSIONS] == (0, 4)
         assert ranges[LIST_OFFSETS][1] >= 7 and ranges[OFFSET_FETCH][1] >= 8
         assert CREATE_TOPICS in ranges
@@ -48,3 +49,12 @@ def test_an_unknown_version_is_answered_as_v0_with_unsupported_version() -> None
     assert size == len(frame) - 4 and correlation_id == 41
     error_code = int.from_bytes(frame[8:10], "big", signed=True)
     assert error_code == ErrorCode.unsupported_version
+
+
+def test_the_rebalance_protocols_setting_turns_share_groups_off() -> None:
+    """`share` left out of `group.coordinator.rebalance.protocols`: no KIP-932 API listed."""
+    config = broker_config(**{"group.coordinator.rebalance.protocols": "classic,consumer"})
+    ctx = context(API_VERSIONS, 3, config=config)
+    ranges = _ranges(call(api_versions.handle, ctx, request(API_VERSIONS, 3)))
+    assert not api_versions.SHARE_APIS & ranges.keys()
+    assert CONSUMER_GROUP_HEARTBEAT in ranges

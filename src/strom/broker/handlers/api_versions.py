@@ -17,7 +17,9 @@ from strom.protocol.schema import build
 
 def _api_keys(ctx: RequestContext | None = None) -> list[dict[str, int]]:
     """The registry's APIs; the KIP-848 ones only when the consumer protocol is enabled
-    (`group.coordinator.rebalance.protocols`), since clients switch to it on sight."""
+    (`group.coordinator.rebalance.protocols`), since clients switch to it on sight, and
+    the KIP-932 ones only with `share` there (both in the default, as Kafka 4.4 serves
+    them); without a context (no broker config) neither."""
     hidden = set() if ctx is not None and consumer_protocol_enabled(ctx) else set(CONSUMER_APIS)
     if ctx is None or not share_enabled(ctx):  # KIP-932: `share` in the same setting
         hidden |= SHARE_APIS

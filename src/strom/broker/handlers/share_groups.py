@@ -1,12 +1,11 @@
 """Share groups (KIP-932): ShareGroupHeartbeat (76), ShareGroupDescribe (77), ShareFetch
 (78) and ShareAcknowledge (79).
 
-Kafka 4.4 serves share groups by default (its `share.version` feature is finalized at 2
-on a new cluster). Strom's share groups are not complete (membership is not written to
-`__consumer_offsets`, share state is local to the leader), so they are served only when
-`group.coordinator.rebalance.protocols` includes `share` (Kafka 4.0's switch for them);
-otherwise ApiVersions does not list these APIs and a request for one is refused with
-UNSUPPORTED_VERSION.
+Kafka 4.4 serves share groups by default (its `share.version` feature is finalized on a
+new cluster), and so does Strom: `group.coordinator.rebalance.protocols` includes `share`
+by default (Kafka 4.0's switch for them). Leaving `share` out of that setting turns them
+off: ApiVersions then does not list these APIs (nor 83-87, 90-92) and a request for one
+is refused with UNSUPPORTED_VERSION.
 
 Heartbeat and describe go to the group's coordinator shard (`strom.coordinator.share`);
 fetch and acknowledge run on the partitions' leader, on the share-partitions and share
