@@ -69,10 +69,10 @@ def produce(bootstrap: str, topic: str, count: int) -> None:
     assert producer.flush(30) == 0
 
 
-def test_share_apis_are_off_without_share_in_the_setting(
+def test_share_apis_are_off_with_share_version_zero(
         broker_factory: Callable[..., BrokerProcess]) -> None:
-    """On by default, as Kafka 4.4; `share` left out of the setting is the off-switch."""
-    proc = broker_factory({"group.coordinator.rebalance.protocols": "classic,consumer"})
+    """On by default, as Kafka 4.4; `strom.share.version=0` is the off-switch."""
+    proc = broker_factory({"strom.share.version": "0"})
     with RawClient(proc.bootstrap) as raw:
         keys = {int(k.api_key) for k in raw.request(API_VERSIONS, 3).body.api_keys}
         assert not keys & {HEARTBEAT, DESCRIBE, FETCH, ACK, 90, 91, 92}

@@ -118,12 +118,17 @@ BROKER_CONFIGS: dict[str, ConfigDef] = {
         ConfigDef("group.min.session.timeout.ms", T.INT, "6000"),
         ConfigDef("group.max.session.timeout.ms", T.INT, "1800000"),
         ConfigDef("group.max.size", T.INT, str(2**31 - 1), min=1),
-        ConfigDef("group.coordinator.rebalance.protocols", T.LIST, "classic,consumer,share",
+        ConfigDef("group.coordinator.rebalance.protocols", T.LIST, "classic,consumer",
                   "the group protocols served: classic, consumer (KIP-848: "
                   "ConsumerGroupHeartbeat and ConsumerGroupDescribe are advertised only with "
-                  "it; Kafka 4's default too) and share (KIP-932: on by default, as Kafka "
-                  "4.4 finalizes share.version; leave it out to turn share groups off)",
+                  "it; Kafka 4's default too; Kafka 4.4 also lists streams, KIP-1071, which "
+                  "Strom does not serve) and share (Kafka 4.0's switch for KIP-932; share "
+                  "groups are on anyway while strom.share.version is 1)",
                   read_only=True),
+        ConfigDef("strom.share.version", T.SHORT, "1", "the share.version feature (KIP-932 "
+                  "share groups), finalized as on a new Kafka 4.4 cluster: 1 serves share "
+                  "groups and advertises their APIs, 0 turns them off (unless `share` is in "
+                  "group.coordinator.rebalance.protocols)", min=0, max=1, read_only=True),
         ConfigDef("group.consumer.session.timeout.ms", T.INT, "45000", min=1, read_only=True),
         ConfigDef("group.consumer.heartbeat.interval.ms", T.INT, "5000", min=1, read_only=True),
         ConfigDef("group.consumer.max.size", T.INT, str(2**31 - 1), min=1, read_only=True),

@@ -14,6 +14,7 @@ from support.handler_context import broker_config, call, context, request
 
 API_VERSIONS, LIST_OFFSETS, OFFSET_FETCH, CREATE_TOPICS = 18, 2, 9, 19
 CONSUMER_GROUP_HEARTBEAT, SHARE_GROUP_HEARTBEAT = 68, 76
+SHARE_CLIENT_APIS = {76, 77, 78, 79}  # registered by api_versions' own import
 REGISTERED = (list_offsets, offsets, topics)  # importing a handler module registers it
 
 
@@ -51,10 +52,26 @@ def test_an_unknown_version_is_answered_as_v0_with_unsupported_version() -> None
     assert error_code == ErrorCode.unsupported_version
 
 
-def test_the_rebalance_protocols_setting_turns_share_groups_off() -> None:
-    """`share` left out of `group.coordinator.rebalance.protocols`: no KIP-932 API listed."""
-    config = broker_config(**{"group.coordinator.rebalance.protocols": "classic,consumer"})
+def test_share_version_zero_turns_share_groups_off() -> None:
+    """`strom.share.version=0`: no KIP-932 API listed and no finalized share.version."""
+    config = broker_config(**{"strom.share.version": "0"})
     ctx = context(API_VERSIONS, 3, config=config)
-    ranges = _ranges(call(api_versions.handle, ctx, request(API_VERSIONS, 3)))
+    response = call(api_versions.handle, ctx, request(API_VERSIONS, 3))
+    ranges = _ranges(response)
     assert not api_versions.SHARE_APIS & ranges.keys()
     assert CONSUMER_GROUP_HEARTBEAT in ranges
+    assert "share.version" not in {f.name for f in response.finalized_features}
+
+
+def test_share_version_is_a_finalized_feature_by_default() -> None:
+    """As on a new Kafka 4.4 cluster: share.version finalized, the KIP-932 APIs listed;
+    Kafka 4.0's switch (`share` in the protocols) turns them on at version 0 too."""
+    response = call(api_versions.handle, context(API_VERSIONS, 3), request(API_VERSIONS, 3))
+    finalized = {f.name: int(f.max_version_level) for f in response.finalized_features}
+    assert finalized["share.version"] == 1
+    assert _ranges(response).keys() >= SHARE_CLIENT_APIS
+    config = broker_config(**{"strom.share.version": "0",
+                              "group.coordinator.rebalance.protocols": "classic,share"})
+    ranges = _ranges(call(api_versions.handle, context(API_VERSIONS, 3, config=config),
+                          request(API_VERSIONS, 3)))
+    assert ranges.keys() >= SHARE_CLIENT_APIS

@@ -1,11 +1,12 @@
 """Share groups (KIP-932): ShareGroupHeartbeat (76), ShareGroupDescribe (77), ShareFetch
 (78) and ShareAcknowledge (79).
 
-Kafka 4.4 serves share groups by default (its `share.version` feature is finalized on a
-new cluster), and so does Strom: `group.coordinator.rebalance.protocols` includes `share`
-by default (Kafka 4.0's switch for them). Leaving `share` out of that setting turns them
-off: ApiVersions then does not list these APIs (nor 83-87, 90-92) and a request for one
-is refused with UNSUPPORTED_VERSION.
+Kafka 4.4 serves share groups by default (its `share.version` feature is finalized at 1
+or more on a new cluster), and so does Strom: `strom.share.version` is 1 by default and
+ApiVersions lists it as the finalized `share.version`. At 0 (and without Kafka 4.0's
+switch, `share` in `group.coordinator.rebalance.protocols`) share groups are off:
+ApiVersions then does not list these APIs (nor 83-87, 90-92) and a request for one is
+refused with UNSUPPORTED_VERSION.
 
 Heartbeat and describe go to the group's coordinator shard (`strom.coordinator.share`);
 fetch and acknowledge run on the partitions' leader, on the share-partitions and share
@@ -48,9 +49,18 @@ SHARE_APIS = frozenset(int(k) for k in (
     ApiKey.READ_SHARE_GROUP_STATE_SUMMARY))
 
 
+def share_version(config: Any) -> int:
+    """The finalized `share.version` (Kafka 4.4's switch for share groups): 1 by
+    `strom.share.version` (the default, as a new Kafka 4.4 cluster) or by `share` in
+    `group.coordinator.rebalance.protocols` (Kafka 4.0's early-access switch)."""
+    protocols = config.get_str("group.coordinator.rebalance.protocols") or ""
+    if "share" in {p.strip().lower() for p in protocols.split(",")}:
+        return 1
+    return config.get_int("strom.share.version")
+
+
 def share_enabled(ctx: RequestContext) -> bool:
-    protocols = ctx.config.get_str("group.coordinator.rebalance.protocols") or ""
-    return "share" in {p.strip().lower() for p in protocols.split(",")}
+    return share_version(ctx.config) >= 1
 
 
 def manager(ctx: RequestContext) -> ShareManager:
