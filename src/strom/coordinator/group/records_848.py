@@ -126,7 +126,10 @@ class ConsumerRecord:
 
 # --- writing ---------------------------------------------------------------------------
 
-class _FlexWriter(_Writer):
+class FlexWriter(_Writer):
+    """The flexible-version writer of coordinator record values (compact strings and
+    arrays, tagged fields); the share group records use it too."""
+
     def uvarint(self, v: int) -> None:
         out = bytearray()
         while v >= 0x80:
@@ -168,7 +171,7 @@ def encode_key(record: ConsumerRecord) -> bytes:
 
 def encode_value(value: Value) -> bytes:
     """Version 0 of the value's type."""
-    w = _FlexWriter()
+    w = FlexWriter()
     w.i16(0)
     if isinstance(value, GroupMetadataValue):
         w.i32(value.epoch)
@@ -199,7 +202,7 @@ def encode_value(value: Value) -> bytes:
     return w.done()
 
 
-def _write_member(w: _FlexWriter, value: MemberMetadataValue) -> None:
+def _write_member(w: FlexWriter, value: MemberMetadataValue) -> None:
     w.cstring(value.instance_id)
     w.cstring(value.rack_id)
     w.cstring(value.client_id)
@@ -212,10 +215,10 @@ def _write_member(w: _FlexWriter, value: MemberMetadataValue) -> None:
     w.cstring(value.server_assignor)
 
 
-def _write_classic(w: _FlexWriter, classic: ClassicMetadata) -> None:
+def _write_classic(w: FlexWriter, classic: ClassicMetadata) -> None:
     """The value's tag section with tag 0: the classic member's metadata, a nullable
     struct (a leading int8 1: present)."""
-    inner = _FlexWriter()
+    inner = FlexWriter()
     inner.parts.append(b"\x01")
     inner.i32(classic.session_timeout_ms)
     inner.uvarint(len(classic.protocols) + 1)
@@ -278,12 +281,12 @@ def _decode_value(kind: int, data: bytes) -> Value:
     if kind == TARGET_METADATA:
         value = TargetMetadataValue(r.i32())
     elif kind == TARGET_MEMBER:
-        value = TargetMemberValue(_read_assignment(r))
+        value = TargetMemberValue(read_assignment(r))
     elif kind == REGEX:
         value = RegexValue(_read_strings(r), r.i64(), r.i64())
     else:
-        value = CurrentAssignmentValue(r.i32(), r.i32(), r._take(1)[0], _read_assignment(r),
-                                       _read_assignment(r))
+        value = CurrentAssignmentValue(r.i32(), r.i32(), r._take(1)[0], read_assignment(r),
+                                       read_assignment(r))
     r.tagged_fields()
     return value
 
@@ -331,7 +334,7 @@ def _read_member(r: _Reader) -> MemberMetadataValue:
         server_assignor=r.string())
 
 
-def _read_assignment(r: _Reader) -> dict[uuid.UUID, frozenset[int]]:
+def read_assignment(r: _Reader) -> dict[uuid.UUID, frozenset[int]]:
     out: dict[uuid.UUID, frozenset[int]] = {}
     for _ in range(r.array_length()):
         topic_id = uuid.UUID(bytes=r._take(16))

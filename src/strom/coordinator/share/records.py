@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from strom.coordinator.group.codec import CodecError, _Reader, _Writer
+from strom.coordinator.group.records_848 import FlexWriter, read_assignment
 
 MEMBER_METADATA = 10
 GROUP_METADATA = 11
@@ -95,34 +96,6 @@ class ShareRecord:
 
 # --- writing ---------------------------------------------------------------------------
 
-class _FlexWriter(_Writer):
-    def uvarint(self, v: int) -> None:
-        out = bytearray()
-        while v >= 0x80:
-            out.append((v & 0x7F) | 0x80)
-            v >>= 7
-        out.append(v)
-        self.parts.append(bytes(out))
-
-    def cstring(self, v: str | None) -> None:
-        if v is None:
-            self.uvarint(0)
-            return
-        data = v.encode()
-        self.uvarint(len(data) + 1)
-        self.parts.append(data)
-
-    def assignment(self, value: Assignment) -> None:
-        self.uvarint(len(value) + 1)
-        for topic_id in sorted(value):
-            self.parts.append(topic_id.bytes)
-            parts = sorted(value[topic_id])
-            self.uvarint(len(parts) + 1)
-            for p in parts:
-                self.i32(p)
-            self.uvarint(0)
-
-
 def encode_key(record: ShareRecord) -> bytes:
     w = _Writer()
     w.i16(record.type)
@@ -134,7 +107,7 @@ def encode_key(record: ShareRecord) -> bytes:
 
 def encode_value(value: Value) -> bytes:
     """Version 0 of the value's type."""
-    w = _FlexWriter()
+    w = FlexWriter()
     w.i16(0)
     if isinstance(value, GroupMetadataValue):
         w.i32(value.epoch)
@@ -202,19 +175,10 @@ def _decode_value(kind: int, data: bytes) -> Value:
     elif kind == TARGET_METADATA:
         value = TargetMetadataValue(r.i32())
     elif kind == TARGET_MEMBER:
-        value = TargetMemberValue(_read_assignment(r))
+        value = TargetMemberValue(read_assignment(r))
     else:
         epoch, previous = r.i32(), r.i32()
         state = r._take(1)[0]
-        value = CurrentAssignmentValue(epoch, previous, _read_assignment(r), state)
+        value = CurrentAssignmentValue(epoch, previous, read_assignment(r), state)
     r.tagged_fields()
     return value
-
-
-def _read_assignment(r: _Reader) -> dict[uuid.UUID, frozenset[int]]:
-    out: dict[uuid.UUID, frozenset[int]] = {}
-    for _ in range(r.array_length()):
-        topic_id = uuid.UUID(bytes=r._take(16))
-        out[topic_id] = frozenset(r.i32() for _ in range(r.array_length()))
-        r.tagged_fields()
-    return out
