@@ -79,9 +79,7 @@ class ZooKeeperMetadataStore:
         self._configs: dict[str, dict[str, str]] = {}
         self._broker_configs: dict[str, dict[str, str]] = {}  # <default> and our own id
         self._user_configs: dict[str, dict[str, str]] = {}  # by user name
-        self._watched_users: set[str] = set()
         self._group_configs: dict[str, dict[str, str]] = {}  # by group id
-        self._watched_groups: set[str] = set()
         self._client_quotas: dict[str, dict[str, str]] = {}  # by entity path (cluster.quotas)
         self._acls: AclTable = {}
         self._watched: set[str] = set()
@@ -118,8 +116,13 @@ class ZooKeeperMetadataStore:
         for entity in (broker_entity(None), broker_entity(self.me.broker_id)):
             self._client.DataWatch(zd.broker_config_path(entity),
                                    self._broker_config_watcher(entity))
-        self._client.ChildrenWatch(zd.USER_CONFIGS, self._on_user_entities)
-        self._client.ChildrenWatch(zd.GROUP_CONFIGS, self._on_group_entities)
+        # user entities (SCRAM credentials; their quotas come by change notice) and groups
+        # with configs: each znode watched from its first sighting, dropped when it goes
+        users = _EntityWatch(self, zd.USER_CONFIGS, self._user_configs,
+                             lambda configs: split_user_configs(configs)[0])
+        groups = _EntityWatch(self, zd.GROUP_CONFIGS, self._group_configs, dict)
+        self._client.ChildrenWatch(zd.USER_CONFIGS, users.on_children)
+        self._client.ChildrenWatch(zd.GROUP_CONFIGS, groups.on_children)
         self._client.ChildrenWatch(zd.CONFIG_CHANGES, self._on_config_change)
         for notices in (zk_acls.LITERAL_CHANGES, zk_acls.EXTENDED_CHANGES):
             self._client.ensure_path(notices)
@@ -326,34 +329,6 @@ class ZooKeeperMetadataStore:
                     self._broker_configs.pop(entity, None)
             self._publish()
             return not self._closed
-
-        return watch
-
-    def _on_user_entities(self, children: list[str]) -> None:
-        """User entities (SCRAM credentials): each watched from its first sighting; a
-        removed znode drops the user."""
-        for entity in children:
-            if entity not in self._watched_users:
-                self._watched_users.add(entity)
-                self._client.DataWatch(f"{zd.USER_CONFIGS}/{entity}",
-                                       self._user_config_watcher(entity))
-
-    def _user_config_watcher(self, entity: str) -> Callable[..., bool]:
-        user = zd.desanitize_user(entity)
-
-        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
-            configs, _ = split_user_configs(zd.decode_configs(data))  # quotas: by notice
-            with self._lock:
-                if self._user_configs.get(user, {}) == configs:
-                    return data is not None and not self._closed
-                if configs:
-                    self._user_configs[user] = configs
-                else:
-                    self._user_configs.pop(user, None)
-            self._publish()
-            if data is None:
-                self._watched_users.discard(entity)
-            return data is not None and not self._closed
 
         return watch
 
@@ -573,33 +548,6 @@ class ZooKeeperMetadataStore:
             self._client_quotas = quotas
         self._publish()
 
-    def _on_group_entities(self, children: list[str]) -> None:
-        """Groups with configs: each znode watched from its first sighting."""
-        for entity in children:
-            if entity not in self._watched_groups:
-                self._watched_groups.add(entity)
-                self._client.DataWatch(f"{zd.GROUP_CONFIGS}/{entity}",
-                                       self._group_config_watcher(entity))
-
-    def _group_config_watcher(self, entity: str) -> Callable[..., bool]:
-        group_id = zd.desanitize_user(entity)
-
-        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
-            configs = zd.decode_configs(data)
-            with self._lock:
-                if self._group_configs.get(group_id, {}) == configs:
-                    return data is not None and not self._closed
-                if configs:
-                    self._group_configs[group_id] = configs
-                else:
-                    self._group_configs.pop(group_id, None)
-            self._publish()
-            if data is None:
-                self._watched_groups.discard(entity)
-            return data is not None and not self._closed
-
-        return watch
-
     def set_group_configs(self, group_id: str, configs: Mapping[str, str]) -> None:
         """Write (or, with none left, delete) `/config/groups/<group>`; every broker's
         watch picks it up."""
@@ -756,3 +704,41 @@ def _stamp(current: TopicInfo, updated: TopicInfo, controller_epoch: int) -> Top
         for index, p in updated.partitions.items()
     }
     return replace(updated, partitions=partitions)
+
+
+class _EntityWatch:
+    """The config znodes under one root (`/config/users`, `/config/groups`): each entity
+    watched from its first sighting, its configs (as `keep` selects them) kept in
+    `values` under the desanitized name, and dropped when its znode goes."""
+
+    def __init__(self, store: ZooKeeperMetadataStore, root: str,
+                 values: dict[str, dict[str, str]],
+                 keep: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        self.store, self.root, self.values, self.keep = store, root, values, keep
+        self.watched: set[str] = set()
+
+    def on_children(self, children: list[str]) -> None:
+        for entity in children:
+            if entity not in self.watched:
+                self.watched.add(entity)
+                self.store._client.DataWatch(f"{self.root}/{entity}", self._watcher(entity))
+
+    def _watcher(self, entity: str) -> Callable[..., bool]:
+        name = zd.desanitize_user(entity)
+        store = self.store
+
+        def watch(data: bytes | None, stat: object, event: object = None) -> bool:
+            configs = self.keep(zd.decode_configs(data))
+            with store._lock:
+                if self.values.get(name, {}) == configs:
+                    return data is not None and not store._closed
+                if configs:
+                    self.values[name] = configs
+                else:
+                    self.values.pop(name, None)
+            store._publish()
+            if data is None:
+                self.watched.discard(entity)
+            return data is not None and not store._closed
+
+        return watch
