@@ -11,8 +11,6 @@ assignment and records; the test reads those lines.
 from __future__ import annotations
 
 import signal
-import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,29 +22,20 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from support.broker_process import BrokerProcess
 from support.clients import create_topic
 from support.interop import Target, kafka_dist
+from support.java_program import JavaProgram
+from support.java_program import wait_for as java_wait_for
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(420)]
 WAIT_S = 120  # a SIGKILLed member leaves after group.consumer.session.timeout.ms (45 s)
 
 
-class Member:
+class Member(JavaProgram):
     """One Java group member and the lines it printed so far."""
 
     def __init__(self, classes: Path, lib: Path, bootstrap: str, group: str, topic: str,
                  seconds: int = 300, instance: str | None = None) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            ["java", "-Xmx256m",
-             f"-Dlog4j2.configurationFile={lib.parent / 'tools-log4j2.properties'}",
-             "-cp", f"{classes}:{lib / '*'}", "StromConsumerProtocol", bootstrap, group,
-             topic, str(seconds), *([instance] if instance else [])],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+        super().__init__(classes, lib, "StromConsumerProtocol", bootstrap, group, topic,
+                         str(seconds), *([instance] if instance else []))
 
     def assigned_topics(self) -> set[tuple[str, int]] | None:
         """(topic, partition) of the last ASSIGNED line, None before the first."""
@@ -69,20 +58,8 @@ class Member:
         counts = [int(line.split()[1]) for line in self.lines if line.startswith("COMMITTED ")]
         return max(counts, default=0)
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-
-
 def wait_for(what: str, done: Callable[[], bool], members: list[Member]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if done():
-            return
-        time.sleep(0.2)
-    tails = "\n\n".join("\n".join(m.lines[-30:]) for m in members)
-    raise AssertionError(f"timed out waiting for {what}; member output:\n{tails}")
+    java_wait_for(what, done, members, WAIT_S)
 
 
 def produce(bootstrap: str, topic: str, per_partition: int, partitions: int = 4) -> None:

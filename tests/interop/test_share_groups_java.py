@@ -12,9 +12,6 @@ record it got; the test reads those lines.
 from __future__ import annotations
 
 import signal
-import subprocess
-import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,29 +23,20 @@ from confluent_kafka import Producer
 from support.broker_process import BrokerProcess
 from support.clients import create_topic
 from support.interop import Target, kafka_dist
+from support.java_program import JavaProgram
+from support.java_program import wait_for as java_wait_for
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(420)]
 WAIT_S = 150  # a held record comes back after group.share.record.lock.duration.ms (30 s)
 
 
-class ShareMember:
+class ShareMember(JavaProgram):
     """One Java share consumer and the lines it printed so far."""
 
     def __init__(self, classes: Path, lib: Path, bootstrap: str, group: str, topic: str,
                  mode: str = "accept", seconds: int = 300) -> None:
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            ["java", "-Xmx256m",
-             f"-Dlog4j2.configurationFile={lib.parent / 'tools-log4j2.properties'}",
-             "-cp", f"{classes}:{lib / '*'}", "StromShareConsumer", bootstrap, group, topic,
-             mode, str(seconds)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+        super().__init__(classes, lib, "StromShareConsumer", bootstrap, group, topic, mode,
+                         str(seconds))
 
     def records(self) -> list[tuple[int, int, str]]:
         """(offset, delivery count, acknowledgement) of every record received."""
@@ -59,20 +47,8 @@ class ShareMember:
                 out.append((int(offset), int(count), ack))
         return out
 
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=30)
-
-
 def wait_for(what: str, done: Callable[[], bool], members: list[ShareMember]) -> None:
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        if done():
-            return
-        time.sleep(0.2)
-    tails = "\n\n".join("\n".join(m.lines[-30:]) for m in members)
-    raise AssertionError(f"timed out waiting for {what}; member output:\n{tails}")
+    java_wait_for(what, done, members, WAIT_S)
 
 
 def produce(bootstrap: str, topic: str, count: int, start: int = 0) -> None:
