@@ -8,6 +8,7 @@ heartbeat interval a member is given follows its group's
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,8 @@ from support.raw_client import RawClient, make_request, nested
 pytestmark = [pytest.mark.timeout(120)]
 GROUP = 32
 ENABLED = {"group.coordinator.rebalance.protocols": "classic,consumer"}
+# COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
+COORDINATOR_NOT_READY = {14, 15, 16}
 
 
 def _set(admin: AdminClient, group: str, name: str, value: str | None,
@@ -43,11 +46,19 @@ def _describe(admin: AdminClient, group: str) -> dict[str, Any]:
 
 
 def _heartbeat_interval(bootstrap: str, group: str, topic: str) -> int:
-    """A new member's first ConsumerGroupHeartbeat: the interval it is told to keep."""
+    """A new member's first ConsumerGroupHeartbeat: the interval it is told to keep.
+    Asked again while the coordinator is not there yet (the first group request creates
+    __consumer_offsets, whose partitions load after the create answers, as on Kafka)."""
+    deadline = time.monotonic() + 60
     with RawClient(bootstrap) as raw:
-        response = raw.request(68, 0, group_id=group, member_id="", member_epoch=0,
-                               rebalance_timeout=30_000, subscribed_topic_names=[topic],
-                               topic_partitions=[])
+        while True:
+            response = raw.request(68, 0, group_id=group, member_id="", member_epoch=0,
+                                   rebalance_timeout=30_000, subscribed_topic_names=[topic],
+                                   topic_partitions=[])
+            if response.body.error_code not in COORDINATOR_NOT_READY:
+                break
+            assert time.monotonic() < deadline, response.body
+            time.sleep(0.2)
     assert response.body.error_code == 0, response.body
     return int(response.body.heartbeat_interval.total_seconds() * 1000)
 
