@@ -57,8 +57,7 @@ class KafkaBasedLog:
 
         ends, starts = {}, {}
         for tp in self.consumer.assignment():
-            low, high = self.consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition),
-                                                            timeout=timeout)
+            low, high = self._watermarks(TopicPartition(tp.topic, tp.partition), timeout)
             ends[tp.partition], starts[tp.partition] = high, low
         # a partition not read yet has no position (negative): it starts at its low watermark
         positions = {tp.partition: tp.offset if tp.offset >= 0 else starts[tp.partition]
@@ -75,6 +74,22 @@ class KafkaBasedLog:
             if not messages:  # transaction markers and aborted records move the position silently
                 positions.update({tp.partition: tp.offset for tp in self.consumer.position(
                     self.consumer.assignment()) if tp.offset >= 0})
+
+    def _watermarks(self, partition: Any, timeout: float) -> tuple[int, int]:
+        """A partition's (low, high) watermarks, asked again until `timeout` while the
+        broker cannot answer yet: a topic created a moment ago (a connector's own offsets
+        topic) has no leader until its election (NOT_LEADER_FOR_PARTITION from Kafka)."""
+        from confluent_kafka import KafkaException
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                low, high = self.consumer.get_watermark_offsets(partition, timeout=timeout)
+                return int(low), int(high)
+            except KafkaException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
 
     def send(self, key: bytes, value: bytes | None) -> None:
         """Write one record (None: a tombstone); `flush` waits for it."""
