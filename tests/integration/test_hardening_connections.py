@@ -245,7 +245,9 @@ def test_reading_pauses_everywhere_while_queued_requests_exceed_the_pool(
         # does, A's Fetch would be answered at once instead of parking
         wait_until(lambda: fetch_now(admin, topic, 0).error_code == 0, 30, "the log to exist")
     a, b = connect(broker), connect(broker)
-    fetch = frame_of(1, 12, 1, replica_id=-1, max_wait=4000, min_bytes=1, max_bytes=1 << 20,
+    # the long poll is the window B's request must wait through: wide enough that a loaded
+    # machine stalling a few seconds does not let it end before B asks (failed once so)
+    fetch = frame_of(1, 12, 1, replica_id=-1, max_wait=15000, min_bytes=1, max_bytes=1 << 20,
                      isolation_level=0, session_id=0, session_epoch=-1, rack_id="",
                      topics=[{"topic": topic, "partitions": [
                          {"partition": 0, "current_leader_epoch": -1, "fetch_offset": 0,
@@ -271,7 +273,7 @@ def test_reading_pauses_everywhere_while_queued_requests_exceed_the_pool(
     reader.start()
     assert api_versions_ok(b)
     order.append("b")
-    reader.join(20)
+    reader.join(40)
     assert len(order) == 3 and order.index("fetch") < order.index("b"), order
     assert api_versions_ok(b)  # reading resumed
     a.close()
