@@ -160,13 +160,20 @@ class FlexWriter(_Writer):
             self.no_tags()
 
 
-def encode_key(record: ConsumerRecord) -> bytes:
+def encode_group_key(kind: int, group: str, member: str | None, member_keyed: frozenset[int]
+                     ) -> bytes:
+    """The key of a group record (KIP-848's and KIP-932's): type, group id, and the member
+    id for the types keyed by member."""
     w = _Writer()
-    w.i16(record.type)
-    w.string(record.group)
-    if record.type in _MEMBER_KEYED:
-        w.string(record.member or "")
+    w.i16(kind)
+    w.string(group)
+    if kind in member_keyed:
+        w.string(member or "")
     return w.done()
+
+
+def encode_key(record: ConsumerRecord) -> bytes:
+    return encode_group_key(record.type, record.group, record.member, _MEMBER_KEYED)
 
 
 def encode_value(value: Value) -> bytes:
@@ -241,22 +248,34 @@ def serialize(record: ConsumerRecord) -> tuple[bytes, bytes | None]:
 
 # --- reading ---------------------------------------------------------------------------
 
-def record_type(key: bytes) -> int | None:
-    """The record type of a key if it is one of this module's, else None."""
+def key_type(key: bytes, types: frozenset[int]) -> int | None:
+    """The record type of a key if it is one of `types`, else None."""
     if len(key) < 2:
         return None
     kind = int.from_bytes(key[:2], "big", signed=True)
-    return kind if kind in TYPES else None
+    return kind if kind in types else None
+
+
+def decode_group_key(key: bytes, types: frozenset[int], member_keyed: frozenset[int],
+                     family: str) -> tuple[int, str, str | None]:
+    """(type, group id, member id or None) of a group record's key; `CodecError` for a
+    type outside `types`."""
+    r = _Reader(key)
+    kind = r.i16()
+    if kind not in types:
+        raise CodecError(f"not a {family} record type: {kind}")
+    group = r.required_string()
+    return kind, group, r.required_string() if kind in member_keyed else None
+
+
+def record_type(key: bytes) -> int | None:
+    """The record type of a key if it is one of this module's, else None."""
+    return key_type(key, TYPES)
 
 
 def decode(key: bytes, value: bytes | None) -> ConsumerRecord:
     """A KIP-848 record from its key and value bytes; raises `CodecError` only."""
-    r = _Reader(key)
-    kind = r.i16()
-    if kind not in TYPES:
-        raise CodecError(f"not a consumer group record type: {kind}")
-    group = r.required_string()
-    member = r.required_string() if kind in _MEMBER_KEYED else None
+    kind, group, member = decode_group_key(key, TYPES, _MEMBER_KEYED, "consumer group")
     return ConsumerRecord(kind, group, member, None if value is None else _decode_value(kind, value))
 
 

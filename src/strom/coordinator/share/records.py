@@ -25,8 +25,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from strom.coordinator.group.codec import CodecError, _Reader, _Writer
-from strom.coordinator.group.records_848 import FlexWriter, read_assignment
+from strom.coordinator.group.codec import CodecError, _Reader
+from strom.coordinator.group.records_848 import (
+    FlexWriter,
+    decode_group_key,
+    encode_group_key,
+    key_type,
+    read_assignment,
+)
 
 MEMBER_METADATA = 10
 GROUP_METADATA = 11
@@ -97,12 +103,7 @@ class ShareRecord:
 # --- writing ---------------------------------------------------------------------------
 
 def encode_key(record: ShareRecord) -> bytes:
-    w = _Writer()
-    w.i16(record.type)
-    w.string(record.group)
-    if record.type in _MEMBER_KEYED:
-        w.string(record.member or "")
-    return w.done()
+    return encode_group_key(record.type, record.group, record.member, _MEMBER_KEYED)
 
 
 def encode_value(value: Value) -> bytes:
@@ -142,20 +143,12 @@ def serialize(record: ShareRecord) -> tuple[bytes, bytes | None]:
 
 def record_type(key: bytes) -> int | None:
     """The record type of a key if it is a share group record, else None."""
-    if len(key) < 2:
-        return None
-    kind = int.from_bytes(key[:2], "big", signed=True)
-    return kind if kind in TYPES else None
+    return key_type(key, TYPES)
 
 
 def decode(key: bytes, value: bytes | None) -> ShareRecord:
     """A share group record from its key and value bytes; raises `CodecError` only."""
-    r = _Reader(key)
-    kind = r.i16()
-    if kind not in TYPES:
-        raise CodecError(f"not a share group record type: {kind}")
-    group = r.required_string()
-    member = r.required_string() if kind in _MEMBER_KEYED else None
+    kind, group, member = decode_group_key(key, TYPES, _MEMBER_KEYED, "share group")
     return ShareRecord(kind, group, member, None if value is None else _decode_value(kind, value))
 
 
