@@ -22,9 +22,9 @@ from strom.coordinator.group.consumer_group import (
     HeartbeatRequest,
 )
 from strom.protocol.api_keys import ApiKey
+from strom.protocol.metadata_response import AUTHORIZED_OPERATIONS_UNKNOWN
 from strom.protocol.schema import millis
 
-AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 MEMBER_TYPE_CLASSIC, MEMBER_TYPE_CONSUMER = 0, 1  # ConsumerGroupDescribe v1's MemberType
 CONSUMER_APIS = frozenset({int(ApiKey.CONSUMER_GROUP_HEARTBEAT), int(ApiKey.CONSUMER_GROUP_DESCRIBE)})
 
@@ -100,11 +100,7 @@ def _described(ctx: RequestContext, group_id: str) -> dict[str, Any]:
     error, group = coordinator.consumer_describe(group_id)
     ops = AUTHORIZED_OPERATIONS_UNKNOWN
     if group is None:
-        message = (f"Group {group_id} not found." if error == ErrorCode.group_id_not_found
-                   else None)
-        return {"error_code": error, "error_message": message, "group_id": group_id,
-                "group_state": "Dead", "group_epoch": -1, "assignment_epoch": -1,
-                "assignor_name": "", "members": [], "authorized_operations": ops}
+        return described_absent(group_id, error)
     names = {topic_id: name for name, (topic_id, _) in coordinator.topics().items()}
     return {"error_code": ErrorCode.none, "group_id": group_id, "group_state": group.state,
             "group_epoch": group.epoch, "assignment_epoch": group.assignment_epoch,
@@ -113,13 +109,20 @@ def _described(ctx: RequestContext, group_id: str) -> dict[str, Any]:
             "authorized_operations": ops}
 
 
+def described_absent(group_id: str, error: ErrorCode, state: str = "Dead") -> dict[str, Any]:
+    """A ConsumerGroupDescribe / ShareGroupDescribe entry (one shape) for a group not
+    described: not found (Kafka's message), not coordinated here, or the API switched off
+    (UNSUPPORTED_VERSION with an empty state)."""
+    message = f"Group {group_id} not found." if error == ErrorCode.group_id_not_found else None
+    return {"error_code": error, "error_message": message, "group_id": group_id,
+            "group_state": state, "group_epoch": -1, "assignment_epoch": -1,
+            "assignor_name": "", "members": [],
+            "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+
+
 @dispatch.handles(ApiKey.CONSUMER_GROUP_DESCRIBE, 0, 1)
 async def consumer_group_describe(ctx: RequestContext, request: Any) -> Any:
     if not consumer_protocol_enabled(ctx):
-        return ctx.respond(groups=[{"error_code": ErrorCode.unsupported_version,
-                                    "group_id": g, "group_state": "", "group_epoch": -1,
-                                    "assignment_epoch": -1, "assignor_name": "",
-                                    "members": [],
-                                    "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+        return ctx.respond(groups=[described_absent(g, ErrorCode.unsupported_version, "")
                                    for g in request.group_ids])
     return ctx.respond(groups=[_described(ctx, g) for g in request.group_ids])

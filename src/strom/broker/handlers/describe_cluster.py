@@ -10,9 +10,9 @@ from strom.broker.context import RequestContext
 from strom.broker.handlers.common import NONE
 from strom.broker.network import dispatch
 from strom.protocol.api_keys import ApiKey
+from strom.protocol.metadata_response import AUTHORIZED_OPERATIONS_UNKNOWN
 
 BROKERS_ENDPOINT = 1
-AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 
 
 @dispatch.handles(ApiKey.DESCRIBE_CLUSTER, 0, 2)

@@ -11,8 +11,7 @@ from strom.broker.handlers import share_groups
 from strom.broker.network import dispatch
 from strom.coordinator.group.model import Group, GroupState
 from strom.protocol.api_keys import ApiKey
-
-AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
+from strom.protocol.metadata_response import AUTHORIZED_OPERATIONS_UNKNOWN
 
 
 def _describe(ctx: RequestContext, group_id: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from typing import Any
 from kio.schema.errors import ErrorCode
 
 from strom.broker.context import RequestContext
+from strom.broker.handlers.consumer_groups import described_absent
 from strom.broker.hosts.share_host import host_of
 from strom.broker.network import dispatch
 from strom.broker.share.isolation import skipped_offsets
@@ -36,10 +37,10 @@ from strom.coordinator.share import service
 from strom.coordinator.share.group import ShareGroup, ShareHeartbeat
 from strom.coordinator.share.group import ShareSettings as MembershipSettings
 from strom.protocol.api_keys import ApiKey
+from strom.protocol.metadata_response import AUTHORIZED_OPERATIONS_UNKNOWN
 from strom.protocol.records import read_header
 from strom.protocol.schema import millis
 
-AUTHORIZED_OPERATIONS_UNKNOWN = -(2**31)
 SHARE_APIS = frozenset(int(k) for k in (
     ApiKey.SHARE_GROUP_HEARTBEAT, ApiKey.SHARE_GROUP_DESCRIBE, ApiKey.SHARE_FETCH,
     ApiKey.SHARE_ACKNOWLEDGE, ApiKey.DESCRIBE_SHARE_GROUP_OFFSETS,
@@ -169,11 +170,7 @@ def _described(ctx: RequestContext, group_id: str) -> dict[str, Any]:
     error, group = service.describe(ctx.groups.coordinator, group_id)
     ops = AUTHORIZED_OPERATIONS_UNKNOWN
     if group is None:
-        message = (f"Group {group_id} not found." if error == ErrorCode.group_id_not_found
-                   else None)
-        return {"error_code": error, "error_message": message, "group_id": group_id,
-                "group_state": "Dead", "group_epoch": -1, "assignment_epoch": -1,
-                "assignor_name": "", "members": [], "authorized_operations": ops}
+        return described_absent(group_id, error)
     names = {t.topic_id: t.name for t in ctx.metadata.image().topics.values()}
     return {"error_code": ErrorCode.none, "group_id": group_id, "group_state": group.state,
             "group_epoch": group.epoch, "assignment_epoch": group.assignment_epoch,
@@ -185,11 +182,7 @@ def _described(ctx: RequestContext, group_id: str) -> dict[str, Any]:
 @dispatch.handles(ApiKey.SHARE_GROUP_DESCRIBE, 1, 1)
 async def share_group_describe(ctx: RequestContext, request: Any) -> Any:
     if not share_enabled(ctx):
-        return ctx.respond(groups=[{"error_code": ErrorCode.unsupported_version,
-                                    "group_id": g, "group_state": "", "group_epoch": -1,
-                                    "assignment_epoch": -1, "assignor_name": "",
-                                    "members": [],
-                                    "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN}
+        return ctx.respond(groups=[described_absent(g, ErrorCode.unsupported_version, "")
                                    for g in request.group_ids])
     return ctx.respond(groups=[_described(ctx, g) for g in request.group_ids])
 

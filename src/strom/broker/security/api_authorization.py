@@ -31,6 +31,7 @@ from strom.broker.security.authorizer import Authorizer, for_request, host_of
 from strom.cluster.acls import CLUSTER_NAME, CODE
 from strom.protocol.api_keys import ApiKey
 from strom.protocol.framing import EncodedBody
+from strom.protocol.metadata_response import AUTHORIZED_OPERATIONS_UNKNOWN
 from strom.protocol.schema import build
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]
@@ -67,7 +68,6 @@ class Check:
 
 Rule = Callable[[Check, Any], Awaitable[Any]]
 
-UNKNOWN_OPERATIONS = -(2**31)  # Kafka's "not asked for" bit field
 OPERATIONS: ContextVar[Callable[[str, str], int] | None] = ContextVar("operations",
                                                                       default=None)
 """While a Metadata request that asks for authorized operations (KIP-430) is answered:
@@ -111,7 +111,7 @@ def _report_metadata_operations(ctx: RequestContext, authorizer: Authorizer | No
 
     def ops(resource_type: str, name: str) -> int:
         if not asked[resource_type]:
-            return UNKNOWN_OPERATIONS
+            return AUTHORIZED_OPERATIONS_UNKNOWN
         return authorized_operations(ctx, authorizer, resource_type, name)
 
     return OPERATIONS.set(ops)
@@ -367,7 +367,7 @@ async def _metadata(check: Check, request: Any) -> Any:
 
     items = Items("topics", "topics", "MetadataResponseTopic",
                   lambda _c, item, error: {"name": item.name, "error_code": error,
-                                           "topic_authorized_operations": -2147483648})
+                                           "topic_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN})
     token = LISTED.set(lambda _name: False)  # v0 reads no topics as all topics: none
     try:
         return await split(check, request, items, verdict, always=True)
@@ -414,7 +414,7 @@ def _group_id(request: Any) -> str | None:
 async def _consumer_group_describe(check: Check, request: Any) -> Any:
     items = Items("group_ids", "groups", "DescribedGroup",
                   lambda _c, group, error: {"group_id": group, "error_code": error,
-                                            "authorized_operations": -2147483648})
+                                            "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN})
     return await split(check, request, items, lambda g: None if check.allowed(
         "Describe", "Group", g) else GROUP_DENIED)
 
@@ -431,7 +431,7 @@ async def _list_groups(check: Check, request: Any) -> Any:
 async def _describe_groups(check: Check, request: Any) -> Any:
     items = Items("groups", "groups", "DescribedGroup",
                   lambda _c, group, error: {"group_id": group, "error_code": error,
-                                            "authorized_operations": -2147483648})
+                                            "authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN})
     return await split(check, request, items, lambda g: None if check.allowed(
         "Describe", "Group", g) else GROUP_DENIED)
 
@@ -670,7 +670,7 @@ async def _describe_topic_partitions(check: Check, request: Any) -> Any:
         items = Items("topics", "topics", "DescribeTopicPartitionsResponseTopic",
                       lambda _c, item, error: {"name": item.name, "error_code": error,
                                                "partitions": [],
-                                               "topic_authorized_operations": -2147483648})
+                                               "topic_authorized_operations": AUTHORIZED_OPERATIONS_UNKNOWN})
         return await split(check, request, items, topic_verdict(check, "Describe"))
     response = await check.handler(check.ctx, request)
     kept = tuple(t for t in response.topics if check.allowed("Describe", "Topic", t.name))
