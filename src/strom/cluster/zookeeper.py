@@ -34,6 +34,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, RolledBackError
@@ -488,25 +489,10 @@ class ZooKeeperMetadataStore:
         """Write `/config/brokers/<entity>` and a change notice under `/config/changes`, as
         Kafka's ZooKeeper mode did; every broker watching the entity applies it."""
         entity = broker_entity(broker_id)
-        path, data = zd.broker_config_path(entity), zd.encode_configs(dict(configs))
-        try:
-            self._client.set(path, data)
-        except NoNodeError:
-            try:
-                self._client.create(path, data, makepath=True)
-            except NodeExistsError:
-                self._client.set(path, data)
-        self._client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
-                            zd.encode_config_change(f"brokers/{entity}"), sequence=True,
-                            makepath=True)
-        self._purge_config_changes()
+        self._upsert(zd.broker_config_path(entity), zd.encode_configs(dict(configs)))
+        self._notify_config_change(f"brokers/{entity}")
         if entity in (broker_entity(None), broker_entity(self.me.broker_id)):
-            with self._lock:  # seen at once by the caller, before the watch fires
-                if configs:
-                    self._broker_configs[entity] = dict(configs)
-                else:
-                    self._broker_configs.pop(entity, None)
-            self._publish()
+            self._remember(self._broker_configs, entity, dict(configs))
 
     def set_user_configs(self, user: str, configs: Mapping[str, str]) -> None:
         """Write `/config/users/<user>` and a change notice, as Kafka's ZooKeeper mode
@@ -514,27 +500,14 @@ class ZooKeeperMetadataStore:
         # the same znode keeps the user's quotas: only the other keys are replaced
         zk_quotas.merge_write(self._client, zd.user_config_path(user), configs,
                               lambda key: not zk_quotas.is_quota_key(key))
-        self._client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
-                            zd.encode_config_change(f"users/{zd.sanitize_user(user)}"),
-                            sequence=True, makepath=True)
-        self._purge_config_changes()
-        with self._lock:  # seen at once by the caller, before the watch fires
-            if configs:
-                self._user_configs[user] = dict(configs)
-            else:
-                self._user_configs.pop(user, None)
-        self._publish()
+        self._notify_config_change(f"users/{zd.sanitize_user(user)}")
+        self._remember(self._user_configs, user, dict(configs))
 
     def set_client_quotas(self, path: str, quotas: Mapping[str, str]) -> None:
         """Kafka's quota znode and change notice (strom.cluster.zk_quotas)."""
         zk_quotas.write(self._client, path, quotas)
         self._purge_config_changes()
-        with self._lock:  # seen at once by the caller, before the watch fires
-            if quotas:
-                self._client_quotas[path] = dict(quotas)
-            else:
-                self._client_quotas.pop(path, None)
-        self._publish()
+        self._remember(self._client_quotas, path, dict(quotas))
 
     def _on_config_change(self, _children: list[str]) -> None:
         """A config change notice (ours, another broker's, Kafka's tools'): re-read the
@@ -553,33 +526,16 @@ class ZooKeeperMetadataStore:
         watch picks it up."""
         path = zd.group_config_path(group_id)
         if configs:
-            data = zd.encode_configs(dict(configs))
-            try:
-                self._client.set(path, data)
-            except NoNodeError:
-                try:
-                    self._client.create(path, data, makepath=True)
-                except NodeExistsError:
-                    self._client.set(path, data)
+            self._upsert(path, zd.encode_configs(dict(configs)))
         else:
             with contextlib.suppress(NoNodeError):
                 self._client.delete(path)
-        with self._lock:  # seen at once by the caller, before the watch fires
-            if configs:
-                self._group_configs[group_id] = dict(configs)
-            else:
-                self._group_configs.pop(group_id, None)
-        self._publish()
+        self._remember(self._group_configs, group_id, dict(configs))
 
     def set_acls(self, resource: Resource, entries: frozenset[Ace]) -> None:
         """Kafka's ACL znode and change notice (strom.cluster.zk_acls)."""
         zk_acls.write(self._client, resource, entries)
-        with self._lock:  # seen at once by the caller, before the watch fires
-            if entries:
-                self._acls[resource] = entries
-            else:
-                self._acls.pop(resource, None)
-        self._publish()
+        self._remember(self._acls, resource, entries)
 
     def _on_acl_change(self, _children: list[str]) -> None:
         """A change notice (ours or another broker's or Kafka's tools'): re-read all."""
@@ -590,6 +546,32 @@ class ZooKeeperMetadataStore:
             if acls == self._acls:
                 return
             self._acls = acls
+        self._publish()
+
+    def _upsert(self, path: str, data: bytes) -> None:
+        """Set a znode's data, creating it (and its parents) if it is not there yet."""
+        try:
+            self._client.set(path, data)
+        except NoNodeError:
+            try:
+                self._client.create(path, data, makepath=True)
+            except NodeExistsError:
+                self._client.set(path, data)
+
+    def _notify_config_change(self, entity_path: str) -> None:
+        """Kafka's change notice under `/config/changes` for an entity just written."""
+        self._client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
+                            zd.encode_config_change(entity_path), sequence=True, makepath=True)
+        self._purge_config_changes()
+
+    def _remember(self, cache: dict[Any, Any], key: Any, value: Any) -> None:
+        """Our own write, seen at once by the caller before the watch fires: kept in (or,
+        empty, dropped from) its cache, and a new image published."""
+        with self._lock:
+            if value:
+                cache[key] = value
+            else:
+                cache.pop(key, None)
         self._publish()
 
     def _purge_config_changes(self) -> None:
