@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 from connect_support import wait_for
-from test_connect_eos_source import answers, append_lines, committed_values, source_owner, start_worker
+from test_connect_eos_source import append_lines, committed_values, source_owner, workers
 
-from strom.testing import StromBroker, free_port
+from strom.testing import StromBroker
 from strom.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
@@ -31,23 +30,9 @@ LINES = 4000
 
 @pytest.fixture
 def three_workers(tmp_path: Path, strom_broker: StromBroker) -> Iterator[dict[str, Any]]:
-    group = f"three-{uuid.uuid4().hex[:8]}"
-    ports = {f"w{i}": free_port() for i in range(1, 4)}
-    procs = {name: start_worker(tmp_path, name, strom_broker.bootstrap_servers, port, group,
-                                {"offset.flush.interval.ms": 1000})
-             for name, port in ports.items()}
-    clients = {name: httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-               for name, port in ports.items()}
-    try:
-        for client in clients.values():
-            wait_for(lambda c=client: answers(c), "a worker's REST API", timeout=60)
-        yield {"procs": procs, "clients": clients, "ports": ports, "group": group}
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            proc.wait(timeout=90)
+    with workers(tmp_path, strom_broker.bootstrap_servers, count=3, prefix="three",
+                 extra={"offset.flush.interval.ms": 1000}) as cluster:
+        yield cluster
 
 
 def rows(conninfo: str, table: str) -> list[str]:

@@ -63,11 +63,13 @@ def eos_cluster(tmp_path: Path, strom_broker: StromBroker) -> Iterator[dict[str,
 
 
 @contextlib.contextmanager
-def workers(tmp_path: Path, bootstrap: str) -> Iterator[dict[str, Any]]:
-    """Two exactly-once worker processes of one new group on `bootstrap`."""
-    group = f"eos-{uuid.uuid4().hex[:8]}"
-    ports = {"w1": free_port(), "w2": free_port()}
-    procs = {name: start_worker(tmp_path, name, bootstrap, port, group)
+def workers(tmp_path: Path, bootstrap: str, count: int = 2, prefix: str = "eos",
+            extra: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    """`count` exactly-once worker processes (w1, w2, ...) of one new group on
+    `bootstrap`, `extra` added to their worker properties."""
+    group = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    ports = {f"w{i}": free_port() for i in range(1, count + 1)}
+    procs = {name: start_worker(tmp_path, name, bootstrap, port, group, extra)
              for name, port in ports.items()}
     clients = {name: httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
                for name, port in ports.items()}
