@@ -7,10 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 from confluent_kafka import Consumer
+
+from strom.connect.api.config import ConfigDef
+from strom.connect.api.connector import SinkConnector
+from strom.connect.api.task import SinkTask
 
 
 def write_properties(path: Path, props: Mapping[str, Any]) -> Path:
@@ -78,3 +82,28 @@ def serving(props: Mapping[str, Any], cluster_id: str | None = None) -> Iterator
 #: A worker needs both converters (Kafka's WorkerConfig has no default for them).
 CONVERTERS = {"key.converter": "org.apache.kafka.connect.json.JsonConverter",
               "value.converter": "org.apache.kafka.connect.json.JsonConverter"}
+
+
+class OneTaskSinkConnector(SinkConnector):
+    """A test sink connector that runs one task of `task` with the connector's own props;
+    a subclass names only its task class."""
+
+    task: ClassVar[type[SinkTask]]
+
+    def version(self) -> str:
+        return "1"
+
+    def config(self) -> ConfigDef:
+        return ConfigDef()
+
+    def start(self, props: Mapping[str, str]) -> None:
+        self.props = dict(props)
+
+    def task_class(self) -> type[SinkTask]:
+        return self.task
+
+    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
+        return [self.props]
+
+    def stop(self) -> None:
+        """Nothing to release."""

@@ -10,9 +10,9 @@ from typing import ClassVar
 
 import pytest
 from confluent_kafka import Producer
-from connect_support import CONVERTERS, lines, read_topic, wait_for
+from connect_support import CONVERTERS, OneTaskSinkConnector, lines, read_topic, wait_for
 
-from strom.connect import ConfigDef, RetriableError, SinkConnector, SinkRecord, SinkTask
+from strom.connect import RetriableError, SinkRecord, SinkTask
 from strom.connect.runtime.herder import StandaloneHerder
 from strom.connect.runtime.standalone import build
 from strom.testing import StromBroker
@@ -110,24 +110,8 @@ class FlakySinkTask(SinkTask):
         """Nothing to release."""
 
 
-class FlakySinkConnector(SinkConnector):
-    def version(self) -> str:
-        return "1"
-
-    def config(self) -> ConfigDef:
-        return ConfigDef()
-
-    def start(self, props: Mapping[str, str]) -> None:
-        self.props = dict(props)
-
-    def task_class(self) -> type[FlakySinkTask]:
-        return FlakySinkTask
-
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [self.props]
-
-    def stop(self) -> None:
-        """Nothing to release."""
+class FlakySinkConnector(OneTaskSinkConnector):
+    task = FlakySinkTask
 
 
 def test_retriable_put_redelivers_the_same_batch(strom_broker: StromBroker, herder: StandaloneHerder) -> None:
@@ -165,8 +149,7 @@ class PickySinkTask(SinkTask):
 
 
 class PickySinkConnector(FlakySinkConnector):
-    def task_class(self) -> type[PickySinkTask]:  # type: ignore[override]  # a narrower task
-        return PickySinkTask
+    task = PickySinkTask
 
 
 def test_errant_record_reporter_sends_to_the_dlq(strom_broker: StromBroker, herder: StandaloneHerder) -> None:

@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 
 import pytest
 from confluent_kafka import Producer
-from connect_support import CONVERTERS, wait_for
+from connect_support import CONVERTERS, OneTaskSinkConnector, wait_for
 
-from strom.connect import ConfigDef, RetriableError, SinkConnector, SinkRecord, SinkTask
+from strom.connect import ConfigDef, RetriableError, SinkRecord, SinkTask
 from strom.connect.runtime.herder import StandaloneHerder
 from strom.connect.runtime.standalone import build
 from strom.connect.transforms.base import Transformation
@@ -49,24 +49,8 @@ class GatedSinkTask(SinkTask):
         """Nothing to release."""
 
 
-class GatedSinkConnector(SinkConnector):
-    def version(self) -> str:
-        return "1"
-
-    def config(self) -> ConfigDef:
-        return ConfigDef()
-
-    def start(self, props: Mapping[str, str]) -> None:
-        self.props = dict(props)
-
-    def task_class(self) -> type[GatedSinkTask]:
-        return GatedSinkTask
-
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [self.props]
-
-    def stop(self) -> None:
-        """Nothing to release."""
+class GatedSinkConnector(OneTaskSinkConnector):
+    task = GatedSinkTask
 
 
 class KeepingSinkTask(GatedSinkTask):
@@ -79,8 +63,7 @@ class KeepingSinkTask(GatedSinkTask):
 
 
 class KeepingSinkConnector(GatedSinkConnector):
-    def task_class(self) -> type[GatedSinkTask]:
-        return KeepingSinkTask
+    task = KeepingSinkTask
 
 
 class HoldFirstBatch(Transformation):
