@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from strom.client import KafkaClients
@@ -53,11 +54,16 @@ class KafkaBasedLog:
 
     def read_to_end(self, timeout: float = 30.0) -> None:
         """Replay everything written so far (by anyone) into the callback."""
-        from confluent_kafka import TopicPartition
+        from confluent_kafka import KafkaException, TopicPartition
 
         ends, starts = {}, {}
         for tp in self.consumer.assignment():
-            low, high = self._watermarks(TopicPartition(tp.topic, tp.partition), timeout)
+            partition = TopicPartition(tp.topic, tp.partition)
+            # asked again while the broker cannot answer yet: a topic created a moment ago
+            # (a connector's own offsets topic) has no leader until its election
+            # (NOT_LEADER_FOR_PARTITION from Kafka)
+            low, high = _retrying(partial(self.consumer.get_watermark_offsets, partition,
+                                          timeout=timeout), timeout, retried=(KafkaException,))
             ends[tp.partition], starts[tp.partition] = high, low
         # a partition not read yet has no position (negative): it starts at its low watermark
         positions = {tp.partition: tp.offset if tp.offset >= 0 else starts[tp.partition]
@@ -74,22 +80,6 @@ class KafkaBasedLog:
             if not messages:  # transaction markers and aborted records move the position silently
                 positions.update({tp.partition: tp.offset for tp in self.consumer.position(
                     self.consumer.assignment()) if tp.offset >= 0})
-
-    def _watermarks(self, partition: Any, timeout: float) -> tuple[int, int]:
-        """A partition's (low, high) watermarks, asked again until `timeout` while the
-        broker cannot answer yet: a topic created a moment ago (a connector's own offsets
-        topic) has no leader until its election (NOT_LEADER_FOR_PARTITION from Kafka)."""
-        from confluent_kafka import KafkaException
-
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                low, high = self.consumer.get_watermark_offsets(partition, timeout=timeout)
-                return int(low), int(high)
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
 
     def send(self, key: bytes, value: bytes | None) -> None:
         """Write one record (None: a tombstone); `flush` waits for it."""
@@ -110,16 +100,19 @@ class KafkaBasedLog:
             self.consumer.close()
 
 
-def _retrying(call: Callable[[], Any], timeout: float) -> Any:
-    """`call()`, retried on a client error for `timeout` s: workers starting together on a
-    busy broker must not die of one lost metadata request."""
+def _retrying(call: Callable[[], Any], timeout: float,
+              retried: tuple[type[Exception], ...] | None = None) -> Any:
+    """`call()`, retried on a client error (or on `retried`) for `timeout` s: workers
+    starting together on a busy broker must not die of one lost metadata request."""
     from strom.client.errors import KafkaClientError
 
+    errors = retried or (KafkaClientError,)
     deadline = time.monotonic() + timeout
     while True:
         try:
             return call()
-        except KafkaClientError:
+        except errors:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1.0)
+
