@@ -8,7 +8,6 @@ heartbeat interval a member is given follows its group's
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +21,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
-from support.broker_process import BrokerProcess
+from support.broker_process import BrokerProcess, wait_until
 from support.raw_client import RawClient, make_request, nested
 
 pytestmark = [pytest.mark.timeout(120)]
@@ -49,16 +48,14 @@ def _heartbeat_interval(bootstrap: str, group: str, topic: str) -> int:
     """A new member's first ConsumerGroupHeartbeat: the interval it is told to keep.
     Asked again while the coordinator is not there yet (the first group request creates
     __consumer_offsets, whose partitions load after the create answers, as on Kafka)."""
-    deadline = time.monotonic() + 60
     with RawClient(bootstrap) as raw:
-        while True:
+        def answered() -> Any:
             response = raw.request(68, 0, group_id=group, member_id="", member_epoch=0,
                                    rebalance_timeout=30_000, subscribed_topic_names=[topic],
                                    topic_partitions=[])
-            if response.body.error_code not in COORDINATOR_NOT_READY:
-                break
-            assert time.monotonic() < deadline, response.body
-            time.sleep(0.2)
+            return None if response.body.error_code in COORDINATOR_NOT_READY else response
+
+        response = wait_until(answered, 60, "a coordinator for the group", interval=0.2)
     assert response.body.error_code == 0, response.body
     return int(response.body.heartbeat_interval.total_seconds() * 1000)
 
