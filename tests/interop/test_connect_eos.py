@@ -5,7 +5,8 @@ support on Strom: two workers, the source task's worker SIGKILLed mid-run.
 the number of lines sent) and a line sink (the topic to a file, keeping its own offsets).
 Both workers run with exactly.once.source.support=enabled, so the source task writes its
 records and its offsets in one transaction (the worker's transactional producer,
-committing every second (transaction.boundary=interval, so a kill lands mid-transaction),
+committing every second (transaction.boundary=interval; the worker is frozen and killed
+only while a transaction holds records),
 the leader fencing zombie task producers with the Admin's fenceProducers), and the sink
 task reads with isolation.level=read_committed. Lines are appended while the workers run;
 the worker running the source task is SIGKILLed, its tasks move to the survivor after the
@@ -15,6 +16,7 @@ with read_committed holds every line exactly once and in order, and so does the 
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 import time
@@ -23,7 +25,8 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from support.broker_process import BrokerProcess, free_port, kill_process, stop_process, wait_until
 from support.clients import create_topic
@@ -116,12 +119,45 @@ def task_worker(worker: Worker, connector: str) -> tuple[str, str] | None:
     return str(task["worker_id"]), str(task["state"])
 
 
-def append_lines(path: Path, lines: list[str], progress: list[int]) -> None:
+def append_lines(path: Path, lines: list[str], progress: list[int],
+                 killed: threading.Event) -> None:
+    """Appends 300 lines a second; the last quarter waits for the kill, so the kill always
+    lands while the source still has lines to send."""
     for start in range(0, len(lines), 30):
+        if start >= len(lines) * 3 // 4:
+            killed.wait(300)
         with open(path, "a", encoding="utf-8") as out:
             out.write("".join(f"{line}\n" for line in lines[start:start + 30]))
         progress[0] = start + 30
         time.sleep(0.1)
+
+
+def open_transaction(admin: AdminClient) -> bool:
+    """Whether the topic holds records of a transaction not yet ended: its last stable
+    offset (the end a read_committed reader sees) is behind its high watermark."""
+    ends = []
+    for isolation in (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED):
+        futures = admin.list_offsets({TopicPartition(TOPIC, 0): OffsetSpec.latest()},
+                                     isolation_level=isolation, request_timeout=10)
+        ends.append(next(iter(futures.values())).result().offset)
+    return bool(ends[0] < ends[1])
+
+
+def kill_mid_transaction(worker: Worker, admin: AdminClient) -> None:
+    """SIGKILL the worker while its source task's transaction holds records.
+
+    The worker is frozen (SIGSTOP) before looking, so a commit cannot slip in between the
+    look and the kill; when no transaction is open it thaws and the look is repeated."""
+    deadline = time.monotonic() + 120
+    while True:
+        worker.proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.3)  # a commit already on the wire reaches the log
+        if open_transaction(admin):
+            worker.kill()
+            return
+        worker.proc.send_signal(signal.SIGCONT)
+        assert time.monotonic() < deadline, "no open transaction seen to kill the worker in"
+        time.sleep(0.2)
 
 
 def read_topic(bootstrap: str, isolation: str) -> list[str]:
@@ -164,6 +200,7 @@ def test_connect_exactly_once_source_survives_a_killed_worker(
     classes = Path(f"{plugin_path}:{interop_classes}")
     workers = {n: Worker(n, bootstrap, tmp_path, classes, kafka_lib) for n in ("w1", "w2")}
     restarted: Worker | None = None
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     try:
         wait_until(lambda: all(w.answers() for w in workers.values()), 180,
                    "both workers answer")
@@ -182,9 +219,9 @@ def test_connect_exactly_once_source_survives_a_killed_worker(
                    "the source task runs", detail=lambda: str(task_worker(w1, "line-source")))
 
         lines = [f"line {i:05d} of the exactly-once source" for i in range(LINES)]
-        progress = [0]
-        writer = threading.Thread(target=append_lines, args=(source_file, lines, progress),
-                                  daemon=True)
+        progress, killed = [0], threading.Event()
+        writer = threading.Thread(target=append_lines,
+                                  args=(source_file, lines, progress, killed), daemon=True)
         started = time.monotonic()
         writer.start()
         wait_until(lambda: len(sink_values(sink_file)) >= LINES // 4, 120,
@@ -193,7 +230,8 @@ def test_connect_exactly_once_source_survives_a_killed_worker(
         assert owner is not None
         victim = next(n for n, w in workers.items() if w.worker_id == owner[0])
         survivor = workers["w2" if victim == "w1" else "w1"]
-        workers[victim].kill()
+        kill_mid_transaction(workers[victim], admin)
+        killed.set()
         wait_until(lambda: task_worker(survivor, "line-source") == (survivor.worker_id,
                                                                     "RUNNING"),
                    180, "the source task moves to the surviving worker",
