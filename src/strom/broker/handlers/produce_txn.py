@@ -94,6 +94,13 @@ _RETRY_LATER = frozenset({ErrorCode.coordinator_not_available, ErrorCode.not_coo
 
 
 def _for_produce(code: ErrorCode) -> ErrorCode:
+    """The coordinator's verdict as a Produce answer. A stale epoch is INVALID_PRODUCER_EPOCH
+    there, not the coordinator's PRODUCER_FENCED, as Kafka's verification answers it: a
+    producer whose transaction the coordinator timed out and aborted is told its epoch is
+    old (librdkafka: fatal at once) instead of being left to abort a transaction its
+    EndTxn can no longer end."""
+    if code == ErrorCode.producer_fenced:
+        return ErrorCode.invalid_producer_epoch
     return ErrorCode.not_enough_replicas if code in _RETRY_LATER else code
 
 

@@ -48,7 +48,10 @@ log = logging.getLogger(__name__)
 
 
 MAX_RECOVERIES_IN_A_ROW = 5
-FATAL = -150  # librdkafka's _FATAL: what produce() raises once the producer is fenced
+# what produce() raises under exactly-once once the transaction cannot go on: librdkafka's
+# _FATAL after the producer is fenced, _STATE while the transaction is in an abortable
+# error (the broker fenced or aborted it while records of it were in flight)
+FATAL, STATE = -150, -172
 
 
 class TransactionLost(StreamsError):
@@ -301,7 +304,7 @@ class StreamThread:
         if not self.eos or not isinstance(exc, KafkaException) or not exc.args:
             return False
         error = exc.args[0]
-        if getattr(error, "code", lambda: None)() == FATAL:  # produce() after a fatal error
+        if getattr(error, "code", lambda: None)() in (FATAL, STATE):
             return True
         return bool(getattr(error, "fatal", lambda: False)()
                     or getattr(error, "txn_requires_abort", lambda: False)())
