@@ -26,7 +26,12 @@ from support.java_program import JavaProgram
 from support.java_program import wait_for as java_wait_for
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(420)]
-WAIT_S = 120  # a SIGKILLed member leaves after group.consumer.session.timeout.ms (45 s)
+WAIT_S = 120
+# a SIGKILLed member leaves after group.consumer.session.timeout.ms: 45 s by default and
+# at least group.consumer.min.session.timeout.ms; both brokers here take 12 s (heartbeats
+# stay at the default 5 s)
+SESSION = {"group.consumer.min.session.timeout.ms": "12000",
+           "group.consumer.session.timeout.ms": "12000"}
 
 
 class Member(JavaProgram):
@@ -73,9 +78,18 @@ def produce(bootstrap: str, topic: str, per_partition: int, partitions: int = 4)
 @pytest.fixture(scope="module")
 def strom_848(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
     proc = BrokerProcess(tmp_path_factory.mktemp("interop-848") / "data", overrides={
-        "group.coordinator.rebalance.protocols": "classic,consumer"}).start()
+        "group.coordinator.rebalance.protocols": "classic,consumer", **SESSION}).start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def kafka_848(kafka_lib: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    broker = kafka_dist.KafkaBroker(tmp_path_factory.mktemp("interop-848-kafka"),
+                                    overrides=SESSION)
+    broker.start()
+    yield Target("kafka", broker.bootstrap, 1)
+    broker.stop()
 
 
 @pytest.fixture(params=["strom", "kafka"])
@@ -83,7 +97,7 @@ def broker(request: pytest.FixtureRequest, kafka_lib: Path) -> tuple[Target, Bro
     if request.param == "strom":
         proc: BrokerProcess = request.getfixturevalue("strom_848")
         return Target("strom", proc.bootstrap, 0), proc
-    return request.getfixturevalue("kafka_target"), None
+    return request.getfixturevalue("kafka_848"), None
 
 
 def test_members_split_one_is_killed_the_other_takes_over_and_commits_hold(
