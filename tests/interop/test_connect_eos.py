@@ -121,15 +121,14 @@ def task_worker(worker: Worker, connector: str) -> tuple[str, str] | None:
 
 def append_lines(path: Path, lines: list[str], progress: list[int],
                  killed: threading.Event) -> None:
-    """Appends 300 lines a second; the last quarter waits for the kill, so the kill always
-    lands while the source still has lines to send."""
+    """Appends the first quarter at 300 lines a second, then 100 a second until the kill
+    (the source keeps transactions open with records to catch it in), then the rest fast."""
     for start in range(0, len(lines), 30):
-        if start >= len(lines) * 3 // 4:
-            killed.wait(300)
         with open(path, "a", encoding="utf-8") as out:
             out.write("".join(f"{line}\n" for line in lines[start:start + 30]))
         progress[0] = start + 30
-        time.sleep(0.1)
+        slow = start >= len(lines) // 4 and not killed.is_set()
+        time.sleep(0.3 if slow else 0.1)
 
 
 def open_transaction(admin: AdminClient) -> bool:
@@ -224,8 +223,8 @@ def test_connect_exactly_once_source_survives_a_killed_worker(
                                   args=(source_file, lines, progress, killed), daemon=True)
         started = time.monotonic()
         writer.start()
-        wait_until(lambda: len(sink_values(sink_file)) >= LINES // 4, 120,
-                   "a quarter of the lines through")
+        wait_until(lambda: progress[0] >= LINES // 4 and sink_values(sink_file), 120,
+                   "a quarter of the lines written, the first through the sink")
         owner = task_worker(w1, "line-source")
         assert owner is not None
         victim = next(n for n, w in workers.items() if w.worker_id == owner[0])

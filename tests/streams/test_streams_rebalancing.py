@@ -149,15 +149,17 @@ def three_instances_survive_a_kill(gbroker: Broker, tmp_path: Path,
             wait_until(lambda: _settled(apps, 12), 90, "the survivors run all 12 tasks")
             _caught_up(gbroker, app_id, inp, apps[0], 6)
         restores = [r.getMessage() for r in caplog.records if " offsets " in r.getMessage()]
-        starts = [int(m.split(" offsets ")[1].split("..")[0]) for m in restores]
+        spans = [tuple(map(int, m.split(" offsets ")[1].split(".."))) for m in restores]
         # the takeover restored from the standbys' checkpoints: never from the start...
-        assert all(start > 0 for start in starts), restores
-        # ...and the restore metrics count only tails: far fewer records than the changelog
+        assert all(start > 0 for start, _ in spans), restores
+        # ...and the restore metrics count only those tails (how long a tail is depends on
+        # how far the standbys had got, which a loaded machine decides)
         restored = sum(sum(a._instance.metrics.restored.values())  # type: ignore[union-attr]
                        for a in apps) - restored_before
+        assert restored <= sum(end - start for start, end in spans), (restored, restores)
         changelog = sum(end_offsets(gbroker.bootstrap, f"{app_id}-{STORE}-changelog",
                                     range(6)).values())
-        assert restored * 10 < changelog, (restored, changelog)
+        assert restored < changelog, (restored, changelog)
         expected = _expected([line for batch in batches for line in batch])
         base = f"http://{servers[1]}/v1"
 
