@@ -20,6 +20,7 @@ from strom.connect.api.connector import ExactlyOnceSupport, SinkConnector, Sourc
 from strom.connect.api.errors import ConnectError
 from strom.connect.api.records import SinkRecord, SourceRecord
 from strom.connect.api.task import SinkTask, SourceTask, TopicPartition
+from strom.connect.connectors.base import PropsConnector
 from strom.connect.data.schema import STRING_SCHEMA
 from strom.connect.version import VERSION
 
@@ -52,18 +53,10 @@ def _one_topic(name: str, value: Any) -> None:
                           "requires definition of a single topic")
 
 
-class FileStreamSourceConnector(SourceConnector):
+class FileStreamSourceConnector(PropsConnector, SourceConnector):
     """Kafka's FileStreamSourceConnector: one task reading one file."""
-
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return SOURCE_CONFIG
-
-    def start(self, props: Mapping[str, str]) -> None:
-        SOURCE_CONFIG.parse(props)
-        self.props = dict(props)
+    config_def = SOURCE_CONFIG
+    max_tasks = 1
 
     def task_class(self) -> type[FileStreamSourceTask]:
         return FileStreamSourceTask
@@ -71,12 +64,6 @@ class FileStreamSourceConnector(SourceConnector):
     def exactly_once_support(self, props: Mapping[str, str]) -> ExactlyOnceSupport | None:
         """Its offsets are positions in the file, so a transaction can carry them (as Kafka's)."""
         return ExactlyOnceSupport.SUPPORTED
-
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props)]
-
-    def stop(self) -> None:
-        """Nothing to release: the task owns the file."""
 
 
 class FileStreamSourceTask(SourceTask):
@@ -141,27 +128,12 @@ class FileStreamSourceTask(SourceTask):
             self.stream.close()
 
 
-class FileStreamSinkConnector(SinkConnector):
+class FileStreamSinkConnector(PropsConnector, SinkConnector):
     """Kafka's FileStreamSinkConnector: appends values to one file."""
-
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return SINK_CONFIG
-
-    def start(self, props: Mapping[str, str]) -> None:
-        SINK_CONFIG.parse(props)
-        self.props = dict(props)
+    config_def = SINK_CONFIG
 
     def task_class(self) -> type[FileStreamSinkTask]:
         return FileStreamSinkTask
-
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props) for _ in range(max_tasks)]
-
-    def stop(self) -> None:
-        """Nothing to release: the tasks own the file."""
 
 
 class FileStreamSinkTask(SinkTask):

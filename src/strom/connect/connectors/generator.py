@@ -18,6 +18,7 @@ from strom.connect.api.config import ConfigDef, ConfigType, Importance, at_least
 from strom.connect.api.connector import SourceConnector
 from strom.connect.api.records import SourceRecord
 from strom.connect.api.task import SourceTask
+from strom.connect.connectors.base import PropsConnector
 from strom.connect.data.schema import (
     INT32_SCHEMA,
     INT64_SCHEMA,
@@ -65,25 +66,12 @@ def order(seed: int, seq: int, start_ms: int) -> Struct:
             .put("unit_price", price).put("created_at", from_epoch_millis(start_ms + seq * 1000)))
 
 
-class OrderGeneratorSourceConnector(SourceConnector):
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return CONFIG
-
-    def start(self, props: Mapping[str, str]) -> None:
-        CONFIG.parse(props)
-        self.props = dict(props)
+class OrderGeneratorSourceConnector(PropsConnector, SourceConnector):
+    config_def = CONFIG
+    max_tasks = 1
 
     def task_class(self) -> type[OrderGeneratorSourceTask]:
         return OrderGeneratorSourceTask
-
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props)]
-
-    def stop(self) -> None:
-        """Nothing to release."""
 
 
 class OrderGeneratorSourceTask(SourceTask):

@@ -24,6 +24,7 @@ from strom.connect.api.connector import SinkConnector
 from strom.connect.api.errors import ConfigError, ConnectError, RetriableError
 from strom.connect.api.records import SinkRecord
 from strom.connect.api.task import SinkTask
+from strom.connect.connectors.base import PropsConnector
 from strom.connect.converters.json_converter import value_to_json
 from strom.connect.converters.jsontext import dumps
 from strom.connect.version import VERSION
@@ -54,25 +55,11 @@ CONFIG = (
 TRANSIENT = {408, 429, 500, 502, 503, 504}
 
 
-class HttpSinkConnector(SinkConnector):
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return CONFIG
-
-    def start(self, props: Mapping[str, str]) -> None:
-        CONFIG.parse(props)
-        self.props = dict(props)
+class HttpSinkConnector(PropsConnector, SinkConnector):
+    config_def = CONFIG
 
     def task_class(self) -> type[HttpSinkTask]:
         return HttpSinkTask
-
-    def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
-        return [dict(self.props) for _ in range(max_tasks)]
-
-    def stop(self) -> None:
-        """Nothing to release."""
 
 
 class HttpSinkTask(SinkTask):

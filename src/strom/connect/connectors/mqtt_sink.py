@@ -22,12 +22,13 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strom.connect.api.config import ConfigDef, ConfigType, Importance, at_least
+from strom.connect.api.config import ConfigType, Importance, at_least
 from strom.connect.api.connector import SinkConnector
 from strom.connect.api.errors import ConfigError, RetriableError
 from strom.connect.api.records import SinkRecord
 from strom.connect.api.task import SinkTask
 from strom.connect.connectors import mqtt_common
+from strom.connect.connectors.base import PropsConnector
 from strom.connect.connectors.mqtt_common import CLIENT_ID, QOS, Connection, placeholders, render
 from strom.connect.converters.json_converter import value_to_json
 from strom.connect.converters.jsontext import dumps
@@ -70,16 +71,8 @@ def payload(value: Any, schema: Any) -> bytes:
     return dumps(value_to_json(schema, value)).encode("utf-8")
 
 
-class MqttSinkConnector(SinkConnector):
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return CONFIG
-
-    def start(self, props: Mapping[str, str]) -> None:
-        CONFIG.parse(props)
-        self.props = dict(props)
+class MqttSinkConnector(PropsConnector, SinkConnector):
+    config_def = CONFIG
 
     def task_class(self) -> type[MqttSinkTask]:
         return MqttSinkTask
@@ -87,9 +80,6 @@ class MqttSinkConnector(SinkConnector):
     def task_configs(self, max_tasks: int) -> list[dict[str, str]]:
         ids = mqtt_common.task_client_ids(self.props, max_tasks)
         return [{**self.props, CLIENT_ID: ids[i]} for i in range(max_tasks)]
-
-    def stop(self) -> None:
-        """Nothing to release: the tasks own the MQTT clients."""
 
 
 class MqttSinkTask(SinkTask):

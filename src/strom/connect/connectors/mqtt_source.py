@@ -30,11 +30,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from strom.connect.api.config import ConfigDef, ConfigType, Importance, at_least, one_of
+from strom.connect.api.config import ConfigType, Importance, at_least, one_of
 from strom.connect.api.connector import SourceConnector
 from strom.connect.api.records import SourceRecord
 from strom.connect.api.task import RecordMetadata, SourceTask
 from strom.connect.connectors import mqtt_common
+from strom.connect.connectors.base import PropsConnector
 from strom.connect.connectors.mqtt_common import CLIENT_ID, QOS, Connection, placeholders, render
 from strom.connect.data.headers import Headers
 from strom.connect.data.schema import BOOLEAN_SCHEMA, BYTES_SCHEMA, INT32_SCHEMA, STRING_SCHEMA
@@ -83,18 +84,9 @@ def kafka_topic_values(mqtt_topic: str) -> dict[str, str]:
     return values
 
 
-class MqttSourceConnector(SourceConnector):
+class MqttSourceConnector(PropsConnector, SourceConnector):
     """Divides the topic filters among up to `tasks.max` tasks, each with its client id."""
-
-    def version(self) -> str:
-        return VERSION
-
-    def config(self) -> ConfigDef:
-        return CONFIG
-
-    def start(self, props: Mapping[str, str]) -> None:
-        CONFIG.parse(props)
-        self.props = dict(props)
+    config_def = CONFIG
 
     def task_class(self) -> type[MqttSourceTask]:
         return MqttSourceTask
@@ -105,9 +97,6 @@ class MqttSourceConnector(SourceConnector):
         ids = mqtt_common.task_client_ids(self.props, count)
         return [{**self.props, TOPICS: ",".join(filters[i::count]), CLIENT_ID: ids[i]}
                 for i in range(count)]
-
-    def stop(self) -> None:
-        """Nothing to release: the tasks own the MQTT clients."""
 
 
 class MqttSourceTask(SourceTask):
