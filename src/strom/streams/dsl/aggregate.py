@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from strom.streams.dsl.change import Change
-from strom.streams.processor import Processor
+from strom.streams.dsl.store_processor import StoreProcessor
 from strom.streams.record import Record
 from strom.streams.windows import SessionWindows, SlidingWindows, TimeWindows, Window, Windowed
 
@@ -30,15 +30,11 @@ Aggregator = Callable[[Any, Any, Any], Any]  # key, value, aggregate -> aggregat
 Merger = Callable[[Any, Any, Any], Any]  # key, aggregate, aggregate -> aggregate
 
 
-class StreamAggregateProcessor(Processor):
+class StreamAggregateProcessor(StoreProcessor):
     def __init__(self, store: str, initializer: Initializer, aggregator: Aggregator) -> None:
-        self._store_name = store
+        super().__init__(store)
         self._initializer = initializer
         self._aggregator = aggregator
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         if record.key is None or record.value is None:
@@ -71,21 +67,17 @@ def reducer_as_aggregator(reducer: Callable[[Any, Any], Any]
     return (lambda: unset), aggregate, merge
 
 
-class WindowAggregateProcessor(Processor):
+class WindowAggregateProcessor(StoreProcessor):
     """Tumbling and hopping windows (Kafka's KStreamWindowAggregate)."""
 
     def __init__(self, store: str, windows: TimeWindows, initializer: Initializer,
                  aggregator: Aggregator) -> None:
-        self._store_name = store
+        super().__init__(store)
         self._windows = windows
         self._initializer = initializer
         self._aggregator = aggregator
         self._observed = -1
         self.dropped_late = 0
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         if record.key is None or record.value is None:
@@ -114,22 +106,18 @@ class WindowAggregateProcessor(Processor):
                                     record.offset))
 
 
-class SessionAggregateProcessor(Processor):
+class SessionAggregateProcessor(StoreProcessor):
     """Session windows (Kafka's KStreamSessionWindowAggregate)."""
 
     def __init__(self, store: str, windows: SessionWindows, initializer: Initializer,
                  aggregator: Aggregator, merger: Merger) -> None:
-        self._store_name = store
+        super().__init__(store)
         self._windows = windows
         self._initializer = initializer
         self._aggregator = aggregator
         self._merger = merger
         self._observed = -1
         self.dropped_late = 0
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         if record.key is None or record.value is None:
@@ -174,7 +162,7 @@ class _Scan:
         self.combined: tuple[Window, tuple[Any, int]] | None = None  # early records: [0, D]
 
 
-class SlidingWindowAggregateProcessor(Processor):
+class SlidingWindowAggregateProcessor(StoreProcessor):
     """Sliding windows (Kafka's KStreamSlidingWindowAggregate, KIP-450).
 
     Every record at t has a *left* window `[t - D, t]`, and a *right* window
@@ -189,17 +177,13 @@ class SlidingWindowAggregateProcessor(Processor):
 
     def __init__(self, store: str, windows: SlidingWindows, initializer: Initializer,
                  aggregator: Aggregator) -> None:
-        self._store_name = store
+        super().__init__(store)
         self._d = windows.time_difference_ms
         self._grace = windows.grace_ms
         self._initializer = initializer
         self._aggregator = aggregator
         self._observed = -1
         self.dropped_late = 0
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         if record.key is None or record.value is None:

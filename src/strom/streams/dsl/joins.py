@@ -38,24 +38,21 @@ from collections.abc import Callable
 from typing import Any
 
 from strom.streams.dsl.change import Change
+from strom.streams.dsl.store_processor import StoreProcessor
 from strom.streams.processor import Processor
 from strom.streams.record import Record
 from strom.streams.state.versioned import VersionedKeyValueStore
 from strom.streams.windows import JoinWindows
 
 
-class StreamTableJoinProcessor(Processor):
+class StreamTableJoinProcessor(StoreProcessor):
     """Each stream record meets the table's current value of its key (Kafka's
     KStreamKTableJoin): records with a None key are dropped; a None value too (inner)."""
 
     def __init__(self, store: str, joiner: Callable[[Any, Any], Any], left: bool) -> None:
-        self._store_name = store
+        super().__init__(store)
         self._joiner = joiner
         self._left = left
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         if record.key is None or record.value is None:
@@ -239,20 +236,16 @@ class TableTableJoinProcessor(Processor):
                                     record.offset))
 
 
-class StreamGlobalTableJoinProcessor(Processor):
+class StreamGlobalTableJoinProcessor(StoreProcessor):
     """Each record meets the global table's value for `key_selector(key, value)`
     (Kafka's KStreamGlobalKTableJoin): a None lookup key or value drops the record."""
 
     def __init__(self, store: str, key_selector: Callable[[Any, Any], Any],
                  joiner: Callable[[Any, Any], Any], left: bool) -> None:
-        self._store_name = store
+        super().__init__(store)
         self._selector = key_selector
         self._joiner = joiner
         self._left = left
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         if record.value is None:

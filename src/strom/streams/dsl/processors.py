@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from strom.streams.dsl.change import Change, TableFlags
+from strom.streams.dsl.store_processor import StoreProcessor
 from strom.streams.processor import Processor
 from strom.streams.record import Record
 from strom.streams.state.versioned import NOT_PUT, VersionedKeyValueStore
@@ -118,15 +119,11 @@ class DropNullKeys(Processor):
 
 # --- tables -----------------------------------------------------------------------------
 
-class TableSourceProcessor(Processor):
+class TableSourceProcessor(StoreProcessor):
     """Materializes a changelog stream into a store and forwards `Change(new, old)`."""
-
-    def __init__(self, store: str) -> None:
-        self._store_name = store
 
     def init(self, context: Any) -> None:
         super().init(context)
-        self._store = context.get_state_store(self._store_name)
         self._versioned = isinstance(self._store, VersionedKeyValueStore)
 
     def process(self, record: Record) -> None:
@@ -226,21 +223,17 @@ class TableRepartitionMap(Processor):
             self.context.forward(record.with_key_value(new[0], Change(new[1], None)))
 
 
-class TableAggregateProcessor(Processor):
+class TableAggregateProcessor(StoreProcessor):
     """Aggregates re-grouped table rows with an adder and a subtractor (Kafka's
     KTableAggregate): an update subtracts the row's old value, then adds the new one."""
 
     def __init__(self, store: str, initializer: Callable[[], Any],
                  adder: Callable[[Any, Any, Any], Any],
                  subtractor: Callable[[Any, Any, Any], Any]) -> None:
-        self._store_name = store
+        super().__init__(store)
         self._initializer = initializer
         self._adder = adder
         self._subtractor = subtractor
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         if record.key is None:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from strom.streams.dsl.change import Change
-from strom.streams.processor import Processor
+from strom.streams.dsl.store_processor import StoreProcessor
 from strom.streams.record import Headers, Record
 from strom.streams.serdes import Serde
 from strom.streams.windows import Windowed
@@ -119,14 +119,14 @@ def decode_buffered(data: bytes) -> BufferedRecord:
                           tuple(headers), read.fixed(">q"))
 
 
-class SuppressProcessor(Processor):
+class SuppressProcessor(StoreProcessor):
     """Holds each windowed key's latest change until its window closes, in a logged
     key-value store whose changelog is Kafka's buffer changelog (module docstring)."""
 
     def __init__(self, grace_ms: int, store: str, key_serde: Serde[Any] | None,
                  value_serde: Serde[Any] | None) -> None:
         self._grace = grace_ms
-        self._store_name = store
+        super().__init__(store)
         self._key_serde_arg = key_serde
         self._value_serde_arg = value_serde
         self._latest: dict[Windowed, Record] = {}
@@ -136,7 +136,6 @@ class SuppressProcessor(Processor):
 
     def init(self, context: Any) -> None:
         super().init(context)
-        self._store = context.get_state_store(self._store_name)
         self._store.changelog_headers = CHANGELOG_HEADERS
         key_default, value_default = context.default_key_serde, context.default_value_serde
         self._key_serde = (self._key_serde_arg or key_default).resolved(key_default)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from strom.streams.dsl import processors as p
 from strom.streams.dsl.change import Change, TableFlags
 from strom.streams.dsl.materialized import Grouped, Materialized
+from strom.streams.dsl.store_processor import StoreProcessor
 from strom.streams.dsl.suppress import Suppressed, SuppressProcessor
 from strom.streams.errors import TopologyError
-from strom.streams.processor import Processor, ProcessorSupplier
+from strom.streams.processor import ProcessorSupplier
 from strom.streams.record import Record
 from strom.streams.serdes import BytesSerde, LongSerde, Serde
 from strom.streams.state.stores import Stores
@@ -29,15 +30,8 @@ if TYPE_CHECKING:
 KeyValueFn = Callable[[Any, Any], Any]
 
 
-class _Materialize(Processor):
+class _Materialize(StoreProcessor):
     """Writes each change's new value into a store, then forwards it."""
-
-    def __init__(self, store: str) -> None:
-        self._store_name = store
-
-    def init(self, context: Any) -> None:
-        super().init(context)
-        self._store = context.get_state_store(self._store_name)
 
     def process(self, record: Record) -> None:
         change: Change = record.value
