@@ -66,6 +66,24 @@ def target(request: pytest.FixtureRequest, kafka_lib: Path) -> Target:
     return request.getfixturevalue(fixture)  # type: ignore[no-any-return]
 
 
+@pytest.fixture(scope="module")
+def strom_share(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
+    """A Strom broker of the module's own with share groups among its protocols."""
+    proc = BrokerProcess(tmp_path_factory.mktemp("interop-share") / "data", overrides={
+        "group.coordinator.rebalance.protocols": "classic,consumer,share"}).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(params=BROKERS)
+def share_target(request: pytest.FixtureRequest, kafka_lib: Path) -> Target:
+    """`target` for share group tests: Strom with share groups on, and Apache Kafka."""
+    if request.param == "strom":
+        proc: BrokerProcess = request.getfixturevalue("strom_share")
+        return Target("strom", proc.bootstrap, 0)
+    return request.getfixturevalue("kafka_target")  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def eos_broker(tmp_path: Path) -> Iterator[BrokerProcess]:
     proc = BrokerProcess(tmp_path / "data",

@@ -14,13 +14,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
 
-from support.broker_process import BrokerProcess
 from support.clients import create_topic
 from support.interop import Target
 from support.raw_client import RawClient
@@ -39,20 +36,9 @@ while True:
 """
 
 
-@pytest.fixture(scope="module")
-def strom_share(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("share-disconnect") / "data", overrides={
-        "group.coordinator.rebalance.protocols": "classic,consumer,share"}).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(params=["strom", "kafka"])
-def target(request: pytest.FixtureRequest, kafka_lib: Path) -> Target:
-    if request.param == "strom":
-        proc: BrokerProcess = request.getfixturevalue("strom_share")
-        return Target("strom", proc.bootstrap, 0)
-    return request.getfixturevalue("kafka_target")  # type: ignore[no-any-return]
+@pytest.fixture
+def target(share_target: Target) -> Target:
+    return share_target
 
 
 def _configure(bootstrap: str, group: str) -> None:

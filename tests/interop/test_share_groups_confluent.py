@@ -14,13 +14,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import AcknowledgeType, Producer, ShareConsumer
 
-from support.broker_process import BrokerProcess
 from support.clients import create_topic
 from support.interop import Target
 
@@ -28,20 +25,9 @@ pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(300)]
 WAIT_S = 90
 
 
-@pytest.fixture(scope="module")
-def strom_share(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("share-confluent") / "data", overrides={
-        "group.coordinator.rebalance.protocols": "classic,consumer,share"}).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(params=["strom", "kafka"])
-def target(request: pytest.FixtureRequest, kafka_lib: Path) -> Target:
-    if request.param == "strom":
-        proc: BrokerProcess = request.getfixturevalue("strom_share")
-        return Target("strom", proc.bootstrap, 0)
-    return request.getfixturevalue("kafka_target")  # type: ignore[no-any-return]
+@pytest.fixture
+def target(share_target: Target) -> Target:
+    return share_target
 
 
 def share_consumer(bootstrap: str, group: str, topic: str, explicit: bool) -> ShareConsumer:

@@ -58,20 +58,9 @@ def produce(bootstrap: str, topic: str, count: int, start: int = 0) -> None:
     assert producer.flush(30) == 0
 
 
-@pytest.fixture(scope="module")
-def strom_share(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(tmp_path_factory.mktemp("interop-932") / "data", overrides={
-        "group.coordinator.rebalance.protocols": "classic,consumer,share"}).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(params=["strom", "kafka"])
-def broker(request: pytest.FixtureRequest, kafka_lib: Path) -> Target:
-    if request.param == "strom":
-        proc: BrokerProcess = request.getfixturevalue("strom_share")
-        return Target("strom", proc.bootstrap, 0)
-    return request.getfixturevalue("kafka_target")  # type: ignore[no-any-return]
+@pytest.fixture
+def broker(share_target: Target) -> Target:
+    return share_target
 
 
 class Scenario:
