@@ -16,7 +16,6 @@ with read_committed holds every line exactly once and in order, and so does the 
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import threading
 import time
@@ -25,12 +24,13 @@ from typing import Any
 
 import httpx
 import pytest
-from confluent_kafka import Consumer, IsolationLevel, KafkaError, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka.admin import AdminClient
 
-from support.broker_process import BrokerProcess, free_port, kill_process, stop_process, wait_until
+from support.broker_process import BrokerProcess, free_port, stop_process, wait_until
 from support.clients import create_topic
 from support.interop import kafka_dist
+from support.open_transactions import kill_mid_transaction
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -91,9 +91,6 @@ class Worker:
             return None
         return response.json() if response.status_code == 200 else None
 
-    def kill(self) -> None:
-        kill_process(self.proc)
-
     def stop(self) -> int:
         self.rest.close()
         return stop_process(self.proc, grace_s=90)
@@ -129,34 +126,6 @@ def append_lines(path: Path, lines: list[str], progress: list[int],
         progress[0] = start + 30
         slow = start >= len(lines) // 4 and not killed.is_set()
         time.sleep(0.3 if slow else 0.1)
-
-
-def open_transaction(admin: AdminClient) -> bool:
-    """Whether the topic holds records of a transaction not yet ended: its last stable
-    offset (the end a read_committed reader sees) is behind its high watermark."""
-    ends = []
-    for isolation in (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED):
-        futures = admin.list_offsets({TopicPartition(TOPIC, 0): OffsetSpec.latest()},
-                                     isolation_level=isolation, request_timeout=10)
-        ends.append(next(iter(futures.values())).result().offset)
-    return bool(ends[0] < ends[1])
-
-
-def kill_mid_transaction(worker: Worker, admin: AdminClient) -> None:
-    """SIGKILL the worker while its source task's transaction holds records.
-
-    The worker is frozen (SIGSTOP) before looking, so a commit cannot slip in between the
-    look and the kill; when no transaction is open it thaws and the look is repeated."""
-    deadline = time.monotonic() + 120
-    while True:
-        worker.proc.send_signal(signal.SIGSTOP)
-        time.sleep(0.3)  # a commit already on the wire reaches the log
-        if open_transaction(admin):
-            worker.kill()
-            return
-        worker.proc.send_signal(signal.SIGCONT)
-        assert time.monotonic() < deadline, "no open transaction seen to kill the worker in"
-        time.sleep(0.2)
 
 
 def read_topic(bootstrap: str, isolation: str) -> list[str]:
@@ -229,7 +198,7 @@ def test_connect_exactly_once_source_survives_a_killed_worker(
         assert owner is not None
         victim = next(n for n, w in workers.items() if w.worker_id == owner[0])
         survivor = workers["w2" if victim == "w1" else "w1"]
-        kill_mid_transaction(workers[victim], admin)
+        kill_mid_transaction(workers[victim].proc, admin, [TopicPartition(TOPIC, 0)])
         killed.set()
         wait_until(lambda: task_worker(survivor, "line-source") == (survivor.worker_id,
                                                                     "RUNNING"),

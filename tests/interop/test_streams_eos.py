@@ -3,7 +3,8 @@
 `java/StromStreamsEos.java` (word count through a repartition topic and a changelog
 topic, a windowed count, a stream-table join; record caches off, so every input word is
 exactly one update of each output) runs as two instances of one application. Lines are
-produced while they run; one instance is SIGKILLed mid-run (its open transaction is
+produced while they run; one instance is SIGKILLed mid-run, frozen first until a
+transaction of it holds output records (support.open_transactions; its open transaction is
 left for the broker to abort, its tasks move to the other instance) and later restarted
 on the same state directory (exactly-once wipes it and restores from the changelog).
 Read with read_committed at the end, each word's count updates are exactly 1, 2, ..., n,
@@ -23,10 +24,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
-from support.broker_process import BrokerProcess, kill_process, stop_process, wait_until
+from support.broker_process import BrokerProcess, stop_process, wait_until
 from support.clients import create_topic
 from support.interop import kafka_dist
+from support.open_transactions import kill_mid_transaction
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -64,9 +67,6 @@ class StreamsInstance:
 
     def running(self) -> bool:
         return bool(self.states) and self.states[-1] == "RUNNING"
-
-    def kill(self) -> None:
-        kill_process(self.proc)
 
     def stop(self) -> int:
         return stop_process(self.proc, grace_s=90)
@@ -182,6 +182,7 @@ def test_streams_exactly_once_v2_survives_a_killed_instance(
                                kafka_lib, tmp_path / f"{name}.log")
 
     a, b = start("a"), start("b")
+    admin = AdminClient({"bootstrap.servers": bootstrap})
     wait_until(lambda: a.running() and b.running(), 180, "both instances RUNNING",
                detail=lambda: f"a {a.states}, b {b.states}")
     started = time.monotonic()
@@ -190,7 +191,9 @@ def test_streams_exactly_once_v2_survives_a_killed_instance(
                                 daemon=True)
     producer.start()
     wait_until(lambda: progress[0] >= LINES // 3, 120, "a third of the input produced")
-    a.kill()  # mid-run: transactions open, tasks assigned
+    # mid-run, while a transaction holds output records, tasks assigned
+    kill_mid_transaction(a.proc, admin, [TopicPartition(t, p) for t in OUTPUTS
+                                          for p in range(PARTITIONS)])
     wait_until(lambda: progress[0] >= 2 * LINES // 3, 120, "two thirds of the input produced")
     a = start("a2")
     producer.join(300)

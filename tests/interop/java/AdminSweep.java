@@ -273,7 +273,7 @@ public final class AdminSweep {
         check(back.source() == ConfigEntry.ConfigSource.DEFAULT_CONFIG, "after delete " + back);
     }
 
-    /** Admin.listConfigResources (ListConfigResources v1): topics and brokers. */
+    /** Admin.listConfigResources (ListConfigResources v1): topics, brokers and groups. */
     static void listConfigResources() throws Exception {
         String name = unique("sweep-list");
         create(name, 1, Map.of());
@@ -283,10 +283,22 @@ public final class AdminSweep {
         check(found.contains(new ConfigResource(ConfigResource.Type.TOPIC, name)), "topic in " + found);
         check(found.contains(new ConfigResource(ConfigResource.Type.BROKER, String.valueOf(nodeId()))),
               "broker in " + found);
-        Collection<ConfigResource> groups = admin.listConfigResources(
-            Set.of(ConfigResource.Type.GROUP), new ListConfigResourcesOptions())
+        // a group of its own with a config (the broker is shared: others may have some)
+        ConfigResource group = new ConfigResource(ConfigResource.Type.GROUP, unique("sweep-group"));
+        admin.incrementalAlterConfigs(Map.of(group, List.of(new AlterConfigOp(
+            new ConfigEntry("consumer.session.timeout.ms", "50000"), AlterConfigOp.OpType.SET))))
             .all().get(30, TimeUnit.SECONDS);
-        check(groups.isEmpty(), "no group has configs: " + groups);
+        Collection<ConfigResource> groups = List.of();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!groups.contains(group) && System.nanoTime() < deadline) {  // Kafka: once its
+            groups = admin.listConfigResources(                           // metadata has it
+                Set.of(ConfigResource.Type.GROUP), new ListConfigResourcesOptions())
+                .all().get(30, TimeUnit.SECONDS);
+            if (!groups.contains(group)) Thread.sleep(200);
+        }
+        check(groups.contains(group), "group in " + groups);
+        check(groups.stream().allMatch(r -> r.type() == ConfigResource.Type.GROUP),
+              "only groups in " + groups);
     }
 
     /** Admin.describeLogDirs: the log dir and the size of a topic's partitions. */
