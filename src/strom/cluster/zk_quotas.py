@@ -9,7 +9,7 @@
 
 Names are sanitized and `<default>` is the default entity (`strom.cluster.quotas`). A
 user znode is shared with its SCRAM credentials, so a write keeps the other keys there.
-Every write is followed by a change notice, as Kafka's tools wrote them; a broker re-reads
+The store follows every write with a change notice, as Kafka's tools did; a broker re-reads
 every quota entity when a notice appears (`read_all`), which also picks up what Kafka's
 own tools write.
 """
@@ -85,11 +85,3 @@ def merge_write(client: Any, path: str, values: Mapping[str, str],
 
 def is_quota_key(key: str) -> bool:
     return key in QUOTA_KEYS
-
-
-def write(client: Any, entity_path: str, quotas: Mapping[str, str]) -> None:
-    """Replace one entity's quotas (keeping a user znode's SCRAM credentials) and write
-    the change notice."""
-    merge_write(client, f"/config/{entity_path}", quotas, is_quota_key)
-    client.create(f"{zd.CONFIG_CHANGES}/{zd.CONFIG_CHANGE_PREFIX}",
-                  zd.encode_config_change(entity_path), sequence=True, makepath=True)

@@ -505,8 +505,8 @@ class ZooKeeperMetadataStore:
 
     def set_client_quotas(self, path: str, quotas: Mapping[str, str]) -> None:
         """Kafka's quota znode and change notice (strom.cluster.zk_quotas)."""
-        zk_quotas.write(self._client, path, quotas)
-        self._purge_config_changes()
+        zk_quotas.merge_write(self._client, f"/config/{path}", quotas, zk_quotas.is_quota_key)
+        self._notify_config_change(path)
         self._remember(self._client_quotas, path, dict(quotas))
 
     def _on_config_change(self, _children: list[str]) -> None:
