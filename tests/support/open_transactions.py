@@ -25,8 +25,7 @@ def open_transaction(admin: AdminClient, partitions: Sequence[TopicPartition]) -
     stable offset (the end a read_committed reader sees) is behind its high watermark."""
     ends: list[dict[tuple[str, int], int]] = []
     for isolation in (IsolationLevel.READ_COMMITTED, IsolationLevel.READ_UNCOMMITTED):
-        futures = admin.list_offsets({TopicPartition(tp.topic, tp.partition): OffsetSpec.latest()
-                                      for tp in partitions},
+        futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions},
                                      isolation_level=isolation, request_timeout=10)
         ends.append({(tp.topic, tp.partition): future.result().offset
                      for tp, future in futures.items()})

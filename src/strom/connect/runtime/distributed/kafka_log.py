@@ -115,4 +115,3 @@ def _retrying(call: Callable[[], Any], timeout: float,
             if time.monotonic() > deadline:
                 raise
             time.sleep(1.0)
-
